@@ -1,0 +1,64 @@
+"""Plain web routes beside the Dash pages: language switch, offline geodata, health."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from flask import Flask, Response, current_app, jsonify, redirect, request, send_file
+from flask.typing import ResponseReturnValue
+
+from core.i18n import normalize_lang
+from geodata.layers import basemap_path
+from store.stores import Stores
+
+LANG_COOKIE = "st_lang"
+
+
+def stores() -> Stores:
+    """The stores of the running app."""
+    found: Stores = current_app.extensions["sandtable"]
+    return found
+
+
+def request_lang() -> str:
+    """The language of this request: the cookie, else the configured default (Chinese)."""
+    return normalize_lang(request.cookies.get(LANG_COOKIE), stores().settings.default_lang)
+
+
+def _safe_next(target: str | None) -> str:
+    """A same-site path to go back to (never an absolute URL: no open redirect)."""
+    if not target:
+        return "/"
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def register_web_routes(server: Flask) -> None:
+    """Add the plain routes and the security headers to the server."""
+
+    @server.get("/lang/<code>")
+    def switch_language(code: str) -> ResponseReturnValue:
+        response = redirect(_safe_next(request.args.get("next")))
+        response.set_cookie(LANG_COOKIE, normalize_lang(code), max_age=365 * 86400, samesite="Lax", httponly=True)
+        return response
+
+    @server.get("/geo/basemap.geojson")
+    def basemap() -> Response:
+        response = send_file(basemap_path(), mimetype="application/geo+json", max_age=3600)
+        return response
+
+    @server.get("/healthz")
+    def health() -> Response:
+        s = stores()
+        s.redis.ping()
+        return jsonify({"status": "ok"})
+
+    @server.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(self)")
+        return response

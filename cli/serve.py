@@ -1,0 +1,68 @@
+"""``manage.py serve``: the web app (Dash UI + HTTP API) under gunicorn."""
+
+from __future__ import annotations
+
+import socket
+from typing import Annotated, Any
+
+import typer
+
+from cli.main import app, settings, user_errors
+from core.errors import StoreUnavailable
+
+
+def port_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on [SANDTABLE_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [SANDTABLE_PORT]")] = None,
+    workers: Annotated[int | None, typer.Option(help="web worker processes [SANDTABLE_WEB_WORKERS]")] = None,
+) -> None:
+    """Serve the web app (Dash UI + HTTP API) on --host/--port (default 127.0.0.1:8050)."""
+    from gunicorn.app.base import BaseApplication
+
+    from app import create_app
+    from store.stores import open_stores
+
+    cfg = settings()
+    host = host or cfg.host
+    port = port or cfg.port
+    if not port_free(host, port):
+        raise StoreUnavailable(f"--port/SANDTABLE_PORT: port {port} on {host} is already in use")
+    # Fail fast on a bad store, and migrate, before any worker starts; workers open their own.
+    open_stores(cfg).engine.dispose()
+    n_workers = workers or cfg.web_workers
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            options: dict[str, Any] = {
+                "bind": f"{host}:{port}",
+                "workers": n_workers,
+                "worker_class": "gthread",
+                "threads": cfg.web_threads,
+                "timeout": 120,
+                "graceful_timeout": 10,
+                "accesslog": None,
+                "errorlog": "-",
+                "loglevel": "warning",
+                "preload_app": False,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_app(settings=cfg).server
+
+    typer.echo(f"Sandtable on http://{host}:{port}/", err=True)
+    Server().run()

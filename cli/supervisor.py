@@ -1,0 +1,140 @@
+"""``manage.py run`` (what ``make run`` calls): the whole system as supervised child processes.
+
+Starts the embedded Redis (unless SANDTABLE_REDIS_URL is set), migrates the database, builds
+the demo registry when it is empty, then runs workers, the simulator and the web app as child
+processes, restarting any that dies. Ctrl-C (or SIGTERM) stops the children, then Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import typer
+
+from cli.main import app, settings, user_errors
+from cli.serve import port_free
+from core.errors import StoreUnavailable
+from core.settings import ROOT, Settings
+
+log = logging.getLogger("sandtable.run")
+
+
+@dataclass
+class Child:
+    """A supervised child process."""
+
+    name: str
+    args: list[str]
+    restart: bool = True
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = field(default=0.0)
+
+    def start(self, env: dict[str, str]) -> None:
+        """Start (or restart) the process."""
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *self.args], env=env, cwd=ROOT)
+        self.started_at = time.monotonic()
+        log.info("started %s (pid %s)", self.name, self.process.pid)
+
+
+def child_plan(cfg: Settings, *, backfill: str, speed: float, workers: int) -> list[Child]:
+    """The processes of a full system."""
+    from cli.main import app as cli_app
+
+    known = {c.name or (c.callback.__name__ if c.callback else "") for c in cli_app.registered_commands}
+    plan = []
+    if "worker" in known:
+        plan.append(Child("worker", ["worker", "--processes", str(workers)]))
+    if "simulate" in known:
+        plan.append(Child("simulator", ["simulate", "--backfill", backfill, "--speed", str(speed)], restart=True))
+    plan.append(Child("web", ["serve", "--host", cfg.host, "--port", str(cfg.port)]))
+    return plan
+
+
+@app.command()
+@user_errors
+def run(
+    backfill: Annotated[str, typer.Option(help="simulated history before live events")] = "24h",
+    speed: Annotated[float, typer.Option(help="simulator speed (1 = real time)")] = 1.0,
+    workers: Annotated[int, typer.Option(help="analytics worker processes")] = 1,
+) -> None:
+    """Run everything: stores, demo data when empty, workers, simulator, web app."""
+    from store.redis_server import embedded_url
+    from store.stores import open_stores
+
+    cfg = settings()
+    if not port_free(cfg.host, cfg.port):
+        raise StoreUnavailable(f"SANDTABLE_PORT: port {cfg.port} on {cfg.host} is already in use")
+    env = dict(os.environ)
+    if not cfg.redis_url:
+        env["SANDTABLE_REDIS_URL"] = embedded_url(cfg)  # started here, stopped when we stop
+    stores = open_stores(cfg)
+    _ensure_demo(stores)
+    stores.engine.dispose()
+
+    children = child_plan(cfg, backfill=backfill, speed=speed, workers=workers)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    for child in children:
+        child.start(env)
+    typer.echo(f"Sandtable is running at http://{cfg.host}:{cfg.port}/  (Ctrl-C stops everything)", err=True)
+    while not stopping:
+        time.sleep(0.5)
+        now = time.monotonic()
+        for child in children:
+            if child.process is None or child.process.poll() is None:
+                if child.process is None and now >= child.next_start:
+                    child.start(env)
+                continue
+            code = child.process.returncode
+            if not child.restart or code == 0:
+                continue
+            backoff = min(30.0, 2.0 ** min(child.restarts, 5))
+            if now - child.started_at > 60:
+                child.restarts = 0
+            child.restarts += 1
+            log.warning("%s exited with %s; restarting in %.0f s", child.name, code, backoff)
+            child.process = None
+            child.next_start = now + backoff
+    _stop_children(children)
+    typer.echo("Sandtable stopped.", err=True)
+
+
+def _stop_children(children: list[Child]) -> None:
+    """SIGTERM every child, wait, then SIGKILL the stragglers."""
+    running = [c for c in children if c.process is not None and c.process.poll() is None]
+    for child in running:
+        assert child.process is not None
+        child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in running:
+        assert child.process is not None
+        try:
+            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in time; killing it", child.name)
+            child.process.kill()
+            child.process.wait()
+
+
+def _ensure_demo(stores: object) -> None:
+    """Build the demo registry when the registry is empty (a second run reuses the data)."""
+    try:
+        from registry.demo import build_demo_if_empty
+    except ImportError:
+        return
+    build_demo_if_empty(stores)

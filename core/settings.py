@@ -1,0 +1,120 @@
+"""All of Sandtable's settings, in one pydantic-settings class (env prefix ``SANDTABLE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every tunable of the system; nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SANDTABLE_", extra="forbid", validate_default=True, frozen=True)
+
+    # --- stores -------------------------------------------------------------------------
+    redis_url: str | None = Field(
+        default=None, description="Redis URL (redis://, rediss://, or redis+cluster://); unset = embedded server"
+    )
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = SQLite at var/sandtable.db")
+    var_dir: Path = Field(default=ROOT / "var", description="where embedded stores keep their data")
+    embedded_redis_port: int = Field(default=6390, ge=1, le=65535)
+    key_prefix: str = Field(default="st", pattern=r"^[a-z][a-z0-9_]{0,15}$")
+
+    # --- web ----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8050, ge=1, le=65535)
+    web_workers: int = Field(default=1, ge=1, le=64)
+    web_threads: int = Field(default=8, ge=1, le=256)
+    secret_key: str | None = Field(
+        default=None, description="signs session cookies and keys ID hashes; unset = generated once into var/"
+    )
+    session_hours: float = Field(default=12.0, gt=0)
+    default_lang: Literal["zh", "en"] = "zh"
+    timezone: str = "Asia/Shanghai"
+    refresh_seconds: float = Field(default=2.0, gt=0.1, le=60)
+
+    # --- map ----------------------------------------------------------------------------
+    tile_url: str | None = Field(default=None, description="intranet XYZ tile URL template; unset = vector basemap")
+    tile_crs: Literal["wgs84", "gcj02"] = "wgs84"
+    tile_attribution: str = ""
+
+    # --- ingest -------------------------------------------------------------------------
+    ingest_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    ingest_max_batch: int = Field(default=1000, ge=1)
+    ingest_rate_per_minute: int = Field(default=600, ge=1, description="requests per token per minute")
+    future_tolerance_s: int = Field(default=300, ge=0)
+    dedup_hours: int = Field(default=24, ge=1)
+    stream_maxlen: int = Field(default=200_000, ge=1000, description="soft cap; never trims unacknowledged entries")
+
+    # --- workers ------------------------------------------------------------------------
+    worker_batch: int = Field(default=500, ge=1)
+    worker_block_ms: int = Field(default=1000, ge=1)
+    worker_claim_idle_ms: int = Field(default=30_000, ge=100)
+    worker_max_deliveries: int = Field(default=5, ge=1)
+
+    # --- rules --------------------------------------------------------------------------
+    elder_inactive_hours: float = Field(default=12.0, gt=0)
+    sensor_silent_hours: float = Field(default=2.0, gt=0)
+    device_offline_hours: float = Field(default=1.0, gt=0)
+    sweep_seconds: float = Field(default=30.0, gt=0)
+
+    # --- login --------------------------------------------------------------------------
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
+            raise ValueError("must start with redis://, rediss://, unix:// or redis+cluster://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError as err:
+            raise ValueError("is not a SQLAlchemy database URL") from err
+        return value
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the embedded SQLite database lives."""
+        return self.var_dir / "sandtable.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file."""
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; a bad value raises ConfigError naming the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = "SANDTABLE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(f"{name}: {first['msg']}") from err
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()

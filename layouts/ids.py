@@ -1,0 +1,30 @@
+"""Component ids, in one place (dict ids for repeated widgets)."""
+
+from __future__ import annotations
+
+URL = "url"
+LANG = "lang-store"
+CLOCK = "header-clock"
+CLOCK_TICK = "header-clock-tick"
+COMMUNITY_SELECT = "community-select"
+
+MAP = "sandtable-map"
+MAP_BASEMAP = "map-basemap"
+MAP_TILES = "map-tiles"
+MAP_BOUNDARY = "map-boundary"
+MAP_GRIDS = "map-grids"
+MAP_BUILDINGS = "map-buildings"
+MAP_PATHS = "map-paths"
+MAP_DEVICES = "map-devices"
+MAP_GUARDS = "map-guards"
+MAP_TRAILS = "map-trails"
+MAP_ALERTS = "map-alerts"
+MAP_LAYERS = "map-layers-control"
+
+REFRESH = "refresh-interval"
+LIVE_STATE = "live-state"
+CONN_STATUS = "connection-status"
+KPIS = "kpi-panel"
+ALERT_FEED = "alert-feed"
+CHART_ALERT_TYPES = "chart-alert-types"
+CHART_RESPONSE = "chart-response"

@@ -1,0 +1,53 @@
+"""The page shell: header with title, language switch and clock, then the page."""
+
+from __future__ import annotations
+
+import dash
+from dash import dcc, html
+from flask import request
+
+from api.web import request_lang
+from core.i18n import t
+from layouts import ids
+
+
+def header(lang: str, *, subtitle: str = "") -> html.Header:
+    """The top bar shared by every page."""
+    other = "en" if lang == "zh" else "zh"
+    path = request.path if request else "/"
+    return html.Header(
+        className="st-header",
+        children=[
+            html.Div(
+                className="st-brand",
+                children=[
+                    html.Span(className="st-logo", children="◈"),
+                    html.Span(t("app.title", lang), className="st-title"),
+                    html.Span(subtitle, className="st-subtitle"),
+                ],
+            ),
+            html.Div(
+                className="st-header-right",
+                children=[
+                    html.Span(id=ids.CONN_STATUS, className="st-live", children=t("status.live", lang)),
+                    html.Span(id=ids.CLOCK, className="st-clock"),
+                    html.A(t("lang.switch", lang), href=f"/lang/{other}?next={path}", className="st-lang"),
+                ],
+            ),
+        ],
+    )
+
+
+def shell_layout() -> html.Div:
+    """The app's root layout (a function: it depends on the request's language)."""
+    lang = request_lang()
+    return html.Div(
+        className="st-root",
+        lang="zh-CN" if lang == "zh" else "en",
+        children=[
+            dcc.Location(id=ids.URL),
+            dcc.Store(id=ids.LANG, data=lang),
+            dcc.Interval(id=ids.CLOCK_TICK, interval=1000),
+            dash.page_container,
+        ],
+    )

@@ -1,0 +1,99 @@
+"""Every Redis key of the system, in one place (see docs/architecture.md, "Redis keys").
+
+A community's keys share the hash tag ``{C}`` so that they live in one Redis Cluster slot:
+a community's stream, dedup keys, projections and live alerts can be touched by one script
+or pipeline without CROSSSLOT errors. Only the registry of communities is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names under a namespace prefix (``st`` live; a random one for an isolated replay)."""
+
+    prefix: str = "st"
+
+    def _c(self, community: str, name: str) -> str:
+        return f"{self.prefix}:{{{community}}}:{name}"
+
+    # --- global -------------------------------------------------------------------------
+    @property
+    def communities(self) -> str:
+        """SET of community ids that have a stream."""
+        return f"{self.prefix}:communities"
+
+    # --- per community ------------------------------------------------------------------
+    def events(self, community: str) -> str:
+        """STREAM of accepted events."""
+        return self._c(community, "events")
+
+    def dead(self, community: str) -> str:
+        """STREAM of rejected and poison events, each with its reason."""
+        return self._c(community, "dead")
+
+    def seen(self, community: str, event_id: str) -> str:
+        """STRING set for 24 h when an event id was accepted (idempotency)."""
+        return self._c(community, f"seen:{event_id}")
+
+    def version(self, community: str) -> str:
+        """INTEGER bumped whenever the community's live state changes (the UI polls it)."""
+        return self._c(community, "ver")
+
+    def changes(self, community: str) -> str:
+        """ZSET member=feature key, score=version of its last change (for delta refreshes)."""
+        return self._c(community, "changes")
+
+    def device_seen(self, community: str) -> str:
+        """HASH device id → last event time (ms)."""
+        return self._c(community, "dev:seen")
+
+    def device_state(self, community: str) -> str:
+        """HASH device id → JSON of its live state (online, battery, last type)."""
+        return self._c(community, "dev:state")
+
+    def device_deadlines(self, community: str) -> str:
+        """ZSET device id → time (ms) at which it counts as offline/silent unless heard from."""
+        return self._c(community, "dev:deadline")
+
+    def door_last(self, community: str) -> str:
+        """HASH door-sensor id → last door.contact time (ms)."""
+        return self._c(community, "door:last")
+
+    def elder_deadlines(self, community: str) -> str:
+        """ZSET door-sensor id → time (ms) at which elder inactivity fires."""
+        return self._c(community, "elder:deadline")
+
+    def guards_geo(self, community: str) -> str:
+        """GEO of guard positions."""
+        return self._c(community, "guards:geo")
+
+    def guard_state(self, community: str) -> str:
+        """HASH guard id → JSON {lat, lon, ts, accuracy}."""
+        return self._c(community, "guards:state")
+
+    def guard_trail(self, community: str, guard: str) -> str:
+        """LIST of a guard's recent positions (newest first, bounded)."""
+        return self._c(community, f"guards:trail:{guard}")
+
+    def household_log(self, community: str, household: str) -> str:
+        """LIST of a household's recent lock/gate events (newest first, bounded)."""
+        return self._c(community, f"hh:log:{household}")
+
+    def alerts_open(self, community: str) -> str:
+        """HASH dedup key (type|subject) → alert id of the open alerts."""
+        return self._c(community, "alerts:open")
+
+    def alert(self, community: str, alert_id: str) -> str:
+        """HASH: one live alert."""
+        return self._c(community, f"alert:{alert_id}")
+
+    def alerts_feed(self, community: str) -> str:
+        """ZSET alert id → last update time (ms): the live feed."""
+        return self._c(community, "alerts:feed")
+
+    def rule_state(self, community: str, rule: str) -> str:
+        """HASH of one rule's private state."""
+        return self._c(community, f"rule:{rule}")

@@ -1,0 +1,169 @@
+"""Shared fixtures: a real Redis server, a real migrated database, the web app, headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from core.settings import ROOT, Settings, load_settings
+from store.redis_server import EmbeddedRedis, start_embedded
+from store.stores import Stores, open_stores
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis server: SANDTABLE_REDIS_URL (e.g. Debian's redis-server) when set, else the embedded one."""
+    configured = os.environ.get("SANDTABLE_TEST_REDIS_URL") or os.environ.get("SANDTABLE_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    server: EmbeddedRedis = start_embedded(tmp_path_factory.mktemp("redis"), free_port())
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str) -> Settings:
+    """Settings for one test: its own var dir, SQLite file and Redis key namespace."""
+    database_url = os.environ.get("SANDTABLE_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
+    return load_settings(
+        var_dir=tmp_path / "var",
+        redis_url=redis_url,
+        database_url=database_url,
+        secret_key="test-secret-key-0123456789",
+        key_prefix="t" + uuid.uuid4().hex[:10],
+    )
+
+
+@pytest.fixture
+def stores(settings: Settings) -> Iterator[Stores]:
+    """Connected stores with the migrations applied."""
+    opened = open_stores(settings)
+    yield opened
+    opened.engine.dispose()
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process use these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDTABLE_")}
+    env.update(
+        SANDTABLE_VAR_DIR=str(settings.var_dir),
+        SANDTABLE_REDIS_URL=settings.redis_url or "",
+        SANDTABLE_DATABASE_URL=settings.effective_database_url,
+        SANDTABLE_SECRET_KEY=settings.secret_key or "",
+        SANDTABLE_KEY_PREFIX=settings.key_prefix,
+    )
+    return env
+
+
+def run_manage(settings: Settings, *args: str, timeout: float = 120, env: dict[str, str] | None = None,
+               ) -> subprocess.CompletedProcess[str]:
+    """Run manage.py with these settings; returns the completed process."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env or env_for(settings), cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+class LiveServer:
+    """``manage.py serve`` running in a child process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = settings.var_dir / "serve.log"
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        self._log_handle = self.log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(self.port)],
+            env=env_for(settings), cwd=ROOT, stdout=self._log_handle, stderr=subprocess.STDOUT,
+        )
+        self._wait()
+
+    def _wait(self, timeout: float = 60) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited: {self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"serve did not answer: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log_handle.close()
+
+
+@pytest.fixture
+def live_server(stores: Stores) -> Iterator[LiveServer]:
+    """The web app served on a free port against the test's stores."""
+    server = LiveServer(stores.settings)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Chromium driven by chromedriver (Debian's chromium and chromium-driver)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                "--window-size=1920,1080", "--lang=zh-CN"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    chromium = "/usr/bin/chromium"
+    if Path(chromium).exists():
+        options.binary_location = chromium
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+    yield driver
+    driver.quit()
+
+
+def save_screenshot(driver: object, name: str) -> Path:
+    """Save a PNG of the page under test-artifacts/ and return its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+    return path
+
+
+def flush_namespace(client: redis.Redis, prefix: str) -> None:
+    """Delete every key of a test's namespace."""
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
