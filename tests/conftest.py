@@ -75,12 +75,21 @@ def env_for(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run_manage(settings: Settings, *args: str, timeout: float = 120, env: dict[str, str] | None = None,
-               ) -> subprocess.CompletedProcess[str]:
+def run_manage(
+    settings: Settings,
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run manage.py with these settings; returns the completed process."""
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
-        env=env or env_for(settings), cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        env=env or env_for(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -95,7 +104,10 @@ class LiveServer:
         self._log_handle = self.log.open("w")
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(self.port)],
-            env=env_for(settings), cwd=ROOT, stdout=self._log_handle, stderr=subprocess.STDOUT,
+            env=env_for(settings),
+            cwd=ROOT,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
         )
         self._wait()
 
@@ -107,7 +119,7 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"serve exited: {self.log.read_text()}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:  # noqa: S310
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
                     if resp.status == 200:
                         return
             except OSError:
@@ -140,17 +152,27 @@ def browser() -> Iterator[object]:
     from selenium.webdriver.chrome.service import Service
 
     options = Options()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                "--window-size=1920,1080", "--lang=zh-CN"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--window-size=1920,1080",
+        "--lang=zh-CN",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     chromium = "/usr/bin/chromium"
     if Path(chromium).exists():
         options.binary_location = chromium
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False}
+    )
     yield driver
     driver.quit()
 
