@@ -52,10 +52,12 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
     for module in PAGE_MODULES + CALLBACK_MODULES:
         importlib.import_module(module)
 
+    from api.map import bp as map_bp
     from api.web import register_web_routes
     from layouts.shell import shell_layout
 
     register_web_routes(server)
+    server.register_blueprint(map_bp)
     app.layout = shell_layout
     return app
 

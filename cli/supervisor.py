@@ -22,6 +22,7 @@ from cli.main import app, settings, user_errors
 from cli.serve import port_free
 from core.errors import StoreUnavailable
 from core.settings import ROOT, Settings
+from store.stores import Stores
 
 log = logging.getLogger("sandtable.run")
 
@@ -131,10 +132,9 @@ def _stop_children(children: list[Child]) -> None:
             child.process.wait()
 
 
-def _ensure_demo(stores: object) -> None:
+def _ensure_demo(stores: Stores) -> None:
     """Build the demo registry when the registry is empty (a second run reuses the data)."""
-    try:
-        from registry.demo import build_demo_if_empty
-    except ImportError:
-        return
-    build_demo_if_empty(stores)
+    from registry.demo import build_demo_if_empty
+
+    if build_demo_if_empty(stores):
+        log.info("the registry was empty: built the demo communities")

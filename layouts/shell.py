@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dash
 from dash import dcc, html
 from flask import request
@@ -11,7 +13,7 @@ from core.i18n import t
 from layouts import ids
 
 
-def header(lang: str, *, subtitle: str = "") -> html.Header:
+def header(lang: str, *, subtitle: str = "", tools: list[Any] | None = None) -> html.Header:
     """The top bar shared by every page."""
     other = "en" if lang == "zh" else "zh"
     path = request.path if request else "/"

@@ -5,66 +5,71 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-import dash_leaflet as dl
-from dash import html
-from dash_extensions.javascript import Namespace
+from dash import dcc, html
 
-from api.web import request_lang
+from api.web import request_lang, stores
+from auth.principal import current_principal
 from core.i18n import t
-from geodata.layers import bounds, load_geojson, survey_dir
 from layouts import ids
+from layouts.map import community_map, legend
 from layouts.shell import header
+from registry import queries
 
-ns = Namespace("sandtable", "map")
 
-
-def community_map(community: str, lang: str) -> dl.MapContainer:
-    """The sand-table map of one community on the offline vector basemap."""
-    boundary = load_geojson(survey_dir(community) / "boundary.geojson")
-    min_lon, min_lat, max_lon, max_lat = bounds(boundary)
-    layers: list[Any] = [
-        dl.Pane(name="basemap", style={"zIndex": 200}),
-        dl.GeoJSON(
-            id=ids.MAP_BASEMAP, url="/geo/basemap.geojson", style=ns("basemapStyle"), interactive=False, pane="basemap"
-        ),
-        dl.GeoJSON(id=ids.MAP_BOUNDARY, data=boundary, style=ns("boundaryStyle"), interactive=False),
-        dl.GeoJSON(
-            id=ids.MAP_PATHS,
-            data=load_geojson(survey_dir(community) / "paths.geojson"),
-            style=ns("pathStyle"),
-            interactive=False,
-        ),
-        dl.GeoJSON(
-            id=ids.MAP_BUILDINGS,
-            data=load_geojson(survey_dir(community) / "buildings.geojson"),
-            style=ns("buildingStyle"),
-            hoverStyle=ns("hoverStyle"),
-            onEachFeature=ns("buildingTooltip"),
-            hideout={"lang": lang},
-        ),
-        dl.ScaleControl(position="bottomleft", imperial=False),
-    ]
-    return dl.MapContainer(
-        id=ids.MAP,
-        center=[(min_lat + max_lat) / 2, (min_lon + max_lon) / 2],
-        zoom=17,
-        zoomSnap=0.25,
-        maxZoom=20,
-        attributionControl=False,
-        preferCanvas=False,
-        className="st-map",
-        children=layers,
+def community_switcher(options: list[tuple[str, str]], current: str, lang: str) -> dcc.Dropdown:
+    """The community switcher (only the communities in the caller's scope)."""
+    return dcc.Dropdown(
+        id=ids.COMMUNITY_SELECT,
+        options=[{"label": name, "value": cid} for cid, name in options],
+        value=current,
+        clearable=False,
+        searchable=False,
+        className="st-community-select",
+        placeholder=t("community.label", lang),
     )
 
 
-def layout(community: str = "wanhu", kiosk: str | None = None, **_: Any) -> html.Div:
+def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> html.Div:
     """The wall-screen page."""
     lang = request_lang()
+    principal = current_principal()
+    s = stores()
+    with s.sessions() as session:
+        visible = queries.communities(session, principal.scope)
+        chosen = next((c for c in visible if c.id == community), visible[0] if visible else None)
+    if chosen is None:
+        return html.Div(
+            className="st-page st-wall",
+            children=[
+                header(lang, subtitle=t("nav.wall", lang)),
+                html.Main(className="st-empty", children=t("wall.no_community", lang)),
+            ],
+        )
+    name = chosen.name if lang == "zh" else (chosen.name_en or chosen.name)
     return html.Div(
         className="st-page st-wall" + (" st-kiosk" if kiosk == "1" else ""),
         children=[
-            header(lang, subtitle=t("nav.wall", lang)),
-            html.Main(className="st-wall-body", children=[community_map(community, lang)]),
+            header(
+                lang,
+                subtitle=f"{t('nav.wall', lang)} · {name}",
+                tools=[
+                    community_switcher(
+                        [(c.id, c.name if lang == "zh" else c.name_en or c.name) for c in visible], chosen.id, lang
+                    )
+                ],
+            ),
+            html.Main(
+                className="st-wall-body",
+                children=[
+                    html.Div(
+                        className="st-map-wrap",
+                        children=[
+                            community_map(chosen, lang, s.settings),
+                            legend(lang),
+                        ],
+                    ),
+                ],
+            ),
         ],
     )
 

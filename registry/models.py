@@ -66,6 +66,7 @@ class Grid(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     community_id: Mapped[str] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100), default="")
     polygon: Mapped[str] = mapped_column(Text)
     color: Mapped[str] = mapped_column(String(16), default="#5b8def")
 
@@ -81,6 +82,7 @@ class Building(Base):
     community_id: Mapped[str] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), index=True)
     grid_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id", ondelete="SET NULL"), index=True)
     name: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100), default="")
     address: Mapped[str] = mapped_column(String(200), default="")
     floors: Mapped[int] = mapped_column(Integer)
     units: Mapped[int] = mapped_column(Integer, default=1)

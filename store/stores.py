@@ -17,12 +17,21 @@ from store.sql import check_connection, make_engine, migrate, session_factory
 
 @dataclass
 class Stores:
-    """Connections shared by one process; built once by open_stores and passed to constructors."""
+    """Connections shared by one process; built once by open_stores and passed to constructors.
+
+    Redis is connected on first use, so that commands working on the registry alone (stats,
+    import) neither need nor start a Redis server.
+    """
 
     settings: Settings
-    redis: RedisClient
     engine: Engine
     keys: Keys = field(default_factory=Keys)
+    start_redis: bool = True
+
+    @cached_property
+    def redis(self) -> RedisClient:
+        """The Redis client (the embedded server is started here when needed)."""
+        return connect(self.settings, start_embedded_server=self.start_redis)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
@@ -40,11 +49,15 @@ class Stores:
         return derive_key(self.secret, "id-number-hash")
 
 
-def open_stores(settings: Settings, *, run_migrations: bool = True, start_redis: bool = True) -> Stores:
+def open_stores(
+    settings: Settings, *, run_migrations: bool = True, start_redis: bool = True, connect_redis: bool = True
+) -> Stores:
     """Connect to (or start) the configured stores and bring the schema up to date."""
     engine = make_engine(settings)
     check_connection(engine, "SANDTABLE_DATABASE_URL" if settings.database_url else "embedded SQLite")
     if run_migrations:
         migrate(engine)
-    client = connect(settings, start_embedded_server=start_redis)
-    return Stores(settings=settings, redis=client, engine=engine, keys=Keys(settings.key_prefix))
+    stores = Stores(settings=settings, engine=engine, keys=Keys(settings.key_prefix), start_redis=start_redis)
+    if connect_redis:
+        _ = stores.redis  # fail fast when Redis is wrong
+    return stores

@@ -189,3 +189,39 @@ def flush_namespace(client: redis.Redis, prefix: str) -> None:
     """Delete every key of a test's namespace."""
     for key in client.scan_iter(match=f"{prefix}:*", count=1000):
         client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def demo_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Settings:
+    """Settings of a store holding the demo registry, built once per test session (read-only use)."""
+    root = tmp_path_factory.mktemp("demo")
+    database_url = os.environ.get("SANDTABLE_TEST_DEMO_DATABASE_URL") or f"sqlite:///{root / 'demo.db'}"
+    settings = load_settings(
+        var_dir=root / "var",
+        redis_url=redis_url,
+        database_url=database_url,
+        secret_key="test-secret-key-0123456789",
+        key_prefix="demo" + uuid.uuid4().hex[:8],
+    )
+    from registry.demo import build_demo
+
+    stores = open_stores(settings)
+    build_demo(stores, reset=True)
+    stores.engine.dispose()
+    return settings
+
+
+@pytest.fixture
+def demo_stores(demo_settings: Settings) -> Iterator[Stores]:
+    """Stores on the shared demo registry (do not write to it)."""
+    opened = open_stores(demo_settings, run_migrations=False)
+    yield opened
+    opened.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_settings: Settings) -> Iterator[LiveServer]:
+    """The web app on the shared demo registry."""
+    server = LiveServer(demo_settings)
+    yield server
+    server.stop()

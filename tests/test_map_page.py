@@ -1,4 +1,4 @@
-"""The map page renders in headless Chromium."""
+"""The map page renders the demo community in headless Chromium."""
 
 from __future__ import annotations
 
@@ -23,16 +23,35 @@ def wait_for(driver, css: str, minimum: int = 1, timeout: float = 30.0) -> list:
     raise AssertionError(f"{css}: {len(found)} found, wanted {minimum}")
 
 
-def test_map_page_renders_the_community(live_server: LiveServer, browser) -> None:
-    browser.get(live_server.url + "/")
+def severe_errors(driver) -> list:
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_map_page_shows_the_community_by_category(demo_server: LiveServer, browser) -> None:
+    browser.get(demo_server.url + "/?community=wanhu")
     wait_for(browser, ".leaflet-container")
-    # the 127 buildings and the community centre are drawn as SVG paths on the overlay pane
-    paths = wait_for(browser, ".leaflet-overlay-pane path", minimum=128)
-    assert len(paths) >= 128
-    wait_for(browser, ".leaflet-pane path")  # the basemap pane
-    assert "智慧安防小区数字沙盘" in browser.find_element(By.CSS_SELECTOR, ".st-title").text
+    buildings = wait_for(browser, "path.st-bld", minimum=128)
+    assert len(buildings) == 128  # 127 residential buildings and the community centre
+    assert len(browser.find_elements(By.CSS_SELECTOR, "path.st-cat-rental")) > 5  # rentals drawn blue
+    assert browser.find_elements(By.CSS_SELECTOR, "path.st-cat-group_rental")
+    assert browser.find_elements(By.CSS_SELECTOR, "path.st-elder")
+    assert len(wait_for(browser, "path.st-dev-face_gate", minimum=6)) == 6
+    assert len(wait_for(browser, "path.st-dev-door_sensor", minimum=200)) == 200
+    grid_labels = [e.text for e in wait_for(browser, ".st-grid-label", minimum=5)]
+    assert "第一网格" in grid_labels
+    assert "万户新村" in browser.find_element(By.CSS_SELECTOR, ".st-subtitle").text
+    assert "出租房" in browser.find_element(By.CSS_SELECTOR, ".st-legend").text
     time.sleep(0.5)
-    shot = save_screenshot(browser, "map_page_zh")
-    assert shot.stat().st_size > 10_000
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert errors == []
+    assert save_screenshot(browser, "map_wanhu_zh").stat().st_size > 10_000
+    assert severe_errors(browser) == []
+
+
+def test_map_page_in_english_and_the_second_community(demo_server: LiveServer, browser) -> None:
+    browser.get(demo_server.url + "/lang/en?next=/%3Fcommunity%3Dxingbang")
+    wait_for(browser, "path.st-bld", minimum=16)
+    assert "Xingbang Central Park" in browser.find_element(By.CSS_SELECTOR, ".st-subtitle").text
+    assert "Rental" in browser.find_element(By.CSS_SELECTOR, ".st-legend").text
+    time.sleep(0.5)
+    save_screenshot(browser, "map_xingbang_en")
+    browser.get(demo_server.url + "/lang/zh?next=/")
+    assert severe_errors(browser) == []

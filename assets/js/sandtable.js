@@ -54,19 +54,43 @@ window.sandtable = window.sandtable || {};
       var p = feature.properties;
       var cat = p.kind === "public" ? "public" : (p.category || "owner");
       var style = {
-        color: p.elder ? "#ffb020" : "#0b1220", weight: p.elder ? 2.5 : 1,
-        fillColor: CATEGORY_COLORS[cat] || CATEGORY_COLORS.owner, fillOpacity: 0.85
+        color: p.elder ? "#ffb020" : "#0b1220", weight: p.elder ? 2 : 1,
+        fillColor: CATEGORY_COLORS[cat] || CATEGORY_COLORS.owner, fillOpacity: 0.85,
+        className: "st-bld st-cat-" + cat + (p.elder ? " st-elder" : "")
       };
       var h = (context && context.hideout) || {};
       if (h.selected && h.selected === p.id) { style.color = "#ffffff"; style.weight = 3; }
       return style;
     },
     hoverStyle: function () { return {weight: 3, color: "#ffffff"}; },
-    buildingTooltip: function (feature, layer) {
+    buildingTooltip: function (feature, layer, context) {
       var p = feature.properties;
-      var label = p.name || p.id;
-      if (p.floors) label += " · " + p.floors + (p.lang === "en" ? " floors" : "层");
-      layer.bindTooltip(st.escape(label), {sticky: true, className: "st-tooltip"});
+      var en = context && context.hideout && context.hideout.lang === "en";
+      var parts = [st.escape((en && p.name_en) || p.name || p.id)];
+      if (p.floors) parts.push(p.floors + (en ? " floors" : "层"));
+      if (p.households) parts.push(p.households + (en ? " households" : "户"));
+      if (p.rentals) parts.push((en ? "rentals " : "出租 ") + p.rentals);
+      if (p.group_rentals) parts.push((en ? "group rentals " : "群租 ") + p.group_rentals);
+      if (p.elder) parts.push((en ? "elders alone " : "独居老人 ") + p.elder);
+      layer.bindTooltip(parts.join(" · "), {sticky: true, className: "st-tooltip"});
+    },
+    gridLabel: function (feature, layer, context) {
+      var p = feature.properties;
+      var en = context && context.hideout && context.hideout.lang === "en";
+      layer.bindTooltip(st.escape((en && p.name_en) || p.name), {
+        permanent: true, direction: "center", className: "st-grid-label"
+      });
+    },
+    devicePoint: function (feature, latlng, context) {
+      var colors = (context && context.hideout && context.hideout.colors) || {};
+      var p = feature.properties;
+      var marker = L.circleMarker(latlng, {
+        radius: p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5,
+        color: "#0b1220", weight: 1, fillColor: colors[p.type] || "#ffffff", fillOpacity: 0.95,
+        className: "st-dev st-dev-" + p.type
+      });
+      marker.bindTooltip(st.escape(p.name || p.id), {className: "st-tooltip"});
+      return marker;
     }
   };
 })(window.sandtable);

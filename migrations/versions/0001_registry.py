@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 03:54:42.310131
+Create Date: 2026-11-25 04:13:49.695936
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('community_id', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('name_en', sa.String(length=100), nullable=False),
     sa.Column('polygon', sa.Text(), nullable=False),
     sa.Column('color', sa.String(length=16), nullable=False),
     sa.ForeignKeyConstraint(['community_id'], ['community.id'], name=op.f('fk_grid_community_id_community'), ondelete='CASCADE'),
@@ -106,6 +107,7 @@ def upgrade() -> None:
     sa.Column('community_id', sa.String(length=32), nullable=False),
     sa.Column('grid_id', sa.String(length=40), nullable=True),
     sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('name_en', sa.String(length=100), nullable=False),
     sa.Column('address', sa.String(length=200), nullable=False),
     sa.Column('floors', sa.Integer(), nullable=False),
     sa.Column('units', sa.Integer(), nullable=False),

@@ -1,0 +1,46 @@
+"""Map layers as GeoJSON, scoped to the caller, for dash-leaflet's ``url=`` loading."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from api.web import stores
+from auth.principal import current_principal
+from geodata.gcj02 import shift_geojson
+from registry import queries
+
+bp = Blueprint("map", __name__, url_prefix="/api/v1/map")
+
+LAYERS = ("boundary", "grids", "buildings", "paths", "devices")
+
+
+@bp.get("/<community>/<layer>.geojson")
+def layer(community: str, layer: str) -> Response:
+    """One layer of a community's map (404 when unknown or outside the caller's scope)."""
+    if layer not in LAYERS:
+        abort(404)
+    principal = current_principal()
+    s = stores()
+    scope = principal.scope
+    with s.sessions() as session:
+        found = queries.community(session, scope, community)
+        if found is None:
+            abort(404)
+        if layer == "boundary":
+            data = queries.boundary_layer(found)
+        elif layer == "grids":
+            data = queries.grid_layer(session, scope, community)
+        elif layer == "buildings":
+            data = queries.building_layer(session, scope, community)
+        elif layer == "paths":
+            data = queries.path_layer(session, community)
+        else:
+            group = request.args.get("group")
+            data = queries.device_layer(
+                session, scope, community, group if group in ("household", "frontend") else None
+            )
+    if s.settings.tile_url and s.settings.tile_crs == "gcj02":
+        data = shift_geojson(data)
+    response = jsonify(data)
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response

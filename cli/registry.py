@@ -1,0 +1,164 @@
+"""Registry commands: demo, stats, import, export, watchlist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.main import JsonFlag, app, emit, settings, user_errors
+from core.errors import InvalidInput
+from store.stores import Stores, open_stores
+
+watchlist_app = typer.Typer(help="The wanted list (stored only as keyed hashes of ID numbers).", no_args_is_help=True)
+app.add_typer(watchlist_app, name="watchlist")
+
+
+def stores() -> Stores:
+    """The configured stores, migrated; Redis is connected only when a command uses it."""
+    return open_stores(settings(), connect_redis=False)
+
+
+@app.command()
+@user_errors
+def demo(
+    reset: Annotated[bool, typer.Option("--reset", help="delete the registry and live state first")] = False,
+    city: Annotated[bool, typer.Option("--city", help="the synthetic city (1,537 communities)")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build the demo registry: Wanhu Xincun and Xingbang Central Park."""
+    from registry.demo import build_demo
+    from registry.stats import community_stats
+
+    if city:
+        raise InvalidInput("demo --city is not available yet")
+    s = stores()
+    build_demo(s, reset=reset)
+    with s.sessions() as session:
+        figures = community_stats(session)
+    emit(figures, as_json, _print_stats)
+
+
+def _print_stats(figures: dict[str, Any]) -> None:
+    for c in figures["communities"]:
+        typer.echo(
+            f"{c['name']} ({c['id']}): {c['buildings']} buildings, {c['households']} households, "
+            f"{c['residents']} residents, {c['rentals']} rentals, {c['group_rentals']} group rentals, "
+            f"{c['elderly_alone']} elders living alone, {c['grids']} grids, {c['guards']} guards"
+        )
+        devices = ", ".join(f"{k} {v}" for k, v in c["devices"].items() if v)
+        typer.echo(f"  devices: {devices}")
+
+
+@app.command()
+@user_errors
+def stats(as_json: JsonFlag = False) -> None:
+    """Registry counts per community."""
+    from registry.stats import community_stats
+
+    with stores().sessions() as session:
+        emit(community_stats(session), as_json, _print_stats)
+
+
+@app.command("import")
+@user_errors
+def import_(
+    kind: Annotated[
+        str, typer.Argument(help="boundary, grids, buildings, paths, households, people, devices, vehicles or guards")
+    ],
+    path: Annotated[Path, typer.Argument(help="GeoJSON/Shapefile/GeoPackage for geodata; CSV/XLSX for tables")],
+    community: Annotated[str, typer.Option(help="community id")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check every row, write nothing")] = False,
+    layer: Annotated[str | None, typer.Option(help="GeoPackage layer or XLSX sheet")] = None,
+    name: Annotated[str | None, typer.Option(help="community name (boundary of a new community)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import a file into the registry: all rows or none; --dry-run lists every row error."""
+    from registry import importers
+
+    s = stores()
+    with s.sessions() as session:
+        try:
+            if kind in importers.GEO_KINDS:
+                report = importers.import_geo(
+                    session, kind, path, community, dry_run=dry_run, layer=layer, community_name=name
+                )
+            else:
+                report = importers.import_table(
+                    session, kind, path, community, id_hash_key=s.id_hash_key, dry_run=dry_run, sheet=layer
+                )
+            if not dry_run:
+                session.commit()
+        except importers.ImportRejected as err:
+            session.rollback()
+            _print_report(err.report, as_json)
+            raise typer.Exit(1) from None
+    _print_report(report, as_json)
+
+
+def _print_report(report: Any, as_json: bool) -> None:
+    data = {
+        "kind": report.kind,
+        "rows": report.rows,
+        "written": 0 if report.dry_run else report.written,
+        "dry_run": report.dry_run,
+        "errors": [e.__dict__ for e in report.errors],
+    }
+
+    def human(d: dict[str, Any]) -> None:
+        for error in report.errors:
+            typer.echo(f"row {error.row}, column {error.column}: {error.reason}", err=True)
+        if report.errors:
+            typer.echo(
+                f"error: {d['kind']}: {len(report.errors)} row errors in {d['rows']} rows; nothing imported", err=True
+            )
+        elif report.dry_run:
+            typer.echo(f"{d['kind']}: {d['rows']} rows are valid (dry run: nothing written)")
+        else:
+            typer.echo(f"{d['kind']}: {d['written']} rows imported")
+
+    emit(data, as_json, human)
+
+
+@app.command()
+@user_errors
+def export(
+    kind: Annotated[str, typer.Argument(help="boundary, grids, buildings or paths")],
+    out: Annotated[Path, typer.Option(help=".geojson, .gpkg or .shp")],
+    community: Annotated[str, typer.Option(help="community id")],
+) -> None:
+    """Export a geodata layer of a community (WGS-84)."""
+    from registry.importers import export_geo
+
+    with stores().sessions() as session:
+        n = export_geo(session, kind, community, out)
+    typer.echo(f"{kind}: {n} features written to {out}")
+
+
+@watchlist_app.command("add")
+@user_errors
+def watchlist_add(
+    id_number: Annotated[str, typer.Argument(help="the 18-character ID number")],
+    note: Annotated[str, typer.Option(help="why the person is wanted")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Add an identity to the wanted list (only its keyed hash is stored)."""
+    from core.secrets import keyed_hash
+    from registry import validate
+    from registry.models import WatchlistEntry
+
+    s = stores()
+    number = validate.id_number(id_number)
+    digest = keyed_hash(s.id_hash_key, number)
+    with s.sessions.begin() as session:
+        existing = session.get(WatchlistEntry, digest)
+        if existing is None:
+            session.add(WatchlistEntry(id_hash=digest, note=note[:200], added_by="cli"))
+        elif note:
+            existing.note = note[:200]
+    emit(
+        {"id_hash": digest, "added": existing is None},
+        as_json,
+        lambda d: typer.echo(("added to" if d["added"] else "already on") + f" the watchlist: {d['id_hash'][:12]}…"),
+    )

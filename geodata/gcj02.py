@@ -1,0 +1,99 @@
+"""WGS-84 ↔ GCJ-02 for display on Chinese tile sources.
+
+Coordinates are stored in WGS-84. Chinese map providers (GCJ-02, "Mars coordinates") shift
+positions inside mainland China by a few hundred metres; when a GCJ-02 tile source is
+configured, geometry is shifted for display only. The shift applies inside mainland China
+(a simplified boundary polygon, ``china_gcj02_area.geojson``), not in Hong Kong, Macau,
+Taiwan or neighbouring countries, which a bounding box of China would wrongly include.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from shapely import prepared
+from shapely.geometry import Point, shape
+
+HERE = Path(__file__).resolve().parent
+_A = 6378245.0  # Krasovsky 1940 semi-major axis
+_EE = 0.00669342162296594323  # its eccentricity squared
+
+
+@lru_cache(maxsize=1)
+def _china() -> Any:
+    from geodata.layers import load_geojson
+
+    data = load_geojson(HERE / "china_gcj02_area.geojson")
+    return prepared.prep(shape(data["features"][0]["geometry"]))
+
+
+def in_mainland_china(lat: float, lon: float) -> bool:
+    """True when GCJ-02 applies at this WGS-84 position."""
+    if not (73.0 <= lon <= 136.0 and 17.5 <= lat <= 54.0):
+        return False  # cheap reject before the polygon test
+    return bool(_china().contains(Point(lon, lat)))
+
+
+def _delta(lat: float, lon: float) -> tuple[float, float]:
+    x, y = lon - 105.0, lat - 35.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+    dlat += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    dlat += (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+    dlat += (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+    dlon += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    dlon += (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+    dlon += (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
+    rad = lat / 180.0 * math.pi
+    magic = 1 - _EE * math.sin(rad) ** 2
+    sqrt_magic = math.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrt_magic) * math.pi)
+    dlon = (dlon * 180.0) / (_A / sqrt_magic * math.cos(rad) * math.pi)
+    return dlat, dlon
+
+
+def wgs84_to_gcj02(lat: float, lon: float) -> tuple[float, float]:
+    """The GCJ-02 position of a WGS-84 one (unchanged outside mainland China)."""
+    if not in_mainland_china(lat, lon):
+        return lat, lon
+    dlat, dlon = _delta(lat, lon)
+    return lat + dlat, lon + dlon
+
+
+def gcj02_to_wgs84(lat: float, lon: float) -> tuple[float, float]:
+    """The WGS-84 position of a GCJ-02 one, by fixed-point iteration (error below 1 mm)."""
+    wlat, wlon = lat, lon
+    for _ in range(30):
+        glat, glon = wgs84_to_gcj02(wlat, wlon)
+        dlat, dlon = glat - lat, glon - lon
+        wlat, wlon = wlat - dlat, wlon - dlon
+        if abs(dlat) < 1e-10 and abs(dlon) < 1e-10:
+            break
+    return wlat, wlon
+
+
+def shift_geojson(obj: Any) -> Any:
+    """A copy of a GeoJSON object with every position shifted WGS-84 → GCJ-02."""
+
+    def coords(value: Any) -> Any:
+        if value and isinstance(value[0], (int, float)):
+            lat, lon = wgs84_to_gcj02(float(value[1]), float(value[0]))
+            return [round(lon, 7), round(lat, 7), *value[2:]]
+        return [coords(v) for v in value]
+
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            if key == "coordinates":
+                out[key] = coords(value)
+            elif key in ("geometry", "features", "geometries") or isinstance(value, (dict, list)):
+                out[key] = shift_geojson(value)
+            else:
+                out[key] = value
+        return out
+    if isinstance(obj, list):
+        return [shift_geojson(v) for v in obj]
+    return obj

@@ -1,0 +1,200 @@
+"""Read API of the registry for views and the HTTP API (map layers, lists).
+
+Every function takes the caller's scope (from the server session or the token, never from the
+browser) and returns only what lies inside it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from registry.models import (
+    Building,
+    Community,
+    Device,
+    Grid,
+    Guard,
+    Household,
+    PathSegment,
+    Person,
+    PersonTag,
+    Residency,
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a caller may see: communities (None = all) and, for a grid worker, one grid."""
+
+    communities: frozenset[str] | None = None
+    grid: str | None = None
+
+    def allows_community(self, community: str) -> bool:
+        """True when the community is inside the scope."""
+        return self.communities is None or community in self.communities
+
+    def allows_grid(self, grid: str | None) -> bool:
+        """True when the grid is inside the scope (a grid worker sees only their own)."""
+        return self.grid is None or grid == self.grid
+
+
+EVERYTHING = Scope()
+
+
+def feature(geometry: dict[str, Any], **properties: Any) -> dict[str, Any]:
+    """A GeoJSON Feature."""
+    return {"type": "Feature", "geometry": geometry, "properties": properties}
+
+
+def collection(features: list[dict[str, Any]]) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection."""
+    return {"type": "FeatureCollection", "features": features}
+
+
+def communities(session: Session, scope: Scope) -> list[Community]:
+    """The communities inside the scope, by name."""
+    query = select(Community).order_by(Community.id)
+    if scope.communities is not None:
+        query = query.where(Community.id.in_(sorted(scope.communities)))
+    return list(session.scalars(query))
+
+
+def community(session: Session, scope: Scope, community_id: str) -> Community | None:
+    """One community, or None when unknown or outside the scope."""
+    if not scope.allows_community(community_id):
+        return None
+    return session.get(Community, community_id)
+
+
+def boundary_layer(c: Community) -> dict[str, Any]:
+    """The community boundary."""
+    return collection([feature(json.loads(c.boundary), id=c.id, name=c.name, name_en=c.name_en)])
+
+
+def grid_layer(session: Session, scope: Scope, community_id: str) -> dict[str, Any]:
+    """The community's grids (a grid worker sees their own grid only)."""
+    grids = session.scalars(select(Grid).where(Grid.community_id == community_id).order_by(Grid.id))
+    return collection(
+        [
+            feature(json.loads(g.polygon), id=g.id, name=g.name, name_en=g.name_en, color=g.color)
+            for g in grids
+            if scope.allows_grid(g.id)
+        ]
+    )
+
+
+def path_layer(session: Session, community_id: str) -> dict[str, Any]:
+    """Roads and paths (not personal data: everyone in the community may see them)."""
+    segments = session.scalars(select(PathSegment).where(PathSegment.community_id == community_id))
+    return collection([feature(json.loads(p.geometry), kind=p.kind, name=p.name) for p in segments])
+
+
+def building_category(counts: dict[str, int]) -> str:
+    """The colour class of a building from its households' categories."""
+    total = sum(counts.values()) or 1
+    if counts.get("group_rental", 0) > 0:
+        return "group_rental"
+    if counts.get("rental", 0) / total >= 0.25:
+        return "rental"
+    if counts.get("vacant", 0) / total >= 0.5:
+        return "vacant"
+    return "owner"
+
+
+def building_layer(session: Session, scope: Scope, community_id: str) -> dict[str, Any]:
+    """Buildings with their category class, household counts and elder marks."""
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for building_id, category, n in session.execute(
+        select(Household.building_id, Household.category, func.count())
+        .where(Household.community_id == community_id)
+        .group_by(Household.building_id, Household.category)
+    ):
+        counts[building_id][category] = int(n)
+    elders: dict[str, int] = {
+        str(b): int(n)
+        for b, n in session.execute(
+            select(Household.building_id, func.count(func.distinct(Household.id)))
+            .join(Residency, Residency.household_id == Household.id)
+            .join(PersonTag, PersonTag.person_id == Residency.person_id)
+            .where(Household.community_id == community_id, PersonTag.tag == "elderly_alone")
+            .group_by(Household.building_id)
+        )
+    }
+    features = []
+    for b in session.scalars(select(Building).where(Building.community_id == community_id).order_by(Building.id)):
+        if not scope.allows_grid(b.grid_id):
+            continue
+        c = counts.get(b.id, {})
+        features.append(
+            feature(
+                json.loads(b.footprint),
+                id=b.id,
+                name=b.name,
+                name_en=b.name_en,
+                floors=b.floors,
+                units=b.units,
+                kind=b.kind,
+                grid=b.grid_id,
+                category="public" if b.kind != "residential" else building_category(c),
+                households=sum(c.values()),
+                rentals=c.get("rental", 0),
+                group_rentals=c.get("group_rental", 0),
+                elder=elders.get(b.id, 0),
+            )
+        )
+    return collection(features)
+
+
+HOUSEHOLD_DEVICE_TYPES = ("door_sensor", "smart_lock", "smoke_detector", "intercom")
+
+
+def device_layer(session: Session, scope: Scope, community_id: str, group: str | None = None) -> dict[str, Any]:
+    """Devices as points (no personal data); group "household" (in-home) or "frontend" (the rest)."""
+    query = (
+        select(Device.id, Device.type, Device.name, Device.lat, Device.lon, Device.grid_id, Device.building_id)
+        .where(Device.community_id == community_id, Device.type != "wearable")
+        .order_by(Device.id)
+    )
+    if group == "household":
+        query = query.where(Device.type.in_(HOUSEHOLD_DEVICE_TYPES))
+    elif group == "frontend":
+        query = query.where(Device.type.not_in(HOUSEHOLD_DEVICE_TYPES))
+    return collection(
+        [
+            feature(
+                {"type": "Point", "coordinates": [lon, lat]},
+                id=did,
+                type=dtype,
+                name=name,
+                grid=grid,
+                building=building,
+            )
+            for did, dtype, name, lat, lon, grid, building in session.execute(query)
+            if scope.allows_grid(grid)
+        ]
+    )
+
+
+def guards(session: Session, scope: Scope, community_id: str) -> list[Guard]:
+    """The community's guards (a grid worker sees their own grid's and the unassigned ones)."""
+    rows = session.scalars(select(Guard).where(Guard.community_id == community_id).order_by(Guard.id))
+    return [g for g in rows if scope.grid is None or g.grid_id in (None, scope.grid)]
+
+
+def elder_people_count(session: Session, community_id: str) -> int:
+    """How many elders living alone the community has."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Person)
+            .join(PersonTag, PersonTag.person_id == Person.id)
+            .where(Person.community_id == community_id, PersonTag.tag == "elderly_alone")
+        )
+        or 0
+    )
