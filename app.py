@@ -53,11 +53,19 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
         importlib.import_module(module)
 
     from api.map import bp as map_bp
+    from api.registry_api import bp as registry_bp
     from api.web import register_web_routes
+    from auth.web import install as install_access_control
     from layouts.shell import shell_layout
 
     register_web_routes(server)
+    install_access_control(
+        server,
+        lambda: list(app.csp_hashes()),
+        lambda output: output in app.callback_map and "callback" in app.callback_map[output],
+    )
     server.register_blueprint(map_bp)
+    server.register_blueprint(registry_bp)
     app.layout = shell_layout
     return app
 

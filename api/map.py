@@ -6,6 +6,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 
 from api.web import stores
 from auth.principal import current_principal
+from auth.web import require
 from geodata.gcj02 import shift_geojson
 from registry import queries
 
@@ -15,6 +16,7 @@ LAYERS = ("boundary", "grids", "buildings", "paths", "devices")
 
 
 @bp.get("/<community>/<layer>.geojson")
+@require("read.registry")
 def layer(community: str, layer: str) -> Response:
     """One layer of a community's map (404 when unknown or outside the caller's scope)."""
     if layer not in LAYERS:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlparse
 
+import redis
+from dash.exceptions import DashException
 from flask import Flask, Response, current_app, jsonify, redirect, request, send_file
 from flask.typing import ResponseReturnValue
 
+from core.errors import StoreUnavailable
 from core.i18n import normalize_lang
 from geodata.layers import basemap_path
 from store.stores import Stores
 
+log = logging.getLogger(__name__)
 LANG_COOKIE = "st_lang"
 
 
@@ -49,16 +54,25 @@ def register_web_routes(server: Flask) -> None:
         response = send_file(basemap_path(), mimetype="application/geo+json", max_age=3600)
         return response
 
+    @server.errorhandler(redis.ConnectionError)
+    @server.errorhandler(redis.TimeoutError)
+    @server.errorhandler(StoreUnavailable)
+    def store_down(err: Exception) -> ResponseReturnValue:
+        log.error("store unavailable: %s", err)
+        response = jsonify({"error": "a store is unavailable; retry shortly"})
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @server.errorhandler(DashException)
+    def bad_callback_request(err: Exception) -> ResponseReturnValue:
+        log.info("refused a malformed callback request: %s", err)
+        response = jsonify({"error": "malformed callback request"})
+        response.status_code = 400
+        return response
+
     @server.get("/healthz")
     def health() -> Response:
         s = stores()
         s.redis.ping()
         return jsonify({"status": "ok"})
-
-    @server.after_request
-    def security_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(self)")
-        return response

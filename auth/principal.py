@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import g, has_request_context
+
 from registry.queries import Scope
 
 ROLES = ("admin", "police", "grid_worker", "property", "wall")
@@ -13,26 +15,36 @@ ROLES = ("admin", "police", "grid_worker", "property", "wall")
 class Principal:
     """The caller of one request; built on the server, never from what the browser sends."""
 
-    kind: str  # user / token / anonymous
+    kind: str  # user / token / anonymous / system
     id: str
     role: str | None
     community: str | None = None
     grid: str | None = None
     name: str = ""
+    token_scope: str | None = None
 
     @property
     def scope(self) -> Scope:
         """The data this principal may see."""
-        if self.role == "admin":
+        if self.role == "admin" or self.kind == "system":
             return Scope()
-        if self.community is None:
+        if self.community is None or self.role is None:
             return Scope(communities=frozenset())
         return Scope(communities=frozenset({self.community}), grid=self.grid if self.role == "grid_worker" else None)
 
+    @property
+    def authenticated(self) -> bool:
+        """True for a signed-in user or a valid token."""
+        return self.kind in ("user", "token", "system")
+
 
 ANONYMOUS = Principal(kind="anonymous", id="", role=None)
+SYSTEM = Principal(kind="system", id="system", role="admin", name="system")
 
 
 def current_principal() -> Principal:
-    """The principal of the current request (sessions arrive with the Access issue)."""
-    return Principal(kind="user", id="demo", role="admin")
+    """The principal of the current request (set by auth.web before every request)."""
+    if not has_request_context():
+        return ANONYMOUS
+    principal: Principal = g.get("principal", ANONYMOUS)
+    return principal

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     # --- login --------------------------------------------------------------------------
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
+    login_rate_per_minute: int = Field(default=30, ge=1, description="login attempts per client address per minute")
 
     @field_validator("redis_url")
     @classmethod

@@ -9,6 +9,8 @@ from dash import dcc, html
 from flask import request
 
 from api.web import request_lang
+from auth.policy import can
+from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
 
@@ -34,8 +36,37 @@ def header(lang: str, *, subtitle: str = "", tools: list[Any] | None = None) -> 
                     html.Span(id=ids.CONN_STATUS, className="st-live", children=t("status.live", lang)),
                     html.Span(id=ids.CLOCK, className="st-clock"),
                     html.A(t("lang.switch", lang), href=f"/lang/{other}?next={path}", className="st-lang"),
+                    *user_menu(lang),
                 ],
             ),
+        ],
+    )
+
+
+def user_menu(lang: str) -> list[Any]:
+    """The signed-in user's name and a sign-out link (nothing for a kiosk display)."""
+    principal = current_principal()
+    if principal.kind != "user":
+        return []
+    return [
+        html.Span(principal.name, className="st-user"),
+        html.A(t("nav.logout", lang), href="/logout", className="st-logout"),
+    ]
+
+
+def forbidden(lang: str, permission: str) -> html.Div | None:
+    """None when the caller may see the page; else an audited refusal to show instead."""
+    principal = current_principal()
+    if can(principal, permission):
+        return None
+    from auth.web import audit
+
+    audit("denied", target=request.path, reason=f"page needs {permission}", outcome="denied")
+    return html.Div(
+        className="st-page",
+        children=[
+            header(lang),
+            html.Main(className="st-empty", children=t("error.forbidden", lang)),
         ],
     )
 

@@ -12,7 +12,7 @@ from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
 from layouts.map import community_map, legend
-from layouts.shell import header
+from layouts.shell import forbidden, header
 from registry import queries
 
 
@@ -32,6 +32,9 @@ def community_switcher(options: list[tuple[str, str]], current: str, lang: str) 
 def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> html.Div:
     """The wall-screen page."""
     lang = request_lang()
+    refused = forbidden(lang, "view.wall")
+    if refused is not None:
+        return refused
     principal = current_principal()
     s = stores()
     with s.sessions() as session:

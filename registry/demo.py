@@ -167,8 +167,12 @@ def build_demo_if_empty(stores: Stores) -> bool:
 
 def reset_registry(stores: Stores) -> None:
     """Delete every community (cascading to its registry) and the live state in Redis."""
+    from auth.models import ApiToken, User
+
     with stores.sessions.begin() as session:
         session.execute(delete(WatchlistEntry))
+        session.execute(delete(ApiToken))
+        session.execute(delete(User))
         for community in session.scalars(select(Community)):
             session.delete(community)
     for key in stores.redis.scan_iter(match=f"{stores.keys.prefix}:*", count=1000):
@@ -188,6 +192,10 @@ def build_demo(stores: Stores, *, reset: bool) -> None:
         session.add(
             WatchlistEntry(id_hash=keyed_hash(stores.id_hash_key, WANTED_ID), note=WANTED_NOTE, added_by="demo")
         )
+        session.flush()
+        from auth.demo_users import create_demo_users
+
+        create_demo_users(session)
     log.info("demo registry built")
 
 

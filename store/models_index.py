@@ -1,3 +1,4 @@
 """Imports every module that declares tables, so Base.metadata knows them all."""
 
+from auth import models as auth_models  # noqa: F401
 from registry import models as registry_models  # noqa: F401

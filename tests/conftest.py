@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -71,6 +72,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         SANDTABLE_DATABASE_URL=settings.effective_database_url,
         SANDTABLE_SECRET_KEY=settings.secret_key or "",
         SANDTABLE_KEY_PREFIX=settings.key_prefix,
+        SANDTABLE_LOGIN_RATE_PER_MINUTE=str(settings.login_rate_per_minute),
     )
     return env
 
@@ -202,6 +204,7 @@ def demo_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> S
         database_url=database_url,
         secret_key="test-secret-key-0123456789",
         key_prefix="demo" + uuid.uuid4().hex[:8],
+        login_rate_per_minute=100_000,
     )
     from registry.demo import build_demo
 
@@ -225,3 +228,36 @@ def demo_server(demo_settings: Settings) -> Iterator[LiveServer]:
     server = LiveServer(demo_settings)
     yield server
     server.stop()
+
+
+DEMO_PASSWORD = "sandtable2026"
+
+
+def http_login(base_url: str, username: str, password: str = DEMO_PASSWORD) -> Any:
+    """A requests session signed in to the live server (raises when the login fails)."""
+    import requests
+
+    session = requests.Session()
+    session.headers["Origin"] = base_url
+    response = session.post(
+        f"{base_url}/login",
+        data={"username": username, "password": password, "next": "/"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code == 302, response.text[:300]
+    return session
+
+
+def browser_login(driver: object, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign the browser in through the login form."""
+    from selenium.webdriver.common.by import By
+
+    driver.delete_all_cookies()  # type: ignore[attr-defined]
+    driver.get(f"{base_url}/login")  # type: ignore[attr-defined]
+    driver.find_element(By.NAME, "username").send_keys(username)  # type: ignore[attr-defined]
+    driver.find_element(By.NAME, "password").send_keys(password)  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 15
+    while "/login" in driver.current_url and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.1)

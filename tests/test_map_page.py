@@ -7,7 +7,7 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.conftest import LiveServer, save_screenshot
+from tests.conftest import LiveServer, browser_login, save_screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +28,7 @@ def severe_errors(driver) -> list:
 
 
 def test_map_page_shows_the_community_by_category(demo_server: LiveServer, browser) -> None:
+    browser_login(browser, demo_server.url, "police.wanhu")
     browser.get(demo_server.url + "/?community=wanhu")
     wait_for(browser, ".leaflet-container")
     buildings = wait_for(browser, "path.st-bld", minimum=128)
@@ -47,6 +48,7 @@ def test_map_page_shows_the_community_by_category(demo_server: LiveServer, brows
 
 
 def test_map_page_in_english_and_the_second_community(demo_server: LiveServer, browser) -> None:
+    browser_login(browser, demo_server.url, "admin")
     browser.get(demo_server.url + "/lang/en?next=/%3Fcommunity%3Dxingbang")
     wait_for(browser, "path.st-bld", minimum=16)
     assert "Xingbang Central Park" in browser.find_element(By.CSS_SELECTOR, ".st-subtitle").text

@@ -1,0 +1,63 @@
+"""Which role may do what: one table, checked in the data layer by every route and callback."""
+
+from __future__ import annotations
+
+from auth.principal import Principal
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset(
+        {
+            "view.wall",
+            "view.console",
+            "view.tasks",
+            "view.city",
+            "view.reports",
+            "read.alerts",
+            "read.registry",
+            "read.people",
+            "act.alerts",
+            "dispatch",
+            "unmask",
+            "notices",
+            "admin.users",
+            "audit.read",
+            "reports.export",
+            "visitors.approve",
+        }
+    ),
+    "police": frozenset(
+        {
+            "view.wall",
+            "view.console",
+            "view.tasks",
+            "view.reports",
+            "read.alerts",
+            "read.registry",
+            "read.people",
+            "act.alerts",
+            "dispatch",
+            "unmask",
+            "notices",
+            "reports.export",
+            "visitors.approve",
+        }
+    ),
+    "grid_worker": frozenset(
+        {"view.tasks", "read.alerts", "read.registry", "read.people", "tasks.work", "register.floating"}
+    ),
+    "property": frozenset({"view.tasks", "read.registry", "tasks.work", "visitors.approve", "read.people"}),
+    "wall": frozenset({"view.wall", "read.alerts", "read.registry"}),
+}
+# Alert types a property account may see: the non-police matters handed to them.
+PROPERTY_ALERT_TYPES = frozenset(
+    {"smoke", "throw", "fall", "device.offline", "sensor.silent", "visitor.unapproved", "patrol.missed"}
+)
+
+
+def can(principal: Principal, permission: str) -> bool:
+    """True when the principal's role grants the permission."""
+    if principal.kind == "system":
+        return True
+    if principal.token_scope == "ingest":  # noqa: S105  (a scope name, not a secret)
+        return permission == "ingest"
+    return permission in PERMISSIONS.get(principal.role or "", frozenset())

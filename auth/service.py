@@ -1,0 +1,292 @@
+"""Accounts, sessions, tokens and the audit log: the data layer of access control."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from auth.models import ApiToken, AuditEntry, User, WebSession
+from auth.principal import ROLES, Principal
+from core.errors import InvalidInput
+from core.settings import Settings
+from registry.models import Community, Grid, utcnow
+
+log = logging.getLogger(__name__)
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a password")
+TOKEN_RE = re.compile(r"^st_([0-9a-f]{12})_([A-Za-z0-9_-]{32,64})$")
+
+
+class LoginFailed(Exception):
+    """Wrong username or password, or a locked or inactive account (one generic message)."""
+
+    def __init__(self, locked: bool = False) -> None:
+        super().__init__("locked" if locked else "failed")
+        self.locked = locked
+
+
+def sha256(text: str) -> str:
+    """Hex SHA-256 (for high-entropy random tokens; passwords use argon2)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str) -> None:
+    """At least 10 characters with letters and digits."""
+    if len(password) < 10 or not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
+        raise InvalidInput("password must have at least 10 characters, with letters and digits")
+
+
+def _check_scope(session: Session, role: str, community: str | None, grid: str | None) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if role != "admin" and not community:
+        raise InvalidInput(f"a {role} needs --community")
+    if community and session.get(Community, community) is None:
+        raise InvalidInput(f"unknown community {community!r}")
+    if role == "grid_worker":
+        if not grid:
+            raise InvalidInput("a grid_worker needs --grid")
+        found = session.get(Grid, grid)
+        if found is None or found.community_id != community:
+            raise InvalidInput(f"grid {grid!r} is not a grid of community {community!r}")
+    elif grid:
+        raise InvalidInput("only a grid_worker has a --grid")
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    *,
+    community: str | None = None,
+    grid: str | None = None,
+    display_name: str = "",
+    guard: str | None = None,
+    check_strength: bool = True,
+) -> User:
+    """A new account (the password is stored as an argon2 hash)."""
+    username = username.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{3,64}", username):
+        raise InvalidInput("username must be 3–64 letters, digits or _ . @ -")
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise InvalidInput(f"user {username!r} exists already")
+    if check_strength:
+        check_password_strength(password)
+    _check_scope(session, role, community, grid)
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        community_id=community,
+        grid_id=grid,
+        display_name=display_name or username,
+        guard_id=guard,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str, settings: Settings) -> User:
+    """The user when the password is right; LoginFailed otherwise (counted toward a lockout)."""
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    now = utcnow()
+    if user is None:
+        _hasher.verify(_DUMMY_HASH, "not a password")  # same work either way: no user enumeration by timing
+        raise LoginFailed()
+    locked_until = user.locked_until
+    if locked_until is not None and locked_until.tzinfo is None:
+        locked_until = locked_until.replace(tzinfo=dt.UTC)
+    if locked_until is not None and locked_until > now:
+        raise LoginFailed(locked=True)
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        if user.failed_logins >= settings.login_max_failures:
+            user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
+            user.failed_logins = 0
+            raise LoginFailed(locked=True) from None
+        raise LoginFailed() from None
+    if not user.active:
+        raise LoginFailed()
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def create_session(session: Session, user: User, settings: Settings, ip: str = "") -> str:
+    """A new server-side session; returns the cookie value (only its hash is stored)."""
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        WebSession(
+            token_hash=sha256(raw),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + dt.timedelta(hours=settings.session_hours),
+            ip=ip[:64],
+        )
+    )
+    return raw
+
+
+def resolve_session(session: Session, raw: str) -> User | None:
+    """The user of a live session cookie, or None (unknown, expired, revoked, inactive)."""
+    found = session.get(WebSession, sha256(raw))
+    if found is None or found.revoked_at is not None:
+        return None
+    expires = found.expires_at if found.expires_at.tzinfo else found.expires_at.replace(tzinfo=dt.UTC)
+    now = utcnow()
+    if expires <= now or not found.user.active:
+        return None
+    seen = found.last_seen_at if found.last_seen_at.tzinfo else found.last_seen_at.replace(tzinfo=dt.UTC)
+    if now - seen > dt.timedelta(minutes=1):
+        found.last_seen_at = now
+    return found.user
+
+
+def revoke_session(session: Session, raw: str) -> None:
+    """End a session (logout)."""
+    session.execute(update(WebSession).where(WebSession.token_hash == sha256(raw)).values(revoked_at=utcnow()))
+
+
+def create_token(
+    session: Session,
+    *,
+    scope: str,
+    community: str | None,
+    role: str | None = None,
+    grid: str | None = None,
+    name: str = "",
+    created_by: str = "",
+) -> tuple[ApiToken, str]:
+    """A new API token; returns the record and the token text (shown once, only its hash is kept)."""
+    if scope == "ingest":
+        if role or grid:
+            raise InvalidInput("an ingest token has a community, not a role or grid")
+        if not community or session.get(Community, community) is None:
+            raise InvalidInput(f"unknown community {community!r}")
+    elif scope == "role":
+        if role is None:
+            raise InvalidInput("give --role ROLE or --scope ingest")
+        _check_scope(session, role, community, grid)
+    else:
+        raise InvalidInput(f"unknown scope {scope!r}; use --scope ingest or --role ROLE")
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    record = ApiToken(
+        id=token_id,
+        secret_hash=sha256(secret),
+        name=name,
+        scope=scope,
+        role=role,
+        community_id=community,
+        grid_id=grid,
+        created_by=created_by,
+    )
+    session.add(record)
+    session.flush()
+    return record, f"st_{token_id}_{secret}"
+
+
+def resolve_token(session: Session, raw: str) -> ApiToken | None:
+    """The live token record for a token text, or None (malformed, unknown, revoked, forged)."""
+    match = TOKEN_RE.match(raw.strip())
+    if not match:
+        return None
+    record = session.get(ApiToken, match.group(1))
+    if record is None or record.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(record.secret_hash, sha256(match.group(2))):
+        return None
+    return record
+
+
+def revoke_token(session: Session, token_id: str) -> bool:
+    """Revoke a token by id; False when no live token has that id."""
+    record = session.get(ApiToken, token_id)
+    if record is None or record.revoked_at is not None:
+        return False
+    record.revoked_at = utcnow()
+    return True
+
+
+def principal_of_user(user: User) -> Principal:
+    """The principal of a signed-in user."""
+    return Principal(
+        kind="user",
+        id=user.username,
+        role=user.role,
+        community=user.community_id,
+        grid=user.grid_id,
+        name=user.display_name or user.username,
+    )
+
+
+def principal_of_token(token: ApiToken) -> Principal:
+    """The principal of an API token (an ingest token has no role: it may only post events)."""
+    return Principal(
+        kind="token",
+        id=token.id,
+        role=token.role if token.scope == "role" else None,
+        community=token.community_id,
+        grid=token.grid_id,
+        name=token.name or token.id,
+        token_scope=token.scope,
+    )
+
+
+@dataclass
+class Auditor:
+    """Writes the audit log in its own transaction, so that a denial is recorded even when work fails."""
+
+    sessions: sessionmaker[Session]
+
+    def record(
+        self,
+        principal: Principal,
+        action: str,
+        *,
+        target: str = "",
+        reason: str = "",
+        outcome: str = "ok",
+        ip: str = "",
+        community: str | None = None,
+    ) -> None:
+        """Append one entry."""
+        with self.sessions.begin() as session:
+            session.add(
+                AuditEntry(
+                    actor=principal.id or "anonymous",
+                    role=principal.role or principal.kind,
+                    action=action,
+                    target=target[:200],
+                    reason=reason[:2000],
+                    outcome=outcome,
+                    ip=ip[:64],
+                    community_id=community or principal.community,
+                )
+            )
+        if outcome != "ok":
+            log.info("audit: %s %s %s by %s", action, outcome, target, principal.id or "anonymous")

@@ -1,0 +1,317 @@
+"""Access control on the Flask server under Dash: who is calling, login and logout, kiosk
+tokens, the Origin check on state-changing requests, and the security headers."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from urllib.parse import urlencode, urlparse
+
+from flask import Flask, Response, g, jsonify, make_response, redirect, render_template_string, request
+from flask.typing import ResponseReturnValue
+
+from api.web import LANG_COOKIE, _safe_next, request_lang, stores
+from auth import service
+from auth.policy import can
+from auth.principal import ANONYMOUS, Principal, current_principal
+from core.i18n import t
+from store.ratelimit import RateLimited, hit
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "st_session"
+KIOSK_COOKIE = "st_kiosk"
+PUBLIC_PREFIXES = (
+    "/login",
+    "/logout",
+    "/lang/",
+    "/assets/",
+    "/_dash-component-suites/",
+    "/_favicon.ico",
+    "/healthz",
+    "/geo/",
+    "/api/v1/openapi.json",
+    "/resident",
+)
+API_PREFIX = "/api/"
+DASH_PREFIXES = ("/_dash-", "/_reload-hash")
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def client_ip() -> str:
+    """The client's address (the direct peer: no proxy header is trusted by default)."""
+    return request.remote_addr or ""
+
+
+def auditor() -> service.Auditor:
+    """The audit log writer of this app."""
+    return service.Auditor(stores().sessions)
+
+
+def audit(
+    action: str,
+    *,
+    target: str = "",
+    reason: str = "",
+    outcome: str = "ok",
+    principal: Principal | None = None,
+    community: str | None = None,
+) -> None:
+    """Append an audit entry for the current request."""
+    auditor().record(
+        principal or current_principal(),
+        action,
+        target=target,
+        reason=reason,
+        outcome=outcome,
+        ip=client_ip(),
+        community=community,
+    )
+
+
+def require(permission: str) -> Callable[[Callable[..., ResponseReturnValue]], Callable[..., ResponseReturnValue]]:
+    """Decorate a route: a principal without the permission gets an audited 403."""
+
+    def wrap(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+        @functools.wraps(view)
+        def guarded(*args: object, **kwargs: object) -> ResponseReturnValue:
+            if not can(current_principal(), permission):
+                return deny(f"role lacks {permission}")
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return wrap
+
+
+def deny(reason: str, *, target: str = "", status: int = 403) -> Response:
+    """Audit a denied access and answer it (JSON for API and Dash requests)."""
+    audit("denied", target=target or request.path, reason=reason, outcome="denied")
+    response = jsonify(
+        {"error": t("error.forbidden" if status == 403 else "login.required", request_lang()), "reason": reason}
+    )
+    response.status_code = status
+    return response
+
+
+def _resolve_principal() -> Principal:
+    s = stores()
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value:
+            g.auth_error = "the Authorization header is not 'Bearer TOKEN'"
+            return ANONYMOUS
+        with s.sessions.begin() as session:
+            token = service.resolve_token(session, value)
+            if token is None:
+                g.auth_error = "the token is invalid, expired or revoked"
+                return ANONYMOUS
+            return service.principal_of_token(token)
+    kiosk = request.cookies.get(KIOSK_COOKIE)
+    if kiosk:
+        with s.sessions.begin() as session:
+            token = service.resolve_token(session, kiosk)
+            if token is not None and token.scope == "role":
+                return service.principal_of_token(token)
+        g.clear_kiosk = True
+        g.auth_error = "the display token was revoked"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        with s.sessions.begin() as session:
+            user = service.resolve_session(session, cookie)
+            if user is not None:
+                return service.principal_of_user(user)
+        g.clear_session = True
+    return ANONYMOUS
+
+
+def _origin_ok() -> bool:
+    """A state-changing request made with cookies must come from our own pages (CSRF)."""
+    if request.method not in UNSAFE_METHODS or request.headers.get("Authorization"):
+        return True
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source:
+        return False
+    parsed = urlparse(source)
+    return f"{parsed.scheme}://{parsed.netloc}" == request.host_url.rstrip("/")
+
+
+def _is_public(path: str) -> bool:
+    return any(path.startswith(p) for p in PUBLIC_PREFIXES)
+
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title><link rel="stylesheet" href="/assets/css/theme.css"></head>
+<body class="st-login-body"><main class="st-login">
+<h1><span class="st-logo">◈</span> {{ title }}</h1>
+<form method="post" action="/login" autocomplete="on">
+<input type="hidden" name="next" value="{{ next }}">
+<label>{{ t_user }}<input name="username" autocomplete="username" required autofocus value="{{ username }}"></label>
+<label>{{ t_pass }}<input name="password" type="password" autocomplete="current-password" required></label>
+{% if message %}<p class="st-login-error" role="alert">{{ message }}</p>{% endif %}
+<button type="submit">{{ t_submit }}</button>
+</form>
+<p class="st-login-lang"><a href="/lang/{{ other }}?next=/login">{{ t_lang }}</a></p>
+</main></body></html>"""
+
+
+def _login_page(message: str = "", username: str = "", status: int = 200) -> Response:
+    lang = request_lang()
+    html = render_template_string(
+        LOGIN_PAGE,
+        lang=lang,
+        title=t("app.title", lang),
+        t_user=t("login.username", lang),
+        t_pass=t("login.password", lang),
+        t_submit=t("login.submit", lang),
+        message=message,
+        username=username,
+        next=_safe_next(request.values.get("next")),
+        other="en" if lang == "zh" else "zh",
+        t_lang=t("lang.switch", lang),
+    )
+    response = make_response(html, status)
+    return response
+
+
+def install(server: Flask, csp_hashes: Callable[[], list[str]], is_server_callback: Callable[[str], bool]) -> None:
+    """Install access control on the server."""
+
+    @server.before_request
+    def authenticate_request() -> ResponseReturnValue | None:
+        g.principal = _resolve_principal()
+        path = request.path
+        if not _origin_ok():
+            return deny("cross-origin request refused (Origin check)")
+        if path == "/_dash-update-component" and request.method == "POST":
+            body = request.get_json(silent=True)
+            if (
+                not isinstance(body, dict)
+                or not isinstance(body.get("inputs"), list)
+                or not is_server_callback(str(body.get("output", "")))
+            ):
+                response = jsonify({"error": "not a Dash callback request"})
+                response.status_code = 400
+                return response
+        if _is_public(path):
+            return None
+        if request.method == "GET" and "token" in request.args and not path.startswith((API_PREFIX, *DASH_PREFIXES)):
+            return _kiosk_login()
+        principal = g.principal
+        if principal.authenticated:
+            return None
+        if path.startswith(API_PREFIX):
+            reason = g.get("auth_error", "missing token or session")
+            audit("denied", target=path, reason=reason, outcome="denied")
+            response = jsonify({"error": reason})
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = 'Bearer realm="sandtable"'
+            return response
+        if path.startswith(DASH_PREFIXES):
+            return deny("not signed in", status=401)
+        query = urlencode({"next": request.full_path.rstrip("?")})
+        return redirect(f"/login?{query}")
+
+    @server.route("/login", methods=["GET", "POST"])
+    def login() -> ResponseReturnValue:
+        lang = request_lang()
+        if request.method == "GET":
+            return _login_page()
+        username = request.form.get("username", "")[:64]
+        password = request.form.get("password", "")[:256]
+        s = stores()
+        try:
+            hit(s.redis, s.keys.prefix, f"login:{client_ip()}", limit=s.settings.login_rate_per_minute, window_s=60)
+        except RateLimited as err:
+            audit("login", target=username, reason="rate limited", outcome="denied", principal=ANONYMOUS)
+            response = _login_page(t("login.locked", lang), username, status=429)
+            response.headers["Retry-After"] = str(err.retry_after)
+            return response
+        failure: service.LoginFailed | None = None
+        with s.sessions.begin() as session:  # committed either way: failures count toward the lockout
+            try:
+                user = service.authenticate(session, username, password, s.settings)
+                raw = service.create_session(session, user, s.settings, client_ip())
+                principal = service.principal_of_user(user)
+            except service.LoginFailed as caught:
+                failure = caught
+        if failure is not None:
+            reason = "locked" if failure.locked else "wrong credentials"
+            audit("login", target=username, reason=reason, outcome="denied", principal=ANONYMOUS)
+            return _login_page(t("login.locked" if failure.locked else "login.failed", lang), username, status=401)
+        audit("login", target=username, principal=principal)
+        response = make_response(redirect(_safe_next(request.form.get("next")) or "/"))
+        response.set_cookie(
+            SESSION_COOKIE,
+            raw,
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure,
+            max_age=int(s.settings.session_hours * 3600),
+        )
+        response.delete_cookie(KIOSK_COOKIE)
+        return response
+
+    @server.route("/logout", methods=["GET", "POST"])
+    def logout() -> ResponseReturnValue:
+        raw = request.cookies.get(SESSION_COOKIE)
+        if raw:
+            with stores().sessions.begin() as session:
+                service.revoke_session(session, raw)
+            audit("logout")
+        response = redirect("/login")
+        response.delete_cookie(SESSION_COOKIE)
+        response.delete_cookie(KIOSK_COOKIE)
+        return response
+
+    @server.after_request
+    def headers(response: Response) -> Response:
+        if g.get("clear_session"):
+            response.delete_cookie(SESSION_COOKIE)
+        if g.get("clear_kiosk"):
+            response.delete_cookie(KIOSK_COOKIE)
+        tiles = ""
+        tile_url = stores().settings.tile_url
+        if tile_url:
+            parsed = urlparse(tile_url.replace("{s}", "a"))
+            tiles = (
+                f" {parsed.scheme}://{parsed.netloc.split('{')[0]}*"
+                if "{" in parsed.netloc
+                else f" {parsed.scheme}://{parsed.netloc}"
+            )
+        scripts = " ".join(csp_hashes())  # Dash quotes them already
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'self'; script-src 'self' 'unsafe-eval' {scripts}; style-src 'self' 'unsafe-inline'; "
+            f"img-src 'self' data: blob:{tiles}; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+            "base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(self)"
+        if request.path.startswith((API_PREFIX, *DASH_PREFIXES)) or request.path == "/login":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def _kiosk_login() -> ResponseReturnValue:
+    """``?token=T`` on a page: a display token becomes an HttpOnly cookie and leaves the URL."""
+    raw = request.args.get("token", "")
+    with stores().sessions.begin() as session:
+        token = service.resolve_token(session, raw)
+        principal = service.principal_of_token(token) if token is not None and token.scope == "role" else None
+    if principal is None:
+        audit("denied", target=request.path, reason="invalid display token", outcome="denied", principal=ANONYMOUS)
+        return make_response(t("login.required", request_lang()), 401)
+    args = {k: v for k, v in request.args.items() if k != "token"}
+    target = request.path + ("?" + urlencode(args) if args else "")
+    response = redirect(target)
+    response.set_cookie(KIOSK_COOKIE, raw, httponly=True, samesite="Lax", secure=request.is_secure, max_age=365 * 86400)
+    response.set_cookie(LANG_COOKIE, request.cookies.get(LANG_COOKIE, "zh"), max_age=365 * 86400, samesite="Lax")
+    audit("kiosk", target=request.path, principal=principal)
+    return response

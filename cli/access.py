@@ -1,0 +1,132 @@
+"""Access commands: users, tokens, the audit log."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import sys
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import select
+
+from cli.main import JsonFlag, app, emit, user_errors
+from cli.registry import stores
+from core.errors import InvalidInput
+
+user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+token_app = typer.Typer(help="API and display tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log (append-only).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+
+
+@user_app.command("add")
+@user_errors
+def user_add(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Option(help="admin, police, grid_worker, property or wall")],
+    community: Annotated[str | None, typer.Option(help="community id (all roles but admin)")] = None,
+    grid: Annotated[str | None, typer.Option(help="grid id (grid_worker)")] = None,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    password: Annotated[str | None, typer.Option(help="password (asked when not given)")] = None,
+) -> None:
+    """Add an account (the password is stored as an argon2 hash)."""
+    from auth.service import create_user
+
+    if password is None:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("password: ")
+            if getpass.getpass("again: ") != password:
+                raise InvalidInput("the two passwords differ")
+    with stores().sessions.begin() as session:
+        create_user(session, username, password, role, community=community, grid=grid, display_name=name)
+    typer.echo(f"user {username} added ({role})")
+
+
+@user_app.command("list")
+@user_errors
+def user_list(as_json: JsonFlag = False) -> None:
+    """List accounts."""
+    from auth.models import User
+
+    with stores().sessions() as session:
+        rows = [
+            {"username": u.username, "role": u.role, "community": u.community_id, "grid": u.grid_id, "active": u.active}
+            for u in session.scalars(select(User).order_by(User.username))
+        ]
+
+    def human(rs: list[dict[str, Any]]) -> None:
+        for r in rs:
+            typer.echo(f"{r['username']:<24} {r['role']:<12} {r['community'] or '-':<10} {r['grid'] or ''}")
+
+    emit(rows, as_json, human)
+
+
+@token_app.command("create")
+@user_errors
+def token_create(
+    community: Annotated[str | None, typer.Option(help="community id")] = None,
+    role: Annotated[str | None, typer.Option(help="a UI role (e.g. wall for a station's display)")] = None,
+    scope: Annotated[str | None, typer.Option(help="'ingest' for a device gateway")] = None,
+    grid: Annotated[str | None, typer.Option(help="grid id (grid_worker role)")] = None,
+    name: Annotated[str, typer.Option(help="what the token is for")] = "",
+) -> None:
+    """Create a token; the token is printed alone on the last line (and never again)."""
+    from auth.service import create_token
+
+    if (role is None) == (scope is None):
+        raise InvalidInput("give either --role ROLE or --scope ingest")
+    with stores().sessions.begin() as session:
+        record, text = create_token(
+            session, scope=scope or "role", community=community, role=role, grid=grid, name=name, created_by="cli"
+        )
+        token_id = record.id
+    typer.echo(
+        f"token {token_id} created ({scope or 'role ' + str(role)}, community {community or '-'}); "
+        "keep it secret, it is shown once:"
+    )
+    typer.echo(text)
+
+
+@token_app.command("revoke")
+@user_errors
+def token_revoke(token_id: Annotated[str, typer.Argument(help="the token's id (st_<id>_…)")]) -> None:
+    """Revoke a token: integrations and displays using it are refused from now on."""
+    from auth.service import revoke_token
+
+    with stores().sessions.begin() as session:
+        if not revoke_token(session, token_id.removeprefix("st_").split("_")[0]):
+            raise InvalidInput(f"no live token {token_id}")
+    typer.echo(f"token {token_id} revoked")
+
+
+@audit_app.command("export")
+@user_errors
+def audit_export(
+    out: Annotated[typer.FileTextWrite, typer.Option(help="CSV file ('-' for standard output)")],
+) -> None:
+    """Export the audit log as CSV."""
+    from auth.models import AuditEntry
+
+    writer = csv.writer(out)
+    writer.writerow(["id", "at", "actor", "role", "action", "target", "community", "reason", "outcome", "ip"])
+    with stores().sessions() as session:
+        for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+            writer.writerow(
+                [
+                    e.id,
+                    e.at.isoformat(),
+                    e.actor,
+                    e.role,
+                    e.action,
+                    e.target,
+                    e.community_id or "",
+                    e.reason,
+                    e.outcome,
+                    e.ip,
+                ]
+            )
