@@ -52,6 +52,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
     for module in PAGE_MODULES + CALLBACK_MODULES:
         importlib.import_module(module)
 
+    from api.events import bp as events_bp
     from api.map import bp as map_bp
     from api.registry_api import bp as registry_bp
     from api.web import register_web_routes
@@ -66,6 +67,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
     )
     server.register_blueprint(map_bp)
     server.register_blueprint(registry_bp)
+    server.register_blueprint(events_bp)
     app.layout = shell_layout
     return app
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from auth.service import create_user
 from registry.models import Community, Grid, Guard
 
-DEMO_PASSWORD = "sandtable2026"  # noqa: S105  (demo only; README lists the accounts)
+DEMO_PASSWORD = "sandtable2026"
 
 
 def create_demo_users(session: Session) -> list[tuple[str, str, str | None, str | None]]:

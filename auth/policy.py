@@ -58,6 +58,6 @@ def can(principal: Principal, permission: str) -> bool:
     """True when the principal's role grants the permission."""
     if principal.kind == "system":
         return True
-    if principal.token_scope == "ingest":  # noqa: S105  (a scope name, not a secret)
+    if principal.token_scope == "ingest":
         return permission == "ingest"
     return permission in PERMISSIONS.get(principal.role or "", frozenset())

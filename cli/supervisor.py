@@ -48,16 +48,11 @@ class Child:
 
 def child_plan(cfg: Settings, *, backfill: str, speed: float, workers: int) -> list[Child]:
     """The processes of a full system."""
-    from cli.main import app as cli_app
-
-    known = {c.name or (c.callback.__name__ if c.callback else "") for c in cli_app.registered_commands}
-    plan = []
-    if "worker" in known:
-        plan.append(Child("worker", ["worker", "--processes", str(workers)]))
-    if "simulate" in known:
-        plan.append(Child("simulator", ["simulate", "--backfill", backfill, "--speed", str(speed)], restart=True))
-    plan.append(Child("web", ["serve", "--host", cfg.host, "--port", str(cfg.port)]))
-    return plan
+    return [
+        Child("web", ["serve", "--host", cfg.host, "--port", str(cfg.port)]),
+        Child("worker", ["worker", "--processes", str(workers)]),
+        Child("simulator", ["simulate", "--backfill", backfill, "--speed", str(speed)]),
+    ]
 
 
 @app.command()

@@ -41,7 +41,7 @@ FLOATING_PLACES = ("130102", "410102", "340102", "510104", "360102", "420102", "
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 DEMO_DATE = dt.date(2026, 11, 1)
 # The wanted man of the article: moved into a rental in Wanhu Xincun and never registered.
-WANTED_ID = "130102199003159917"
+WANTED_ID = "130102199003159913"
 WANTED_NOTE = "网上追逃(河北省公安厅) · demo"
 
 
@@ -168,8 +168,10 @@ def build_demo_if_empty(stores: Stores) -> bool:
 def reset_registry(stores: Stores) -> None:
     """Delete every community (cascading to its registry) and the live state in Redis."""
     from auth.models import ApiToken, User
+    from store.alert_models import AlertRecord
 
     with stores.sessions.begin() as session:
+        session.execute(delete(AlertRecord))
         session.execute(delete(WatchlistEntry))
         session.execute(delete(ApiToken))
         session.execute(delete(User))
@@ -311,9 +313,11 @@ def _people(
             "face_id": f"F{plan.seed}{n:06d}",
         }
         if floating:
-            registered = DEMO_DATE - dt.timedelta(days=rng.randint(10, 700))
+            # A residence registration lasts a year; most are renewed in time, a few have lapsed.
+            registered = DEMO_DATE - dt.timedelta(
+                days=rng.randint(10, 340) if rng.random() > 0.03 else rng.randint(370, 500)
+            )
             row["floating_registered_on"] = registered.isoformat()
-            # A residence registration lasts a year; some have lapsed.
             row["floating_expires_on"] = (registered + dt.timedelta(days=365)).isoformat()
             row["tags"] = ",".join(filter(None, [tags, "floating"]))
         return row

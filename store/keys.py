@@ -43,28 +43,32 @@ class Keys:
         return self._c(community, "ver")
 
     def changes(self, community: str) -> str:
-        """ZSET member=feature key, score=version of its last change (for delta refreshes)."""
+        """ZSET feature key (guard:G, device:D, alert:A) → time (ms) of its last change (delta refreshes)."""
         return self._c(community, "changes")
 
     def device_seen(self, community: str) -> str:
-        """HASH device id → last event time (ms)."""
+        """ZSET device id → time (ms) of its newest event (ZADD GT: out-of-order events never go back)."""
         return self._c(community, "dev:seen")
 
     def device_state(self, community: str) -> str:
-        """HASH device id → JSON of its live state (online, battery, last type)."""
+        """HASH device id → JSON of its last reported state (battery, last event type)."""
         return self._c(community, "dev:state")
 
-    def device_deadlines(self, community: str) -> str:
-        """ZSET device id → time (ms) at which it counts as offline/silent unless heard from."""
-        return self._c(community, "dev:deadline")
-
     def door_last(self, community: str) -> str:
-        """HASH door-sensor id → last door.contact time (ms)."""
+        """ZSET door-sensor id → time (ms) of its newest door.contact."""
         return self._c(community, "door:last")
 
-    def elder_deadlines(self, community: str) -> str:
-        """ZSET door-sensor id → time (ms) at which elder inactivity fires."""
-        return self._c(community, "elder:deadline")
+    def timer(self, community: str, name: str) -> str:
+        """ZSET key → due time (ms) of one rule timer (elder, silent, offline, …); swept by the workers."""
+        return self._c(community, f"timer:{name}")
+
+    def frontier(self, community: str) -> str:
+        """ZSET ``events`` → the newest event time (ms) the workers have processed (timers' horizon)."""
+        return self._c(community, "frontier")
+
+    def gate_log(self, community: str) -> str:
+        """LIST of recent gate passages (newest first, bounded)."""
+        return self._c(community, "gate:log")
 
     def guards_geo(self, community: str) -> str:
         """GEO of guard positions."""
@@ -83,12 +87,12 @@ class Keys:
         return self._c(community, f"hh:log:{household}")
 
     def alerts_open(self, community: str) -> str:
-        """HASH dedup key (type|subject) → alert id of the open alerts."""
+        """HASH dedup key (type|canonical subject) → JSON document of the open alert."""
         return self._c(community, "alerts:open")
 
-    def alert(self, community: str, alert_id: str) -> str:
-        """HASH: one live alert."""
-        return self._c(community, f"alert:{alert_id}")
+    def alert(self, community: str, name: str) -> str:
+        """HASH of alerts: ``alert:index`` (id → dedup key of open ones), ``alert:closed`` (id → document)."""
+        return self._c(community, f"alert:{name}")
 
     def alerts_feed(self, community: str) -> str:
         """ZSET alert id → last update time (ms): the live feed."""

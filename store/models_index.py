@@ -2,3 +2,4 @@
 
 from auth import models as auth_models  # noqa: F401
 from registry import models as registry_models  # noqa: F401
+from store import alert_models  # noqa: F401

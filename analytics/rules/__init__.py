@@ -1,0 +1,28 @@
+"""The registry of rules: the worker runs every rule listed here."""
+
+from __future__ import annotations
+
+from analytics.rules.base import Rule
+from analytics.rules.elder_inactive import ElderInactive
+from analytics.rules.hazards import Fall, GateBlacklist, Smoke, Throw
+from analytics.rules.occupancy import LockUnregistered, TenantUnregistered, WatchlistMatch
+from analytics.rules.silence import DeviceOffline, SensorSilent
+from core.settings import Settings
+
+RULE_CLASSES: tuple[type[Rule], ...] = (
+    ElderInactive,
+    SensorSilent,
+    DeviceOffline,
+    LockUnregistered,
+    TenantUnregistered,
+    WatchlistMatch,
+    Smoke,
+    GateBlacklist,
+    Throw,
+    Fall,
+)
+
+
+def build_rules(settings: Settings) -> list[Rule]:
+    """One instance of every rule."""
+    return [cls(settings) for cls in RULE_CLASSES]

@@ -1,0 +1,60 @@
+"""elder.inactive — an elder living alone whose bedroom door sensor reports no door.contact for
+longer than the threshold (12 h by default, per-person override). One alert per episode; the
+next door event clears it. The timer lives in Redis (AOF), so it survives restarts."""
+
+from __future__ import annotations
+
+from analytics.context import RuleContext
+from analytics.rules.base import HOUR_MS, Rule, location_of
+from core.timefmt import iso_utc
+from ingest.schema import DeviceInfo, Event
+
+TIMER = "elder"
+
+
+def deadline(last_door_ms: int, threshold_hours: float) -> int:
+    """When inactivity since last_door_ms becomes an alert."""
+    return last_door_ms + int(threshold_hours * HOUR_MS)
+
+
+class ElderInactive(Rule):
+    """The article's 12-hour rule."""
+
+    name = "elder.inactive"
+    events = frozenset({"door.contact"})
+    timers = (TIMER,)
+
+    def threshold(self, override: float | None) -> float:
+        """The person's threshold in hours."""
+        return override or self.settings.elder_inactive_hours
+
+    def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+        elder = ctx.facts.elder_sensors.get(device.id)
+        if elder is None:
+            return
+        person, override = elder
+        # GT: an out-of-order (older) door event never moves the deadline back
+        ctx.schedule(TIMER, device.id, deadline(event.ts, self.threshold(override)), only_later=True)
+        ctx.clear(
+            self.name,
+            {"person": person},
+            note=f"door {event.data.get('state')} at {iso_utc(event.ts)}",
+            not_before_ms=event.ts,
+        )
+
+    def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
+        elder = ctx.facts.elder_sensors.get(key)
+        device = ctx.facts.devices.get(key)
+        if elder is None or device is None:
+            return
+        person, override = elder
+        hours = self.threshold(override)
+        ctx.alert(
+            self.name,
+            severity="high",
+            subject={"person": person, "household": device.household, "building": device.building, "device": device.id},
+            identity={"person": person},
+            location=location_of(device),
+            grid=device.grid,
+            evidence={"last_door_at": iso_utc(due_ms - int(hours * HOUR_MS)), "threshold_hours": hours},
+        )

@@ -1,0 +1,153 @@
+"""Rentals and floating population: who opens a rental's smart lock.
+
+- ``lock.unregistered`` — a person not registered for that rental or group rental opens its
+  smart lock (an unrecognised face, or a known identity not registered as living there): the
+  system prompts, police and the grid worker visit to register and check.
+- ``tenant.unregistered`` — the same unregistered identity keeps coming back (on
+  ``tenant_days`` different days within ``tenant_window_days``): someone has moved in and never
+  reported as floating population.
+- ``watchlist.match`` — an identity (ID number resolved by the gateway, hashed at ingest) on the
+  wanted list opens a lock or passes a face gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from analytics.context import RuleContext
+from analytics.rules.base import Rule, location_of
+from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
+from ingest.directory import CommunityFacts
+from ingest.schema import DeviceInfo, Event
+
+RENTAL_CATEGORIES = ("rental", "group_rental")
+
+
+def opener(data: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, value) of the identity in a lock or gate event, or None when it carries none."""
+    for kind in ("person", "id_hash", "face_id"):
+        if data.get(kind):
+            return kind, str(data[kind])
+    return None
+
+
+def registered_here(facts: CommunityFacts, household: str, who: tuple[str, str]) -> bool:
+    """True when the identity belongs to a person registered as living in the household."""
+    kind, value = who
+    person = {"person": value, "face_id": facts.face_ids.get(value), "id_hash": facts.id_hashes.get(value)}[kind]
+    return person is not None and person in facts.occupants.get(household, set())
+
+
+def local_day(ms: int) -> str:
+    """The Asia/Shanghai calendar day of a time."""
+    return ms_to_utc(ms).astimezone(SHANGHAI).strftime("%Y-%m-%d")
+
+
+def days_in_window(days: list[str], today: str, window: int) -> list[str]:
+    """The distinct days within the window ending today."""
+    end = dt.date.fromisoformat(today)
+    return sorted({d for d in days if 0 <= (end - dt.date.fromisoformat(d)).days < window})
+
+
+def identity_label(who: tuple[str, str]) -> dict[str, str]:
+    """How an opener is named in an alert (a hash is shortened: it is a pseudonym, not a number)."""
+    kind, value = who
+    return {"opener_kind": kind, "opener": value[:16] if kind == "id_hash" else value}
+
+
+class LockUnregistered(Rule):
+    """An unregistered person opens a rental's smart lock."""
+
+    name = "lock.unregistered"
+    events = frozenset({"lock.open"})
+
+    def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+        household = device.household
+        if household is None:
+            return
+        info = ctx.facts.households.get(household, {})
+        who = opener(event.data)
+        if info.get("category") not in RENTAL_CATEGORIES or who is None or registered_here(ctx.facts, household, who):
+            return
+        ctx.alert(
+            self.name,
+            severity="medium",
+            subject={"household": household, "building": device.building, "device": device.id},
+            identity={"household": household},
+            location=location_of(device),
+            grid=device.grid,
+            evidence={
+                "method": event.data.get("method"),
+                "opened_at": iso_utc(event.ts),
+                **identity_label(who),
+                "category": info.get("category"),
+            },
+        )
+
+
+class TenantUnregistered(Rule):
+    """Someone has moved into a rental and never registered."""
+
+    name = "tenant.unregistered"
+    events = frozenset({"lock.open"})
+
+    def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+        household = device.household
+        who = opener(event.data)
+        if household is None or who is None:
+            return
+        info = ctx.facts.households.get(household, {})
+        if info.get("category") not in RENTAL_CATEGORIES:
+            return
+        subject = {"household": household, "building": device.building, "device": device.id}
+        if registered_here(ctx.facts, household, who):
+            return
+        key = f"{household}|{who[0]}:{who[1]}"
+        today = local_day(event.ts)
+        days = days_in_window((ctx.state_get(self.name, key) or []) + [today], today, self.settings.tenant_window_days)
+        ctx.state_set(self.name, key, days)
+        if len(days) >= self.settings.tenant_days:
+            ctx.alert(
+                self.name,
+                severity="high",
+                subject=subject,
+                identity={"household": household, **identity_label(who)},
+                location=location_of(device),
+                grid=device.grid,
+                evidence={
+                    "reason": "not_registered",
+                    "days_seen": days,
+                    "last_seen_at": iso_utc(event.ts),
+                    **identity_label(who),
+                },
+            )
+
+
+class WatchlistMatch(Rule):
+    """A wanted identity opens a lock or passes a face gate."""
+
+    name = "watchlist.match"
+    events = frozenset({"lock.open", "gate.face"})
+
+    def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+        id_hash = event.data.get("id_hash")
+        if not id_hash:
+            return
+        note = ctx.directory.watchlist().get(str(id_hash))
+        if note is None:
+            return
+        ctx.alert(
+            self.name,
+            severity="critical",
+            subject={"household": device.household, "building": device.building, "device": device.id},
+            identity={"opener": str(id_hash)[:16]},
+            location=location_of(device),
+            grid=device.grid,
+            evidence={
+                "watchlist_note": note,
+                "seen_at": iso_utc(event.ts),
+                "event_type": event.type,
+                "opener": str(id_hash)[:16],
+            },
+        )

@@ -1,0 +1,326 @@
+"""The analytics worker: reads the community streams in a consumer group, applies projections
+and rules, acknowledges after success, takes over what crashed consumers left pending, moves
+poison entries to the dead-letter stream, fires due timers, and trims acknowledged history.
+
+Several worker processes share the group; each entry is processed by one of them at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from analytics.context import RuleContext
+from analytics.projections import project
+from analytics.rules import build_rules
+from analytics.rules.base import Rule
+from core.clock import Clock, WallClock
+from ingest.directory import Directory
+from ingest.schema import Event
+from store.alerts import AlertChange, AlertHistory, AlertStore
+from store.events import EventLog, StreamEntry
+from store.stores import Stores
+
+log = logging.getLogger(__name__)
+
+# KEYS[1] timer zset; ARGV[1] member, ARGV[2] the due time that was fired
+UNSCHEDULE_LUA = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+@dataclass
+class WorkerStats:
+    """Counters of one worker process."""
+
+    processed: int = 0
+    rule_errors: int = 0
+    dead_lettered: int = 0
+    claimed: int = 0
+    timers_fired: int = 0
+    batches: int = 0
+    by_community: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Worker:
+    """One consumer of the group."""
+
+    def __init__(
+        self,
+        stores: Stores,
+        *,
+        consumer: str | None = None,
+        clock: Clock | None = None,
+        directory: Directory | None = None,
+        rules: list[Rule] | None = None,
+        write_history: bool = True,
+    ) -> None:
+        self.stores = stores
+        self.settings = stores.settings
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.clock = clock or WallClock()
+        self.directory = directory or Directory(stores.sessions)
+        self.rules = rules if rules is not None else build_rules(self.settings)
+        self.by_type: dict[str, list[Rule]] = defaultdict(list)
+        for rule in self.rules:
+            for event_type in rule.events:
+                self.by_type[event_type].append(rule)
+        self.timers: dict[str, Rule] = {t: r for r in self.rules for t in r.timers}
+        self.events = EventLog(stores.redis, stores.keys, dedup_hours=self.settings.dedup_hours)
+        self.alerts = AlertStore(stores.redis, stores.keys)
+        self.history = AlertHistory(stores.sessions) if write_history else None
+        self.raised: list[AlertChange] = []  # every change, for replay's output
+        self.keep_changes = not write_history
+        self.stats = WorkerStats()
+        self._unschedule = stores.redis.register_script(UNSCHEDULE_LUA)
+        self._communities: list[str] = []
+        self._started: set[str] = set()
+
+    # --- one community's context ------------------------------------------------------------
+    def context(self, community: str, token: str = "") -> RuleContext:
+        """A rule context for the community at the worker's clock."""
+        return RuleContext(
+            community=community,
+            clock=self.clock,
+            facts=self.directory.facts(community),
+            directory=self.directory,
+            redis=self.stores.redis,
+            keys=self.stores.keys,
+            alerts=self.alerts,
+            settings=self.settings,
+            token=token,
+        )
+
+    def _record(self, changes: list[AlertChange]) -> None:
+        if self.history is not None:
+            self.history.write(changes)
+        if self.keep_changes:
+            self.raised.extend(changes)
+
+    # --- processing ---------------------------------------------------------------------------
+    def process(self, entries: list[StreamEntry]) -> int:
+        """Project and judge entries (of any communities); ack the processed ones. Returns how many."""
+        by_community: dict[str, list[StreamEntry]] = defaultdict(list)
+        for entry in entries:
+            by_community[entry.community].append(entry)
+        done = 0
+        for community, batch in by_community.items():
+            done += self._process_community(community, batch)
+        self.stats.batches += 1
+        return done
+
+    def _process_community(self, community: str, batch: list[StreamEntry]) -> int:
+        ctx = self.context(community)
+        facts = ctx.facts
+        pipe = ctx.pipe
+        acked: list[str] = []
+        frontier = 0
+        poison: list[dict[str, Any]] = []
+        for entry in batch:
+            try:
+                event = Event.from_wire(entry.doc)
+            except (KeyError, TypeError, ValueError) as err:
+                poison.append(
+                    {
+                        "reason": f"undecodable stream entry ({err})",
+                        "entry": entry.entry_id,
+                        "raw": entry.doc,
+                        "at": self.clock.now_ms(),
+                    }
+                )
+                acked.append(entry.entry_id)
+                continue
+            device = facts.devices.get(event.device)
+            if device is None:  # removed from the registry since it was accepted
+                acked.append(entry.entry_id)
+                continue
+            project(pipe, self.stores.keys, community, event, device, facts.wearables.get(device.id))
+            frontier = max(frontier, event.ts)
+            ctx.token = entry.entry_id
+            for rule in self.by_type.get(event.type, ()):
+                try:
+                    rule.on_event(ctx, event, device)
+                except redis.RedisError:
+                    raise  # a store problem: leave the batch pending, it is retried
+                except Exception:
+                    self.stats.rule_errors += 1
+                    log.exception("rule %s failed on %s %s", rule.name, community, entry.entry_id)
+            acked.append(entry.entry_id)
+        pipe.incr(self.stores.keys.version(community))
+        if frontier:
+            pipe.zadd(self.stores.keys.frontier(community), {"events": min(frontier, self.clock.now_ms())}, gt=True)
+        ctx.flush()
+        self._record(ctx.changes)
+        self.events.dead_letter(community, poison)
+        self.events.ack(community, acked)
+        self.stats.processed += len(acked)
+        self.stats.dead_lettered += len(poison)
+        self.stats.by_community[community] += len(acked)
+        return len(acked)
+
+    # --- timers -------------------------------------------------------------------------------
+    def horizon(self, community: str) -> int:
+        """Up to when timers may fire: now when the community's events are all processed, else the
+        event time reached so far (a backlog being worked off must not fire timers that its own
+        later events would have postponed)."""
+        now = self.clock.now_ms()
+        if self.events.caught_up(community):
+            return now
+        frontier = self.stores.redis.zscore(self.stores.keys.frontier(community), "events")
+        return min(now, int(frontier)) if frontier is not None else 0
+
+    def sweep(self, community: str, *, limit: int = 1000) -> int:
+        """Fire every timer of the community that is due by its horizon."""
+        now = self.horizon(community)
+        fired = 0
+        for timer, rule in self.timers.items():
+            key = self.stores.keys.timer(community, timer)
+            due = self.stores.redis.zrangebyscore(key, "-inf", now, start=0, num=limit, withscores=True)
+            if not due:
+                continue
+            ctx = self.context(community)
+            for member, score in due:
+                ctx.token = f"timer:{timer}:{member}:{int(score)}"
+                try:
+                    rule.on_timer(ctx, timer, member, int(score))
+                except redis.RedisError:
+                    raise
+                except Exception:
+                    self.stats.rule_errors += 1
+                    log.exception("timer %s of %s failed for %s", timer, rule.name, member)
+                self._unschedule(keys=[key], args=[member, int(score)])
+                fired += 1
+            ctx.flush()
+            self._record(ctx.changes)
+            self.stores.redis.incr(self.stores.keys.version(community))
+        self.stats.timers_fired += fired
+        return fired
+
+    def next_due(self, community: str) -> int | None:
+        """The earliest due time of the community's timers, or None."""
+        best: int | None = None
+        for timer in self.timers:
+            first = self.stores.redis.zrange(self.stores.keys.timer(community, timer), 0, 0, withscores=True)
+            if first and (best is None or first[0][1] < best):
+                best = int(first[0][1])
+        return best
+
+    def start_community(self, community: str, *, seed_timers: bool = True) -> None:
+        """Create the group and let the rules seed their timers (once per process)."""
+        if community in self._started:
+            return
+        self.events.ensure_group(community)
+        if seed_timers:
+            ctx = self.context(community)
+            for rule in self.rules:
+                rule.on_start(ctx)
+        self._started.add(community)
+
+    # --- crashed consumers and poison ---------------------------------------------------------
+    def reclaim(self, community: str) -> int:
+        """Take over entries idle too long; dead-letter those delivered too often; process the rest."""
+        claimed = self.events.claim_stale(community, self.consumer, self.settings.worker_claim_idle_ms)
+        if not claimed:
+            return 0
+        retry: list[StreamEntry] = []
+        poison: list[dict[str, Any]] = []
+        for entry, deliveries in claimed:
+            if deliveries > self.settings.worker_max_deliveries:
+                poison.append(
+                    {
+                        "reason": f"poison: delivered {deliveries} times without success",
+                        "entry": entry.entry_id,
+                        "raw": entry.doc,
+                        "at": self.clock.now_ms(),
+                    }
+                )
+            else:
+                retry.append(entry)
+        if poison:
+            self.events.dead_letter(community, poison)
+            self.events.ack(community, [p["entry"] for p in poison])
+            self.stats.dead_lettered += len(poison)
+            log.warning("%s: %d poison entries moved to the dead-letter stream", community, len(poison))
+        self.stats.claimed += len(claimed)
+        if retry:
+            self.process(retry)
+        return len(claimed)
+
+    # --- the loop -----------------------------------------------------------------------------
+    def refresh_communities(self) -> list[str]:
+        """The communities with a stream (groups created, rules started)."""
+        communities = self.events.communities()
+        for community in communities:
+            self.start_community(community)
+        self._communities = communities
+        return communities
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until stop is set, then finish the batch in hand and return."""
+        s = self.settings
+        last = {"communities": 0.0, "sweep": 0.0, "claim": 0.0, "trim": 0.0}
+        log.info("worker %s started", self.consumer)
+        while not stop.is_set():
+            now = time.monotonic()
+            try:
+                if now - last["communities"] > 5 or not self._communities:
+                    self.refresh_communities()
+                    last["communities"] = now
+                if not self._communities:
+                    stop.wait(0.5)
+                    continue
+                entries = self.events.read(
+                    self._communities, self.consumer, count=s.worker_batch, block_ms=s.worker_block_ms
+                )
+                if entries:
+                    self.process(entries)
+                if now - last["sweep"] > s.sweep_seconds:
+                    for community in self._communities:
+                        if self._sweep_lock(community):
+                            self.sweep(community)
+                    last["sweep"] = now
+                if now - last["claim"] > max(1.0, s.worker_claim_idle_ms / 3000):
+                    for community in self._communities:
+                        self.reclaim(community)
+                    last["claim"] = now
+                if now - last["trim"] > 60:
+                    for community in self._communities:
+                        self.events.trim(community, s.stream_retain_minutes * 60_000)
+                    last["trim"] = now
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as err:
+                log.warning("Redis unavailable (%s); retrying", err)
+                stop.wait(1.0)
+        log.info(
+            "worker %s stopped: %d events, %d timers, %d rule errors",
+            self.consumer,
+            self.stats.processed,
+            self.stats.timers_fired,
+            self.stats.rule_errors,
+        )
+
+    def _sweep_lock(self, community: str) -> bool:
+        """Only one worker sweeps a community at a time (the others would find nothing due)."""
+        key = self.stores.keys.rule_state(community, "sweep-lock")
+        ttl = int(self.settings.sweep_seconds * 1000)
+        return bool(self.stores.redis.set(key, self.consumer, nx=True, px=ttl))
+
+
+def run_worker_process(stores_factory: Any) -> None:
+    """Entry point of one worker process: stops cleanly on SIGTERM/SIGINT."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Worker(stores_factory()).run(stop)

@@ -1,0 +1,133 @@
+"""Pipeline commands: worker, replay, simulate."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.main import app, settings, setup_logging, user_errors
+from core.errors import InvalidInput
+from core.timefmt import parse_rfc3339
+from store.stores import open_stores
+
+
+def _worker_main() -> None:
+    setup_logging()
+    from analytics.worker import Worker
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Worker(open_stores(settings(), run_migrations=False)).run(stop)
+
+
+@app.command()
+@user_errors
+def worker(
+    processes: Annotated[int, typer.Option(help="worker processes in the consumer group")] = 1,
+) -> None:
+    """Run analytics workers (a consumer group); stops cleanly on Ctrl-C or SIGTERM."""
+    if processes < 1:
+        raise InvalidInput("--processes must be at least 1")
+    open_stores(settings()).engine.dispose()  # fail fast on a bad store; migrate once
+    if processes == 1:
+        _worker_main()
+        return
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_worker_main, name=f"worker-{i}") for i in range(processes)]
+    for child in children:
+        child.start()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    while not stopping.is_set() and any(c.is_alive() for c in children):
+        stopping.wait(0.5)
+    for child in children:
+        if child.is_alive() and child.pid is not None:
+            import os
+
+            os.kill(child.pid, signal.SIGTERM)
+    for child in children:
+        child.join(timeout=20)
+
+
+@app.command()
+@user_errors
+def replay(
+    file: Annotated[Path, typer.Argument(help="events, one JSON object per line (interfaces §2)")],
+    clock: Annotated[str, typer.Option(help="'event': time is the events' time")] = "event",
+    until: Annotated[str | None, typer.Option(help="advance the clock to this RFC 3339 time at the end")] = None,
+    out: Annotated[Path | None, typer.Option(help="alerts as JSON lines (default: standard output)")] = None,
+    community: Annotated[str | None, typer.Option(help="community of the events (default: from the devices)")] = None,
+) -> None:
+    """Run recorded events through the production pipeline in an isolated namespace (interfaces §4)."""
+    from analytics.replay import run_replay
+
+    if clock != "event":
+        raise InvalidInput("--clock must be 'event'")
+    if not file.exists():
+        raise InvalidInput(f"{file}: no such file")
+    until_ms = None
+    if until:
+        try:
+            until_ms = parse_rfc3339(until)
+        except ValueError:
+            raise InvalidInput("--until must be RFC 3339 with an offset") from None
+    stores = open_stores(settings())
+    summary = run_replay(stores, file, until_ms=until_ms, out=out, community=community)
+    typer.echo(json.dumps(summary, ensure_ascii=False), err=True)
+
+
+@app.command()
+@user_errors
+def simulate(
+    backfill: Annotated[str, typer.Option(help="simulated history first, e.g. 24h or 90m (0 = none)")] = "0",
+    speed: Annotated[float, typer.Option(help="live speed, 1 = real time")] = 1.0,
+    url: Annotated[str | None, typer.Option(help="ingest API base URL [default: the configured web app]")] = None,
+    communities: Annotated[str | None, typer.Option(help="comma-separated community ids (default: all)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 42,
+    once: Annotated[bool, typer.Option("--once", help="stop after the backfill")] = False,
+) -> None:
+    """The demo world's device events: a backfilled lived-in day, then live events."""
+    from simulator.run import run_simulator
+
+    hours = parse_duration_hours(backfill)
+    if speed <= 0:
+        raise InvalidInput("--speed must be positive")
+    cfg = settings()
+    base = url or f"http://{cfg.host}:{cfg.port}"
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    wanted = [c.strip() for c in communities.split(",")] if communities else None
+    run_simulator(
+        open_stores(cfg, connect_redis=False),
+        base_url=base,
+        backfill_hours=hours,
+        speed=speed,
+        communities=wanted,
+        seed=seed,
+        stop=stop,
+        once=once,
+    )
+
+
+def parse_duration_hours(text: str) -> float:
+    """'24h', '90m', '2d' or '0' as hours."""
+    text = text.strip().lower()
+    try:
+        if text.endswith("h"):
+            return float(text[:-1])
+        if text.endswith("m"):
+            return float(text[:-1]) / 60
+        if text.endswith("d"):
+            return float(text[:-1]) * 24
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"--backfill must look like 24h, 90m or 2d, not {text!r}") from None

@@ -1,0 +1,166 @@
+"""A per-process cache of the registry facts that ingest and the rules read on every event.
+
+Loaded from SQL per community and refreshed after ``ttl_s`` seconds, or at once (rate limited)
+when an unknown id shows up, so a device registered a moment ago is accepted without a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ingest.schema import DeviceInfo
+from registry.models import Device, Guard, Household, Person, PersonTag, Residency, Vehicle, WatchlistEntry
+
+
+@dataclass
+class CommunityFacts:
+    """What one community's events are judged against."""
+
+    devices: dict[str, DeviceInfo] = field(default_factory=dict)
+    guards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # household id → ids of the people registered as living there
+    occupants: dict[str, set[str]] = field(default_factory=dict)
+    households: dict[str, dict[str, Any]] = field(default_factory=dict)
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    face_ids: dict[str, str] = field(default_factory=dict)  # registered face id → person id
+    id_hashes: dict[str, str] = field(default_factory=dict)  # id hash → person id
+    vehicles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # door sensor id → (person id, threshold hours) of the elder living alone it watches
+    elder_sensors: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    silent_hours: dict[str, float] = field(default_factory=dict)  # per-device silence overrides
+    wearables: dict[str, str] = field(default_factory=dict)  # wearable device id → guard id
+    loaded_at: float = 0.0
+
+
+@dataclass
+class Directory:
+    """Registry facts per community, cached in this process."""
+
+    sessions: sessionmaker[Session]
+    ttl_s: float = 60.0
+    miss_reload_s: float = 5.0
+    _facts: dict[str, CommunityFacts] = field(default_factory=dict)
+    _watchlist: tuple[float, dict[str, str]] = (0.0, {})
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def facts(self, community: str) -> CommunityFacts:
+        """The community's facts (reloaded when stale)."""
+        found = self._facts.get(community)
+        if found is None or time.monotonic() - found.loaded_at > self.ttl_s:
+            with self._lock:
+                found = self._facts.get(community)
+                if found is None or time.monotonic() - found.loaded_at > self.ttl_s:
+                    found = self._load(community)
+                    self._facts[community] = found
+        return found
+
+    def device(self, community: str, device_id: str) -> DeviceInfo | None:
+        """A registered device, reloading once when it is unknown."""
+        facts = self.facts(community)
+        info = facts.devices.get(device_id)
+        if info is None and time.monotonic() - facts.loaded_at > self.miss_reload_s:
+            with self._lock:
+                self._facts[community] = facts = self._load(community)
+            info = facts.devices.get(device_id)
+        return info
+
+    def guard_known(self, community: str, guard_id: str) -> bool:
+        """True when the guard is registered in the community."""
+        facts = self.facts(community)
+        if guard_id not in facts.guards and time.monotonic() - facts.loaded_at > self.miss_reload_s:
+            with self._lock:
+                self._facts[community] = facts = self._load(community)
+        return guard_id in facts.guards
+
+    def watchlist(self) -> dict[str, str]:
+        """id hash → note of every wanted identity."""
+        loaded_at, entries = self._watchlist
+        if time.monotonic() - loaded_at > self.ttl_s:
+            with self.sessions() as session:
+                entries = {w.id_hash: w.note for w in session.scalars(select(WatchlistEntry))}
+            self._watchlist = (time.monotonic(), entries)
+        return entries
+
+    def invalidate(self) -> None:
+        """Forget everything (tests; after registry changes)."""
+        with self._lock:
+            self._facts.clear()
+            self._watchlist = (0.0, {})
+
+    def _load(self, community: str) -> CommunityFacts:
+        facts = CommunityFacts(loaded_at=time.monotonic())
+        with self.sessions() as session:
+            for d in session.scalars(select(Device).where(Device.community_id == community)):
+                facts.devices[d.id] = DeviceInfo(
+                    id=d.id,
+                    type=d.type,
+                    community=community,
+                    building=d.building_id,
+                    household=d.household_id,
+                    grid=d.grid_id,
+                    lat=d.lat,
+                    lon=d.lon,
+                    floor=d.floor,
+                )
+                if d.silent_hours:
+                    facts.silent_hours[d.id] = d.silent_hours
+            for g in session.scalars(select(Guard).where(Guard.community_id == community)):
+                facts.guards[g.id] = {
+                    "name": g.name,
+                    "kind": g.kind,
+                    "grid": g.grid_id,
+                    "device": g.device_id,
+                    "on_duty": g.on_duty,
+                }
+                if g.device_id:
+                    facts.wearables[g.device_id] = g.id
+            for h in session.scalars(select(Household).where(Household.community_id == community)):
+                facts.households[h.id] = {
+                    "building": h.building_id,
+                    "grid": h.grid_id,
+                    "category": h.category,
+                    "floor": h.floor,
+                    "unit": h.unit,
+                    "room": h.room,
+                }
+            today = dt.date.today()
+            for p in session.scalars(select(Person).where(Person.community_id == community)):
+                facts.people[p.id] = {
+                    "tags": set(),
+                    "threshold": p.elder_inactive_hours,
+                    "floating_expired": bool(p.floating_expires_on and p.floating_expires_on < today),
+                }
+                if p.face_id:
+                    facts.face_ids[p.face_id] = p.id
+                if p.id_hash:
+                    facts.id_hashes[p.id_hash] = p.id
+            for person_id, tag in session.execute(
+                select(PersonTag.person_id, PersonTag.tag)
+                .join(Person, Person.id == PersonTag.person_id)
+                .where(Person.community_id == community)
+            ):
+                facts.people[person_id]["tags"].add(tag)
+            for person_id, household_id in session.execute(
+                select(Residency.person_id, Residency.household_id)
+                .join(Person, Person.id == Residency.person_id)
+                .where(Person.community_id == community)
+            ):
+                facts.occupants.setdefault(household_id, set()).add(person_id)
+                facts.people[person_id]["household"] = household_id
+            for v in session.scalars(select(Vehicle).where(Vehicle.community_id == community)):
+                facts.vehicles[v.plate] = {"owner": v.owner_id, "blacklisted": v.blacklisted, "note": v.note}
+        for device in facts.devices.values():
+            if device.type != "door_sensor" or device.household is None:
+                continue
+            for person_id in facts.occupants.get(device.household, set()):
+                person = facts.people[person_id]
+                if "elderly_alone" in person["tags"]:
+                    facts.elder_sensors[device.id] = (person_id, person["threshold"])
+        return facts

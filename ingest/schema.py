@@ -1,0 +1,341 @@
+"""The event contract of interfaces §2: parsing and per-event validation (msgspec, fast).
+
+Each event is judged alone. A valid event comes out normalised (``ts`` as epoch ms, plates
+normalised, an ``id_number`` replaced by its keyed hash ``id_hash``); an invalid one gives one
+specific reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from core.errors import InvalidInput
+from core.secrets import keyed_hash
+from core.timefmt import parse_rfc3339
+from registry import validate
+from registry.models import DEVICE_TYPES
+
+EVENT_DEVICE_TYPES: dict[str, tuple[str, ...] | None] = {
+    "door.contact": ("door_sensor",),
+    "device.heartbeat": None,  # any device type
+    "lock.open": ("smart_lock",),
+    "gate.face": ("face_gate",),
+    "gate.vehicle": ("vehicle_gate",),
+    "guard.position": ("wearable",),
+    "patrol.checkin": ("checkpoint",),
+    "smoke.alarm": ("smoke_detector",),
+    "camera.throw": ("throw_camera",),
+    "camera.fall": ("camera",),
+}
+LOCK_METHODS = ("face", "fingerprint", "card", "password", "app", "key")
+IDENTITY_FIELDS = ("person", "id_number", "face_id")
+
+
+class RawEvent(msgspec.Struct, forbid_unknown_fields=False):
+    """One event as a producer sends it."""
+
+    type: str
+    device: str
+    ts: str | int
+    data: dict[str, Any] = {}
+    id: str | None = None
+
+
+class Rejected(Exception):
+    """An event that breaks the contract; str(err) is the reason."""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What ingest and the rules need to know of a registered device."""
+
+    id: str
+    type: str
+    community: str
+    building: str | None
+    household: str | None
+    grid: str | None
+    lat: float
+    lon: float
+    floor: int | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A validated, normalised event (what the stream holds)."""
+
+    type: str
+    device: str
+    ts: int
+    data: dict[str, Any]
+    id: str | None
+    received: int
+
+    def to_wire(self) -> dict[str, Any]:
+        """The dict stored in the stream."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "device": self.device,
+            "ts": self.ts,
+            "data": self.data,
+            "rx": self.received,
+        }
+
+    @classmethod
+    def from_wire(cls, doc: dict[str, Any]) -> Event:
+        """An event read back from the stream."""
+        return cls(
+            type=doc["type"],
+            device=doc["device"],
+            ts=int(doc["ts"]),
+            data=doc.get("data") or {},
+            id=doc.get("id"),
+            received=int(doc.get("rx", doc["ts"])),
+        )
+
+
+_event_decoder = msgspec.json.Decoder(RawEvent)
+_any_decoder = msgspec.json.Decoder()
+encoder = msgspec.json.Encoder()
+
+
+def split_body(body: bytes, content_type: str, max_batch: int) -> list[Any]:
+    """The body's events as raw JSON values (not yet validated); ValueError when it is not JSON/NDJSON."""
+    text = body.strip()
+    if not text:
+        raise ValueError("the body is empty")
+    if "ndjson" in content_type or "jsonlines" in content_type:
+        items = []
+        for number, line in enumerate(text.split(b"\n"), start=1):
+            if line.strip():
+                try:
+                    items.append(_any_decoder.decode(line))
+                except msgspec.DecodeError as err:
+                    raise ValueError(f"line {number} is not JSON ({err})") from None
+    else:
+        try:
+            parsed = _any_decoder.decode(text)
+        except msgspec.DecodeError as err:
+            raise ValueError(f"the body is not JSON ({err})") from None
+        items = parsed if isinstance(parsed, list) else [parsed]
+    if len(items) > max_batch:
+        raise ValueError(f"a batch holds at most {max_batch} events, not {len(items)}")
+    return items
+
+
+def _number(data: dict[str, Any], key: str, low: float, high: float, *, required: bool = True) -> float | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise Rejected(f"data.{key} is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise Rejected(f"data.{key} must be a number")
+    if not low <= value <= high:
+        raise Rejected(f"data.{key} must be between {low:g} and {high:g}")
+    return float(value)
+
+
+def _choice(data: dict[str, Any], key: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+    value = data.get(key, default)
+    if value not in allowed:
+        raise Rejected(f"data.{key} must be one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _identity(data: dict[str, Any], hash_key: bytes) -> dict[str, Any]:
+    present = [f for f in IDENTITY_FIELDS if data.get(f) not in (None, "")]
+    if len(present) > 1:
+        raise Rejected(f"at most one identity field, not {', '.join(present)}")
+    out = dict(data)
+    if "id_number" in out:
+        raw = out.pop("id_number")
+        if present == ["id_number"]:
+            try:
+                number = validate.id_number(raw)
+            except InvalidInput as err:
+                raise Rejected(f"data.id_number: {err}") from None
+            out["id_hash"] = keyed_hash(hash_key, number)
+    for field in ("person", "face_id"):
+        if field in out and (not isinstance(out[field], str) or not 0 < len(out[field]) <= 64):
+            raise Rejected(f"data.{field} must be a string of 1–64 characters")
+    return out
+
+
+def _door(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
+    _choice(data, "state", ("open", "closed"))
+    return data
+
+
+def _heartbeat(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
+    _number(data, "battery", 0, 100, required=False)
+    return data
+
+
+def _lock(data: dict[str, Any], key: bytes) -> dict[str, Any]:
+    _choice(data, "method", LOCK_METHODS)
+    return _identity(data, key)
+
+
+def _face_gate(data: dict[str, Any], key: bytes) -> dict[str, Any]:
+    _choice(data, "direction", ("in", "out"))
+    _number(data, "score", 0, 1, required=False)
+    return _identity(data, key)
+
+
+def _vehicle_gate(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
+    _choice(data, "direction", ("in", "out"))
+    try:
+        plate = validate.plate(data.get("plate"))
+    except InvalidInput as err:
+        raise Rejected(f"data.plate: {err}") from None
+    return {**data, "plate": plate}
+
+
+def _position(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
+    _number(data, "lat", -90, 90)
+    _number(data, "lon", -180, 180)
+    _number(data, "accuracy_m", 0, 100_000, required=False)
+    return data
+
+
+def _checkin(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
+    guard = data.get("guard")
+    if not isinstance(guard, str) or not guard:
+        raise Rejected("data.guard is required (a guard id)")
+    return data
+
+
+def _smoke(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
+    level = _choice(data, "level", ("alarm", "test"), default="alarm")
+    return {**data, "level": level}
+
+
+def _throw(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
+    origin = data.get("origin")
+    if not isinstance(origin, dict):
+        raise Rejected("data.origin must be an object with building, floor and column")
+    if not isinstance(origin.get("building"), str):
+        raise Rejected("data.origin.building must be a building id")
+    for field in ("floor", "column"):
+        value = origin.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 200:
+            raise Rejected(f"data.origin.{field} must be a whole number from 1")
+    trajectory = data.get("trajectory")
+    if not isinstance(trajectory, list) or len(trajectory) < 2:
+        raise Rejected("data.trajectory must be a list of at least two [t_ms, x, y] points")
+    for point in trajectory:
+        if (
+            not isinstance(point, list)
+            or len(point) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)
+        ):
+            raise Rejected("data.trajectory points must be [t_ms, x, y] numbers")
+    return data
+
+
+def _fall(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
+    bbox = data.get("bbox")
+    if (
+        not isinstance(bbox, list)
+        or len(bbox) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in bbox)
+    ):
+        raise Rejected("data.bbox must be [x, y, w, h] non-negative numbers")
+    return data
+
+
+CHECKS: dict[str, Callable[[dict[str, Any], bytes], dict[str, Any]]] = {
+    "door.contact": _door,
+    "device.heartbeat": _heartbeat,
+    "lock.open": _lock,
+    "gate.face": _face_gate,
+    "gate.vehicle": _vehicle_gate,
+    "guard.position": _position,
+    "patrol.checkin": _checkin,
+    "smoke.alarm": _smoke,
+    "camera.throw": _throw,
+    "camera.fall": _fall,
+}
+
+
+def parse_ts(value: str | int) -> int:
+    """RFC 3339 with offset, or integer epoch milliseconds, as epoch ms."""
+    if isinstance(value, bool):
+        raise Rejected("ts must be RFC 3339 with an offset or integer epoch milliseconds")
+    if isinstance(value, int):
+        if not 0 < value < 10**14:
+            raise Rejected("ts in epoch milliseconds is out of range")
+        return value
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        raise Rejected(
+            "ts must be RFC 3339 with an offset (e.g. 2026-11-25T08:00:00+08:00) or integer epoch milliseconds"
+        ) from None
+
+
+def check_event(
+    raw: Any,
+    *,
+    devices: Callable[[str], DeviceInfo | None],
+    community: str,
+    hash_key: bytes,
+    now_ms: int,
+    future_tolerance_ms: int,
+    guard_known: Callable[[str], bool],
+) -> Event:
+    """A valid, normalised event, or Rejected with the reason."""
+    if not isinstance(raw, dict):
+        raise Rejected("an event must be a JSON object")
+    try:
+        parsed = msgspec.convert(raw, RawEvent)
+    except msgspec.ValidationError as err:
+        raise Rejected(f"{err}") from None
+    if parsed.id is not None and not 1 <= len(parsed.id) <= 64:
+        raise Rejected("id must have 1–64 characters")
+    check = CHECKS.get(parsed.type)
+    if check is None:
+        raise Rejected(f"unknown event type {parsed.type!r}")
+    device = devices(parsed.device)
+    if device is None:
+        raise Rejected(f"unknown device {parsed.device!r}")
+    if device.community != community:
+        raise Rejected(f"device {parsed.device} belongs to another community")
+    allowed = EVENT_DEVICE_TYPES[parsed.type]
+    if allowed is not None and device.type not in allowed:
+        raise Rejected(f"a {device.type} may not send {parsed.type}")
+    ts = parse_ts(parsed.ts)
+    if ts > now_ms + future_tolerance_ms:
+        raise Rejected(
+            f"ts is {(ts - now_ms) / 60000:.0f} minutes in the future (at most {future_tolerance_ms // 60000} allowed)"
+        )
+    data = check(dict(parsed.data), hash_key)
+    if parsed.type == "patrol.checkin" and not guard_known(str(data["guard"])):
+        raise Rejected(f"unknown guard {data['guard']!r}")
+    return Event(type=parsed.type, device=parsed.device, ts=ts, data=data, id=parsed.id, received=now_ms)
+
+
+def redact(raw: Any, hash_key: bytes) -> Any:
+    """A rejected event as kept in the dead-letter stream: any ID number replaced by its hash."""
+    if isinstance(raw, dict):
+        out = {}
+        for key, value in raw.items():
+            if key == "id_number" and isinstance(value, str):
+                out["id_hash"] = keyed_hash(hash_key, value)
+            else:
+                out[key] = redact(value, hash_key)
+        return out
+    if isinstance(raw, list):
+        return [redact(v, hash_key) for v in raw]
+    return raw
+
+
+assert set(EVENT_DEVICE_TYPES) == set(CHECKS)
+assert all(t in DEVICE_TYPES for types in EVENT_DEVICE_TYPES.values() if types for t in types)

@@ -1,0 +1,78 @@
+"""Ingestion: judge each event alone, hash ID numbers, deduplicate, append to the stream, keep
+every reject in the dead-letter stream with its reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.clock import Clock, WallClock
+from ingest.directory import Directory
+from ingest.schema import Event, Rejected, check_event, encoder, redact
+from store.events import EventLog
+from store.stores import Stores
+
+
+@dataclass
+class IngestResult:
+    """The answer of interfaces §2: accepted, duplicates, and each rejected event's reason."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[str] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the 202 response."""
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+class IngestService:
+    """Validates and stores events for one process (the web app, a replay, a benchmark)."""
+
+    def __init__(self, stores: Stores, directory: Directory | None = None, clock: Clock | None = None) -> None:
+        self.stores = stores
+        self.settings = stores.settings
+        self.directory = directory or Directory(stores.sessions)
+        self.clock = clock or WallClock()
+        self.log = EventLog(
+            stores.redis,
+            stores.keys,
+            dedup_hours=self.settings.dedup_hours,
+            backlog_limit=self.settings.stream_backlog_limit,
+        )
+
+    def ingest(self, community: str, items: list[Any]) -> IngestResult:
+        """Judge and store a batch of raw events for a community."""
+        now = self.clock.now_ms()
+        result = IngestResult()
+        good: list[Event] = []
+        dead: list[dict[str, Any]] = []
+        key = self.stores.id_hash_key
+        tolerance = self.settings.future_tolerance_s * 1000
+        for index, raw in enumerate(items):
+            try:
+                good.append(
+                    check_event(
+                        raw,
+                        devices=lambda d: self.directory.device(community, d),
+                        community=community,
+                        hash_key=key,
+                        now_ms=now,
+                        future_tolerance_ms=tolerance,
+                        guard_known=lambda g: self.directory.guard_known(community, g),
+                    )
+                )
+            except Rejected as err:
+                reason = str(err)
+                result.rejected.append({"index": index, "error": reason})
+                dead.append({"reason": reason, "index": index, "raw": redact(raw, key), "at": now})
+        entries = self.log.append(community, [(e.id, encoder.encode(e.to_wire())) for e in good])
+        for entry in entries:
+            if entry is None:
+                result.duplicates += 1
+            else:
+                result.accepted += 1
+                result.entries.append(entry)
+        self.log.dead_letter(community, dead)
+        return result

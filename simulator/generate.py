@@ -1,0 +1,341 @@
+"""The demo world's events, generated slot by slot (10 minutes) from the absolute time.
+
+Every slot's events depend only on the seed, the community and the slot, so a backfill and the
+live phase that follows agree, and re-running a backfill produces the same event ids (ingest
+counts them as duplicates). The "story" of the day — elders who stopped using their door, a
+silent sensor, a tenant who never registered, the wanted man, a smoke alarm, a blacklisted car —
+is anchored to the moment the simulator started.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.timefmt import SHANGHAI, ms_to_utc
+from registry.demo import WANTED_ID
+from simulator.world import World
+
+SLOT_MS = 600_000
+MIN_MS = 60_000
+HOUR_MS = 3_600_000
+HEARTBEAT_MS = 30 * MIN_MS
+POSITION_EVERY_MS = 20_000
+WALK_M_PER_S = 1.2
+
+
+def stable(*parts: object) -> int:
+    """A stable integer from parts (Python's hash() changes between runs)."""
+    digest = hashlib.blake2b("|".join(str(p) for p in parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def local_minutes(ms: int) -> float:
+    """Minutes after local (Asia/Shanghai) midnight."""
+    t = ms_to_utc(ms).astimezone(SHANGHAI)
+    return t.hour * 60 + t.minute + t.second / 60
+
+
+def local_midnight(ms: int) -> int:
+    """Epoch ms of the local midnight on or before ms."""
+    t = ms_to_utc(ms).astimezone(SHANGHAI)
+    midnight = dt.datetime(t.year, t.month, t.day, tzinfo=SHANGHAI)
+    return int(midnight.timestamp() * 1000)
+
+
+def activity(hour: float) -> float:
+    """Relative busyness of the gates by hour of day (peaks at 7–9 and 17–19)."""
+    return (
+        0.15
+        + math.exp(-((hour - 8) ** 2) / 2)
+        + 0.9 * math.exp(-((hour - 18) ** 2) / 3)
+        + 0.3 * math.exp(-((hour - 12.5) ** 2) / 4)
+    )
+
+
+@dataclass
+class Story:
+    """The day's incidents, anchored to the simulator's start."""
+
+    anchor: int
+    inactive_elders: dict[str, int] = field(default_factory=dict)  # sensor → last door event time
+    silent_sensors: dict[str, int] = field(default_factory=dict)  # sensor → time it went quiet
+    intruders: dict[str, str] = field(default_factory=dict)  # lock → unknown face id moving in
+    wanted_lock: str | None = None
+    incidents: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+
+def make_story(world: World, anchor: int, seed: int) -> Story:
+    """Choose the incidents of the lived-in day (deterministic for a seed and community)."""
+    rng = random.Random(stable(seed, world.community, "story"))
+    story = Story(anchor=anchor)
+    elders = world.elders[:]
+    rng.shuffle(elders)
+    for elder, hours in zip(elders[:2], (13.5, 15.0), strict=False):
+        story.inactive_elders[elder.sensor] = anchor - int(hours * HOUR_MS)
+    if len(elders) > 2:
+        story.silent_sensors[elders[2].sensor] = anchor - int(3.2 * HOUR_MS)
+    rentals = [r for r in world.rentals if r.faces]
+    rng.shuffle(rentals)
+    for rental in rentals[:3]:
+        story.intruders[rental.lock] = f"U{stable(seed, rental.lock) % 10**8:08d}"
+    if len(rentals) > 3 and world.community == "wanhu":  # the article's wanted man moved into Wanhu Xincun
+        story.wanted_lock = rentals[3].lock
+        story.incidents.append(
+            (
+                anchor - 5 * HOUR_MS,
+                {"type": "lock.open", "device": rentals[3].lock, "data": {"method": "face", "id_number": WANTED_ID}},
+            )
+        )
+    if world.smoke_detectors:
+        detector = rng.choice(world.smoke_detectors)
+        story.incidents.append(
+            (anchor - 6 * HOUR_MS, {"type": "smoke.alarm", "device": detector, "data": {"level": "test"}})
+        )
+        story.incidents.append(
+            (
+                anchor - 40 * MIN_MS,
+                {"type": "smoke.alarm", "device": rng.choice(world.smoke_detectors), "data": {"level": "alarm"}},
+            )
+        )
+    if world.blacklisted_plates and world.vehicle_gates:
+        story.incidents.append(
+            (
+                anchor - 3 * HOUR_MS,
+                {
+                    "type": "gate.vehicle",
+                    "device": world.vehicle_gates[0],
+                    "data": {"direction": "in", "plate": world.blacklisted_plates[0]},
+                },
+            )
+        )
+    if world.throw_cameras:
+        camera, calibration = rng.choice(world.throw_cameras)
+        if calibration:
+            floor = rng.randint(3, int(calibration.get("floors", 6)))
+            column = rng.randint(1, int(calibration.get("columns", 4)))
+            story.incidents.append(
+                (
+                    anchor - 90 * MIN_MS,
+                    {
+                        "type": "camera.throw",
+                        "device": camera,
+                        "data": {
+                            "origin": {"building": calibration.get("building"), "floor": floor, "column": column},
+                            "trajectory": [
+                                [i * 80, 400 + column * 120, 120 + 9.8 * (i * 0.08) ** 2 * 60] for i in range(12)
+                            ],
+                        },
+                    },
+                )
+            )
+    if world.cameras:
+        story.incidents.append(
+            (
+                anchor - 4 * HOUR_MS,
+                {"type": "camera.fall", "device": rng.choice(world.cameras), "data": {"bbox": [620, 410, 180, 70]}},
+            )
+        )
+    return story
+
+
+def _event(
+    world: World, slot: int, n: int, ts: int, event_type: str, device: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    return {"id": f"sim-{world.community}-{slot}-{n}", "type": event_type, "device": device, "ts": ts, "data": data}
+
+
+def slot_events(world: World, story: Story, slot: int, seed: int, *, positions: bool) -> list[dict[str, Any]]:
+    """Every event of one 10-minute slot, sorted by time."""
+    start = slot * SLOT_MS
+    end = start + SLOT_MS
+    rng = random.Random(stable(seed, world.community, slot))
+    out: list[tuple[int, str, str, dict[str, Any]]] = []
+    silent_since = story.silent_sensors
+    # heartbeats every 30 minutes, each device at its own phase
+    for device in world.heartbeat_devices:
+        phase = stable(device) % HEARTBEAT_MS
+        first = start + (phase - start) % HEARTBEAT_MS
+        for ts in range(first, end, HEARTBEAT_MS):
+            if device in silent_since and ts >= silent_since[device]:
+                continue
+            out.append((ts, "device.heartbeat", device, {"battery": 40 + stable(device, "b") % 60}))
+    hour = local_minutes(start) / 60
+    busy = activity(hour)
+    # elders' bedroom doors
+    for elder in world.elders:
+        stopped = story.inactive_elders.get(elder.sensor) or silent_since.get(elder.sensor)
+        for ts in elder_door_times(elder, start, end, seed):
+            if stopped is not None and ts >= stopped:
+                continue
+            for offset, state in ((0, "open"), (40_000 + stable(elder.sensor, ts) % 60_000, "closed")):
+                if ts + offset < end:
+                    out.append((ts + offset, "door.contact", elder.sensor, {"state": state}))
+    # rental locks: registered tenants, and the story's intruders
+    for rental in world.rentals:
+        day = local_midnight(start)
+        opens = lock_times(rental.lock, day, seed)
+        for ts in opens:
+            if start <= ts < end:
+                if rental.faces and stable(rental.lock, ts) % 10 < 7:
+                    face = rental.faces[stable(rental.lock, ts, "f") % len(rental.faces)]
+                    out.append((ts, "lock.open", rental.lock, {"method": "face", "face_id": face}))
+                else:
+                    out.append((ts, "lock.open", rental.lock, {"method": rng.choice(["card", "password", "key"])}))
+        intruder = story.intruders.get(rental.lock)
+        if intruder is not None:
+            for days_ago in (2, 1, 0):
+                ts = local_midnight(story.anchor) - days_ago * 24 * HOUR_MS + (20 * 60 + 17) * MIN_MS
+                ts = min(ts, story.anchor - 20 * MIN_MS)
+                if start <= ts < end:
+                    out.append((ts, "lock.open", rental.lock, {"method": "face", "face_id": intruder}))
+    # face gates and barriers, by the hour's busyness
+    for gate in world.face_gates:
+        for _ in range(_poisson(rng, 4.0 * busy)):
+            ts = start + rng.randrange(SLOT_MS)
+            direction = "out" if (hour < 12) == (rng.random() < 0.75) else "in"
+            if world.resident_people and rng.random() > 0.04:
+                data = {
+                    "direction": direction,
+                    "person": rng.choice(world.resident_people),
+                    "score": round(rng.uniform(0.86, 0.99), 3),
+                }
+            else:
+                data = {
+                    "direction": direction,
+                    "face_id": f"V{rng.randrange(10**7):07d}",
+                    "score": round(rng.uniform(0.6, 0.8), 3),
+                }
+            out.append((ts, "gate.face", gate, data))
+    for gate in world.vehicle_gates:
+        for _ in range(_poisson(rng, 2.0 * busy)):
+            ts = start + rng.randrange(SLOT_MS)
+            if world.resident_plates and rng.random() > 0.06:
+                plate = rng.choice(world.resident_plates)
+            else:
+                plate = "苏" + rng.choice("JAKH") + f"{rng.randrange(10**5):05d}"
+            out.append((ts, "gate.vehicle", gate, {"direction": rng.choice(["in", "out"]), "plate": plate}))
+    # night patrol rounds
+    out.extend(patrol_checkins(world, start, end, seed))
+    # guards' positions
+    if positions:
+        for guard, wearable, kind in world.guards:
+            if not on_duty(kind, hour):
+                continue
+            loop = guard_loop(world, guard, seed)
+            first = start + (-start) % POSITION_EVERY_MS
+            for ts in range(first, end, POSITION_EVERY_MS):
+                lat, lon = position_on_loop(loop, ts, stable(guard) % 600)
+                out.append(
+                    (ts, "guard.position", wearable, {"lat": round(lat, 7), "lon": round(lon, 7), "accuracy_m": 5})
+                )
+    # the story's one-off incidents
+    for ts, incident in story.incidents:
+        if start <= ts < end:
+            out.append((ts, incident["type"], incident["device"], incident["data"]))
+    out.sort(key=lambda e: (e[0], e[2]))
+    return [_event(world, slot, n, ts, t, d, data) for n, (ts, t, d, data) in enumerate(out)]
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def elder_door_times(elder: Any, start: int, end: int, seed: int) -> list[int]:
+    """When the elder opens the bedroom door in [start, end): wake, a few times a day, bed."""
+    out = []
+    day = local_midnight(start)
+    for d in (day, day + 24 * HOUR_MS):
+        rng = random.Random(stable(seed, elder.sensor, d))
+        times = [elder.wake_min + rng.randint(-25, 25), elder.bed_min + rng.randint(-30, 30)]
+        times += [rng.randint(elder.wake_min + 60, elder.bed_min - 60) for _ in range(rng.randint(2, 5))]
+        if elder.naps:
+            times.append(13 * 60 + rng.randint(0, 40))
+        if rng.random() < 0.3:
+            times.append(rng.randint(60, 240))  # a night trip
+        for minute in times:
+            ts = d + minute * MIN_MS + rng.randrange(MIN_MS)
+            if start <= ts < end:
+                out.append(ts)
+    return sorted(out)
+
+
+def lock_times(lock: str, day: int, seed: int) -> list[int]:
+    """When a rental's lock is opened on a day."""
+    rng = random.Random(stable(seed, lock, day))
+    return sorted(day + rng.randint(6 * 60, 23 * 60) * MIN_MS + rng.randrange(MIN_MS) for _ in range(rng.randint(1, 4)))
+
+
+def on_duty(kind: str, hour: float) -> bool:
+    """Police and security are always on duty; the others by day."""
+    return kind in ("police", "security", "auxiliary") or 8 <= hour < 21
+
+
+def guard_loop(world: World, guard: str, seed: int) -> list[tuple[float, float, float]]:
+    """A closed walk of the guard on the path network: (lat, lon, metres from the loop start)."""
+    rng = random.Random(stable(seed, guard, "loop"))
+    if world.route and stable(guard) % 4 == 0:
+        stops = [(lat, lon) for _, lat, lon in world.route]
+    else:
+        nodes = sorted(world.graph.nodes)
+        if not nodes:
+            return [(0.0, 0.0, 0.0)]
+        stops = [(n[1], n[0]) for n in rng.sample(nodes, min(4, len(nodes)))]
+    points: list[tuple[float, float]] = []
+    for a, b in zip(stops, stops[1:] + stops[:1], strict=False):
+        points.extend(world.walk(a, b))
+    loop: list[tuple[float, float, float]] = []
+    total = 0.0
+    for i, (lat, lon) in enumerate(points):
+        if i:
+            plat, plon, _ = loop[-1]
+            total += math.hypot((lat - plat) * 111_320, (lon - plon) * 92_900)
+        loop.append((lat, lon, total))
+    return loop
+
+
+def position_on_loop(loop: list[tuple[float, float, float]], ts: int, phase_s: int) -> tuple[float, float]:
+    """Where a guard walking the loop at a steady pace is at time ts."""
+    length = loop[-1][2]
+    if length <= 0:
+        return loop[0][0], loop[0][1]
+    along = ((ts / 1000 + phase_s) * WALK_M_PER_S) % length
+    for (lat1, lon1, d1), (lat2, lon2, d2) in itertools.pairwise(loop):
+        if d1 <= along <= d2:
+            f = 0.0 if d2 == d1 else (along - d1) / (d2 - d1)
+            return lat1 + (lat2 - lat1) * f, lon1 + (lon2 - lon1) * f
+    return loop[-1][0], loop[-1][1]
+
+
+def patrol_checkins(world: World, start: int, end: int, seed: int) -> list[tuple[int, str, str, dict[str, Any]]]:
+    """Check-ins of the night rounds (now and then a checkpoint is missed)."""
+    if not world.route:
+        return []
+    security = [g for g, _, kind in world.guards if kind == "security"] or [g for g, _, _ in world.guards]
+    if not security:
+        return []
+    out = []
+    first_hour, last_hour = world.route_hours
+    day = local_midnight(start)
+    for d in (day - 24 * HOUR_MS, day):
+        round_start = d + first_hour * HOUR_MS
+        round_end = d + (24 + last_hour) * HOUR_MS if last_hour < first_hour else d + last_hour * HOUR_MS
+        for begin in range(round_start, round_end, world.route_interval_min * MIN_MS):
+            rng = random.Random(stable(seed, world.community, "round", begin))
+            guard = security[stable(begin) % len(security)]
+            skipped = rng.randrange(len(world.route)) if rng.random() < 0.15 else -1
+            for i, (checkpoint, _, _) in enumerate(world.route):
+                ts = begin + i * 4 * MIN_MS + rng.randint(0, 90_000)
+                if i != skipped and start <= ts < end:
+                    out.append((ts, "patrol.checkin", checkpoint, {"guard": guard}))
+    return out

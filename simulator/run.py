@@ -1,0 +1,164 @@
+"""``manage.py simulate``: post the demo world's events to the ingest API like device gateways do."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from sqlalchemy import select, update
+
+from auth.models import ApiToken
+from auth.service import create_token
+from core.errors import StoreUnavailable
+from registry.models import Community, utcnow
+from simulator.generate import SLOT_MS, Story, make_story, slot_events
+from simulator.world import World, load_world
+from store.stores import Stores
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+class Poster:
+    """Posts batches to the ingest API, waiting and retrying when asked to (429, 503) or when down."""
+
+    def __init__(self, base_url: str, token: str, stop: threading.Event) -> None:
+        self.url = base_url.rstrip("/") + "/api/v1/events"
+        self.token = token
+        self.stop = stop
+        self.accepted = 0
+        self.duplicates = 0
+        self.rejected = 0
+
+    def post(self, events: list[dict[str, Any]]) -> None:
+        """Post events in batches; returns when all are accepted (or the simulator is stopping)."""
+        for start in range(0, len(events), BATCH):
+            batch = events[start : start + BATCH]
+            delay = 0.5
+            while not self.stop.is_set():
+                request = urllib.request.Request(
+                    self.url,
+                    data=json.dumps(batch, ensure_ascii=False).encode(),
+                    method="POST",
+                    headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        body = json.loads(response.read())
+                    self.accepted += body["accepted"]
+                    self.duplicates += body["duplicates"]
+                    self.rejected += len(body["rejected"])
+                    for item in body["rejected"][:3]:
+                        log.warning("event rejected: %s", item["error"])
+                    break
+                except urllib.error.HTTPError as err:
+                    if err.code in (429, 503):
+                        wait = float(err.headers.get("Retry-After", delay))
+                        self.stop.wait(wait)
+                        continue
+                    raise StoreUnavailable(f"the ingest API refused a batch: HTTP {err.code}") from err
+                except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
+                    log.info("ingest API not reachable (%s); retrying in %.0f s", err, delay)
+                    self.stop.wait(delay)
+                    delay = min(delay * 2, 10)
+
+
+def simulator_token(stores: Stores, community: str) -> str:
+    """A fresh ingest token for the simulator (its earlier ones are revoked)."""
+    with stores.sessions.begin() as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.community_id == community, ApiToken.name == "simulator", ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        _, token = create_token(session, scope="ingest", community=community, name="simulator", created_by="simulator")
+    return token
+
+
+def wait_for(base_url: str, stop: threading.Event, timeout_s: float = 300) -> None:
+    """Wait until the web app answers."""
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base_url.rstrip("/") + "/healthz", timeout=5):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            stop.wait(1.0)
+    if not stop.is_set():
+        raise StoreUnavailable(f"the web app at {base_url} did not answer within {timeout_s:.0f} s")
+
+
+def run_simulator(
+    stores: Stores,
+    *,
+    base_url: str,
+    backfill_hours: float,
+    speed: float,
+    communities: list[str] | None,
+    seed: int,
+    stop: threading.Event,
+    once: bool,
+) -> None:
+    """Backfill, then stream live events until stopped."""
+    import random
+
+    wait_for(base_url, stop)
+    with stores.sessions() as session:
+        ids = list(session.scalars(select(Community.id).order_by(Community.id)))
+        wanted = [c for c in ids if communities is None or c in communities]
+        worlds = {c: load_world(session, c, random.Random(seed)) for c in wanted}
+    if not worlds:
+        log.warning("no community to simulate")
+        return
+    anchor = int(time.time() * 1000)
+    stories = {c: make_story(w, anchor, seed) for c, w in worlds.items()}
+    posters = {c: Poster(base_url, simulator_token(stores, c), stop) for c in worlds}
+    if backfill_hours > 0:
+        began = time.monotonic()
+        for community, world in worlds.items():
+            events = window(world, stories[community], anchor - int(backfill_hours * 3_600_000), anchor, seed)
+            posters[community].post(events)
+            log.info(
+                "backfill %s: %d events (%d accepted, %d duplicates, %d rejected) in %.1f s",
+                community,
+                len(events),
+                posters[community].accepted,
+                posters[community].duplicates,
+                posters[community].rejected,
+                time.monotonic() - began,
+            )
+    if once:
+        return
+    cursor = anchor
+    while not stop.is_set():
+        stop.wait(max(0.2, 2.0 / speed))
+        now = int(time.time() * 1000)
+        for community, world in worlds.items():
+            events = window(world, stories[community], cursor, now, seed, rate=speed)
+            posters[community].post(events)
+        cursor = now
+
+
+def window(world: World, story: Story, start: int, end: int, seed: int, *, rate: float = 1.0) -> list[dict[str, Any]]:
+    """Every event with start <= ts < end (guards' positions only for the last half hour)."""
+    out: list[dict[str, Any]] = []
+    for slot in range(start // SLOT_MS, end // SLOT_MS + 1):
+        slot_start = slot * SLOT_MS
+        positions = slot_start + SLOT_MS > end - 30 * 60_000
+        for event in slot_events(world, story, slot, seed, positions=positions):
+            if start <= event["ts"] < end:
+                out.append(event)
+        if rate > 1.0:  # faster than real time: more activity per minute
+            for extra in range(1, int(rate)):
+                for event in slot_events(world, story, slot + 10_000_000 * extra, seed, positions=False):
+                    if event["type"] in ("gate.face", "gate.vehicle", "lock.open"):
+                        shifted = dict(event, ts=slot_start + (event["ts"] % SLOT_MS), id=f"{event['id']}-x{extra}")
+                        if start <= shifted["ts"] < end:
+                            out.append(shifted)
+    out.sort(key=lambda e: e["ts"])
+    return out

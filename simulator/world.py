@@ -1,0 +1,168 @@
+"""The demo world as the simulator sees it: who lives where, which devices, the path network."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from shapely.geometry import shape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.models import Device, Guard, Household, PathSegment, PatrolRoute, Person, PersonTag, Residency, Vehicle
+
+
+@dataclass
+class Elder:
+    """An elder living alone and the bedroom door sensor."""
+
+    person: str
+    sensor: str
+    wake_min: int  # minutes after midnight (local)
+    bed_min: int
+    naps: bool
+
+
+@dataclass
+class Rental:
+    """A rental's lock and the registered tenants' face ids."""
+
+    household: str
+    lock: str
+    faces: list[str]
+
+
+@dataclass
+class World:
+    """Everything the simulator draws events for, in one community."""
+
+    community: str
+    heartbeat_devices: list[str] = field(default_factory=list)
+    elders: list[Elder] = field(default_factory=list)
+    rentals: list[Rental] = field(default_factory=list)
+    face_gates: list[str] = field(default_factory=list)
+    vehicle_gates: list[str] = field(default_factory=list)
+    resident_people: list[str] = field(default_factory=list)
+    resident_plates: list[str] = field(default_factory=list)
+    blacklisted_plates: list[str] = field(default_factory=list)
+    smoke_detectors: list[str] = field(default_factory=list)
+    throw_cameras: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    cameras: list[str] = field(default_factory=list)
+    guards: list[tuple[str, str, str]] = field(default_factory=list)  # guard, wearable, kind
+    route: list[tuple[str, float, float]] = field(default_factory=list)  # checkpoint, lat, lon
+    route_interval_min: int = 120
+    route_hours: tuple[int, int] = (20, 6)
+    graph: nx.Graph = field(default_factory=nx.Graph)
+
+    def walk(self, start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
+        """Positions (lat, lon) along the shortest walk on the path network."""
+        if self.graph.number_of_nodes() == 0:
+            return [start, end]
+        a, b = _nearest(self.graph, start), _nearest(self.graph, end)
+        try:
+            nodes = nx.shortest_path(self.graph, a, b, weight="weight")
+        except nx.NetworkXNoPath:
+            return [start, end]
+        return [start, *[(n[1], n[0]) for n in nodes], end]
+
+
+def _nearest(graph: nx.Graph, point: tuple[float, float]) -> Any:
+    lat, lon = point
+    return min(graph.nodes, key=lambda n: (n[0] - lon) ** 2 + (n[1] - lat) ** 2)
+
+
+def path_graph(session: Session, community: str) -> nx.Graph:
+    """The walkable network as a graph whose nodes are (lon, lat) vertices, weights in metres."""
+    graph = nx.Graph()
+    lines = [
+        shape(json.loads(p.geometry))
+        for p in session.scalars(select(PathSegment).where(PathSegment.community_id == community))
+    ]
+    # split every line where another line crosses it, so that crossings are nodes
+    from shapely.ops import unary_union
+
+    merged = unary_union(lines)
+    for line in getattr(merged, "geoms", [merged]):
+        coords = list(line.coords)
+        for (x1, y1), (x2, y2) in itertools.pairwise(coords):
+            metres = (((x2 - x1) * 92_900) ** 2 + ((y2 - y1) * 111_320) ** 2) ** 0.5
+            graph.add_edge((round(x1, 7), round(y1, 7)), (round(x2, 7), round(y2, 7)), weight=metres)
+    return graph
+
+
+def load_world(session: Session, community: str, rng: random.Random) -> World:
+    """Read one community's world from the registry."""
+    world = World(community=community)
+    devices = list(session.scalars(select(Device).where(Device.community_id == community).order_by(Device.id)))
+    by_type: dict[str, list[Device]] = {}
+    for d in devices:
+        by_type.setdefault(d.type, []).append(d)
+        if d.type not in ("checkpoint", "wearable"):
+            world.heartbeat_devices.append(d.id)
+    sensor_of = {d.household_id: d.id for d in by_type.get("door_sensor", [])}
+    elders = session.execute(
+        select(Person.id, Residency.household_id)
+        .join(PersonTag, PersonTag.person_id == Person.id)
+        .join(Residency, Residency.person_id == Person.id)
+        .where(Person.community_id == community, PersonTag.tag == "elderly_alone")
+        .order_by(Person.id)
+    ).all()
+    for person, household in elders:
+        if household in sensor_of:
+            world.elders.append(
+                Elder(
+                    person=person,
+                    sensor=sensor_of[household],
+                    wake_min=rng.randint(330, 450),
+                    bed_min=rng.randint(1230, 1350),
+                    naps=rng.random() < 0.5,
+                )
+            )
+    faces: dict[str, list[str]] = {}
+    for household, face in session.execute(
+        select(Residency.household_id, Person.face_id)
+        .join(Person, Person.id == Residency.person_id)
+        .where(Person.community_id == community, Residency.role == "tenant")
+    ):
+        if face:
+            faces.setdefault(household, []).append(face)
+    for lock in by_type.get("smart_lock", []):
+        if lock.household_id:
+            world.rentals.append(
+                Rental(household=lock.household_id, lock=lock.id, faces=sorted(faces.get(lock.household_id, [])))
+            )
+    world.face_gates = [d.id for d in by_type.get("face_gate", []) if (d.config or {}).get("gate")]
+    world.vehicle_gates = [d.id for d in by_type.get("vehicle_gate", [])]
+    world.smoke_detectors = [d.id for d in by_type.get("smoke_detector", [])]
+    world.cameras = [d.id for d in by_type.get("camera", [])]
+    world.throw_cameras = [(d.id, (d.config or {}).get("calibration", {})) for d in by_type.get("throw_camera", [])]
+    world.resident_people = list(
+        session.scalars(
+            select(Person.id)
+            .join(Residency, Residency.person_id == Person.id)
+            .join(Household, Household.id == Residency.household_id)
+            .where(Person.community_id == community)
+            .order_by(Person.id)
+        )
+    )
+    for plate, blacklisted in session.execute(
+        select(Vehicle.plate, Vehicle.blacklisted).where(Vehicle.community_id == community).order_by(Vehicle.plate)
+    ):
+        (world.blacklisted_plates if blacklisted else world.resident_plates).append(plate)
+    world.guards = [
+        (g.id, g.device_id, g.kind)
+        for g in session.scalars(select(Guard).where(Guard.community_id == community).order_by(Guard.id))
+        if g.device_id
+    ]
+    route = session.scalars(select(PatrolRoute).where(PatrolRoute.community_id == community)).first()
+    if route is not None:
+        position = {d.id: (d.lat, d.lon) for d in by_type.get("checkpoint", [])}
+        world.route = [(c.device_id, *position[c.device_id]) for c in route.checkpoints if c.device_id in position]
+        world.route_interval_min = route.interval_minutes
+        world.route_hours = (route.start_hour, route.end_hour)
+    world.graph = path_graph(session, community)
+    return world

@@ -1,0 +1,237 @@
+"""The event log: one Redis stream per community, a dead-letter stream, a consumer group.
+
+Written for Redis 6.2 (no XADD idempotency, no ACKED trimming): deduplication is a
+``SET NX EX`` per producer event id inside the same Lua script as the XADD (atomic, one round
+trip per batch, all keys in the community's hash slot); trimming uses XTRIM MINID below the
+oldest entry that is pending or not yet delivered, so an unacknowledged entry is never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import redis
+
+from core.errors import SandtableError
+from store.keys import Keys
+from store.redis_server import RedisClient
+
+log = logging.getLogger(__name__)
+GROUP = "workers"
+encode = msgspec.json.Encoder().encode
+decode = msgspec.json.Decoder().decode
+
+# KEYS[1] stream, KEYS[2..] the seen-keys of the events that have an id (one hash slot).
+# ARGV[1] ttl, ARGV[2] n, ARGV[3] backlog limit, ARGV[4] community, then per event: has_id, payload.
+APPEND_LUA = """
+local ttl = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+if limit > 0 and redis.call('XLEN', KEYS[1]) >= limit then
+  return redis.error_reply('BACKLOG stream is over its backlog limit')
+end
+local k = 2
+local out = {}
+for i = 1, n do
+  local has_id = ARGV[3 + 2 * i]
+  local payload = ARGV[4 + 2 * i]
+  local fresh = true
+  if has_id == '1' then
+    if not redis.call('SET', KEYS[k], '1', 'NX', 'EX', ttl) then fresh = false end
+    k = k + 1
+  end
+  if fresh then
+    out[i] = redis.call('XADD', KEYS[1], '*', 'e', payload)
+  else
+    out[i] = ''
+  end
+end
+return out
+"""
+
+
+class Backlogged(SandtableError):
+    """The community's stream is over its backlog limit: producers should retry later."""
+
+
+@dataclass
+class StreamEntry:
+    """One entry read from a community stream."""
+
+    community: str
+    entry_id: str
+    doc: dict[str, Any]
+
+
+class EventLog:
+    """Appends to, reads from and trims the per-community streams."""
+
+    def __init__(self, client: RedisClient, keys: Keys, *, dedup_hours: int = 24, backlog_limit: int = 0) -> None:
+        self.client = client
+        self.keys = keys
+        self.dedup_s = dedup_hours * 3600
+        self.backlog_limit = backlog_limit
+        self._append = client.register_script(APPEND_LUA)
+
+    # --- writing ----------------------------------------------------------------------------
+    def append(self, community: str, events: list[tuple[str | None, bytes]]) -> list[str | None]:
+        """Append (event id, payload) pairs; returns each entry id, or None for a duplicate."""
+        if not events:
+            return []
+        keys = [self.keys.events(community)]
+        args: list[Any] = [self.dedup_s, len(events), self.backlog_limit, community]
+        for event_id, payload in events:
+            if event_id is not None:
+                keys.append(self.keys.seen(community, event_id))
+            args.extend(("1" if event_id is not None else "0", payload))
+        try:
+            ids = self._append(keys=keys, args=args)
+        except redis.ResponseError as err:
+            if "BACKLOG" in str(err):
+                raise Backlogged(f"community {community}: the event backlog is full; retry later") from None
+            raise
+        self.client.sadd(self.keys.communities, community)  # cheap, and survives a flush of Redis
+        return [i or None for i in ids]
+
+    def dead_letter(self, community: str, items: list[dict[str, Any]]) -> None:
+        """Keep rejected or poison events with their reason."""
+        if not items:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for item in items:
+            pipe.xadd(self.keys.dead(community), {"d": encode(item)}, maxlen=500_000, approximate=True)
+        pipe.execute()
+
+    def dead_letters(self, community: str, count: int = 100) -> list[dict[str, Any]]:
+        """The newest dead-letter entries, newest first."""
+        rows = self.client.xrevrange(self.keys.dead(community), count=count)
+        return [{"entry": entry_id, **decode(fields["d"])} for entry_id, fields in rows]
+
+    # --- reading ----------------------------------------------------------------------------
+    def communities(self) -> list[str]:
+        """The communities that have a stream."""
+        return sorted(self.client.smembers(self.keys.communities))
+
+    def ensure_group(self, community: str) -> None:
+        """Create the consumer group (idempotent: only BUSYGROUP is swallowed)."""
+        try:
+            self.client.xgroup_create(self.keys.events(community), GROUP, id="0", mkstream=True)
+        except redis.ResponseError as err:
+            if "BUSYGROUP" not in str(err):
+                raise
+
+    def read(self, communities: list[str], consumer: str, *, count: int, block_ms: int | None) -> list[StreamEntry]:
+        """New entries for this consumer from the communities' streams."""
+        if not communities:
+            return []
+        streams = {self.keys.events(c): ">" for c in communities}
+        try:
+            reply = self.client.xreadgroup(GROUP, consumer, streams, count=count, block=block_ms)
+        except redis.ResponseError as err:
+            if "NOGROUP" in str(err):
+                for c in communities:
+                    self.ensure_group(c)
+                return []
+            raise
+        return self._entries(reply)
+
+    def _entries(self, reply: Any) -> list[StreamEntry]:
+        out: list[StreamEntry] = []
+        for stream, entries in reply or []:
+            community = self.community_of(stream)
+            for entry_id, fields in entries:
+                if fields is None:  # deleted while pending
+                    continue
+                out.append(StreamEntry(community, entry_id, decode(fields["e"])))
+        return out
+
+    def community_of(self, stream_key: str) -> str:
+        """The community of a stream key."""
+        return stream_key.split("{", 1)[1].split("}", 1)[0]
+
+    def ack(self, community: str, entry_ids: list[str]) -> None:
+        """Acknowledge processed entries."""
+        if entry_ids:
+            self.client.xack(self.keys.events(community), GROUP, *entry_ids)
+
+    def claim_stale(
+        self, community: str, consumer: str, min_idle_ms: int, count: int = 500
+    ) -> list[tuple[StreamEntry, int]]:
+        """Take over entries idle longer than min_idle_ms (crashed consumers), following the
+        XAUTOCLAIM cursor to the end; returns each entry with its delivery count."""
+        stream = self.keys.events(community)
+        claimed: list[StreamEntry] = []
+        cursor = "0-0"
+        while True:
+            reply = self.client.xautoclaim(stream, GROUP, consumer, min_idle_ms, start_id=cursor, count=count)
+            cursor, entries = reply[0], reply[1]
+            for entry_id, fields in entries:
+                if fields is not None:
+                    claimed.append(StreamEntry(community, entry_id, decode(fields["e"])))
+            if cursor in ("0-0", b"0-0"):
+                break
+        if not claimed:
+            return []
+        counts: dict[str, int] = {}
+        first, last = claimed[0].entry_id, claimed[-1].entry_id
+        for row in self.client.xpending_range(
+            stream, GROUP, min=first, max=last, count=len(claimed) + 100, consumername=consumer
+        ):
+            counts[row["message_id"]] = int(row["times_delivered"])
+        return [(e, counts.get(e.entry_id, 1)) for e in claimed]
+
+    def lag(self, community: str) -> dict[str, int]:
+        """Entries not yet delivered and entries pending acknowledgement."""
+        stream = self.keys.events(community)
+        try:
+            groups = self.client.xinfo_groups(stream)
+        except redis.ResponseError:
+            return {"pending": 0, "undelivered": int(self.client.xlen(stream))}
+        group = next((g for g in groups if g["name"] == GROUP), None)
+        if group is None:
+            return {"pending": 0, "undelivered": int(self.client.xlen(stream))}
+        last = group["last-delivered-id"]
+        undelivered = len(self.client.xrange(stream, min=f"({last}", count=100_000)) if last else 0
+        return {"pending": int(group["pending"]), "undelivered": undelivered}
+
+    def caught_up(self, community: str) -> bool:
+        """True when every entry of the stream has been delivered and acknowledged."""
+        stream = self.keys.events(community)
+        try:
+            info = self.client.xinfo_stream(stream)
+            groups = self.client.xinfo_groups(stream)
+        except redis.ResponseError:
+            return True  # no stream: nothing to catch up with
+        group = next((g for g in groups if g["name"] == GROUP), None)
+        if group is None:
+            return int(info["length"]) == 0
+        return int(group["pending"]) == 0 and str(group["last-delivered-id"]) == str(info["last-generated-id"])
+
+    def trim(self, community: str, retain_ms: int) -> int:
+        """Drop acknowledged entries older than retain_ms; never a pending or undelivered one."""
+        stream = self.keys.events(community)
+        try:
+            groups = self.client.xinfo_groups(stream)
+        except redis.ResponseError:
+            return 0
+        floor = f"{int(time.time() * 1000) - retain_ms}-0"
+        for group in groups:
+            last = str(group["last-delivered-id"])
+            floor = min(floor, last, key=_entry_key)
+            if int(group["pending"]):
+                summary = self.client.xpending(stream, group["name"])
+                if summary and summary.get("min"):
+                    floor = min(floor, str(summary["min"]), key=_entry_key)
+        if not groups:
+            return 0
+        trimmed: int = self.client.execute_command("XTRIM", stream, "MINID", "~", floor)
+        return trimmed
+
+
+def _entry_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
