@@ -81,6 +81,8 @@ def run_replay(
                 clock.set(_sort_key(items[0])[0])
             worker.start_community(target, seed_timers=False)  # judge only what the file holds
             for number, raw in items:
+                ts = _sort_key((number, raw))[0]
+                _fire_until(worker, clock, target, ts)  # timers due before this event fire first
                 result = ingest.ingest(target, [raw])
                 counts["accepted"] += result.accepted
                 counts["duplicates"] += result.duplicates
@@ -88,8 +90,6 @@ def run_replay(
                     rejected.append({"line": number, "error": r["error"]})
                 if not result.entries:
                     continue
-                ts = _sort_key((number, raw))[0]
-                _fire_until(worker, clock, target, ts)
                 clock.set(ts)
                 last_ts = max(last_ts, ts)
                 worker.process(worker.events.read([target], "replay", count=10, block_ms=None))
@@ -121,7 +121,8 @@ def _fire_until(worker: Worker, clock: ManualClock, community: str, until: int) 
         if due is None or due > until:
             return
         clock.set(due)
-        worker.sweep(community)
+        if worker.sweep(community) == 0:
+            return  # nothing could fire (the events have not reached that time): never spin
 
 
 def _final_alerts(worker: Worker) -> list[dict[str, Any]]:

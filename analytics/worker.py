@@ -131,13 +131,15 @@ class Worker:
         poison: list[dict[str, Any]] = []
         for entry in batch:
             try:
+                if entry.doc is None:
+                    raise ValueError("not a JSON object")
                 event = Event.from_wire(entry.doc)
             except (KeyError, TypeError, ValueError) as err:
                 poison.append(
                     {
                         "reason": f"undecodable stream entry ({err})",
                         "entry": entry.entry_id,
-                        "raw": entry.doc,
+                        "raw": entry.doc if entry.doc is not None else entry.raw[:2000],
                         "at": self.clock.now_ms(),
                     }
                 )
@@ -243,7 +245,7 @@ class Worker:
                     {
                         "reason": f"poison: delivered {deliveries} times without success",
                         "entry": entry.entry_id,
-                        "raw": entry.doc,
+                        "raw": entry.doc if entry.doc is not None else entry.raw[:2000],
                         "at": self.clock.now_ms(),
                     }
                 )

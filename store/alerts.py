@@ -2,7 +2,8 @@
 
 Raising is one Lua script per alert on the community's keys (one hash slot): it opens a new
 alert or raises the open one's count, and is idempotent per ``token`` (the stream entry or
-timer that caused it), so an event delivered twice after a crash never counts twice.
+timer that caused it; the alert remembers its last 64 tokens), so an event delivered again
+after a crash never counts twice.
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ RAISE_LUA = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   local doc = cjson.decode(cur)
-  if doc['last_token'] == ARGV[5] then return {doc['id'], '0', cur} end
+  local tokens = doc['tokens'] or {}
+  for _, t in ipairs(tokens) do
+    if t == ARGV[5] then return {doc['id'], '0', cur} end
+  end
+  table.insert(tokens, ARGV[5])
+  while #tokens > 64 do table.remove(tokens, 1) end
+  doc['tokens'] = tokens
   doc['count'] = doc['count'] + 1
   doc['last_seen_at'] = ARGV[6]
   doc['last_token'] = ARGV[5]
@@ -146,6 +153,7 @@ class AlertStore:
             "evidence": evidence or {"_": None},
             "grid": grid,
             "last_token": token,
+            "tokens": [token],
             "timeline": [{"at": now, "status": "new", "actor": "system", "note": ""}],
         }
         if evidence == {}:

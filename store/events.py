@@ -60,11 +60,22 @@ class Backlogged(SandtableError):
 
 @dataclass
 class StreamEntry:
-    """One entry read from a community stream."""
+    """One entry read from a community stream (``doc`` is None when the entry cannot be decoded)."""
 
     community: str
     entry_id: str
-    doc: dict[str, Any]
+    doc: dict[str, Any] | None
+    raw: str = ""
+
+
+def entry_of(community: str, entry_id: str, fields: dict[str, Any]) -> StreamEntry:
+    """A stream entry, decoded when possible (a poison entry keeps its raw text for the dead letters)."""
+    raw = str(fields.get("e", ""))
+    try:
+        doc = decode(raw)
+    except msgspec.DecodeError:
+        doc = None
+    return StreamEntry(community, entry_id, doc if isinstance(doc, dict) else None, raw)
 
 
 class EventLog:
@@ -146,7 +157,7 @@ class EventLog:
             for entry_id, fields in entries:
                 if fields is None:  # deleted while pending
                     continue
-                out.append(StreamEntry(community, entry_id, decode(fields["e"])))
+                out.append(entry_of(community, entry_id, fields))
         return out
 
     def community_of(self, stream_key: str) -> str:
@@ -171,7 +182,7 @@ class EventLog:
             cursor, entries = reply[0], reply[1]
             for entry_id, fields in entries:
                 if fields is not None:
-                    claimed.append(StreamEntry(community, entry_id, decode(fields["e"])))
+                    claimed.append(entry_of(community, entry_id, fields))
             if cursor in ("0-0", b"0-0"):
                 break
         if not claimed:

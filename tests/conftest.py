@@ -66,14 +66,11 @@ def stores(settings: Settings) -> Iterator[Stores]:
 def env_for(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process use these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDTABLE_")}
-    env.update(
-        SANDTABLE_VAR_DIR=str(settings.var_dir),
-        SANDTABLE_REDIS_URL=settings.redis_url or "",
-        SANDTABLE_DATABASE_URL=settings.effective_database_url,
-        SANDTABLE_SECRET_KEY=settings.secret_key or "",
-        SANDTABLE_KEY_PREFIX=settings.key_prefix,
-        SANDTABLE_LOGIN_RATE_PER_MINUTE=str(settings.login_rate_per_minute),
-    )
+    defaults = Settings.model_fields
+    for name, value in settings.model_dump().items():
+        if value is not None and value != defaults[name].default:
+            env[f"SANDTABLE_{name.upper()}"] = str(value)
+    env["SANDTABLE_DATABASE_URL"] = settings.effective_database_url
     return env
 
 
@@ -261,3 +258,33 @@ def browser_login(driver: object, base_url: str, username: str, password: str = 
     deadline = time.monotonic() + 15
     while "/login" in driver.current_url and time.monotonic() < deadline:  # type: ignore[attr-defined]
         time.sleep(0.1)
+
+
+@pytest.fixture
+def world(demo_settings: Settings, tmp_path: Path) -> Iterator[Stores]:
+    """A private copy of the demo registry (SQLite) with its own Redis namespace: tests may write."""
+    import shutil
+
+    source = Path(demo_settings.effective_database_url.removeprefix("sqlite:///"))
+    target = tmp_path / "world.db"
+    shutil.copyfile(source, target)
+    settings = demo_settings.model_copy(
+        update={
+            "database_url": f"sqlite:///{target}",
+            "var_dir": tmp_path / "var",
+            "key_prefix": "w" + uuid.uuid4().hex[:10],
+        }
+    )
+    opened = open_stores(settings, run_migrations=False)
+    yield opened
+    flush_namespace(opened.redis, settings.key_prefix)
+    opened.engine.dispose()
+
+
+def ingest_token(stores: Stores, community: str = "wanhu") -> str:
+    """A fresh ingest token for the community."""
+    from auth.service import create_token
+
+    with stores.sessions.begin() as session:
+        _, token = create_token(session, scope="ingest", community=community, name="test")
+    return token
