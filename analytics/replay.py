@@ -88,7 +88,7 @@ def run_replay(
                 counts["duplicates"] += result.duplicates
                 for r in result.rejected:
                     rejected.append({"line": number, "error": r["error"]})
-                if not result.entries:
+                if not result.accepted:
                     continue
                 clock.set(ts)
                 last_ts = max(last_ts, ts)

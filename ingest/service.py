@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from core.clock import Clock, WallClock
 from ingest.directory import Directory
-from ingest.schema import Event, Rejected, check_event, encoder, redact
+from ingest.schema import DeviceInfo, Event, RawEvent, Rejected, check_event, encoder, redact
 from store.events import EventLog
 from store.stores import Stores
 
@@ -20,7 +22,6 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    entries: list[str] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
         """The JSON body of the 202 response."""
@@ -50,29 +51,34 @@ class IngestService:
         dead: list[dict[str, Any]] = []
         key = self.stores.id_hash_key
         tolerance = self.settings.future_tolerance_s * 1000
+        directory = self.directory
+
+        def devices(device: str) -> DeviceInfo | None:
+            return directory.device(community, device)
+
+        def guard_known(guard: str) -> bool:
+            return directory.guard_known(community, guard)
+
         for index, raw in enumerate(items):
             try:
                 good.append(
                     check_event(
                         raw,
-                        devices=lambda d: self.directory.device(community, d),
+                        devices=devices,
                         community=community,
                         hash_key=key,
                         now_ms=now,
                         future_tolerance_ms=tolerance,
-                        guard_known=lambda g: self.directory.guard_known(community, g),
+                        guard_known=guard_known,
                     )
                 )
             except Rejected as err:
                 reason = str(err)
                 result.rejected.append({"index": index, "error": reason})
-                dead.append({"reason": reason, "index": index, "raw": redact(raw, key), "at": now})
-        entries = self.log.append(community, [(e.id, encoder.encode(e.to_wire())) for e in good])
-        for entry in entries:
-            if entry is None:
-                result.duplicates += 1
-            else:
-                result.accepted += 1
-                result.entries.append(entry)
+                plain = msgspec.to_builtins(raw) if isinstance(raw, RawEvent) else raw
+                dead.append({"reason": reason, "index": index, "raw": redact(plain, key), "at": now})
+        duplicates = self.log.append(community, [(e.id, encoder.encode(e)) for e in good])
+        result.duplicates = len(duplicates)
+        result.accepted = len(good) - len(duplicates)
         self.log.dead_letter(community, dead)
         return result

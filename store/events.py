@@ -35,22 +35,21 @@ if limit > 0 and redis.call('XLEN', KEYS[1]) >= limit then
   return redis.error_reply('BACKLOG stream is over its backlog limit')
 end
 local k = 2
-local out = {}
+local duplicates = {}
 for i = 1, n do
   local has_id = ARGV[3 + 2 * i]
-  local payload = ARGV[4 + 2 * i]
   local fresh = true
   if has_id == '1' then
     if not redis.call('SET', KEYS[k], '1', 'NX', 'EX', ttl) then fresh = false end
     k = k + 1
   end
   if fresh then
-    out[i] = redis.call('XADD', KEYS[1], '*', 'e', payload)
+    redis.call('XADD', KEYS[1], '*', 'e', ARGV[4 + 2 * i])
   else
-    out[i] = ''
+    duplicates[#duplicates + 1] = i - 1
   end
 end
-return out
+return duplicates
 """
 
 
@@ -89,8 +88,8 @@ class EventLog:
         self._append = client.register_script(APPEND_LUA)
 
     # --- writing ----------------------------------------------------------------------------
-    def append(self, community: str, events: list[tuple[str | None, bytes]]) -> list[str | None]:
-        """Append (event id, payload) pairs; returns each entry id, or None for a duplicate."""
+    def append(self, community: str, events: list[tuple[str | None, bytes]]) -> list[int]:
+        """Append (event id, payload) pairs; returns the indexes of the duplicates (not appended)."""
         if not events:
             return []
         keys = [self.keys.events(community)]
@@ -100,13 +99,13 @@ class EventLog:
                 keys.append(self.keys.seen(community, event_id))
             args.extend(("1" if event_id is not None else "0", payload))
         try:
-            ids = self._append(keys=keys, args=args)
+            duplicates = self._append(keys=keys, args=args)
         except redis.ResponseError as err:
             if "BACKLOG" in str(err):
                 raise Backlogged(f"community {community}: the event backlog is full; retry later") from None
             raise
         self.client.sadd(self.keys.communities, community)  # cheap, and survives a flush of Redis
-        return [i or None for i in ids]
+        return [int(i) for i in duplicates]
 
     def dead_letter(self, community: str, items: list[dict[str, Any]]) -> None:
         """Keep rejected or poison events with their reason."""

@@ -1,0 +1,171 @@
+"""Shared set-up of the benchmarks: a throwaway world (embedded Redis, SQLite with the demo
+registry), a web server, event payloads. Every benchmark measures the project and its
+baseline in the same run and prints one JSON object as its last line (interfaces §7)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from core.settings import Settings, load_settings  # noqa: E402
+from store.redis_server import EmbeddedRedis, start_embedded  # noqa: E402
+from store.stores import Stores, open_stores  # noqa: E402
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Bench:
+    """A throwaway world for one benchmark run."""
+
+    root: Path
+    redis: EmbeddedRedis
+    settings: Settings
+    stores: Stores
+
+    def env(self) -> dict[str, str]:
+        """Environment for child processes using these stores."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SANDTABLE_")}
+        for name, value in self.settings.model_dump().items():
+            if value is not None and value != Settings.model_fields[name].default:
+                env[f"SANDTABLE_{name.upper()}"] = str(value)
+        env["SANDTABLE_DATABASE_URL"] = self.settings.effective_database_url
+        return env
+
+
+@contextmanager
+def bench_world(*, demo: bool = True, **overrides: Any) -> Iterator[Bench]:
+    """Embedded Redis and SQLite in a temporary folder, with the demo registry."""
+    with tempfile.TemporaryDirectory(prefix="sandtable-bench-") as tmp:
+        root = Path(tmp)
+        server = start_embedded(root / "redis", free_port())
+        settings = load_settings(
+            var_dir=root / "var",
+            redis_url=server.url,
+            secret_key="bench-secret-0123456789",
+            ingest_rate_per_minute=10**9,
+            login_rate_per_minute=10**9,
+            **overrides,
+        )
+        stores = open_stores(settings)
+        if demo:
+            from registry.demo import build_demo
+
+            build_demo(stores, reset=True)
+        try:
+            yield Bench(root, server, settings, stores)
+        finally:
+            stores.engine.dispose()
+            server.stop()
+
+
+@contextmanager
+def web_server(bench: Bench, workers: int = 2) -> Iterator[str]:
+    """``manage.py serve`` on a free port; yields its base URL."""
+    port = free_port()
+    log = (bench.root / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port), "--workers", str(workers)],
+        env=bench.env(),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def devices_by_type(stores: Stores, community: str = "wanhu") -> dict[str, list[str]]:
+    """Device ids of the community by type."""
+    from sqlalchemy import select
+
+    from registry.models import Device
+
+    out: dict[str, list[str]] = {}
+    with stores.sessions() as session:
+        for did, dtype in session.execute(select(Device.id, Device.type).where(Device.community_id == community)):
+            out.setdefault(dtype, []).append(did)
+    return out
+
+
+def event_mix(devices: dict[str, list[str]], n: int, start_ms: int, *, id_prefix: str = "b") -> list[dict[str, Any]]:
+    """A realistic mix: mostly heartbeats, door contacts, lock openings (some with ID numbers), gates."""
+    from registry.demo import WANTED_ID
+
+    out: list[dict[str, Any]] = []
+    locks, doors, hb = devices["smart_lock"], devices["door_sensor"], devices["smoke_detector"] + devices["camera"]
+    gates = devices["vehicle_gate"]
+    for i in range(n):
+        ts = start_ms + i
+        kind = i % 10
+        if kind < 5:
+            event = {"type": "device.heartbeat", "device": hb[i % len(hb)], "ts": ts, "data": {"battery": 80}}
+        elif kind < 7:
+            event = {
+                "type": "door.contact",
+                "device": doors[i % len(doors)],
+                "ts": ts,
+                "data": {"state": "open" if i % 2 else "closed"},
+            }
+        elif kind < 9:
+            data: dict[str, Any] = {"method": "face", "face_id": f"F{i % 5000}"}
+            if i % 50 == 8:
+                data = {"method": "face", "id_number": WANTED_ID}
+            event = {"type": "lock.open", "device": locks[i % len(locks)], "ts": ts, "data": data}
+        else:
+            event = {
+                "type": "gate.vehicle",
+                "device": gates[i % len(gates)],
+                "ts": ts,
+                "data": {"direction": "in", "plate": "苏J12345"},
+            }
+        event["id"] = f"{id_prefix}{i}"
+        out.append(event)
+    return out
+
+
+def ingest_token(stores: Stores, community: str = "wanhu") -> str:
+    """A fresh ingest token."""
+    from auth.service import create_token
+
+    with stores.sessions.begin() as session:
+        _, token = create_token(session, scope="ingest", community=community, name="bench")
+    return token
+
+
+def report(figures: dict[str, Any]) -> None:
+    """Print the last-line JSON of the benchmark."""
+    print(json.dumps(figures, ensure_ascii=False))
