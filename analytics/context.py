@@ -6,11 +6,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from analytics.batch import BatchWrites
 from core.clock import Clock
 from core.settings import Settings
 from core.timefmt import iso_utc
 from ingest.directory import CommunityFacts, Directory
-from store.alerts import AlertChange, AlertStore, dedup_key
+from store.alerts import AlertChange, AlertStore, RaiseRequest, dedup_key
 from store.keys import Keys
 from store.redis_server import RedisClient
 
@@ -27,17 +28,22 @@ class RuleContext:
     keys: Keys
     alerts: AlertStore
     settings: Settings
-    pipe: Any = None  # writes queued for the end of the batch (timers, state, change marks)
+    pipe: Any = None  # the pipeline the batch's writes go out on
+    writes: BatchWrites = field(default_factory=BatchWrites)  # coalesced writes (timers, state, marks)
     token: str = ""
     changes: list[AlertChange] = field(default_factory=list)
     _open: set[str] | None = None
+    _pending: dict[str, RaiseRequest] = field(default_factory=dict)
+    _state: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.pipe is None:
             self.pipe = self.redis.pipeline(transaction=False)
 
     def flush(self) -> None:
-        """Send the queued writes."""
+        """Send the queued raises and writes."""
+        self.flush_alerts()
+        self.writes.send(self.pipe)
         self.pipe.execute()
 
     def open_keys(self) -> set[str]:
@@ -61,23 +67,30 @@ class RuleContext:
         location: dict[str, float] | None = None,
         evidence: dict[str, Any] | None = None,
         grid: str | None = None,
-    ) -> AlertChange:
-        """Raise (or count a repeat of) an alert; idempotent per event or timer."""
-        change = self.alerts.raise_alert(
-            self.community,
-            alert_type,
-            severity=severity,
-            subject={k: v for k, v in subject.items() if v},
-            identity=identity,
-            location=location,
-            evidence=evidence,
-            grid=grid,
-            at_ms=self.now(),
-            token=self.token,
-        )
-        self.changes.append(change)
-        self.touch(f"alert:{change.doc['id']}")
-        return change
+    ) -> None:
+        """Raise (or count a repeat of) an alert; idempotent per event or timer. Raises of one batch
+        are coalesced per (type, subject) and sent at the end of the batch."""
+        clean = {k: v for k, v in subject.items() if v}
+        key = dedup_key(alert_type, identity if identity is not None else clean)
+        pending = self._pending.get(key)
+        if pending is None:
+            self._pending[key] = RaiseRequest(
+                alert_type, severity, clean, identity, location, evidence, grid, self.now(), [self.token]
+            )
+        else:
+            pending.tokens.append(self.token)
+
+    def flush_alerts(self) -> None:
+        """Send the batch's raises (one pipeline)."""
+        if not self._pending:
+            return
+        for key, change in zip(
+            self._pending, self.alerts.raise_many(self.community, list(self._pending.values())), strict=True
+        ):
+            self.open_keys().add(key)
+            self.changes.append(change)
+            self.touch(f"alert:{change.doc['id']}")
+        self._pending.clear()
 
     def clear(self, alert_type: str, identity: dict[str, Any], note: str, *, not_before_ms: int | None = None) -> None:
         """Resolve the open alert of (type, subject), if any: the condition has ended.
@@ -85,6 +98,8 @@ class RuleContext:
         ``not_before_ms``: the time of the fact that ends it; an alert detected after that
         (an out-of-order event) stays open."""
         key = dedup_key(alert_type, identity)
+        if key in self._pending:
+            self.flush_alerts()
         if key not in self.open_keys():
             return
         doc = self.alerts.open_doc(self.community, alert_type, identity)
@@ -105,11 +120,11 @@ class RuleContext:
         self, timer: str, key: str, due_ms: int, *, only_later: bool = False, only_existing: bool = False
     ) -> None:
         """Fire timer for key at due_ms (queued; only_later never moves it earlier, only_existing never adds)."""
-        self.pipe.zadd(self.keys.timer(self.community, timer), {key: due_ms}, gt=only_later, xx=only_existing)
+        self.writes.zadd(self.keys.timer(self.community, timer), key, due_ms, gt=only_later, xx=only_existing)
 
     def cancel(self, timer: str, key: str) -> None:
         """Forget a scheduled timer (queued)."""
-        self.pipe.zrem(self.keys.timer(self.community, timer), key)
+        self.writes.zrem(self.keys.timer(self.community, timer), key)
 
     def scheduled(self, timer: str, key: str) -> int | None:
         """When the timer of key is due, or None."""
@@ -118,15 +133,20 @@ class RuleContext:
 
     # --- rule state -----------------------------------------------------------------------
     def state_get(self, rule: str, key: str) -> Any:
-        """A rule's stored value for key (JSON), or None."""
+        """A rule's stored value for key (JSON), or None (read once per batch)."""
+        if (rule, key) in self._state:
+            return self._state[(rule, key)]
         raw = self.redis.hget(self.keys.rule_state(self.community, rule), key)
-        return json.loads(raw) if raw else None
+        value = json.loads(raw) if raw else None
+        self._state[(rule, key)] = value
+        return value
 
     def state_set(self, rule: str, key: str, value: Any) -> None:
-        """Store a rule's value for key (JSON), at once (a later event of the batch may read it)."""
-        self.redis.hset(self.keys.rule_state(self.community, rule), key, json.dumps(value, ensure_ascii=False))
+        """Store a rule's value for key (JSON; queued, and seen at once by later events of the batch)."""
+        self._state[(rule, key)] = value
+        self.writes.hset(self.keys.rule_state(self.community, rule), key, json.dumps(value, ensure_ascii=False))
 
     # --- live view changes ----------------------------------------------------------------
     def touch(self, feature: str) -> None:
         """Note that a map feature changed now (the wall screen fetches only what changed)."""
-        self.pipe.zadd(self.keys.changes(self.community), {feature: self.clock.now_ms()})
+        self.writes.zadd(self.keys.changes(self.community), feature, self.clock.now_ms())

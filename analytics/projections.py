@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from analytics.batch import BatchWrites
 from ingest.schema import DeviceInfo, Event
 from store.keys import Keys
 
@@ -19,15 +20,15 @@ def wearable_guards(guards: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {g["device"]: gid for gid, g in guards.items() if g.get("device")}
 
 
-def project(pipe: Any, keys: Keys, community: str, event: Event, device: DeviceInfo, guard: str | None) -> None:
-    """Queue the Redis writes of one event on the pipeline."""
+def project(out: BatchWrites, keys: Keys, community: str, event: Event, device: DeviceInfo, guard: str | None) -> None:
+    """Record the live-state writes of one event (coalesced per batch)."""
     c = community
-    pipe.zadd(keys.device_seen(c), {event.device: event.ts}, gt=True)
-    pipe.zadd(keys.changes(c), {f"device:{event.device}": event.received})
+    out.zadd(keys.device_seen(c), event.device, event.ts, gt=True)
+    out.zadd(keys.changes(c), f"device:{event.device}", event.received)
     if event.type == "device.heartbeat" and "battery" in event.data:
-        pipe.hset(keys.device_state(c), event.device, json.dumps({"battery": event.data["battery"], "ts": event.ts}))
+        out.hset(keys.device_state(c), event.device, json.dumps({"battery": event.data["battery"], "ts": event.ts}))
     elif event.type == "door.contact":
-        pipe.zadd(keys.door_last(c), {event.device: event.ts}, gt=True)
+        out.zadd(keys.door_last(c), event.device, event.ts, gt=True)
     elif event.type == "guard.position" and guard is not None:
         lat, lon = float(event.data["lat"]), float(event.data["lon"])
         state = {
@@ -37,11 +38,10 @@ def project(pipe: Any, keys: Keys, community: str, event: Event, device: DeviceI
             "accuracy_m": event.data.get("accuracy_m"),
             "device": event.device,
         }
-        pipe.geoadd(keys.guards_geo(c), (lon, lat, guard))
-        pipe.hset(keys.guard_state(c), guard, json.dumps(state))
-        pipe.lpush(keys.guard_trail(c, guard), json.dumps([round(lat, 7), round(lon, 7), event.ts]))
-        pipe.ltrim(keys.guard_trail(c, guard), 0, TRAIL_LENGTH - 1)
-        pipe.zadd(keys.changes(c), {f"guard:{guard}": event.received})
+        out.geo(keys.guards_geo(c), lon, lat, guard)
+        out.hset(keys.guard_state(c), guard, json.dumps(state))
+        out.push(keys.guard_trail(c, guard), json.dumps([round(lat, 7), round(lon, 7), event.ts]), TRAIL_LENGTH)
+        out.zadd(keys.changes(c), f"guard:{guard}", event.received)
     elif event.type in ("lock.open", "gate.face", "gate.vehicle", "patrol.checkin"):
         entry = {
             "type": event.type,
@@ -53,9 +53,6 @@ def project(pipe: Any, keys: Keys, community: str, event: Event, device: DeviceI
             "identified": bool(event.data.get("person") or event.data.get("id_hash")),
         }
         if device.household:
-            key = keys.household_log(c, device.household)
-            pipe.lpush(key, json.dumps(entry))
-            pipe.ltrim(key, 0, HOUSEHOLD_LOG_LENGTH - 1)
+            out.push(keys.household_log(c, device.household), json.dumps(entry), HOUSEHOLD_LOG_LENGTH)
         else:
-            pipe.lpush(keys.gate_log(c), json.dumps(entry))
-            pipe.ltrim(keys.gate_log(c), 0, GATE_LOG_LENGTH - 1)
+            out.push(keys.gate_log(c), json.dumps(entry), GATE_LOG_LENGTH)

@@ -125,7 +125,6 @@ class Worker:
     def _process_community(self, community: str, batch: list[StreamEntry]) -> int:
         ctx = self.context(community)
         facts = ctx.facts
-        pipe = ctx.pipe
         acked: list[str] = []
         frontier = 0
         poison: list[dict[str, Any]] = []
@@ -149,7 +148,7 @@ class Worker:
             if device is None:  # removed from the registry since it was accepted
                 acked.append(entry.entry_id)
                 continue
-            project(pipe, self.stores.keys, community, event, device, facts.wearables.get(device.id))
+            project(ctx.writes, self.stores.keys, community, event, device, facts.wearables.get(device.id))
             frontier = max(frontier, event.ts)
             ctx.token = entry.entry_id
             for rule in self.by_type.get(event.type, ()):
@@ -161,9 +160,9 @@ class Worker:
                     self.stats.rule_errors += 1
                     log.exception("rule %s failed on %s %s", rule.name, community, entry.entry_id)
             acked.append(entry.entry_id)
-        pipe.incr(self.stores.keys.version(community))
+        ctx.writes.incr(self.stores.keys.version(community))
         if frontier:
-            pipe.zadd(self.stores.keys.frontier(community), {"events": min(frontier, self.clock.now_ms())}, gt=True)
+            ctx.writes.zadd(self.stores.keys.frontier(community), "events", min(frontier, self.clock.now_ms()), gt=True)
         ctx.flush()
         self._record(ctx.changes)
         self.events.dead_letter(community, poison)

@@ -121,13 +121,35 @@ def devices_by_type(stores: Stores, community: str = "wanhu") -> dict[str, list[
     return out
 
 
-def event_mix(devices: dict[str, list[str]], n: int, start_ms: int, *, id_prefix: str = "b") -> list[dict[str, Any]]:
-    """A realistic mix: mostly heartbeats, door contacts, lock openings (some with ID numbers), gates."""
+def lock_faces(stores: Stores, community: str = "wanhu") -> dict[str, list[str]]:
+    """Smart lock id → the registered tenants' face ids."""
+    from ingest.directory import Directory
+
+    facts = Directory(stores.sessions).facts(community)
+    faces_of = {pid: fid for fid, pid in facts.face_ids.items()}
+    return {
+        d.id: sorted(faces_of[p] for p in facts.occupants.get(d.household or "", ()) if p in faces_of)
+        for d in facts.devices.values()
+        if d.type == "smart_lock"
+    }
+
+
+def event_mix(
+    devices: dict[str, list[str]],
+    n: int,
+    start_ms: int,
+    *,
+    id_prefix: str = "b",
+    faces: dict[str, list[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """A realistic mix: mostly heartbeats, door contacts, lock openings (by registered tenants, now and then
+    by a stranger or with an ID number resolved by the gateway), gates."""
     from registry.demo import WANTED_ID
 
     out: list[dict[str, Any]] = []
     locks, doors, hb = devices["smart_lock"], devices["door_sensor"], devices["smoke_detector"] + devices["camera"]
     gates = devices["vehicle_gate"]
+    faces = faces or {}
     for i in range(n):
         ts = start_ms + i
         kind = i % 10
@@ -141,10 +163,16 @@ def event_mix(devices: dict[str, list[str]], n: int, start_ms: int, *, id_prefix
                 "data": {"state": "open" if i % 2 else "closed"},
             }
         elif kind < 9:
-            data: dict[str, Any] = {"method": "face", "face_id": f"F{i % 5000}"}
-            if i % 50 == 8:
+            lock = locks[i % len(locks)]
+            known = faces.get(lock) or []
+            data: dict[str, Any] = {"method": "card"}
+            if known and i % 40 != 7:
+                data = {"method": "face", "face_id": known[i % len(known)]}
+            elif i % 40 == 7:
+                data = {"method": "face", "face_id": f"STRANGER{i % 97}"}
+            if i % 500 == 8:
                 data = {"method": "face", "id_number": WANTED_ID}
-            event = {"type": "lock.open", "device": locks[i % len(locks)], "ts": ts, "data": data}
+            event = {"type": "lock.open", "device": lock, "ts": ts, "data": data}
         else:
             event = {
                 "type": "gate.vehicle",

@@ -33,33 +33,40 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 # KEYS: open (hash dedup → doc), index (hash id → dedup), feed (zset id → ms), version
-# ARGV: dedup, new id, new doc, now ms, token, now iso
+# ARGV: dedup, new id, new doc, now ms, now iso, token…
 RAISE_LUA = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then
-  local doc = cjson.decode(cur)
-  local tokens = doc['tokens'] or {}
-  for _, t in ipairs(tokens) do
-    if t == ARGV[5] then return {doc['id'], '0', cur} end
+local doc
+local created = '0'
+if cur then doc = cjson.decode(cur) else doc = cjson.decode(ARGV[3]); created = '1' end
+local tokens = doc['tokens'] or {}
+local seen = {}
+for _, t in ipairs(tokens) do seen[t] = true end
+local added = 0
+for i = 6, #ARGV do
+  if not seen[ARGV[i]] then
+    seen[ARGV[i]] = true
+    table.insert(tokens, ARGV[i])
+    added = added + 1
   end
-  table.insert(tokens, ARGV[5])
-  while #tokens > 64 do table.remove(tokens, 1) end
-  doc['tokens'] = tokens
-  doc['count'] = doc['count'] + 1
-  doc['last_seen_at'] = ARGV[6]
-  doc['last_token'] = ARGV[5]
-  doc['updated_at'] = ARGV[6]
-  local enc = cjson.encode(doc)
-  redis.call('HSET', KEYS[1], ARGV[1], enc)
-  redis.call('ZADD', KEYS[3], ARGV[4], doc['id'])
-  redis.call('INCR', KEYS[4])
-  return {doc['id'], '0', enc}
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+if added == 0 then return {doc['id'], '0', cur, '0'} end
+while #tokens > 64 do table.remove(tokens, 1) end
+doc['tokens'] = tokens
+doc['last_token'] = ARGV[#ARGV]
+if created == '1' then
+  doc['count'] = added
+else
+  doc['count'] = doc['count'] + added
+  doc['last_seen_at'] = ARGV[5]
+  doc['updated_at'] = ARGV[5]
+end
+local enc = cjson.encode(doc)
+redis.call('HSET', KEYS[1], ARGV[1], enc)
+if created == '1' then redis.call('HSET', KEYS[2], doc['id'], ARGV[1]) end
+redis.call('ZADD', KEYS[3], ARGV[4], doc['id'])
 redis.call('INCR', KEYS[4])
-return {ARGV[2], '1', ARGV[3]}
+return {doc['id'], created, enc, tostring(added)}
 """
 
 # KEYS: open, index, feed, closed (hash id → doc), version
@@ -95,6 +102,26 @@ def dedup_key(alert_type: str, identity: dict[str, Any]) -> str:
 
 
 @dataclass
+class RaiseRequest:
+    """An alert to open (or a repeat to count), with the tokens of the events or timers behind it."""
+
+    alert_type: str
+    severity: str
+    subject: dict[str, Any]
+    identity: dict[str, Any] | None
+    location: dict[str, float] | None
+    evidence: dict[str, Any] | None
+    grid: str | None
+    at_ms: int
+    tokens: list[str]
+
+    @property
+    def key(self) -> str:
+        """The dedup key: one open alert per (type, subject)."""
+        return dedup_key(self.alert_type, self.identity if self.identity is not None else self.subject)
+
+
+@dataclass
 class AlertChange:
     """What happened to an alert, for the SQL history."""
 
@@ -119,58 +146,49 @@ class AlertStore:
     def _closed(self, community: str) -> str:
         return self.keys.alert(community, "closed")
 
-    def raise_alert(
-        self,
-        community: str,
-        alert_type: str,
-        *,
-        severity: str,
-        subject: dict[str, Any],
-        at_ms: int,
-        token: str,
-        identity: dict[str, Any] | None = None,
-        location: dict[str, float] | None = None,
-        evidence: dict[str, Any] | None = None,
-        grid: str | None = None,
-    ) -> AlertChange:
-        """Open an alert, or count a repeat of the open one for the same (type, subject)."""
-        key = dedup_key(alert_type, identity if identity is not None else subject)
-        now = iso_utc(at_ms)
-        new_id = secrets.token_hex(8)
-        doc = {
-            "id": new_id,
-            "type": alert_type,
-            "severity": severity,
-            "status": "new",
-            "community": community,
-            "subject": subject,
-            "location": location or {},
-            "opened_at": now,
-            "detected_at": now,
-            "updated_at": now,
-            "last_seen_at": now,
-            "count": 1,
-            "evidence": evidence or {"_": None},
-            "grid": grid,
-            "last_token": token,
-            "tokens": [token],
-            "timeline": [{"at": now, "status": "new", "actor": "system", "note": ""}],
-        }
-        if evidence == {}:
-            doc["evidence"] = {"_": None}  # cjson would turn an empty object into an array
+    def raise_many(self, community: str, requests: list[RaiseRequest]) -> list[AlertChange]:
+        """Open alerts, or count repeats of open ones, in one pipeline (one script call each)."""
+        if not requests:
+            return []
         keys = [
             self.keys.alerts_open(community),
             self._index(community),
             self.keys.alerts_feed(community),
             self.keys.version(community),
         ]
-        _alert_id, created, encoded = self._raise(
-            keys=keys, args=[key, new_id, json.dumps(doc, ensure_ascii=False), at_ms, token, now]
-        )
-        out = _clean(json.loads(encoded))
-        return AlertChange(
-            out, "raised" if created == "1" else ("repeated" if out["last_token"] == token else "unchanged")
-        )
+        pipe = self.client.pipeline(transaction=False)
+        for r in requests:
+            now = iso_utc(r.at_ms)
+            doc = {
+                "id": secrets.token_hex(8),
+                "type": r.alert_type,
+                "severity": r.severity,
+                "status": "new",
+                "community": community,
+                "subject": r.subject,
+                "location": r.location or {},
+                "opened_at": now,
+                "detected_at": now,
+                "updated_at": now,
+                "last_seen_at": now,
+                "count": 0,
+                # cjson would turn an empty object into an array: a placeholder keeps it an object
+                "evidence": r.evidence or {"_": None},
+                "grid": r.grid,
+                "last_token": "",
+                "tokens": [],
+                "timeline": [{"at": now, "status": "new", "actor": "system", "note": ""}],
+            }
+            self._raise(
+                keys=keys,
+                args=[r.key, doc["id"], json.dumps(doc, ensure_ascii=False), r.at_ms, now, *r.tokens],
+                client=pipe,
+            )
+        changes = []
+        for _alert_id, created, encoded, added in pipe.execute():
+            action = "raised" if created == "1" else ("repeated" if added != "0" else "unchanged")
+            changes.append(AlertChange(_clean(json.loads(encoded)), action))
+        return changes
 
     def open_doc(self, community: str, alert_type: str, identity: dict[str, Any]) -> dict[str, Any] | None:
         """The open alert of (type, subject), or None."""
@@ -295,23 +313,30 @@ class AlertHistory:
         if not changes:
             return
         with self.sessions.begin() as session:
+            ids = sorted({c.doc["id"] for c in changes})
+            known = {r.id: r for r in session.scalars(select(AlertRecord).where(AlertRecord.id.in_(ids)))}
             for change in changes:
-                if change.action == "unchanged":
-                    # a redelivered event: the live store has it; make sure the history does too
-                    if session.get(AlertRecord, change.doc["id"]) is None:
-                        apply_change(session, AlertChange(change.doc, "raised"))
+                record = known.get(change.doc["id"])
+                if change.action in ("unchanged", "repeated") and record is not None:
+                    # a repeat only raises the count (no timeline step); a redelivery changes nothing
+                    record.count = change.doc.get("count", record.count)
+                    record.updated_at = _ts(change.doc.get("updated_at") or change.doc["detected_at"])
                     continue
-                apply_change(session, change)
+                if change.action in ("unchanged", "repeated"):
+                    # the history lost it (a crash between Redis and SQL): write it as raised
+                    known[change.doc["id"]] = apply_change(session, AlertChange(change.doc, "raised"), known)
+                else:
+                    known[change.doc["id"]] = apply_change(session, change, known)
 
 
 def _ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def apply_change(session: Session, change: AlertChange) -> AlertRecord:
+def apply_change(session: Session, change: AlertChange, known: dict[str, AlertRecord] | None = None) -> AlertRecord:
     """Upsert the alert's row and add the step."""
     doc = change.doc
-    record = session.get(AlertRecord, doc["id"])
+    record = known.get(doc["id"]) if known is not None else session.get(AlertRecord, doc["id"])
     if record is None:
         record = AlertRecord(
             id=doc["id"],
