@@ -92,11 +92,20 @@ class RuleContext:
             self.touch(f"alert:{change.doc['id']}")
         self._pending.clear()
 
-    def clear(self, alert_type: str, identity: dict[str, Any], note: str, *, not_before_ms: int | None = None) -> None:
+    def clear(
+        self,
+        alert_type: str,
+        identity: dict[str, Any],
+        note: str,
+        *,
+        fact_ms: int | None = None,
+        since_field: str | None = None,
+    ) -> None:
         """Resolve the open alert of (type, subject), if any: the condition has ended.
 
-        ``not_before_ms``: the time of the fact that ends it; an alert detected after that
-        (an out-of-order event) stays open."""
+        ``fact_ms`` is the time of the fact that ends it and ``since_field`` the alert's evidence
+        field holding when the condition began: a fact older than that (an out-of-order event)
+        leaves the alert open."""
         key = dedup_key(alert_type, identity)
         if key in self._pending:
             self.flush_alerts()
@@ -106,7 +115,8 @@ class RuleContext:
         if doc is None:
             self.open_keys().discard(key)
             return
-        if not_before_ms is not None and iso_utc(not_before_ms) < doc["detected_at"]:
+        began = doc.get("evidence", {}).get(since_field) if since_field else None
+        if fact_ms is not None and isinstance(began, str) and iso_utc(fact_ms) <= began:
             return
         self.open_keys().discard(key)
         change = self.alerts.transition(

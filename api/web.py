@@ -19,6 +19,23 @@ log = logging.getLogger(__name__)
 LANG_COOKIE = "st_lang"
 
 
+def _build_id() -> str:
+    """Changes when the served code or assets change (a deploy): open wall screens then reload."""
+    import hashlib
+
+    from core.settings import ROOT
+
+    digest = hashlib.sha256()
+    for folder in ("assets", "layouts", "callbacks"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.is_file() and path.suffix in (".js", ".css", ".py"):
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+BUILD_ID = _build_id()
+
+
 def stores() -> Stores:
     """The stores of the running app."""
     found: Stores = current_app.extensions["sandtable"]
@@ -75,4 +92,4 @@ def register_web_routes(server: Flask) -> None:
     def health() -> Response:
         s = stores()
         s.redis.ping()
-        return jsonify({"status": "ok"})
+        return jsonify({"status": "ok", "boot": BUILD_ID})

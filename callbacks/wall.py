@@ -1,10 +1,38 @@
-"""Callbacks of the wall screen."""
+"""Callbacks of the wall screen: the live refresh (deltas only), fly-to, building drill-down.
+
+The community and the scope come from the server session; the browser's Store only says what
+it already has (a version and a time), never what it may see.
+"""
 
 from __future__ import annotations
 
-from dash import Input, Output, clientside_callback
+from typing import Any
 
+from dash import ALL, Input, Output, Patch, State, callback, clientside_callback, ctx, no_update
+from dash.exceptions import PreventUpdate
+
+from api.web import stores
+from auth.policy import can
+from auth.principal import current_principal
+from core.i18n import t
 from layouts import ids
+from layouts.map import DEVICE_COLORS
+from layouts.wall import feed_cards, kpi_tiles
+from layouts.wall_data import (
+    alert_layer,
+    alerts_by_type_24h,
+    feed_items,
+    guard_layer,
+    guard_roster,
+    key_figures,
+    now_ms,
+    response_minutes,
+)
+from registry import queries
+from store import live
+
+FULL_EVERY_MS = 30_000  # figures and charts are recomputed at most this often without a change
+STAGE_COLORS = ("#38e1ff", "#2f7bff", "#ffb020", "#35d07f")
 
 # The clock ticks in the browser: no server round trip per second.
 clientside_callback(
@@ -26,3 +54,187 @@ clientside_callback(
     Input(ids.COMMUNITY_SELECT, "value"),
     prevent_initial_call=True,
 )
+
+# A new serious alert: fly to it (at most one flight at a time; back to the overview later).
+clientside_callback(
+    "function(alerts){return window.sandtable.flyToNewAlert(alerts);}",
+    Output(ids.MAP, "viewport"),
+    Input(ids.ALERT_STATE, "data"),
+    prevent_initial_call=True,
+)
+
+
+def chart_alert_types(counts: dict[str, int], lang: str) -> dict[str, Any]:
+    """Horizontal bars: alerts by type in the last 24 hours."""
+    items = sorted(counts.items(), key=lambda kv: kv[1])
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "x": [v for _, v in items],
+                "y": [t(f"alert.type.{k}", lang) for k, _ in items],
+                "marker": {"color": "#38e1ff"},
+                "text": [str(v) for _, v in items],
+                "textposition": "outside",
+                "cliponaxis": False,
+            }
+        ],
+        "layout": _chart_layout(t("wall.no_data", lang) if not items else None, left=150),
+    }
+
+
+def chart_response(stages: dict[str, list[float]], lang: str) -> dict[str, Any]:
+    """Box plots: minutes from detection to each handling stage."""
+    data = [
+        {
+            "type": "box",
+            "name": t(f"stage.{stage}", lang),
+            "y": values,
+            "boxpoints": False,
+            "marker": {"color": color},
+            "line": {"color": color},
+        }
+        for (stage, values), color in zip(stages.items(), ("#38e1ff", "#2f7bff", "#ffb020", "#35d07f"), strict=False)
+        if values
+    ]
+    return {"data": data, "layout": _chart_layout(t("wall.no_data", lang) if not data else None, left=40)}
+
+
+def _chart_layout(empty: str | None, *, left: int) -> dict[str, Any]:
+    layout: dict[str, Any] = {
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "font": {"color": "#e6edf7", "size": 12},
+        "margin": {"l": left, "r": 30, "t": 8, "b": 24},
+        "showlegend": False,
+        "xaxis": {"gridcolor": "#1d3557", "zeroline": False},
+        "yaxis": {"gridcolor": "#1d3557", "zeroline": False},
+    }
+    if empty:
+        layout["annotations"] = [{"text": empty, "showarrow": False, "font": {"color": "#8da2c0", "size": 14}}]
+        layout["xaxis"] = {"visible": False}
+        layout["yaxis"] = {"visible": False}
+    return layout
+
+
+@callback(
+    Output(ids.KPIS, "children"),
+    Output(ids.ALERT_FEED, "children"),
+    Output(ids.MAP_ALERTS, "data"),
+    Output(ids.MAP_GUARDS, "data"),
+    Output(ids.MAP_TRAILS, "data"),
+    Output(ids.MAP_DEVICES, "hideout"),
+    Output(ids.MAP_HOUSEHOLD_DEVICES, "hideout"),
+    Output(ids.CHART_ALERT_TYPES, "figure"),
+    Output(ids.CHART_RESPONSE, "figure"),
+    Output(ids.ALERT_STATE, "data"),
+    Output(ids.LIVE_STATE, "data"),
+    Input(ids.REFRESH, "n_intervals"),
+    State(ids.LIVE_STATE, "data"),
+)
+def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
+    """One tick of the wall: nothing when nothing changed, else only what changed."""
+    principal = current_principal()
+    if not can(principal, "view.wall") or not isinstance(state, dict):
+        raise PreventUpdate
+    community = str(state.get("community", ""))
+    s = stores()
+    with s.sessions() as session:
+        found = queries.community(session, principal.scope, community)
+        if found is None:
+            raise PreventUpdate
+        center = (found.center_lat, found.center_lon)
+    lang = "en" if state.get("lang") == "en" else "zh"
+    now = now_ms()
+    version = live.version(s, community)
+    since = int(state.get("since") or 0)
+    full = since == 0 or now - int(state.get("full_at") or 0) > FULL_EVERY_MS
+    if version == state.get("ver") and not full:
+        raise PreventUpdate  # nothing changed: a 204, no bytes
+    changes = live.changes_since(s, community, since) if since else {"device": [], "guard": [], "alert": []}
+    roster = guard_roster(s, principal, community, lang)
+    new_state = {**state, "ver": version, "since": now - 1000}  # a second of overlap: no change falls between
+
+    feed: Any
+    alerts_data: Any
+    serious: Any
+    kpis: Any
+    types_fig: Any
+    response_fig: Any
+    # alerts: the feed and the map layer when an alert changed (or on a full refresh)
+    if full or changes["alert"]:
+        items = feed_items(s, principal, community, lang)
+        feed, alerts_data = feed_cards(items, lang), alert_layer(items)
+        serious = [
+            {"id": i["id"], "severity": i["severity"], "status": i["status"], **i["location"]}
+            for i in items
+            if i["open"] and i["severity"] in ("high", "critical") and i["location"]
+        ]
+    else:
+        feed = alerts_data = serious = no_update
+
+    # guards: the whole (small) layer on a full refresh, else a patch of the ones that moved
+    guards_data: Any = no_update
+    trails_data: Any = no_update
+    if full or changes["guard"]:
+        guards_data, trails_data = guard_layer(s, roster, community, center, now)
+        if not full:
+            moved = set(changes["guard"])
+            patch = Patch()
+            for index, feature in enumerate(guards_data["features"]):
+                if feature["properties"]["id"] in moved:
+                    patch["features"][index] = feature
+            guards_data = patch
+
+    # devices: offline ones are drawn grey; a patch of the changed ones
+    offline = live.offline_devices(s, community, now)
+    if full:
+        front: Any = {"offline": dict.fromkeys(offline, 1), "lang": lang, "colors": DEVICE_COLORS}
+        home: Any = {"offline": dict.fromkeys(offline, 1), "lang": lang, "colors": DEVICE_COLORS}
+    elif changes["device"]:
+        front, home = Patch(), Patch()
+        for device in changes["device"]:
+            for patch in (front, home):
+                if device in offline:
+                    patch["offline"][device] = 1
+                else:
+                    del patch["offline"][device]
+    else:
+        front = home = no_update
+
+    if full:
+        kpis = kpi_tiles(key_figures(s, principal, community, now), lang)
+        types_fig = chart_alert_types(alerts_by_type_24h(s, principal, community, now), lang)
+        response_fig = chart_response(response_minutes(s, principal, community, now), lang)
+        new_state["full_at"] = now
+    elif changes["alert"]:
+        kpis = kpi_tiles(key_figures(s, principal, community, now), lang)
+        types_fig = response_fig = no_update
+    else:
+        kpis = types_fig = response_fig = no_update
+    if since:
+        live.forget_changes(s, community, now - 600_000)
+    return (kpis, feed, alerts_data, guards_data, trails_data, front, home, types_fig, response_fig, serious, new_state)
+
+
+@callback(
+    Output(ids.DRILL, "children"),
+    Output(ids.DRILL, "className"),
+    Input(ids.MAP_BUILDINGS, "clickData"),
+    Input({"type": "drill-close", "id": ALL}, "n_clicks"),
+    State(ids.LIVE_STATE, "data"),
+    prevent_initial_call=True,
+)
+def building_drill(click: Any, _close: Any, state: dict[str, Any] | None) -> tuple[Any, str]:
+    """Floors and households of the clicked building, masked per role."""
+    if ctx.triggered_id != ids.MAP_BUILDINGS or not isinstance(click, dict):
+        return no_update, "st-drill st-hidden"
+    building_id = str((click.get("properties") or {}).get("id", ""))
+    lang = "en" if isinstance(state, dict) and state.get("lang") == "en" else "zh"
+    from layouts.drill import building_detail
+
+    content = building_detail(stores(), current_principal(), building_id, lang)
+    if content is None:
+        raise PreventUpdate
+    return content, "st-drill"

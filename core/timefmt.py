@@ -36,3 +36,8 @@ def parse_rfc3339(text: str) -> int:
 def local_text(ms: int, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """Epoch milliseconds shown in Asia/Shanghai."""
     return ms_to_utc(ms).astimezone(SHANGHAI).strftime(fmt)
+
+
+def aware(value: dt.datetime) -> dt.datetime:
+    """A datetime read back from SQLite (naive, UTC) made timezone-aware."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

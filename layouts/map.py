@@ -85,6 +85,12 @@ def legend(lang: str) -> html.Div:
     return html.Div(className="st-legend", children=rows)
 
 
+def map_bounds(community: Community) -> list[list[float]]:
+    """[[south, west], [north, east]] of the community's boundary."""
+    min_lon, min_lat, max_lon, max_lat = shape(json.loads(community.boundary)).bounds
+    return [[min_lat, min_lon], [max_lat, max_lon]]
+
+
 def community_map(
     community: Community, lang: str, settings: Settings, *, extra: list[Any] | None = None
 ) -> dl.MapContainer:
@@ -150,12 +156,11 @@ def community_map(
         dl.ScaleControl(position="bottomleft", imperial=False),
         *(extra or []),
     ]
-    min_lon, min_lat, max_lon, max_lat = shape(json.loads(community.boundary)).bounds
     return dl.MapContainer(
         id=ids.MAP,
         center=[community.center_lat, community.center_lon],
         zoom=17,
-        viewport={"bounds": [[min_lat, min_lon], [max_lat, max_lon]], "options": {"padding": [24, 24]}},
+        viewport={"bounds": map_bounds(community), "options": {"padding": [24, 24]}},
         zoomSnap=0.25,
         maxZoom=20,
         minZoom=12,

@@ -13,6 +13,7 @@ from auth.policy import can
 from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
+from layouts.attrs import data_attrs
 
 
 def header(lang: str, *, subtitle: str = "", tools: list[Any] | None = None) -> html.Header:
@@ -33,7 +34,12 @@ def header(lang: str, *, subtitle: str = "", tools: list[Any] | None = None) -> 
             html.Div(
                 className="st-header-right",
                 children=[
-                    html.Span(id=ids.CONN_STATUS, className="st-live", children=t("status.live", lang)),
+                    html.Span(
+                        id=ids.CONN_STATUS,
+                        className="st-live",
+                        children=t("status.live", lang),
+                        **data_attrs(offline=t("status.offline", lang)),
+                    ),
                     html.Span(id=ids.CLOCK, className="st-clock"),
                     html.A(t("lang.switch", lang), href=f"/lang/{other}?next={path}", className="st-lang"),
                     *user_menu(lang),

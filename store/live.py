@@ -6,17 +6,120 @@ Views and routes call these functions; none of them knows a Redis key.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
+from store.alerts import AlertStore
 from store.stores import Stores
 
+HOUR_MS = 3_600_000
 
-def device_status(stores: Stores, community: str) -> dict[str, str]:
-    """online / offline per device of the community that has reported at least once."""
-    raw = stores.redis.hgetall(stores.keys.device_state(community))
-    out: dict[str, str] = {}
-    for device, text in raw.items():
-        try:
-            out[device] = "online" if json.loads(text).get("online") else "offline"
-        except (ValueError, AttributeError):
-            continue
+
+def version(stores: Stores, community: str) -> int:
+    """The community's change counter (cheap to poll)."""
+    return int(stores.redis.get(stores.keys.version(community)) or 0)
+
+
+def offline_devices(stores: Stores, community: str, now_ms: int) -> set[str]:
+    """Devices heard from before, but not within the offline threshold (door sensors: silence threshold)."""
+    cutoff = now_ms - int(stores.settings.device_offline_hours * HOUR_MS)
+    return set(stores.redis.zrangebyscore(stores.keys.device_seen(community), "-inf", cutoff))
+
+
+def device_status(stores: Stores, community: str, now_ms: int | None = None) -> dict[str, str]:
+    """online / offline per device that has reported at least once."""
+    import time
+
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    seen = stores.redis.zrange(stores.keys.device_seen(community), 0, -1, withscores=True)
+    cutoff = now - int(stores.settings.device_offline_hours * HOUR_MS)
+    return {device: ("online" if score > cutoff else "offline") for device, score in seen}
+
+
+def device_counts(stores: Stores, community: str, now_ms: int) -> tuple[int, int]:
+    """(devices heard from within the threshold, devices ever heard from)."""
+    key = stores.keys.device_seen(community)
+    cutoff = now_ms - int(stores.settings.device_offline_hours * HOUR_MS)
+    pipe = stores.redis.pipeline(transaction=False)
+    pipe.zcount(key, f"({cutoff}", "+inf")
+    pipe.zcard(key)
+    online, total = pipe.execute()
+    return int(online), int(total)
+
+
+@dataclass
+class GuardPosition:
+    """A guard's live position."""
+
+    guard: str
+    lat: float
+    lon: float
+    ts: int
+    trail: list[tuple[float, float]]
+
+
+def guard_positions(
+    stores: Stores, community: str, guards: list[str] | None = None, *, trail: bool = True
+) -> list[GuardPosition]:
+    """The last known position (and short trail) of the community's guards (or the given ones)."""
+    key = stores.keys.guard_state(community)
+    raw = stores.redis.hmget(key, guards) if guards is not None else None
+    items = (
+        zip(guards, raw, strict=True) if guards is not None and raw is not None else stores.redis.hgetall(key).items()
+    )
+    found = [(g, json.loads(v)) for g, v in items if v]
+    trails: list[Any] = []
+    if trail and found:
+        pipe = stores.redis.pipeline(transaction=False)
+        for guard, _ in found:
+            pipe.lrange(stores.keys.guard_trail(community, guard), 0, 9)
+        trails = pipe.execute()
+    out = []
+    for i, (guard, state) in enumerate(found):
+        points = [(p[0], p[1]) for p in (json.loads(x) for x in trails[i])] if trails else []
+        out.append(GuardPosition(guard, float(state["lat"]), float(state["lon"]), int(state["ts"]), points))
     return out
+
+
+def guards_near(stores: Stores, community: str, lat: float, lon: float, radius_m: float) -> list[tuple[str, float]]:
+    """Guards within radius_m of a point, nearest first: (guard, metres)."""
+    rows = stores.redis.geosearch(
+        stores.keys.guards_geo(community),
+        longitude=lon,
+        latitude=lat,
+        radius=radius_m,
+        unit="m",
+        sort="ASC",
+        withdist=True,
+    )
+    return [(str(name), float(dist)) for name, dist in rows]
+
+
+def changes_since(stores: Stores, community: str, since_ms: int) -> dict[str, list[str]]:
+    """Features changed after since_ms, by kind (device, guard, alert)."""
+    members = stores.redis.zrangebyscore(stores.keys.changes(community), f"({since_ms}", "+inf")
+    out: dict[str, list[str]] = {"device": [], "guard": [], "alert": []}
+    for member in members:
+        kind, _, ident = member.partition(":")
+        out.setdefault(kind, []).append(ident)
+    return out
+
+
+def forget_changes(stores: Stores, community: str, before_ms: int) -> None:
+    """Drop change marks older than before_ms (they only serve recent deltas)."""
+    stores.redis.zremrangebyscore(stores.keys.changes(community), "-inf", before_ms)
+
+
+def household_log(stores: Stores, community: str, household: str, limit: int = 20) -> list[dict[str, Any]]:
+    """A household's recent lock and gate events, newest first."""
+    return [json.loads(x) for x in stores.redis.lrange(stores.keys.household_log(community, household), 0, limit - 1)]
+
+
+def open_alerts(stores: Stores, community: str) -> list[dict[str, Any]]:
+    """The community's open alerts, most recently updated first."""
+    return AlertStore(stores.redis, stores.keys).open_alerts(community)
+
+
+def alert_feed(stores: Stores, community: str, limit: int = 40) -> list[dict[str, Any]]:
+    """Open and recently closed alerts, most recently updated first."""
+    return AlertStore(stores.redis, stores.keys).feed(community, limit)

@@ -39,7 +39,8 @@ class ElderInactive(Rule):
             self.name,
             {"person": person},
             note=f"door {event.data.get('state')} at {iso_utc(event.ts)}",
-            not_before_ms=event.ts,
+            fact_ms=event.ts,
+            since_field="last_door_at",
         )
 
     def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:

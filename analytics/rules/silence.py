@@ -44,7 +44,13 @@ class SensorSilent(Rule):
             return
         due = event.ts + int(self.hours(ctx, device.id) * HOUR_MS)
         ctx.schedule("silent", device.id, due, only_later=True)
-        ctx.clear(self.name, {"device": device.id}, note=f"heard from at {iso_utc(event.ts)}", not_before_ms=event.ts)
+        ctx.clear(
+            self.name,
+            {"device": device.id},
+            note=f"heard from at {iso_utc(event.ts)}",
+            fact_ms=event.ts,
+            since_field="silent_since",
+        )
 
     def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
         device = ctx.facts.devices.get(key)
@@ -94,7 +100,13 @@ class DeviceOffline(Rule):
         due = event.ts + int(self.settings.device_offline_hours * HOUR_MS)
         # only devices that heartbeat are watched: other events only postpone an existing timer
         ctx.schedule("offline", device.id, due, only_later=True, only_existing=event.type != "device.heartbeat")
-        ctx.clear(self.name, {"device": device.id}, note=f"heard from at {iso_utc(event.ts)}", not_before_ms=event.ts)
+        ctx.clear(
+            self.name,
+            {"device": device.id},
+            note=f"heard from at {iso_utc(event.ts)}",
+            fact_ms=event.ts,
+            since_field="offline_since",
+        )
 
     def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
         device = ctx.facts.devices.get(key)

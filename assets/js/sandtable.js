@@ -82,15 +82,118 @@ window.sandtable = window.sandtable || {};
       });
     },
     devicePoint: function (feature, latlng, context) {
-      var colors = (context && context.hideout && context.hideout.colors) || {};
+      var h = (context && context.hideout) || {};
+      var colors = h.colors || {};
       var p = feature.properties;
+      var off = h.offline && h.offline[p.id];
       var marker = L.circleMarker(latlng, {
         radius: p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5,
-        color: "#0b1220", weight: 1, fillColor: colors[p.type] || "#ffffff", fillOpacity: 0.95,
-        className: "st-dev st-dev-" + p.type
+        color: off ? "#ff5a36" : "#0b1220", weight: off ? 1.5 : 1,
+        fillColor: off ? "#3a4254" : (colors[p.type] || "#ffffff"), fillOpacity: 0.95,
+        className: "st-dev st-dev-" + p.type + (off ? " st-dev-offline" : "")
       });
       marker.bindTooltip(st.escape(p.name || p.id), {className: "st-tooltip"});
       return marker;
+    },
+    trailStyle: function (feature) {
+      return {color: feature.properties.color || "#35d07f", weight: 2, opacity: 0.55, dashArray: "2 4"};
+    },
+    guardPoint: function (feature, latlng) {
+      var p = feature.properties;
+      var marker = L.circleMarker(latlng, {
+        radius: p.active ? 7 : 4, color: "#ffffff", weight: p.active ? 2 : 1, opacity: p.active ? 1 : 0.3,
+        fillColor: p.color || "#35d07f", fillOpacity: p.active ? 1 : 0.25,
+        className: "st-guard st-guard-" + p.kind + (p.active ? " st-guard-active" : "")
+      });
+      marker.bindTooltip(st.escape(p.label + " " + (p.name || "")), {className: "st-tooltip"});
+      return marker;
+    },
+    alertPoint: function (feature, latlng) {
+      var p = feature.properties;
+      var icon = L.divIcon({
+        className: "st-alert-marker st-sev-" + p.severity + (p.status === "new" ? " st-alert-new" : ""),
+        html: "<span class='st-ring'></span><span class='st-core'></span>", iconSize: [28, 28], iconAnchor: [14, 14]
+      });
+      var marker = L.marker(latlng, {icon: icon, keyboard: false});
+      marker.bindTooltip(st.escape(p.label), {className: "st-tooltip", direction: "top"});
+      return marker;
     }
   };
+})(window.sandtable);
+
+/* Live helpers of the wall screen: fly to new serious alerts, relative times, reconnection. */
+(function (st) {
+  "use strict";
+  var seen = null;          // alert ids already shown (null until the first refresh)
+  var lastFlight = 0;
+  var FLIGHT_GAP_MS = 20000, DWELL_MS = 25000;
+
+  st.flyToNewAlert = function (alerts) {
+    var noUpdate = window.dash_clientside.no_update;
+    if (!Array.isArray(alerts)) { return noUpdate; }
+    var fresh = [];
+    var now = Date.now();
+    if (seen === null) { seen = {}; alerts.forEach(function (a) { seen[a.id] = true; }); return noUpdate; }
+    alerts.forEach(function (a) { if (!seen[a.id]) { fresh.push(a); } seen[a.id] = true; });
+    if (!fresh.length || now - lastFlight < FLIGHT_GAP_MS) { return noUpdate; }
+    // several at once: the most severe, then the newest; the others stay pulsing in the feed
+    fresh.sort(function (a, b) { return (a.severity === "critical" ? 0 : 1) - (b.severity === "critical" ? 0 : 1); });
+    var target = fresh[0];
+    if (target.lat == null) { return noUpdate; }
+    lastFlight = now;
+    window.setTimeout(function () { st.backToOverview(); }, DWELL_MS);
+    return {center: [target.lat, target.lon], zoom: 19, transition: "flyTo", options: {duration: 2}};
+  };
+
+  st.backToOverview = function () {
+    var wrap = document.querySelector("[data-bounds]");
+    if (!wrap || !window.dash_clientside.set_props) { return; }
+    window.dash_clientside.set_props("sandtable-map", {
+      viewport: {bounds: JSON.parse(wrap.getAttribute("data-bounds")), transition: "flyToBounds",
+                 options: {padding: [24, 24], duration: 2}}
+    });
+  };
+
+  function since(iso, lang) {
+    var s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    var en = lang === "en";
+    if (s < 60) { return en ? s + "s ago" : s + "秒前"; }
+    if (s < 3600) { return en ? Math.floor(s / 60) + " min ago" : Math.floor(s / 60) + "分钟前"; }
+    if (s < 86400) { return en ? Math.floor(s / 3600) + " h ago" : Math.floor(s / 3600) + "小时前"; }
+    return en ? Math.floor(s / 86400) + " d ago" : Math.floor(s / 86400) + "天前";
+  }
+
+  function tick() {
+    var nodes = document.querySelectorAll("[data-since]");
+    for (var i = 0; i < nodes.length; i++) {
+      nodes[i].textContent = since(nodes[i].getAttribute("data-since"), nodes[i].getAttribute("data-lang"));
+    }
+  }
+  window.setInterval(tick, 1000);
+
+  // The wall runs unattended: watch the connection, show it, and reload after a long outage or a
+  // server restart (a new build), so the screen always comes back by itself.
+  var down = 0, bootId = null;
+  function watch() {
+    var live = document.querySelector(".st-live");
+    fetch("/healthz", {cache: "no-store", credentials: "same-origin"}).then(function (r) {
+      if (r.status === 401 || r.redirected) { window.location.reload(); return null; }
+      return r.ok ? r.json() : Promise.reject(r.status);
+    }).then(function (body) {
+      if (!body) { return; }
+      if (live) { live.classList.remove("st-offline"); live.textContent = live.getAttribute("data-live") || live.textContent; }
+      if (bootId && body.boot && body.boot !== bootId) { window.location.reload(); return; }
+      if (down >= 6) { window.location.reload(); return; }
+      bootId = body.boot || bootId;
+      down = 0;
+    }).catch(function () {
+      down += 1;
+      if (live) {
+        if (!live.getAttribute("data-live")) { live.setAttribute("data-live", live.textContent); }
+        live.classList.add("st-offline");
+        live.textContent = live.getAttribute("data-offline") || "…";
+      }
+    });
+  }
+  window.setInterval(watch, 5000);
 })(window.sandtable);

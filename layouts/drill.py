@@ -1,0 +1,100 @@
+"""Building drill-down: floors and households of a building (who lives where, rental and elder
+marks, devices), masked per role."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from dash import html
+from sqlalchemy import select
+
+from auth.masking import name_for
+from auth.principal import Principal
+from core.i18n import t
+from registry.models import Building, Device, Household, Person, PersonTag, Residency
+from store.stores import Stores
+
+
+def building_detail(stores: Stores, principal: Principal, building_id: str, lang: str) -> html.Div | None:
+    """The drill-down panel, or None when the building is unknown or outside the caller's scope."""
+    scope = principal.scope
+    with stores.sessions() as session:
+        building = session.get(Building, building_id)
+        if (
+            building is None
+            or not scope.allows_community(building.community_id)
+            or not scope.allows_grid(building.grid_id)
+        ):
+            return None
+        households = list(session.scalars(select(Household).where(Household.building_id == building_id)))
+        residents: dict[str, list[tuple[str, set[str]]]] = defaultdict(list)
+        tags: dict[str, set[str]] = defaultdict(set)
+        rows = session.execute(
+            select(Residency.household_id, Person.id, Person.name)
+            .join(Person, Person.id == Residency.person_id)
+            .where(Residency.household_id.in_([h.id for h in households]))
+        ).all()
+        for pid, tag in session.execute(
+            select(PersonTag.person_id, PersonTag.tag).where(PersonTag.person_id.in_([r[1] for r in rows]))
+        ):
+            tags[pid].add(tag)
+        for household, pid, name in rows:
+            residents[household].append((name, tags[pid]))
+        devices: dict[str, list[str]] = defaultdict(list)
+        counts: dict[str, int] = defaultdict(int)
+        for _device, dtype, device_household in session.execute(
+            select(Device.id, Device.type, Device.household_id).where(Device.building_id == building_id)
+        ):
+            counts[dtype] += 1
+            if device_household:
+                devices[device_household].append(dtype)
+        title = building.name_en or building.name if lang == "en" else building.name
+        floors, units = building.floors, building.units
+    by_cell: dict[tuple[int, int], list[Household]] = defaultdict(list)
+    for h in households:
+        by_cell[(h.floor, h.unit)].append(h)
+    show_people = principal.role in ("admin", "police", "grid_worker", "property")
+    header = html.Tr([html.Th("")] + [html.Th(t("wall.unit", lang, n=u)) for u in range(1, units + 1)])
+    body = []
+    for floor in range(floors, 0, -1):
+        cells: list[Any] = [html.Th(t("wall.floor", lang, n=floor))]
+        for unit in range(1, units + 1):
+            rooms = []
+            for h in sorted(by_cell.get((floor, unit), []), key=lambda x: x.room):
+                people = residents.get(h.id, [])
+                elder = any("elderly_alone" in tg for _, tg in people)
+                marks = ("★" if elder else "") + ("🔒" if "smart_lock" in devices.get(h.id, []) else "")
+                names = ", ".join(filter(None, (name_for(principal, n) for n, _ in people))) if show_people else ""
+                rooms.append(
+                    html.Div(
+                        className=f"st-room st-cat-{h.category}" + (" st-room-elder" if elder else ""),
+                        title=t(f"category.{h.category}", lang),
+                        children=[
+                            html.B(h.room),
+                            html.Span(marks, className="st-room-marks"),
+                            html.Div(names, className="st-room-names") if names else None,
+                        ],
+                    )
+                )
+            cells.append(html.Td(rooms))
+        body.append(html.Tr(cells))
+    device_line = " · ".join(f"{t(f'device.{k}', lang)} {v}" for k, v in sorted(counts.items()))
+    return html.Div(
+        children=[
+            html.Div(
+                className="st-drill-head",
+                children=[
+                    html.Span(f"{t('wall.drill.title', lang)} · {title}"),
+                    html.Button(
+                        t("wall.drill.close", lang),
+                        id={"type": "drill-close", "id": building_id},
+                        className="st-drill-close",
+                    ),
+                ],
+            ),
+            html.Div(f"{t('wall.drill.devices', lang)}: {device_line}", className="st-drill-devices"),
+            html.Div(t("wall.drill.hidden", lang), className="st-drill-note") if not show_people else None,
+            html.Table(className="st-drill-table", children=[html.Thead(header), html.Tbody(body)]),
+        ]
+    )

@@ -1,0 +1,266 @@
+"""The wall screen's data, scoped to the caller: key figures, charts, live layers, the alert feed.
+
+Pure assembly over the read APIs (registry queries, store.live, the alert history); the
+callbacks decide what to send, these functions decide what it contains.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from sqlalchemy import func, select
+
+from auth.masking import name_for
+from auth.principal import Principal
+from core.i18n import t
+from core.timefmt import aware
+from registry import queries
+from registry.models import Building, Guard
+from registry.stats import community_stats
+from store import live
+from store.alert_models import AlertRecord, AlertStep
+from store.stores import Stores
+
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+GUARD_ON_DUTY_MS = 10 * 60_000
+GROUP_ABOVE = 3  # more open minor alerts of one type than this become one card
+GUARD_COLORS = {
+    "police": "#2f7bff",
+    "auxiliary": "#38e1ff",
+    "grid_worker": "#35d07f",
+    "volunteer": "#ffb020",
+    "security": "#c061f0",
+}
+
+
+def now_ms() -> int:
+    """Wall time in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+def key_figures(stores: Stores, principal: Principal, community: str, now: int) -> dict[str, Any]:
+    """Residents, rentals, elders, devices online, guards on duty, open alerts by severity."""
+    with stores.sessions() as session:
+        stats = community_stats(session, [community])["communities"]
+    registry = stats[0] if stats else {}
+    online, reported = live.device_counts(stores, community, now)
+    positions = live.guard_positions(stores, community, trail=False)
+    on_duty = sum(1 for p in positions if now - p.ts < GUARD_ON_DUTY_MS)
+    alerts = visible_alerts(live.open_alerts(stores, community), principal)
+    by_severity = dict.fromkeys(SEVERITY_ORDER, 0)
+    for alert in alerts:
+        by_severity[alert["severity"]] = by_severity.get(alert["severity"], 0) + 1
+    return {
+        "residents": registry.get("residents", 0),
+        "households": registry.get("households", 0),
+        "rentals": registry.get("rentals", 0),
+        "group_rentals": registry.get("group_rentals", 0),
+        "elderly": registry.get("elderly_alone", 0),
+        "buildings": registry.get("buildings", 0),
+        "devices_online": round(100 * online / reported) if reported else None,
+        "devices_reported": reported,
+        "guards_on_duty": on_duty,
+        "guards": registry.get("guards", 0),
+        "open_alerts": by_severity,
+    }
+
+
+def visible_alerts(alerts: list[dict[str, Any]], principal: Principal) -> list[dict[str, Any]]:
+    """The alerts the principal may see (grid scope; property staff: their matters only)."""
+    from auth.policy import PROPERTY_ALERT_TYPES
+
+    scope = principal.scope
+    out = []
+    for alert in alerts:
+        if scope.grid is not None and alert.get("grid") != scope.grid:
+            continue
+        if principal.role == "property" and alert["type"] not in PROPERTY_ALERT_TYPES:
+            continue
+        out.append(alert)
+    return out
+
+
+def building_names(stores: Stores, community: str, lang: str) -> dict[str, str]:
+    """building id → display name."""
+    with stores.sessions() as session:
+        rows = session.execute(
+            select(Building.id, Building.name, Building.name_en).where(Building.community_id == community)
+        ).all()
+    return {bid: (name_en or name) if lang == "en" else name for bid, name, name_en in rows}
+
+
+def feed_items(
+    stores: Stores, principal: Principal, community: str, lang: str, limit: int = 30
+) -> list[dict[str, Any]]:
+    """The live alert feed: every open alert (most severe first, then newest), then a few recently
+    closed ones. Many minor alerts of one type (a network outage takes many devices offline at
+    once) become one grouped card, so that the feed never turns into spam."""
+    alerts = visible_alerts(live.open_alerts(stores, community), principal)
+    closed = [
+        a
+        for a in visible_alerts(live.alert_feed(stores, community, limit=15), principal)
+        if a["status"] not in ("new", "acknowledged", "dispatched", "on_scene")
+    ][:5]
+    names = building_names(stores, community, lang)
+    minor: dict[str, list[dict[str, Any]]] = {}
+    items = []
+    for a in alerts:
+        if a["severity"] in ("low", "medium"):
+            minor.setdefault(a["type"], []).append(a)
+    grouped = {k for k, v in minor.items() if len(v) > GROUP_ABOVE}
+    for a in alerts + closed:
+        if (
+            a["type"] in grouped
+            and a["status"] in ("new", "acknowledged", "dispatched", "on_scene")
+            and a["severity"] in ("low", "medium")
+        ):
+            continue
+        items.append(_feed_item(a, names, lang))
+    for alert_type in grouped:
+        group = minor[alert_type]
+        newest = max(group, key=lambda a: a.get("updated_at", a["detected_at"]))
+        item = _feed_item(newest, names, lang)
+        item.update(
+            id=f"group:{alert_type}",
+            count=len(group),
+            grouped=True,
+            where=t("wall.grouped", lang, n=len(group)),
+            location={},
+        )
+        items.append(item)
+    items.sort(key=lambda i: (not i["open"], SEVERITY_ORDER.get(i["severity"], 9), _neg_iso(i["updated_at"])))
+    return items[:limit]
+
+
+def _feed_item(a: dict[str, Any], names: dict[str, str], lang: str) -> dict[str, Any]:
+    subject = a.get("subject", {})
+    where = names.get(subject.get("building", ""), "")
+    if subject.get("household"):
+        where = f"{where} {subject['household'].rsplit('-', 2)[-2]}-{subject['household'].rsplit('-', 1)[-1]}"
+    return {
+        "id": a["id"],
+        "type": a["type"],
+        "label": t(f"alert.type.{a['type']}", lang),
+        "severity": a["severity"],
+        "status": a["status"],
+        "status_label": t(f"status.{a['status']}", lang),
+        "where": where.strip(),
+        "detected_at": a["detected_at"],
+        "updated_at": a.get("updated_at", a["detected_at"]),
+        "count": a.get("count", 1),
+        "location": a.get("location") or {},
+        "grouped": False,
+        "open": a["status"] in ("new", "acknowledged", "dispatched", "on_scene"),
+    }
+
+
+def _neg_iso(text: str) -> float:
+    return -dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def alert_layer(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Open alerts as points for the map (pulsing markers)."""
+    features = [
+        queries.feature(
+            {"type": "Point", "coordinates": [i["location"]["lon"], i["location"]["lat"]]},
+            id=i["id"],
+            severity=i["severity"],
+            label=i["label"],
+            status=i["status"],
+        )
+        for i in items
+        if i["open"] and i["location"].get("lat") is not None
+    ]
+    return queries.collection(features)
+
+
+def guard_roster(stores: Stores, principal: Principal, community: str, lang: str) -> list[dict[str, Any]]:
+    """The community's guards in a stable order (the map layer's feature indexes)."""
+    with stores.sessions() as session:
+        guards = queries.guards(session, principal.scope, community)
+        return [
+            {
+                "id": g.id,
+                "kind": g.kind,
+                "kind_label": t(f"guard.{g.kind}", lang),
+                "name": name_for(principal, g.name) or t(f"guard.{g.kind}", lang),
+            }
+            for g in guards
+        ]
+
+
+def guard_layer(
+    stores: Stores, roster: list[dict[str, Any]], community: str, center: tuple[float, float], now: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Guards as points (index = roster order) and their short trails as lines."""
+    positions = {p.guard: p for p in live.guard_positions(stores, community, [g["id"] for g in roster])}
+    points, trails = [], []
+    for g in roster:
+        p = positions.get(g["id"])
+        active = p is not None and now - p.ts < GUARD_ON_DUTY_MS
+        lat, lon = (p.lat, p.lon) if p is not None else center
+        points.append(
+            queries.feature(
+                {"type": "Point", "coordinates": [lon, lat]},
+                id=g["id"],
+                kind=g["kind"],
+                name=g["name"],
+                label=g["kind_label"],
+                active=active,
+                color=GUARD_COLORS.get(g["kind"], "#ffffff"),
+            )
+        )
+        if p is not None and active and len(p.trail) > 1:
+            trails.append(
+                queries.feature(
+                    {"type": "LineString", "coordinates": [[x[1], x[0]] for x in p.trail]},
+                    id=g["id"],
+                    color=GUARD_COLORS.get(g["kind"], "#ffffff"),
+                )
+            )
+    return queries.collection(points), queries.collection(trails)
+
+
+def alerts_by_type_24h(stores: Stores, principal: Principal, community: str, now: int) -> dict[str, int]:
+    """How many alerts of each type were detected in the last 24 hours (history)."""
+    since = dt.datetime.fromtimestamp((now - 86_400_000) / 1000, tz=dt.UTC)
+    query = (
+        select(AlertRecord.type, func.count())
+        .where(AlertRecord.community_id == community, AlertRecord.detected_at >= since)
+        .group_by(AlertRecord.type)
+    )
+    if principal.scope.grid is not None:
+        query = query.where(AlertRecord.grid_id == principal.scope.grid)
+    with stores.sessions() as session:
+        return {str(k): int(v) for k, v in session.execute(query)}
+
+
+def response_minutes(stores: Stores, principal: Principal, community: str, now: int) -> dict[str, list[float]]:
+    """Minutes from detection to each handling stage, over the last 7 days."""
+    since = dt.datetime.fromtimestamp((now - 7 * 86_400_000) / 1000, tz=dt.UTC)
+    query = (
+        select(AlertRecord.detected_at, AlertStep.status, func.min(AlertStep.at))
+        .join(AlertStep, AlertStep.alert_id == AlertRecord.id)
+        .where(
+            AlertRecord.community_id == community,
+            AlertRecord.detected_at >= since,
+            AlertStep.status.in_(["acknowledged", "dispatched", "on_scene", "resolved"]),
+            AlertStep.actor != "system",
+        )
+        .group_by(AlertRecord.id, AlertRecord.detected_at, AlertStep.status)
+    )
+    if principal.scope.grid is not None:
+        query = query.where(AlertRecord.grid_id == principal.scope.grid)
+    out: dict[str, list[float]] = {"acknowledged": [], "dispatched": [], "on_scene": [], "resolved": []}
+    with stores.sessions() as session:
+        for detected, status, first in session.execute(query):
+            out[status].append(max(0.0, (aware(first) - aware(detected)).total_seconds() / 60))
+    return out
+
+
+def guard_kinds(stores: Stores, community: str) -> dict[str, str]:
+    """guard id → kind."""
+    with stores.sessions() as session:
+        return dict(session.execute(select(Guard.id, Guard.kind).where(Guard.community_id == community)).all())
