@@ -64,7 +64,7 @@ def building_detail(stores: Stores, principal: Principal, building_id: str, lang
             for h in sorted(by_cell.get((floor, unit), []), key=lambda x: x.room):
                 people = residents.get(h.id, [])
                 elder = any("elderly_alone" in tg for _, tg in people)
-                marks = ("★" if elder else "") + ("🔒" if "smart_lock" in devices.get(h.id, []) else "")
+                marks = ("★" if elder else "") + ("▣" if "smart_lock" in devices.get(h.id, []) else "")
                 names = ", ".join(filter(None, (name_for(principal, n) for n, _ in people))) if show_people else ""
                 rooms.append(
                     html.Div(

@@ -1,0 +1,130 @@
+"""The wall screen in headless Chromium: live figures, the alert feed, guards, fly-to, drill-down, kiosk."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from analytics.worker import Worker
+from auth.service import create_token
+from ingest.service import IngestService
+from store.stores import Stores
+from tests.conftest import LiveServer, browser_login, save_screenshot
+from tests.test_map_page import severe_errors, wait_for
+from tests.test_pipeline import devices_of, drain
+
+pytestmark = pytest.mark.browser
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def click(browser, element) -> None:
+    """Click a map feature (markers drawn on top would intercept a real click at its centre)."""
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", element)
+
+
+def feed(world: Stores, events: list[dict[str, Any]]) -> None:
+    """Ingest events and let a worker process them, as the running system would."""
+    IngestService(world).ingest("wanhu", events)
+    worker = Worker(world)
+    worker.start_community("wanhu", seed_timers=False)
+    drain(worker)
+
+
+@pytest.fixture
+def lived_in(world: Stores) -> Iterator[tuple[Stores, LiveServer]]:
+    """The demo world with guards on the move, devices reporting and a smoke alarm; served."""
+    wearables = devices_of(world, "wearable", 6)
+    cameras = devices_of(world, "camera", 30)
+    detector = devices_of(world, "smoke_detector", 1)[0]
+    t = now_ms()
+    events: list[dict[str, Any]] = [
+        {"type": "guard.position", "device": w, "ts": t - 60_000 + k * 20_000,
+         "data": {"lat": 33.3880 + 0.0004 * i + 0.0001 * k, "lon": 120.1520 + 0.0005 * i}}
+        for i, w in enumerate(wearables) for k in range(3)
+    ]
+    events += [{"type": "device.heartbeat", "device": c, "ts": t - 5_000, "data": {"battery": 90}} for c in cameras]
+    events.append({"type": "smoke.alarm", "device": detector, "ts": t - 2_000, "data": {"level": "alarm"}})
+    feed(world, events)
+    server = LiveServer(world.settings.model_copy(update={"refresh_seconds": 1.0}))
+    yield world, server
+    server.stop()
+
+
+def test_the_wall_shows_figures_feed_guards_and_pulsing_alerts(lived_in: tuple[Stores, LiveServer], browser) -> None:
+    world, server = lived_in
+    browser_login(browser, server.url, "police.wanhu")
+    browser.get(server.url + "/")
+    wait_for(browser, "path.st-bld", minimum=128)
+    card = wait_for(browser, ".st-card.st-sev-critical.st-pulse")[0]
+    assert "烟感报警" in card.text
+    assert len(wait_for(browser, "path.st-guard-active", minimum=6)) == 6
+    wait_for(browser, ".st-alert-marker.st-sev-critical")
+    kpis = browser.find_element(By.ID, "kpi-panel").text
+    assert "实有人口" in kpis and "13,0" in kpis
+    wait_for(browser, "#chart-alert-types .bars, #chart-alert-types .barlayer")
+    time.sleep(1.0)
+    save_screenshot(browser, "wall_1920_zh")
+
+    # a new critical alert while the wall is open: it appears and pulses within a few refreshes
+    lock = devices_of(world, "smart_lock", 3)[2]
+    from registry.demo import WANTED_ID
+
+    feed(world, [{"type": "lock.open", "device": lock, "ts": now_ms(), "data": {"method": "face",
+                                                                                 "id_number": WANTED_ID}}])
+    pulsing = wait_for(browser, ".st-card.st-sev-critical.st-pulse", minimum=2, timeout=15)
+    assert any("在逃人员比中" in c.text for c in pulsing)
+    time.sleep(2.5)  # the flight to the alert
+    save_screenshot(browser, "wall_fly_to_alert")
+    assert severe_errors(browser) == []
+
+
+def test_drill_down_masks_per_role(lived_in: tuple[Stores, LiveServer], browser) -> None:
+    world, server = lived_in
+    browser_login(browser, server.url, "police.wanhu")
+    browser.get(server.url + "/")
+    click(browser, wait_for(browser, "path.st-bld", minimum=128)[10])
+    panel = wait_for(browser, ".st-drill:not(.st-hidden) .st-room", minimum=10)
+    assert panel
+    police_text = browser.find_element(By.CSS_SELECTOR, ".st-drill").text
+    assert "层" in police_text and "单元" in police_text
+    assert browser.find_elements(By.CSS_SELECTOR, ".st-room-names")  # police see who lives where
+    save_screenshot(browser, "wall_drill_police")
+
+    with world.sessions.begin() as session:
+        _, token = create_token(session, scope="role", role="wall", community="wanhu", name="station")
+    browser.delete_all_cookies()
+    browser.get(f"{server.url}/wall?kiosk=1&token={token}")
+    click(browser, wait_for(browser, "path.st-bld", minimum=128)[10])
+    wait_for(browser, ".st-drill:not(.st-hidden) .st-room", minimum=10)
+    assert browser.find_elements(By.CSS_SELECTOR, ".st-room-names") == []
+    assert "大屏不显示个人信息" in browser.find_element(By.CSS_SELECTOR, ".st-drill").text
+
+
+def test_kiosk_at_4k_has_no_chrome(lived_in: tuple[Stores, LiveServer], browser) -> None:
+    world, server = lived_in
+    with world.sessions.begin() as session:
+        _, token = create_token(session, scope="role", role="wall", community="wanhu", name="station 4k")
+    browser.delete_all_cookies()
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 3840, "height": 2160, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        browser.get(f"{server.url}/wall?kiosk=1&token={token}")
+        wait_for(browser, "path.st-bld", minimum=128)
+        wait_for(browser, ".st-card")
+        assert "token" not in browser.current_url
+        assert browser.find_elements(By.CSS_SELECTOR, ".st-logout") == [] or \
+            not browser.find_element(By.CSS_SELECTOR, ".st-logout").is_displayed()
+        value = browser.find_element(By.CSS_SELECTOR, ".st-kpi-value")
+        assert int(value.value_of_css_property("font-size").removesuffix("px").split(".")[0]) >= 40
+        time.sleep(1.0)
+        save_screenshot(browser, "wall_kiosk_3840")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
