@@ -64,6 +64,19 @@ clientside_callback(
 )
 
 
+def is_household_device(s: Any, community: str, device: str) -> bool:
+    """True for an in-home device (drawn on the in-home layer)."""
+    info = ingest_directory(s).device(community, device)
+    return info is not None and info.type in queries.HOUSEHOLD_DEVICE_TYPES
+
+
+def ingest_directory(s: Any) -> Any:
+    """The process's cached registry facts (shared with ingest)."""
+    from api.events import ingest_service
+
+    return ingest_service().directory
+
+
 def chart_alert_types(counts: dict[str, int], lang: str) -> dict[str, Any]:
     """Horizontal bars: alerts by type in the last 24 hours."""
     items = sorted(counts.items(), key=lambda kv: kv[1])
@@ -174,32 +187,46 @@ def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
     else:
         feed = alerts_data = serious = no_update
 
-    # guards: the whole (small) layer on a full refresh, else a patch of the ones that moved
+    # guards: the whole (small) layer on a full refresh, else patches of the ones that moved: the new
+    # position, and the new point added to the trail (the oldest dropped)
     guards_data: Any = no_update
     trails_data: Any = no_update
-    if full or changes["guard"]:
-        guards_data, trails_data = guard_layer(s, roster, community, center, now)
-        if not full:
-            moved = set(changes["guard"])
-            patch = Patch()
-            for index, feature in enumerate(guards_data["features"]):
-                if feature["properties"]["id"] in moved:
-                    patch["features"][index] = feature
-            guards_data = patch
-
-    # devices: offline ones are drawn grey; a patch of the changed ones
-    offline = live.offline_devices(s, community, now)
     if full:
-        front: Any = {"offline": dict.fromkeys(offline, 1), "lang": lang, "colors": DEVICE_COLORS}
-        home: Any = {"offline": dict.fromkeys(offline, 1), "lang": lang, "colors": DEVICE_COLORS}
+        guards_data, trails_data = guard_layer(s, roster, community, center, now)
+    elif changes["guard"]:
+        index = {g["id"]: i for i, g in enumerate(roster)}
+        moved = [g for g in changes["guard"] if g in index]
+        guards_data, trails_data = Patch(), Patch()
+        for p in live.guard_positions(s, community, moved, trail=False):
+            i = index[p.guard]
+            guards_data["features"][i]["geometry"]["coordinates"] = [round(p.lon, 7), round(p.lat, 7)]
+
+            trails_data["features"][i]["geometry"]["coordinates"].append([round(p.lon, 7), round(p.lat, 7)])
+            del trails_data["features"][i]["geometry"]["coordinates"][0]
+
+    # devices: offline ones are drawn grey; a patch of the changed ones, on the layer that holds them
+    offline = live.offline_devices(s, community, now)
+    front: Any
+    home: Any
+    if full:
+        front = {
+            "offline": {d: 1 for d in offline if not is_household_device(s, community, d)},
+            "lang": lang,
+            "colors": DEVICE_COLORS,
+        }
+        home = {
+            "offline": {d: 1 for d in offline if is_household_device(s, community, d)},
+            "lang": lang,
+            "colors": DEVICE_COLORS,
+        }
     elif changes["device"]:
         front, home = Patch(), Patch()
         for device in changes["device"]:
-            for patch in (front, home):
-                if device in offline:
-                    patch["offline"][device] = 1
-                else:
-                    del patch["offline"][device]
+            patch = home if is_household_device(s, community, device) else front
+            if device in offline:
+                patch["offline"][device] = 1
+            else:
+                del patch["offline"][device]
     else:
         front = home = no_update
 

@@ -26,6 +26,7 @@ from store.stores import Stores
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 GUARD_ON_DUTY_MS = 10 * 60_000
 GROUP_ABOVE = 3  # more open minor alerts of one type than this become one card
+TRAIL_POINTS = 8
 GUARD_COLORS = {
     "police": "#2f7bff",
     "auxiliary": "#38e1ff",
@@ -194,13 +195,18 @@ def guard_roster(stores: Stores, principal: Principal, community: str, lang: str
 def guard_layer(
     stores: Stores, roster: list[dict[str, Any]], community: str, center: tuple[float, float], now: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Guards as points (index = roster order) and their short trails as lines."""
-    positions = {p.guard: p for p in live.guard_positions(stores, community, [g["id"] for g in roster])}
+    """Guards as points and their short trails as lines, both indexed in roster order (so that a
+    refresh can patch one guard by its index)."""
+    positions = {
+        p.guard: p
+        for p in live.guard_positions(stores, community, [g["id"] for g in roster], trail_points=TRAIL_POINTS)
+    }
     points, trails = [], []
     for g in roster:
         p = positions.get(g["id"])
         active = p is not None and now - p.ts < GUARD_ON_DUTY_MS
         lat, lon = (p.lat, p.lon) if p is not None else center
+        color = GUARD_COLORS.get(g["kind"], "#ffffff")
         points.append(
             queries.feature(
                 {"type": "Point", "coordinates": [lon, lat]},
@@ -209,17 +215,14 @@ def guard_layer(
                 name=g["name"],
                 label=g["kind_label"],
                 active=active,
-                color=GUARD_COLORS.get(g["kind"], "#ffffff"),
+                color=color,
             )
         )
-        if p is not None and active and len(p.trail) > 1:
-            trails.append(
-                queries.feature(
-                    {"type": "LineString", "coordinates": [[x[1], x[0]] for x in p.trail]},
-                    id=g["id"],
-                    color=GUARD_COLORS.get(g["kind"], "#ffffff"),
-                )
-            )
+        path = [[x[1], x[0]] for x in reversed(p.trail)] if p is not None and active else []
+        path = path if len(path) > 1 else [[lon, lat], [lon, lat]]
+        trails.append(
+            queries.feature({"type": "LineString", "coordinates": path}, id=g["id"], color=color, active=active)
+        )
     return queries.collection(points), queries.collection(trails)
 
 

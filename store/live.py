@@ -59,7 +59,7 @@ class GuardPosition:
 
 
 def guard_positions(
-    stores: Stores, community: str, guards: list[str] | None = None, *, trail: bool = True
+    stores: Stores, community: str, guards: list[str] | None = None, *, trail: bool = True, trail_points: int = 10
 ) -> list[GuardPosition]:
     """The last known position (and short trail) of the community's guards (or the given ones)."""
     key = stores.keys.guard_state(community)
@@ -72,7 +72,7 @@ def guard_positions(
     if trail and found:
         pipe = stores.redis.pipeline(transaction=False)
         for guard, _ in found:
-            pipe.lrange(stores.keys.guard_trail(community, guard), 0, 9)
+            pipe.lrange(stores.keys.guard_trail(community, guard), 0, trail_points - 1)
         trails = pipe.execute()
     out = []
     for i, (guard, state) in enumerate(found):

@@ -45,9 +45,14 @@ def lived_in(world: Stores) -> Iterator[tuple[Stores, LiveServer]]:
     detector = devices_of(world, "smoke_detector", 1)[0]
     t = now_ms()
     events: list[dict[str, Any]] = [
-        {"type": "guard.position", "device": w, "ts": t - 60_000 + k * 20_000,
-         "data": {"lat": 33.3880 + 0.0004 * i + 0.0001 * k, "lon": 120.1520 + 0.0005 * i}}
-        for i, w in enumerate(wearables) for k in range(3)
+        {
+            "type": "guard.position",
+            "device": w,
+            "ts": t - 60_000 + k * 20_000,
+            "data": {"lat": 33.3880 + 0.0004 * i + 0.0001 * k, "lon": 120.1520 + 0.0005 * i},
+        }
+        for i, w in enumerate(wearables)
+        for k in range(3)
     ]
     events += [{"type": "device.heartbeat", "device": c, "ts": t - 5_000, "data": {"battery": 90}} for c in cameras]
     events.append({"type": "smoke.alarm", "device": detector, "ts": t - 2_000, "data": {"level": "alarm"}})
@@ -76,8 +81,10 @@ def test_the_wall_shows_figures_feed_guards_and_pulsing_alerts(lived_in: tuple[S
     lock = devices_of(world, "smart_lock", 3)[2]
     from registry.demo import WANTED_ID
 
-    feed(world, [{"type": "lock.open", "device": lock, "ts": now_ms(), "data": {"method": "face",
-                                                                                 "id_number": WANTED_ID}}])
+    feed(
+        world,
+        [{"type": "lock.open", "device": lock, "ts": now_ms(), "data": {"method": "face", "id_number": WANTED_ID}}],
+    )
     pulsing = wait_for(browser, ".st-card.st-sev-critical.st-pulse", minimum=2, timeout=15)
     assert any("在逃人员比中" in c.text for c in pulsing)
     time.sleep(2.5)  # the flight to the alert
@@ -112,19 +119,24 @@ def test_kiosk_at_4k_has_no_chrome(lived_in: tuple[Stores, LiveServer], browser)
     with world.sessions.begin() as session:
         _, token = create_token(session, scope="role", role="wall", community="wanhu", name="station 4k")
     browser.delete_all_cookies()
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                            {"width": 3840, "height": 2160, "deviceScaleFactor": 1, "mobile": False})
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 3840, "height": 2160, "deviceScaleFactor": 1, "mobile": False}
+    )
     try:
         browser.get(f"{server.url}/wall?kiosk=1&token={token}")
         wait_for(browser, "path.st-bld", minimum=128)
         wait_for(browser, ".st-card")
         assert "token" not in browser.current_url
-        assert browser.find_elements(By.CSS_SELECTOR, ".st-logout") == [] or \
-            not browser.find_element(By.CSS_SELECTOR, ".st-logout").is_displayed()
+        assert (
+            browser.find_elements(By.CSS_SELECTOR, ".st-logout") == []
+            or not browser.find_element(By.CSS_SELECTOR, ".st-logout").is_displayed()
+        )
         value = browser.find_element(By.CSS_SELECTOR, ".st-kpi-value")
         assert int(value.value_of_css_property("font-size").removesuffix("px").split(".")[0]) >= 40
         time.sleep(1.0)
         save_screenshot(browser, "wall_kiosk_3840")
     finally:
-        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+        browser.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
+        )
