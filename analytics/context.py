@@ -35,6 +35,14 @@ class RuleContext:
     _open: set[str] | None = None
     _pending: dict[str, RaiseRequest] = field(default_factory=dict)
     _state: dict[tuple[str, str], Any] = field(default_factory=dict)
+    loop: Any = None  # the closed loop (closedloop.service.Loop), for rules that move tasks
+    _tasks: dict[str, str] | None = None
+
+    def active_tasks(self) -> dict[str, str]:
+        """guard id → its accepted task (JSON), read once per batch."""
+        if self._tasks is None:
+            self._tasks = self.redis.hgetall(self.keys.rule_state(self.community, "tasks"))
+        return self._tasks
 
     def __post_init__(self) -> None:
         if self.pipe is None:

@@ -23,6 +23,7 @@ from analytics.context import RuleContext
 from analytics.projections import project
 from analytics.rules import build_rules
 from analytics.rules.base import Rule
+from closedloop.service import Loop
 from core.clock import Clock, WallClock
 from ingest.directory import Directory
 from ingest.schema import Event
@@ -82,6 +83,8 @@ class Worker:
         self.events = EventLog(stores.redis, stores.keys, dedup_hours=self.settings.dedup_hours)
         self.alerts = AlertStore(stores.redis, stores.keys)
         self.history = AlertHistory(stores.sessions) if write_history else None
+        # the closed loop (dispatch, arrival, SLAs) runs with live state only, never in a replay
+        self.loop = Loop(stores) if write_history else None
         self.raised: list[AlertChange] = []  # every change, for replay's output
         self.keep_changes = not write_history
         self.stats = WorkerStats()
@@ -102,6 +105,7 @@ class Worker:
             alerts=self.alerts,
             settings=self.settings,
             token=token,
+            loop=self.loop,
         )
 
     def _record(self, changes: list[AlertChange]) -> None:
@@ -292,6 +296,8 @@ class Worker:
                     for community in self._communities:
                         if self._sweep_lock(community):
                             self.sweep(community)
+                            if self.loop is not None:
+                                self.loop.maintain(community, self.clock.now_ms())
                     last["sweep"] = now
                 if now - last["claim"] > max(1.0, s.worker_claim_idle_ms / 3000):
                     for community in self._communities:

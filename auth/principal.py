@@ -22,6 +22,7 @@ class Principal:
     grid: str | None = None
     name: str = ""
     token_scope: str | None = None
+    guard: str | None = None  # the guard (万家卫士) this user is, when they take tasks
 
     @property
     def scope(self) -> Scope:

@@ -241,6 +241,7 @@ def principal_of_user(user: User) -> Principal:
         community=user.community_id,
         grid=user.grid_id,
         name=user.display_name or user.username,
+        guard=user.guard_id,
     )
 
 

@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     stream_backlog_limit: int = Field(default=2_000_000, ge=0, description="0 = no limit")
     stream_retain_minutes: int = Field(default=60, ge=0, description="acknowledged events kept for inspection")
 
+    # --- closed loop --------------------------------------------------------------------
+    dispatch_accept_minutes: float = Field(default=3.0, gt=0, description="re-dispatch when not accepted in time")
+    walking_speed_m_s: float = Field(default=1.25, gt=0)
+    geofence_m: float = Field(default=30.0, gt=0, description="arrival is recorded inside this radius")
+    sla_ack_minutes: dict[str, float] = Field(
+        default={"critical": 2, "high": 5, "medium": 15, "low": 60}, description="per severity"
+    )
+    sla_dispatch_minutes: float = Field(default=10.0, gt=0)
+    sla_arrive_minutes: float = Field(default=15.0, gt=0)
+    sla_close_minutes: float = Field(default=60.0, gt=0)
+
     # --- login --------------------------------------------------------------------------
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)

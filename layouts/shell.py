@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import dash
 from dash import dcc, html
-from flask import request
 
 from api.web import request_lang
 from auth.policy import can
@@ -16,10 +16,10 @@ from layouts import ids
 from layouts.attrs import data_attrs
 
 
-def header(lang: str, *, subtitle: str = "", tools: list[Any] | None = None) -> html.Header:
-    """The top bar shared by every page."""
+def header(lang: str, *, subtitle: str = "", tools: list[Any] | None = None, path: str = "/") -> html.Header:
+    """The top bar shared by every page (``path``: the page, for the language switch to come back to)."""
     other = "en" if lang == "zh" else "zh"
-    path = request.path if request else "/"
+    back = quote(path, safe="")
     return html.Header(
         className="st-header",
         children=[
@@ -34,6 +34,7 @@ def header(lang: str, *, subtitle: str = "", tools: list[Any] | None = None) -> 
             html.Div(
                 className="st-header-right",
                 children=[
+                    *(tools or []),
                     html.Span(
                         id=ids.CONN_STATUS,
                         className="st-live",
@@ -41,12 +42,23 @@ def header(lang: str, *, subtitle: str = "", tools: list[Any] | None = None) -> 
                         **data_attrs(offline=t("status.offline", lang)),
                     ),
                     html.Span(id=ids.CLOCK, className="st-clock"),
-                    html.A(t("lang.switch", lang), href=f"/lang/{other}?next={path}", className="st-lang"),
+                    html.A(t("lang.switch", lang), href=f"/lang/{other}?next={back}", className="st-lang"),
                     *user_menu(lang),
                 ],
             ),
         ],
     )
+
+
+def nav_links(lang: str) -> list[Any]:
+    """Links to the pages the caller may open."""
+    principal = current_principal()
+    links = [
+        ("/", "nav.wall", "view.wall"),
+        ("/console", "nav.console", "view.console"),
+        ("/tasks", "nav.tasks", "view.tasks"),
+    ]
+    return [html.A(t(key, lang), href=href, className="st-nav") for href, key, perm in links if can(principal, perm)]
 
 
 def user_menu(lang: str) -> list[Any]:
@@ -67,7 +79,7 @@ def forbidden(lang: str, permission: str) -> html.Div | None:
         return None
     from auth.web import audit
 
-    audit("denied", target=request.path, reason=f"page needs {permission}", outcome="denied")
+    audit("denied", target=permission, reason=f"page needs {permission}", outcome="denied")
     return html.Div(
         className="st-page",
         children=[

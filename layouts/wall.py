@@ -193,6 +193,7 @@ def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> 
         children=[
             header(
                 lang,
+                path=f"/?community={chosen.id}" + ("&kiosk=1" if kiosk == "1" else ""),
                 subtitle=f"{t('nav.wall', lang)} · {name}",
                 tools=[
                     community_switcher(

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
-import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
-from shapely.geometry import shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.models import Device, Guard, Household, PathSegment, PatrolRoute, Person, PersonTag, Residency, Vehicle
+from geodata.network import path_graph
+from registry.models import Device, Guard, Household, PatrolRoute, Person, PersonTag, Residency, Vehicle
 
 
 @dataclass
@@ -73,25 +71,6 @@ class World:
 def _nearest(graph: nx.Graph, point: tuple[float, float]) -> Any:
     lat, lon = point
     return min(graph.nodes, key=lambda n: (n[0] - lon) ** 2 + (n[1] - lat) ** 2)
-
-
-def path_graph(session: Session, community: str) -> nx.Graph:
-    """The walkable network as a graph whose nodes are (lon, lat) vertices, weights in metres."""
-    graph = nx.Graph()
-    lines = [
-        shape(json.loads(p.geometry))
-        for p in session.scalars(select(PathSegment).where(PathSegment.community_id == community))
-    ]
-    # split every line where another line crosses it, so that crossings are nodes
-    from shapely.ops import unary_union
-
-    merged = unary_union(lines)
-    for line in getattr(merged, "geoms", [merged]):
-        coords = list(line.coords)
-        for (x1, y1), (x2, y2) in itertools.pairwise(coords):
-            metres = (((x2 - x1) * 92_900) ** 2 + ((y2 - y1) * 111_320) ** 2) ** 0.5
-            graph.add_edge((round(x1, 7), round(y1, 7)), (round(x2, 7), round(y2, 7)), weight=metres)
-    return graph
 
 
 def load_world(session: Session, community: str, rng: random.Random) -> World:

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import InvalidInput, NotFound
@@ -379,6 +379,7 @@ def history_query(
     grid: str | None = None,
     types: frozenset[str] | None = None,
     limit: int = 1000,
+    most_serious_first: bool = False,
 ) -> list[AlertRecord]:
     """Alerts from the SQL history, newest first, filtered."""
     query = select(AlertRecord).where(AlertRecord.community_id.in_(communities))
@@ -392,7 +393,12 @@ def history_query(
         query = query.where(AlertRecord.updated_at >= since)
     if grid is not None:
         query = query.where(AlertRecord.grid_id == grid)
-    return list(session.scalars(query.order_by(AlertRecord.detected_at.desc()).limit(limit)))
+    if most_serious_first:
+        rank = case({"critical": 0, "high": 1, "medium": 2, "low": 3}, value=AlertRecord.severity, else_=4)
+        query = query.order_by(rank, AlertRecord.detected_at.desc())
+    else:
+        query = query.order_by(AlertRecord.detected_at.desc())
+    return list(session.scalars(query.limit(limit)))
 
 
 def record_view(record: AlertRecord) -> dict[str, Any]:

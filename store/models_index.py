@@ -1,5 +1,6 @@
 """Imports every module that declares tables, so Base.metadata knows them all."""
 
 from auth import models as auth_models  # noqa: F401
+from closedloop import models as loop_models  # noqa: F401
 from registry import models as registry_models  # noqa: F401
 from store import alert_models  # noqa: F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from analytics.rules.arrival import GeofenceArrival
 from analytics.rules.base import Rule
 from analytics.rules.elder_inactive import ElderInactive
 from analytics.rules.hazards import Fall, GateBlacklist, Smoke, Throw
@@ -20,6 +21,7 @@ RULE_CLASSES: tuple[type[Rule], ...] = (
     GateBlacklist,
     Throw,
     Fall,
+    GeofenceArrival,
 )
 
 

@@ -1,0 +1,379 @@
+"""Callbacks of the police console. Role and scope come from the server session; the browser only
+says which alert it looks at and which status it saw there (for the concurrency check)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+from sqlalchemy import select
+
+from api.web import stores
+from auth.masking import mask_id_number, name_for
+from auth.policy import PROPERTY_ALERT_TYPES, can
+from auth.principal import Principal, current_principal
+from closedloop.models import Notice, ResidentReport
+from closedloop.service import Loop
+from core.errors import Forbidden, InvalidInput, NotFound, SandtableError
+from core.i18n import t
+from core.timefmt import aware, local_text, utc_to_ms
+from layouts import ids
+from registry.models import Grid, Person
+from store.alerts import history_query, record_view
+
+OPEN = ("new", "acknowledged", "dispatched", "on_scene")
+
+
+def loop() -> Loop:
+    """The process's closed-loop service."""
+    from flask import current_app
+
+    found: Loop | None = current_app.extensions.get("sandtable.loop")
+    if found is None:
+        found = Loop(stores())
+        current_app.extensions["sandtable.loop"] = found
+    return found
+
+
+def lang_of(selected: Any) -> str:
+    """The page's language (only used to choose texts)."""
+    return "en" if isinstance(selected, dict) and selected.get("lang") == "en" else "zh"
+
+
+def community_of(principal: Principal, selected: Any) -> str:
+    """The community the console shows, checked against the caller's scope."""
+    community = str(selected.get("community", "")) if isinstance(selected, dict) else ""
+    if not principal.scope.allows_community(community):
+        raise PreventUpdate
+    return community
+
+
+def when(iso: str) -> str:
+    """A UTC timestamp shown in Asia/Shanghai."""
+    return local_text(utc_to_ms(dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))), "%m-%d %H:%M:%S")
+
+
+@callback(
+    Output(ids.CONSOLE_LIST, "children"),
+    Input(ids.CONSOLE_REFRESH, "n_intervals"),
+    Input(ids.CONSOLE_STATUS, "value"),
+    Input(ids.CONSOLE_TYPE, "value"),
+    Input(ids.CONSOLE_DONE, "data"),
+    State(ids.CONSOLE_SELECTED, "data"),
+)
+def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -> list[Any]:
+    """The alert queue, newest first, filtered."""
+    principal = current_principal()
+    if not can(principal, "view.console"):
+        raise PreventUpdate
+    community = community_of(principal, selected)
+    lang = lang_of(selected)
+    with stores().sessions() as session:
+        rows = history_query(
+            session,
+            communities=[community],
+            status="all" if status == "all" else "open",
+            alert_type=alert_type if isinstance(alert_type, str) else None,
+            grid=principal.scope.grid,
+            types=PROPERTY_ALERT_TYPES if principal.role == "property" else None,
+            limit=200,
+            most_serious_first=True,
+        )
+        alerts = [record_view(r) for r in rows]
+    if not alerts:
+        return [html.Div(t("alert.none", lang), className="st-empty")]
+    return [
+        html.Button(
+            id={"type": "console-alert", "id": a["id"]},
+            className=f"st-row st-sev-{a['severity']}",
+            n_clicks=0,
+            children=[
+                html.Span(t(f"severity.{a['severity']}", lang), className="st-card-sev"),
+                html.Span(t(f"alert.type.{a['type']}", lang), className="st-row-type"),
+                html.Span(t(f"status.{a['status']}", lang), className=f"st-status-{a['status']}"),
+                html.Span(when(a["detected_at"]), className="st-row-when"),
+            ],
+        )
+        for a in alerts
+    ]
+
+
+@callback(
+    Output(ids.CONSOLE_SELECTED, "data"),
+    Input({"type": "console-alert", "id": ALL}, "n_clicks"),
+    State(ids.CONSOLE_SELECTED, "data"),
+    prevent_initial_call=True,
+)
+def choose_alert(clicks: list[Any], selected: Any) -> Any:
+    """Remember which alert is open in the detail panel."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not any(clicks or []) or not isinstance(selected, dict):
+        raise PreventUpdate
+    return {**selected, "alert": str(trigger.get("id", ""))}
+
+
+@callback(
+    Output(ids.CONSOLE_DETAIL, "children"),
+    Output(ids.CONSOLE_SEEN, "data"),
+    Input(ids.CONSOLE_SELECTED, "data"),
+    Input(ids.CONSOLE_DONE, "data"),
+    Input(ids.CONSOLE_REFRESH, "n_intervals"),
+)
+def detail(selected: Any, _done: Any, _tick: Any) -> tuple[Any, Any]:
+    """The selected alert: subject, evidence, timeline, actions, dispatch suggestions."""
+    principal = current_principal()
+    if not isinstance(selected, dict) or not selected.get("alert"):
+        raise PreventUpdate
+    community = community_of(principal, selected)
+    lang = lang_of(selected)
+    alert_id = str(selected["alert"])
+    try:
+        doc = loop().visible_alert(principal, community, alert_id)
+    except (NotFound, Forbidden):
+        return html.Div(t("error.not_found", lang), className="st-empty"), None
+    if ctx.triggered_id == ids.CONSOLE_REFRESH and doc["status"] not in OPEN:
+        raise PreventUpdate
+    return render_detail(principal, community, doc, lang), doc["status"]
+
+
+def render_detail(principal: Principal, community: str, doc: dict[str, Any], lang: str) -> html.Div:
+    """The detail panel of one alert."""
+    subject = doc.get("subject", {})
+    rows: list[Any] = []
+    if subject.get("person"):
+        with stores().sessions() as session:
+            person = session.get(Person, subject["person"])
+        if person is not None:
+            rows.append(
+                (
+                    t("wall.drill.residents", lang),
+                    f"{name_for(principal, person.name) or '—'} · {mask_id_number(person.id_number) or ''}",
+                )
+            )
+    for key in ("household", "building", "device", "plate"):
+        if subject.get(key):
+            rows.append((key, str(subject[key])))
+    evidence = {k: v for k, v in (doc.get("evidence") or {}).items() if k not in ("trajectory",)}
+    is_open = doc["status"] in OPEN
+    actions: list[Any] = []
+    if can(principal, "act.alerts") and is_open:
+        actions = [
+            dcc.Input(id=ids.CONSOLE_NOTE, placeholder=t("console.reason", lang), maxLength=500, className="st-note"),
+            html.Div(
+                className="st-actions",
+                children=[
+                    html.Button(
+                        t("console.ack", lang),
+                        id={"type": "console-act", "action": "acknowledge"},
+                        className="st-btn",
+                        disabled=doc["status"] != "new",
+                    ),
+                    html.Button(
+                        t("console.false", lang),
+                        id={"type": "console-act", "action": "false_alarm"},
+                        className="st-btn st-btn-ghost",
+                    ),
+                    html.Button(
+                        t("console.resolve", lang),
+                        id={"type": "console-act", "action": "resolve"},
+                        className="st-btn st-btn-ghost",
+                    ),
+                    html.Button(
+                        t("console.to_property", lang),
+                        id={"type": "console-act", "action": "to_property"},
+                        className="st-btn st-btn-ghost",
+                        disabled=doc["type"] not in PROPERTY_ALERT_TYPES,
+                    ),
+                ],
+            ),
+        ]
+    suggestions: list[Any] = []
+    if can(principal, "dispatch") and is_open:
+        ranked = loop().suggestions(principal, community, doc["id"])[:6]
+        suggestions = [html.Div(t("console.suggest", lang), className="st-sub-title")]
+        suggestions += [
+            html.Div(
+                className="st-suggest",
+                children=[
+                    html.Span(
+                        f"{t(f'guard.{s.kind}', lang)} {name_for(principal, s.name) or ''}", className="st-suggest-who"
+                    ),
+                    html.Span(t("console.eta", lang, m=s.eta_minutes, d=s.walking_m), className="st-suggest-eta"),
+                    html.Button(
+                        t("console.dispatch", lang),
+                        id={"type": "console-dispatch", "guard": s.guard},
+                        className="st-btn st-btn-small",
+                    ),
+                ],
+            )
+            for s in ranked
+        ] or [html.Div(t("console.no_guards", lang), className="st-muted")]
+    timeline = loop().timeline(doc["id"])
+    return html.Div(
+        className="st-detail-body",
+        children=[
+            html.Div(
+                className=f"st-detail-head st-sev-{doc['severity']}",
+                children=[
+                    html.Span(t(f"severity.{doc['severity']}", lang), className="st-card-sev"),
+                    html.Span(t(f"alert.type.{doc['type']}", lang), className="st-detail-type"),
+                    html.Span(
+                        t(f"status.{doc['status']}", lang),
+                        className=f"st-status st-status-{doc['status']}",
+                        id="console-status-label",
+                    ),
+                ],
+            ),
+            html.Div(f"{when(doc['detected_at'])} · ×{doc.get('count', 1)}", className="st-muted"),
+            html.Div(t("console.subject", lang), className="st-sub-title"),
+            html.Table(className="st-kv", children=[html.Tr([html.Th(k), html.Td(v)]) for k, v in rows]),
+            html.Div(t("console.evidence", lang), className="st-sub-title"),
+            html.Pre(json.dumps(evidence, ensure_ascii=False, indent=1), className="st-evidence"),
+            *actions,
+            *suggestions,
+            html.Div(t("console.timeline", lang), className="st-sub-title"),
+            html.Ol(
+                className="st-timeline",
+                children=[
+                    html.Li(
+                        [
+                            html.Span(when(s["at"]), className="st-tl-when"),
+                            html.Span(t(f"step.{s['action']}", lang), className="st-tl-what"),
+                            html.Span(s["actor"], className="st-tl-who"),
+                            html.Span(s["note"], className="st-tl-note"),
+                        ]
+                    )
+                    for s in timeline
+                ],
+            ),
+        ],
+    )
+
+
+@callback(
+    Output(ids.CONSOLE_MSG, "children"),
+    Output(ids.CONSOLE_DONE, "data"),
+    Input({"type": "console-act", "action": ALL}, "n_clicks"),
+    Input({"type": "console-dispatch", "guard": ALL}, "n_clicks"),
+    State(ids.CONSOLE_NOTE, "value"),
+    State(ids.CONSOLE_SELECTED, "data"),
+    State(ids.CONSOLE_SEEN, "data"),
+    State(ids.CONSOLE_DONE, "data"),
+    prevent_initial_call=True,
+)
+def act(acts: list[Any], dispatches: list[Any], note: Any, selected: Any, seen: Any, done: Any) -> tuple[Any, Any]:
+    """Run one action of the closed loop on the selected alert."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not any((acts or []) + (dispatches or [])):
+        raise PreventUpdate
+    principal = current_principal()
+    if not isinstance(selected, dict) or not selected.get("alert"):
+        raise PreventUpdate
+    community = community_of(principal, selected)
+    lang = lang_of(selected)
+    alert_id = str(selected["alert"])
+    expected = seen if isinstance(seen, str) else None
+    text = note.strip() if isinstance(note, str) else ""
+    try:
+        if trigger.get("type") == "console-dispatch":
+            loop().dispatch(principal, community, alert_id, str(trigger.get("guard")), expected=expected, note=text)
+            label = t("console.dispatch", lang)
+        elif trigger.get("action") == "to_property":
+            loop().hand_to_property(principal, community, alert_id, expected=expected, note=text)
+            label = t("console.to_property", lang)
+        else:
+            action = str(trigger.get("action"))
+            loop().act(principal, community, alert_id, action, expected=expected, note=text)
+            label = {
+                "acknowledge": t("console.ack", lang),
+                "false_alarm": t("console.false", lang),
+                "resolve": t("console.resolve", lang),
+            }.get(action, action)
+    except InvalidInput as err:
+        message = t("error.conflict", lang) if "changed meanwhile" in str(err) else str(err)
+        return html.Div(message, className="st-msg-error"), (done or 0) + 1
+    except SandtableError as err:
+        return html.Div(str(err), className="st-msg-error"), no_update
+    return html.Div(t("console.done", lang, a=label), className="st-msg-ok"), (done or 0) + 1
+
+
+@callback(
+    Output(ids.CONSOLE_REPORTS, "children"),
+    Input(ids.CONSOLE_REFRESH, "n_intervals"),
+    State(ids.CONSOLE_SELECTED, "data"),
+)
+def reports(_tick: Any, selected: Any) -> list[Any]:
+    """Residents' calls to the police (newest first)."""
+    principal = current_principal()
+    if not can(principal, "view.console"):
+        raise PreventUpdate
+    community = community_of(principal, selected)
+    lang = lang_of(selected)
+    with stores().sessions() as session:
+        rows = list(
+            session.scalars(
+                select(ResidentReport)
+                .where(ResidentReport.community_id == community, ResidentReport.to == "police")
+                .order_by(ResidentReport.created_at.desc())
+                .limit(20)
+            )
+        )
+    if not rows:
+        return [html.Div(t("wall.no_data", lang), className="st-muted")]
+    return [
+        html.Div(
+            className="st-report",
+            children=[
+                html.Span(
+                    local_text(int(aware(r.created_at).timestamp() * 1000), "%m-%d %H:%M"), className="st-row-when"
+                ),
+                html.Span(r.household_id, className="st-report-where"),
+                html.Span(r.text, className="st-report-text"),
+            ],
+        )
+        for r in rows
+    ]
+
+
+@callback(
+    Output(ids.NOTICE_MSG, "children"),
+    Input(ids.NOTICE_SEND, "n_clicks"),
+    State(ids.NOTICE_TITLE, "value"),
+    State(ids.NOTICE_BODY, "value"),
+    State(ids.NOTICE_GRID, "value"),
+    State(ids.CONSOLE_SELECTED, "data"),
+    prevent_initial_call=True,
+)
+def publish(_n: Any, title: Any, body: Any, grid: Any, selected: Any) -> Any:
+    """Publish a police notice to a grid or the whole community."""
+    principal = current_principal()
+    lang = lang_of(selected)
+    if not can(principal, "notices"):
+        raise PreventUpdate
+    community = community_of(principal, selected)
+    title_text = title.strip() if isinstance(title, str) else ""
+    body_text = body.strip() if isinstance(body, str) else ""
+    if not title_text or not body_text:
+        return html.Div(
+            f"{t('console.notice.title', lang)} / {t('console.notice.body', lang)}?", className="st-msg-error"
+        )
+    with stores().sessions.begin() as session:
+        grid_id = None
+        if isinstance(grid, str) and grid != "*":
+            found = session.get(Grid, grid)
+            if found is None or found.community_id != community:
+                raise PreventUpdate
+            grid_id = grid
+        session.add(
+            Notice(
+                community_id=community,
+                grid_id=grid_id,
+                title=title_text[:100],
+                body=body_text[:2000],
+                created_by=principal.id,
+            )
+        )
+    return html.Div(t("console.notice.sent", lang), className="st-msg-ok")

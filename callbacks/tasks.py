@@ -1,0 +1,129 @@
+"""Callbacks of the tasks page. Which tasks and which actions: decided by the closed-loop service
+from the server session (the assignee is the signed-in user's guard, or the property office)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import ALL, Input, Output, State, callback, ctx, html
+from dash.exceptions import PreventUpdate
+from sqlalchemy import or_, select
+
+from api.web import stores
+from auth.policy import can
+from auth.principal import current_principal
+from callbacks.console import loop
+from closedloop.models import Notice, Task
+from core.errors import InvalidInput, SandtableError
+from core.i18n import t
+from layouts import ids
+from layouts.tasks import task_cards
+from registry.models import Building, Household
+
+
+def places_of(tasks: list[Task], lang: str) -> dict[str, str]:
+    """task id → where it is (building and room), for the cards."""
+    out: dict[str, str] = {}
+    with stores().sessions() as session:
+        for task in tasks:
+            household = (task.prefill or {}).get("household")
+            if household:
+                found = session.get(Household, household)
+                building = session.get(Building, found.building_id) if found else None
+                if found and building:
+                    name = building.name_en or building.name if lang == "en" else building.name
+                    out[task.id] = f"{name} {found.unit}-{found.room}"
+    return out
+
+
+@callback(
+    Output(ids.TASKS_LIST, "children"),
+    Output(ids.TASKS_VERSIONS, "data"),
+    Input(ids.TASKS_REFRESH, "n_intervals"),
+    Input(ids.TASKS_DONE, "data"),
+    State(ids.TASKS_VERSIONS, "data"),
+)
+def tasks(_tick: Any, _done: Any, versions: Any) -> tuple[Any, Any]:
+    """My open tasks (refreshed), and the version of each as it was shown."""
+    principal = current_principal()
+    if not can(principal, "view.tasks"):
+        raise PreventUpdate
+    lang = "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
+    mine = loop().my_tasks(principal)
+    shown = {task.id: task.version for task in mine}
+    if ctx.triggered_id == ids.TASKS_REFRESH and isinstance(versions, dict) and versions.get("tasks") == shown:
+        raise PreventUpdate  # nothing changed: keep what the user is typing
+    return task_cards(mine, lang, places_of(mine, lang)), {"lang": lang, "tasks": shown}
+
+
+@callback(
+    Output(ids.TASKS_MSG, "children"),
+    Output(ids.TASKS_DONE, "data"),
+    Input({"type": "task-act", "task": ALL, "action": ALL}, "n_clicks"),
+    State({"type": "task-outcome", "task": ALL}, "value"),
+    State({"type": "task-notes", "task": ALL}, "value"),
+    State({"type": "reg-name", "task": ALL}, "value"),
+    State({"type": "reg-id", "task": ALL}, "value"),
+    State({"type": "reg-phone", "task": ALL}, "value"),
+    State(ids.TASKS_VERSIONS, "data"),
+    State(ids.TASKS_DONE, "data"),
+    prevent_initial_call=True,
+)
+def act(clicks: list[Any], *_forms: Any) -> tuple[Any, Any]:
+    """Accept, decline, arrive, close (with feedback) or register from a task."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not any(clicks or []):
+        raise PreventUpdate
+    versions, done = _forms[-2], _forms[-1]
+    lang = "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
+    task_id, action = str(trigger.get("task")), str(trigger.get("action"))
+    version = (versions or {}).get("tasks", {}).get(task_id) if isinstance(versions, dict) else None
+    if not isinstance(version, int):
+        raise PreventUpdate
+
+    def field(kind: str) -> str:
+        for state in ctx.states_list:
+            for item in state if isinstance(state, list) else []:
+                if item["id"].get("type") == kind and item["id"].get("task") == task_id:
+                    value = item.get("value")
+                    return value.strip() if isinstance(value, str) else ""
+        return ""
+
+    principal = current_principal()
+    try:
+        if action == "register":
+            loop().register_floating(
+                principal,
+                task_id,
+                version=version,
+                name=field("reg-name"),
+                id_number=field("reg-id"),
+                phone=field("reg-phone"),
+            )
+        else:
+            loop().task_action(
+                principal, task_id, action, version=version, outcome=field("task-outcome"), notes=field("task-notes")
+            )
+    except InvalidInput as err:
+        message = t("error.conflict", lang) if "meanwhile" in str(err) else str(err)
+        return html.Div(message, className="st-msg-error"), (done or 0) + 1
+    except SandtableError as err:
+        return html.Div(str(err), className="st-msg-error"), (done or 0) + 1
+    return html.Div(t("console.done", lang, a=t(f"tasks.{action}", lang)), className="st-msg-ok"), (done or 0) + 1
+
+
+@callback(
+    Output(ids.TASKS_NOTICES, "children"),
+    Input(ids.TASKS_REFRESH, "n_intervals"),
+)
+def notices(_tick: Any) -> list[Any]:
+    """Police notices for my grid and my community."""
+    principal = current_principal()
+    if not can(principal, "view.tasks") or principal.community is None:
+        raise PreventUpdate
+    with stores().sessions() as session:
+        query = select(Notice).where(Notice.community_id == principal.community)
+        if principal.grid:
+            query = query.where(or_(Notice.grid_id.is_(None), Notice.grid_id == principal.grid))
+        rows = list(session.scalars(query.order_by(Notice.created_at.desc()).limit(10)))
+    return [html.Div(className="st-notice", children=[html.B(n.title), html.Div(n.body)]) for n in rows]
