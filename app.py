@@ -55,6 +55,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
     from api.events import bp as events_bp
     from api.map import bp as map_bp
     from api.registry_api import bp as registry_bp
+    from api.resident import bp as resident_bp
     from api.web import register_web_routes
     from auth.web import install as install_access_control
     from layouts.shell import shell_layout
@@ -68,6 +69,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
     server.register_blueprint(map_bp)
     server.register_blueprint(registry_bp)
     server.register_blueprint(events_bp)
+    server.register_blueprint(resident_bp)
     app.layout = shell_layout
     return app
 

@@ -15,6 +15,7 @@ from api.web import stores
 from auth.masking import mask_id_number, name_for
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import Principal, current_principal
+from callbacks.util import as_list
 from closedloop.models import Notice, ResidentReport
 from closedloop.service import Loop
 from core.errors import Forbidden, InvalidInput, NotFound, SandtableError
@@ -110,7 +111,7 @@ def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -
 def choose_alert(clicks: list[Any], selected: Any) -> Any:
     """Remember which alert is open in the detail panel."""
     trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not any(clicks or []) or not isinstance(selected, dict):
+    if not isinstance(trigger, dict) or not any(as_list(clicks)) or not isinstance(selected, dict):
         raise PreventUpdate
     return {**selected, "alert": str(trigger.get("id", ""))}
 
@@ -121,8 +122,9 @@ def choose_alert(clicks: list[Any], selected: Any) -> Any:
     Input(ids.CONSOLE_SELECTED, "data"),
     Input(ids.CONSOLE_DONE, "data"),
     Input(ids.CONSOLE_REFRESH, "n_intervals"),
+    State(ids.CONSOLE_SEEN, "data"),
 )
-def detail(selected: Any, _done: Any, _tick: Any) -> tuple[Any, Any]:
+def detail(selected: Any, _done: Any, _tick: Any, seen: Any) -> tuple[Any, Any]:
     """The selected alert: subject, evidence, timeline, actions, dispatch suggestions."""
     principal = current_principal()
     if not isinstance(selected, dict) or not selected.get("alert"):
@@ -134,9 +136,10 @@ def detail(selected: Any, _done: Any, _tick: Any) -> tuple[Any, Any]:
         doc = loop().visible_alert(principal, community, alert_id)
     except (NotFound, Forbidden):
         return html.Div(t("error.not_found", lang), className="st-empty"), None
-    if ctx.triggered_id == ids.CONSOLE_REFRESH and doc["status"] not in OPEN:
-        raise PreventUpdate
-    return render_detail(principal, community, doc, lang), doc["status"]
+    fingerprint = {"alert": alert_id, "status": doc["status"], "steps": len(loop().timeline(alert_id))}
+    if ctx.triggered_id == ids.CONSOLE_REFRESH and seen == fingerprint:
+        raise PreventUpdate  # nothing new: keep the note being typed
+    return render_detail(principal, community, doc, lang), fingerprint
 
 
 def render_detail(principal: Principal, community: str, doc: dict[str, Any], lang: str) -> html.Div:
@@ -267,7 +270,7 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
 def act(acts: list[Any], dispatches: list[Any], note: Any, selected: Any, seen: Any, done: Any) -> tuple[Any, Any]:
     """Run one action of the closed loop on the selected alert."""
     trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not any((acts or []) + (dispatches or [])):
+    if not isinstance(trigger, dict) or not any(as_list(acts) + as_list(dispatches)):
         raise PreventUpdate
     principal = current_principal()
     if not isinstance(selected, dict) or not selected.get("alert"):
@@ -275,7 +278,7 @@ def act(acts: list[Any], dispatches: list[Any], note: Any, selected: Any, seen: 
     community = community_of(principal, selected)
     lang = lang_of(selected)
     alert_id = str(selected["alert"])
-    expected = seen if isinstance(seen, str) else None
+    expected = str(seen["status"]) if isinstance(seen, dict) and seen.get("alert") == selected["alert"] else None
     text = note.strip() if isinstance(note, str) else ""
     try:
         if trigger.get("type") == "console-dispatch":
@@ -294,10 +297,10 @@ def act(acts: list[Any], dispatches: list[Any], note: Any, selected: Any, seen: 
             }.get(action, action)
     except InvalidInput as err:
         message = t("error.conflict", lang) if "changed meanwhile" in str(err) else str(err)
-        return html.Div(message, className="st-msg-error"), (done or 0) + 1
+        return html.Div(message, className="st-msg-error"), (done if isinstance(done, int) else 0) + 1
     except SandtableError as err:
         return html.Div(str(err), className="st-msg-error"), no_update
-    return html.Div(t("console.done", lang, a=label), className="st-msg-ok"), (done or 0) + 1
+    return html.Div(t("console.done", lang, a=label), className="st-msg-ok"), (done if isinstance(done, int) else 0) + 1
 
 
 @callback(

@@ -13,6 +13,7 @@ from api.web import stores
 from auth.policy import can
 from auth.principal import current_principal
 from callbacks.console import loop
+from callbacks.util import as_list
 from closedloop.models import Notice, Task
 from core.errors import InvalidInput, SandtableError
 from core.i18n import t
@@ -72,7 +73,7 @@ def tasks(_tick: Any, _done: Any, versions: Any) -> tuple[Any, Any]:
 def act(clicks: list[Any], *_forms: Any) -> tuple[Any, Any]:
     """Accept, decline, arrive, close (with feedback) or register from a task."""
     trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not any(clicks or []):
+    if not isinstance(trigger, dict) or not any(as_list(clicks)):
         raise PreventUpdate
     versions, done = _forms[-2], _forms[-1]
     lang = "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
@@ -106,10 +107,12 @@ def act(clicks: list[Any], *_forms: Any) -> tuple[Any, Any]:
             )
     except InvalidInput as err:
         message = t("error.conflict", lang) if "meanwhile" in str(err) else str(err)
-        return html.Div(message, className="st-msg-error"), (done or 0) + 1
+        return html.Div(message, className="st-msg-error"), (done if isinstance(done, int) else 0) + 1
     except SandtableError as err:
-        return html.Div(str(err), className="st-msg-error"), (done or 0) + 1
-    return html.Div(t("console.done", lang, a=t(f"tasks.{action}", lang)), className="st-msg-ok"), (done or 0) + 1
+        return html.Div(str(err), className="st-msg-error"), (done if isinstance(done, int) else 0) + 1
+    return html.Div(t("console.done", lang, a=t(f"tasks.{action}", lang)), className="st-msg-ok"), (
+        done if isinstance(done, int) else 0
+    ) + 1
 
 
 @callback(

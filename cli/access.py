@@ -130,3 +130,20 @@ def audit_export(
                     e.ip,
                 ]
             )
+
+
+@app.command("resident-link")
+@user_errors
+def resident_link_command(
+    household: Annotated[str, typer.Argument(help="household id")],
+    base_url: Annotated[str, typer.Option(help="the site's address as residents reach it")] = "http://127.0.0.1:8050",
+) -> None:
+    """Print a household's link to the residents' page (for its door card / QR code)."""
+    from api.resident import resident_link
+    from registry.models import Household
+
+    s = stores()
+    with s.sessions() as session:
+        if session.get(Household, household) is None:
+            raise InvalidInput(f"unknown household {household!r}")
+    typer.echo(resident_link(s, household, base_url))

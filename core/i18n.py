@@ -214,6 +214,24 @@ TABLE: dict[str, tuple[str, str]] = {
     "step.redispatch": ("转派", "Re-dispatched"),
     "step.escalated": ("超时升级", "Escalated"),
     "error.conflict": ("该记录已被他人更新，请刷新后重试", "Someone else changed this meanwhile; reload and try again"),
+    # residents
+    "resident.title": ("小区居民服务", "Resident services"),
+    "resident.text": ("您要反映的情况", "What is happening"),
+    "resident.contact": ("联系电话(可选)", "Phone (optional)"),
+    "resident.call_property": ("呼叫物业", "Call the property office"),
+    "resident.call_police": ("呼叫民警", "Call the police"),
+    "resident.sent_property": ("已通知物业，请保持电话畅通", "The property office has been told"),
+    "resident.sent_police": (
+        "已通知社区民警，紧急情况请拨打110",
+        "The community police have been told; dial 110 in an emergency",
+    ),
+    "resident.need_text": ("请填写情况说明", "Please describe what is happening"),
+    "resident.too_many": ("提交过于频繁，请稍后再试", "Too many calls; please try again later"),
+    "resident.bad_link": (
+        "链接无效，请联系物业获取住户二维码",
+        "This link is not valid; ask the property office for your household's code",
+    ),
+    "task.report": ("居民求助", "Resident's call"),
     # login
     "login.title": ("用户登录", "Sign in"),
     "login.username": ("用户名", "Username"),

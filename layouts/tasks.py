@@ -21,7 +21,7 @@ def task_cards(tasks: list[Task], lang: str, places: dict[str, str]) -> list[Any
     cards = []
     for task in tasks:
         tid = task.id
-        label = t(f"alert.type.{task.title}", lang) if task.title else task.kind
+        label = t(f"alert.type.{task.title}", lang) if task.title else t(f"task.{task.kind}", lang)
         buttons: list[Any] = []
         form: list[Any] = []
         if task.status == "offered":

@@ -210,6 +210,8 @@ class AlertStore:
         current = self.get(community, alert_id)
         if current is None:
             raise NotFound(f"no alert {alert_id}")
+        if expected is not None and current["status"] != expected:
+            raise InvalidInput("the alert changed meanwhile; reload and try again")
         if status not in TRANSITIONS.get(current["status"], ()):
             raise InvalidInput(f"an alert that is {current['status']} cannot become {status}")
         closing = status in ("resolved", "false_alarm")

@@ -146,6 +146,13 @@ def live_server(stores: Stores) -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """Headless Chromium driven by chromedriver (Debian's chromium and chromium-driver)."""
+    driver = new_browser()
+    yield driver
+    driver.quit()
+
+
+def new_browser(width: int = 1920, height: int = 1080, *, mobile: bool = False) -> Any:
+    """A new headless Chromium session (its own cookies)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -170,10 +177,10 @@ def browser() -> Iterator[object]:
         options.binary_location = chromium
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride", {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False}
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
     )
-    yield driver
-    driver.quit()
+    return driver
 
 
 def save_screenshot(driver: object, name: str) -> Path:
@@ -250,6 +257,7 @@ def browser_login(driver: object, base_url: str, username: str, password: str = 
     """Sign the browser in through the login form."""
     from selenium.webdriver.common.by import By
 
+    driver.get_log("browser")  # type: ignore[attr-defined]  # drop what earlier tests left in the log
     driver.delete_all_cookies()  # type: ignore[attr-defined]
     driver.get(f"{base_url}/login")  # type: ignore[attr-defined]
     driver.find_element(By.NAME, "username").send_keys(username)  # type: ignore[attr-defined]

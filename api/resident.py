@@ -1,0 +1,177 @@
+"""The residents' page: call the property or the police from a phone, and read police notices.
+
+Residents have no accounts: each household gets a link carrying a keyed signature of its id
+(printed on the door card, sent by the property office: ``manage.py resident-link HOUSEHOLD``).
+The page is server-rendered (escaped template), works on any phone browser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from flask import Blueprint, Response, make_response, render_template_string, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import or_, select
+
+from api.web import request_lang, stores
+from closedloop.models import Notice, ResidentReport, Task
+from core.i18n import t
+from registry.models import Building, Household
+from store.ratelimit import RateLimited, hit
+from store.stores import Stores
+
+bp = Blueprint("resident", __name__)
+
+
+def household_key(stores_: Stores, household: str) -> str:
+    """The signature that lets a household's link in (and only that household's)."""
+    digest = hmac.new(stores_.secret, f"resident|{household}".encode(), hashlib.sha256).hexdigest()
+    return digest[:24]
+
+
+def resident_link(stores_: Stores, household: str, base_url: str) -> str:
+    """The household's page."""
+    return f"{base_url.rstrip('/')}/resident?h={household}&k={household_key(stores_, household)}"
+
+
+PAGE = """<!doctype html>
+<html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title><link rel="stylesheet" href="/assets/css/theme.css"></head>
+<body class="st-resident"><main>
+<h1>{{ title }}</h1>
+<p class="st-muted">{{ where }}</p>
+{% if message %}<p class="st-msg-ok" role="status">{{ message }}</p>{% endif %}
+{% if error %}<p class="st-msg-error" role="alert">{{ error }}</p>{% endif %}
+<form method="post" action="/resident/report" class="st-form">
+<input type="hidden" name="h" value="{{ household }}"><input type="hidden" name="k" value="{{ key }}">
+<label>{{ t_text }}<textarea name="text" maxlength="500" required></textarea></label>
+<label>{{ t_contact }}<input name="contact" maxlength="20" inputmode="tel"></label>
+<div class="st-actions">
+<button class="st-btn" name="to" value="property">{{ t_property }}</button>
+<button class="st-btn st-btn-danger" name="to" value="police">{{ t_police }}</button>
+</div>
+</form>
+<h2>{{ t_notices }}</h2>
+{% for n in notices %}<div class="st-notice"><b>{{ n.title }}</b><div>{{ n.body }}</div></div>{% else %}
+<p class="st-muted">{{ t_none }}</p>{% endfor %}
+<p class="st-login-lang"><a href="/lang/{{ other }}?next={{ back }}">{{ t_lang }}</a></p>
+</main></body></html>"""
+
+
+def _household() -> tuple[Household, Building] | None:
+    household_id = request.values.get("h", "")[:48]
+    key = request.values.get("k", "")
+    if not household_id or not hmac.compare_digest(key, household_key(stores(), household_id)):
+        return None
+    with stores().sessions() as session:
+        household = session.get(Household, household_id)
+        building = session.get(Building, household.building_id) if household else None
+    if household is None or building is None:
+        return None
+    return household, building
+
+
+def _page(
+    household: Household, building: Building, *, message: str = "", error: str = "", status: int = 200
+) -> Response:
+    lang = request_lang()
+    with stores().sessions() as session:
+        notices = list(
+            session.scalars(
+                select(Notice)
+                .where(
+                    Notice.community_id == household.community_id,
+                    or_(Notice.grid_id.is_(None), Notice.grid_id == household.grid_id),
+                )
+                .order_by(Notice.created_at.desc())
+                .limit(10)
+            )
+        )
+    where = f"{building.name_en or building.name if lang == 'en' else building.name} {household.unit}-{household.room}"
+    back = f"/resident?h={household.id}%26k={household_key(stores(), household.id)}"
+    html = render_template_string(
+        PAGE,
+        lang=lang,
+        title=t("resident.title", lang),
+        where=where,
+        message=message,
+        error=error,
+        household=household.id,
+        key=household_key(stores(), household.id),
+        notices=notices,
+        t_text=t("resident.text", lang),
+        t_contact=t("resident.contact", lang),
+        t_property=t("resident.call_property", lang),
+        t_police=t("resident.call_police", lang),
+        t_notices=t("tasks.notices", lang),
+        t_none=t("wall.no_data", lang),
+        other="en" if lang == "zh" else "zh",
+        back=back,
+        t_lang=t("lang.switch", lang),
+    )
+    return make_response(html, status)
+
+
+@bp.get("/resident")
+def page() -> ResponseReturnValue:
+    """The household's page."""
+    found = _household()
+    if found is None:
+        return make_response(t("resident.bad_link", request_lang()), 404)
+    return _page(*found)
+
+
+@bp.post("/resident/report")
+def report() -> ResponseReturnValue:
+    """A call to the property (a task for them) or to the police (on the console)."""
+    lang = request_lang()
+    found = _household()
+    if found is None:
+        return make_response(t("resident.bad_link", lang), 404)
+    household, building = found
+    to = request.form.get("to", "")
+    text = request.form.get("text", "").strip()[:500]
+    contact = request.form.get("contact", "").strip()[:20]
+    if to not in ("property", "police") or not text:
+        return _page(household, building, error=t("resident.need_text", lang), status=400)
+    s = stores()
+    try:
+        hit(s.redis, s.keys.prefix, f"resident:{household.id}", limit=10, window_s=3600)
+    except RateLimited:
+        return _page(household, building, error=t("resident.too_many", lang), status=429)
+    with s.sessions.begin() as session:
+        report_id = secrets.token_hex(8)
+        session.add(
+            ResidentReport(
+                id=report_id,
+                community_id=household.community_id,
+                household_id=household.id,
+                grid_id=household.grid_id,
+                to=to,
+                text=text,
+                contact=contact,
+            )
+        )
+        if to == "property":
+            session.add(
+                Task(
+                    id=secrets.token_hex(8),
+                    community_id=household.community_id,
+                    report_id=report_id,
+                    kind="report",
+                    assignee="property",
+                    grid_id=household.grid_id,
+                    status="offered",
+                    title="",
+                    lat=building.lat,
+                    lon=building.lon,
+                    prefill={"household": household.id},
+                    notes=text,
+                    created_by="resident",
+                )
+            )
+    s.redis.incr(s.keys.version(household.community_id))
+    return _page(household, building, message=t(f"resident.sent_{to}", lang))

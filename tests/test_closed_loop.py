@@ -1,0 +1,198 @@
+"""The closed loop: dispatch by walking time, concurrency, the alert's life from the console to the
+grid worker's phone and back."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from auth.principal import Principal
+from closedloop.service import Loop
+from core.errors import InvalidInput
+from registry import importers
+from store.alerts import AlertStore
+from store.stores import Stores
+from tests.conftest import LiveServer, browser_login, new_browser, save_screenshot
+from tests.test_map_page import wait_for
+from tests.test_pipeline import devices_of
+from tests.test_wall import feed, now_ms
+
+POLICE = Principal(kind="user", id="police.wanhu", role="police", community="wanhu", name="民警")
+OTHER_POLICE = Principal(kind="user", id="police.two", role="police", community="wanhu", name="民警二")
+ORIGIN = (33.3900, 120.1550)
+
+
+def at(east_m: float, north_m: float) -> tuple[float, float]:
+    """(lat, lon) east/north of the test origin."""
+    lat0, lon0 = ORIGIN
+    return lat0 + north_m / 111_320, lon0 + east_m / (111_320 * math.cos(math.radians(lat0)))
+
+
+def smoke_alert(world: Stores) -> dict[str, Any]:
+    detector = devices_of(world, "smoke_detector", 1)[0]
+    feed(world, [{"type": "smoke.alarm", "device": detector, "ts": now_ms(), "data": {"level": "alarm"}}])
+    (alert,) = [a for a in AlertStore(world.redis, world.keys).open_alerts("wanhu") if a["type"] == "smoke"]
+    return alert
+
+
+def place_guard(world: Stores, wearable: str, lat: float, lon: float) -> None:
+    feed(world, [{"type": "guard.position", "device": wearable, "ts": now_ms(), "data": {"lat": lat, "lon": lon}}])
+
+
+def test_dispatch_ranks_by_walking_time_not_straight_distance(world: Stores, tmp_path: Path) -> None:
+    """A guard 40 m away behind a wall walks 400 m; one 120 m away on an open path walks 120 m."""
+
+    def line(*points: tuple[float, float]) -> dict[str, Any]:
+        return {
+            "type": "Feature",
+            "properties": {"kind": "path"},
+            "geometry": {"type": "LineString", "coordinates": [[p[1], p[0]] for p in points]},
+        }
+
+    # target at the origin; guard A east of a wall must go round it; guard B comes straight down
+    network = {
+        "type": "FeatureCollection",
+        "features": [
+            line(at(0, 0), at(0, 120)),  # B's path
+            line(at(0, 0), at(0, -180), at(40, -180), at(40, 0)),  # A's way round the wall
+        ],
+    }
+    path = tmp_path / "paths.geojson"
+    path.write_text(json.dumps(network))
+    with world.sessions.begin() as session:
+        importers.import_geo(session, "paths", path, "wanhu")
+    a_wearable, b_wearable = devices_of(world, "wearable", 2)
+    place_guard(world, a_wearable, *at(40, 0))
+    place_guard(world, b_wearable, *at(0, 120))
+    ranked = Loop(world).rank("wanhu", at(0, 0))
+    by_guard = {s.guard: s for s in ranked}
+    a, b = by_guard["wanhu-GD01"], by_guard["wanhu-GD02"]
+    assert a.straight_m < b.straight_m  # straight-line distance would send A
+    assert ranked[0].guard == "wanhu-GD02"  # walking time sends B
+    assert b.walking_m == pytest.approx(120, abs=5) and a.walking_m == pytest.approx(400, abs=10)
+    assert b.eta_minutes < a.eta_minutes
+
+
+def test_the_second_of_two_simultaneous_actions_is_refused(world: Stores) -> None:
+    alert = smoke_alert(world)
+    loop = Loop(world)
+    outcomes: list[str] = []
+
+    def acknowledge(who: Principal) -> None:
+        try:
+            loop.act(who, "wanhu", alert["id"], "acknowledge", expected="new")
+            outcomes.append("ok")
+        except InvalidInput as err:
+            outcomes.append(str(err))
+
+    threads = [threading.Thread(target=acknowledge, args=(p,)) for p in (POLICE, OTHER_POLICE)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["ok", "the alert changed meanwhile; reload and try again"]
+    timeline = [s["action"] for s in loop.timeline(alert["id"])]
+    assert timeline.count("acknowledged") == 1
+    # an action the current state does not allow is refused with the reason
+    loop.act(POLICE, "wanhu", alert["id"], "false_alarm", expected="acknowledged", note="测试按钮")
+    with pytest.raises(InvalidInput, match="an alert that is false_alarm cannot become acknowledged"):
+        loop.act(POLICE, "wanhu", alert["id"], "acknowledge", expected=None)
+
+
+def test_a_task_acted_on_twice_at_once_keeps_the_first(world: Stores) -> None:
+    alert = smoke_alert(world)
+    wearable = devices_of(world, "wearable", 1)[0]
+    place_guard(world, wearable, alert["location"]["lat"], alert["location"]["lon"] + 0.0005)
+    loop = Loop(world)
+    task = loop.dispatch(POLICE, "wanhu", alert["id"], "wanhu-GD01", expected="new")
+    guard = Principal(kind="user", id="guard", role="grid_worker", community="wanhu", guard="wanhu-GD01")
+    loop.task_action(guard, task.id, "accept", version=task.version)
+    with pytest.raises(InvalidInput, match="changed by someone else"):
+        loop.task_action(guard, task.id, "decline", version=task.version)
+
+
+def test_an_offer_not_accepted_in_time_goes_to_the_next_guard(world: Stores) -> None:
+    alert = smoke_alert(world)
+    first, second = devices_of(world, "wearable", 2)
+    place_guard(world, first, alert["location"]["lat"], alert["location"]["lon"] + 0.0003)
+    place_guard(world, second, alert["location"]["lat"], alert["location"]["lon"] + 0.0009)
+    loop = Loop(world)
+    task = loop.dispatch(POLICE, "wanhu", alert["id"], "wanhu-GD01", expected="new")
+    later = now_ms() + int(world.settings.dispatch_accept_minutes * 60_000) + 1000
+    assert loop.maintain("wanhu", later)["redispatched"] == 1
+    tasks = loop.tasks_of_alert(alert["id"])
+    assert [(t.assignee, t.status) for t in tasks] == [("wanhu-GD01", "expired"), ("wanhu-GD02", "offered")]
+    assert task.id == tasks[0].id
+    assert "redispatch" in [s["action"] for s in loop.timeline(alert["id"])]
+
+
+@pytest.mark.browser
+def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser) -> None:
+    """The police console and a grid worker's phone, open at the same time, drive one alert to closed."""
+    from sqlalchemy import select
+
+    from auth.models import User
+    from registry.models import Guard
+
+    alert = smoke_alert(world)
+    with world.sessions() as session:
+        guard_id = session.scalars(select(User.guard_id).where(User.username == "grid.wanhu-G1")).one()
+        guard = session.get(Guard, guard_id)
+        assert guard is not None and guard.device_id is not None
+        wearable = guard.device_id
+    place_guard(world, wearable, alert["location"]["lat"] + 0.0002, alert["location"]["lon"])
+    server = LiveServer(world.settings)
+    phone = new_browser(390, 844, mobile=True)
+    try:
+        # police, at the console: acknowledge, then dispatch the grid worker
+        browser_login(browser, server.url, "police.wanhu")
+        browser.get(server.url + "/console")
+        rows = wait_for(browser, ".st-row")
+        next(r for r in rows if "烟感报警" in r.text).click()
+        wait_for(browser, ".st-detail-type")
+        browser.find_element(By.CSS_SELECTOR, "#console-note").send_keys("已电话联系住户")
+        browser.find_element(By.XPATH, "//button[normalize-space()='确认']").click()
+        wait_for(browser, ".st-msg-ok")
+        suggestion = next(d for d in wait_for(browser, ".st-suggest") if "网格员" in d.text)
+        suggestion.find_element(By.TAG_NAME, "button").click()
+        wait_for(browser, ".st-tl-what", minimum=4)
+
+        # the grid worker, on the phone: accept, arrive, report and close
+        browser_login(phone, server.url, "grid.wanhu-G1")
+        phone.get(server.url + "/tasks")
+        wait_for(phone, ".st-task-offered")
+        phone.find_element(By.XPATH, "//button[normalize-space()='接单']").click()
+        wait_for(phone, ".st-task-accepted")
+        phone.find_element(By.XPATH, "//button[normalize-space()='已到场']").click()
+        wait_for(phone, ".st-task-on_scene")
+        save_screenshot(phone, "tasks_phone_on_scene")
+        phone.find_element(By.CSS_SELECTOR, ".st-task .st-select").click()
+        options = wait_for(phone, ".st-task [role=option], .st-task .VirtualizedSelectOption")
+        next(o for o in options if "已处置" in o.text).click()
+        phone.find_element(By.CSS_SELECTOR, ".st-task textarea").send_keys("厨房油烟，已处置")
+        phone.find_element(By.XPATH, "//button[normalize-space()='反馈并办结']").click()
+        wait_for(phone, ".st-msg-ok")
+
+        # the console, still open, shows the whole timeline
+        deadline = time.monotonic() + 20
+        while (
+            time.monotonic() < deadline and "反馈办结" not in browser.find_element(By.CSS_SELECTOR, ".st-timeline").text
+        ):
+            time.sleep(0.5)
+        save_screenshot(browser, "console_timeline_closed")
+    finally:
+        phone.quit()
+        server.stop()
+    steps = [s["action"] for s in Loop(world).timeline(alert["id"])]
+    assert steps[:2] == ["raised", "acknowledged"]
+    for expected in ("dispatched", "task_offered", "task_accept", "task_arrive", "on_scene", "task_close", "resolved"):
+        assert expected in steps, steps
+    final = AlertStore(world.redis, world.keys).get("wanhu", alert["id"])
+    assert final is not None and final["status"] == "resolved"
