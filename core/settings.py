@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     device_offline_hours: float = Field(default=1.0, gt=0)
     sweep_seconds: float = Field(default=30.0, gt=0)
     tenant_days: int = Field(default=2, ge=1, description="days an unregistered opener is seen before tenant alert")
-    tenant_window_days: int = Field(default=14, ge=1)
+    tenant_window_days: int = Field(default=7, ge=1)
     stream_backlog_limit: int = Field(default=2_000_000, ge=0, description="0 = no limit")
     stream_retain_minutes: int = Field(default=60, ge=0, description="acknowledged events kept for inspection")
 

@@ -186,7 +186,14 @@ def slot_events(world: World, story: Story, slot: int, seed: int, *, positions: 
                     face = rental.faces[stable(rental.lock, ts, "f") % len(rental.faces)]
                     out.append((ts, "lock.open", rental.lock, {"method": "face", "face_id": face}))
                 else:
-                    out.append((ts, "lock.open", rental.lock, {"method": rng.choice(["card", "password", "key"])}))
+                    # a registered tenant's card or app carries the tenant's identity
+                    tenant = (
+                        rental.tenants[stable(rental.lock, ts, "p") % len(rental.tenants)] if rental.tenants else None
+                    )
+                    data: dict[str, Any] = {"method": rng.choice(["card", "app"])}
+                    if tenant:
+                        data["person"] = tenant
+                    out.append((ts, "lock.open", rental.lock, data))
         intruder = story.intruders.get(rental.lock)
         if intruder is not None:
             for days_ago in (2, 1, 0):

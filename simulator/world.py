@@ -32,6 +32,7 @@ class Rental:
     household: str
     lock: str
     faces: list[str]
+    tenants: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,6 +103,13 @@ def load_world(session: Session, community: str, rng: random.Random) -> World:
                 )
             )
     faces: dict[str, list[str]] = {}
+    tenants: dict[str, list[str]] = {}
+    for household, person in session.execute(
+        select(Residency.household_id, Residency.person_id)
+        .join(Person, Person.id == Residency.person_id)
+        .where(Person.community_id == community, Residency.role == "tenant")
+    ):
+        tenants.setdefault(household, []).append(person)
     for household, face in session.execute(
         select(Residency.household_id, Person.face_id)
         .join(Person, Person.id == Residency.person_id)
@@ -112,7 +120,12 @@ def load_world(session: Session, community: str, rng: random.Random) -> World:
     for lock in by_type.get("smart_lock", []):
         if lock.household_id:
             world.rentals.append(
-                Rental(household=lock.household_id, lock=lock.id, faces=sorted(faces.get(lock.household_id, [])))
+                Rental(
+                    household=lock.household_id,
+                    lock=lock.id,
+                    faces=sorted(faces.get(lock.household_id, [])),
+                    tenants=sorted(tenants.get(lock.household_id, [])),
+                )
             )
     world.face_gates = [d.id for d in by_type.get("face_gate", []) if (d.config or {}).get("gate")]
     world.vehicle_gates = [d.id for d in by_type.get("vehicle_gate", [])]

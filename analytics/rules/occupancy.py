@@ -1,8 +1,9 @@
 """Rentals and floating population: who opens a rental's smart lock.
 
-- ``lock.unregistered`` — a person not registered for that rental or group rental opens its
-  smart lock (an unrecognised face, or a known identity not registered as living there): the
-  system prompts, police and the grid worker visit to register and check.
+- ``lock.unregistered`` — anyone who is not a registered occupant opens a rental's or group
+  rental's smart lock: an unrecognised face, an identity (person, ID number resolved by the
+  gateway) not registered as living there, or an opening with no identity at all (a mechanical
+  key): the system prompts, police and the grid worker visit to register and check.
 - ``tenant.unregistered`` — the same unregistered identity keeps coming back (on
   ``tenant_days`` different days within ``tenant_window_days``): someone has moved in and never
   reported as floating population.
@@ -68,8 +69,10 @@ class LockUnregistered(Rule):
             return
         info = ctx.facts.households.get(household, {})
         who = opener(event.data)
-        if info.get("category") not in RENTAL_CATEGORIES or who is None or registered_here(ctx.facts, household, who):
+        if info.get("category") not in RENTAL_CATEGORIES:
             return
+        if who is not None and registered_here(ctx.facts, household, who):
+            return  # a registered occupant; an opening with no identity at all counts as unregistered
         ctx.alert(
             self.name,
             severity="medium",
@@ -80,7 +83,7 @@ class LockUnregistered(Rule):
             evidence={
                 "method": event.data.get("method"),
                 "opened_at": iso_utc(event.ts),
-                **identity_label(who),
+                **(identity_label(who) if who is not None else {"opener_kind": "none", "opener": ""}),
                 "category": info.get("category"),
             },
         )
