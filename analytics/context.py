@@ -15,6 +15,9 @@ from store.alerts import AlertChange, AlertStore, RaiseRequest, dedup_key
 from store.keys import Keys
 from store.redis_server import RedisClient
 
+FLAP_WINDOW_MS = 10 * 60_000
+FLAP_CYCLES = 3
+
 
 @dataclass
 class RuleContext:
@@ -81,12 +84,25 @@ class RuleContext:
         clean = {k: v for k, v in subject.items() if v}
         key = dedup_key(alert_type, identity if identity is not None else clean)
         pending = self._pending.get(key)
+        if pending is None and key not in self.open_keys() and self._flapping(key):
+            evidence = {**(evidence or {}), "flapping": True}
         if pending is None:
             self._pending[key] = RaiseRequest(
                 alert_type, severity, clean, identity, location, evidence, grid, self.now(), [self.token]
             )
         else:
             pending.tokens.append(self.token)
+
+    def _note_clear(self, key: str) -> None:
+        """Remember when an alert of this (type, subject) was cleared (flapping detection)."""
+        now = self.now()
+        recent = [t for t in (self.state_get("hygiene", key) or []) if now - t < FLAP_WINDOW_MS]
+        self.state_set("hygiene", key, [*recent[-FLAP_CYCLES:], now])
+
+    def _flapping(self, key: str) -> bool:
+        """True after FLAP_CYCLES open/clear cycles within FLAP_WINDOW_MS."""
+        now = self.now()
+        return len([t for t in (self.state_get("hygiene", key) or []) if now - t < FLAP_WINDOW_MS]) >= FLAP_CYCLES
 
     def flush_alerts(self) -> None:
         """Send the batch's raises (one pipeline)."""
@@ -119,6 +135,7 @@ class RuleContext:
             self.flush_alerts()
         if key not in self.open_keys():
             return
+        self._note_clear(key)
         doc = self.alerts.open_doc(self.community, alert_type, identity)
         if doc is None:
             self.open_keys().discard(key)

@@ -182,7 +182,7 @@ def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
         serious = [
             {"id": i["id"], "severity": i["severity"], "status": i["status"], **i["location"]}
             for i in items
-            if i["open"] and i["severity"] in ("high", "critical") and i["location"]
+            if i["open"] and i["severity"] in ("high", "critical") and i["location"] and not i.get("flapping")
         ]
     else:
         feed = alerts_data = serious = no_update

@@ -102,7 +102,12 @@ def feed_cards(items: list[dict[str, Any]], lang: str) -> list[Any]:
         return [html.Div(t("alert.none", lang), className="st-feed-empty")]
     cards = []
     for item in items:
-        pulse = item["open"] and item["status"] == "new" and item["severity"] in ("high", "critical")
+        pulse = (
+            item["open"]
+            and item["status"] == "new"
+            and item["severity"] in ("high", "critical")
+            and not item.get("flapping")
+        )  # a flapping alert holds its notifications back
         cards.append(
             html.Div(
                 className=f"st-card st-sev-{item['severity']}"

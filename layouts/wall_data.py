@@ -153,6 +153,7 @@ def _feed_item(a: dict[str, Any], names: dict[str, str], lang: str) -> dict[str,
         "count": a.get("count", 1),
         "location": a.get("location") or {},
         "grouped": False,
+        "flapping": bool(a.get("flapping")),
         "open": a["status"] in ("new", "acknowledged", "dispatched", "on_scene"),
     }
 

@@ -178,6 +178,7 @@ class AlertStore:
                 "last_token": "",
                 "tokens": [],
                 "timeline": [{"at": now, "status": "new", "actor": "system", "note": ""}],
+                "flapping": bool((r.evidence or {}).get("flapping")),
             }
             self._raise(
                 keys=keys,
