@@ -19,7 +19,7 @@ from store.stores import Stores, open_stores
 log = logging.getLogger(__name__)
 
 PAGE_MODULES = ("layouts.wall", "layouts.console", "layouts.tasks")
-CALLBACK_MODULES = ("callbacks.wall", "callbacks.console", "callbacks.tasks")
+CALLBACK_MODULES = ("callbacks.wall", "callbacks.console", "callbacks.tasks", "callbacks.visitors")
 
 
 def create_app(stores: Stores | None = None, settings: Settings | None = None) -> dash.Dash:

@@ -10,17 +10,19 @@ class BatchWrites:
     """Collects a batch's Redis writes and sends them as few commands as possible."""
 
     def __init__(self) -> None:
-        # (key, gt, xx) → member → score (GT keeps the largest score of the batch)
-        self._zadd: dict[tuple[str, bool, bool], dict[str, float]] = defaultdict(dict)
+        # (key, gt, xx, nx) → member → score (GT keeps the largest score of the batch)
+        self._zadd: dict[tuple[str, bool, bool, bool], dict[str, float]] = defaultdict(dict)
         self._hset: dict[str, dict[str, str]] = defaultdict(dict)
         self._lists: dict[str, tuple[list[str], int]] = {}
         self._zrem: dict[str, set[str]] = defaultdict(set)
         self._incr: dict[str, int] = defaultdict(int)
         self._geo: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
 
-    def zadd(self, key: str, member: str, score: float, *, gt: bool = False, xx: bool = False) -> None:
-        """ZADD (GT: only ever raise the score; XX: only update an existing member)."""
-        members = self._zadd[(key, gt, xx)]
+    def zadd(
+        self, key: str, member: str, score: float, *, gt: bool = False, xx: bool = False, nx: bool = False
+    ) -> None:
+        """ZADD (GT: only ever raise the score; XX: only update an existing member; NX: only add a new one)."""
+        members = self._zadd[(key, gt, xx, nx)]
         if gt and member in members:
             members[member] = max(members[member], score)
         else:
@@ -29,7 +31,7 @@ class BatchWrites:
 
     def zrem(self, key: str, member: str) -> None:
         """ZREM."""
-        for (k, _gt, _xx), members in self._zadd.items():
+        for (k, _gt, _xx, _nx), members in self._zadd.items():
             if k == key:
                 members.pop(member, None)
         self._zrem[key].add(member)
@@ -57,9 +59,9 @@ class BatchWrites:
         for key, gone in self._zrem.items():
             if gone:
                 pipe.zrem(key, *gone)
-        for (key, gt, xx), scores in self._zadd.items():
+        for (key, gt, xx, nx), scores in self._zadd.items():
             if scores:
-                pipe.zadd(key, scores, gt=gt, xx=xx)
+                pipe.zadd(key, scores, gt=gt, xx=xx, nx=nx)
         for key, fields in self._hset.items():
             pipe.hset(key, mapping=fields)
         for key, (items, keep) in self._lists.items():

@@ -39,6 +39,7 @@ class RuleContext:
     _pending: dict[str, RaiseRequest] = field(default_factory=dict)
     _state: dict[tuple[str, str], Any] = field(default_factory=dict)
     loop: Any = None  # the closed loop (closedloop.service.Loop), for rules that move tasks
+    sql: list[Any] = field(default_factory=list)  # functions(session) the worker runs after the batch
     _tasks: dict[str, str] | None = None
 
     def active_tasks(self) -> dict[str, str]:
@@ -152,10 +153,20 @@ class RuleContext:
 
     # --- timers ---------------------------------------------------------------------------
     def schedule(
-        self, timer: str, key: str, due_ms: int, *, only_later: bool = False, only_existing: bool = False
+        self,
+        timer: str,
+        key: str,
+        due_ms: int,
+        *,
+        only_later: bool = False,
+        only_existing: bool = False,
+        only_new: bool = False,
     ) -> None:
-        """Fire timer for key at due_ms (queued; only_later never moves it earlier, only_existing never adds)."""
-        self.writes.zadd(self.keys.timer(self.community, timer), key, due_ms, gt=only_later, xx=only_existing)
+        """Fire timer for key at due_ms (queued; only_later never moves it earlier, only_existing never adds,
+        only_new never changes an existing one)."""
+        self.writes.zadd(
+            self.keys.timer(self.community, timer), key, due_ms, gt=only_later, xx=only_existing, nx=only_new
+        )
 
     def cancel(self, timer: str, key: str) -> None:
         """Forget a scheduled timer (queued)."""

@@ -64,6 +64,7 @@ def run_replay(
     directory = Directory(stores.sessions)
     ingest = IngestService(isolated, directory)
     worker = Worker(isolated, consumer="replay", clock=clock, directory=directory, write_history=False)
+    worker.plan_timers = False
     counts: Counter[str] = Counter()
     rejected: list[dict[str, Any]] = [{"line": b["line"], "error": b["error"]} for b in bad]
     try:

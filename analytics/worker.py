@@ -85,6 +85,7 @@ class Worker:
         self.history = AlertHistory(stores.sessions) if write_history else None
         # the closed loop (dispatch, arrival, SLAs) runs with live state only, never in a replay
         self.loop = Loop(stores) if write_history else None
+        self.plan_timers = True  # registry-driven schedules (patrol rounds); a replay judges only its file
         self.raised: list[AlertChange] = []  # every change, for replay's output
         self.keep_changes = not write_history
         self.stats = WorkerStats()
@@ -108,9 +109,13 @@ class Worker:
             loop=self.loop,
         )
 
-    def _record(self, changes: list[AlertChange]) -> None:
+    def _record(self, changes: list[AlertChange], sql: list[Any] | None = None) -> None:
         if self.history is not None:
             self.history.write(changes)
+            if sql:
+                with self.stores.sessions.begin() as session:
+                    for write in sql:
+                        write(session)
         if self.keep_changes:
             self.raised.extend(changes)
 
@@ -168,7 +173,7 @@ class Worker:
         if frontier:
             ctx.writes.zadd(self.stores.keys.frontier(community), "events", min(frontier, self.clock.now_ms()), gt=True)
         ctx.flush()
-        self._record(ctx.changes)
+        self._record(ctx.changes, ctx.sql)
         self.events.dead_letter(community, poison)
         self.events.ack(community, acked)
         self.stats.processed += len(acked)
@@ -191,6 +196,11 @@ class Worker:
         """Fire every timer of the community that is due by its horizon."""
         now = self.horizon(community)
         fired = 0
+        if self.plan_timers:
+            planning = self.context(community)
+            for rule in self.rules:
+                rule.on_sweep(planning)
+            planning.flush()
         for timer, rule in self.timers.items():
             key = self.stores.keys.timer(community, timer)
             due = self.stores.redis.zrangebyscore(key, "-inf", now, start=0, num=limit, withscores=True)
@@ -209,7 +219,7 @@ class Worker:
                 self._unschedule(keys=[key], args=[member, int(score)])
                 fired += 1
             ctx.flush()
-            self._record(ctx.changes)
+            self._record(ctx.changes, ctx.sql)
             self.stores.redis.incr(self.stores.keys.version(community))
         self.stats.timers_fired += fired
         return fired

@@ -7,9 +7,11 @@ The page is server-rendered (escaped template), works on any phone browser.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 from flask import Blueprint, Response, make_response, render_template_string, request
 from flask.typing import ResponseReturnValue
@@ -18,6 +20,7 @@ from sqlalchemy import or_, select
 from api.web import request_lang, stores
 from closedloop.models import Notice, ResidentReport, Task
 from core.i18n import t
+from core.timefmt import SHANGHAI, aware, local_text
 from registry.models import Building, Household
 from store.ratelimit import RateLimited, hit
 from store.stores import Stores
@@ -54,6 +57,18 @@ PAGE = """<!doctype html>
 <button class="st-btn st-btn-danger" name="to" value="police">{{ t_police }}</button>
 </div>
 </form>
+<h2>{{ t_invite }}</h2>
+<form method="post" action="/resident/invite" class="st-form" id="invite">
+<input type="hidden" name="h" value="{{ household }}"><input type="hidden" name="k" value="{{ key }}">
+{% for f in fields %}<label>{{ f.label }}<input name="{{ f.name }}" type="{{ f.type }}" value="{{ f.value }}"
+ {% if f.required %}required{% endif %} maxlength="{{ f.max }}">{% if f.error %}<span class="st-field-error"
+ role="alert">{{ f.error }}</span>{% endif %}</label>{% endfor %}
+<button class="st-btn" name="send" value="1">{{ t_send_invite }}</button>
+</form>
+{% if passes %}<h2>{{ t_passes }}</h2>
+{% for p in passes %}<div class="st-notice st-pass-{{ p.status }}"><b>{{ p.visitor_name }}</b> · {{ p.window }}
+ · <span class="st-pass-status">{{ p.status_label }}</span>{% if p.note %} · {{ p.note }}{% endif %}</div>{% endfor %}
+{% endif %}
 <h2>{{ t_notices }}</h2>
 {% for n in notices %}<div class="st-notice"><b>{{ n.title }}</b><div>{{ n.body }}</div></div>{% else %}
 <p class="st-muted">{{ t_none }}</p>{% endfor %}
@@ -74,8 +89,40 @@ def _household() -> tuple[Household, Building] | None:
     return household, building
 
 
+def visitor_fields(lang: str, values: dict[str, str], errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The visitor form's fields, with what was typed and the error of each."""
+    spec = [
+        ("visitor_name", "text", 64, True),
+        ("id_number", "text", 18, True),
+        ("phone", "tel", 20, True),
+        ("plate", "text", 10, False),
+        ("valid_from", "datetime-local", 16, True),
+        ("valid_to", "datetime-local", 16, True),
+        ("reason", "text", 200, False),
+    ]
+    return [
+        {
+            "name": n,
+            "type": kind,
+            "max": size,
+            "required": req,
+            "label": t(f"visitor.{n}", lang),
+            "value": values.get(n, ""),
+            "error": errors.get(n, ""),
+        }
+        for n, kind, size, req in spec
+    ]
+
+
 def _page(
-    household: Household, building: Building, *, message: str = "", error: str = "", status: int = 200
+    household: Household,
+    building: Building,
+    *,
+    message: str = "",
+    error: str = "",
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> Response:
     lang = request_lang()
     with stores().sessions() as session:
@@ -111,8 +158,84 @@ def _page(
         other="en" if lang == "zh" else "zh",
         back=back,
         t_lang=t("lang.switch", lang),
+        t_invite=t("visitor.invite", lang),
+        t_send_invite=t("visitor.send", lang),
+        t_passes=t("visitor.mine", lang),
+        fields=visitor_fields(lang, values or {}, errors or {}),
+        passes=_passes_view(household.id, lang),
     )
     return make_response(html, status)
+
+
+def _passes_view(household: str, lang: str) -> list[dict[str, str]]:
+    from gates.service import Visitors
+
+    out = []
+    for p in Visitors(stores()).of_household(household):
+        window = f"{_local(p.valid_from)} – {_local(p.valid_to)}"
+        out.append(
+            {
+                "visitor_name": p.visitor_name,
+                "window": window,
+                "status": p.status,
+                "status_label": t(f"visitor.status.{p.status}", lang),
+                "note": p.decision_note,
+            }
+        )
+    return out
+
+
+def _local(value: dt.datetime) -> str:
+    return local_text(int(aware(value).timestamp() * 1000), "%m-%d %H:%M")
+
+
+def parse_local(text: str) -> dt.datetime:
+    """A datetime-local form value (Asia/Shanghai) as an aware datetime."""
+    value = dt.datetime.fromisoformat(text.strip())
+    return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value
+
+
+@bp.post("/resident/invite")
+def invite() -> ResponseReturnValue:
+    """A resident invites a visitor: a pending pass for property or police to approve."""
+    from gates.service import FieldErrors, PassRequest, Visitors
+
+    lang = request_lang()
+    found = _household()
+    if found is None:
+        return make_response(t("resident.bad_link", lang), 404)
+    household, building = found
+    values = {
+        k: request.form.get(k, "").strip()[:200]
+        for k in ("visitor_name", "id_number", "phone", "plate", "valid_from", "valid_to", "reason")
+    }
+    errors: dict[str, str] = {}
+    times = {}
+    for field in ("valid_from", "valid_to"):
+        try:
+            times[field] = parse_local(values[field])
+        except ValueError:
+            errors[field] = t("visitor.bad_time", lang)
+    if not errors:
+        try:
+            Visitors(stores()).request(
+                PassRequest(
+                    household=household.id,
+                    visitor_name=values["visitor_name"],
+                    id_number=values["id_number"],
+                    phone=values["phone"],
+                    plate=values["plate"],
+                    valid_from=times["valid_from"],
+                    valid_to=times["valid_to"],
+                    reason=values["reason"],
+                ),
+                requested_by="resident",
+            )
+        except FieldErrors as err:
+            errors = err.errors
+    if errors:
+        return _page(household, building, error=t("visitor.fix", lang), status=400, values=values, errors=errors)
+    return _page(household, building, message=t("visitor.sent", lang))
 
 
 @bp.get("/resident")

@@ -213,6 +213,8 @@ def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
             "offline": {d: 1 for d in offline if not is_household_device(s, community, d)},
             "lang": lang,
             "colors": DEVICE_COLORS,
+            # patrol coverage: minutes since each checkpoint's last check-in
+            "visited": {cp: round((now - ts) / 60_000) for cp, ts in live.checkpoint_visits(s, community).items()},
         }
         home = {
             "offline": {d: 1 for d in offline if is_household_device(s, community, d)},

@@ -16,7 +16,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.schema import DeviceInfo
-from registry.models import Device, Guard, Household, Person, PersonTag, Residency, Vehicle, WatchlistEntry
+from registry.models import (
+    Device,
+    Guard,
+    Household,
+    PatrolRoute,
+    Person,
+    PersonTag,
+    Residency,
+    Vehicle,
+    WatchlistEntry,
+)
 
 
 @dataclass
@@ -36,6 +46,8 @@ class CommunityFacts:
     elder_sensors: dict[str, tuple[str, float | None]] = field(default_factory=dict)
     silent_hours: dict[str, float] = field(default_factory=dict)  # per-device silence overrides
     wearables: dict[str, str] = field(default_factory=dict)  # wearable device id → guard id
+    # patrol routes: id → {"interval", "start_hour", "end_hour", "tolerance", "checkpoints": [(seq, device, offset)]}
+    routes: dict[str, dict[str, Any]] = field(default_factory=dict)
     loaded_at: float = 0.0
 
 
@@ -154,6 +166,14 @@ class Directory:
             ):
                 facts.occupants.setdefault(household_id, set()).add(person_id)
                 facts.people[person_id]["household"] = household_id
+            for route in session.scalars(select(PatrolRoute).where(PatrolRoute.community_id == community)):
+                facts.routes[route.id] = {
+                    "interval": route.interval_minutes,
+                    "start_hour": route.start_hour,
+                    "end_hour": route.end_hour,
+                    "tolerance": route.tolerance_minutes,
+                    "checkpoints": [(c.seq, c.device_id, c.offset_minutes) for c in route.checkpoints],
+                }
             for v in session.scalars(select(Vehicle).where(Vehicle.community_id == community)):
                 facts.vehicles[v.plate] = {"owner": v.owner_id, "blacklisted": v.blacklisted, "note": v.note}
         for device in facts.devices.values():

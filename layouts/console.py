@@ -14,6 +14,7 @@ from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
 from layouts.shell import forbidden, header, nav_links
+from layouts.visitors import approval_panel
 from registry import queries
 from store.alert_models import ALERT_TYPES
 
@@ -76,6 +77,7 @@ def layout(community: str | None = None, **_: Any) -> html.Div:
                             html.Div(id=ids.CONSOLE_LIST, className="st-queue-list"),
                             html.Div(t("console.reports", lang), className="st-panel-title st-gap"),
                             html.Div(id=ids.CONSOLE_REPORTS, className="st-reports"),
+                            approval_panel(lang),
                             html.Div(t("console.notice", lang), className="st-panel-title st-gap"),
                             html.Div(
                                 className="st-form",

@@ -8,10 +8,13 @@ import dash
 from dash import dcc, html
 
 from api.web import request_lang
+from auth.policy import can
+from auth.principal import current_principal
 from closedloop.models import OUTCOMES, Task
 from core.i18n import t
 from layouts import ids
 from layouts.shell import forbidden, header, nav_links
+from layouts.visitors import approval_panel
 
 
 def task_cards(tasks: list[Task], lang: str, places: dict[str, str]) -> list[Any]:
@@ -115,6 +118,7 @@ def layout(**_: Any) -> html.Div:
                 children=[
                     html.Div(id=ids.TASKS_MSG, className="st-msg", role="status"),
                     html.Div(id=ids.TASKS_LIST, className="st-tasks"),
+                    approval_panel(lang) if can(current_principal(), "visitors.approve") else None,
                     html.Div(t("tasks.notices", lang), className="st-panel-title st-gap"),
                     html.Div(id=ids.TASKS_NOTICES, className="st-notices"),
                 ],

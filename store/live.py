@@ -123,3 +123,15 @@ def open_alerts(stores: Stores, community: str) -> list[dict[str, Any]]:
 def alert_feed(stores: Stores, community: str, limit: int = 40) -> list[dict[str, Any]]:
     """Open and recently closed alerts, most recently updated first."""
     return AlertStore(stores.redis, stores.keys).feed(community, limit)
+
+
+def checkpoint_visits(stores: Stores, community: str) -> dict[str, int]:
+    """checkpoint device → time (ms) of its latest patrol check-in."""
+    raw = stores.redis.hgetall(stores.keys.rule_state(community, "patrol"))
+    out = {}
+    for key, value in raw.items():
+        if key.startswith("cp:"):
+            times = json.loads(value)
+            if times:
+                out[key[3:]] = int(max(times))
+    return out

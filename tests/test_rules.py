@@ -108,7 +108,8 @@ class Scenario:
         return self
 
     def sweep_to(self, ms: int) -> None:
-        """Fire every timer due up to ms, each at its own time."""
+        """Fire every timer due up to ms, each at its own time (the first sweep plans the schedules too)."""
+        self.worker.sweep("wanhu")
         while (due := self.worker.next_due("wanhu")) is not None and due <= ms:
             self.clock.set(due)
             if self.worker.sweep("wanhu") == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from analytics.rules.arrival import GeofenceArrival
 from analytics.rules.base import Rule
 from analytics.rules.elder_inactive import ElderInactive
+from analytics.rules.gates import PatrolMissed, VehicleCheck, VisitorCheck
 from analytics.rules.hazards import Fall, GateBlacklist, Smoke, Throw
 from analytics.rules.occupancy import LockUnregistered, TenantUnregistered, WatchlistMatch
 from analytics.rules.silence import DeviceOffline, SensorSilent
@@ -22,6 +23,9 @@ RULE_CLASSES: tuple[type[Rule], ...] = (
     Throw,
     Fall,
     GeofenceArrival,
+    VisitorCheck,
+    VehicleCheck,
+    PatrolMissed,
 )
 
 

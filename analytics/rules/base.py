@@ -28,7 +28,10 @@ class Rule:
         """React to one of this rule's timers falling due."""
 
     def on_start(self, ctx: RuleContext) -> None:
-        """Seed timers for subjects that have never sent anything (run by the sweeper)."""
+        """Seed timers for subjects that have never sent anything (once per worker and community)."""
+
+    def on_sweep(self, ctx: RuleContext) -> None:
+        """Schedule upcoming timers from the registry (before every sweep; must be idempotent)."""
 
 
 def location_of(device: DeviceInfo) -> dict[str, float]:

@@ -86,6 +86,16 @@ window.sandtable = window.sandtable || {};
       var colors = h.colors || {};
       var p = feature.properties;
       var off = h.offline && h.offline[p.id];
+      if (p.type === "checkpoint" && h.visited) {
+        // patrol coverage: green when checked in within the last two hours, amber within six
+        var ago = h.visited[p.id];
+        var tone = ago == null ? "#5a6478" : ago <= 130 ? "#35d07f" : ago <= 360 ? "#ffb020" : "#5a6478";
+        var cp = L.circleMarker(latlng, {radius: 7, color: "#0b1220", weight: 2, fillColor: tone, fillOpacity: 1,
+                                         className: "st-dev st-dev-checkpoint st-cp-" + (ago == null ? "never" : "seen")});
+        cp.bindTooltip(st.escape(p.name || p.id) + (ago == null ? "" : " · " + ago + (h.lang === "en" ? " min ago" : "分钟前")),
+                       {className: "st-tooltip"});
+        return cp;
+      }
       var marker = L.circleMarker(latlng, {
         radius: p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5,
         color: off ? "#ff5a36" : "#0b1220", weight: off ? 1.5 : 1,

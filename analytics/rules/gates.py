@@ -1,0 +1,307 @@
+"""The outer ring at the gates, and electronic patrol (电子巡更).
+
+- ``visitor.unapproved`` — at a face gate, someone who is neither a resident nor a visitor with
+  an approved pass valid now (an unrecognised face, a resolved identity without a pass, a pass
+  outside its window); one alert per gate, repeats counted. A visitor let in whose pass has
+  ended and who has not left is flagged too (reason ``overstay``).
+- Barriers: a resident's plate or an approved visitor's plate passes; any other plate is kept as a
+  capture record (``gate.blacklist`` is the hazards module's).
+- Every passage is counted per local hour, kind, direction and category (charts, reports).
+- ``patrol.missed`` — a checkpoint of a route's round not checked in within its tolerance of the
+  expected time; the round's outcome is recorded (on time, late within tolerance, missed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from analytics.context import RuleContext
+from analytics.rules.base import Rule, location_of
+from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
+from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
+from ingest.schema import DeviceInfo, Event
+
+MIN_MS = 60_000
+SCHEDULE_AHEAD_MS = 3 * 3_600_000
+
+
+def resident_of(ctx: RuleContext, data: dict[str, Any]) -> bool:
+    """True when the identity at the gate is a registered person of this community."""
+    if data.get("person"):
+        return str(data["person"]) in ctx.facts.people
+    if data.get("id_hash"):
+        return str(data["id_hash"]) in ctx.facts.id_hashes
+    if data.get("face_id"):
+        return str(data["face_id"]) in ctx.facts.face_ids
+    return False
+
+
+def valid_pass(ctx: RuleContext, field: str, value: str, at_ms: int) -> tuple[dict[str, Any] | None, str]:
+    """The approved pass for an identity or plate valid at at_ms, else None and why."""
+    raw = ctx.redis.hget(ctx.keys.rule_state(ctx.community, "passes"), f"{field}:{value}")
+    if not raw:
+        return None, "no_pass"
+    doc: dict[str, Any] = json.loads(raw)
+    if at_ms < int(doc["from"]):
+        return None, "not_yet_valid"
+    if at_ms > int(doc["to"]):
+        return None, "expired"
+    return doc, ""
+
+
+def count_passage(ctx: RuleContext, ts: int, kind: str, direction: str, category: str) -> None:
+    """Count one passage in its local hour (written by the worker after the batch)."""
+    local = ms_to_utc(ts).astimezone(SHANGHAI)
+    day, hour = local.date(), local.hour
+
+    def write(session: Session) -> None:
+        row = session.scalars(
+            select(GateHourly).where(
+                GateHourly.community_id == ctx.community,
+                GateHourly.day == day,
+                GateHourly.hour == hour,
+                GateHourly.kind == kind,
+                GateHourly.direction == direction,
+                GateHourly.category == category,
+            )
+        ).first()
+        if row is None:
+            session.add(
+                GateHourly(
+                    community_id=ctx.community,
+                    day=day,
+                    hour=hour,
+                    kind=kind,
+                    direction=direction,
+                    category=category,
+                    count=1,
+                )
+            )
+            session.flush()
+        else:
+            row.count += 1
+
+    ctx.sql.append(write)
+
+
+class VisitorCheck(Rule):
+    """Residents and approved visitors pass the face gates; anyone else is an unapproved visitor."""
+
+    name = "visitor.unapproved"
+    events = frozenset({"gate.face"})
+    timers = ("overstay",)
+
+    def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+        data = event.data
+        direction = str(data.get("direction", "in"))
+        if resident_of(ctx, data):
+            count_passage(ctx, event.ts, "face", direction, "resident")
+            return
+        found, why = (
+            valid_pass(ctx, "id", str(data["id_hash"]), event.ts)
+            if data.get("id_hash")
+            else (None, "unrecognised_face" if data.get("face_id") else "no_identity")
+        )
+        if found is not None:
+            count_passage(ctx, event.ts, "face", direction, "visitor")
+            self._visitor_moved(ctx, found, direction, event.ts)
+            return
+        count_passage(ctx, event.ts, "face", direction, "unknown")
+        if direction != "in":
+            return
+        ctx.alert(
+            self.name,
+            severity="medium",
+            subject={"device": device.id},
+            identity={"device": device.id},
+            location=location_of(device),
+            grid=device.grid,
+            evidence={"reason": why, "seen_at": iso_utc(event.ts), "score": data.get("score")},
+        )
+
+    def _visitor_moved(self, ctx: RuleContext, found: dict[str, Any], direction: str, ts: int) -> None:
+        pass_id = str(found["pass"])
+        when = ms_to_utc(ts)
+        if direction == "in":
+            ctx.schedule("overstay", pass_id, int(found["to"]) + 15 * MIN_MS)
+
+            def entered(session: Session) -> None:
+                visitor = session.get(VisitorPass, pass_id)
+                if visitor is not None and visitor.entered_at is None:
+                    visitor.entered_at = when
+        else:
+            ctx.cancel("overstay", pass_id)
+
+            def entered(session: Session) -> None:
+                visitor = session.get(VisitorPass, pass_id)
+                if visitor is not None:
+                    visitor.left_at = when
+
+        ctx.sql.append(entered)
+
+    def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
+        ctx.alert(
+            self.name,
+            severity="medium",
+            subject={"pass": key},
+            identity={"pass": key},
+            evidence={"reason": "overstay", "pass": key, "window_ended_at": iso_utc(due_ms - 15 * MIN_MS)},
+        )
+
+
+class VehicleCheck(Rule):
+    """Barriers: residents' and approved visitors' plates pass; other plates are captured."""
+
+    name = "gate.vehicle"
+    events = frozenset({"gate.vehicle"})
+
+    def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+        plate = str(event.data.get("plate"))
+        direction = str(event.data.get("direction", "in"))
+        vehicle = ctx.facts.vehicles.get(plate)
+        if vehicle is not None and vehicle["blacklisted"]:
+            category = "blacklisted"
+        elif vehicle is not None:
+            category = "resident"
+        elif valid_pass(ctx, "plate", plate, event.ts)[0] is not None:
+            category = "visitor"
+        else:
+            category = "unknown"
+        count_passage(ctx, event.ts, "vehicle", direction, category)
+        if category in ("unknown", "blacklisted"):
+            at = ms_to_utc(event.ts)
+            image = str(event.data.get("image", ""))[:200]
+            ctx.sql.append(
+                lambda session: session.add(
+                    GateCapture(
+                        community_id=ctx.community,
+                        device_id=device.id,
+                        at=at,
+                        plate=plate,
+                        direction=direction,
+                        category=category,
+                        image=image,
+                    )
+                )
+            )
+
+
+def round_starts(route: dict[str, Any], around_ms: int) -> list[int]:
+    """Start times (ms) of the route's rounds from a day before to a day after around_ms (local schedule)."""
+    local = ms_to_utc(around_ms).astimezone(SHANGHAI)
+    out = []
+    for day_offset in (-1, 0, 1):
+        day = (local + dt.timedelta(days=day_offset)).date()
+        start = dt.datetime(day.year, day.month, day.day, int(route["start_hour"]), tzinfo=SHANGHAI)
+        end_day = day + dt.timedelta(days=1) if route["end_hour"] <= route["start_hour"] else day
+        end = dt.datetime(end_day.year, end_day.month, end_day.day, int(route["end_hour"]), tzinfo=SHANGHAI)
+        t = start
+        while t < end:
+            out.append(int(t.timestamp() * 1000))
+            t += dt.timedelta(minutes=int(route["interval"]))
+    return sorted(set(out))
+
+
+def checkin_outcome(checkins: list[int], expected_ms: int, tolerance_ms: int) -> str:
+    """on_time / late (after the expected time, within the tolerance) / missed."""
+    inside = [t for t in checkins if expected_ms - tolerance_ms <= t <= expected_ms + tolerance_ms]
+    if not inside:
+        return "missed"
+    return "on_time" if min(inside) <= expected_ms else "late"
+
+
+class PatrolMissed(Rule):
+    """Electronic patrol: every checkpoint of every round checked in within its tolerance."""
+
+    name = "patrol.missed"
+    events = frozenset({"patrol.checkin"})
+    timers = ("patrol",)
+
+    def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+        key = f"cp:{device.id}"
+        recent = [t for t in (ctx.state_get("patrol", key) or []) if event.ts - t < 86_400_000]
+        ctx.state_set("patrol", key, sorted([*recent, event.ts])[-48:])
+        ctx.state_set("patrol", f"guard:{device.id}", event.data.get("guard"))
+        ctx.touch(f"device:{device.id}")
+
+    def on_sweep(self, ctx: RuleContext) -> None:
+        """Schedule the checks of the rounds of the next hours (idempotent)."""
+        now = ctx.now()
+        for route_id, route in ctx.facts.routes.items():
+            tolerance = int(route["tolerance"]) * MIN_MS
+            for start in round_starts(route, now):
+                for seq, _device, offset in route["checkpoints"]:
+                    due = start + int(offset) * MIN_MS + tolerance
+                    if now < due <= now + SCHEDULE_AHEAD_MS:  # a check that fired is never planned again
+                        ctx.schedule("patrol", f"{route_id}|{start}|{seq}", due, only_new=True)
+
+    def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
+        route_id, start_text, seq_text = key.split("|")
+        route = ctx.facts.routes.get(route_id)
+        if route is None:
+            return
+        seq, start = int(seq_text), int(start_text)
+        checkpoint = next((c for c in route["checkpoints"] if c[0] == seq), None)
+        if checkpoint is None:
+            return
+        _, device_id, offset = checkpoint
+        tolerance = int(route["tolerance"]) * MIN_MS
+        expected = start + int(offset) * MIN_MS
+        outcome = checkin_outcome(ctx.state_get("patrol", f"cp:{device_id}") or [], expected, tolerance)
+        guard = ctx.state_get("patrol", f"guard:{device_id}")
+        self._record(ctx, route_id, start, len(route["checkpoints"]), seq, outcome, guard)
+        if outcome != "missed":
+            return
+        device = ctx.facts.devices.get(device_id)
+        ctx.alert(
+            self.name,
+            severity="medium",
+            subject={"device": device_id},
+            identity={"route": route_id, "checkpoint": device_id},
+            location=location_of(device) if device else None,
+            grid=device.grid if device else None,
+            evidence={
+                "route": route_id,
+                "checkpoint": device_id,
+                "seq": seq,
+                "round_start": iso_utc(start),
+                "expected_at": iso_utc(expected),
+                "tolerance_minutes": int(route["tolerance"]),
+            },
+        )
+
+    def _record(
+        self, ctx: RuleContext, route: str, start: int, expected: int, seq: int, outcome: str, guard: Any
+    ) -> None:
+        round_start = ms_to_utc(start)
+
+        def write(session: Session) -> None:
+            row = session.scalars(
+                select(PatrolRound).where(PatrolRound.route_id == route, PatrolRound.round_start == round_start)
+            ).first()
+            if row is None:
+                row = PatrolRound(
+                    community_id=ctx.community,
+                    route_id=route,
+                    round_start=round_start,
+                    expected=expected,
+                    on_time=0,
+                    late=[],
+                    missed=[],
+                )
+                session.add(row)
+            if outcome == "on_time":
+                row.on_time += 1
+            elif outcome == "late":
+                row.late = [*row.late, seq]
+            else:
+                row.missed = [*row.missed, seq]
+            if guard and not row.guard_id:
+                row.guard_id = str(guard)
+
+        ctx.sql.append(write)

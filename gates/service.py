@@ -1,0 +1,206 @@
+"""Visitor passes (智能访客): invite or apply, approve or reject, and the live list the gates check.
+
+Approved passes are projected into Redis (``rule:passes`` of the community: the visitor's ID hash
+and plate → the pass), so that the worker decides at the gate without a database query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from auth.masking import mask_id_number
+from auth.policy import can
+from auth.principal import Principal
+from auth.service import Auditor
+from core.errors import Forbidden, InvalidInput, NotFound
+from core.secrets import keyed_hash
+from gates.models import VisitorPass
+from registry import validate
+from registry.models import Household, utcnow
+from store.stores import Stores
+
+MAX_PASS_DAYS = 7
+
+
+@dataclass
+class PassRequest:
+    """What a resident (or the visitor) fills in."""
+
+    household: str
+    visitor_name: str
+    id_number: str
+    phone: str
+    plate: str
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+    reason: str
+
+
+class FieldErrors(InvalidInput):
+    """Form errors by field name (each with one sentence)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+class Visitors:
+    """Visitor passes on one set of stores."""
+
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+        self.auditor = Auditor(stores.sessions)
+
+    def request(self, req: PassRequest, *, requested_by: str, now: dt.datetime | None = None) -> VisitorPass:
+        """Create a pending pass; every field is checked and every error named."""
+        now = now or utcnow()
+        errors: dict[str, str] = {}
+        name = validate.normalise_text(req.visitor_name)
+        if not 2 <= len(name) <= 64:
+            errors["visitor_name"] = "name must have 2–64 characters"
+        number = plate = phone = ""
+        try:
+            number = validate.id_number(req.id_number)
+        except InvalidInput as err:
+            errors["id_number"] = str(err)
+        try:
+            phone = validate.phone(req.phone)
+        except InvalidInput as err:
+            errors["phone"] = str(err)
+        if req.plate.strip():
+            try:
+                plate = validate.plate(req.plate)
+            except InvalidInput as err:
+                errors["plate"] = str(err)
+        start, end = _aware(req.valid_from), _aware(req.valid_to)
+        if end <= start:
+            errors["valid_to"] = "the visit must end after it starts"
+        elif end <= now:
+            errors["valid_to"] = "the visit is already over"
+        elif end - start > dt.timedelta(days=MAX_PASS_DAYS):
+            errors["valid_to"] = f"a pass lasts at most {MAX_PASS_DAYS} days"
+        with self.stores.sessions() as session:
+            household = session.get(Household, req.household)
+            if household is None:
+                errors["household"] = "unknown household"
+            if number and household is not None and "valid_to" not in errors:
+                id_hash = keyed_hash(self.stores.id_hash_key, number)
+                overlapping = session.scalars(
+                    select(VisitorPass).where(
+                        VisitorPass.id_hash == id_hash,
+                        VisitorPass.household_id == household.id,
+                        VisitorPass.status.in_(["pending", "approved"]),
+                    )
+                ).all()
+                if any(_aware(p.valid_from) < end and start < _aware(p.valid_to) for p in overlapping):
+                    errors["valid_from"] = "this visitor already has a pass for an overlapping time"
+        if errors:
+            raise FieldErrors(errors)
+        assert household is not None
+        visitor = VisitorPass(
+            id=secrets.token_hex(8),
+            community_id=household.community_id,
+            household_id=household.id,
+            visitor_name=name,
+            id_hash=keyed_hash(self.stores.id_hash_key, number),
+            id_masked=mask_id_number(number) or "",
+            phone=phone,
+            plate=plate or None,
+            valid_from=start,
+            valid_to=end,
+            reason=req.reason.strip()[:500],
+            status="pending",
+            requested_by=requested_by,
+        )
+        with self.stores.sessions.begin() as session:
+            session.add(visitor)
+        self.stores.redis.incr(self.stores.keys.version(household.community_id))
+        return visitor
+
+    def pending(self, principal: Principal) -> list[VisitorPass]:
+        """Passes waiting for a decision in the caller's community."""
+        if not can(principal, "visitors.approve"):
+            return []
+        with self.stores.sessions() as session:
+            query = select(VisitorPass).where(VisitorPass.status == "pending").order_by(VisitorPass.created_at)
+            if principal.scope.communities is not None:
+                query = query.where(VisitorPass.community_id.in_(sorted(principal.scope.communities)))
+            return list(session.scalars(query.limit(100)))
+
+    def of_household(self, household: str) -> list[VisitorPass]:
+        """A household's passes, newest first (for the resident's page)."""
+        with self.stores.sessions() as session:
+            return list(
+                session.scalars(
+                    select(VisitorPass)
+                    .where(VisitorPass.household_id == household)
+                    .order_by(VisitorPass.created_at.desc())
+                    .limit(20)
+                )
+            )
+
+    def decide(self, principal: Principal, pass_id: str, *, approve: bool, note: str = "") -> VisitorPass:
+        """Approve or reject a pending pass (property or police of its community); a rejection needs a reason."""
+        if not can(principal, "visitors.approve"):
+            self.auditor.record(
+                principal, "denied", target=f"visitor:{pass_id}", reason="needs visitors.approve", outcome="denied"
+            )
+            raise Forbidden("you may not approve visitors")
+        if not approve and len(note.strip()) < 2:
+            raise InvalidInput("give the reason for the rejection")
+        with self.stores.sessions.begin() as session:
+            visitor = session.get(VisitorPass, pass_id)
+            if visitor is None or not principal.scope.allows_community(visitor.community_id):
+                raise NotFound(f"no visitor pass {pass_id}")
+            if visitor.status != "pending":
+                raise InvalidInput(f"this pass is already {visitor.status}")
+            visitor.status = "approved" if approve else "rejected"
+            visitor.decided_by, visitor.decided_at, visitor.decision_note = principal.id, utcnow(), note.strip()[:500]
+            snapshot = _snapshot(visitor)
+        if approve:
+            self.project(snapshot)
+        self.auditor.record(
+            principal,
+            "visitor.approve" if approve else "visitor.reject",
+            target=f"visitor:{pass_id}",
+            reason=note[:500],
+            community=snapshot["community"],
+        )
+        self.stores.redis.incr(self.stores.keys.version(snapshot["community"]))
+        with self.stores.sessions() as session:
+            found = session.get(VisitorPass, pass_id)
+            assert found is not None
+            return found
+
+    def project(self, visitor: dict[str, Any]) -> None:
+        """Put an approved pass where the worker looks at the gate."""
+        key = self.stores.keys.rule_state(visitor["community"], "passes")
+        doc = json.dumps(
+            {"pass": visitor["id"], "household": visitor["household"], "from": visitor["from"], "to": visitor["to"]}
+        )
+        mapping = {f"id:{visitor['id_hash']}": doc}
+        if visitor["plate"]:
+            mapping[f"plate:{visitor['plate']}"] = doc
+        self.stores.redis.hset(key, mapping=mapping)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _snapshot(v: VisitorPass) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "community": v.community_id,
+        "household": v.household_id,
+        "id_hash": v.id_hash,
+        "plate": v.plate,
+        "from": int(_aware(v.valid_from).timestamp() * 1000),
+        "to": int(_aware(v.valid_to).timestamp() * 1000),
+    }

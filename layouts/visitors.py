@@ -1,0 +1,79 @@
+"""The visitor-approval panel, shared by the police console and the property office's tasks page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+from auth.masking import mask_phone
+from core.i18n import t
+from core.timefmt import aware, local_text
+from gates.models import VisitorPass
+from layouts import ids
+
+
+def approval_panel(lang: str) -> html.Div:
+    """The panel: pending passes with approve / reject (a rejection needs a reason)."""
+    return html.Div(
+        className="st-approvals",
+        children=[
+            html.Div(t("visitor.approvals", lang), className="st-panel-title st-gap"),
+            html.Div(id=ids.VISITOR_LIST),
+            html.Div(id=ids.VISITOR_MSG, className="st-msg", role="status"),
+            dcc.Store(id=ids.VISITOR_DONE, data=0),
+            dcc.Store(id=ids.VISITOR_LANG, data=lang),
+        ],
+    )
+
+
+def _when(value: Any) -> str:
+    return local_text(int(aware(value).timestamp() * 1000), "%m-%d %H:%M")
+
+
+def approval_rows(passes: list[VisitorPass], lang: str) -> list[Any]:
+    """One row per pending pass."""
+    if not passes:
+        return [html.Div(t("visitor.none_pending", lang), className="st-muted")]
+    return [
+        html.Div(
+            className="st-approval",
+            id=f"visitor-{p.id}",
+            children=[
+                html.Div(
+                    [
+                        html.B(p.visitor_name),
+                        f" · {p.id_masked} · {mask_phone(p.phone)}",
+                        html.Div(
+                            f"{p.household_id} · {_when(p.valid_from)} – {_when(p.valid_to)}"
+                            + (f" · {p.plate}" if p.plate else "")
+                            + (f" · {p.reason}" if p.reason else ""),
+                            className="st-muted",
+                        ),
+                        dcc.Input(
+                            id={"type": "visitor-note", "pass": p.id},
+                            placeholder=t("console.reason", lang),
+                            maxLength=200,
+                            className="st-note",
+                        ),
+                    ]
+                ),
+                html.Div(
+                    className="st-actions",
+                    children=[
+                        html.Button(
+                            t("visitor.approve", lang),
+                            id={"type": "visitor-act", "pass": p.id, "approve": 1},
+                            className="st-btn st-btn-small",
+                        ),
+                        html.Button(
+                            t("visitor.reject", lang),
+                            id={"type": "visitor-act", "pass": p.id, "approve": 0},
+                            className="st-btn st-btn-small st-btn-ghost",
+                        ),
+                    ],
+                ),
+            ],
+        )
+        for p in passes
+    ]

@@ -1,0 +1,233 @@
+"""Gates: visitors from invitation to the gate, barriers and captures, electronic patrol."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+from sqlalchemy import select
+
+from analytics.rules.gates import round_starts
+from api.resident import resident_link
+from auth.principal import Principal
+from core.errors import InvalidInput
+from core.timefmt import SHANGHAI
+from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
+from gates.service import FieldErrors, PassRequest, Visitors
+from ingest.directory import Directory
+from registry.models import Device
+from store.stores import Stores
+from tests.conftest import LiveServer, browser_login, save_screenshot
+from tests.test_map_page import wait_for
+from tests.test_rules import T0, M, Scenario
+
+HOUSEHOLD = "wanhu-B002-1-101"
+VISITOR_ID = "11010519491231002X"
+PROPERTY = Principal(kind="user", id="property.wanhu", role="property", community="wanhu")
+UTC = dt.UTC
+
+
+def request(**overrides: object) -> PassRequest:
+    base = {
+        "household": HOUSEHOLD,
+        "visitor_name": "访客甲",
+        "id_number": VISITOR_ID,
+        "phone": "13912345678",
+        "plate": "苏A12345",
+        "valid_from": dt.datetime.fromtimestamp(T0 / 1000, UTC) - dt.timedelta(hours=1),
+        "valid_to": dt.datetime.fromtimestamp(T0 / 1000, UTC) + dt.timedelta(hours=3),
+        "reason": "探亲",
+    }
+    base.update(overrides)
+    return PassRequest(**base)  # type: ignore[arg-type]
+
+
+def gate(world: Stores, kind: str) -> str:
+    with world.sessions() as session:
+        return (
+            session.scalars(
+                select(Device.id).where(Device.type == kind, Device.community_id == "wanhu").order_by(Device.id)
+            ).first()
+            or ""
+        )
+
+
+def face(world: Stores, ts: int, direction: str = "in", **identity: str) -> dict[str, object]:
+    return {
+        "type": "gate.face",
+        "device": gate(world, "face_gate"),
+        "ts": ts,
+        "data": {"direction": direction, **identity},
+    }
+
+
+def car(world: Stores, ts: int, plate: str) -> dict[str, object]:
+    return {
+        "type": "gate.vehicle",
+        "device": gate(world, "vehicle_gate"),
+        "ts": ts,
+        "data": {"direction": "in", "plate": plate},
+    }
+
+
+def now_at(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def test_an_approved_visitor_passes_and_a_stranger_raises_an_alert(world: Stores) -> None:
+    visitors = Visitors(world)
+    created = visitors.request(request(), requested_by="resident", now=now_at(T0))
+    assert created.status == "pending" and VISITOR_ID not in created.id_masked and created.id_masked.endswith("002X")
+    visitors.decide(PROPERTY, created.id, approve=True)
+    s = Scenario(world).at(
+        M, face(world, T0 + M, id_number=VISITOR_ID), car(world, T0 + M, "苏A12345"), car(world, T0 + M, "苏B99999")
+    )
+    assert s.open("visitor.unapproved") == []
+    s.at(2 * M, face(world, T0 + 2 * M, id_number="320902194001019913"))
+    (alert,) = s.open("visitor.unapproved")
+    assert alert["evidence"]["reason"] == "no_pass"
+    with world.sessions() as session:
+        hourly = {(h.kind, h.category): h.count for h in session.scalars(select(GateHourly))}
+        captures = [c.plate for c in session.scalars(select(GateCapture))]
+        visit = session.get(VisitorPass, created.id)
+    assert hourly[("face", "visitor")] == 1 and hourly[("vehicle", "visitor")] == 1
+    assert hourly[("face", "unknown")] == 1 and hourly[("vehicle", "unknown")] == 1
+    assert captures == ["苏B99999"]
+    assert visit is not None and visit.entered_at is not None
+    # still inside after the window (and its 15 minutes of grace): flagged
+    s.at(3 * 3_600_000 + 16 * M)
+    reasons = sorted(a["evidence"]["reason"] for a in s.open("visitor.unapproved"))
+    assert reasons == ["no_pass", "overstay"]
+
+
+def test_a_pass_outside_its_window_does_not_open_the_gate(world: Stores) -> None:
+    visitors = Visitors(world)
+    later = visitors.request(
+        request(valid_from=now_at(T0 + 5 * 3_600_000), valid_to=now_at(T0 + 8 * 3_600_000)),
+        requested_by="resident",
+        now=now_at(T0),
+    )
+    visitors.decide(PROPERTY, later.id, approve=True)
+    s = Scenario(world).at(M, face(world, T0 + M, id_number=VISITOR_ID))
+    (alert,) = s.open("visitor.unapproved")
+    assert alert["evidence"]["reason"] == "not_yet_valid"
+
+
+def test_pass_form_errors_name_the_field(world: Stores) -> None:
+    visitors = Visitors(world)
+    with pytest.raises(FieldErrors) as caught:
+        visitors.request(
+            request(id_number="110105194912310021", phone="12345", plate="苏JI2345", valid_to=now_at(T0 - 3_600_000)),
+            requested_by="resident",
+            now=now_at(T0),
+        )
+    assert set(caught.value.errors) == {"id_number", "phone", "plate", "valid_to"}
+    assert caught.value.errors["valid_to"] == "the visit must end after it starts"
+    visitors.request(request(), requested_by="resident", now=now_at(T0))
+    with pytest.raises(FieldErrors) as overlapping:
+        visitors.request(
+            request(valid_from=now_at(T0 + 3_600_000), valid_to=now_at(T0 + 5 * 3_600_000)),
+            requested_by="resident",
+            now=now_at(T0),
+        )
+    assert "overlapping" in overlapping.value.errors["valid_from"]
+    with pytest.raises(FieldErrors) as past:
+        visitors.request(
+            request(valid_from=now_at(T0 - 5 * 3_600_000), valid_to=now_at(T0 - 4 * 3_600_000)),
+            requested_by="resident",
+            now=now_at(T0),
+        )
+    assert past.value.errors["valid_to"] == "the visit is already over"
+
+
+def test_a_rejection_needs_a_reason_and_residents_cannot_approve(world: Stores) -> None:
+    visitors = Visitors(world)
+    pending = visitors.request(request(), requested_by="resident", now=now_at(T0))
+    with pytest.raises(InvalidInput, match="reason"):
+        visitors.decide(PROPERTY, pending.id, approve=False)
+    grid = Principal(kind="user", id="g", role="grid_worker", community="wanhu", grid="wanhu-G1")
+    with pytest.raises(Exception, match="may not approve"):
+        visitors.decide(grid, pending.id, approve=True)
+    assert visitors.decide(PROPERTY, pending.id, approve=False, note="主人不在家").status == "rejected"
+
+
+def test_a_checkpoint_missed_in_a_round_raises_patrol_missed(world: Stores) -> None:
+    facts = Directory(world.sessions).facts("wanhu")
+    route = facts.routes["wanhu-R1"]
+    start = next(s for s in round_starts(route, T0) if s > T0)
+    checkpoints = route["checkpoints"]
+    s = Scenario(world)
+    s.at(start - T0 - 2 * 3_600_000)  # a sweep plans the round's checks
+    for seq, device, offset in checkpoints:
+        if seq == 5:
+            continue  # the guard skips checkpoint 5
+        ts = start + offset * M + 30_000
+        s.at(ts - T0, {"type": "patrol.checkin", "device": device, "ts": ts, "data": {"guard": "wanhu-GD35"}})
+    s.at(start - T0 + 65 * M)  # every check of the round is due by now; the next round starts at +2 h
+    skipped = next(device for seq, device, _ in checkpoints if seq == 5)
+    missed = {a["subject"]["device"]: a for a in s.open("patrol.missed")}
+        typed = browser.find_element(By.CSS_SELECTOR, "form#invite [name=visitor_name]").get_attribute("value")
+        assert typed == "访客乙"
+    with world.sessions() as session:
+        row = session.scalars(select(PatrolRound).where(PatrolRound.round_start == now_at(start))).one()
+    assert (row.expected, row.missed, row.guard_id) == (len(checkpoints), [5], "wanhu-GD35")
+    assert row.on_time + len(row.late) == len(checkpoints) - 1
+
+
+@pytest.mark.browser
+def test_the_visitor_form_and_the_approval_page(world: Stores, browser) -> None:
+    server = LiveServer(world.settings)
+    try:
+        browser.get_log("browser")
+        browser.delete_all_cookies()
+        browser.get(resident_link(world, HOUSEHOLD, server.url))
+        wait_for(browser, "form#invite")
+
+        def fill(values: dict[str, str]) -> None:
+            for name, value in values.items():
+                field = browser.find_element(By.CSS_SELECTOR, f"form#invite [name={name}]")
+                if field.get_attribute("type") == "datetime-local":
+                    browser.execute_script("arguments[0].value = arguments[1]", field, value)
+                else:
+                    field.clear()
+                    field.send_keys(value)
+            browser.find_element(By.CSS_SELECTOR, "form#invite button").click()
+
+        start = dt.datetime.now(SHANGHAI) + dt.timedelta(hours=1)  # the form is in local (Shanghai) time
+        window = {
+            "valid_from": start.strftime("%Y-%m-%dT%H:%M"),
+            "valid_to": (start + dt.timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M"),
+        }
+        fill({"visitor_name": "访客乙", "id_number": "110105194912310021", "phone": "13912345678", **window})
+        errors = wait_for(browser, ".st-field-error")
+        assert "check digit" in errors[0].text
+        assert (
+            browser.find_element(By.CSS_SELECTOR, "form#invite [name=visitor_name]").get_attribute("value") == "访客乙"
+        )
+        fill({"id_number": VISITOR_ID})
+        wait_for(browser, ".st-msg-ok")
+        assert "待审批" in browser.find_element(By.CSS_SELECTOR, ".st-pass-pending").text
+        save_screenshot(browser, "resident_visitor_invited")
+
+        browser_login(browser, server.url, "property.wanhu")
+        browser.get(server.url + "/tasks")
+        row = wait_for(browser, ".st-approval")[0]
+        assert "访客乙" in row.text and VISITOR_ID not in row.text
+        row.find_element(By.XPATH, ".//button[normalize-space()='通过']").click()
+        wait_for(browser, ".st-msg-ok")
+        save_screenshot(browser, "property_visitor_approved")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with world.sessions() as session:
+                status = session.scalars(select(VisitorPass.status)).first()
+            if status == "approved":
+                break
+            time.sleep(0.2)
+        assert status == "approved"
+        page = requests.get(resident_link(world, HOUSEHOLD, server.url), timeout=30).text
+        assert "已通过" in page
+    finally:
+        server.stop()
