@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     sensor_silent_hours: float = Field(default=2.0, gt=0)
     device_offline_hours: float = Field(default=1.0, gt=0)
     sweep_seconds: float = Field(default=30.0, gt=0)
+    # elder.routine (docs/rules.md): the allowed gap after a door use in local hour h is
+    # quantile(gaps that started within routine_pool_hours of h) × margin + slack, at least the
+    # floor; at or beyond the elder's fixed threshold the routine rule stays silent
+    routine_min_history_days: float = Field(default=7.0, ge=1, description="door history needed before alerting")
+    routine_quantile: float = Field(default=0.98, gt=0.5, le=1.0)
+    routine_margin: float = Field(default=1.5, ge=1.0, description="multiplies the learned gap quantile")
+    routine_slack_minutes: float = Field(default=90.0, ge=0, description="added to the learned gap")
+    routine_floor_hours: float = Field(default=2.0, gt=0, description="the allowed gap is never shorter")
+    routine_window: int = Field(default=40, ge=5, le=500, description="newest gaps kept per local hour")
+    routine_pool_hours: int = Field(default=1, ge=0, le=6, description="neighbouring hours pooled on each side")
+    routine_min_samples: int = Field(default=20, ge=1, description="pooled gaps needed before an hour may alert")
+    routine_merge_minutes: float = Field(default=10.0, ge=0, description="door events this close are one use")
     tenant_days: int = Field(default=2, ge=1, description="days an unregistered opener is seen before tenant alert")
     tenant_window_days: int = Field(default=7, ge=1)
     stream_backlog_limit: int = Field(default=2_000_000, ge=0, description="0 = no limit")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from analytics.rules.arrival import GeofenceArrival
 from analytics.rules.base import Rule
 from analytics.rules.elder_inactive import ElderInactive
+from analytics.rules.elder_routine import ElderRoutine
 from analytics.rules.gates import PatrolMissed, VehicleCheck, VisitorCheck
 from analytics.rules.hazards import Fall, GateBlacklist, Smoke, Throw
 from analytics.rules.occupancy import LockUnregistered, TenantUnregistered, WatchlistMatch
@@ -13,6 +14,7 @@ from core.settings import Settings
 
 RULE_CLASSES: tuple[type[Rule], ...] = (
     ElderInactive,
+    ElderRoutine,
     SensorSilent,
     DeviceOffline,
     LockUnregistered,

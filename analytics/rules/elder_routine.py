@@ -1,0 +1,226 @@
+"""elder.routine — early warning for an elder living alone: the bedroom door has stayed unused
+for longer than this elder's own routine allows at this time of day, hours before the fixed
+``elder.inactive`` threshold.
+
+Each elder has a profile learned from their own door history: for every local hour (Asia/Shanghai)
+the recent gaps from a door use in that hour to the next one. The allowed gap after a door use is
+a high quantile of the gaps that started around that hour, times a margin, plus a slack, kept
+between a floor and the elder's fixed threshold. Evenings learn the long night gaps, so a night's
+sleep is normal. The profile lives in the rule's Redis state and is updated on every door.contact;
+a timer per sensor waits at "last door use + allowed gap". See docs/rules.md.
+
+The decisions are pure functions (``learn``, ``allowed_gap_ms``, ``routine_deadline``,
+``overdue_gap_ms``) so that tests and the P8 benchmark run exactly what production runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from analytics.context import RuleContext
+from analytics.rules.base import HOUR_MS, Rule, location_of
+from core.settings import Settings
+from core.timefmt import SHANGHAI, iso_utc
+from ingest.schema import DeviceInfo, Event
+
+TIMER = "routine"
+BINS = 24
+MINUTE_MS = 60_000
+DAY_MS = 24 * HOUR_MS
+GAP_CAP_MIN = 48 * 60  # longer silences are stored as 48 h: beyond any threshold, and bounded
+
+
+@dataclass(frozen=True)
+class RoutineParams:
+    """The rule's tunables (``routine_*`` in Settings; see docs/rules.md)."""
+
+    min_history_days: float
+    quantile: float
+    margin: float
+    slack_minutes: float
+    floor_hours: float
+    window: int
+    pool_hours: int
+    min_samples: int
+    merge_minutes: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RoutineParams:
+        """The parameters configured in settings."""
+        return cls(
+            min_history_days=settings.routine_min_history_days,
+            quantile=settings.routine_quantile,
+            margin=settings.routine_margin,
+            slack_minutes=settings.routine_slack_minutes,
+            floor_hours=settings.routine_floor_hours,
+            window=settings.routine_window,
+            pool_hours=settings.routine_pool_hours,
+            min_samples=settings.routine_min_samples,
+            merge_minutes=settings.routine_merge_minutes,
+        )
+
+
+@dataclass(frozen=True)
+class RoutineProfile:
+    """One elder's learned rhythm: the recent gaps (minutes) that started in each local hour."""
+
+    first_ms: int
+    last_ms: int
+    gaps: tuple[tuple[int, ...], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON value kept in the rule's state."""
+        return {"v": 1, "first": self.first_ms, "last": self.last_ms, "gaps": [list(g) for g in self.gaps]}
+
+    @classmethod
+    def from_json(cls, value: Any) -> RoutineProfile | None:
+        """A stored profile, or None when there is none (or it is of an unknown shape)."""
+        if not isinstance(value, dict) or value.get("v") != 1:
+            return None
+        gaps = value.get("gaps")
+        if not isinstance(gaps, list) or len(gaps) != BINS:
+            return None
+        return cls(int(value["first"]), int(value["last"]), tuple(tuple(int(m) for m in g) for g in gaps))
+
+
+def local_hour(ms: int) -> int:
+    """The hour of the day (0–23) in Asia/Shanghai."""
+    return dt.datetime.fromtimestamp(ms / 1000, SHANGHAI).hour
+
+
+def learn(profile: RoutineProfile | None, ts_ms: int, params: RoutineParams) -> RoutineProfile:
+    """The profile after a door event at ts_ms (events older than the newest one teach nothing).
+
+    Events within ``merge_minutes`` of the previous one are the same door use (open, then close):
+    they move the last-use time but add no gap. Each bin keeps its ``window`` newest gaps."""
+    if profile is None:
+        return RoutineProfile(ts_ms, ts_ms, tuple(() for _ in range(BINS)))
+    if ts_ms <= profile.last_ms:
+        return profile
+    gap_ms = ts_ms - profile.last_ms
+    if gap_ms < params.merge_minutes * MINUTE_MS:
+        return RoutineProfile(profile.first_ms, ts_ms, profile.gaps)
+    hour = local_hour(profile.last_ms)
+    kept = (*profile.gaps[hour], min(gap_ms // MINUTE_MS, GAP_CAP_MIN))[-params.window :]
+    gaps = (*profile.gaps[:hour], kept, *profile.gaps[hour + 1 :])
+    return RoutineProfile(profile.first_ms, ts_ms, gaps)
+
+
+def history_days(profile: RoutineProfile) -> float:
+    """How many days of door history the profile has seen."""
+    return (profile.last_ms - profile.first_ms) / DAY_MS
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The q-quantile of values (linear interpolation between order statistics)."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def pooled_gaps(profile: RoutineProfile, hour: int, pool_hours: int) -> list[int]:
+    """The gaps (minutes) that started within pool_hours of the hour (wrapping round midnight)."""
+    out: list[int] = []
+    for offset in range(-pool_hours, pool_hours + 1):
+        out.extend(profile.gaps[(hour + offset) % BINS])
+    return out
+
+
+def allowed_gap_ms(profile: RoutineProfile, hour: int, threshold_hours: float, params: RoutineParams) -> int | None:
+    """How long the door may stay unused after a use in this local hour; None when the routine
+    rule has nothing to say (too little history here, or the allowance reaches the fixed threshold)."""
+    if history_days(profile) < params.min_history_days:
+        return None
+    samples = pooled_gaps(profile, hour, params.pool_hours)
+    if len(samples) < params.min_samples:
+        return None
+    minutes = quantile(samples, params.quantile) * params.margin + params.slack_minutes
+    allowed = max(int(minutes * MINUTE_MS), int(params.floor_hours * HOUR_MS))
+    if allowed >= threshold_hours * HOUR_MS:
+        return None  # the fixed rule (elder.inactive) covers it
+    return allowed
+
+
+def routine_deadline(profile: RoutineProfile, threshold_hours: float, params: RoutineParams) -> int | None:
+    """When the silence since the profile's last door use becomes overdue, or None."""
+    allowed = allowed_gap_ms(profile, local_hour(profile.last_ms), threshold_hours, params)
+    return None if allowed is None else profile.last_ms + allowed
+
+
+def overdue_gap_ms(profile: RoutineProfile, due_ms: int, threshold_hours: float, params: RoutineParams) -> int | None:
+    """At a timer due at due_ms: the allowed gap that has been exceeded, or None when the stored
+    profile says no alert is due (a newer door use moved the deadline past due_ms, or cancelled it)."""
+    deadline = routine_deadline(profile, threshold_hours, params)
+    if deadline is None or deadline > due_ms:
+        return None
+    return deadline - profile.last_ms
+
+
+class ElderRoutine(Rule):
+    """Overdue against the elder's own learned routine."""
+
+    name = "elder.routine"
+    events = frozenset({"door.contact"})
+    timers = (TIMER,)
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.params = RoutineParams.from_settings(settings)
+
+    def threshold(self, override: float | None) -> float:
+        """The person's fixed threshold in hours (the ceiling of the allowed gap)."""
+        return override or self.settings.elder_inactive_hours
+
+    def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+        elder = ctx.facts.elder_sensors.get(device.id)
+        if elder is None:
+            return
+        person, override = elder
+        ctx.clear(
+            self.name,
+            {"person": person},
+            note=f"door {event.data.get('state')} at {iso_utc(event.ts)}",
+            not_before_ms=event.ts,
+        )
+        stored = RoutineProfile.from_json(ctx.state_get(self.name, device.id))
+        if stored is not None and event.ts <= stored.last_ms:
+            return  # an out-of-order (older) event: nothing to learn, the deadline stays
+        profile = learn(stored, event.ts, self.params)
+        ctx.state_set(self.name, device.id, profile.to_json())
+        deadline = routine_deadline(profile, self.threshold(override), self.params)
+        if deadline is None:
+            ctx.cancel(TIMER, device.id)  # nothing unusual can happen before the fixed threshold
+        else:
+            ctx.schedule(TIMER, device.id, deadline, only_later=True)
+
+    def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
+        elder = ctx.facts.elder_sensors.get(key)
+        device = ctx.facts.devices.get(key)
+        profile = RoutineProfile.from_json(ctx.state_get(self.name, key))
+        if elder is None or device is None or profile is None:
+            return
+        person, override = elder
+        allowed = overdue_gap_ms(profile, due_ms, self.threshold(override), self.params)
+        if allowed is None:
+            return
+        ctx.alert(
+            self.name,
+            severity="medium",
+            subject={"person": person, "household": device.household, "building": device.building, "device": device.id},
+            identity={"person": person},
+            location=location_of(device),
+            grid=device.grid,
+            evidence={
+                "last_door_at": iso_utc(profile.last_ms),
+                "expected_gap_hours": round(allowed / HOUR_MS, 2),
+                "actual_gap_hours": round((max(ctx.now(), due_ms) - profile.last_ms) / HOUR_MS, 2),
+                "history_days": round(history_days(profile), 1),
+                "local_hour": local_hour(profile.last_ms),
+            },
+        )
