@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import cv2
 from numpy.typing import NDArray
@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from core.errors import InvalidInput
 
 Image = NDArray[Any]  # a BGR frame (uint8, height × width × 3)
+T = TypeVar("T")
 
 DEFAULT_FPS = 25.0
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -83,17 +84,17 @@ def open_video(source: str) -> VideoSource:
     return VideoSource(capture, source, usable_fps(capture.get(cv2.CAP_PROP_FPS)), (width, height), first)
 
 
-class DropQueue:
+class DropQueue(Generic[T]):
     """A bounded frame queue between a reader and a detector: when full the oldest frame is dropped and counted."""
 
     def __init__(self, maxlen: int) -> None:
-        self._items: deque[tuple[float, Image]] = deque()
+        self._items: deque[T] = deque()
         self._maxlen = maxlen
         self._cond = threading.Condition()
         self.dropped = 0
         self.closed = False
 
-    def put(self, item: tuple[float, Image]) -> None:
+    def put(self, item: T) -> None:
         """Add a frame without ever blocking the reader."""
         with self._cond:
             if len(self._items) >= self._maxlen:
@@ -102,7 +103,7 @@ class DropQueue:
             self._items.append(item)
             self._cond.notify()
 
-    def get(self, timeout: float) -> tuple[float, Image] | None:
+    def get(self, timeout: float) -> T | None:
         """The oldest frame, or None after ``timeout`` seconds (or once closed and empty)."""
         deadline = time.monotonic() + timeout
         with self._cond:

@@ -38,7 +38,7 @@ class ThrowConfig:
 
     target_px_per_m: float = 10.0  # analysis resolution; the frame is downscaled by an integer factor towards it
     history_s: float = 20.0  # MOG2 memory: a window that stays lit becomes background within ~2 s
-    var_threshold: float = 16.0
+    var_threshold: float = 36.0
     min_blob_px: int = 2  # at analysis scale
     max_object_m: float = 1.5  # larger blobs are near-lens insects or people, not thrown objects
     streak_max_width_px: float = 3.0  # rain: streaks at most this wide (analysis px) ...
@@ -173,6 +173,23 @@ def near_boxes(points: NDArray[Any], boxes: NDArray[Any], margin: float) -> NDAr
     return np.asarray(inside.any(axis=1))
 
 
+def halo_mask(centroids: NDArray[Any], size: NDArray[Any], share: float = 0.35) -> NDArray[np.bool_]:
+    """Which blobs are specks beside a much bigger blob (compression or noise halo, not objects of their own)."""
+    n = len(size)
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    small = np.nonzero(size < 6)[0]  # only specks can be halo; this keeps the pairwise test cheap in rain
+    if len(small) == 0:
+        return np.zeros(n, dtype=bool)
+    dx = centroids[small, 0:1] - centroids[None, :, 0]
+    dy = centroids[small, 1:2] - centroids[None, :, 1]
+    near = np.hypot(dx, dy) <= size[None, :] * 1.2 + 2
+    bigger = size[small, None] < share * size[None, :]
+    out = np.zeros(n, dtype=bool)
+    out[small] = np.any(near & bigger, axis=1)
+    return out
+
+
 def fit_parabola(t: FloatArray, y: FloatArray) -> tuple[tuple[float, float, float], float]:
     """Least-squares ``y = a t² + b t + c``: the coefficients and the RMS residual."""
     design = np.stack([t * t, t, np.ones_like(t)], axis=1)
@@ -283,16 +300,32 @@ def origin_time(verdict: Verdict, max_backtrack_s: float) -> float:
     return apex if apex >= -max_backtrack_s else 0.0
 
 
-def same_fall(
-    earlier: tuple[float, float, float, float], later: tuple[float, float, float, float], within_s: float
-) -> bool:
-    """Whether a later track (t0, x0, y0 start) continues an earlier one (t1, x1, y1 end) of one fall.
+@dataclass(frozen=True)
+class FallPath:
+    """A reported fall: its fitted parabola (metres, t in seconds after ``t0_s``) and when it was seen."""
 
-    Both are ``(t_start_s, t_end_s, x_m, y_m)``: the earlier track's end, the later track's start.
+    t0_s: float
+    t_end_s: float
+    coef_x: tuple[float, float]
+    coef_y: tuple[float, float, float]
+
+    def at(self, t_s: float) -> tuple[float, float]:
+        """Where the fitted path puts the object at stream time t_s."""
+        t = t_s - self.t0_s
+        a, b, c = self.coef_y
+        return self.coef_x[0] * t + self.coef_x[1], a * t * t + b * t + c
+
+
+def same_fall(earlier: FallPath, t_s: float, x_m: float, y_m: float, within_s: float, near_m: float = 1.0) -> bool:
+    """Whether a track first seen at (t_s, x_m, y_m) is the same object as an already reported fall.
+
+    Two tracks may follow one object side by side (a split blob) or one after the other (a lost
+    track picked up again): either way the new start lies on, or just after, the reported path.
     """
-    _, e_end, ex, ey = earlier
-    l_start, _, lx, ly = later
-    return -within_s <= l_start - e_end <= within_s and abs(lx - ex) < 1.5 and ly >= ey - 1.0
+    if not earlier.t0_s - within_s <= t_s <= earlier.t_end_s + within_s:
+        return False
+    px, py = earlier.at(min(t_s, earlier.t_end_s + within_s))
+    return math.hypot(px - x_m, py - y_m) <= near_m
 
 
 # --- tracking ------------------------------------------------------------------------------------------------
@@ -333,13 +366,20 @@ class Track:
 
 
 def associate(
-    predictions: FloatArray, radii: FloatArray, blobs_xy: FloatArray, fragment_px: float
+    predictions: FloatArray,
+    radii: FloatArray,
+    blobs: FloatArray,
+    fragment_px: float,
+    priority: FloatArray | None = None,
 ) -> list[tuple[int, int, bool]]:
-    """Greedy nearest assignment of blobs to tracks within each track's gate.
+    """Greedy nearest assignment of blobs (rows x, y, size) to tracks within each track's gate.
 
-    Returns (track index, blob index, contested) triples; contested when another blob, not a fragment
-    of the chosen one (farther than ``fragment_px`` from it), was inside the gate as well.
+    Pairs are taken in order of distance / gate radius, scaled by the track's ``priority`` (lower
+    first: established tracks keep their object against tracks just started beside it). Returns
+    (track index, blob index, contested) triples; contested when another blob at least half the
+    chosen one's size, and not a fragment of it (farther than ``fragment_px``), was in the gate too.
     """
+    blobs_xy = blobs[:, :2]
     if len(predictions) == 0 or len(blobs_xy) == 0:
         return []
     dist = np.hypot(
@@ -351,6 +391,8 @@ def associate(
     if len(ti) == 0:
         return []
     score = dist[ti, bi] / radii[ti]
+    if priority is not None:
+        score = score * priority[ti]
     order = np.argsort(score, kind="stable")
     used_t: set[int] = set()
     used_b: set[int] = set()
@@ -365,7 +407,7 @@ def associate(
         contested = False
         if len(rivals) > 1:
             gaps = np.hypot(blobs_xy[rivals, 0] - blobs_xy[b, 0], blobs_xy[rivals, 1] - blobs_xy[b, 1])
-            contested = bool(np.any(gaps > fragment_px))
+            contested = bool(np.any((gaps > fragment_px) & (blobs[rivals, 2] >= 0.5 * blobs[b, 2])))
         pairs.append((t, b, contested))
     return pairs
 
@@ -462,7 +504,7 @@ class ThrowDetector:
         )
         self.tracks: list[Track] = []
         self._next_id = 1
-        self._recent: list[tuple[float, float, float, float]] = []  # (t_start_s, t_end_s, x_m, y_m) of falls
+        self._recent: list[FallPath] = []  # falls reported in the last few seconds
         self.stats = ThrowStats()
         width_a, height_a = self.analysis_size
         self.activity = np.zeros((height_a, width_a), dtype=np.float32)  # recent foreground share × 255
@@ -487,7 +529,8 @@ class ThrowDetector:
         if suppress:
             self.stats.shaken_frames += 1
             return self._finish_stale(t_ms, frame)
-        mask = self.mog.apply(small)
+        # a 3×3 median removes the isolated speckles that sensor noise and compression leave in the mask
+        mask = cv2.medianBlur(self.mog.apply(small), 3)
         blobs = self._blobs(mask)
         if blobs is None:
             return self._finish_stale(t_ms, frame)
@@ -521,7 +564,10 @@ class ThrowDetector:
         stats, centroids, area = stats[keep], centroids[keep], area[keep]
         w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
         keep = np.ones(len(area), dtype=bool)
-        large = np.maximum(w, h) > self.max_blob_px
+        # size as the diameter of a disc of the blob's foreground area: a compression halo of speckles
+        # around a small object widens its box, not its area
+        size = 2 * np.sqrt(area / math.pi)
+        large = size > self.max_blob_px
         if large.any():
             self.stats.large_blobs += int(large.sum())
             keep &= ~near_boxes(centroids, stats[large, :4], margin=0.25)
@@ -531,6 +577,7 @@ class ThrowDetector:
         if is_rainy(n_streaks, cfg.rain_streaks):
             self.stats.rainy_frames += 1
             keep &= ~streaks
+        keep &= ~halo_mask(centroids, size)
         cx = np.clip(centroids[:, 0].astype(np.intp), 0, mask.shape[1] - 1)
         cy = np.clip(centroids[:, 1].astype(np.intp), 0, mask.shape[0] - 1)
         busy = self.activity[cy, cx] > cfg.busy_share * 255
@@ -540,7 +587,7 @@ class ThrowDetector:
         out = np.empty((int(keep.sum()), 3))
         out[:, 0] = centroids[keep, 0] * f + self.roi[0]
         out[:, 1] = centroids[keep, 1] * f + self.roi[1]
-        out[:, 2] = np.maximum(w[keep], h[keep]) * f
+        out[:, 2] = size[keep] * f
         return out
 
     def _track(self, t_ms: float, blobs: FloatArray) -> None:
@@ -559,7 +606,8 @@ class ThrowDetector:
             else:
                 radii[i] = gate + 0.35 * step
         taken = np.zeros(len(blobs), dtype=bool)
-        for ti, bi, contested in associate(preds, radii, blobs[:, :2], self.cfg.fragment_m * self.px_per_m):
+        priority = np.array([0.5 if len(tr.points) >= 3 else 1.0 for tr in tracks])
+        for ti, bi, contested in associate(preds, radii, blobs, self.cfg.fragment_m * self.px_per_m, priority):
             track = tracks[ti]
             track.add(t_ms, float(blobs[bi, 0]), float(blobs[bi, 1]), float(blobs[bi, 2]))
             track.contested += contested
@@ -624,13 +672,11 @@ class ThrowDetector:
             self.stats.rejected["origin outside the façade"] += 1
             return None
         start_s = pts[0, 0] / 1000
-        span = (start_s + t0, pts[-1, 0] / 1000, float(origin_m[0, 0]), float(origin_m[0, 1]))
-        end = (start_s, pts[-1, 0] / 1000, float(xy_m[-1, 0]), float(xy_m[-1, 1]))
-        if any(same_fall(prev, span, cfg.duplicate_s) for prev in self._recent):
+        path = FallPath(start_s, pts[-1, 0] / 1000, verdict.coef_x, verdict.coef_y)
+        if any(same_fall(p, start_s, xy_m[0, 0], xy_m[0, 1], cfg.duplicate_s) for p in self._recent):
             self.stats.duplicates += 1
-            self._recent.append(end)
             return None
-        self._recent = [r for r in self._recent if span[0] - r[1] < 10.0] + [end]
+        self._recent = [r for r in self._recent if start_s - r.t_end_s < 10.0] + [path]
         origin_xy = self.facade.to_image(unit)[0]
         self.stats.detections += 1
         return ThrowDetection(
