@@ -575,3 +575,213 @@ def distractor_clip(scene: FacadeScene, kind: str, duration_s: float, seed: int)
                 )
             )
     return clip
+
+
+# --- courtyard ------------------------------------------------------------------------------------------------
+
+Joints = dict[str, tuple[float, float]]  # in standing heights, relative to the point between the feet, y up
+
+
+def standing_pose(phase: float = 0.0, stride: float = 0.0) -> Joints:
+    """Upright; ``stride`` > 0 swings the legs with the walking phase (radians)."""
+    swing = stride * math.sin(phase)
+    return {
+        "foot_l": (swing, 0.0),
+        "foot_r": (-swing, 0.0),
+        "knee_l": (swing * 0.5, 0.27),
+        "knee_r": (-swing * 0.5, 0.27),
+        "hip": (0.0, 0.52),
+        "shoulder": (0.0, 0.82),
+        "hand_l": (-swing * 0.6, 0.5),
+        "hand_r": (swing * 0.6, 0.5),
+        "head": (0.0, 0.93),
+    }
+
+
+def sitting_ground_pose() -> Joints:
+    """Sitting on the ground with the legs stretched out in front."""
+    return {
+        "foot_l": (0.48, 0.03),
+        "foot_r": (0.45, 0.03),
+        "knee_l": (0.25, 0.09),
+        "knee_r": (0.24, 0.09),
+        "hip": (0.0, 0.06),
+        "shoulder": (0.0, 0.36),
+        "hand_l": (0.12, 0.1),
+        "hand_r": (0.1, 0.12),
+        "head": (0.02, 0.47),
+    }
+
+
+def sitting_bench_pose() -> Joints:
+    """Sitting on a bench (seat at a quarter of the standing height)."""
+    return {
+        "foot_l": (0.24, 0.0),
+        "foot_r": (0.2, 0.0),
+        "knee_l": (0.24, 0.27),
+        "knee_r": (0.2, 0.27),
+        "hip": (0.0, 0.27),
+        "shoulder": (0.0, 0.57),
+        "hand_l": (0.15, 0.3),
+        "hand_r": (0.12, 0.3),
+        "head": (0.0, 0.68),
+    }
+
+
+def blend_pose(a: Joints, b: Joints, k: float) -> Joints:
+    """Linear blend from pose a (k=0) to pose b (k=1)."""
+    return {j: (a[j][0] + (b[j][0] - a[j][0]) * k, a[j][1] + (b[j][1] - a[j][1]) * k) for j in a}
+
+
+def tipped_pose(pose: Joints, angle: float, direction: int) -> Joints:
+    """The pose rotated about the feet by ``angle`` radians towards ``direction`` (+1 right, -1 left)."""
+    c, s = math.cos(angle), math.sin(angle)
+    lift = 0.07 * math.sin(angle)  # the body's thickness keeps it above the ground when lying
+    return {j: (direction * y * s + x * c, y * c - direction * x * s + lift) for j, (x, y) in pose.items()}
+
+
+@dataclass
+class Move:
+    """One step of a figure's script."""
+
+    kind: str  # walk, stand, fall, lie, getup, sit, sitting, standup, liedown
+    duration: float
+    speed: float = 0.0  # walk: standing heights per second (signed)
+    direction: int = 1  # fall/liedown: which way
+    seat: str = "ground"  # sit/sitting/standup: ground or bench
+
+
+@dataclass
+class Figure:
+    """A person-like figure following a script of moves."""
+
+    x0: float  # pixels: where the feet start
+    ground_y: float
+    height_px: float
+    script: list[Move]
+    shirt: tuple[int, int, int] = (60, 60, 180)
+    trousers: tuple[int, int, int] = (70, 50, 40)
+    start_s: float = 0.0
+
+    @property
+    def end_s(self) -> float:
+        """When the script ends."""
+        return self.start_s + sum(m.duration for m in self.script)
+
+    def pose_at(self, t: float) -> tuple[float, Joints] | None:
+        """Feet position (pixels) and pose at time t, or None outside the script."""
+        dt = t - self.start_s
+        if dt < 0:
+            return None
+        x = self.x0
+        phase = 0.0
+        last: Joints = standing_pose()
+        for move in self.script:
+            if dt > move.duration:
+                x, phase, last = self._apply(move, move.duration, x, phase, last)
+                dt -= move.duration
+                continue
+            x, phase, pose = self._apply(move, dt, x, phase, last)
+            return x, pose
+        return None
+
+    def _apply(self, move: Move, dt: float, x: float, phase: float, last: Joints) -> tuple[float, float, Joints]:
+        k = dt / move.duration if move.duration > 0 else 1.0
+        seated = sitting_ground_pose() if move.seat == "ground" else sitting_bench_pose()
+        lying = tipped_pose(standing_pose(), math.pi / 2, move.direction)
+        if move.kind == "walk":
+            x += move.speed * self.height_px * dt
+            phase += 2 * math.pi * 1.8 * dt
+            return x, phase, standing_pose(phase, 0.13)
+        if move.kind == "stand":
+            return x, phase, standing_pose()
+        if move.kind == "fall":
+            return x, phase, tipped_pose(standing_pose(), math.pi / 2 * k * k, move.direction)
+        if move.kind == "liedown":  # slowly: kneel/sit first, then lie
+            if k < 0.5:
+                return x, phase, blend_pose(standing_pose(), sitting_ground_pose(), k * 2)
+            return x, phase, blend_pose(sitting_ground_pose(), lying, (k - 0.5) * 2)
+        if move.kind == "lie":
+            return x, phase, last
+        if move.kind == "getup":
+            return x, phase, blend_pose(last, standing_pose(), k)
+        if move.kind == "sit":
+            return x, phase, blend_pose(standing_pose(), seated, k)
+        if move.kind == "sitting":
+            return x, phase, seated
+        if move.kind == "standup":
+            return x, phase, blend_pose(seated, standing_pose(), k)
+        raise ValueError(move.kind)
+
+    def draw(self, img: Image, t: float) -> None:
+        """Draw the figure at time t."""
+        state = self.pose_at(t)
+        if state is None:
+            return
+        x, pose = state
+        h = self.height_px
+
+        def p(name: str) -> tuple[int, int]:
+            jx, jy = pose[name]
+            return round(x + jx * h), round(self.ground_y - jy * h)
+
+        leg, torso, arm = max(2, round(0.09 * h)), max(3, round(0.2 * h)), max(1, round(0.05 * h))
+        skin = (150, 180, 220)
+        for side in ("l", "r"):
+            cv2.line(img, p("hip"), p(f"knee_{side}"), self.trousers, leg, cv2.LINE_AA)
+            cv2.line(img, p(f"knee_{side}"), p(f"foot_{side}"), self.trousers, leg, cv2.LINE_AA)
+        cv2.line(img, p("hip"), p("shoulder"), self.shirt, torso, cv2.LINE_AA)
+        for side in ("l", "r"):
+            cv2.line(img, p("shoulder"), p(f"hand_{side}"), self.shirt, arm, cv2.LINE_AA)
+        cv2.circle(img, p("head"), max(2, round(0.075 * h)), skin, -1, cv2.LINE_AA)
+
+
+@dataclass
+class CourtyardClip:
+    """A paved courtyard with a bench and figures following scripts."""
+
+    width: int = 320
+    height: int = 240
+    fps: float = 10.0
+    duration_s: float = 20.0
+    figures: list[Figure] = field(default_factory=list)
+    seed: int = 0
+
+    def base(self) -> Image:
+        """The empty courtyard."""
+        rng = np.random.default_rng(self.seed)
+        w, h = self.width, self.height
+        img = np.full((h, w, 3), (150, 155, 160), dtype=np.uint8)
+        img[: h // 4] = (90, 140, 90)  # lawn at the back
+        for x in range(0, w, max(8, w // 16)):
+            cv2.line(img, (x, h // 4), (x, h), (135, 140, 145), 1)
+        for y in range(h // 4, h, max(8, h // 12)):
+            cv2.line(img, (0, y), (w, y), (135, 140, 145), 1)
+        cv2.rectangle(img, (int(w * 0.7), int(h * 0.55)), (int(w * 0.9), int(h * 0.6)), (40, 80, 120), -1)
+        cv2.circle(img, (int(w * 0.15), int(h * 0.12)), int(h * 0.1), (40, 110, 50), -1)
+        texture = rng.normal(0, 3, img.shape)
+        return np.clip(img + texture, 0, 255).astype(np.uint8)
+
+    def frames(self) -> Iterator[tuple[float, Image]]:
+        """Yield (t_ms, BGR frame) for the whole clip."""
+        base = self.base()
+        rng = np.random.default_rng(self.seed + 1)
+        noise = _noise_bank(rng, base.shape, 2.0)
+        for i in range(round(self.duration_s * self.fps)):
+            t = i / self.fps
+            img = base.copy()
+            for figure in self.figures:
+                figure.draw(img, t)
+            pos, neg = noise[i % len(noise)]
+            cv2.add(img, pos, dst=img)
+            cv2.subtract(img, neg, dst=img)
+            yield i * 1000.0 / self.fps, img
+
+
+def courtyard(
+    script: list[Move], fps: float = 10.0, width: int = 320, height: int = 240, **figure: Any
+) -> CourtyardClip:
+    """A courtyard with one figure that walks in from the left edge and then follows ``script``."""
+    h = height * 0.42
+    person = Figure(x0=-0.2 * h, ground_y=height * 0.85, height_px=h, script=script, **figure)
+    return CourtyardClip(width, height, fps, person.end_s + 0.5, [person])
