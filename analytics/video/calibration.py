@@ -53,17 +53,19 @@ def _cross(o: Point, a: Point, b: Point) -> float:
 
 def quadrilateral_problem(corners: list[Point]) -> str | None:
     """Why four corners (tl, tr, br, bl) are not a usable façade, or None when they are."""
+    turns = [_cross(corners[i], corners[(i + 1) % 4], corners[(i + 2) % 4]) for i in range(4)]
+    scale = max(abs(t) for t in turns) or 1.0
+    signs = {t > 0 for t in turns if abs(t) > 1e-9 * scale}
+    if len(signs) > 1:
+        return "the corners do not form a convex quadrilateral (crossed or concave)"
     area = 0.5 * sum(
         corners[i][0] * corners[(i + 1) % 4][1] - corners[(i + 1) % 4][0] * corners[i][1] for i in range(4)
     )
     if abs(area) < MIN_FACADE_AREA_PX:
         return "the four corners enclose no area (degenerate quadrilateral)"
-    turns = [_cross(corners[i], corners[(i + 1) % 4], corners[(i + 2) % 4]) for i in range(4)]
     # Three corners on one line leave a triangle: demand a real turn at every corner.
     if any(abs(t) < 1e-6 * abs(area) for t in turns):
         return "three corners are on one line (degenerate quadrilateral)"
-    if not (all(t > 0 for t in turns) or all(t < 0 for t in turns)):
-        return "the corners do not form a convex quadrilateral (crossed or concave)"
     if all(t < 0 for t in turns):
         return "the corners must be in the order top-left, top-right, bottom-right, bottom-left"
     tl, tr, br, bl = corners

@@ -63,6 +63,7 @@ class WatchConfig(BaseModel):
     post_batch: int = Field(default=100, ge=1, le=1000)
     post_timeout_s: float = Field(default=10.0, gt=0)
     post_attempts: int = Field(default=5, ge=1)
+    post_retry_s: float = Field(default=1.0, gt=0, le=60, description="first retry delay, doubling up to 30 s")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> WatchConfig:
@@ -162,7 +163,7 @@ class EventPoster:
                 return
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
-        delays = backoff_delays(1.0, 30.0)
+        delays = backoff_delays(self.config.post_retry_s, 30.0)
         for attempt in range(1, self.config.post_attempts + 1):
             try:
                 self.post(batch)
