@@ -210,6 +210,13 @@ def test_a_track_through_clutter_or_with_gaps_is_rejected() -> None:
     assert "too few frames" in judge_trajectory(t[sparse], xy[sparse], np.full(len(sparse), 0.3), CFG, fps=25).reason
 
 
+def test_a_short_accelerating_drop_that_stops_in_mid_air_is_a_leaf() -> None:
+    t, xy = _falling(seconds=0.45)  # about a metre of drop, then the track just ends
+    size = np.full(len(t), 0.1)
+    assert judge_trajectory(t, xy, size, CFG).ok  # had it landed or left the view, it would count
+    assert "mid-air" in judge_trajectory(t, xy, size, CFG, midair=True).reason
+
+
 def test_a_too_short_track_is_not_judged() -> None:
     t, xy = _falling(seconds=0.12)
     assert judge_trajectory(t, xy, np.full(len(t), 0.3), CFG).reason == "too short"

@@ -65,6 +65,8 @@ class ThrowConfig:
     max_clutter: float = 0.25  # share of sightings with a rival blob in the gate above which a track is clutter
     fragment_m: float = 0.3  # blobs this close to the chosen one are fragments of it, not rivals
     min_drop_m: float = 0.6
+    midair_min_drop_m: float = 1.2  # a track that ends in mid-air (not landed, not left the view) must drop this far
+    ground_margin_m: float = 1.0  # ending this close above the façade's bottom edge counts as landed
     stationary_m: float = 0.35
     accel_min: float = 0.45 * G  # light objects fall slower than g (drag), nothing falls much faster
     accel_max: float = 1.6 * G
@@ -241,11 +243,14 @@ def judge_trajectory(
     cfg: ThrowConfig,
     clutter: float = 0.0,
     fps: float | None = None,
+    midair: bool = False,
 ) -> Verdict:
     """Judge a track in façade metres (x right, y down), t in seconds from its first point: thrown object or not.
 
     ``clutter`` is the share of sightings where another blob competed for the track (rain, flicker);
-    with ``fps`` the track must also have been seen in most of the frames it spans.
+    with ``fps`` the track must also have been seen in most of the frames it spans; ``midair`` says
+    the track ended above the ground inside the view (a falling object lands or leaves the view, a
+    leaf's accelerating flutter just stops), which then needs a longer drop.
     """
     n = len(t_s)
     duration = float(t_s[-1] - t_s[0])
@@ -269,26 +274,31 @@ def judge_trajectory(
         return Verdict(False, "moves sideways (bird)", drop_m=drop)
     if drop < cfg.min_drop_m:
         return Verdict(False, "drops too little", drop_m=drop)
+    if midair and drop < cfg.midair_min_drop_m:
+        return Verdict(False, "stops in mid-air after a short drop (leaf)", drop_m=drop)
     t = t_s - t_s[0]
     coef_y, rms_y = fit_parabola(t, y)
     coef_x, rms_x = fit_line(t, x)
     accel = 2 * coef_y[0]
     limit = max(cfg.max_residual_m, cfg.max_residual_share * drop)
-    base = {"accel": accel, "drop_m": drop, "coef_y": coef_y, "coef_x": coef_x}
+
+    def verdict(ok: bool, reason: str) -> Verdict:
+        return Verdict(ok, reason, accel=accel, drop_m=drop, coef_y=coef_y, coef_x=coef_x)
+
     if rms_y > limit:
-        return Verdict(False, "erratic fall (bird or insect)", **base)  # type: ignore[arg-type]
+        return verdict(False, "erratic fall (bird or insect)")
     if rms_x > limit:
-        return Verdict(False, "erratic sideways motion (leaf or bird)", **base)  # type: ignore[arg-type]
+        return verdict(False, "erratic sideways motion (leaf or bird)")
     if abs(coef_x[0]) > cfg.max_lateral_speed_mps:
-        return Verdict(False, "fast sideways motion (bird)", **base)  # type: ignore[arg-type]
+        return verdict(False, "fast sideways motion (bird)")
     if accel < cfg.accel_min:
-        return Verdict(False, "no gravity acceleration (leaf, rain or gliding bird)", **base)  # type: ignore[arg-type]
+        return verdict(False, "no gravity acceleration (leaf, rain or gliding bird)")
     if accel > cfg.accel_max:
-        return Verdict(False, "accelerates faster than gravity", **base)  # type: ignore[arg-type]
+        return verdict(False, "accelerates faster than gravity")
     end_speed = 2 * coef_y[0] * t[-1] + coef_y[1]
     if end_speed < cfg.min_end_speed_mps:
-        return Verdict(False, "falls too slowly (leaf)", **base)  # type: ignore[arg-type]
-    return Verdict(True, "falls with gravity", **base)  # type: ignore[arg-type]
+        return verdict(False, "falls too slowly (leaf)")
+    return verdict(True, "falls with gravity")
 
 
 def origin_time(verdict: Verdict, max_backtrack_s: float) -> float:
@@ -650,6 +660,14 @@ class ThrowDetector:
                 found.append(detection)
         return found
 
+    def _ended_midair(self, x_px: float, y_px: float, y_m: float) -> bool:
+        """Whether a track's last point is above the ground and well inside the analysed region."""
+        if y_m >= self.facade.height_m - self.cfg.ground_margin_m:
+            return False  # landed
+        x0, _, x1, y1 = self.roi
+        edge = self.cfg.gate_m * 2 * self.px_per_m  # the next step would have left the view
+        return x0 + edge < x_px < x1 - edge and y_px < y1 - edge
+
     def _judge(self, track: Track, frame: Image | None) -> ThrowDetection | None:
         cfg = self.cfg
         pts = np.asarray(track.points, dtype=np.float64)
@@ -658,7 +676,15 @@ class ThrowDetector:
         keep = trim_rest(xy_m)
         pts, t_s, xy_m = pts[:keep], t_s[:keep], xy_m[:keep]
         size_m = np.asarray(track.sizes[:keep]) / self.px_per_m
-        verdict = judge_trajectory(t_s, xy_m, size_m, cfg, clutter=track.contested / len(track.points), fps=self.fps)
+        verdict = judge_trajectory(
+            t_s,
+            xy_m,
+            size_m,
+            cfg,
+            clutter=track.contested / len(track.points),
+            fps=self.fps,
+            midair=self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1]),
+        )
         if not verdict.ok:
             self.stats.rejected[verdict.reason] += 1
             return None
