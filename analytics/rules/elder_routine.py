@@ -186,7 +186,8 @@ class ElderRoutine(Rule):
             self.name,
             {"person": person},
             note=f"door {event.data.get('state')} at {iso_utc(event.ts)}",
-            not_before_ms=event.ts,
+            fact_ms=event.ts,
+            since_field="last_door_at",
         )
         stored = RoutineProfile.from_json(ctx.state_get(self.name, device.id))
         if stored is not None and event.ts <= stored.last_ms:
