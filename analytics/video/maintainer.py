@@ -187,14 +187,14 @@ class EventPoster:
     def post(self, batch: list[dict[str, Any]]) -> None:
         """POST one event or an array; raises PostRejected, RetryAfter or OSError."""
         body = json.dumps(batch[0] if len(batch) == 1 else batch, ensure_ascii=False).encode()
-        request = urllib.request.Request(  # noqa: S310 - the scheme was checked to be http(s)
+        request = urllib.request.Request(
             self.url,
             data=body,
             method="POST",
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.config.post_timeout_s) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.config.post_timeout_s) as response:
                 reply = response.read()
         except urllib.error.HTTPError as err:
             if err.code == 429:
