@@ -114,3 +114,26 @@ def alerts() -> ResponseReturnValue:
         for row in data:
             row["subject"].pop("person", None)
     return jsonify(data)
+
+
+@bp.get("/alerts/<community>/<alert_id>/evidence.jpg")
+@require("read.alerts")
+def evidence_image(community: str, alert_id: str) -> ResponseReturnValue:
+    """The evidence image of an alert (a video detection's frame with the trajectory or the fall drawn)."""
+    from pathlib import Path
+
+    from flask import send_file
+
+    from closedloop.service import Loop
+    from core.errors import Forbidden, NotFound
+
+    try:
+        doc = Loop(stores()).visible_alert(current_principal(), community, alert_id)
+    except (NotFound, Forbidden):
+        return error(404, "no such alert")
+    image = str((doc.get("evidence") or {}).get("image") or "")
+    folder = (stores().settings.var_dir / "evidence").resolve()
+    path = Path(image).resolve() if image else None
+    if path is None or folder not in path.parents or not path.is_file():
+        return error(404, "this alert has no evidence image")
+    return send_file(path, mimetype="image/jpeg", max_age=3600)

@@ -159,7 +159,8 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
     for key in ("household", "building", "device", "plate"):
         if subject.get(key):
             rows.append((key, str(subject[key])))
-    evidence = {k: v for k, v in (doc.get("evidence") or {}).items() if k not in ("trajectory",)}
+    evidence = {k: v for k, v in (doc.get("evidence") or {}).items() if k not in ("trajectory", "image")}
+    has_image = bool((doc.get("evidence") or {}).get("image"))
     is_open = doc["status"] in OPEN
     actions: list[Any] = []
     if can(principal, "act.alerts") and is_open:
@@ -235,6 +236,13 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
             html.Table(className="st-kv", children=[html.Tr([html.Th(k), html.Td(v)]) for k, v in rows]),
             html.Div(t("console.evidence", lang), className="st-sub-title"),
             html.Pre(json.dumps(evidence, ensure_ascii=False, indent=1), className="st-evidence"),
+            html.Img(
+                src=f"/api/v1/alerts/{community}/{doc['id']}/evidence.jpg",
+                className="st-evidence-image",
+                alt=t("console.evidence", lang),
+            )
+            if evidence.get("image")
+            else None,
             *actions,
             *suggestions,
             html.Div(t("console.timeline", lang), className="st-sub-title"),
