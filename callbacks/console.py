@@ -241,7 +241,7 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
                 className="st-evidence-image",
                 alt=t("console.evidence", lang),
             )
-            if evidence.get("image")
+            if has_image
             else None,
             *actions,
             *suggestions,
