@@ -40,6 +40,7 @@ class RuleContext:
     _state: dict[tuple[str, str], Any] = field(default_factory=dict)
     loop: Any = None  # the closed loop (closedloop.service.Loop), for rules that move tasks
     sql: list[Any] = field(default_factory=list)  # functions(session) the worker runs after the batch
+    counters: dict[tuple[Any, ...], int] = field(default_factory=dict)  # coalesced SQL counters
     _tasks: dict[str, str] | None = None
 
     def active_tasks(self) -> dict[str, str]:
@@ -186,6 +187,18 @@ class RuleContext:
         value = json.loads(raw) if raw else None
         self._state[(rule, key)] = value
         return value
+
+    def prefetch(self, rule: str, keys: set[str]) -> None:
+        """Read many of a rule's values in one round trip (before the batch's events need them)."""
+        wanted = sorted(k for k in keys if (rule, k) not in self._state)
+        if not wanted:
+            return
+        for key, raw in zip(wanted, self.redis.hmget(self.keys.rule_state(self.community, rule), wanted), strict=True):
+            self._state[(rule, key)] = json.loads(raw) if raw else None
+
+    def count(self, key: tuple[Any, ...]) -> None:
+        """Add one to a counter the worker writes to SQL after the batch (coalesced per key)."""
+        self.counters[key] = self.counters.get(key, 0) + 1
 
     def state_set(self, rule: str, key: str, value: Any) -> None:
         """Store a rule's value for key (JSON; queued, and seen at once by later events of the batch)."""

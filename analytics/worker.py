@@ -23,6 +23,7 @@ from analytics.context import RuleContext
 from analytics.projections import project
 from analytics.rules import build_rules
 from analytics.rules.base import Rule
+from analytics.rules.gates import write_gate_counts
 from closedloop.service import Loop
 from core.clock import Clock, WallClock
 from ingest.directory import Directory
@@ -109,15 +110,17 @@ class Worker:
             loop=self.loop,
         )
 
-    def _record(self, changes: list[AlertChange], sql: list[Any] | None = None) -> None:
+    def _record(self, ctx: RuleContext) -> None:
+        """The batch's SQL side: alert history, the rules' rows and counters (live only; never in a replay)."""
         if self.history is not None:
-            self.history.write(changes)
-            if sql:
+            self.history.write(ctx.changes)
+            if ctx.sql or ctx.counters:
                 with self.stores.sessions.begin() as session:
-                    for write in sql:
+                    for write in ctx.sql:
                         write(session)
+                    write_gate_counts(session, ctx.community, ctx.counters)
         if self.keep_changes:
-            self.raised.extend(changes)
+            self.raised.extend(ctx.changes)
 
     # --- processing ---------------------------------------------------------------------------
     def process(self, entries: list[StreamEntry]) -> int:
@@ -137,11 +140,12 @@ class Worker:
         acked: list[str] = []
         frontier = 0
         poison: list[dict[str, Any]] = []
+        decoded: list[tuple[StreamEntry, Event]] = []
         for entry in batch:
             try:
                 if entry.doc is None:
                     raise ValueError("not a JSON object")
-                event = Event.from_wire(entry.doc)
+                decoded.append((entry, Event.from_wire(entry.doc)))
             except (KeyError, TypeError, ValueError) as err:
                 poison.append(
                     {
@@ -152,7 +156,10 @@ class Worker:
                     }
                 )
                 acked.append(entry.entry_id)
-                continue
+        events = [event for _, event in decoded]
+        for rule in self.rules:
+            rule.before_batch(ctx, events)
+        for entry, event in decoded:
             device = facts.devices.get(event.device)
             if device is None:  # removed from the registry since it was accepted
                 acked.append(entry.entry_id)
@@ -173,7 +180,7 @@ class Worker:
         if frontier:
             ctx.writes.zadd(self.stores.keys.frontier(community), "events", min(frontier, self.clock.now_ms()), gt=True)
         ctx.flush()
-        self._record(ctx.changes, ctx.sql)
+        self._record(ctx)
         self.events.dead_letter(community, poison)
         self.events.ack(community, acked)
         self.stats.processed += len(acked)
@@ -219,7 +226,7 @@ class Worker:
                 self._unschedule(keys=[key], args=[member, int(score)])
                 fired += 1
             ctx.flush()
-            self._record(ctx.changes, ctx.sql)
+            self._record(ctx)
             self.stores.redis.incr(self.stores.keys.version(community))
         self.stats.timers_fired += fired
         return fired

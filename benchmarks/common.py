@@ -134,6 +134,20 @@ def lock_faces(stores: Stores, community: str = "wanhu") -> dict[str, list[str]]
     }
 
 
+def resident_plates(stores: Stores, community: str = "wanhu") -> list[str]:
+    """The plates of the community's registered vehicles."""
+    from sqlalchemy import select
+
+    from registry.models import Vehicle
+
+    with stores.sessions() as session:
+        return list(
+            session.scalars(
+                select(Vehicle.plate).where(Vehicle.community_id == community, Vehicle.blacklisted.is_(False))
+            )
+        )
+
+
 def event_mix(
     devices: dict[str, list[str]],
     n: int,
@@ -141,6 +155,7 @@ def event_mix(
     *,
     id_prefix: str = "b",
     faces: dict[str, list[str]] | None = None,
+    plates: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """A realistic mix: mostly heartbeats, door contacts, lock openings (by registered tenants, now and then
     by a stranger or with an ID number resolved by the gateway), gates."""
@@ -174,11 +189,13 @@ def event_mix(
                 data = {"method": "face", "id_number": WANTED_ID}
             event = {"type": "lock.open", "device": lock, "ts": ts, "data": data}
         else:
+            known = plates or []
+            plate = known[i % len(known)] if known and i % 16 else "苏J12345"  # about 6 % unknown plates
             event = {
                 "type": "gate.vehicle",
                 "device": gates[i % len(gates)],
                 "ts": ts,
-                "data": {"direction": "in", "plate": "苏J12345"},
+                "data": {"direction": "in" if i % 2 else "out", "plate": plate},
             }
         event["id"] = f"{id_prefix}{i}"
         out.append(event)

@@ -16,7 +16,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
 
-from benchmarks.common import bench_world, devices_by_type, event_mix, ingest_token, lock_faces, report, web_server
+from benchmarks.common import (
+    bench_world,
+    devices_by_type,
+    event_mix,
+    ingest_token,
+    lock_faces,
+    report,
+    resident_plates,
+    web_server,
+)
 from ingest.schema import Event, encoder
 from ingest.service import IngestService
 
@@ -77,13 +86,14 @@ def main() -> None:
         # warm both paths, then measure
         service = IngestService(bench.stores)
         faces = lock_faces(bench.stores)
-        in_process_events = event_mix(devices, N, now, id_prefix="i", faces=faces)
+        plates = resident_plates(bench.stores)
+        in_process_events = event_mix(devices, N, now, id_prefix="i", faces=faces, plates=plates)
         began = time.perf_counter()
         for start in range(0, N, BATCH):
             service.ingest("wanhu", in_process_events[start : start + BATCH])
         in_process = N / (time.perf_counter() - began)
 
-        http_events = event_mix(devices, N, now, id_prefix="h", faces=faces)
+        http_events = event_mix(devices, N, now, id_prefix="h", faces=faces, plates=plates)
         with web_server(bench, workers=2) as url:
             http_ingest(url, token, event_mix(devices, 2000, now, id_prefix="w"))
             project = http_ingest(url, token, http_events)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, bench_world, devices_by_type, event_mix, lock_faces, report
+from benchmarks.common import ROOT, bench_world, devices_by_type, event_mix, lock_faces, report, resident_plates
 from ingest.service import IngestService
 from store.events import GROUP
 
@@ -60,7 +60,8 @@ def main() -> None:
         ingest = IngestService(bench.stores)
         now = int(time.time() * 1000) - 3_600_000
         faces = lock_faces(bench.stores)
-        events = event_mix(devices, N, now, id_prefix="p", faces=faces)
+        plates = resident_plates(bench.stores)
+        events = event_mix(devices, N, now, id_prefix="p", faces=faces, plates=plates)
         began = time.perf_counter()
         for start in range(0, N, 500):
             ingest.ingest("wanhu", events[start : start + 500])

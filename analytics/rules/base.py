@@ -27,6 +27,9 @@ class Rule:
     def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
         """React to one of this rule's timers falling due."""
 
+    def before_batch(self, ctx: RuleContext, events: list[Event]) -> None:
+        """Prefetch the state the batch will need (one round trip instead of one per event)."""
+
     def on_start(self, ctx: RuleContext) -> None:
         """Seed timers for subjects that have never sent anything (once per worker and community)."""
 

@@ -177,6 +177,12 @@ class ElderRoutine(Rule):
         """The person's fixed threshold in hours (the ceiling of the allowed gap)."""
         return override or self.settings.elder_inactive_hours
 
+    def before_batch(self, ctx: RuleContext, events: list[Event]) -> None:
+        """Read the profiles of the batch's elder sensors at once."""
+        ctx.prefetch(
+            self.name, {e.device for e in events if e.type == "door.contact" and e.device in ctx.facts.elder_sensors}
+        )
+
     def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
         elder = ctx.facts.elder_sensors.get(device.id)
         if elder is None:

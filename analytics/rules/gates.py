@@ -55,14 +55,20 @@ def valid_pass(ctx: RuleContext, field: str, value: str, at_ms: int) -> tuple[di
 
 
 def count_passage(ctx: RuleContext, ts: int, kind: str, direction: str, category: str) -> None:
-    """Count one passage in its local hour (written by the worker after the batch)."""
+    """Count one passage in its local hour (coalesced per batch, written by the worker)."""
     local = ms_to_utc(ts).astimezone(SHANGHAI)
-    day, hour = local.date(), local.hour
+    ctx.count(("gate_hourly", local.date(), local.hour, kind, direction, category))
 
-    def write(session: Session) -> None:
+
+def write_gate_counts(session: Session, community: str, counters: dict[tuple[Any, ...], int]) -> None:
+    """Add a batch's passages to the hourly table (one upsert per hour and category)."""
+    for key, n in counters.items():
+        if key[0] != "gate_hourly":
+            continue
+        _, day, hour, kind, direction, category = key
         row = session.scalars(
             select(GateHourly).where(
-                GateHourly.community_id == ctx.community,
+                GateHourly.community_id == community,
                 GateHourly.day == day,
                 GateHourly.hour == hour,
                 GateHourly.kind == kind,
@@ -73,20 +79,18 @@ def count_passage(ctx: RuleContext, ts: int, kind: str, direction: str, category
         if row is None:
             session.add(
                 GateHourly(
-                    community_id=ctx.community,
+                    community_id=community,
                     day=day,
                     hour=hour,
                     kind=kind,
                     direction=direction,
                     category=category,
-                    count=1,
+                    count=n,
                 )
             )
             session.flush()
         else:
-            row.count += 1
-
-    ctx.sql.append(write)
+            row.count += n
 
 
 class VisitorCheck(Rule):
@@ -221,6 +225,10 @@ class PatrolMissed(Rule):
     name = "patrol.missed"
     events = frozenset({"patrol.checkin"})
     timers = ("patrol",)
+
+    def before_batch(self, ctx: RuleContext, events: list[Event]) -> None:
+        """Read the batch's checkpoints' recent check-ins at once."""
+        ctx.prefetch("patrol", {f"cp:{e.device}" for e in events if e.type == "patrol.checkin"})
 
     def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
         key = f"cp:{device.id}"
