@@ -84,6 +84,8 @@ def create_user(
     username = username.strip()
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{3,64}", username):
         raise InvalidInput("username must be 3–64 letters, digits or _ . @ -")
+    if len(display_name) > 64:
+        raise InvalidInput("display name must have at most 64 characters")
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise InvalidInput(f"user {username!r} exists already")
     if check_strength:
@@ -182,6 +184,8 @@ def create_token(
     created_by: str = "",
 ) -> tuple[ApiToken, str]:
     """A new API token; returns the record and the token text (shown once, only its hash is kept)."""
+    if len(name) > 100:
+        raise InvalidInput("token name must have at most 100 characters")
     if scope == "ingest":
         if role or grid:
             raise InvalidInput("an ingest token has a community, not a role or grid")

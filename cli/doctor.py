@@ -8,12 +8,15 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import typer
 
 from cli.main import JsonFlag, app, emit, user_errors
 from core.errors import SandtableError
 from core.settings import Settings, load_settings
+
+MIN_POSTGRESQL = 120000  # server_version_num of 12.0 (EXECUTE FUNCTION triggers, ON CONFLICT)
 
 
 @dataclass
@@ -69,12 +72,30 @@ def _database(cfg: Settings) -> str:
     try:
         check_connection(engine, "SANDTABLE_DATABASE_URL" if cfg.database_url else "embedded SQLite")
         current, head = schema_revision(engine), head_revision()
+        server = _postgresql_server(engine) if engine.dialect.name == "postgresql" else ""
     finally:
         engine.dispose()
     where = engine.url.render_as_string(hide_password=True)
     if current != head:
         raise SandtableError(f"{where}: schema at {current or 'nothing'}, newest is {head} (run: manage.py migrate)")
-    return f"{where}, schema at {head}"
+    return f"{where}, schema at {head}{server}"
+
+
+def _postgresql_server(engine: Any) -> str:
+    """ ", PostgreSQL <version>", with a note when the database does not sort like SQLite (collation C)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        version_num, version, collation = conn.execute(
+            text(
+                "SELECT current_setting('server_version_num')::int, current_setting('server_version'), datcollate "
+                "FROM pg_database WHERE datname = current_database()"
+            )
+        ).one()
+    if version_num < MIN_POSTGRESQL:
+        raise SandtableError(f"PostgreSQL {version} is too old; Sandtable needs 12 or newer")
+    note = "" if collation in ("C", "POSIX", "C.UTF-8", "C.utf8") else f"; collation {collation}, C recommended"
+    return f", PostgreSQL {version.split()[0]}{note}"
 
 
 def _redis(cfg: Settings) -> str:

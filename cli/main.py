@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.exc import DataError
 
 from core.errors import SandtableError
 from core.settings import Settings, get_settings
@@ -55,6 +56,10 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SandtableError as err:
             raise fail(str(err)) from None
+        except DataError as err:
+            # a value the database's column refuses (PostgreSQL enforces VARCHAR lengths and types)
+            reason = str(err.orig or err).strip().splitlines()[0]
+            raise fail(f"the database refused a value ({reason})") from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
 

@@ -1,4 +1,4 @@
-"""Registry commands: demo, stats, import, export, watchlist."""
+"""Registry commands: migrate, demo, stats, import, export, watchlist."""
 
 from __future__ import annotations
 
@@ -18,6 +18,34 @@ app.add_typer(watchlist_app, name="watchlist")
 def stores() -> Stores:
     """The configured stores, migrated; Redis is connected only when a command uses it."""
     return open_stores(settings(), connect_redis=False)
+
+
+@app.command()
+@user_errors
+def migrate(as_json: JsonFlag = False) -> None:
+    """Bring the database schema to the newest migration (every other command does it too)."""
+    from store.sql import check_connection, head_revision, make_engine, schema_revision
+    from store.sql import migrate as upgrade
+
+    cfg = settings()
+    setting = "SANDTABLE_DATABASE_URL" if cfg.database_url else "embedded SQLite"
+    engine = make_engine(cfg)
+    try:
+        check_connection(engine, setting)
+        before = schema_revision(engine)
+        upgrade(engine, setting)
+        after = schema_revision(engine)
+    finally:
+        engine.dispose()
+    where = engine.url.render_as_string(hide_password=True)
+    result = {"database": where, "from": before, "to": after, "head": head_revision()}
+    emit(
+        result,
+        as_json,
+        lambda r: typer.echo(
+            f"{r['database']}: schema at {r['to']}" + (f" (was {r['from'] or 'empty'})" if r["from"] != r["to"] else "")
+        ),
+    )
 
 
 @app.command()

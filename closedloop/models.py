@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.models import utcnow
-from store.sql import Base
+from store.sql import Base, UTCDateTime
 
 TASK_STATUSES = ("offered", "accepted", "on_scene", "closed", "declined", "expired", "cancelled")
 ACTIVE_TASK_STATUSES = ("offered", "accepted", "on_scene")
@@ -44,10 +44,10 @@ class Task(Base):
     outcome: Mapped[str] = mapped_column(String(24), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    arrived_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    arrived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (optimistic locking: concurrent edits conflict)
@@ -66,7 +66,7 @@ class ResidentReport(Base):
     text: Mapped[str] = mapped_column(Text)
     contact: Mapped[str] = mapped_column(String(20), default="")
     status: Mapped[str] = mapped_column(String(16), default="new")  # new / handled
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Notice(Base):
@@ -80,4 +80,4 @@ class Notice(Base):
     title: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

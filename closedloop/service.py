@@ -342,6 +342,7 @@ class Loop:
                 if task.status not in allowed:
                     raise InvalidInput(f"a task that is {task.status} cannot be {action}ed")
                 self._apply(session, task, action, principal.id, outcome=outcome, notes=notes)
+                session.flush()  # the version counter moves at the flush: the copy carries the new one
                 snapshot = _detach(task)
         except StaleDataError:
             raise InvalidInput("this task was changed by someone else meanwhile; reload it") from None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.models import utcnow
-from store.sql import Base
+from store.sql import Base, UTCDateTime
 
 PASS_STATUSES = ("pending", "approved", "rejected", "cancelled")
 
@@ -31,17 +31,17 @@ class VisitorPass(Base):
     id_masked: Mapped[str] = mapped_column(String(18))
     phone: Mapped[str] = mapped_column(String(20))
     plate: Mapped[str | None] = mapped_column(String(12), index=True)
-    valid_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    valid_to: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    valid_to: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     reason: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(12), default="pending")
     requested_by: Mapped[str] = mapped_column(String(64), default="resident")
     decided_by: Mapped[str] = mapped_column(String(64), default="")
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     decision_note: Mapped[str] = mapped_column(Text, default="")
-    entered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    left_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    entered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class GateHourly(Base):
@@ -68,7 +68,7 @@ class GateCapture(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     community_id: Mapped[str] = mapped_column(String(32), index=True)
     device_id: Mapped[str] = mapped_column(String(48))
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     plate: Mapped[str] = mapped_column(String(12), index=True)
     direction: Mapped[str] = mapped_column(String(4))
     category: Mapped[str] = mapped_column(String(12))
@@ -84,7 +84,7 @@ class PatrolRound(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     community_id: Mapped[str] = mapped_column(String(32), index=True)
     route_id: Mapped[str] = mapped_column(String(40))
-    round_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    round_start: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     expected: Mapped[int] = mapped_column(Integer)
     on_time: Mapped[int] = mapped_column(Integer, default=0)
     late: Mapped[list[Any]] = mapped_column(JSON, default=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 
 import store.models_index  # noqa: F401  (registers every table on Base.metadata)
 from core.settings import get_settings
@@ -10,6 +11,10 @@ from store.sql import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata
+
+# Any constant: every process that starts migrations on PostgreSQL takes this lock first, so two
+# processes starting at once (the web workers, a worker, the supervisor) never migrate together.
+MIGRATION_LOCK = 0x53414E44  # "SAND"
 
 
 def run_migrations_online() -> None:
@@ -23,6 +28,9 @@ def run_migrations_online() -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # held to the end of the transaction; the second process then finds the schema at head
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             context.run_migrations()
         connection.commit()
 

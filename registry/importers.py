@@ -312,12 +312,15 @@ def _geo_boundary(
     if geom is None:
         return
     lat, lon = _centroid(geom)
+    title = name or _text(records[0].get("name")) or community
+    name_en = _text(records[0].get("name_en"))
+    if not _fits(check, Community, {"id": community, "name": title, "name_en": name_en}):
+        return
     existing = session.get(Community, community)
     if existing is None:
-        title = name or _text(records[0].get("name")) or community
         existing = Community(id=community, name=title, boundary="", center_lat=lat, center_lon=lon)
         session.add(existing)
-    existing.name_en = _text(records[0].get("name_en")) or existing.name_en
+    existing.name_en = name_en or existing.name_en
     existing.boundary = json.dumps(geom)
     existing.center_lat, existing.center_lon = lat, lon
     report.written = 1
@@ -333,16 +336,16 @@ def _geo_grids(
         grid_id = check.take("id", _text)
         name = check.take("name", _text)
         geom = _geometry_checked(check, validate.polygon)
-        if check.failed:
+        texts = {"id": grid_id, "name": name, "name_en": _text(record.get("name_en"))}
+        texts["color"] = _text(record.get("color")) or "#5b8def"
+        if check.failed or not _fits(check, Grid, texts):
             continue
         grid = session.get(Grid, grid_id) or Grid(id=grid_id, community_id=community)
         if grid.community_id != community:
             check.fail("id", f"grid {grid_id} belongs to community {grid.community_id}")
             continue
-        grid.name = name
-        grid.name_en = _text(record.get("name_en"))
+        grid.name, grid.name_en, grid.color = texts["name"], texts["name_en"], texts["color"]
         grid.polygon = json.dumps(geom)
-        grid.color = _text(record.get("color")) or "#5b8def"
         session.add(grid)
         report.written += 1
 
@@ -361,19 +364,19 @@ def _geo_buildings(
         floors = check.take("floors", lambda v: _int(v, 1, 150))
         units = check.take("units", lambda v: _int(v, 1, 50), required=False) or 1
         geom = _geometry_checked(check, validate.polygon)
-        if check.failed or geom is None:
+        texts = {"id": building_id, "name": name, "name_en": _text(record.get("name_en"))}
+        texts |= {"address": _text(record.get("address")), "kind": _text(record.get("kind")) or "residential"}
+        if check.failed or geom is None or not _fits(check, Building, texts):
             continue
         lat, lon = _centroid(geom)
         building = session.get(Building, building_id) or Building(id=building_id, community_id=community)
         if building.community_id != community:
             check.fail("id", f"building {building_id} belongs to community {building.community_id}")
             continue
-        building.name = name
-        building.name_en = _text(record.get("name_en"))
+        building.name, building.name_en = texts["name"], texts["name_en"]
         building.floors = floors
         building.units = units
-        building.address = _text(record.get("address"))
-        building.kind = _text(record.get("kind")) or "residential"
+        building.address, building.kind = texts["address"], texts["kind"]
         building.footprint = json.dumps(geom)
         building.lat, building.lon = lat, lon
         building.grid_id = _text(record.get("grid")) or locator.locate(lat, lon)
@@ -398,6 +401,8 @@ def _geo_paths(
             kind = _text(record.get("kind")) or "path"
             if kind not in ("road", "path", "gate"):
                 check.fail("kind", "must be one of road, path, gate")
+                continue
+            if not _fits(check, PathSegment, {"name": _text(record.get("name"))}):
                 continue
             segments.append(
                 PathSegment(
@@ -548,18 +553,18 @@ def _households(
         seen.add(hid)
         if check.failed or building is None:
             continue
-        rows.append(
-            {
-                "id": hid,
-                "community_id": community,
-                "building_id": building.id,
-                "grid_id": building.grid_id,
-                "unit": unit,
-                "floor": floor,
-                "room": room,
-                "category": category,
-            }
-        )
+        row = {
+            "id": hid,
+            "community_id": community,
+            "building_id": building.id,
+            "grid_id": building.grid_id,
+            "unit": unit,
+            "floor": floor,
+            "room": room,
+            "category": category,
+        }
+        if _fits(check, Household, row):
+            rows.append(row)
     if not report.errors:
         _upsert(session, Household, rows)
         report.written = len(rows)
@@ -611,23 +616,23 @@ def _people(
 
             birth = ric.get_birth_date(id_number)
             gender = gender or ("M" if int(id_number[16]) % 2 else "F")
-        people.append(
-            {
-                "id": pid,
-                "community_id": community,
-                "name": name,
-                "id_number": id_number,
-                "id_hash": keyed_hash(id_hash_key, id_number) if id_number else None,
-                "phone": phone,
-                "gender": gender,
-                "birth_date": birth,
-                "face_id": _text(record.get("face_id")) or None,
-                "floating_registered_on": registered,
-                "floating_expires_on": expires,
-                "elder_inactive_hours": None,
-                "notes": _text(record.get("notes")),
-            }
-        )
+        row = {
+            "id": pid,
+            "community_id": community,
+            "name": name,
+            "id_number": id_number,
+            "id_hash": keyed_hash(id_hash_key, id_number) if id_number else None,
+            "phone": phone,
+            "gender": gender,
+            "birth_date": birth,
+            "face_id": _text(record.get("face_id")) or None,
+            "floating_registered_on": registered,
+            "floating_expires_on": expires,
+            "elder_inactive_hours": None,
+            "notes": _text(record.get("notes")),
+        }
+        if _fits(check, Person, row):
+            people.append(row)
         tags.extend({"person_id": pid, "tag": tag} for tag in sorted(set(tag_list)))
         if household:
             residencies.append(
@@ -701,23 +706,23 @@ def _devices(
         if not isinstance(config, dict):
             check.fail("config", "must be a JSON object")
             continue
-        rows.append(
-            {
-                "id": did,
-                "community_id": community,
-                "type": dtype,
-                "name": _text(record.get("name")),
-                "building_id": building.id if building else None,
-                "household_id": household_id,
-                "grid_id": grid or (building.grid_id if building else None) or locator.locate(lat, lon),
-                "floor": floor if floor is not None else (household.floor if household else None),
-                "lat": lat,
-                "lon": lon,
-                "install_date": install,
-                "silent_hours": silent,
-                "config": config,
-            }
-        )
+        row = {
+            "id": did,
+            "community_id": community,
+            "type": dtype,
+            "name": _text(record.get("name")),
+            "building_id": building.id if building else None,
+            "household_id": household_id,
+            "grid_id": grid or (building.grid_id if building else None) or locator.locate(lat, lon),
+            "floor": floor if floor is not None else (household.floor if household else None),
+            "lat": lat,
+            "lon": lon,
+            "install_date": install,
+            "silent_hours": silent,
+            "config": config,
+        }
+        if _fits(check, Device, row):
+            rows.append(row)
     if not report.errors:
         _upsert(session, Device, rows)
         report.written = len(rows)
@@ -744,15 +749,15 @@ def _vehicles(
         seen.add(plate)
         if check.failed:
             continue
-        rows.append(
-            {
-                "plate": plate,
-                "community_id": community,
-                "owner_id": owner,
-                "blacklisted": flag in ("1", "true", "yes"),
-                "note": _text(record.get("note")),
-            }
-        )
+        row = {
+            "plate": plate,
+            "community_id": community,
+            "owner_id": owner,
+            "blacklisted": flag in ("1", "true", "yes"),
+            "note": _text(record.get("note")),
+        }
+        if _fits(check, Vehicle, row):
+            rows.append(row)
     if not report.errors:
         _upsert(session, Vehicle, rows, key="plate")
         report.written = len(rows)
@@ -783,18 +788,18 @@ def _guards(session: Session, report: ImportReport, records: list[dict[str, Any]
         seen.add(gid)
         if check.failed:
             continue
-        rows.append(
-            {
-                "id": gid,
-                "community_id": community,
-                "name": name,
-                "kind": kind,
-                "phone": phone,
-                "grid_id": grid,
-                "device_id": device,
-                "on_duty": True,
-            }
-        )
+        row = {
+            "id": gid,
+            "community_id": community,
+            "name": name,
+            "kind": kind,
+            "phone": phone,
+            "grid_id": grid,
+            "device_id": device,
+            "on_duty": True,
+        }
+        if _fits(check, Guard, row):
+            rows.append(row)
     if not report.errors:
         _upsert(session, Guard, rows)
         report.written = len(rows)
@@ -803,6 +808,24 @@ def _guards(session: Session, report: ImportReport, records: list[dict[str, Any]
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# columns whose file heading differs from the table's (errors name what the user wrote)
+FILE_COLUMNS = {"building_id": "building", "household_id": "household", "grid_id": "grid", "owner_id": "owner"}
+
+
+def _fits(check: RowChecker, model: Any, values: dict[str, Any]) -> bool:
+    """True when every text value fits its column, else the row fails with the column named.
+
+    PostgreSQL refuses a value longer than VARCHAR(n) (and the whole import with it); SQLite would
+    keep it: the check makes both answer with the same row error.
+    """
+    columns = model.__table__.c
+    for key, value in values.items():
+        length = getattr(columns[key].type, "length", None) if key in columns else None
+        if isinstance(value, str) and length is not None and len(value) > length:
+            check.fail(FILE_COLUMNS.get(key, key), f"is longer than {length} characters")
+    return not check.failed
 
 
 def _upsert(session: Session, model: Any, rows: list[dict[str, Any]], key: str = "id") -> None:

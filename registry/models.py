@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from store.sql import Base
+from store.sql import Base, UTCDateTime
 
 HOUSEHOLD_CATEGORIES = ("owner", "rental", "group_rental", "vacant")
 RESIDENCY_ROLES = ("owner", "tenant", "family")
@@ -52,7 +52,7 @@ class Community(Base):
     boundary: Mapped[str] = mapped_column(Text)  # GeoJSON Polygon/MultiPolygon
     center_lat: Mapped[float] = mapped_column(Float)
     center_lon: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     grids: Mapped[list[Grid]] = relationship(back_populates="community", cascade="all, delete-orphan")
     buildings: Mapped[list[Building]] = relationship(back_populates="community", cascade="all, delete-orphan")
@@ -133,7 +133,7 @@ class Person(Base):
     floating_expires_on: Mapped[dt.date | None] = mapped_column(Date)
     elder_inactive_hours: Mapped[float | None] = mapped_column(Float)  # per-person override
     notes: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     tags: Mapped[list[PersonTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     residencies: Mapped[list[Residency]] = relationship(back_populates="person", cascade="all, delete-orphan")
@@ -266,4 +266,4 @@ class WatchlistEntry(Base):
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     note: Mapped[str] = mapped_column(String(200), default="")
     added_by: Mapped[str] = mapped_column(String(64), default="")
-    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.models import utcnow
-from store.sql import Base
+from store.sql import Base, UTCDateTime
 
 ALERT_TYPES = (
     "elder.inactive",
@@ -50,10 +50,10 @@ class AlertRecord(Base):
     grid_id: Mapped[str | None] = mapped_column(String(40), index=True)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
-    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    detected_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     count: Mapped[int] = mapped_column(Integer, default=1)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
@@ -67,7 +67,7 @@ class AlertStep(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     action: Mapped[str] = mapped_column(String(24))
     status: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(64), default="system")

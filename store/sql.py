@@ -1,16 +1,32 @@
-"""The SQL side: declarative base, engine and sessions, and Alembic migrations."""
+"""The SQL side: declarative base, engine and sessions, Alembic migrations, and the few helpers
+that keep SQLite (embedded, the default) and PostgreSQL (production) behaving the same.
+
+What differs between the two and is handled here (docs/architecture.md, "PostgreSQL"):
+- times: ``UTCDateTime`` stores UTC and always reads back an aware UTC datetime (SQLite keeps
+  no offset; PostgreSQL's ``timestamptz`` would answer in the session's time zone, which is
+  set to UTC on every connection anyway);
+- upserts: ``dialect_insert`` gives the dialect's INSERT with ``on_conflict_do_update`` /
+  ``on_conflict_do_nothing`` (both dialects have ON CONFLICT; the construct is per dialect);
+- connection set-up: SQLite pragmas (WAL, foreign keys, busy timeout) or PostgreSQL's time zone,
+  connect timeout and application name;
+- migrations: concurrent starts on PostgreSQL are serialised by an advisory lock (migrations/env.py).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 from core.errors import StoreUnavailable
 from core.settings import ROOT, Settings
@@ -26,10 +42,53 @@ NAMING = {
 }
 
 
+URL_FORMS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 
     metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A point in time stored in UTC and read back as an aware UTC datetime, on every database.
+
+    SQLite has no time zone: an aware value would be stored as its wall-clock digits and read
+    back naive. PostgreSQL's ``timestamptz`` converts, and answers in the session's zone. Both
+    are made to agree here: aware values are converted to UTC before they are bound (a naive one
+    is taken as UTC, the project's convention), and every value read is aware UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """Aware UTC in (naive is taken as UTC); SQLite gets the naive UTC wall time."""
+        if value is None:
+            return None
+        value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """Aware UTC out."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def dialect_insert(bind: Session | Connection | Engine, table: Any) -> Any:
+    """INSERT for the bind's dialect, with ``on_conflict_do_update`` / ``on_conflict_do_nothing``.
+
+    SQLite (3.24+) and PostgreSQL both have ``INSERT … ON CONFLICT``; SQLAlchemy builds it with a
+    construct per dialect, so code that upserts asks for the right one here.
+    """
+    name = (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise StoreUnavailable(f"SANDTABLE_DATABASE_URL: the {name} database is not supported (use {URL_FORMS})")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -41,6 +100,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _postgresql_session(dbapi_connection: Any, _record: Any) -> None:
+    # UTC for the session: what timestamptz values are rendered in by SQL functions (date_trunc,
+    # ::date) and how a naive literal is read; the application itself always binds aware UTC
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.autocommit = autocommit
+
+
 def make_engine(settings: Settings) -> Engine:
     """An engine for the configured database; the embedded SQLite file's folder is created."""
     url = settings.effective_database_url
@@ -50,9 +119,20 @@ def make_engine(settings: Settings) -> Engine:
             settings.var_dir.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": 15})
             event.listen(engine, "connect", _sqlite_pragmas)
+        elif url.startswith("postgresql"):
+            engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=10,
+                connect_args={"connect_timeout": 10, "application_name": "sandtable"},
+            )
+            event.listen(engine, "connect", _postgresql_session)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-    except (ArgumentError, NoSuchModuleError) as err:
+            raise StoreUnavailable(f"{setting}: {url.split(':', 1)[0]} databases are not supported (use {URL_FORMS})")
+    except NoSuchModuleError as err:
+        raise StoreUnavailable(f"{setting}: unknown database driver in the URL (use {URL_FORMS})") from err
+    except ArgumentError as err:
         raise StoreUnavailable(f"{setting}: {err}") from err
     except ModuleNotFoundError as err:
         raise StoreUnavailable(f"{setting}: the database driver is not installed ({err.name})") from err
@@ -81,11 +161,16 @@ def alembic_config(engine: Engine) -> Any:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration."""
+def migrate(engine: Engine, setting: str = "SANDTABLE_DATABASE_URL") -> None:
+    """Bring the schema to the newest migration; a database that refuses raises StoreUnavailable."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), "head")
+    try:
+        command.upgrade(alembic_config(engine), "head")
+    except SQLAlchemyError as err:
+        orig = getattr(err, "orig", None)
+        reason = str(orig or err).strip().splitlines()[0]
+        raise StoreUnavailable(f"{setting}: cannot migrate the database ({reason})") from err
 
 
 def schema_revision(engine: Engine) -> str | None:

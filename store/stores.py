@@ -54,9 +54,10 @@ def open_stores(
 ) -> Stores:
     """Connect to (or start) the configured stores and bring the schema up to date."""
     engine = make_engine(settings)
-    check_connection(engine, "SANDTABLE_DATABASE_URL" if settings.database_url else "embedded SQLite")
+    setting = "SANDTABLE_DATABASE_URL" if settings.database_url else "embedded SQLite"
+    check_connection(engine, setting)
     if run_migrations:
-        migrate(engine)
+        migrate(engine, setting)
     stores = Stores(settings=settings, engine=engine, keys=Keys(settings.key_prefix), start_redis=start_redis)
     if connect_redis:
         _ = stores.redis  # fail fast when Redis is wrong

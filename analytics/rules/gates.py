@@ -25,6 +25,7 @@ from analytics.rules.base import Rule, location_of
 from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
 from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from ingest.schema import DeviceInfo, Event
+from store.sql import dialect_insert
 
 MIN_MS = 60_000
 SCHEDULE_AHEAD_MS = 3 * 3_600_000
@@ -61,36 +62,25 @@ def count_passage(ctx: RuleContext, ts: int, kind: str, direction: str, category
 
 
 def write_gate_counts(session: Session, community: str, counters: dict[tuple[Any, ...], int]) -> None:
-    """Add a batch's passages to the hourly table (one upsert per hour and category)."""
-    for key, n in counters.items():
-        if key[0] != "gate_hourly":
-            continue
-        _, day, hour, kind, direction, category = key
-        row = session.scalars(
-            select(GateHourly).where(
-                GateHourly.community_id == community,
-                GateHourly.day == day,
-                GateHourly.hour == hour,
-                GateHourly.kind == kind,
-                GateHourly.direction == direction,
-                GateHourly.category == category,
-            )
-        ).first()
-        if row is None:
-            session.add(
-                GateHourly(
-                    community_id=community,
-                    day=day,
-                    hour=hour,
-                    kind=kind,
-                    direction=direction,
-                    category=category,
-                    count=n,
-                )
-            )
-            session.flush()
-        else:
-            row.count += n
+    """Add a batch's passages to the hourly table: one atomic upsert for the batch.
+
+    INSERT … ON CONFLICT DO UPDATE SET count = count + excluded.count, so that workers counting the
+    same hour at once (several processes in the consumer group, PostgreSQL) neither collide on the
+    unique key nor lose an addition.
+    """
+    fields = ("day", "hour", "kind", "direction", "category")
+    hourly = sorted((key[1:], n) for key, n in counters.items() if key[0] == "gate_hourly")  # one lock order
+    rows = [{"community_id": community, **dict(zip(fields, key, strict=True)), "count": n} for key, n in hourly]
+    if not rows:
+        return
+    statement = dialect_insert(session, GateHourly)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["community_id", *fields],
+            set_={"count": GateHourly.count + statement.excluded["count"]},
+        ),
+        rows,
+    )
 
 
 class VisitorCheck(Rule):
