@@ -1,4 +1,10 @@
-"""Shared fixtures: a real Redis server, a real migrated database, the web app, headless Chromium."""
+"""Shared fixtures: a real Redis server, a real migrated database, the web app, headless Chromium.
+
+The database is SQLite (a file per test) unless ``--db=pg`` (or ``SANDTABLE_TEST_DB=pg``) is given:
+then ``settings``, ``demo_settings`` and ``world`` use databases of a throwaway PostgreSQL server
+started for the session (``tests/pg.py``), each test its own database copied from a template.
+Tests marked ``pg`` use that server whatever ``--db`` says.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,54 @@ from store.redis_server import EmbeddedRedis, start_embedded
 from store.stores import Stores, open_stores
 
 ARTIFACTS = ROOT / "test-artifacts"
+DATABASES = ("sqlite", "pg")
+MIGRATED_TEMPLATE = "migrated_template"
+DEMO_TEMPLATE = "demo_template"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=DATABASES,
+        default=os.environ.get("SANDTABLE_TEST_DB") or "sqlite",
+        help="the database of the settings/demo_settings/world fixtures: sqlite (default) or pg "
+        "(a throwaway PostgreSQL server; env SANDTABLE_TEST_DB)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"sandtable database: {config.getoption('--db')}"
+
+
+@pytest.fixture(scope="session")
+def test_db(request: pytest.FixtureRequest) -> str:
+    """The database the fixtures use: "sqlite" or "pg"."""
+    return str(request.config.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """A throwaway PostgreSQL server for the session; fails (never skips) when it cannot start."""
+    from tests.pg import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as err:
+        pytest.fail(f"PostgreSQL tests selected but no server can be started: {err}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_template(pg_server: Any) -> str:
+    """A database with every migration applied, copied (CREATE DATABASE … TEMPLATE) for each test."""
+    from store.sql import make_engine, migrate
+
+    pg_server.create_database(MIGRATED_TEMPLATE)
+    engine = make_engine(load_settings(database_url=pg_server.url(MIGRATED_TEMPLATE)))
+    migrate(engine)
+    engine.dispose()
+    return MIGRATED_TEMPLATE
 
 
 def free_port() -> int:
@@ -42,10 +96,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-def settings(tmp_path: Path, redis_url: str) -> Settings:
-    """Settings for one test: its own var dir, SQLite file and Redis key namespace."""
-    database_url = os.environ.get("SANDTABLE_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
+def settings_for(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
+    """Settings for one test: its own var dir, the given database, its own Redis key namespace."""
     return load_settings(
         var_dir=tmp_path / "var",
         redis_url=redis_url,
@@ -53,6 +105,23 @@ def settings(tmp_path: Path, redis_url: str) -> Settings:
         secret_key="test-secret-key-0123456789",
         key_prefix="t" + uuid.uuid4().hex[:10],
     )
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path, redis_url: str, pg_server: Any, pg_migrated_template: str) -> Iterator[Settings]:
+    """Settings for one test on a PostgreSQL database of its own (a copy of the migrated template)."""
+    database = pg_server.create_database(template=pg_migrated_template)
+    yield settings_for(tmp_path, redis_url, pg_server.url(database))
+    pg_server.drop_database(database)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str, test_db: str, request: pytest.FixtureRequest) -> Settings:
+    """Settings for one test: its own var dir, database (SQLite file, or PostgreSQL with --db=pg), Redis namespace."""
+    if test_db == "pg":
+        pg: Settings = request.getfixturevalue("pg_settings")
+        return pg
+    return settings_for(tmp_path, redis_url, f"sqlite:///{tmp_path / 'test.db'}")
 
 
 @pytest.fixture
@@ -197,11 +266,10 @@ def flush_namespace(client: redis.Redis, prefix: str) -> None:
         client.delete(key)
 
 
-@pytest.fixture(scope="session")
-def demo_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Settings:
-    """Settings of a store holding the demo registry, built once per test session (read-only use)."""
-    root = tmp_path_factory.mktemp("demo")
-    database_url = os.environ.get("SANDTABLE_TEST_DEMO_DATABASE_URL") or f"sqlite:///{root / 'demo.db'}"
+def build_demo_store(root: Path, redis_url: str, database_url: str) -> Settings:
+    """Build the demo registry into the database; returns the settings that reach it."""
+    from registry.demo import build_demo
+
     settings = load_settings(
         var_dir=root / "var",
         redis_url=redis_url,
@@ -210,12 +278,35 @@ def demo_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> S
         key_prefix="demo" + uuid.uuid4().hex[:8],
         login_rate_per_minute=100_000,
     )
-    from registry.demo import build_demo
-
     stores = open_stores(settings)
     build_demo(stores, reset=True)
     stores.engine.dispose()
     return settings
+
+
+@pytest.fixture(scope="session")
+def pg_demo_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str, pg_server: Any) -> Settings:
+    """The demo registry on PostgreSQL, built once per session (read-only use).
+
+    It is built into a template database that nobody connects to afterwards (CREATE DATABASE …
+    TEMPLATE needs that: ``pg_world`` copies it), and the shared demo database is its first copy.
+    """
+    pg_server.create_database(DEMO_TEMPLATE)
+    built = build_demo_store(tmp_path_factory.mktemp("pgdemo"), redis_url, pg_server.url(DEMO_TEMPLATE))
+    shared = pg_server.create_database("demo", template=DEMO_TEMPLATE)
+    return built.model_copy(update={"database_url": pg_server.url(shared)})
+
+
+@pytest.fixture(scope="session")
+def demo_settings(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, test_db: str, request: pytest.FixtureRequest
+) -> Settings:
+    """Settings of a store holding the demo registry, built once per test session (read-only use)."""
+    if test_db == "pg":
+        pg: Settings = request.getfixturevalue("pg_demo_settings")
+        return pg
+    root = tmp_path_factory.mktemp("demo")
+    return build_demo_store(root, redis_url, f"sqlite:///{root / 'demo.db'}")
 
 
 @pytest.fixture
@@ -268,25 +359,43 @@ def browser_login(driver: object, base_url: str, username: str, password: str = 
         time.sleep(0.1)
 
 
+def open_world(demo_settings: Settings, tmp_path: Path, database_url: str) -> Stores:
+    """Stores on a private copy of the demo registry, with their own var dir and Redis namespace."""
+    settings = demo_settings.model_copy(
+        update={"database_url": database_url, "var_dir": tmp_path / "var", "key_prefix": "w" + uuid.uuid4().hex[:10]}
+    )
+    return open_stores(settings, run_migrations=False)
+
+
+def close_world(opened: Stores) -> None:
+    """Forget the world's Redis namespace and close its connections."""
+    flush_namespace(opened.redis, opened.settings.key_prefix)
+    opened.engine.dispose()
+
+
 @pytest.fixture
-def world(demo_settings: Settings, tmp_path: Path) -> Iterator[Stores]:
-    """A private copy of the demo registry (SQLite) with its own Redis namespace: tests may write."""
+def pg_world(pg_demo_settings: Settings, tmp_path: Path, pg_server: Any) -> Iterator[Stores]:
+    """A private PostgreSQL copy of the demo registry (CREATE DATABASE … TEMPLATE demo_template): tests may write."""
+    database = pg_server.create_database(template=DEMO_TEMPLATE)
+    opened = open_world(pg_demo_settings, tmp_path, pg_server.url(database))
+    yield opened
+    close_world(opened)
+    pg_server.drop_database(database)
+
+
+@pytest.fixture
+def world(demo_settings: Settings, tmp_path: Path, test_db: str, request: pytest.FixtureRequest) -> Iterator[Stores]:
+    """A private copy of the demo registry (a copy of the SQLite file, or pg_world) with its own Redis namespace."""
+    if test_db == "pg":
+        yield request.getfixturevalue("pg_world")
+        return
     import shutil
 
-    source = Path(demo_settings.effective_database_url.removeprefix("sqlite:///"))
     target = tmp_path / "world.db"
-    shutil.copyfile(source, target)
-    settings = demo_settings.model_copy(
-        update={
-            "database_url": f"sqlite:///{target}",
-            "var_dir": tmp_path / "var",
-            "key_prefix": "w" + uuid.uuid4().hex[:10],
-        }
-    )
-    opened = open_stores(settings, run_migrations=False)
+    shutil.copyfile(Path(demo_settings.effective_database_url.removeprefix("sqlite:///")), target)
+    opened = open_world(demo_settings, tmp_path, f"sqlite:///{target}")
     yield opened
-    flush_namespace(opened.redis, settings.key_prefix)
-    opened.engine.dispose()
+    close_world(opened)
 
 
 def ingest_token(stores: Stores, community: str = "wanhu") -> str:
