@@ -158,7 +158,7 @@ class Collector:
             self.load_places(session, alerts)
             self.progress(30, "report.progress.figures")
             self.alert_tables(alerts)
-            self.response_tables(alerts, session)
+            self.response_tables(alerts)
             self.elder_table(session, alerts)
             self.floating_tables(session, alerts)
             self.visitor_tables(session)
@@ -402,7 +402,7 @@ class Collector:
             steps,
         )
 
-    def response_tables(self, alerts: list[Alert], session: Session) -> None:
+    def response_tables(self, alerts: list[Alert]) -> None:
         """Minutes per handling stage (people's steps only) and SLA compliance."""
         minutes: dict[str, list[float]] = {s: [] for s in calc.STAGES}
         met: Counter[str] = Counter()

@@ -47,20 +47,18 @@ def find_face(path: Path, family: str = FAMILY) -> Face:
     from fontTools.ttLib import TTCollection, TTFont, TTLibError
 
     try:
-        if path.suffix.lower() in (".ttc", ".otc"):
-            collection = TTCollection(str(path), lazy=True)
-            fonts = list(collection.fonts)
-        else:
-            fonts = [TTFont(str(path), lazy=True)]
-    except (TTLibError, OSError) as err:
+        opened = TTCollection(str(path), lazy=True) if path.suffix.lower() in (".ttc", ".otc") else None
+        fonts = list(opened.fonts) if opened is not None else [TTFont(str(path), lazy=True)]
+        try:
+            names = [str(font["name"].getDebugName(1) or "") for font in fonts]
+        finally:
+            for font in fonts:
+                font.close()
+    except (TTLibError, OSError, KeyError) as err:
         raise MissingFont(f"the reports' CJK font {path} cannot be read ({err}); reinstall {FONT_PACKAGE}") from err
-    names = []
-    for index, font in enumerate(fonts):
-        name = str(font["name"].getDebugName(1) or "")
-        names.append(name)
-        if name == family:
-            return Face(path, index, name)
-    if len(fonts) == 1:
+    if family in names:
+        return Face(path, names.index(family), family)
+    if len(names) == 1:
         return Face(path, 0, names[0])  # a single-face CJK font configured on purpose
     raise MissingFont(f"{path} has no {family} face (found: {', '.join(names) or 'none'}); install {FONT_PACKAGE}")
 
