@@ -456,8 +456,7 @@ TABLE: dict[str, tuple[str, str]] = {
     ),
     "report.say.outcomes": (
         "其中人工处置 {handled} 起、系统自动解除 {auto} 起、误报 {false_alarms} 起，尚有 {open} 起未结。",
-        "Handled by staff: {handled}; cleared by the system: {auto}; false alarms: {false_alarms}; "
-        "still open: {open}.",
+        "Handled by staff: {handled}; cleared by the system: {auto}; false alarms: {false_alarms}; still open: {open}.",
     ),
     "report.say.response": (
         "首次响应用时中位数 {median} 分钟，确认环节SLA达标率 {pct}。",
