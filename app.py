@@ -18,8 +18,14 @@ from store.stores import Stores, open_stores
 
 log = logging.getLogger(__name__)
 
-PAGE_MODULES = ("layouts.wall", "layouts.console", "layouts.tasks")
-CALLBACK_MODULES = ("callbacks.wall", "callbacks.console", "callbacks.tasks", "callbacks.visitors")
+PAGE_MODULES = ("layouts.wall", "layouts.console", "layouts.tasks", "layouts.reports")
+CALLBACK_MODULES = (
+    "callbacks.wall",
+    "callbacks.console",
+    "callbacks.tasks",
+    "callbacks.visitors",
+    "callbacks.reports",
+)
 
 
 def create_app(stores: Stores | None = None, settings: Settings | None = None) -> dash.Dash:

@@ -26,8 +26,10 @@ from analytics.rules.base import Rule
 from analytics.rules.gates import write_gate_counts
 from closedloop.service import Loop
 from core.clock import Clock, WallClock
+from core.errors import SandtableError
 from ingest.directory import Directory
 from ingest.schema import Event
+from reports.scheduler import run_due_reports
 from store.alerts import AlertChange, AlertHistory, AlertStore
 from store.events import EventLog, StreamEntry
 from store.stores import Stores
@@ -315,6 +317,11 @@ class Worker:
                             self.sweep(community)
                             if self.loop is not None:
                                 self.loop.maintain(community, self.clock.now_ms())
+                    if self.loop is not None:  # live state only, never in a replay
+                        try:
+                            run_due_reports(self.stores, self.clock.now_ms())
+                        except SandtableError as err:
+                            log.warning("daily reports: %s", err)
                     last["sweep"] = now
                 if now - last["claim"] > max(1.0, s.worker_claim_idle_ms / 3000):
                     for community in self._communities:

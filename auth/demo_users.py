@@ -51,7 +51,7 @@ def create_demo_users(session: Session) -> list[tuple[str, str, str | None, str 
 
 def create_city_users(session: Session) -> list[tuple[str, str, str | None, str | None]]:
     """The city command centre's accounts (every community in scope): an officer and its wall screen."""
-    made = []
+    made: list[tuple[str, str, str | None, str | None]] = []
     for username, role, name in (("police.city", "police", "市局指挥中心"), ("wall.city", "wall", "市局指挥中心大屏")):
         if session.scalar(select(User).where(User.username == username)) is None:
             create_user(session, username, DEMO_PASSWORD, role, display_name=name)

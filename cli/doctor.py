@@ -48,6 +48,9 @@ def _packages() -> str:
         "alembic",
         "flask_login",
         "argon2",
+        "fpdf",
+        "matplotlib",
+        "openpyxl",
     ]
     missing = []
     for name in names:
@@ -114,12 +117,15 @@ def _chromium() -> str:
     return out or path
 
 
-def _cjk_font() -> str:
-    cmd = ["fc-list", ":lang=zh", "family"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False).stdout
-    if not out.strip():
-        raise SandtableError("no CJK font (reports need one: apt-get install fonts-noto-cjk)")
-    return out.strip().splitlines()[0]
+def _cjk_font(cfg: Settings) -> str:
+    """The face the PDFs embed, found in the configured files (a missing package is named)."""
+    from reports.fonts import report_fonts
+
+    fonts = report_fonts(cfg)
+    return (
+        f"{fonts.regular.name} (face {fonts.regular.index} of {fonts.regular.path.name}; "
+        f"bold in {fonts.bold.path.name}) for the PDF reports"
+    )
 
 
 def run_checks(cfg: Settings) -> list[Check]:
@@ -131,7 +137,7 @@ def run_checks(cfg: Settings) -> list[Check]:
         ("database", lambda: _database(cfg), True),
         ("redis", lambda: _redis(cfg), True),
         ("chromium", _chromium, False),
-        ("cjk-font", _cjk_font, False),
+        ("cjk-font", lambda: _cjk_font(cfg), False),
     ]
     results = []
     for name, func, required in checks:

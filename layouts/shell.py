@@ -57,6 +57,7 @@ def nav_links(lang: str) -> list[Any]:
         ("/", "nav.wall", "view.wall"),
         ("/console", "nav.console", "view.console"),
         ("/tasks", "nav.tasks", "view.tasks"),
+        ("/reports", "nav.reports", "view.reports"),
     ]
     return [html.A(t(key, lang), href=href, className="st-nav") for href, key, perm in links if can(principal, perm)]
 

@@ -2,8 +2,8 @@
 
 The two surveyed demo communities (Wanhu Xincun, Xingbang Central Park) come first, built as
 by `demo`; the other 1,535 are generated here at full size — a boundary, 2–4 grids, a ring road
-with a cross path, residential buildings, ~470 households, ~1,300 residents and ~950 devices
-each (≈ 2 M residents and 1.5 M devices in all), spread over the city's districts and counties on
+with a cross path, residential buildings, ~500 households, ~1,400 residents and ~900 devices
+each (≈ 2.2 M residents and 1.35 M devices in all), spread over the city's districts and counties on
 a jittered lattice so that no two communities overlap.
 
 Speed and memory: rows are generated one community at a time and written with bulk Core inserts
@@ -331,52 +331,52 @@ class CityBuilder:
             },
         )
 
-        # buildings in rows between the ring road and the cross path, until the target size
+        # buildings on the free lots between the ring road and the cross path, until the target
+        # size; a small site builds higher rather than overlapping footprints
         target_households = max(160, int(rng.gauss(450, 100)))
-        floors_choice = rng.choice(((6, 6, 7), (11, 11, 18), (18, 26, 33), (6, 11, 18)))
-        buildings: list[dict[str, Any]] = []
         b_w, b_h = 42.0, 14.0
+        lots = []
         x = x0 + inset + 10
-        households_planned = 0
-        bn = 0
-        while households_planned < target_households:
-            y = y0 + inset + 16
-            while y + b_h < y1 - inset - 8 and households_planned < target_households:
-                if abs(x + b_w / 2) < b_w / 2 + 6:  # keep the cross path clear
-                    break
-                bn += 1
-                floors = rng.choice(floors_choice)
-                units = rng.randint(1, 3)
-                cx, cy = x + b_w / 2, y + b_h / 2
-                lon_b, lat_b = frame.ll(cx, cy)
-                buildings.append(
-                    {
-                        "id": f"{cid}-B{bn:02d}",
-                        "community_id": cid,
-                        "grid_id": grid_at(cx),
-                        "name": f"{bn}号楼",
-                        "name_en": f"Building {bn}",
-                        "address": f"{name}{bn}号楼",
-                        "floors": floors,
-                        "units": units,
-                        "kind": "residential",
-                        "footprint": json.dumps({"type": "Polygon", "coordinates": frame.rect(x, y, x + b_w, y + b_h)}),
-                        "lat": lat_b,
-                        "lon": lon_b,
-                        "_x": (x, y),
-                    }
-                )
-                households_planned += units * floors * 2
-                y += b_h + 18
+        while x + b_w < x1 - inset - 6:
+            if abs(x + b_w / 2) >= b_w / 2 + 6:  # keep the cross path clear
+                y = y0 + inset + 16
+                while y + b_h < y1 - inset - 8:
+                    lots.append((x, y))
+                    y += b_h + 18
             x += b_w + 14
-            if x + b_w > x1 - inset - 6:
-                x = x0 + inset + 10 + rng.uniform(0, 8)
-                floors_choice = tuple(f + 5 for f in floors_choice)  # the site is full: build higher
-                if bn > 400:
+        floors_choice: tuple[int, ...] = rng.choice(((6, 6, 7), (11, 11, 18), (18, 26, 33), (6, 11, 18)))
+        while True:
+            plan = []
+            planned = 0
+            for x, y in lots:
+                if planned >= target_households:
                     break
-        for b in buildings:
-            row = {k: v for k, v in b.items() if not k.startswith("_")}
+                floors, units = rng.choice(floors_choice), rng.randint(1, 3)
+                plan.append((x, y, floors, units))
+                planned += floors * units * 2
+            if planned >= target_households or min(floors_choice) >= 33:
+                break
+            floors_choice = tuple(min(33, f + 6) for f in floors_choice)
+        buildings: list[dict[str, Any]] = []
+        for bn, (x, y, floors, units) in enumerate(plan, start=1):
+            cx, cy = x + b_w / 2, y + b_h / 2
+            lon_b, lat_b = frame.ll(cx, cy)
+            row: dict[str, Any] = {
+                "id": f"{cid}-B{bn:02d}",
+                "community_id": cid,
+                "grid_id": grid_at(cx),
+                "name": f"{bn}号楼",
+                "name_en": f"Building {bn}",
+                "address": f"{name}{bn}号楼",
+                "floors": floors,
+                "units": units,
+                "kind": "residential",
+                "footprint": json.dumps({"type": "Polygon", "coordinates": frame.rect(x, y, x + b_w, y + b_h)}),
+                "lat": lat_b,
+                "lon": lon_b,
+            }
             rows.add(Building, row)
+            buildings.append({**row, "_x": (x, y)})
 
         self._residents_and_devices(rows, cid, frame, buildings, grid_at, (x0, y0, x1, y1), gated, district.places)
 

@@ -101,3 +101,16 @@ class Keys:
     def rule_state(self, community: str, rule: str) -> str:
         """HASH of one rule's private state."""
         return self._c(community, f"rule:{rule}")
+
+    # --- reports ------------------------------------------------------------------------
+    def report_job(self, job_id: str) -> str:
+        """HASH of a report made on the /reports page: owner, status, progress, file (TTL: kept hours)."""
+        return f"{self.prefix}:report:job:{job_id}"
+
+    def report_running(self, owner: str) -> str:
+        """STRING set while a user's report is being made (one at a time per user; TTL)."""
+        return f"{self.prefix}:report:running:{owner}"
+
+    def report_lock(self, name: str) -> str:
+        """STRING lock (SET NX PX) of a scheduled report, e.g. ``daily:wanhu:2026-11-24``."""
+        return f"{self.prefix}:report:lock:{name}"

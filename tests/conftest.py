@@ -52,6 +52,7 @@ def settings(tmp_path: Path, redis_url: str) -> Settings:
         database_url=database_url,
         secret_key="test-secret-key-0123456789",
         key_prefix="t" + uuid.uuid4().hex[:10],
+        report_daily_enabled=False,  # workers in tests do not render daily PDFs (tests/test_reports.py does)
     )
 
 
@@ -209,6 +210,7 @@ def demo_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> S
         secret_key="test-secret-key-0123456789",
         key_prefix="demo" + uuid.uuid4().hex[:8],
         login_rate_per_minute=100_000,
+        report_daily_enabled=False,
     )
     from registry.demo import build_demo
 

@@ -103,6 +103,8 @@ def route_urls(app: Any, world: dict[str, Any]) -> list[tuple[str, str]]:
         "layer": ["boundary", "grids", "buildings", "paths", "devices"],
         "person_id": [world["person_g1"], world["person_g3"], world["person_xb"]],
         "code": ["en"],
+        "job_id": ["AAAAAAAAAAAAAAAAAAAAAAAA"],  # a well-formed id of nobody's report
+        "day": ["2026-11-24", "2026-13-99"],
     }
     out: list[tuple[str, str]] = []
     for rule in app.server.url_map.iter_rules():
