@@ -104,6 +104,7 @@ def route_urls(app: Any, world: dict[str, Any]) -> list[tuple[str, str]]:
         "person_id": [world["person_g1"], world["person_g3"], world["person_xb"]],
         "code": ["en"],
         "job_id": ["AAAAAAAAAAAAAAAAAAAAAAAA"],  # a well-formed id of nobody's report
+        "alert_id": ["0123456789abcdef"],  # a well-formed id of no alert
         "day": ["2026-11-24", "2026-13-99"],
     }
     out: list[tuple[str, str]] = []
