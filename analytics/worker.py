@@ -247,6 +247,7 @@ class Worker:
         if community in self._started:
             return
         self.events.ensure_group(community)
+        self.alerts.recount(community)  # open-alert counts of the city view, exact after any restart
         if seed_timers:
             ctx = self.context(community)
             for rule in self.rules:

@@ -25,6 +25,16 @@ class Keys:
         """SET of community ids that have a stream."""
         return f"{self.prefix}:communities"
 
+    @property
+    def city_changes(self) -> str:
+        """ZSET community id → time (ms) its open-alert counts last changed (the city view's deltas)."""
+        return f"{self.prefix}:city:changes"
+
+    @property
+    def city_registry(self) -> str:
+        """STRING (JSON, short TTL) of the city's registry figures per community, shared by web workers."""
+        return f"{self.prefix}:city:registry"
+
     # --- per community ------------------------------------------------------------------
     def events(self, community: str) -> str:
         """STREAM of accepted events."""
@@ -89,6 +99,10 @@ class Keys:
     def alerts_open(self, community: str) -> str:
         """HASH dedup key (type|canonical subject) → JSON document of the open alert."""
         return self._c(community, "alerts:open")
+
+    def alert_counts(self, community: str) -> str:
+        """HASH ``sev:S`` / ``type:T`` → number of open alerts (kept by the alert scripts; the city view)."""
+        return self._c(community, "alerts:count")
 
     def alert(self, community: str, name: str) -> str:
         """HASH of alerts: ``alert:index`` (id → dedup key of open ones), ``alert:closed`` (id → document)."""
