@@ -18,9 +18,10 @@ from store.stores import Stores, open_stores
 
 log = logging.getLogger(__name__)
 
-PAGE_MODULES = ("layouts.wall", "layouts.console", "layouts.tasks", "layouts.reports")
+PAGE_MODULES = ("layouts.city", "layouts.wall", "layouts.console", "layouts.tasks", "layouts.reports")
 CALLBACK_MODULES = (
     "callbacks.wall",
+    "callbacks.city",
     "callbacks.console",
     "callbacks.tasks",
     "callbacks.visitors",
