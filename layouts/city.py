@@ -15,7 +15,7 @@ from api.web import request_lang, stores
 from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
-from layouts.city_data import SEVERITIES, communities
+from layouts.city_data import SEVERITIES, CityCommunity, communities
 from layouts.map import base_layer
 from layouts.shell import forbidden, header
 from layouts.wall import chart_panel
@@ -82,7 +82,27 @@ def city_legend(lang: str) -> html.Div:
     return html.Div(className="st-legend st-city-legend", children=rows)
 
 
-def city_map(bounds: list[list[float]], lang: str) -> dl.MapContainer:
+def district_labels(comms: list[CityCommunity]) -> dict[str, Any]:
+    """A label at the middle of each district's communities (the map has no tiles to name places)."""
+    spots: dict[str, list[tuple[float, float]]] = {}
+    for c in comms:
+        if c.district:
+            spots.setdefault(c.district, []).append((c.lat, c.lon))
+    features = []
+    for district, points in sorted(spots.items()):
+        lat = sum(p[0] for p in points) / len(points)
+        lon = sum(p[1] for p in points) / len(points)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(lon, 5), round(lat, 5)]},
+                "properties": {"name": district, "n": len(points)},
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def city_map(bounds: list[list[float]], lang: str, comms: list[CityCommunity]) -> dl.MapContainer:
     """The clustered map of the communities (data filled by the refresh callback)."""
     s = stores()
     return dl.MapContainer(
@@ -98,6 +118,8 @@ def city_map(bounds: list[list[float]], lang: str) -> dl.MapContainer:
         children=[
             dl.Pane(name="basemap", style={"zIndex": 150}),
             base_layer(s.settings),
+            dl.Pane(name="labels", style={"zIndex": 420, "pointerEvents": "none"}),
+            dl.GeoJSON(data=district_labels(comms), pointToLayer=ns("districtLabel"), interactive=False, pane="labels"),
             dl.GeoJSON(
                 id=ids.CITY_POINTS,
                 data={"type": "FeatureCollection", "features": []},
@@ -156,7 +178,7 @@ def layout(kiosk: str | None = None, **_: Any) -> html.Div:
                     ),
                     html.Div(
                         className="st-map-wrap",
-                        children=[city_map(bounds, lang), city_legend(lang)],
+                        children=[city_map(bounds, lang, comms), city_legend(lang)],
                     ),
                     html.Aside(
                         className="st-side st-right",

@@ -136,6 +136,11 @@ window.sandtable = window.sandtable || {};
                          {className: "st-tooltip"});
       return marker;
     },
+    districtLabel: function (feature, latlng) {
+      var icon = L.divIcon({className: "st-district-label", html: "<span>" + st.escape(feature.properties.name) + "</span>",
+                            iconSize: [120, 20], iconAnchor: [60, 34]});
+      return L.marker(latlng, {icon: icon, interactive: false, keyboard: false});
+    },
     communityCluster: function (feature, latlng, index) {
       // a cluster of communities: how many, and a ring in the colour of the most serious alert among them
       var leaves = index.getLeaves(feature.properties.cluster_id, Infinity);
