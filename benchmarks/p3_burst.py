@@ -75,8 +75,7 @@ def templates(bench: Any) -> dict[str, list[bytes]]:
             plates=resident_plates(bench.stores, community),
         )
         out[community] = [
-            json.dumps({"events": events[i : i + BATCH]}, ensure_ascii=False).encode()
-            for i in range(0, len(events), BATCH)
+            json.dumps(events[i : i + BATCH], ensure_ascii=False).encode() for i in range(0, len(events), BATCH)
         ]
     return out
 
@@ -89,7 +88,7 @@ class Sender(threading.Thread):
     ) -> None:
         super().__init__(daemon=True)
         self.n, self.url, self.tokens, self.bodies, self.rate, self.until = n, url, tokens, bodies, rate, until
-        self.accepted = self.refused = self.sent = self.errors = 0
+        self.accepted = self.refused = self.sent = self.errors = self.rejected = 0
 
     def run(self) -> None:
         session = requests.Session()
@@ -120,7 +119,9 @@ class Sender(threading.Thread):
                     time.sleep(float(r.headers.get("Retry-After", "1")))
                     continue
                 r.raise_for_status()
-                self.accepted += int(r.json()["accepted"])
+                result = r.json()
+                self.accepted += int(result["accepted"])
+                self.rejected += len(result["rejected"]) + int(result["duplicates"])
                 self.sent += BATCH
                 break
             due += interval
@@ -175,7 +176,8 @@ def main() -> None:
             workers.terminate()
             workers.wait(timeout=60)
     sent_rate = sum(s.sent for s in senders) / seconds
-    lost = max(0, accepted - in_streams) + pending
+    rejected = sum(s.rejected for s in senders)
+    lost = max(0, accepted - in_streams) + pending + rejected
     ratio = drained_at / seconds
     print(f"burst: target {rate:,.0f} events/s for {seconds:.0f} s; achieved {sent_rate:,.0f} events/s over HTTP")
     print(
@@ -196,6 +198,7 @@ def main() -> None:
             "target_events_per_s": round(rate),
             "achieved_events_per_s": round(sent_rate),
             "accepted": accepted,
+            "rejected": rejected,
             "redis_peak_mib": round(max(redis_mem) / 2**20),
             "worker_peak_mib": round(max(worker_mem) / 1024),
             "burst_s": seconds,
