@@ -103,6 +103,22 @@ def test_an_approved_visitor_passes_and_a_stranger_raises_an_alert(world: Stores
     assert reasons == ["no_pass", "overstay"]
 
 
+def test_a_visitor_leaving_in_the_grace_period_is_not_flagged(world: Stores) -> None:
+    visitors = Visitors(world)
+    created = visitors.request(request(), requested_by="resident", now=now_at(T0))
+    visitors.decide(PROPERTY, created.id, approve=True)
+    s = Scenario(world).at(M, face(world, T0 + M, id_number=VISITOR_ID))
+    end = 3 * 3_600_000
+    s.at(end + 5 * M, face(world, T0 + end + 5 * M, "out", id_number=VISITOR_ID))  # 5 minutes late
+    s.at(end + 30 * M)
+    assert s.open("visitor.unapproved") == []
+    with world.sessions() as session:
+        visit = session.get(VisitorPass, created.id)
+        hourly = {(h.kind, h.direction, h.category): h.count for h in session.scalars(select(GateHourly))}
+    assert visit is not None and visit.left_at is not None
+    assert hourly[("face", "out", "visitor")] == 1
+
+
 def test_a_pass_outside_its_window_does_not_open_the_gate(world: Stores) -> None:
     visitors = Visitors(world)
     later = visitors.request(
