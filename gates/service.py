@@ -78,7 +78,8 @@ class Visitors:
                 plate = validate.plate(req.plate)
             except InvalidInput as err:
                 errors["plate"] = str(err)
-        start, end = _aware(req.valid_from), _aware(req.valid_to)
+        # in UTC: SQLite keeps no offset, so a Shanghai-local time would come back 8 h late
+        start, end = _aware(req.valid_from).astimezone(dt.UTC), _aware(req.valid_to).astimezone(dt.UTC)
         if end <= start:
             errors["valid_to"] = "the visit must end after it starts"
         elif end <= now:
