@@ -69,7 +69,7 @@ PAGE = """<!doctype html>
 <html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
-{% if refresh %}<meta http-equiv="refresh" content="60">{% endif %}
+{% if refresh %}<meta http-equiv="refresh" content="60{% if link %}; url={{ link }}{% endif %}">{% endif %}
 <title>{{ title }}</title><link rel="stylesheet" href="/assets/css/theme.css"></head>
 <body class="st-resident st-visit"><main>
 <h1>{{ title }}</h1>
@@ -197,6 +197,7 @@ def _render(
         community=community.id if community is not None else "",
         form=form,
         status=status,
+        # a pending decision is looked at again each minute (a POST's confirmation moves to its status link)
         refresh=status is not None and status["code"] == "pending",
         link=link,
         link_text=request.host_url.rstrip("/") + link if link else "",

@@ -113,6 +113,7 @@ def test_a_visitor_applies_is_approved_and_the_face_gate_lets_them_in(world: Sto
             created = session.scalars(select(VisitorPass)).one()
         assert (created.household_id, created.status, created.requested_by) == (HOUSEHOLD, "pending", SELF_APPLIED)
         assert f"p={created.id}" in link
+        assert f'content="60; url=/visit/status?p={created.id}' in sent.text  # the confirmation moves on to it
 
         # the host household sees the application on its page
         hosts = requests.get(resident_link(world, HOUSEHOLD, server.url), timeout=30).text
