@@ -63,6 +63,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
     from api.map import bp as map_bp
     from api.registry_api import bp as registry_bp
     from api.resident import bp as resident_bp
+    from api.visit import bp as visit_bp
     from api.web import register_web_routes
     from auth.web import install as install_access_control
     from layouts.shell import shell_layout
@@ -77,6 +78,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
     server.register_blueprint(registry_bp)
     server.register_blueprint(events_bp)
     server.register_blueprint(resident_bp)
+    server.register_blueprint(visit_bp)
     app.layout = shell_layout
     return app
 

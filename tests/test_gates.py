@@ -14,7 +14,7 @@ from analytics.rules.gates import round_starts
 from api.resident import resident_link
 from auth.principal import Principal
 from core.errors import InvalidInput
-from core.timefmt import SHANGHAI
+from core.timefmt import SHANGHAI, aware
 from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from gates.service import FieldErrors, PassRequest, Visitors
 from ingest.directory import Directory
@@ -157,6 +157,21 @@ def test_pass_form_errors_name_the_field(world: Stores) -> None:
             now=now_at(T0),
         )
     assert past.value.errors["valid_to"] == "the visit is already over"
+
+
+def test_a_window_given_in_local_time_is_kept_as_that_instant(world: Stores) -> None:
+    visitors = Visitors(world)
+    start = now_at(T0).astimezone(SHANGHAI)  # what the forms hand over: Shanghai wall time
+    created = visitors.request(
+        request(valid_from=start, valid_to=start + dt.timedelta(hours=2)), requested_by="resident", now=now_at(T0)
+    )
+    visitors.decide(PROPERTY, created.id, approve=True)
+    with world.sessions() as session:
+        stored = session.get(VisitorPass, created.id)
+        assert stored is not None
+        assert aware(stored.valid_from) == now_at(T0)
+    s = Scenario(world).at(M, face(world, T0 + M, id_number=VISITOR_ID))
+    assert s.open("visitor.unapproved") == []
 
 
 def test_a_rejection_needs_a_reason_and_residents_cannot_approve(world: Stores) -> None:
