@@ -65,7 +65,7 @@ clientside_callback(
 def scoped_communities(scope: Scope) -> list[CityCommunity]:
     """The communities of a scope, cached for a minute in this process (a read-only registry list:
     no state that another web worker would need to share)."""
-    key = scope.communities
+    key = (stores().settings.effective_database_url, scope.communities)
     now = time.monotonic()
     found = _lists.get(key)
     if found is None or now - found[0] > LIST_TTL_S:

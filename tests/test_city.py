@@ -87,6 +87,7 @@ def test_open_alert_counts_follow_alerts_and_survive_a_restart(world: Stores) ->
 
 def test_the_city_refresh_is_scoped_and_sends_only_what_changed(world: Stores) -> None:
     smoke_in_wanhu(world)
+    time.sleep(1.1)  # out of the next tick's second of overlap
     app = create_app(world)  # one app per process: Dash wires its callbacks into the first one
     city = client_as(app, "police.city")
     response = city_tick(city, {"since": 0, "full_at": 0, "lang": "zh"})
