@@ -329,7 +329,11 @@ def check_event(
         raise Rejected(
             f"ts is {(ts - now_ms) / 60000:.0f} minutes in the future (at most {future_tolerance_ms // 60000} allowed)"
         )
-    data = check(dict(parsed.data), hash_key)
+    if "id_hash" in parsed.data:
+        raise Rejected("data.id_hash is computed by the server: send the ID number as data.id_number")
+    # the type's own check hashes the identity it expects; an ID number anywhere else is hashed too
+    data = redact(check(dict(parsed.data), hash_key), hash_key)
+
     if parsed.type == "patrol.checkin" and not guard_known(str(data["guard"])):
         raise Rejected(f"unknown guard {data['guard']!r}")
     return Event(type=parsed.type, device=parsed.device, ts=ts, data=data, id=parsed.id, received=now_ms)

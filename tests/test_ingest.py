@@ -166,8 +166,17 @@ def test_id_numbers_never_reach_redis_in_plain_text(world: Stores, server: LiveS
         "ts": now_ms(),
         "data": {"method": "face", "id_number": WANTED_ID, "face_id": "F1"},
     }
-    body = post(server, token, [good, bad]).json()
-    assert body["accepted"] == 1 and "at most one identity" in body["rejected"][0]["error"]
+    # an ID number where no identity is expected is hashed all the same, and a device may not
+    # claim a hash of its own (it could pose as a watchlisted person)
+    stray = door_event()
+    stray["data"] = {"state": "open", "note": {"id_number": WANTED_ID}}
+    forged = {"type": "lock.open", "device": lock, "ts": now_ms(), "data": {"method": "face", "id_hash": "ab" * 32}}
+    body = post(server, token, [good, bad, stray, forged]).json()
+    assert body["accepted"] == 2
+    errors = {r["index"]: r["error"] for r in body["rejected"]}
+    assert "at most one identity" in errors[1]
+    assert "data.id_hash is computed by the server" in errors[3]
+
     for key in world.redis.scan_iter(match=f"{world.keys.prefix}:*"):
         kind = world.redis.type(key)
         if kind == "stream":
@@ -177,8 +186,10 @@ def test_id_numbers_never_reach_redis_in_plain_text(world: Stores, server: LiveS
         else:
             continue
         assert WANTED_ID not in text, key
-    entry = world.redis.xrange(world.keys.events("wanhu"))[-1][1]["e"]
-    assert json.loads(entry)["data"]["id_hash"]
+    stored = [json.loads(fields["e"]) for _, fields in world.redis.xrange(world.keys.events("wanhu"))]
+    assert [e["type"] for e in stored] == ["lock.open", "door.contact"]
+    assert stored[0]["data"]["id_hash"] == stored[1]["data"]["note"]["id_hash"]
+
 
 
 def test_ingest_rate_limit_answers_429_with_retry_after(world: Stores) -> None:
