@@ -7,7 +7,6 @@ when an unknown id shows up, so a device registered a moment ago is accepted wit
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import threading
 import time
 from collections import OrderedDict
@@ -150,13 +149,9 @@ class Directory:
                     "unit": h.unit,
                     "room": h.room,
                 }
-            today = dt.date.today()
             for p in session.scalars(select(Person).where(Person.community_id == community)):
-                facts.people[p.id] = {
-                    "tags": set(),
-                    "threshold": p.elder_inactive_hours,
-                    "floating_expired": bool(p.floating_expires_on and p.floating_expires_on < today),
-                }
+                facts.people[p.id] = {"tags": set(), "threshold": p.elder_inactive_hours}
+
                 if p.face_id:
                     facts.face_ids[p.face_id] = p.id
                 if p.id_hash:

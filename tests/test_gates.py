@@ -18,7 +18,7 @@ from core.timefmt import SHANGHAI, aware
 from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from gates.service import FieldErrors, PassRequest, Visitors
 from ingest.directory import Directory
-from registry.models import Device
+from registry.models import Device, Household
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, save_screenshot
 from tests.test_map_page import wait_for
@@ -101,6 +101,14 @@ def test_an_approved_visitor_passes_and_a_stranger_raises_an_alert(world: Stores
     s.at(3 * 3_600_000 + 16 * M)
     reasons = sorted(a["evidence"]["reason"] for a in s.open("visitor.unapproved"))
     assert reasons == ["no_pass", "overstay"]
+    # the overstay points at the host household, on the map and in its grid worker's queue
+    (overstay,) = [a for a in s.open("visitor.unapproved") if a["evidence"]["reason"] == "overstay"]
+    with world.sessions() as session:
+        host = session.get(Household, HOUSEHOLD)
+    assert host is not None
+    assert overstay["subject"]["household"] == host.id and overstay["grid"] == host.grid_id
+    assert overstay["location"] is not None
+
 
 
 def test_a_visitor_leaving_in_the_grace_period_is_not_flagged(world: Stores) -> None:

@@ -118,14 +118,14 @@ class VisitorCheck(Rule):
         )
         if found is not None:
             count_passage(ctx, event.ts, "face", direction, "visitor")
-            self._visitor_moved(ctx, found, direction, event.ts)
+            self._visitor_moved(ctx, found, direction, event.ts, device)
             return
         if direction != "in":
             held = held_pass(ctx, "id", str(data["id_hash"])) if data.get("id_hash") else None
             if held is not None and event.ts >= int(held["from"]):
                 # a visitor leaving after the window: counted as a visitor, and gone (no overstay)
                 count_passage(ctx, event.ts, "face", direction, "visitor")
-                self._visitor_moved(ctx, held, direction, event.ts)
+                self._visitor_moved(ctx, held, direction, event.ts, device)
                 return
             count_passage(ctx, event.ts, "face", direction, "unknown")
             return
@@ -140,11 +140,15 @@ class VisitorCheck(Rule):
             evidence={"reason": why, "seen_at": iso_utc(event.ts), "score": data.get("score")},
         )
 
-    def _visitor_moved(self, ctx: RuleContext, found: dict[str, Any], direction: str, ts: int) -> None:
+    def _visitor_moved(
+        self, ctx: RuleContext, found: dict[str, Any], direction: str, ts: int, gate: DeviceInfo
+    ) -> None:
         pass_id = str(found["pass"])
         when = ms_to_utc(ts)
         if direction == "in":
             ctx.schedule("overstay", pass_id, int(found["to"]) + 15 * MIN_MS)
+            # where an overstay alert points: the gate they came in by, the host household's grid
+            ctx.state_set(self.name, pass_id, {"household": found.get("household"), "gate": gate.id})
 
             def entered(session: Session) -> None:
                 visitor = session.get(VisitorPass, pass_id)
@@ -152,6 +156,7 @@ class VisitorCheck(Rule):
                     visitor.entered_at = when
         else:
             ctx.cancel("overstay", pass_id)
+            ctx.state_del(self.name, pass_id)
 
             def entered(session: Session) -> None:
                 visitor = session.get(VisitorPass, pass_id)
@@ -161,11 +166,17 @@ class VisitorCheck(Rule):
         ctx.sql.append(entered)
 
     def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
+        entry = ctx.state_get(self.name, key) or {}
+        household = entry.get("household")
+        gate = ctx.facts.devices.get(str(entry.get("gate")))
+        host = ctx.facts.households.get(str(household), {})
         ctx.alert(
             self.name,
             severity="medium",
-            subject={"pass": key},
+            subject={"pass": key, "household": household, "building": host.get("building")},
             identity={"pass": key},
+            location=location_of(gate) if gate is not None else None,
+            grid=host.get("grid") or (gate.grid if gate is not None else None),
             evidence={"reason": "overstay", "pass": key, "window_ended_at": iso_utc(due_ms - 15 * MIN_MS)},
         )
 
