@@ -210,7 +210,6 @@ class RuleContext:
         self._state[(rule, key)] = None
         self.writes.hdel(self.keys.rule_state(self.community, rule), key)
 
-
     # --- live view changes ----------------------------------------------------------------
     def touch(self, feature: str) -> None:
         """Note that a map feature changed now (the wall screen fetches only what changed)."""

@@ -45,6 +45,7 @@ class CommunityFacts:
     vehicles: dict[str, dict[str, Any]] = field(default_factory=dict)
     # door sensor id → (person id, threshold hours) of the elder living alone it watches
     elder_sensors: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    elder_sensor_of: dict[str, str] = field(default_factory=dict)  # elder living alone → their door sensor
     silent_hours: dict[str, float] = field(default_factory=dict)  # per-device silence overrides
     wearables: dict[str, str] = field(default_factory=dict)  # wearable device id → guard id
     # patrol routes: id → {"interval", "start_hour", "end_hour", "tolerance", "checkpoints": [(seq, device, offset)]}
@@ -186,4 +187,5 @@ class Directory:
                 person = facts.people[person_id]
                 if "elderly_alone" in person["tags"]:
                     facts.elder_sensors[device.id] = (person_id, person["threshold"])
+                    facts.elder_sensor_of[person_id] = device.id
         return facts

@@ -110,7 +110,6 @@ def test_an_approved_visitor_passes_and_a_stranger_raises_an_alert(world: Stores
     assert overstay["location"] is not None
 
 
-
 def test_a_visitor_leaving_in_the_grace_period_is_not_flagged(world: Stores) -> None:
     visitors = Visitors(world)
     created = visitors.request(request(), requested_by="resident", now=now_at(T0))

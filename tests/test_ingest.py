@@ -191,7 +191,6 @@ def test_id_numbers_never_reach_redis_in_plain_text(world: Stores, server: LiveS
     assert stored[0]["data"]["id_hash"] == stored[1]["data"]["note"]["id_hash"]
 
 
-
 def test_ingest_rate_limit_answers_429_with_retry_after(world: Stores) -> None:
     limited = world.settings.model_copy(update={"ingest_rate_per_minute": 2})
     live = LiveServer(limited)

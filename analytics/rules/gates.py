@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from analytics.context import RuleContext
 from analytics.rules.base import Rule, location_of
+from analytics.rules.occupancy import opener, person_of
 from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
 from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from ingest.schema import DeviceInfo, Event
@@ -32,13 +33,7 @@ SCHEDULE_AHEAD_MS = 3 * 3_600_000
 
 def resident_of(ctx: RuleContext, data: dict[str, Any]) -> bool:
     """True when the identity at the gate is a registered person of this community."""
-    if data.get("person"):
-        return str(data["person"]) in ctx.facts.people
-    if data.get("id_hash"):
-        return str(data["id_hash"]) in ctx.facts.id_hashes
-    if data.get("face_id"):
-        return str(data["face_id"]) in ctx.facts.face_ids
-    return False
+    return person_of(ctx.facts, opener(data)) is not None
 
 
 def held_pass(ctx: RuleContext, field: str, value: str) -> dict[str, Any] | None:

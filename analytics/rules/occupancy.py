@@ -33,10 +33,19 @@ def opener(data: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def person_of(facts: CommunityFacts, who: tuple[str, str] | None) -> str | None:
+    """The registered person of this community an identity resolves to, or None."""
+    if who is None:
+        return None
+    kind, value = who
+    if kind == "person":
+        return value if value in facts.people else None
+    return (facts.face_ids if kind == "face_id" else facts.id_hashes).get(value)
+
+
 def registered_here(facts: CommunityFacts, household: str, who: tuple[str, str]) -> bool:
     """True when the identity belongs to a person registered as living in the household."""
-    kind, value = who
-    person = {"person": value, "face_id": facts.face_ids.get(value), "id_hash": facts.id_hashes.get(value)}[kind]
+    person = person_of(facts, who)
     return person is not None and person in facts.occupants.get(household, set())
 
 
