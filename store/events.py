@@ -4,6 +4,10 @@ Written for Redis 6.2 (no XADD idempotency, no ACKED trimming): deduplication is
 ``SET NX EX`` per producer event id inside the same Lua script as the XADD (atomic, one round
 trip per batch, all keys in the community's hash slot); trimming uses XTRIM MINID below the
 oldest entry that is pending or not yet delivered, so an unacknowledged entry is never dropped.
+
+On a Redis Cluster one XREADGROUP may only name streams of one hash slot, so the workers read
+the communities slot group by slot group (``read``): non-blocking reads pipelined per node,
+then, when every stream was empty, one short blocking read on one slot group (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import redis
 
 from core.errors import SandtableError
 from store.keys import Keys
-from store.redis_server import RedisClient
+from store.redis_server import RedisClient, is_cluster
 
 log = logging.getLogger(__name__)
 GROUP = "workers"
+SLOT_GROUPS_PER_PIPELINE = 256  # a cluster read pass sends this many XREADGROUPs per round trip
 encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder().decode
 
@@ -80,12 +85,24 @@ def entry_of(community: str, entry_id: str, fields: dict[str, Any]) -> StreamEnt
 class EventLog:
     """Appends to, reads from and trims the per-community streams."""
 
-    def __init__(self, client: RedisClient, keys: Keys, *, dedup_hours: int = 24, backlog_limit: int = 0) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        keys: Keys,
+        *,
+        dedup_hours: int = 24,
+        backlog_limit: int = 0,
+        cluster_block_ms: int = 100,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.dedup_s = dedup_hours * 3600
         self.backlog_limit = backlog_limit
+        self.cluster_block_ms = cluster_block_ms
         self._append = client.register_script(APPEND_LUA)
+        self._cluster = is_cluster(client)
+        self._slot_groups: tuple[tuple[str, ...], list[list[str]]] = ((), [])
+        self._turn = 0  # which slot group a cluster read starts with (every group gets to go first)
 
     # --- writing ----------------------------------------------------------------------------
     def append(self, community: str, events: list[tuple[str | None, bytes]]) -> list[int]:
@@ -135,18 +152,72 @@ class EventLog:
                 raise
 
     def read(self, communities: list[str], consumer: str, *, count: int, block_ms: int | None) -> list[StreamEntry]:
-        """New entries for this consumer from the communities' streams."""
+        """New entries for this consumer from the communities' streams (at most count per stream)."""
         if not communities:
             return []
-        streams = {self.keys.events(c): ">" for c in communities}
+        if self._cluster:
+            return self._read_cluster(communities, consumer, count=count, block_ms=block_ms)
         try:
-            reply = self.client.xreadgroup(GROUP, consumer, streams, count=count, block=block_ms)
+            reply = self.client.xreadgroup(GROUP, consumer, self._streams(communities), count=count, block=block_ms)
         except redis.ResponseError as err:
             if "NOGROUP" in str(err):
                 for c in communities:
                     self.ensure_group(c)
                 return []
             raise
+        return self._entries(reply)
+
+    def _streams(self, communities: list[str]) -> dict[str, str]:
+        return {self.keys.events(c): ">" for c in communities}
+
+    def slot_groups(self, communities: list[str]) -> list[list[str]]:
+        """The communities grouped by the hash slot of their keys (one group each, bar hash-tag collisions)."""
+        if self._slot_groups[0] != tuple(communities):
+            by_slot: dict[int, list[str]] = {}
+            for community in communities:
+                by_slot.setdefault(self.client.keyslot(self.keys.events(community)), []).append(community)
+            self._slot_groups = (tuple(communities), list(by_slot.values()))
+        return self._slot_groups[1]
+
+    def _read_cluster(
+        self, communities: list[str], consumer: str, *, count: int, block_ms: int | None
+    ) -> list[StreamEntry]:
+        """A pass of non-blocking reads, one XREADGROUP per slot group, pipelined (redis-py sends each
+        node its share in one round trip); a pass stops once it holds count entries, and the next
+        starts one group further on, so no community waits behind a busy one. When the whole pass
+        found nothing, one blocking read on a single slot group (the next in turn) waits at most
+        cluster_block_ms: new entries elsewhere are picked up by the following pass."""
+        groups = self.slot_groups(communities)
+        start = self._turn % len(groups)
+        self._turn += 1
+        ordered = groups[start:] + groups[:start]
+        out: list[StreamEntry] = []
+        for first in range(0, len(ordered), SLOT_GROUPS_PER_PIPELINE):
+            chunk = ordered[first : first + SLOT_GROUPS_PER_PIPELINE]
+            pipe = self.client.pipeline(transaction=False)
+            for group in chunk:
+                pipe.xreadgroup(GROUP, consumer, self._streams(group), count=count)
+            for group, reply in zip(chunk, pipe.execute(raise_on_error=False), strict=True):
+                if isinstance(reply, redis.ResponseError) and "NOGROUP" in str(reply):
+                    for c in group:
+                        self.ensure_group(c)
+                elif isinstance(reply, Exception):
+                    raise reply
+                else:
+                    out.extend(self._entries(reply))
+            if len(out) >= count:
+                return out
+        if out or not block_ms:
+            return out
+        block = min(block_ms, self.cluster_block_ms)
+        try:
+            reply = self.client.xreadgroup(GROUP, consumer, self._streams(ordered[0]), count=count, block=block)
+        except redis.ResponseError as err:
+            if "NOGROUP" not in str(err):
+                raise
+            for c in ordered[0]:
+                self.ensure_group(c)
+            return []
         return self._entries(reply)
 
     def _entries(self, reply: Any) -> list[StreamEntry]:
