@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import logging
 import os
+import random
 import socket
 import subprocess
 import time
@@ -24,8 +25,10 @@ from typing import Any
 from urllib.parse import unquote
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.commands.core import Script
+from redis.retry import Retry
 
 from core.errors import StoreUnavailable
 from core.settings import Settings
@@ -65,8 +68,11 @@ class EmbeddedRedis:
         """Shut the server down, flushing the AOF (only from the process that started it)."""
         if os.getpid() != self.owner_pid or self.process.poll() is not None:
             return
+        # no retries: the server closing the connection is the answer (redis-py would otherwise
+        # retry SHUTDOWN against the closed port with backoff for seconds)
+        client = redis.Redis(port=self.port, socket_timeout=5, retry=Retry(NoBackoff(), 0))
         with contextlib.suppress(redis.ConnectionError, redis.ResponseError):
-            redis.Redis(port=self.port, socket_timeout=5).shutdown(nosave=False)
+            client.shutdown(nosave=False)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -201,19 +207,41 @@ def even_slot_ranges(nodes: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1] - 1) for i in range(nodes)]
 
 
+def cluster_ports(nodes: int) -> list[int]:
+    """Free loopback ports for a local cluster: each node also listens on its port + 10000 (the cluster bus)."""
+    rng = random.SystemRandom()
+    ports: list[int] = []
+    while len(ports) < nodes:
+        port = rng.randrange(20000, 55000)
+        if port not in ports and _port_bindable(port) and _port_bindable(port + 10000):
+            ports.append(port)
+    return ports
+
+
+def _port_bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def start_local_cluster(
     data_dir: Path,
-    ports: list[int],
     *,
+    nodes: int = 3,
     slot_ranges: list[tuple[int, int]] | None = None,
     timeout_s: float = 30.0,
 ) -> LocalCluster:
-    """Start one cluster-enabled redis-server per port, give each its slot range, join them with
-    CLUSTER MEET and wait until every node reports ``cluster_state:ok``."""
-    ranges = slot_ranges or even_slot_ranges(len(ports))
+    """Start a cluster of nodes primaries on free loopback ports: one cluster-enabled redis-server
+    each, given its slot range (default: even ranges), joined with CLUSTER MEET; returns once
+    every node reports ``cluster_state:ok``."""
+    ranges = slot_ranges or even_slot_ranges(nodes)
     covered = sorted(slot for first, last in ranges for slot in range(first, last + 1))
-    if len(ranges) != len(ports) or covered != list(range(HASH_SLOTS)):
+    if len(ranges) != nodes or covered != list(range(HASH_SLOTS)):
         raise ValueError("slot_ranges must give every one of the 16384 slots to exactly one node")
+    ports = cluster_ports(nodes)
     servers: list[EmbeddedRedis] = []
     try:
         for port in ports:
