@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -352,9 +353,13 @@ def test_a_cluster_read_reaches_every_slot_group_fairly_and_blocks_only_briefly(
     assert len(seen) == len(set(seen)) == 30 * len(communities)  # everything, once
     assert len(first_of_pass) == 3 and len(set(first_of_pass)) == 3  # each pass starts one slot group further on
 
-    started = time.monotonic()
-    assert log.read(communities, "w", count=10, block_ms=5000) == []
-    assert time.monotonic() - started < 1.0  # idle: a pass, then one short block, not the 5 s
+    # idle: a pass, then one short block on one slot group (cluster_block_ms), not the two minutes
+    # asked for, which would leave every other slot group unread meanwhile
+    idle: list[list[Any]] = []
+    reader = threading.Thread(target=lambda: idle.append(log.read(communities, "w", count=10, block_ms=120_000)))
+    reader.start()
+    reader.join(timeout=30)
+    assert idle == [[]]
 
     # new entries in any slot group are found by the next read
     log.append("r7", [("late", b'{"n": 1}')])
@@ -366,6 +371,55 @@ def test_a_cluster_read_reaches_every_slot_group_fairly_and_blocks_only_briefly(
             [entry for c, entry in seen if c == community] + [e.entry_id for e in found if e.community == community],
         )
         assert world.redis.xpending(world.keys.events(community), GROUP)["pending"] == 0
+
+
+def move_slot(client: Any, slot: int, target: Any) -> None:
+    """Reshard one slot to the target primary as redis-cli --cluster reshard does: IMPORTING and
+    MIGRATING, MIGRATE of its keys, then every primary told the new owner."""
+    source = client.nodes_manager.get_node_from_slot(slot)  # may be stale: ask the nodes themselves
+    owners = {n.name: n for n in client.get_primaries()}
+    for node in owners.values():
+        owned = client.get_redis_connection(node).cluster("COUNTKEYSINSLOT", slot)
+        if node.name != target.name and (owned or node.name == source.name):
+            source = node
+    conn = {name: client.get_redis_connection(node) for name, node in owners.items()}
+    ids = {name: c.execute_command("CLUSTER MYID") for name, c in conn.items()}
+    if source.name == target.name:
+        return
+    conn[target.name].execute_command("CLUSTER SETSLOT", slot, "IMPORTING", ids[source.name])
+    conn[source.name].execute_command("CLUSTER SETSLOT", slot, "MIGRATING", ids[target.name])
+    while keys := conn[source.name].execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
+        conn[source.name].execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys)
+    for name in (target.name, source.name, *owners):
+        conn[name].execute_command("CLUSTER SETSLOT", slot, "NODE", ids[target.name])
+
+
+@pytest.mark.cluster
+@on_cluster
+def test_a_worker_keeps_reading_a_community_whose_slot_moves_to_another_primary(world: Stores) -> None:
+    community = "resharded"
+    slot = key_slot(community.encode())
+    assert slot not in {key_slot(c.encode()) for c in COMMUNITIES}
+    log = EventLog(world.redis, world.keys, cluster_block_ms=50)
+    communities = [community, "xingbang"]
+    assert log.read(communities, "w", count=10, block_ms=None) == []  # creates the groups
+    log.append(community, [(f"e{n}", b'{"n": %d}' % n) for n in range(20)])
+    first = log.read(communities, "w", count=5, block_ms=None)
+    assert [e.doc for e in first] == [{"n": n} for n in range(5)]
+
+    home = world.redis.get_node_from_key(world.keys.events(community))
+    elsewhere = next(n for n in world.redis.get_primaries() if n.name != home.name)
+    move_slot(world.redis, slot, elsewhere)  # the reader's map of the slots is now out of date
+    try:
+        rest: list[Any] = []
+        while batch := log.read(communities, "w", count=5, block_ms=None):
+            rest.extend(batch)
+        assert [e.doc for e in rest] == [{"n": n} for n in range(5, 20)]  # followed to the new primary, each once
+        assert world.redis.get_node_from_key(world.keys.events(community)).name == elsewhere.name
+        log.ack(community, [e.entry_id for e in first + rest])
+        assert world.redis.xpending(world.keys.events(community), GROUP)["pending"] == 0
+    finally:
+        move_slot(world.redis, slot, home)
 
 
 # --- configuration ------------------------------------------------------------------------------
