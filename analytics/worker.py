@@ -229,10 +229,13 @@ class Worker:
                 except Exception:
                     self.stats.rule_errors += 1
                     log.exception("timer %s of %s failed for %s", timer, rule.name, member)
-                self._unschedule(keys=[key], args=[member, int(score)])
                 fired += 1
             ctx.flush()
             self._record(ctx)
+            # only now, with the alerts written, are the timers done: a crash before this line fires
+            # them again, and the timer's token makes the repeat raise nothing new
+            for member, score in due:
+                self._unschedule(keys=[key], args=[member, int(score)])
             self.stores.redis.incr(self.stores.keys.version(community))
         self.stats.timers_fired += fired
         return fired

@@ -37,6 +37,12 @@ class Principal:
         return Scope(communities=frozenset({self.community}), grid=self.grid if self.role == "grid_worker" else None)
 
     @property
+    def city_wide(self) -> bool:
+        """True when the principal sees more than one community (the city view makes sense)."""
+        communities = self.scope.communities
+        return communities is None or len(communities) > 1
+
+    @property
     def authenticated(self) -> bool:
         """True for a signed-in user or a valid token."""
         return self.kind in ("user", "token", "system")

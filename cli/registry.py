@@ -24,6 +24,9 @@ def stores() -> Stores:
 def demo(
     reset: Annotated[bool, typer.Option("--reset", help="delete the registry and live state first")] = False,
     city: Annotated[bool, typer.Option("--city", help="the synthetic city (1,537 communities)")] = False,
+    city_size: Annotated[
+        int, typer.Option("--city-size", min=2, max=5000, help="communities of the synthetic city, for a smaller one")
+    ] = 1537,
     as_json: JsonFlag = False,
 ) -> None:
     """Build the demo registry: Wanhu Xincun and Xingbang Central Park."""
@@ -32,7 +35,7 @@ def demo(
 
     s = stores()
     if city:
-        _build_city(s, reset=reset, as_json=as_json)
+        _build_city(s, reset=reset, size=city_size, as_json=as_json)
         return
     build_demo(s, reset=reset)
     with s.sessions() as session:
@@ -40,16 +43,16 @@ def demo(
     emit(figures, as_json, _print_stats)
 
 
-def _build_city(s: Stores, *, reset: bool, as_json: bool) -> None:
-    from registry.city import CITY_SIZE, build_city
+def _build_city(s: Stores, *, reset: bool, size: int, as_json: bool) -> None:
+    from registry.city import build_city
 
     def progress(done: int, total: int) -> None:
         if not as_json and (done % 200 < 40 or done == total):
             typer.echo(f"  {done:,} / {total:,} communities", err=True)
 
     if not as_json:
-        typer.echo(f"Building the synthetic city ({CITY_SIZE:,} communities) …", err=True)
-    report = build_city(s, reset=reset, progress=progress)
+        typer.echo(f"Building the synthetic city ({size:,} communities) …", err=True)
+    report = build_city(s, reset=reset, size=size, progress=progress)
     figures = {
         "communities": report.communities,
         "households": report.households,

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(default=15, ge=1)
     login_rate_per_minute: int = Field(default=30, ge=1, description="login attempts per client address per minute")
 
+    # --- visitors' self-applications (public page /visit) -------------------------------
+    visit_rate_per_hour: int = Field(
+        default=20, ge=1, description="applications (every POST /visit, good or bad) per client address per hour"
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:

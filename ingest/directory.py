@@ -6,9 +6,11 @@ when an unknown id shows up, so a device registered a moment ago is accepted wit
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +60,8 @@ class Directory:
     sessions: sessionmaker[Session]
     ttl_s: float = 60.0
     miss_reload_s: float = 5.0
-    _facts: dict[str, CommunityFacts] = field(default_factory=dict)
+    max_communities: int = 256  # least recently used communities beyond this are dropped (a city's worth)
+    _facts: OrderedDict[str, CommunityFacts] = field(default_factory=OrderedDict)
     _watchlist: tuple[float, dict[str, str]] = (0.0, {})
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -71,6 +74,11 @@ class Directory:
                 if found is None or time.monotonic() - found.loaded_at > self.ttl_s:
                     found = self._load(community)
                     self._facts[community] = found
+                    while len(self._facts) > self.max_communities:
+                        self._facts.popitem(last=False)
+        if len(self._facts) > 1:
+            with contextlib.suppress(KeyError):  # dropped meanwhile by another thread: still valid here
+                self._facts.move_to_end(community)
         return found
 
     def device(self, community: str, device_id: str) -> DeviceInfo | None:

@@ -14,7 +14,7 @@ from analytics.rules.gates import round_starts
 from api.resident import resident_link
 from auth.principal import Principal
 from core.errors import InvalidInput
-from core.timefmt import SHANGHAI
+from core.timefmt import SHANGHAI, aware
 from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from gates.service import FieldErrors, PassRequest, Visitors
 from ingest.directory import Directory
@@ -103,6 +103,22 @@ def test_an_approved_visitor_passes_and_a_stranger_raises_an_alert(world: Stores
     assert reasons == ["no_pass", "overstay"]
 
 
+def test_a_visitor_leaving_in_the_grace_period_is_not_flagged(world: Stores) -> None:
+    visitors = Visitors(world)
+    created = visitors.request(request(), requested_by="resident", now=now_at(T0))
+    visitors.decide(PROPERTY, created.id, approve=True)
+    s = Scenario(world).at(M, face(world, T0 + M, id_number=VISITOR_ID))
+    end = 3 * 3_600_000
+    s.at(end + 5 * M, face(world, T0 + end + 5 * M, "out", id_number=VISITOR_ID))  # 5 minutes late
+    s.at(end + 30 * M)
+    assert s.open("visitor.unapproved") == []
+    with world.sessions() as session:
+        visit = session.get(VisitorPass, created.id)
+        hourly = {(h.kind, h.direction, h.category): h.count for h in session.scalars(select(GateHourly))}
+    assert visit is not None and visit.left_at is not None
+    assert hourly[("face", "out", "visitor")] == 1
+
+
 def test_a_pass_outside_its_window_does_not_open_the_gate(world: Stores) -> None:
     visitors = Visitors(world)
     later = visitors.request(
@@ -141,6 +157,21 @@ def test_pass_form_errors_name_the_field(world: Stores) -> None:
             now=now_at(T0),
         )
     assert past.value.errors["valid_to"] == "the visit is already over"
+
+
+def test_a_window_given_in_local_time_is_kept_as_that_instant(world: Stores) -> None:
+    visitors = Visitors(world)
+    start = now_at(T0).astimezone(SHANGHAI)  # what the forms hand over: Shanghai wall time
+    created = visitors.request(
+        request(valid_from=start, valid_to=start + dt.timedelta(hours=2)), requested_by="resident", now=now_at(T0)
+    )
+    visitors.decide(PROPERTY, created.id, approve=True)
+    with world.sessions() as session:
+        stored = session.get(VisitorPass, created.id)
+        assert stored is not None
+        assert aware(stored.valid_from) == now_at(T0)
+    s = Scenario(world).at(M, face(world, T0 + M, id_number=VISITOR_ID))
+    assert s.open("visitor.unapproved") == []
 
 
 def test_a_rejection_needs_a_reason_and_residents_cannot_approve(world: Stores) -> None:

@@ -208,3 +208,15 @@ def test_ingest_service_refuses_when_the_backlog_is_full(world: Stores) -> None:
     small.ingest("wanhu", [door_event() for _ in range(5)])
     with pytest.raises(Backlogged, match="retry later"):
         small.ingest("wanhu", [door_event()])
+
+
+def test_the_registry_cache_keeps_a_bounded_number_of_communities(demo_stores: Stores) -> None:
+    from ingest.directory import Directory
+
+    directory = Directory(demo_stores.sessions, max_communities=1)
+    wanhu = directory.facts("wanhu")
+    assert directory.facts("wanhu") is wanhu  # cached
+    xingbang = directory.facts("xingbang")
+    assert "xingbang-B01" in {d.building for d in xingbang.devices.values()}
+    again = directory.facts("wanhu")  # dropped for Xingbang, loaded again
+    assert again is not wanhu and again.devices.keys() == wanhu.devices.keys()

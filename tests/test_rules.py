@@ -233,7 +233,11 @@ def test_lock_unregistered(world: Stores, ids: Ids, data: Any, expected: int) ->
     assert len(s.open("lock.unregistered")) == expected
 
 
-@pytest.mark.parametrize(("days", "expected"), [([0], 0), ([0, 1], 1), ([0, 9], 0), ([0, 0], 0)])
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    # [1, 0]: the day-0 opening arrives late, after the day-1 one; [9, 0]: late, and out of the window
+    [([0], 0), ([0, 1], 1), ([0, 9], 0), ([0, 0], 0), ([1, 0], 1), ([9, 0], 0)],
+)
 def test_tenant_unregistered(world: Stores, ids: Ids, days: list[int], expected: int) -> None:
     s = Scenario(world)
     for i, day in enumerate(days):

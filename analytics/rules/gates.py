@@ -41,12 +41,17 @@ def resident_of(ctx: RuleContext, data: dict[str, Any]) -> bool:
     return False
 
 
+def held_pass(ctx: RuleContext, field: str, value: str) -> dict[str, Any] | None:
+    """The approved pass held for an identity or plate, whatever its window."""
+    raw = ctx.redis.hget(ctx.keys.rule_state(ctx.community, "passes"), f"{field}:{value}")
+    return json.loads(raw) if raw else None
+
+
 def valid_pass(ctx: RuleContext, field: str, value: str, at_ms: int) -> tuple[dict[str, Any] | None, str]:
     """The approved pass for an identity or plate valid at at_ms, else None and why."""
-    raw = ctx.redis.hget(ctx.keys.rule_state(ctx.community, "passes"), f"{field}:{value}")
-    if not raw:
+    doc = held_pass(ctx, field, value)
+    if doc is None:
         return None, "no_pass"
-    doc: dict[str, Any] = json.loads(raw)
     if at_ms < int(doc["from"]):
         return None, "not_yet_valid"
     if at_ms > int(doc["to"]):
@@ -115,9 +120,16 @@ class VisitorCheck(Rule):
             count_passage(ctx, event.ts, "face", direction, "visitor")
             self._visitor_moved(ctx, found, direction, event.ts)
             return
-        count_passage(ctx, event.ts, "face", direction, "unknown")
         if direction != "in":
+            held = held_pass(ctx, "id", str(data["id_hash"])) if data.get("id_hash") else None
+            if held is not None and event.ts >= int(held["from"]):
+                # a visitor leaving after the window: counted as a visitor, and gone (no overstay)
+                count_passage(ctx, event.ts, "face", direction, "visitor")
+                self._visitor_moved(ctx, held, direction, event.ts)
+                return
+            count_passage(ctx, event.ts, "face", direction, "unknown")
             return
+        count_passage(ctx, event.ts, "face", direction, "unknown")
         ctx.alert(
             self.name,
             severity="medium",

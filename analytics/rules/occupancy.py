@@ -107,8 +107,10 @@ class TenantUnregistered(Rule):
         if registered_here(ctx.facts, household, who):
             return
         key = f"{household}|{who[0]}:{who[1]}"
-        today = local_day(event.ts)
-        days = days_in_window((ctx.state_get(self.name, key) or []) + [today], today, self.settings.tenant_window_days)
+        seen = (ctx.state_get(self.name, key) or []) + [local_day(event.ts)]
+        # the window ends at the newest day seen: a late event for an older day adds that day and
+        # never pushes newer days out
+        days = days_in_window(seen, max(seen), self.settings.tenant_window_days)
         ctx.state_set(self.name, key, days)
         if len(days) >= self.settings.tenant_days:
             ctx.alert(
