@@ -17,8 +17,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from analytics.context import RuleContext
 from analytics.projections import project
 from analytics.rules import build_rules
@@ -32,6 +30,7 @@ from ingest.schema import Event
 from reports.scheduler import run_due_reports
 from store.alerts import AlertChange, AlertHistory, AlertStore
 from store.events import EventLog, StreamEntry
+from store.redis_server import STORE_ERRORS, TRANSIENT_ERRORS
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,12 @@ class Worker:
             for event_type in rule.events:
                 self.by_type[event_type].append(rule)
         self.timers: dict[str, Rule] = {t: r for r in self.rules for t in r.timers}
-        self.events = EventLog(stores.redis, stores.keys, dedup_hours=self.settings.dedup_hours)
+        self.events = EventLog(
+            stores.redis,
+            stores.keys,
+            dedup_hours=self.settings.dedup_hours,
+            cluster_block_ms=self.settings.worker_cluster_block_ms,
+        )
         self.alerts = AlertStore(stores.redis, stores.keys)
         self.history = AlertHistory(stores.sessions) if write_history else None
         # the closed loop (dispatch, arrival, SLAs) runs with live state only, never in a replay
@@ -172,7 +176,7 @@ class Worker:
             for rule in self.by_type.get(event.type, ()):
                 try:
                     rule.on_event(ctx, event, device)
-                except redis.RedisError:
+                except STORE_ERRORS:
                     raise  # a store problem: leave the batch pending, it is retried
                 except Exception:
                     self.stats.rule_errors += 1
@@ -220,7 +224,7 @@ class Worker:
                 ctx.token = f"timer:{timer}:{member}:{int(score)}"
                 try:
                     rule.on_timer(ctx, timer, member, int(score))
-                except redis.RedisError:
+                except STORE_ERRORS:
                     raise
                 except Exception:
                     self.stats.rule_errors += 1
@@ -335,7 +339,7 @@ class Worker:
                     for community in self._communities:
                         self.events.trim(community, s.stream_retain_minutes * 60_000)
                     last["trim"] = now
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as err:
+            except TRANSIENT_ERRORS as err:
                 log.warning("Redis unavailable (%s); retrying", err)
                 stop.wait(1.0)
         log.info(

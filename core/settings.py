@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # --- workers ------------------------------------------------------------------------
     worker_batch: int = Field(default=500, ge=1)
     worker_block_ms: int = Field(default=1000, ge=1)
+    worker_cluster_block_ms: int = Field(
+        default=100, ge=1, description="on a Redis Cluster: the longest a worker blocks on one slot group when idle"
+    )
     worker_claim_idle_ms: int = Field(default=30_000, ge=100)
     worker_max_deliveries: int = Field(default=5, ge=1)
 

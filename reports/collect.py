@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +40,7 @@ from reports import calc
 from reports.model import Column, MapData, ReportData, ReportRequest, Table
 from reports.narrative import narrative
 from store.alert_models import ALERT_TYPES, OPEN_STATUSES, SEVERITIES, AlertRecord, AlertStep
+from store.redis_server import STORE_ERRORS
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -937,7 +937,7 @@ class Collector:
 
         try:
             return {c: device_status(self.stores, c, self.now_ms) for c in self.ids}
-        except (redis.RedisError, StoreUnavailable, OSError) as err:
+        except (*STORE_ERRORS, StoreUnavailable, OSError) as err:
             # expected from the command line when the embedded Redis is not running: no live column
             log.info("live device status unavailable for the report: %s", err)
             return None

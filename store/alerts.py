@@ -22,7 +22,7 @@ from core.errors import InvalidInput, NotFound
 from core.timefmt import iso_utc, ms_to_utc
 from store.alert_models import OPEN_STATUSES, AlertRecord, AlertStep
 from store.keys import Keys
-from store.redis_server import RedisClient
+from store.redis_server import RedisClient, queue_script
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "new": ("acknowledged", "dispatched", "on_scene", "resolved", "false_alarm"),
@@ -206,10 +206,11 @@ class AlertStore:
                 "timeline": [{"at": now, "status": "new", "actor": "system", "note": ""}],
                 "flapping": bool((r.evidence or {}).get("flapping")),
             }
-            self._raise(
-                keys=keys,
-                args=[r.key, doc["id"], json.dumps(doc, ensure_ascii=False), r.at_ms, now, *r.tokens],
-                client=pipe,
+            queue_script(
+                pipe,
+                self._raise,
+                keys,
+                [r.key, doc["id"], json.dumps(doc, ensure_ascii=False), r.at_ms, now, *r.tokens],
             )
         changes = []
         for _alert_id, created, encoded, added in pipe.execute():

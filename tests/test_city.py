@@ -68,6 +68,7 @@ def city_tick(client: Any, state: dict[str, Any]) -> Any:
     return client.post("/_dash-update-component", json=body, headers=ORIGIN)
 
 
+@pytest.mark.also_on_cluster
 def test_open_alert_counts_follow_alerts_and_survive_a_restart(world: Stores) -> None:
     smoke_in_wanhu(world)
     alerts = AlertStore(world.redis, world.keys)
@@ -85,6 +86,7 @@ def test_open_alert_counts_follow_alerts_and_survive_a_restart(world: Stores) ->
     assert alerts.open_counts(["wanhu"])["wanhu"] == {}
 
 
+@pytest.mark.also_on_cluster
 def test_the_city_refresh_is_scoped_and_sends_only_what_changed(world: Stores) -> None:
     smoke_in_wanhu(world)
     time.sleep(1.1)  # out of the next tick's second of overlap

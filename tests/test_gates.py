@@ -192,6 +192,7 @@ def test_a_rejection_needs_a_reason_and_residents_cannot_approve(world: Stores) 
     assert visitors.decide(PROPERTY, pending.id, approve=False, note="主人不在家").status == "rejected"
 
 
+@pytest.mark.also_on_cluster
 def test_a_checkpoint_missed_in_a_round_raises_patrol_missed(world: Stores) -> None:
     facts = Directory(world.sessions).facts("wanhu")
     route = facts.routes["wanhu-R1"]

@@ -81,6 +81,7 @@ def test_one_event_an_array_and_ndjson_are_accepted(world: Stores, server: LiveS
     assert lines.status_code == 202 and lines.json()["accepted"] == 3
 
 
+@pytest.mark.also_on_cluster
 def test_each_event_is_judged_alone_and_rejects_are_kept_with_their_reason(world: Stores, server: LiveServer) -> None:
     token = ingest_token(world)
     future = now_ms() + 3_600_000
@@ -141,6 +142,7 @@ def test_tokens(world: Stores, server: LiveServer) -> None:
     assert body["accepted"] == 0 and body["rejected"][0]["error"].startswith("unknown device")
 
 
+@pytest.mark.also_on_cluster
 def test_a_repeated_id_is_a_duplicate_within_and_across_batches(world: Stores, server: LiveServer) -> None:
     token = ingest_token(world)
     first = post(server, token, [door_event(id="evt-1"), door_event(id="evt-1"), door_event(id="evt-2")]).json()
@@ -191,6 +193,7 @@ def test_id_numbers_never_reach_redis_in_plain_text(world: Stores, server: LiveS
     assert stored[0]["data"]["id_hash"] == stored[1]["data"]["note"]["id_hash"]
 
 
+@pytest.mark.also_on_cluster
 def test_ingest_rate_limit_answers_429_with_retry_after(world: Stores) -> None:
     limited = world.settings.model_copy(update={"ingest_rate_per_minute": 2})
     live = LiveServer(limited)
@@ -203,6 +206,7 @@ def test_ingest_rate_limit_answers_429_with_retry_after(world: Stores) -> None:
     assert int(codes[2].headers["Retry-After"]) >= 1
 
 
+@pytest.mark.also_on_cluster
 def test_ingest_service_refuses_when_the_backlog_is_full(world: Stores) -> None:
     from store.events import Backlogged
 
