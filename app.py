@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any
 
 import dash
 from flask import Flask
@@ -18,8 +19,15 @@ from store.stores import Stores, open_stores
 
 log = logging.getLogger(__name__)
 
-PAGE_MODULES = ("layouts.wall", "layouts.console", "layouts.tasks")
-CALLBACK_MODULES = ("callbacks.wall", "callbacks.console", "callbacks.tasks", "callbacks.visitors")
+PAGE_MODULES = ("layouts.city", "layouts.wall", "layouts.console", "layouts.tasks", "layouts.reports")
+CALLBACK_MODULES = (
+    "callbacks.wall",
+    "callbacks.city",
+    "callbacks.console",
+    "callbacks.tasks",
+    "callbacks.visitors",
+    "callbacks.reports",
+)
 
 
 def create_app(stores: Stores | None = None, settings: Settings | None = None) -> dash.Dash:
@@ -51,11 +59,13 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
     )
     for module in PAGE_MODULES + CALLBACK_MODULES:
         importlib.import_module(module)
+    _take_callbacks(app)
 
     from api.events import bp as events_bp
     from api.map import bp as map_bp
     from api.registry_api import bp as registry_bp
     from api.resident import bp as resident_bp
+    from api.visit import bp as visit_bp
     from api.web import register_web_routes
     from auth.web import install as install_access_control
     from layouts.shell import shell_layout
@@ -70,8 +80,33 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
     server.register_blueprint(registry_bp)
     server.register_blueprint(events_bp)
     server.register_blueprint(resident_bp)
+    server.register_blueprint(visit_bp)
     app.layout = shell_layout
     return app
+
+
+_CALLBACKS: dict[str, Any] = {}  # the module-level callbacks, taken once per process
+
+
+def _take_callbacks(app: dash.Dash) -> None:
+    """Give this app every ``dash.callback`` of our modules. Dash hands its module-level callbacks
+    to the first app that serves a request and forgets them; a process that builds more than one
+    app (the tests; a server is one app per process) needs each to get its own copy."""
+    from dash import _callback
+
+    if not _CALLBACKS:
+        _CALLBACKS.update(
+            map=dict(_callback.GLOBAL_CALLBACK_MAP),
+            list=list(_callback.GLOBAL_CALLBACK_LIST),
+            scripts=list(_callback.GLOBAL_INLINE_SCRIPTS),
+        )
+        _callback.GLOBAL_CALLBACK_MAP.clear()
+        _callback.GLOBAL_CALLBACK_LIST.clear()
+        _callback.GLOBAL_INLINE_SCRIPTS.clear()
+    callback_map, callback_list, inline_scripts = _CALLBACKS["map"], _CALLBACKS["list"], _CALLBACKS["scripts"]
+    app.callback_map.update({k: dict(v) for k, v in callback_map.items()})
+    app._callback_list.extend(dict(c) for c in callback_list)
+    app._inline_scripts.extend(inline_scripts)
 
 
 def create_server() -> Flask:

@@ -13,6 +13,7 @@ class BatchWrites:
         # (key, gt, xx, nx) → member → score (GT keeps the largest score of the batch)
         self._zadd: dict[tuple[str, bool, bool, bool], dict[str, float]] = defaultdict(dict)
         self._hset: dict[str, dict[str, str]] = defaultdict(dict)
+        self._hdel: dict[str, set[str]] = defaultdict(set)
         self._lists: dict[str, tuple[list[str], int]] = {}
         self._zrem: dict[str, set[str]] = defaultdict(set)
         self._incr: dict[str, int] = defaultdict(int)
@@ -39,6 +40,12 @@ class BatchWrites:
     def hset(self, key: str, field: str, value: str) -> None:
         """HSET (the last value of the batch wins)."""
         self._hset[key][field] = value
+        self._hdel[key].discard(field)
+
+    def hdel(self, key: str, field: str) -> None:
+        """HDEL (a later HSET of the batch brings the field back)."""
+        self._hset[key].pop(field, None)
+        self._hdel[key].add(field)
 
     def push(self, key: str, value: str, keep: int) -> None:
         """LPUSH, keeping the newest `keep` items."""
@@ -62,8 +69,12 @@ class BatchWrites:
         for (key, gt, xx, nx), scores in self._zadd.items():
             if scores:
                 pipe.zadd(key, scores, gt=gt, xx=xx, nx=nx)
+        for key, gone in self._hdel.items():
+            if gone:
+                pipe.hdel(key, *gone)
         for key, fields in self._hset.items():
-            pipe.hset(key, mapping=fields)
+            if fields:
+                pipe.hset(key, mapping=fields)
         for key, (items, keep) in self._lists.items():
             pipe.lpush(key, *items)
             pipe.ltrim(key, 0, keep - 1)

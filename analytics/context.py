@@ -205,6 +205,11 @@ class RuleContext:
         self._state[(rule, key)] = value
         self.writes.hset(self.keys.rule_state(self.community, rule), key, json.dumps(value, ensure_ascii=False))
 
+    def state_del(self, rule: str, key: str) -> None:
+        """Forget a rule's value for key (queued, and seen at once by later events of the batch)."""
+        self._state[(rule, key)] = None
+        self.writes.hdel(self.keys.rule_state(self.community, rule), key)
+
     # --- live view changes ----------------------------------------------------------------
     def touch(self, feature: str) -> None:
         """Note that a map feature changed now (the wall screen fetches only what changed)."""

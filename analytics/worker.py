@@ -17,8 +17,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from analytics.context import RuleContext
 from analytics.projections import project
 from analytics.rules import build_rules
@@ -26,10 +24,13 @@ from analytics.rules.base import Rule
 from analytics.rules.gates import write_gate_counts
 from closedloop.service import Loop
 from core.clock import Clock, WallClock
+from core.errors import SandtableError
 from ingest.directory import Directory
 from ingest.schema import Event
+from reports.scheduler import run_due_reports
 from store.alerts import AlertChange, AlertHistory, AlertStore
 from store.events import EventLog, StreamEntry
+from store.redis_server import STORE_ERRORS, TRANSIENT_ERRORS
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,12 @@ class Worker:
             for event_type in rule.events:
                 self.by_type[event_type].append(rule)
         self.timers: dict[str, Rule] = {t: r for r in self.rules for t in r.timers}
-        self.events = EventLog(stores.redis, stores.keys, dedup_hours=self.settings.dedup_hours)
+        self.events = EventLog(
+            stores.redis,
+            stores.keys,
+            dedup_hours=self.settings.dedup_hours,
+            cluster_block_ms=self.settings.worker_cluster_block_ms,
+        )
         self.alerts = AlertStore(stores.redis, stores.keys)
         self.history = AlertHistory(stores.sessions) if write_history else None
         # the closed loop (dispatch, arrival, SLAs) runs with live state only, never in a replay
@@ -170,7 +176,7 @@ class Worker:
             for rule in self.by_type.get(event.type, ()):
                 try:
                     rule.on_event(ctx, event, device)
-                except redis.RedisError:
+                except STORE_ERRORS:
                     raise  # a store problem: leave the batch pending, it is retried
                 except Exception:
                     self.stats.rule_errors += 1
@@ -218,15 +224,18 @@ class Worker:
                 ctx.token = f"timer:{timer}:{member}:{int(score)}"
                 try:
                     rule.on_timer(ctx, timer, member, int(score))
-                except redis.RedisError:
+                except STORE_ERRORS:
                     raise
                 except Exception:
                     self.stats.rule_errors += 1
                     log.exception("timer %s of %s failed for %s", timer, rule.name, member)
-                self._unschedule(keys=[key], args=[member, int(score)])
                 fired += 1
             ctx.flush()
             self._record(ctx)
+            # only now, with the alerts written, are the timers done: a crash before this line fires
+            # them again, and the timer's token makes the repeat raise nothing new
+            for member, score in due:
+                self._unschedule(keys=[key], args=[member, int(score)])
             self.stores.redis.incr(self.stores.keys.version(community))
         self.stats.timers_fired += fired
         return fired
@@ -245,6 +254,7 @@ class Worker:
         if community in self._started:
             return
         self.events.ensure_group(community)
+        self.alerts.recount(community)  # open-alert counts of the city view, exact after any restart
         if seed_timers:
             ctx = self.context(community)
             for rule in self.rules:
@@ -315,6 +325,11 @@ class Worker:
                             self.sweep(community)
                             if self.loop is not None:
                                 self.loop.maintain(community, self.clock.now_ms())
+                    if self.loop is not None:  # live state only, never in a replay
+                        try:
+                            run_due_reports(self.stores, self.clock.now_ms())
+                        except SandtableError as err:
+                            log.warning("daily reports: %s", err)
                     last["sweep"] = now
                 if now - last["claim"] > max(1.0, s.worker_claim_idle_ms / 3000):
                     for community in self._communities:
@@ -324,7 +339,7 @@ class Worker:
                     for community in self._communities:
                         self.events.trim(community, s.stream_retain_minutes * 60_000)
                     last["trim"] = now
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as err:
+            except TRANSIENT_ERRORS as err:
                 log.warning("Redis unavailable (%s); retrying", err)
                 stop.wait(1.0)
         log.info(

@@ -67,7 +67,8 @@ PAGE = """<!doctype html>
 </form>
 {% if passes %}<h2>{{ t_passes }}</h2>
 {% for p in passes %}<div class="st-notice st-pass-{{ p.status }}"><b>{{ p.visitor_name }}</b> · {{ p.window }}
- · <span class="st-pass-status">{{ p.status_label }}</span>{% if p.note %} · {{ p.note }}{% endif %}</div>{% endfor %}
+ · <span class="st-pass-status">{{ p.status_label }}</span>{% if p.note %} · {{ p.note }}{% endif %}
+{% if p.self_applied %}<div class="st-muted">{{ p.self_applied }}</div>{% endif %}</div>{% endfor %}
 {% endif %}
 <h2>{{ t_notices }}</h2>
 {% for n in notices %}<div class="st-notice"><b>{{ n.title }}</b><div>{{ n.body }}</div></div>{% else %}
@@ -168,7 +169,7 @@ def _page(
 
 
 def _passes_view(household: str, lang: str) -> list[dict[str, str]]:
-    from gates.service import Visitors
+    from gates.service import SELF_APPLIED, Visitors
 
     out = []
     for p in Visitors(stores()).of_household(household):
@@ -180,6 +181,7 @@ def _passes_view(household: str, lang: str) -> list[dict[str, str]]:
                 "status": p.status,
                 "status_label": t(f"visitor.status.{p.status}", lang),
                 "note": p.decision_note,
+                "self_applied": t("visitor.self_applied", lang) if p.requested_by == SELF_APPLIED else "",
             }
         )
     return out

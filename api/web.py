@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlparse
 
-import redis
 from dash.exceptions import DashException
 from flask import Flask, Response, current_app, jsonify, redirect, request, send_file
 from flask.typing import ResponseReturnValue
@@ -13,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from core.errors import StoreUnavailable
 from core.i18n import normalize_lang
 from geodata.layers import basemap_path
+from store.redis_server import TRANSIENT_ERRORS
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,6 @@ def register_web_routes(server: Flask) -> None:
         response = send_file(basemap_path(), mimetype="application/geo+json", max_age=3600)
         return response
 
-    @server.errorhandler(redis.ConnectionError)
-    @server.errorhandler(redis.TimeoutError)
     @server.errorhandler(StoreUnavailable)
     def store_down(err: Exception) -> ResponseReturnValue:
         log.error("store unavailable: %s", err)
@@ -80,6 +78,9 @@ def register_web_routes(server: Flask) -> None:
         response.status_code = 503
         response.headers["Retry-After"] = "5"
         return response
+
+    for transient in TRANSIENT_ERRORS:  # Redis away, or a cluster failing over
+        server.register_error_handler(transient, store_down)
 
     @server.errorhandler(DashException)
     def bad_callback_request(err: Exception) -> ResponseReturnValue:

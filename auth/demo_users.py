@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auth.models import User
 from auth.service import create_user
 from registry.models import Community, Grid, Guard
 
@@ -44,4 +45,15 @@ def create_demo_users(session: Session) -> list[tuple[str, str, str | None, str 
                 name=worker.name if worker else grid.name,
                 guard=worker.id if worker else None,
             )
+    made.extend(create_city_users(session))
+    return made
+
+
+def create_city_users(session: Session) -> list[tuple[str, str, str | None, str | None]]:
+    """The city command centre's accounts (every community in scope): an officer and its wall screen."""
+    made: list[tuple[str, str, str | None, str | None]] = []
+    for username, role, name in (("police.city", "police", "市局指挥中心"), ("wall.city", "wall", "市局指挥中心大屏")):
+        if session.scalar(select(User).where(User.username == username)) is None:
+            create_user(session, username, DEMO_PASSWORD, role, display_name=name)
+            made.append((username, role, None, None))
     return made

@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "police": frozenset(
         {
             "view.wall",
+            "view.city",
             "view.console",
             "view.tasks",
             "view.reports",
@@ -46,7 +47,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         {"view.tasks", "read.alerts", "read.registry", "read.people", "tasks.work", "register.floating"}
     ),
     "property": frozenset({"view.tasks", "read.registry", "tasks.work", "visitors.approve", "read.people"}),
-    "wall": frozenset({"view.wall", "read.alerts", "read.registry"}),
+    "wall": frozenset({"view.wall", "view.city", "read.alerts", "read.registry"}),
 }
 # Alert types a property account may see: the non-police matters handed to them.
 PROPERTY_ALERT_TYPES = frozenset(

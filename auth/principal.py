@@ -9,6 +9,7 @@ from flask import g, has_request_context
 from registry.queries import Scope
 
 ROLES = ("admin", "police", "grid_worker", "property", "wall")
+CITY_ROLES = ("police", "wall")  # may be city-wide: an account of these roles without a community
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,17 @@ class Principal:
         """The data this principal may see."""
         if self.role == "admin" or self.kind == "system":
             return Scope()
+        if self.role in CITY_ROLES and self.community is None and self.kind == "user":
+            return Scope()  # the city command centre (市局指挥中心): every community
         if self.community is None or self.role is None:
             return Scope(communities=frozenset())
         return Scope(communities=frozenset({self.community}), grid=self.grid if self.role == "grid_worker" else None)
+
+    @property
+    def city_wide(self) -> bool:
+        """True when the principal sees more than one community (the city view makes sense)."""
+        communities = self.scope.communities
+        return communities is None or len(communities) > 1
 
     @property
     def authenticated(self) -> bool:

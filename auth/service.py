@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth.models import ApiToken, AuditEntry, User, WebSession
-from auth.principal import ROLES, Principal
+from auth.principal import CITY_ROLES, ROLES, Principal
 from core.errors import InvalidInput
 from core.settings import Settings
 from registry.models import Community, Grid, utcnow
@@ -54,8 +54,8 @@ def check_password_strength(password: str) -> None:
 def _check_scope(session: Session, role: str, community: str | None, grid: str | None) -> None:
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    if role != "admin" and not community:
-        raise InvalidInput(f"a {role} needs --community")
+    if role not in ("admin", *CITY_ROLES) and not community:
+        raise InvalidInput(f"a {role} needs --community (only admin, police and wall accounts may be city-wide)")
     if community and session.get(Community, community) is None:
         raise InvalidInput(f"unknown community {community!r}")
     if role == "grid_worker":

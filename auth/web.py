@@ -34,6 +34,8 @@ PUBLIC_PREFIXES = (
     "/api/v1/openapi.json",
     "/resident",
 )
+# exact paths only: a prefix "/visit" would open "/visitors" too
+PUBLIC_PATHS = frozenset({"/visit", "/visit/status"})
 API_PREFIX = "/api/"
 DASH_PREFIXES = ("/_dash-", "/_reload-hash")
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -141,7 +143,7 @@ def _origin_ok() -> bool:
 
 
 def _is_public(path: str) -> bool:
-    return any(path.startswith(p) for p in PUBLIC_PREFIXES)
+    return path in PUBLIC_PATHS or any(path.startswith(p) for p in PUBLIC_PREFIXES)
 
 
 LOGIN_PAGE = """<!doctype html>

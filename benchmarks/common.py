@@ -1,6 +1,9 @@
 """Shared set-up of the benchmarks: a throwaway world (embedded Redis, SQLite with the demo
 registry), a web server, event payloads. Every benchmark measures the project and its
-baseline in the same run and prints one JSON object as its last line (interfaces §7)."""
+baseline in the same run and prints one JSON object as its last line (interfaces §7).
+
+``SANDTABLE_BENCH_REDIS=cluster`` runs a benchmark on a local 3-primary Redis Cluster of the same
+binary instead of the single embedded server."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core.settings import Settings, load_settings  # noqa: E402
-from store.redis_server import EmbeddedRedis, start_embedded  # noqa: E402
+from store.redis_server import EmbeddedRedis, LocalCluster, start_embedded, start_local_cluster  # noqa: E402
 from store.stores import Stores, open_stores  # noqa: E402
 
 
@@ -40,7 +43,7 @@ class Bench:
     """A throwaway world for one benchmark run."""
 
     root: Path
-    redis: EmbeddedRedis
+    redis: EmbeddedRedis | LocalCluster
     settings: Settings
     stores: Stores
 
@@ -59,7 +62,11 @@ def bench_world(*, demo: bool = True, **overrides: Any) -> Iterator[Bench]:
     """Embedded Redis and SQLite in a temporary folder, with the demo registry."""
     with tempfile.TemporaryDirectory(prefix="sandtable-bench-") as tmp:
         root = Path(tmp)
-        server = start_embedded(root / "redis", free_port())
+        server: EmbeddedRedis | LocalCluster
+        if os.environ.get("SANDTABLE_BENCH_REDIS") == "cluster":
+            server = start_local_cluster(root / "cluster", nodes=3)
+        else:
+            server = start_embedded(root / "redis", free_port())
         settings = load_settings(
             var_dir=root / "var",
             redis_url=server.url,

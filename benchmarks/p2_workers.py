@@ -1,5 +1,6 @@
 """P2 — analytics workers (2 processes) against the ingest rate measured in the same run, and the
-consumer group's lag while events arrive at a steady 5,000 events/s.
+consumer group's lag while events arrive at a steady 5,000 events/s; and the same backlog drained
+by one worker process (how the workers scale out: 2 vs 1 processes in one consumer group).
 
 Last line: {"bench": "P2", "worker_events_per_s": …, "ingest_events_per_s": …, "ratio": …,
             "lag_p95_s": …, "lag_max_s": …, …}
@@ -53,6 +54,40 @@ def oldest_unacked_age_s(client: object, stream: str) -> float:
     return max(0.0, time.time() - oldest / 1000)
 
 
+def start_workers(bench: object, processes: int) -> subprocess.Popen[bytes]:
+    """``manage.py worker --processes N`` on the bench's stores."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "worker", "--processes", str(processes)],
+        env=bench.env(),  # type: ignore[attr-defined]
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def drain(client: object, stream: str, n: int) -> float:
+    """Events/s of the running workers on a backlog of n events, timed from their first
+    acknowledgement (process start-up is not throughput)."""
+    while not client.exists(stream) or not client.xinfo_groups(stream):  # type: ignore[attr-defined]
+        time.sleep(0.02)
+    while (left := pending_total(client, stream)) >= n:
+        time.sleep(0.02)
+    began = time.perf_counter()
+    while pending_total(client, stream) > 0:
+        time.sleep(0.05)
+    return left / (time.perf_counter() - began)
+
+
+def drain_rate(bench: object, client: object, stream: str, n: int, processes: int) -> float:
+    """Events/s of N workers' processes draining a backlog of n events."""
+    workers = start_workers(bench, processes)
+    try:
+        return drain(client, stream, n)
+    finally:
+        workers.terminate()
+        workers.wait(timeout=30)
+
+
 def main() -> None:
     """Run P2."""
     with bench_world(sweep_seconds=5.0) as bench:
@@ -61,28 +96,27 @@ def main() -> None:
         now = int(time.time() * 1000) - 3_600_000
         faces = lock_faces(bench.stores)
         plates = resident_plates(bench.stores)
-        events = event_mix(devices, N, now, id_prefix="p", faces=faces, plates=plates)
+        client = bench.stores.redis
+        stream = bench.stores.keys.events("wanhu")
+
+        # one worker process: a backlog of N events (the consumer group exists from a first short run)
+        warm = event_mix(devices, 500, now - 60_000, id_prefix="w", faces=faces, plates=plates)
+        ingest.ingest("wanhu", warm)
+        drain_rate(bench, client, stream, 500, 1)
+        single = event_mix(devices, N, now, id_prefix="a", faces=faces, plates=plates)
+        for start in range(0, N, 500):
+            ingest.ingest("wanhu", single[start : start + 500])
+        single_rate = drain_rate(bench, client, stream, N, 1)
+
+        # the project's figure: ingest N events, then two worker processes drain them
+        events = event_mix(devices, N, now + N, id_prefix="p", faces=faces, plates=plates)
         began = time.perf_counter()
         for start in range(0, N, 500):
             ingest.ingest("wanhu", events[start : start + 500])
         ingest_rate = N / (time.perf_counter() - began)
-
-        stream = bench.stores.keys.events("wanhu")
-        workers = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "--processes", "2"],
-            env=bench.env(),
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        workers = start_workers(bench, 2)
         try:
-            client = bench.stores.redis
-            while not client.exists(stream) or not client.xinfo_groups(stream):
-                time.sleep(0.05)
-            began = time.perf_counter()
-            while pending_total(client, stream) > 0:
-                time.sleep(0.05)
-            worker_rate = N / (time.perf_counter() - began)
+            worker_rate = drain(client, stream, N)
 
             # steady arrival at 5,000 events/s: sample the lag
             lags: list[float] = []
@@ -105,7 +139,8 @@ def main() -> None:
     lags.sort()
     p95 = lags[int(len(lags) * 0.95) - 1] if lags else 0.0
     print(f"ingest (in-process): {ingest_rate:10,.0f} events/s")
-    print(f"workers (2 procs):   {worker_rate:10,.0f} events/s")
+    print(f"workers (1 proc):    {single_rate:10,.0f} events/s")
+    print(f"workers (2 procs):   {worker_rate:10,.0f} events/s  ({worker_rate / single_rate:.2f}× one process)")
     print(
         f"steady {achieved:,.0f} events/s: lag p95 {p95:.2f} s, max {max(lags):.2f} s, "
         f"median {statistics.median(lags):.2f} s"
@@ -114,6 +149,8 @@ def main() -> None:
         {
             "bench": "P2",
             "worker_events_per_s": round(worker_rate),
+            "worker_1proc_events_per_s": round(single_rate),
+            "scaling_2_vs_1": round(worker_rate / single_rate, 2),
             "ingest_events_per_s": round(ingest_rate),
             "ratio": round(worker_rate / ingest_rate, 3),
             "steady_events_per_s": round(achieved),

@@ -233,6 +233,7 @@ def full_sweep_ms(bench: Bench, worker: Worker, due: dict[str, int], repeats: in
             keys.alert(COMMUNITY, "closed"),
             keys.alerts_feed(COMMUNITY),
             keys.changes(COMMUNITY),
+            keys.alert_counts(COMMUNITY),
         )
         with bench.stores.sessions.begin() as session:
             session.execute(delete(AlertStep))

@@ -12,6 +12,11 @@ soon after coming home): short outings of 0.5–3 h on 10–50 % of days, random
 of 1–3 nights (0–0.5 % of days, 0–1 % for the irregular). Half of the elders collapse once, after
 day 14, at home: three in four while up and about, one in four in the night; the door stays silent
 until they are found (after the fixed rule's alert) and come back from hospital 3–10 days later.
+Face gates: a long outing, a weekly outing or a night away leaves the community through a face
+gate; a short outing does so 60 % of the time (else it is the courtyard or a neighbour's flat);
+the gate recognises the elder at each passage 90 % of the time (its own random stream, so the door
+events do not depend on it). The routine rule sees the recognised passages; the fixed rule does not
+use them.
 
 Both rules are run by replaying each elder's door events through the production rule's pure
 decision functions (``learn``, ``routine_deadline``, ``overdue_gap_ms``) with the production
@@ -50,6 +55,7 @@ from analytics.rules.elder_routine import (
     RoutineProfile,
     learn,
     overdue_gap_ms,
+    pass_gate,
     routine_deadline,
 )
 from benchmarks.common import report
@@ -62,6 +68,8 @@ DAYS = 60
 EPISODE_SHARE = 0.5  # half of the elders collapse once
 FIRST_EPISODE_DAY = 14  # after the warm-up (the routine rule needs 7 days of history)
 TRADE_OFF = ((1.1, 30.0), (1.3, 60.0), (1.7, 120.0))  # other (margin, slack) points printed for context
+SHORT_OUTING_VIA_GATE = 0.6  # other short outings stay inside the community
+GATE_RECOGNISES = 0.9  # a passage through a face gate recognised as the elder
 START_MS = utc_to_ms(dt.datetime(2026, 3, 2, tzinfo=SHANGHAI))  # a Monday, local midnight
 END_MS = START_MS + DAYS * DAY_MS
 
@@ -114,6 +122,7 @@ class ElderRun:
     events: list[int]
     aways: list[Away]
     episode: Episode | None = None
+    gates: list[tuple[int, str]] = field(default_factory=list)  # recognised face-gate passages
     routine_alerts: list[int] = field(default_factory=list)
     fixed_alerts: list[int] = field(default_factory=list)
 
@@ -256,9 +265,26 @@ def inject_episode(run: ElderRun, rng: random.Random, threshold_h: float) -> Non
     run.events = [t for t in run.events if t < collapse or t >= home]
 
 
+def gate_passages(aways: list[Away], rng: random.Random) -> list[tuple[int, str]]:
+    """The face-gate passages that recognised the elder: out a few minutes after leaving the flat,
+    in a few minutes before coming back to it."""
+    out: list[tuple[int, str]] = []
+    for a in aways:
+        if a.kind == "short outing" and rng.random() >= SHORT_OUTING_VIA_GATE:
+            continue
+        leave = a.start + int(rng.uniform(1, 5) * MINUTE_MS)
+        back = a.end - int(rng.uniform(1, 5) * MINUTE_MS)
+        if rng.random() < GATE_RECOGNISES:
+            out.append((leave, "out"))
+        if rng.random() < GATE_RECOGNISES:
+            out.append((back, "in"))
+    return sorted(t for t in out if START_MS <= t[0] < END_MS)
+
+
 def cohort(threshold_h: float) -> list[ElderRun]:
     """The simulated cohort (deterministic)."""
     rng = random.Random(SEED)
+    gate_rng = random.Random(SEED + 1)
     runs = []
     for _ in range(ELDERS):
         h = draw_habits(rng)
@@ -267,16 +293,19 @@ def cohort(threshold_h: float) -> list[ElderRun]:
         run = ElderRun(h, events, aways)
         if rng.random() < EPISODE_SHARE:
             inject_episode(run, rng, threshold_h)
+        run.gates = gate_passages(run.aways, gate_rng)
         runs.append(run)
     return runs
 
 
 def replay(run: ElderRun, params: RoutineParams, threshold_h: float) -> None:
-    """Both rules over one elder's door events, with the worker's timer semantics."""
+    """Both rules over one elder's door events (and, for the routine rule, the recognised gate
+    passages), with the worker's timer semantics."""
     profile: RoutineProfile | None = None
     routine_due: int | None = None
     fixed_due: int | None = None
-    for ts in [*run.events, END_MS]:
+    timeline = sorted([(ts, "door") for ts in run.events] + run.gates)
+    for ts, what in [*timeline, (END_MS, "end")]:
         if routine_due is not None and routine_due <= ts:
             assert profile is not None
             if overdue_gap_ms(profile, routine_due, threshold_h, params) is not None:
@@ -285,8 +314,14 @@ def replay(run: ElderRun, params: RoutineParams, threshold_h: float) -> None:
         if fixed_due is not None and fixed_due <= ts:
             run.fixed_alerts.append(fixed_due)
             fixed_due = None
-        if ts == END_MS:
+        if what == "end":
             break
+        if what != "door":  # a face-gate passage: only the routine rule uses it
+            if profile is not None:
+                profile = pass_gate(profile, ts, what)
+                due = routine_deadline(profile, threshold_h, params)
+                routine_due = None if due is None else max(due, routine_due or due)
+            continue
         profile = learn(profile, ts, params)
         due = routine_deadline(profile, threshold_h, params)
         # as the rule does: ctx.cancel when there is no deadline, else ZADD GT (never earlier)
@@ -333,7 +368,7 @@ def evaluate(cohort_runs: list[ElderRun], params: RoutineParams, threshold_h: fl
     out = Outcome()
     counted_from = START_MS + int(params.min_history_days * DAY_MS)
     for base in cohort_runs:
-        run = ElderRun(base.habits, base.events, base.aways, base.episode)
+        run = ElderRun(base.habits, base.events, base.aways, base.episode, base.gates)
         replay(run, params, threshold_h)
         ep = run.episode
         out.elder_days += (END_MS - counted_from - ((ep.home - ep.collapse) if ep else 0)) / DAY_MS

@@ -93,7 +93,7 @@ def chart_alert_types(counts: dict[str, int], lang: str) -> dict[str, Any]:
                 "cliponaxis": False,
             }
         ],
-        "layout": _chart_layout(t("wall.no_data", lang) if not items else None, left=150),
+        "layout": chart_layout(t("wall.no_data", lang) if not items else None, left=150),
     }
 
 
@@ -111,10 +111,10 @@ def chart_response(stages: dict[str, list[float]], lang: str) -> dict[str, Any]:
         for (stage, values), color in zip(stages.items(), ("#38e1ff", "#2f7bff", "#ffb020", "#35d07f"), strict=False)
         if values
     ]
-    return {"data": data, "layout": _chart_layout(t("wall.no_data", lang) if not data else None, left=40)}
+    return {"data": data, "layout": chart_layout(t("wall.no_data", lang) if not data else None, left=40)}
 
 
-def _chart_layout(empty: str | None, *, left: int) -> dict[str, Any]:
+def chart_layout(empty: str | None, *, left: int) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",

@@ -15,6 +15,7 @@ import typer
 from cli.main import JsonFlag, app, emit, user_errors
 from core.errors import SandtableError
 from core.settings import Settings, load_settings
+from store.redis_server import RedisClient
 
 MIN_POSTGRESQL = 120000  # server_version_num of 12.0 (EXECUTE FUNCTION triggers, ON CONFLICT)
 
@@ -51,6 +52,9 @@ def _packages() -> str:
         "alembic",
         "flask_login",
         "argon2",
+        "fpdf",
+        "matplotlib",
+        "openpyxl",
     ]
     missing = []
     for name in names:
@@ -99,7 +103,7 @@ def _postgresql_server(engine: Any) -> str:
 
 
 def _redis(cfg: Settings) -> str:
-    from store.redis_server import connect
+    from store.redis_server import connect, is_cluster
 
     client = connect(cfg, start_embedded_server=False) if cfg.redis_url else None
     if client is None:
@@ -109,14 +113,37 @@ def _redis(cfg: Settings) -> str:
             client = client_for_url(embedded_url(cfg, start=False), setting="embedded Redis")
         except SandtableError as err:
             return f"embedded server not running ({err}); it starts with make run / manage.py serve"
+    if is_cluster(client):
+        return _redis_cluster(client)
     info = client.info("server")
-    version = str(info.get("redis_version", "?"))
-    major, minor = (int(x) for x in version.split(".")[:2])
-    if (major, minor) < (6, 2):
-        raise SandtableError(f"Redis {version} is too old; streams with XAUTOCLAIM need 6.2")
+    version = _check_version(str(info.get("redis_version", "?")))
     persistence = client.info("persistence")
     aof = "AOF on" if persistence.get("aof_enabled") else "AOF off"
     return f"Redis {version}, {aof}"
+
+
+def _check_version(version: str) -> str:
+    major, minor = (int(x) for x in version.split(".")[:2])
+    if (major, minor) < (6, 2):
+        raise SandtableError(f"Redis {version} is too old; streams with XAUTOCLAIM need 6.2")
+    return version
+
+
+def _redis_cluster(client: RedisClient) -> str:
+    """Cluster mode: its state, and each node's role, version and persistence."""
+    state = client.cluster_info()
+    if state.get("cluster_state") != "ok":
+        raise SandtableError(f"Redis Cluster state is {state.get('cluster_state')!r}, not ok")
+    servers = client.info("server", target_nodes=client.ALL_NODES)
+    persistence = client.info("persistence", target_nodes=client.ALL_NODES)
+    primaries = {node.name for node in client.get_primaries()}
+    nodes = []
+    for name in sorted(servers):
+        version = _check_version(str(servers[name].get("redis_version", "?")))
+        role = "primary" if name in primaries else "replica"
+        aof = "AOF on" if persistence.get(name, {}).get("aof_enabled") else "AOF off"
+        nodes.append(f"{name} {role} {version} {aof}")
+    return f"Redis Cluster, {len(primaries)} primaries, {len(servers) - len(primaries)} replicas: " + "; ".join(nodes)
 
 
 def _var_dir(cfg: Settings) -> str:
@@ -135,12 +162,15 @@ def _chromium() -> str:
     return out or path
 
 
-def _cjk_font() -> str:
-    cmd = ["fc-list", ":lang=zh", "family"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False).stdout
-    if not out.strip():
-        raise SandtableError("no CJK font (reports need one: apt-get install fonts-noto-cjk)")
-    return out.strip().splitlines()[0]
+def _cjk_font(cfg: Settings) -> str:
+    """The face the PDFs embed, found in the configured files (a missing package is named)."""
+    from reports.fonts import report_fonts
+
+    fonts = report_fonts(cfg)
+    return (
+        f"{fonts.regular.name} (face {fonts.regular.index} of {fonts.regular.path.name}; "
+        f"bold in {fonts.bold.path.name}) for the PDF reports"
+    )
 
 
 def run_checks(cfg: Settings) -> list[Check]:
@@ -152,7 +182,7 @@ def run_checks(cfg: Settings) -> list[Check]:
         ("database", lambda: _database(cfg), True),
         ("redis", lambda: _redis(cfg), True),
         ("chromium", _chromium, False),
-        ("cjk-font", _cjk_font, False),
+        ("cjk-font", lambda: _cjk_font(cfg), False),
     ]
     results = []
     for name, func, required in checks:

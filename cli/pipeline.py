@@ -91,6 +91,9 @@ def simulate(
     speed: Annotated[float, typer.Option(help="live speed, 1 = real time")] = 1.0,
     url: Annotated[str | None, typer.Option(help="ingest API base URL [default: the configured web app]")] = None,
     communities: Annotated[str | None, typer.Option(help="comma-separated community ids (default: all)")] = None,
+    fraction: Annotated[
+        float, typer.Option(help="drive this share of the communities (a seeded sample; e.g. 0.05 of the city)")
+    ] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed")] = 42,
     once: Annotated[bool, typer.Option("--once", help="stop after the backfill")] = False,
 ) -> None:
@@ -100,6 +103,8 @@ def simulate(
     hours = parse_duration_hours(backfill)
     if speed <= 0:
         raise InvalidInput("--speed must be positive")
+    if not 0 < fraction <= 1:
+        raise InvalidInput("--fraction must be more than 0 and at most 1")
     cfg = settings()
     base = url or f"http://{cfg.host}:{cfg.port}"
     stop = threading.Event()
@@ -115,6 +120,7 @@ def simulate(
         seed=seed,
         stop=stop,
         once=once,
+        fraction=fraction,
     )
 
 

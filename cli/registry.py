@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from cli.main import JsonFlag, app, emit, settings, user_errors
-from core.errors import InvalidInput
 from store.stores import Stores, open_stores
 
 watchlist_app = typer.Typer(help="The wanted list (stored only as keyed hashes of ID numbers).", no_args_is_help=True)
@@ -53,19 +52,50 @@ def migrate(as_json: JsonFlag = False) -> None:
 def demo(
     reset: Annotated[bool, typer.Option("--reset", help="delete the registry and live state first")] = False,
     city: Annotated[bool, typer.Option("--city", help="the synthetic city (1,537 communities)")] = False,
+    city_size: Annotated[
+        int, typer.Option("--city-size", min=2, max=5000, help="communities of the synthetic city, for a smaller one")
+    ] = 1537,
     as_json: JsonFlag = False,
 ) -> None:
     """Build the demo registry: Wanhu Xincun and Xingbang Central Park."""
     from registry.demo import build_demo
     from registry.stats import community_stats
 
-    if city:
-        raise InvalidInput("demo --city is not available yet")
     s = stores()
+    if city:
+        _build_city(s, reset=reset, size=city_size, as_json=as_json)
+        return
     build_demo(s, reset=reset)
     with s.sessions() as session:
         figures = community_stats(session)
     emit(figures, as_json, _print_stats)
+
+
+def _build_city(s: Stores, *, reset: bool, size: int, as_json: bool) -> None:
+    from registry.city import build_city
+
+    def progress(done: int, total: int) -> None:
+        if not as_json and (done % 200 < 40 or done == total):
+            typer.echo(f"  {done:,} / {total:,} communities", err=True)
+
+    if not as_json:
+        typer.echo(f"Building the synthetic city ({size:,} communities) …", err=True)
+    report = build_city(s, reset=reset, size=size, progress=progress)
+    figures = {
+        "communities": report.communities,
+        "households": report.households,
+        "residents": report.residents,
+        "devices": report.devices,
+        "seconds": report.seconds,
+    }
+    emit(
+        figures,
+        as_json,
+        lambda f: typer.echo(
+            f"The city: {f['communities']:,} communities, {f['households']:,} households, "
+            f"{f['residents']:,} residents, {f['devices']:,} devices, built in {f['seconds']:.0f} s"
+        ),
+    )
 
 
 def _print_stats(figures: dict[str, Any]) -> None:

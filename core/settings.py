@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # --- workers ------------------------------------------------------------------------
     worker_batch: int = Field(default=500, ge=1)
     worker_block_ms: int = Field(default=1000, ge=1)
+    worker_cluster_block_ms: int = Field(
+        default=100, ge=1, description="on a Redis Cluster: the longest a worker blocks on one slot group when idle"
+    )
     worker_claim_idle_ms: int = Field(default=30_000, ge=100)
     worker_max_deliveries: int = Field(default=5, ge=1)
 
@@ -93,10 +96,33 @@ class Settings(BaseSettings):
     sla_arrive_minutes: float = Field(default=15.0, gt=0)
     sla_close_minutes: float = Field(default=60.0, gt=0)
 
+    # --- reports ------------------------------------------------------------------------
+    report_max_days: int = Field(default=366, ge=1, description="longest period one report may cover")
+    report_daily_at: str = Field(
+        default="07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local time of the daily PDFs"
+    )
+    report_daily_enabled: bool = True
+    report_daily_batch: int = Field(default=4, ge=1, description="daily PDFs rendered per sweep at most")
+    report_pdf_max_rows: int = Field(
+        default=400, ge=10, description="rows of a long table shown in the PDF (CSV/XLSX hold them all)"
+    )
+    report_map_limit: int = Field(default=12, ge=1, description="more communities than this: one overview map")
+    report_keep_hours: float = Field(default=24.0, gt=0, description="how long reports made on the page are kept")
+    report_font_regular: Path = Field(
+        default=Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+        description="CJK font of the PDFs (Debian package fonts-noto-cjk)",
+    )
+    report_font_bold: Path = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
+
     # --- login --------------------------------------------------------------------------
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     login_rate_per_minute: int = Field(default=30, ge=1, description="login attempts per client address per minute")
+
+    # --- visitors' self-applications (public page /visit) -------------------------------
+    visit_rate_per_hour: int = Field(
+        default=20, ge=1, description="applications (every POST /visit, good or bad) per client address per hour"
+    )
 
     @field_validator("redis_url")
     @classmethod

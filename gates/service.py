@@ -26,6 +26,7 @@ from registry.models import Household, utcnow
 from store.stores import Stores
 
 MAX_PASS_DAYS = 7
+SELF_APPLIED = "visitor:self"  # requested_by of a visitor's own application (the public page /visit)
 
 
 @dataclass
@@ -42,11 +43,28 @@ class PassRequest:
     reason: str
 
 
-class FieldErrors(InvalidInput):
-    """Form errors by field name (each with one sentence)."""
+@dataclass
+class _Valid:
+    """A request's checked and normalised values."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
+    household: Household
+    name: str
+    id_number: str
+    phone: str
+    plate: str
+    start: dt.datetime
+    end: dt.datetime
+
+
+class FieldErrors(InvalidInput):
+    """Form errors by field name (each with one sentence), and a code per field for translated pages.
+
+    Codes: ``name``, ``id_number``, ``phone``, ``plate``, ``household``, ``order`` (ends before it
+    starts), ``over`` (already over), ``too_long``, ``overlap``; the i18n key is ``visitor.err.<code>``."""
+
+    def __init__(self, errors: dict[str, str], codes: dict[str, str] | None = None) -> None:
         self.errors = errors
+        self.codes = codes or {}
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
@@ -57,38 +75,65 @@ class Visitors:
         self.stores = stores
         self.auditor = Auditor(stores.sessions)
 
+    def check(self, req: PassRequest, *, now: dt.datetime | None = None) -> None:
+        """Check every field of a request without creating anything; FieldErrors names each error."""
+        self._checked(req, now or utcnow())
+
     def request(self, req: PassRequest, *, requested_by: str, now: dt.datetime | None = None) -> VisitorPass:
         """Create a pending pass; every field is checked and every error named."""
-        now = now or utcnow()
+        valid = self._checked(req, now or utcnow())
+        visitor = VisitorPass(
+            id=secrets.token_hex(8),
+            community_id=valid.household.community_id,
+            household_id=valid.household.id,
+            visitor_name=valid.name,
+            id_hash=keyed_hash(self.stores.id_hash_key, valid.id_number),
+            id_masked=mask_id_number(valid.id_number) or "",
+            phone=valid.phone,
+            plate=valid.plate or None,
+            valid_from=valid.start,
+            valid_to=valid.end,
+            reason=req.reason.strip()[:500],
+            status="pending",
+            requested_by=requested_by,
+        )
+        with self.stores.sessions.begin() as session:
+            session.add(visitor)
+        self.stores.redis.incr(self.stores.keys.version(valid.household.community_id))
+        return visitor
+
+    def _checked(self, req: PassRequest, now: dt.datetime) -> _Valid:
         errors: dict[str, str] = {}
+        codes: dict[str, str] = {}
         name = validate.normalise_text(req.visitor_name)
         if not 2 <= len(name) <= 64:
-            errors["visitor_name"] = "name must have 2–64 characters"
+            errors["visitor_name"], codes["visitor_name"] = "name must have 2–64 characters", "name"
         number = plate = phone = ""
         try:
             number = validate.id_number(req.id_number)
         except InvalidInput as err:
-            errors["id_number"] = str(err)
+            errors["id_number"], codes["id_number"] = str(err), "id_number"
         try:
             phone = validate.phone(req.phone)
         except InvalidInput as err:
-            errors["phone"] = str(err)
+            errors["phone"], codes["phone"] = str(err), "phone"
         if req.plate.strip():
             try:
                 plate = validate.plate(req.plate)
             except InvalidInput as err:
-                errors["plate"] = str(err)
-        start, end = _aware(req.valid_from), _aware(req.valid_to)
+                errors["plate"], codes["plate"] = str(err), "plate"
+        # in UTC: SQLite keeps no offset, so a Shanghai-local time would come back 8 h late
+        start, end = _aware(req.valid_from).astimezone(dt.UTC), _aware(req.valid_to).astimezone(dt.UTC)
         if end <= start:
-            errors["valid_to"] = "the visit must end after it starts"
+            errors["valid_to"], codes["valid_to"] = "the visit must end after it starts", "order"
         elif end <= now:
-            errors["valid_to"] = "the visit is already over"
+            errors["valid_to"], codes["valid_to"] = "the visit is already over", "over"
         elif end - start > dt.timedelta(days=MAX_PASS_DAYS):
-            errors["valid_to"] = f"a pass lasts at most {MAX_PASS_DAYS} days"
+            errors["valid_to"], codes["valid_to"] = f"a pass lasts at most {MAX_PASS_DAYS} days", "too_long"
         with self.stores.sessions() as session:
-            household = session.get(Household, req.household)
+            household = session.get(Household, req.household) if req.household else None
             if household is None:
-                errors["household"] = "unknown household"
+                errors["household"], codes["household"] = "unknown household", "household"
             if number and household is not None and "valid_to" not in errors:
                 id_hash = keyed_hash(self.stores.id_hash_key, number)
                 overlapping = session.scalars(
@@ -100,28 +145,10 @@ class Visitors:
                 ).all()
                 if any(_aware(p.valid_from) < end and start < _aware(p.valid_to) for p in overlapping):
                     errors["valid_from"] = "this visitor already has a pass for an overlapping time"
-        if errors:
-            raise FieldErrors(errors)
-        assert household is not None
-        visitor = VisitorPass(
-            id=secrets.token_hex(8),
-            community_id=household.community_id,
-            household_id=household.id,
-            visitor_name=name,
-            id_hash=keyed_hash(self.stores.id_hash_key, number),
-            id_masked=mask_id_number(number) or "",
-            phone=phone,
-            plate=plate or None,
-            valid_from=start,
-            valid_to=end,
-            reason=req.reason.strip()[:500],
-            status="pending",
-            requested_by=requested_by,
-        )
-        with self.stores.sessions.begin() as session:
-            session.add(visitor)
-        self.stores.redis.incr(self.stores.keys.version(household.community_id))
-        return visitor
+                    codes["valid_from"] = "overlap"
+        if errors or household is None:
+            raise FieldErrors(errors, codes)
+        return _Valid(household, name, number, phone, plate, start, end)
 
     def pending(self, principal: Principal) -> list[VisitorPass]:
         """Passes waiting for a decision in the caller's community."""

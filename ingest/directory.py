@@ -6,9 +6,10 @@ when an unknown id shows up, so a device registered a moment ago is accepted wit
 
 from __future__ import annotations
 
-import datetime as dt
+import contextlib
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ class CommunityFacts:
     vehicles: dict[str, dict[str, Any]] = field(default_factory=dict)
     # door sensor id → (person id, threshold hours) of the elder living alone it watches
     elder_sensors: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    elder_sensor_of: dict[str, str] = field(default_factory=dict)  # elder living alone → their door sensor
     silent_hours: dict[str, float] = field(default_factory=dict)  # per-device silence overrides
     wearables: dict[str, str] = field(default_factory=dict)  # wearable device id → guard id
     # patrol routes: id → {"interval", "start_hour", "end_hour", "tolerance", "checkpoints": [(seq, device, offset)]}
@@ -58,7 +60,8 @@ class Directory:
     sessions: sessionmaker[Session]
     ttl_s: float = 60.0
     miss_reload_s: float = 5.0
-    _facts: dict[str, CommunityFacts] = field(default_factory=dict)
+    max_communities: int = 256  # least recently used communities beyond this are dropped (a city's worth)
+    _facts: OrderedDict[str, CommunityFacts] = field(default_factory=OrderedDict)
     _watchlist: tuple[float, dict[str, str]] = (0.0, {})
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -71,6 +74,11 @@ class Directory:
                 if found is None or time.monotonic() - found.loaded_at > self.ttl_s:
                     found = self._load(community)
                     self._facts[community] = found
+                    while len(self._facts) > self.max_communities:
+                        self._facts.popitem(last=False)
+        if len(self._facts) > 1:
+            with contextlib.suppress(KeyError):  # dropped meanwhile by another thread: still valid here
+                self._facts.move_to_end(community)
         return found
 
     def device(self, community: str, device_id: str) -> DeviceInfo | None:
@@ -142,13 +150,9 @@ class Directory:
                     "unit": h.unit,
                     "room": h.room,
                 }
-            today = dt.date.today()
             for p in session.scalars(select(Person).where(Person.community_id == community)):
-                facts.people[p.id] = {
-                    "tags": set(),
-                    "threshold": p.elder_inactive_hours,
-                    "floating_expired": bool(p.floating_expires_on and p.floating_expires_on < today),
-                }
+                facts.people[p.id] = {"tags": set(), "threshold": p.elder_inactive_hours}
+
                 if p.face_id:
                     facts.face_ids[p.face_id] = p.id
                 if p.id_hash:
@@ -183,4 +187,5 @@ class Directory:
                 person = facts.people[person_id]
                 if "elderly_alone" in person["tags"]:
                     facts.elder_sensors[device.id] = (person_id, person["threshold"])
+                    facts.elder_sensor_of[person_id] = device.id
         return facts

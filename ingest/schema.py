@@ -34,6 +34,7 @@ EVENT_DEVICE_TYPES: dict[str, tuple[str, ...] | None] = {
 }
 LOCK_METHODS = ("face", "fingerprint", "card", "password", "app", "key")
 IDENTITY_FIELDS = ("person", "id_number", "face_id")
+_CONTAINERS = (dict, list)  # where an ID number may hide in an event's data
 
 
 class RawEvent(msgspec.Struct, forbid_unknown_fields=False):
@@ -329,7 +330,13 @@ def check_event(
         raise Rejected(
             f"ts is {(ts - now_ms) / 60000:.0f} minutes in the future (at most {future_tolerance_ms // 60000} allowed)"
         )
+    if "id_hash" in parsed.data:
+        raise Rejected("data.id_hash is computed by the server: send the ID number as data.id_number")
+    # the type's own check hashes the identity it expects; an ID number anywhere else is hashed too
     data = check(dict(parsed.data), hash_key)
+    if "id_number" in data or any(type(v) in _CONTAINERS for v in data.values()):
+        data = redact(data, hash_key)
+
     if parsed.type == "patrol.checkin" and not guard_known(str(data["guard"])):
         raise Rejected(f"unknown guard {data['guard']!r}")
     return Event(type=parsed.type, device=parsed.device, ts=ts, data=data, id=parsed.id, received=now_ms)

@@ -54,11 +54,17 @@ def nav_links(lang: str) -> list[Any]:
     """Links to the pages the caller may open."""
     principal = current_principal()
     links = [
+        ("/city", "nav.city", "view.city"),
         ("/", "nav.wall", "view.wall"),
         ("/console", "nav.console", "view.console"),
         ("/tasks", "nav.tasks", "view.tasks"),
+        ("/reports", "nav.reports", "view.reports"),
     ]
-    return [html.A(t(key, lang), href=href, className="st-nav") for href, key, perm in links if can(principal, perm)]
+    return [
+        html.A(t(key, lang), href=href, className="st-nav")
+        for href, key, perm in links
+        if can(principal, perm) and (href != "/city" or principal.city_wide)
+    ]
 
 
 def user_menu(lang: str) -> list[Any]:

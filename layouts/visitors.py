@@ -10,6 +10,7 @@ from auth.masking import mask_phone
 from core.i18n import t
 from core.timefmt import aware, local_text
 from gates.models import VisitorPass
+from gates.service import SELF_APPLIED
 from layouts import ids
 
 
@@ -47,7 +48,8 @@ def approval_rows(passes: list[VisitorPass], lang: str) -> list[Any]:
                         html.Div(
                             f"{p.household_id} · {_when(p.valid_from)} – {_when(p.valid_to)}"
                             + (f" · {p.plate}" if p.plate else "")
-                            + (f" · {p.reason}" if p.reason else ""),
+                            + (f" · {p.reason}" if p.reason else "")
+                            + (f" · {t('visitor.self_applied', lang)}" if p.requested_by == SELF_APPLIED else ""),
                             className="st-muted",
                         ),
                         dcc.Input(

@@ -179,6 +179,9 @@ def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> 
     if refused is not None:
         return refused
     principal = current_principal()
+    if community is None and principal.role != "admin" and principal.community is None and principal.city_wide:
+        # the city command centre lands on the city view; a click there opens a community here
+        return html.Div(dcc.Location(id="wall-to-city", href="/city" + ("?kiosk=1" if kiosk == "1" else "")))
     s = stores()
     with s.sessions() as session:
         visible = queries.communities(session, principal.scope)

@@ -103,6 +103,7 @@ def run_simulator(
     seed: int,
     stop: threading.Event,
     once: bool,
+    fraction: float = 1.0,
 ) -> None:
     """Backfill, then stream live events until stopped."""
     import random
@@ -111,6 +112,9 @@ def run_simulator(
     with stores.sessions() as session:
         ids = list(session.scalars(select(Community.id).order_by(Community.id)))
         wanted = [c for c in ids if communities is None or c in communities]
+        if fraction < 1.0:  # a seeded sample of the city, the surveyed demo communities always in it
+            pick = random.Random(seed)
+            wanted = [c for c in wanted if c in ("wanhu", "xingbang") or pick.random() < fraction]
         worlds = {c: load_world(session, c, random.Random(seed)) for c in wanted}
     if not worlds:
         log.warning("no community to simulate")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from core.errors import InvalidInput, NotFound
 from core.timefmt import iso_utc, ms_to_utc
 from store.alert_models import OPEN_STATUSES, AlertRecord, AlertStep
 from store.keys import Keys
-from store.redis_server import RedisClient
+from store.redis_server import RedisClient, queue_script
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "new": ("acknowledged", "dispatched", "on_scene", "resolved", "false_alarm"),
@@ -32,7 +33,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "false_alarm": (),
 }
 
-# KEYS: open (hash dedup → doc), index (hash id → dedup), feed (zset id → ms), version
+# KEYS: open (hash dedup → doc), index (hash id → dedup), feed (zset id → ms), version, counts
 # ARGV: dedup, new id, new doc, now ms, now iso, token…
 RAISE_LUA = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -63,13 +64,17 @@ else
 end
 local enc = cjson.encode(doc)
 redis.call('HSET', KEYS[1], ARGV[1], enc)
-if created == '1' then redis.call('HSET', KEYS[2], doc['id'], ARGV[1]) end
+if created == '1' then
+  redis.call('HSET', KEYS[2], doc['id'], ARGV[1])
+  redis.call('HINCRBY', KEYS[5], 'sev:' .. doc['severity'], 1)
+  redis.call('HINCRBY', KEYS[5], 'type:' .. doc['type'], 1)
+end
 redis.call('ZADD', KEYS[3], ARGV[4], doc['id'])
 redis.call('INCR', KEYS[4])
 return {doc['id'], created, enc, tostring(added)}
 """
 
-# KEYS: open, index, feed, closed (hash id → doc), version
+# KEYS: open, index, feed, closed (hash id → doc), version, counts
 # ARGV: id, new status, actor, note, now ms, now iso, expected status ('' = any), closing ('1'/'0')
 TRANSITION_LUA = """
 local dedup = redis.call('HGET', KEYS[2], ARGV[1])
@@ -87,6 +92,8 @@ if ARGV[8] == '1' then
   redis.call('HDEL', KEYS[1], dedup)
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('HSET', KEYS[4], ARGV[1], enc)
+  redis.call('HINCRBY', KEYS[6], 'sev:' .. doc['severity'], -1)
+  redis.call('HINCRBY', KEYS[6], 'type:' .. doc['type'], -1)
 else
   redis.call('HSET', KEYS[1], dedup, enc)
 end
@@ -94,6 +101,23 @@ redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 redis.call('INCR', KEYS[5])
 return {'ok', enc}
 """
+
+# KEYS: open, counts — rebuilds the counts from the open alerts (restart-safe, atomic per community)
+RECOUNT_LUA = """
+local vals = redis.call('HVALS', KEYS[1])
+redis.call('DEL', KEYS[2])
+for _, v in ipairs(vals) do
+  local doc = cjson.decode(v)
+  redis.call('HINCRBY', KEYS[2], 'sev:' .. doc['severity'], 1)
+  redis.call('HINCRBY', KEYS[2], 'type:' .. doc['type'], 1)
+end
+return #vals
+"""
+
+
+def wall_ms() -> int:
+    """Wall-clock time in epoch ms (the city view's change marks follow the clock, not event time)."""
+    return int(time.time() * 1000)
 
 
 def dedup_key(alert_type: str, identity: dict[str, Any]) -> str:
@@ -139,6 +163,7 @@ class AlertStore:
         self.keys = keys
         self._raise = client.register_script(RAISE_LUA)
         self._transition = client.register_script(TRANSITION_LUA)
+        self._recount = client.register_script(RECOUNT_LUA)
 
     def _index(self, community: str) -> str:
         return self.keys.alert(community, "index")
@@ -155,6 +180,7 @@ class AlertStore:
             self._index(community),
             self.keys.alerts_feed(community),
             self.keys.version(community),
+            self.keys.alert_counts(community),
         ]
         pipe = self.client.pipeline(transaction=False)
         for r in requests:
@@ -180,15 +206,18 @@ class AlertStore:
                 "timeline": [{"at": now, "status": "new", "actor": "system", "note": ""}],
                 "flapping": bool((r.evidence or {}).get("flapping")),
             }
-            self._raise(
-                keys=keys,
-                args=[r.key, doc["id"], json.dumps(doc, ensure_ascii=False), r.at_ms, now, *r.tokens],
-                client=pipe,
+            queue_script(
+                pipe,
+                self._raise,
+                keys,
+                [r.key, doc["id"], json.dumps(doc, ensure_ascii=False), r.at_ms, now, *r.tokens],
             )
         changes = []
         for _alert_id, created, encoded, added in pipe.execute():
             action = "raised" if created == "1" else ("repeated" if added != "0" else "unchanged")
             changes.append(AlertChange(_clean(json.loads(encoded)), action))
+        if any(c.action == "raised" for c in changes):
+            self.client.zadd(self.keys.city_changes, {community: wall_ms()})
         return changes
 
     def open_doc(self, community: str, alert_type: str, identity: dict[str, Any]) -> dict[str, Any] | None:
@@ -222,6 +251,7 @@ class AlertStore:
             self.keys.alerts_feed(community),
             self._closed(community),
             self.keys.version(community),
+            self.keys.alert_counts(community),
         ]
         reply = self._transition(
             keys=keys,
@@ -240,6 +270,8 @@ class AlertStore:
             raise NotFound(f"no open alert {alert_id}")
         if reply[0] == "conflict":
             raise InvalidInput("the alert changed meanwhile; reload and try again")
+        if closing:
+            self.client.zadd(self.keys.city_changes, {community: wall_ms()})
         return AlertChange(_clean(json.loads(reply[1])), status, actor=actor, note=note)
 
     def get(self, community: str, alert_id: str) -> dict[str, Any] | None:
@@ -264,6 +296,20 @@ class AlertStore:
             if doc is not None:
                 out.append(doc)
         return out
+
+    def recount(self, community: str) -> int:
+        """Rebuild the community's open-alert counts from its open alerts; returns how many are open."""
+        return int(self._recount(keys=[self.keys.alerts_open(community), self.keys.alert_counts(community)]))
+
+    def open_counts(self, communities: list[str]) -> dict[str, dict[str, int]]:
+        """community → {"sev:high": n, "type:smoke": n, …} of its open alerts, in one pipeline."""
+        pipe = self.client.pipeline(transaction=False)
+        for community in communities:
+            pipe.hgetall(self.keys.alert_counts(community))
+        return {
+            c: {k: int(v) for k, v in raw.items() if int(v) > 0}
+            for c, raw in zip(communities, pipe.execute(), strict=True)
+        }
 
     def forget_closed(self, community: str, older_than_ms: int) -> None:
         """Drop closed alerts older than the cutoff from the live feed (SQL keeps them)."""

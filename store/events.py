@@ -4,10 +4,15 @@ Written for Redis 6.2 (no XADD idempotency, no ACKED trimming): deduplication is
 ``SET NX EX`` per producer event id inside the same Lua script as the XADD (atomic, one round
 trip per batch, all keys in the community's hash slot); trimming uses XTRIM MINID below the
 oldest entry that is pending or not yet delivered, so an unacknowledged entry is never dropped.
+
+On a Redis Cluster one XREADGROUP may only name streams of one hash slot, so the workers read
+the communities slot group by slot group (``read``): non-blocking reads pipelined per primary,
+then, when every stream was empty, one short blocking read on one slot group (docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -18,10 +23,13 @@ import redis
 
 from core.errors import SandtableError
 from store.keys import Keys
-from store.redis_server import RedisClient
+from store.redis_server import STORE_ERRORS, RedisClient, is_cluster
 
 log = logging.getLogger(__name__)
 GROUP = "workers"
+SLOT_GROUPS_PER_PIPELINE = 512  # a cluster read pass sends at most this many XREADGROUPs per round of pipelines
+# replies of a slot that is moving or has moved (the parser strips the MOVED/ASK/... prefix from the text)
+_REDIRECTS = (redis.exceptions.AskError, redis.exceptions.TryAgainError, redis.exceptions.ClusterDownError)
 encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder().decode
 
@@ -80,12 +88,24 @@ def entry_of(community: str, entry_id: str, fields: dict[str, Any]) -> StreamEnt
 class EventLog:
     """Appends to, reads from and trims the per-community streams."""
 
-    def __init__(self, client: RedisClient, keys: Keys, *, dedup_hours: int = 24, backlog_limit: int = 0) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        keys: Keys,
+        *,
+        dedup_hours: int = 24,
+        backlog_limit: int = 0,
+        cluster_block_ms: int = 100,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.dedup_s = dedup_hours * 3600
         self.backlog_limit = backlog_limit
+        self.cluster_block_ms = cluster_block_ms
         self._append = client.register_script(APPEND_LUA)
+        self._cluster = is_cluster(client)
+        self._slot_groups: tuple[tuple[str, ...], list[list[str]]] = ((), [])
+        self._turn = 0  # which slot group a cluster read starts with (every group gets to go first)
 
     # --- writing ----------------------------------------------------------------------------
     def append(self, community: str, events: list[tuple[str | None, bytes]]) -> list[int]:
@@ -135,18 +155,98 @@ class EventLog:
                 raise
 
     def read(self, communities: list[str], consumer: str, *, count: int, block_ms: int | None) -> list[StreamEntry]:
-        """New entries for this consumer from the communities' streams."""
+        """New entries for this consumer from the communities' streams (at most count per stream)."""
         if not communities:
             return []
-        streams = {self.keys.events(c): ">" for c in communities}
+        if self._cluster:
+            return self._read_cluster(communities, consumer, count=count, block_ms=block_ms)
         try:
-            reply = self.client.xreadgroup(GROUP, consumer, streams, count=count, block=block_ms)
+            reply = self.client.xreadgroup(GROUP, consumer, self._streams(communities), count=count, block=block_ms)
         except redis.ResponseError as err:
             if "NOGROUP" in str(err):
                 for c in communities:
                     self.ensure_group(c)
                 return []
             raise
+        return self._entries(reply)
+
+    def _streams(self, communities: list[str]) -> dict[str, str]:
+        return {self.keys.events(c): ">" for c in communities}
+
+    def slot_groups(self, communities: list[str]) -> list[list[str]]:
+        """The communities grouped by the hash slot of their keys (one group each, bar hash-tag collisions)."""
+        if self._slot_groups[0] != tuple(communities):
+            by_slot: dict[int, list[str]] = {}
+            for community in communities:
+                by_slot.setdefault(self.client.keyslot(self.keys.events(community)), []).append(community)
+            self._slot_groups = (tuple(communities), list(by_slot.values()))
+        return self._slot_groups[1]
+
+    def _read_cluster(
+        self, communities: list[str], consumer: str, *, count: int, block_ms: int | None
+    ) -> list[StreamEntry]:
+        """A pass of non-blocking reads, one XREADGROUP per slot group, sent to each primary in one
+        plain pipeline (redis-py's cluster pipeline costs ten times more client time per command);
+        a pass stops once it holds count entries, and the next starts one group further on, so no
+        community waits behind a busy one. When the whole pass found nothing, one blocking read on a
+        single slot group (the next in turn) waits at most cluster_block_ms: new entries elsewhere
+        are picked up by the following pass."""
+        groups = self.slot_groups(communities)
+        start = self._turn % len(groups)
+        self._turn += 1
+        ordered = groups[start:] + groups[:start]
+        out: list[StreamEntry] = []
+        for first in range(0, len(ordered), SLOT_GROUPS_PER_PIPELINE):
+            out.extend(self._read_slot_groups(ordered[first : first + SLOT_GROUPS_PER_PIPELINE], consumer, count))
+            if len(out) >= count:
+                return out
+        if out or not block_ms:
+            return out
+        return self._read_one(ordered[0], consumer, count, min(block_ms, self.cluster_block_ms))
+
+    def _read_slot_groups(self, groups: list[list[str]], consumer: str, count: int) -> list[StreamEntry]:
+        """Non-blocking reads of slot groups, one pipeline per primary that holds some of them."""
+        by_node: dict[str, tuple[Any, list[list[str]]]] = {}
+        for group in groups:
+            node = self.client.get_node_from_key(self.keys.events(group[0]))
+            by_node.setdefault(node.name, (node, []))[1].append(group)
+        out: list[StreamEntry] = []
+        redirected: list[list[str]] = []
+        for node, node_groups in by_node.values():
+            pipe = self.client.get_redis_connection(node).pipeline(transaction=False)
+            for group in node_groups:
+                pipe.xreadgroup(GROUP, consumer, self._streams(group), count=count)
+            try:
+                replies = pipe.execute(raise_on_error=False)
+            except (redis.ConnectionError, redis.TimeoutError):
+                # a primary is gone (a failover?): learn the topology anew for the worker's retry
+                with contextlib.suppress(*STORE_ERRORS):
+                    self.client.nodes_manager.initialize()
+                raise
+            for group, reply in zip(node_groups, replies, strict=True):
+                if isinstance(reply, _REDIRECTS):
+                    redirected.append(group)  # the slot is moving or has moved: the cluster client follows it
+                elif isinstance(reply, redis.ResponseError) and "NOGROUP" in str(reply):
+                    for c in group:
+                        self.ensure_group(c)
+                elif isinstance(reply, Exception):
+                    raise reply
+                else:
+                    out.extend(self._entries(reply))
+        for group in redirected:
+            out.extend(self._read_one(group, consumer, count, None))
+        return out
+
+    def _read_one(self, group: list[str], consumer: str, count: int, block_ms: int | None) -> list[StreamEntry]:
+        """One XREADGROUP on the streams of one slot group, through the cluster client (redirections followed)."""
+        try:
+            reply = self.client.xreadgroup(GROUP, consumer, self._streams(group), count=count, block=block_ms)
+        except redis.ResponseError as err:
+            if "NOGROUP" not in str(err):
+                raise
+            for c in group:
+                self.ensure_group(c)
+            return []
         return self._entries(reply)
 
     def _entries(self, reply: Any) -> list[StreamEntry]:

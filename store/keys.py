@@ -25,6 +25,16 @@ class Keys:
         """SET of community ids that have a stream."""
         return f"{self.prefix}:communities"
 
+    @property
+    def city_changes(self) -> str:
+        """ZSET community id → time (ms) its open-alert counts last changed (the city view's deltas)."""
+        return f"{self.prefix}:city:changes"
+
+    @property
+    def city_registry(self) -> str:
+        """STRING (JSON, short TTL) of the city's registry figures per community, shared by web workers."""
+        return f"{self.prefix}:city:registry"
+
     # --- per community ------------------------------------------------------------------
     def events(self, community: str) -> str:
         """STREAM of accepted events."""
@@ -90,6 +100,10 @@ class Keys:
         """HASH dedup key (type|canonical subject) → JSON document of the open alert."""
         return self._c(community, "alerts:open")
 
+    def alert_counts(self, community: str) -> str:
+        """HASH ``sev:S`` / ``type:T`` → number of open alerts (kept by the alert scripts; the city view)."""
+        return self._c(community, "alerts:count")
+
     def alert(self, community: str, name: str) -> str:
         """HASH of alerts: ``alert:index`` (id → dedup key of open ones), ``alert:closed`` (id → document)."""
         return self._c(community, f"alert:{name}")
@@ -101,3 +115,16 @@ class Keys:
     def rule_state(self, community: str, rule: str) -> str:
         """HASH of one rule's private state."""
         return self._c(community, f"rule:{rule}")
+
+    # --- reports ------------------------------------------------------------------------
+    def report_job(self, job_id: str) -> str:
+        """HASH of a report made on the /reports page: owner, status, progress, file (TTL: kept hours)."""
+        return f"{self.prefix}:report:job:{job_id}"
+
+    def report_running(self, owner: str) -> str:
+        """STRING set while a user's report is being made (one at a time per user; TTL)."""
+        return f"{self.prefix}:report:running:{owner}"
+
+    def report_lock(self, name: str) -> str:
+        """STRING lock (SET NX PX) of a scheduled report, e.g. ``daily:wanhu:2026-11-24``."""
+        return f"{self.prefix}:report:lock:{name}"

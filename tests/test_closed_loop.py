@@ -80,6 +80,7 @@ def test_dispatch_ranks_by_walking_time_not_straight_distance(world: Stores, tmp
     assert b.eta_minutes < a.eta_minutes
 
 
+@pytest.mark.also_on_cluster
 def test_the_second_of_two_simultaneous_actions_is_refused(world: Stores) -> None:
     alert = smoke_alert(world)
     loop = Loop(world)
@@ -106,6 +107,7 @@ def test_the_second_of_two_simultaneous_actions_is_refused(world: Stores) -> Non
         loop.act(POLICE, "wanhu", alert["id"], "acknowledge", expected=None)
 
 
+@pytest.mark.also_on_cluster
 def test_a_task_acted_on_twice_at_once_keeps_the_first(world: Stores) -> None:
     alert = smoke_alert(world)
     wearable = devices_of(world, "wearable", 1)[0]
@@ -118,6 +120,7 @@ def test_a_task_acted_on_twice_at_once_keeps_the_first(world: Stores) -> None:
         loop.task_action(guard, task.id, "decline", version=task.version)
 
 
+@pytest.mark.also_on_cluster
 def test_an_offer_not_accepted_in_time_goes_to_the_next_guard(world: Stores) -> None:
     alert = smoke_alert(world)
     first, second = devices_of(world, "wearable", 2)

@@ -16,6 +16,7 @@ from analytics.rules.elder_routine import (
     learn,
     local_hour,
     overdue_gap_ms,
+    pass_gate,
     routine_deadline,
 )
 from analytics.worker import Worker
@@ -136,7 +137,35 @@ def test_a_timer_fires_only_when_the_newest_use_is_overdue() -> None:
     assert overdue_gap_ms(newer, deadline, 12.0, PARAMS) is None
 
 
+def test_an_elder_seen_leaving_is_never_overdue_and_the_outing_teaches_nothing() -> None:
+    profile = learned(21)
+    for ts in door_uses(21, random.Random(5), until=9 * 60 + 45):
+        profile = learn(profile, ts, PARAMS)
+    before = routine_deadline(profile, 12.0, PARAMS)
+    assert before is not None
+    # out through a face gate at 10:00: nothing is overdue while out, however long the outing
+    out = pass_gate(profile, at(21, 10 * 60), "out")
+    assert out.away and routine_deadline(out, 12.0, PARAMS) is None
+    assert overdue_gap_ms(out, before, 12.0, PARAMS) is None
+    # a passage older than the last door use changes nothing
+    assert pass_gate(profile, profile.last_ms - MIN, "out") is profile
+    # back at 17:00: the allowance runs from the return, by the hour of the return
+    back = pass_gate(out, at(21, 17 * 60), "in")
+    deadline = routine_deadline(back, 12.0, PARAMS)
+    allowed = allowed_gap_ms(back, 17, 12.0, PARAMS)
+    assert not back.away and deadline is not None and allowed is not None
+    assert deadline == at(21, 17 * 60) + allowed
+    # the 7-hour silence of the outing is not learned as a gap of the routine
+    home = learn(back, at(21, 17 * 60 + 10), PARAMS)
+    assert home.gaps == profile.gaps and home.last_ms == at(21, 17 * 60 + 10)
+    assert RoutineProfile.from_json(back.to_json()) == back
+    # a return the gate saw without the leaving (missed): still an outing, still not learned
+    missed = learn(pass_gate(profile, at(21, 16 * 60), "in"), at(21, 16 * 60 + 5), PARAMS)
+    assert missed.gaps == profile.gaps
+
+
 def routine_alert(stores: Stores, person: str) -> dict[str, object] | None:
+
     return AlertStore(stores.redis, stores.keys).open_doc("wanhu", "elder.routine", {"person": person})
 
 
@@ -165,15 +194,16 @@ def test_through_the_worker_an_ordinary_day_is_quiet_and_a_stopped_routine_alert
     worker.start_community("wanhu", seed_timers=False)
     drain(worker)
 
-    def live_until(end: int, uses: list[int]) -> int | None:
-        """Move the clock in 15-minute steps, sending the door uses as they happen; when the alert came."""
-        pending = sorted(uses)
+    def live_until(end: int, uses: list[int], passages: tuple[dict[str, object], ...] = ()) -> int | None:
+        """Move the clock in 15-minute steps, sending the door uses (and face-gate passages) as they
+        happen; when the alert came."""
+        pending = sorted([door(ts) for ts in uses] + list(passages), key=lambda e: int(str(e["ts"])))
         while clock.now_ms() < end:
             clock.set(min(end, clock.now_ms() + 15 * MIN))
-            due = [ts for ts in pending if ts <= clock.now_ms()]
+            due = [e for e in pending if int(str(e["ts"])) <= clock.now_ms()]
             pending = pending[len(due) :]
             if due:
-                ingest.ingest("wanhu", [door(ts) for ts in due])
+                ingest.ingest("wanhu", due)
                 drain(worker)
             worker.sweep("wanhu")
             if routine_alert(world, person) is not None:
@@ -196,7 +226,31 @@ def test_through_the_worker_an_ordinary_day_is_quiet_and_a_stopped_routine_alert
     assert isinstance(evidence, dict)
     assert evidence["history_days"] >= history_days
     assert evidence["expected_gap_hours"] < evidence["actual_gap_hours"] < 12
-    # the next door use clears it
+    # the next door use clears it; the rest of the day is ordinary
     ingest.ingest("wanhu", [door(clock.now_ms())])
+    drain(worker)
+    assert routine_alert(world, person) is None
+    evening = [ts for ts in door_uses(last_day, random.Random(11)) if ts > clock.now_ms() + 30 * MIN]
+    assert live_until(at(last_day, BED + 30), evening) is None
+    face_gate = next(d.id for d in facts.devices.values() if d.type == "face_gate")
+
+    def passage(ts: int, direction: str) -> dict[str, object]:
+        return {"type": "gate.face", "device": face_gate, "ts": ts, "data": {"direction": direction, "person": person}}
+
+    # a day out: up as usual, out through the gate at 08:20, back at 15:00: nothing while out
+    # (longer than any allowance), then the allowance runs from the return
+    out_day = last_day + 1
+    morning = [ts for ts in door_uses(out_day, rng) if ts < at(out_day, 8 * 60 + 15)]
+    back = at(out_day, 15 * 60)
+    trip = (passage(at(out_day, 8 * 60 + 20), "out"), passage(back, "in"))
+    assert live_until(back, morning, trip) is None
+    raised = live_until(at(out_day, 23 * 60), [])
+    assert raised is not None and raised > back
+    alert = routine_alert(world, person)
+    assert alert is not None and isinstance(alert["evidence"], dict)
+    assert alert["evidence"]["back_through_gate_at"] > alert["evidence"]["last_door_at"]
+    assert raised - back <= alert["evidence"]["expected_gap_hours"] * HOUR + 31 * MIN
+    # the elder seen at a face gate is up and about: that clears it too
+    ingest.ingest("wanhu", [passage(clock.now_ms(), "out")])
     drain(worker)
     assert routine_alert(world, person) is None

@@ -14,11 +14,11 @@ from analytics.rules.gates import round_starts
 from api.resident import resident_link
 from auth.principal import Principal
 from core.errors import InvalidInput
-from core.timefmt import SHANGHAI
+from core.timefmt import SHANGHAI, aware
 from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from gates.service import FieldErrors, PassRequest, Visitors
 from ingest.directory import Directory
-from registry.models import Device
+from registry.models import Device, Household
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, save_screenshot
 from tests.test_map_page import wait_for
@@ -101,6 +101,29 @@ def test_an_approved_visitor_passes_and_a_stranger_raises_an_alert(world: Stores
     s.at(3 * 3_600_000 + 16 * M)
     reasons = sorted(a["evidence"]["reason"] for a in s.open("visitor.unapproved"))
     assert reasons == ["no_pass", "overstay"]
+    # the overstay points at the host household, on the map and in its grid worker's queue
+    (overstay,) = [a for a in s.open("visitor.unapproved") if a["evidence"]["reason"] == "overstay"]
+    with world.sessions() as session:
+        host = session.get(Household, HOUSEHOLD)
+    assert host is not None
+    assert overstay["subject"]["household"] == host.id and overstay["grid"] == host.grid_id
+    assert overstay["location"] is not None
+
+
+def test_a_visitor_leaving_in_the_grace_period_is_not_flagged(world: Stores) -> None:
+    visitors = Visitors(world)
+    created = visitors.request(request(), requested_by="resident", now=now_at(T0))
+    visitors.decide(PROPERTY, created.id, approve=True)
+    s = Scenario(world).at(M, face(world, T0 + M, id_number=VISITOR_ID))
+    end = 3 * 3_600_000
+    s.at(end + 5 * M, face(world, T0 + end + 5 * M, "out", id_number=VISITOR_ID))  # 5 minutes late
+    s.at(end + 30 * M)
+    assert s.open("visitor.unapproved") == []
+    with world.sessions() as session:
+        visit = session.get(VisitorPass, created.id)
+        hourly = {(h.kind, h.direction, h.category): h.count for h in session.scalars(select(GateHourly))}
+    assert visit is not None and visit.left_at is not None
+    assert hourly[("face", "out", "visitor")] == 1
 
 
 def test_a_pass_outside_its_window_does_not_open_the_gate(world: Stores) -> None:
@@ -143,6 +166,21 @@ def test_pass_form_errors_name_the_field(world: Stores) -> None:
     assert past.value.errors["valid_to"] == "the visit is already over"
 
 
+def test_a_window_given_in_local_time_is_kept_as_that_instant(world: Stores) -> None:
+    visitors = Visitors(world)
+    start = now_at(T0).astimezone(SHANGHAI)  # what the forms hand over: Shanghai wall time
+    created = visitors.request(
+        request(valid_from=start, valid_to=start + dt.timedelta(hours=2)), requested_by="resident", now=now_at(T0)
+    )
+    visitors.decide(PROPERTY, created.id, approve=True)
+    with world.sessions() as session:
+        stored = session.get(VisitorPass, created.id)
+        assert stored is not None
+        assert aware(stored.valid_from) == now_at(T0)
+    s = Scenario(world).at(M, face(world, T0 + M, id_number=VISITOR_ID))
+    assert s.open("visitor.unapproved") == []
+
+
 def test_a_rejection_needs_a_reason_and_residents_cannot_approve(world: Stores) -> None:
     visitors = Visitors(world)
     pending = visitors.request(request(), requested_by="resident", now=now_at(T0))
@@ -154,6 +192,7 @@ def test_a_rejection_needs_a_reason_and_residents_cannot_approve(world: Stores) 
     assert visitors.decide(PROPERTY, pending.id, approve=False, note="主人不在家").status == "rejected"
 
 
+@pytest.mark.also_on_cluster
 def test_a_checkpoint_missed_in_a_round_raises_patrol_missed(world: Stores) -> None:
     facts = Directory(world.sessions).facts("wanhu")
     route = facts.routes["wanhu-R1"]

@@ -81,6 +81,7 @@ def test_one_event_an_array_and_ndjson_are_accepted(world: Stores, server: LiveS
     assert lines.status_code == 202 and lines.json()["accepted"] == 3
 
 
+@pytest.mark.also_on_cluster
 def test_each_event_is_judged_alone_and_rejects_are_kept_with_their_reason(world: Stores, server: LiveServer) -> None:
     token = ingest_token(world)
     future = now_ms() + 3_600_000
@@ -141,6 +142,7 @@ def test_tokens(world: Stores, server: LiveServer) -> None:
     assert body["accepted"] == 0 and body["rejected"][0]["error"].startswith("unknown device")
 
 
+@pytest.mark.also_on_cluster
 def test_a_repeated_id_is_a_duplicate_within_and_across_batches(world: Stores, server: LiveServer) -> None:
     token = ingest_token(world)
     first = post(server, token, [door_event(id="evt-1"), door_event(id="evt-1"), door_event(id="evt-2")]).json()
@@ -166,8 +168,17 @@ def test_id_numbers_never_reach_redis_in_plain_text(world: Stores, server: LiveS
         "ts": now_ms(),
         "data": {"method": "face", "id_number": WANTED_ID, "face_id": "F1"},
     }
-    body = post(server, token, [good, bad]).json()
-    assert body["accepted"] == 1 and "at most one identity" in body["rejected"][0]["error"]
+    # an ID number where no identity is expected is hashed all the same, and a device may not
+    # claim a hash of its own (it could pose as a watchlisted person)
+    stray = door_event()
+    stray["data"] = {"state": "open", "note": {"id_number": WANTED_ID}}
+    forged = {"type": "lock.open", "device": lock, "ts": now_ms(), "data": {"method": "face", "id_hash": "ab" * 32}}
+    body = post(server, token, [good, bad, stray, forged]).json()
+    assert body["accepted"] == 2
+    errors = {r["index"]: r["error"] for r in body["rejected"]}
+    assert "at most one identity" in errors[1]
+    assert "data.id_hash is computed by the server" in errors[3]
+
     for key in world.redis.scan_iter(match=f"{world.keys.prefix}:*"):
         kind = world.redis.type(key)
         if kind == "stream":
@@ -177,10 +188,12 @@ def test_id_numbers_never_reach_redis_in_plain_text(world: Stores, server: LiveS
         else:
             continue
         assert WANTED_ID not in text, key
-    entry = world.redis.xrange(world.keys.events("wanhu"))[-1][1]["e"]
-    assert json.loads(entry)["data"]["id_hash"]
+    stored = [json.loads(fields["e"]) for _, fields in world.redis.xrange(world.keys.events("wanhu"))]
+    assert [e["type"] for e in stored] == ["lock.open", "door.contact"]
+    assert stored[0]["data"]["id_hash"] == stored[1]["data"]["note"]["id_hash"]
 
 
+@pytest.mark.also_on_cluster
 def test_ingest_rate_limit_answers_429_with_retry_after(world: Stores) -> None:
     limited = world.settings.model_copy(update={"ingest_rate_per_minute": 2})
     live = LiveServer(limited)
@@ -193,6 +206,7 @@ def test_ingest_rate_limit_answers_429_with_retry_after(world: Stores) -> None:
     assert int(codes[2].headers["Retry-After"]) >= 1
 
 
+@pytest.mark.also_on_cluster
 def test_ingest_service_refuses_when_the_backlog_is_full(world: Stores) -> None:
     from store.events import Backlogged
 
@@ -204,3 +218,15 @@ def test_ingest_service_refuses_when_the_backlog_is_full(world: Stores) -> None:
     small.ingest("wanhu", [door_event() for _ in range(5)])
     with pytest.raises(Backlogged, match="retry later"):
         small.ingest("wanhu", [door_event()])
+
+
+def test_the_registry_cache_keeps_a_bounded_number_of_communities(demo_stores: Stores) -> None:
+    from ingest.directory import Directory
+
+    directory = Directory(demo_stores.sessions, max_communities=1)
+    wanhu = directory.facts("wanhu")
+    assert directory.facts("wanhu") is wanhu  # cached
+    xingbang = directory.facts("xingbang")
+    assert "xingbang-B01" in {d.building for d in xingbang.devices.values()}
+    again = directory.facts("wanhu")  # dropped for Xingbang, loaded again
+    assert again is not wanhu and again.devices.keys() == wanhu.devices.keys()

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from analytics.worker import Worker
@@ -51,6 +52,7 @@ def drain(worker: Worker, community: str = "wanhu") -> None:
         worker.process(entries)
 
 
+@pytest.mark.also_on_cluster
 def test_projections_and_alerts_end_to_end(world: Stores) -> None:
     now = int(time.time() * 1000)
     wearable = devices_of(world, "wearable", 1)[0]
@@ -76,6 +78,7 @@ def test_projections_and_alerts_end_to_end(world: Stores) -> None:
     assert smokes == [(detectors[0], 2), (detectors[1], 1)]
 
 
+@pytest.mark.also_on_cluster
 def test_a_consumer_that_dies_between_read_and_ack_loses_nothing(world: Stores) -> None:
     """Consumer A reads and dies before acking; B takes the entries over: every alert once, counts exact."""
     settings = world.settings.model_copy(update={"worker_claim_idle_ms": 100})
@@ -99,6 +102,7 @@ def test_a_consumer_that_dies_between_read_and_ack_loses_nothing(world: Stores) 
     assert world.redis.xpending(world.keys.events("wanhu"), GROUP)["pending"] == 0
 
 
+@pytest.mark.also_on_cluster
 def test_kill_9_of_a_worker_process_under_load(world: Stores) -> None:
     """A real worker process is killed with SIGKILL while it works; a new one finishes: nothing lost."""
     settings = world.settings.model_copy(update={"worker_claim_idle_ms": 500, "worker_batch": 50})
@@ -195,6 +199,7 @@ def test_redis_killed_and_restarted_under_load_loses_at_most_the_aof_window(worl
         restarted.stop()
 
 
+@pytest.mark.also_on_cluster
 def test_a_stalled_consumer_with_a_small_cap_loses_nothing(world: Stores) -> None:
     """Producers are told to wait (backlog limit) and trimming never drops unacknowledged entries."""
     settings = world.settings.model_copy(update={"stream_backlog_limit": 300})
@@ -226,6 +231,7 @@ def test_a_stalled_consumer_with_a_small_cap_loses_nothing(world: Stores) -> Non
     assert sum(a["count"] for a in alerts) == 300
 
 
+@pytest.mark.also_on_cluster
 def test_poison_entries_go_to_the_dead_letter_stream_while_healthy_ones_flow(world: Stores) -> None:
     settings = world.settings.model_copy(update={"worker_claim_idle_ms": 50, "worker_max_deliveries": 2})
     stores = dataclasses.replace(world, settings=settings)
@@ -256,6 +262,7 @@ def test_poison_entries_go_to_the_dead_letter_stream_while_healthy_ones_flow(wor
     assert world.redis.xpending(stream, GROUP)["pending"] == 0
 
 
+@pytest.mark.also_on_cluster
 def test_elder_timer_fires_at_its_deadline_and_survives_a_new_worker(world: Stores) -> None:
     directory = Directory(world.sessions)
     sensor, (person, _) = next(iter(directory.facts("wanhu").elder_sensors.items()))
@@ -297,6 +304,7 @@ def test_elder_timer_fires_at_its_deadline_and_survives_a_new_worker(world: Stor
     assert AlertStore(world.redis, world.keys).open_doc("wanhu", "elder.inactive", {"person": person}) is None
 
 
+@pytest.mark.also_on_cluster
 def test_timers_do_not_fire_while_a_backlog_is_worked_off(world: Stores) -> None:
     """A backfill of old events must not raise alerts that its own later events would prevent."""
     directory = Directory(world.sessions)
@@ -316,6 +324,7 @@ def test_timers_do_not_fire_while_a_backlog_is_worked_off(world: Stores) -> None
     assert not [a for a in AlertStore(world.redis, world.keys).open_alerts("wanhu") if a["type"] == "elder.inactive"]
 
 
+@pytest.mark.also_on_cluster
 def test_replay_writes_alerts_in_the_interface_format_and_leaves_live_state_alone(
     world: Stores, tmp_path: Path
 ) -> None:

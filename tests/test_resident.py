@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 from sqlalchemy import select
 
@@ -13,6 +14,7 @@ from tests.conftest import LiveServer, http_login
 HOUSEHOLD = "wanhu-B002-1-101"
 
 
+@pytest.mark.also_on_cluster
 def test_a_resident_calls_the_property_and_the_police(world: Stores) -> None:
     with world.sessions.begin() as session:
         session.add(

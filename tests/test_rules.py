@@ -169,6 +169,7 @@ def test_elder_inactive(world: Stores, ids: Ids, case: str, expect_open: int) ->
     assert s.open("sensor.silent") == []  # heartbeats kept coming: not a silent sensor
 
 
+@pytest.mark.also_on_cluster
 def test_elder_inactive_clears_on_the_next_door_event(world: Stores, ids: Ids) -> None:
     s = Scenario(world).at(0, door(ids, T0), *heartbeats(ids, 0))
     s.at(13 * H, beat(ids.sensor, T0 + 13 * H))
@@ -232,7 +233,11 @@ def test_lock_unregistered(world: Stores, ids: Ids, data: Any, expected: int) ->
     assert len(s.open("lock.unregistered")) == expected
 
 
-@pytest.mark.parametrize(("days", "expected"), [([0], 0), ([0, 1], 1), ([0, 9], 0), ([0, 0], 0)])
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    # [1, 0]: the day-0 opening arrives late, after the day-1 one; [9, 0]: late, and out of the window
+    [([0], 0), ([0, 1], 1), ([0, 9], 0), ([0, 0], 0), ([1, 0], 1), ([9, 0], 0)],
+)
 def test_tenant_unregistered(world: Stores, ids: Ids, days: list[int], expected: int) -> None:
     s = Scenario(world)
     for i, day in enumerate(days):
@@ -269,6 +274,7 @@ def test_gate_blacklist(world: Stores, ids: Ids, which: str, expected: int) -> N
     assert len(s.open("gate.blacklist")) == expected
 
 
+@pytest.mark.also_on_cluster
 def test_throw_is_traced_to_a_household_and_fall_alerts(world: Stores, ids: Ids) -> None:
     s = Scenario(world).at(
         0,
@@ -291,6 +297,7 @@ def test_throw_is_traced_to_a_household_and_fall_alerts(world: Stores, ids: Ids)
 # --- hygiene -----------------------------------------------------------------------------------
 
 
+@pytest.mark.also_on_cluster
 def test_a_duplicate_event_counts_once_and_a_repeat_raises_the_count(world: Stores, ids: Ids) -> None:
     smoke = {"type": "smoke.alarm", "device": ids.detector, "data": {"level": "alarm"}}
     s = Scenario(world).at(0, smoke | {"id": "a", "ts": T0}, smoke | {"id": "a", "ts": T0})
@@ -299,6 +306,7 @@ def test_a_duplicate_event_counts_once_and_a_repeat_raises_the_count(world: Stor
     assert [a["count"] for a in s.open("smoke")] == [2]
 
 
+@pytest.mark.also_on_cluster
 def test_a_flapping_alert_holds_its_notifications_back(world: Stores, ids: Ids) -> None:
     """A sensor that drops out and comes back every minute: from the third cycle in ten minutes the
     alert is marked flapping (the wall neither flies to it nor makes it pulse)."""

@@ -7,7 +7,13 @@ the recent gaps from a door use in that hour to the next one. The allowed gap af
 a high quantile of the gaps that started around that hour, times a margin, plus a slack, kept
 between a floor and the elder's fixed threshold. Evenings learn the long night gaps, so a night's
 sleep is normal. The profile lives in the rule's Redis state and is updated on every door.contact;
-a timer per sensor waits at "last door use + allowed gap". See docs/rules.md.
+a timer per sensor waits at "last door use + allowed gap".
+
+The elder's passages at the community's face gates (``gate.face`` resolved to the person) say
+when they are out: while out, nothing is overdue; the silence of an outing is not learned as a
+gap of the routine (so outings do not widen the allowances); back in, the allowance runs from the
+return. A passage the gate did not recognise simply leaves the rule as if it had no gates. See
+docs/rules.md.
 
 The decisions are pure functions (``learn``, ``allowed_gap_ms``, ``routine_deadline``,
 ``overdue_gap_ms``) so that tests and the P8 benchmark run exactly what production runs.
@@ -18,11 +24,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from analytics.context import RuleContext
 from analytics.rules.base import HOUR_MS, Rule, location_of
+from analytics.rules.occupancy import opener, person_of
 from core.settings import Settings
 from core.timefmt import SHANGHAI, iso_utc
 from ingest.schema import DeviceInfo, Event
@@ -66,15 +73,40 @@ class RoutineParams:
 
 @dataclass(frozen=True)
 class RoutineProfile:
-    """One elder's learned rhythm: the recent gaps (minutes) that started in each local hour."""
+    """One elder's learned rhythm: the recent gaps (minutes) that started in each local hour;
+    and the elder's last passages at a face gate since the last door use (0 when none)."""
 
     first_ms: int
     last_ms: int
     gaps: tuple[tuple[int, ...], ...]
+    out_ms: int = 0  # seen leaving through a face gate after the last door use
+    in_ms: int = 0  # seen coming back after that
 
     def to_json(self) -> dict[str, Any]:
         """The JSON value kept in the rule's state."""
-        return {"v": 1, "first": self.first_ms, "last": self.last_ms, "gaps": [list(g) for g in self.gaps]}
+        return {
+            "v": 1,
+            "first": self.first_ms,
+            "last": self.last_ms,
+            "gaps": [list(g) for g in self.gaps],
+            "out": self.out_ms,
+            "in": self.in_ms,
+        }
+
+    @property
+    def away(self) -> bool:
+        """Seen leaving after the last door use and not seen coming back."""
+        return self.out_ms > self.last_ms and self.in_ms < self.out_ms
+
+    @property
+    def anchor_ms(self) -> int:
+        """Where the allowed silence runs from: the last door use, or a later return through a gate."""
+        return max(self.last_ms, self.in_ms)
+
+    @property
+    def went_out(self) -> bool:
+        """Seen at a gate since the last door use: the silence was (at least partly) an outing."""
+        return max(self.out_ms, self.in_ms) > self.last_ms
 
     @classmethod
     def from_json(cls, value: Any) -> RoutineProfile | None:
@@ -84,7 +116,13 @@ class RoutineProfile:
         gaps = value.get("gaps")
         if not isinstance(gaps, list) or len(gaps) != BINS:
             return None
-        return cls(int(value["first"]), int(value["last"]), tuple(tuple(int(m) for m in g) for g in gaps))
+        return cls(
+            int(value["first"]),
+            int(value["last"]),
+            tuple(tuple(int(m) for m in g) for g in gaps),
+            int(value.get("out", 0)),
+            int(value.get("in", 0)),
+        )
 
 
 def local_hour(ms: int) -> int:
@@ -96,18 +134,30 @@ def learn(profile: RoutineProfile | None, ts_ms: int, params: RoutineParams) -> 
     """The profile after a door event at ts_ms (events older than the newest one teach nothing).
 
     Events within ``merge_minutes`` of the previous one are the same door use (open, then close):
-    they move the last-use time but add no gap. Each bin keeps its ``window`` newest gaps."""
+    they move the last-use time but add no gap. A gap during which the elder was seen leaving is an
+    outing, not the routine: it moves the last-use time and teaches nothing. Each bin keeps its
+    ``window`` newest gaps."""
     if profile is None:
         return RoutineProfile(ts_ms, ts_ms, tuple(() for _ in range(BINS)))
     if ts_ms <= profile.last_ms:
         return profile
     gap_ms = ts_ms - profile.last_ms
-    if gap_ms < params.merge_minutes * MINUTE_MS:
+    if gap_ms < params.merge_minutes * MINUTE_MS or profile.went_out:
         return RoutineProfile(profile.first_ms, ts_ms, profile.gaps)
     hour = local_hour(profile.last_ms)
     kept = (*profile.gaps[hour], min(gap_ms // MINUTE_MS, GAP_CAP_MIN))[-params.window :]
     gaps = (*profile.gaps[:hour], kept, *profile.gaps[hour + 1 :])
     return RoutineProfile(profile.first_ms, ts_ms, gaps)
+
+
+def pass_gate(profile: RoutineProfile, ts_ms: int, direction: str) -> RoutineProfile:
+    """The profile after the elder was seen at a face gate (``out`` leaving, ``in`` coming back);
+    passages older than the last door use (or the last passage) change nothing."""
+    if ts_ms <= max(profile.last_ms, profile.out_ms, profile.in_ms):
+        return profile
+    if direction == "out":
+        return replace(profile, out_ms=ts_ms, in_ms=0)
+    return replace(profile, in_ms=ts_ms)  # back (even from an outing whose start the gate missed)
 
 
 def history_days(profile: RoutineProfile) -> float:
@@ -148,9 +198,13 @@ def allowed_gap_ms(profile: RoutineProfile, hour: int, threshold_hours: float, p
 
 
 def routine_deadline(profile: RoutineProfile, threshold_hours: float, params: RoutineParams) -> int | None:
-    """When the silence since the profile's last door use becomes overdue, or None."""
-    allowed = allowed_gap_ms(profile, local_hour(profile.last_ms), threshold_hours, params)
-    return None if allowed is None else profile.last_ms + allowed
+    """When the silence since the profile's last door use (or a later return) becomes overdue, or
+    None (also while the elder is out)."""
+    if profile.away:
+        return None
+    anchor = profile.anchor_ms
+    allowed = allowed_gap_ms(profile, local_hour(anchor), threshold_hours, params)
+    return None if allowed is None else anchor + allowed
 
 
 def overdue_gap_ms(profile: RoutineProfile, due_ms: int, threshold_hours: float, params: RoutineParams) -> int | None:
@@ -159,14 +213,14 @@ def overdue_gap_ms(profile: RoutineProfile, due_ms: int, threshold_hours: float,
     deadline = routine_deadline(profile, threshold_hours, params)
     if deadline is None or deadline > due_ms:
         return None
-    return deadline - profile.last_ms
+    return deadline - profile.anchor_ms
 
 
 class ElderRoutine(Rule):
     """Overdue against the elder's own learned routine."""
 
     name = "elder.routine"
-    events = frozenset({"door.contact"})
+    events = frozenset({"door.contact", "gate.face"})
     timers = (TIMER,)
 
     def __init__(self, settings: Settings) -> None:
@@ -184,6 +238,9 @@ class ElderRoutine(Rule):
         )
 
     def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+        if event.type == "gate.face":
+            self._at_gate(ctx, event)
+            return
         elder = ctx.facts.elder_sensors.get(device.id)
         if elder is None:
             return
@@ -206,6 +263,35 @@ class ElderRoutine(Rule):
         else:
             ctx.schedule(TIMER, device.id, deadline, only_later=True)
 
+    def _at_gate(self, ctx: RuleContext, event: Event) -> None:
+        """An elder living alone recognised at a face gate: out (nothing is overdue while out) or
+        back (the allowance runs from the return); either way they are up and about."""
+        person = person_of(ctx.facts, opener(event.data))
+        sensor = ctx.facts.elder_sensor_of.get(person or "")
+        if person is None or sensor is None:
+            return
+        _, override = ctx.facts.elder_sensors[sensor]
+        direction = str(event.data.get("direction", "in"))
+        ctx.clear(
+            self.name,
+            {"person": person},
+            note=f"seen at a face gate ({direction}) at {iso_utc(event.ts)}",
+            fact_ms=event.ts,
+            since_field="last_door_at",
+        )
+        stored = RoutineProfile.from_json(ctx.state_get(self.name, sensor))
+        if stored is None:
+            return  # nothing learned yet: the door history starts the profile
+        profile = pass_gate(stored, event.ts, direction)
+        if profile is stored:
+            return
+        ctx.state_set(self.name, sensor, profile.to_json())
+        deadline = routine_deadline(profile, self.threshold(override), self.params)
+        if deadline is None:
+            ctx.cancel(TIMER, sensor)
+        else:
+            ctx.schedule(TIMER, sensor, deadline, only_later=True)
+
     def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
         elder = ctx.facts.elder_sensors.get(key)
         device = ctx.facts.devices.get(key)
@@ -225,9 +311,10 @@ class ElderRoutine(Rule):
             grid=device.grid,
             evidence={
                 "last_door_at": iso_utc(profile.last_ms),
+                **({"back_through_gate_at": iso_utc(profile.in_ms)} if profile.anchor_ms != profile.last_ms else {}),
                 "expected_gap_hours": round(allowed / HOUR_MS, 2),
-                "actual_gap_hours": round((max(ctx.now(), due_ms) - profile.last_ms) / HOUR_MS, 2),
+                "actual_gap_hours": round((max(ctx.now(), due_ms) - profile.anchor_ms) / HOUR_MS, 2),
                 "history_days": round(history_days(profile), 1),
-                "local_hour": local_hour(profile.last_ms),
+                "local_hour": local_hour(profile.anchor_ms),
             },
         )

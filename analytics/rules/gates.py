@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from analytics.context import RuleContext
 from analytics.rules.base import Rule, location_of
+from analytics.rules.occupancy import opener, person_of
 from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
 from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from ingest.schema import DeviceInfo, Event
@@ -33,21 +34,20 @@ SCHEDULE_AHEAD_MS = 3 * 3_600_000
 
 def resident_of(ctx: RuleContext, data: dict[str, Any]) -> bool:
     """True when the identity at the gate is a registered person of this community."""
-    if data.get("person"):
-        return str(data["person"]) in ctx.facts.people
-    if data.get("id_hash"):
-        return str(data["id_hash"]) in ctx.facts.id_hashes
-    if data.get("face_id"):
-        return str(data["face_id"]) in ctx.facts.face_ids
-    return False
+    return person_of(ctx.facts, opener(data)) is not None
+
+
+def held_pass(ctx: RuleContext, field: str, value: str) -> dict[str, Any] | None:
+    """The approved pass held for an identity or plate, whatever its window."""
+    raw = ctx.redis.hget(ctx.keys.rule_state(ctx.community, "passes"), f"{field}:{value}")
+    return json.loads(raw) if raw else None
 
 
 def valid_pass(ctx: RuleContext, field: str, value: str, at_ms: int) -> tuple[dict[str, Any] | None, str]:
     """The approved pass for an identity or plate valid at at_ms, else None and why."""
-    raw = ctx.redis.hget(ctx.keys.rule_state(ctx.community, "passes"), f"{field}:{value}")
-    if not raw:
+    doc = held_pass(ctx, field, value)
+    if doc is None:
         return None, "no_pass"
-    doc: dict[str, Any] = json.loads(raw)
     if at_ms < int(doc["from"]):
         return None, "not_yet_valid"
     if at_ms > int(doc["to"]):
@@ -103,11 +103,18 @@ class VisitorCheck(Rule):
         )
         if found is not None:
             count_passage(ctx, event.ts, "face", direction, "visitor")
-            self._visitor_moved(ctx, found, direction, event.ts)
+            self._visitor_moved(ctx, found, direction, event.ts, device)
+            return
+        if direction != "in":
+            held = held_pass(ctx, "id", str(data["id_hash"])) if data.get("id_hash") else None
+            if held is not None and event.ts >= int(held["from"]):
+                # a visitor leaving after the window: counted as a visitor, and gone (no overstay)
+                count_passage(ctx, event.ts, "face", direction, "visitor")
+                self._visitor_moved(ctx, held, direction, event.ts, device)
+                return
+            count_passage(ctx, event.ts, "face", direction, "unknown")
             return
         count_passage(ctx, event.ts, "face", direction, "unknown")
-        if direction != "in":
-            return
         ctx.alert(
             self.name,
             severity="medium",
@@ -118,11 +125,15 @@ class VisitorCheck(Rule):
             evidence={"reason": why, "seen_at": iso_utc(event.ts), "score": data.get("score")},
         )
 
-    def _visitor_moved(self, ctx: RuleContext, found: dict[str, Any], direction: str, ts: int) -> None:
+    def _visitor_moved(
+        self, ctx: RuleContext, found: dict[str, Any], direction: str, ts: int, gate: DeviceInfo
+    ) -> None:
         pass_id = str(found["pass"])
         when = ms_to_utc(ts)
         if direction == "in":
             ctx.schedule("overstay", pass_id, int(found["to"]) + 15 * MIN_MS)
+            # where an overstay alert points: the gate they came in by, the host household's grid
+            ctx.state_set(self.name, pass_id, {"household": found.get("household"), "gate": gate.id})
 
             def entered(session: Session) -> None:
                 visitor = session.get(VisitorPass, pass_id)
@@ -130,6 +141,7 @@ class VisitorCheck(Rule):
                     visitor.entered_at = when
         else:
             ctx.cancel("overstay", pass_id)
+            ctx.state_del(self.name, pass_id)
 
             def entered(session: Session) -> None:
                 visitor = session.get(VisitorPass, pass_id)
@@ -139,11 +151,17 @@ class VisitorCheck(Rule):
         ctx.sql.append(entered)
 
     def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
+        entry = ctx.state_get(self.name, key) or {}
+        household = entry.get("household")
+        gate = ctx.facts.devices.get(str(entry.get("gate")))
+        host = ctx.facts.households.get(str(household), {})
         ctx.alert(
             self.name,
             severity="medium",
-            subject={"pass": key},
+            subject={"pass": key, "household": household, "building": host.get("building")},
             identity={"pass": key},
+            location=location_of(gate) if gate is not None else None,
+            grid=host.get("grid") or (gate.grid if gate is not None else None),
             evidence={"reason": "overstay", "pass": key, "window_ended_at": iso_utc(due_ms - 15 * MIN_MS)},
         )
 

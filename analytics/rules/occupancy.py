@@ -33,10 +33,19 @@ def opener(data: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def person_of(facts: CommunityFacts, who: tuple[str, str] | None) -> str | None:
+    """The registered person of this community an identity resolves to, or None."""
+    if who is None:
+        return None
+    kind, value = who
+    if kind == "person":
+        return value if value in facts.people else None
+    return (facts.face_ids if kind == "face_id" else facts.id_hashes).get(value)
+
+
 def registered_here(facts: CommunityFacts, household: str, who: tuple[str, str]) -> bool:
     """True when the identity belongs to a person registered as living in the household."""
-    kind, value = who
-    person = {"person": value, "face_id": facts.face_ids.get(value), "id_hash": facts.id_hashes.get(value)}[kind]
+    person = person_of(facts, who)
     return person is not None and person in facts.occupants.get(household, set())
 
 
@@ -107,8 +116,10 @@ class TenantUnregistered(Rule):
         if registered_here(ctx.facts, household, who):
             return
         key = f"{household}|{who[0]}:{who[1]}"
-        today = local_day(event.ts)
-        days = days_in_window((ctx.state_get(self.name, key) or []) + [today], today, self.settings.tenant_window_days)
+        seen = (ctx.state_get(self.name, key) or []) + [local_day(event.ts)]
+        # the window ends at the newest day seen: a late event for an older day adds that day and
+        # never pushes newer days out
+        days = days_in_window(seen, max(seen), self.settings.tenant_window_days)
         ctx.state_set(self.name, key, days)
         if len(days) >= self.settings.tenant_days:
             ctx.alert(

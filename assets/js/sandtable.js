@@ -5,6 +5,9 @@ window.sandtable = window.sandtable || {};
 (function (st) {
   "use strict";
 
+  // the city view: a community's most serious open alert (the same colours as the CSS variables)
+  var CITY_COLORS = {critical: "#ff1f5a", high: "#ff5a36", medium: "#ffb020", low: "#4fc3f7", none: "#35d07f"};
+
   var CATEGORY_COLORS = {
     owner: "#8a94a6",
     rental: "#2f7bff",        // 出租房: blue, as on the station's sand-table
@@ -117,6 +120,46 @@ window.sandtable = window.sandtable || {};
       });
       marker.bindTooltip(st.escape(p.label + " " + (p.name || "")), {className: "st-tooltip"});
       return marker;
+    },
+    communityPoint: function (feature, latlng, context) {
+      // one community of the city view: coloured by its most serious open alert
+      var p = feature.properties;
+      var en = ((context && context.hideout) || {}).lang === "en";
+      var open = p.open || 0;
+      var marker = L.circleMarker(latlng, {
+        radius: open ? 7 + Math.min(6, Math.sqrt(open)) : 5, color: "#0b1220", weight: 1.5,
+        fillColor: CITY_COLORS[p.worst] || CITY_COLORS.none, fillOpacity: open ? 0.95 : 0.7,
+        className: "st-city-point st-city-" + p.worst
+      });
+      marker.bindTooltip(st.escape(p.name) + "<br>" + st.escape(p.district || "") + " · " +
+                         (open ? (en ? open + " open" : "未处置 " + open + " 起") : (en ? "nothing open" : "无未处置警情")),
+                         {className: "st-tooltip"});
+      return marker;
+    },
+    districtLabel: function (feature, latlng) {
+      var icon = L.divIcon({className: "st-district-label", html: "<span>" + st.escape(feature.properties.name) + "</span>",
+                            iconSize: [120, 20], iconAnchor: [60, 34]});
+      return L.marker(latlng, {icon: icon, interactive: false, keyboard: false});
+    },
+    communityCluster: function (feature, latlng, index) {
+      // a cluster of communities: how many, and a ring in the colour of the most serious alert among them
+      var leaves = index.getLeaves(feature.properties.cluster_id, Infinity);
+      var rank = {critical: 0, high: 1, medium: 2, low: 3, none: 4};
+      var worst = "none", open = 0;
+      leaves.forEach(function (leaf) {
+        var q = leaf.properties;
+        open += q.open || 0;
+        if (rank[q.worst] < rank[worst]) { worst = q.worst; }
+      });
+      var n = feature.properties.point_count;
+      var size = n < 10 ? 34 : n < 100 ? 42 : 52;
+      var icon = L.divIcon({
+        className: "st-city-cluster st-city-" + worst,
+        html: "<div style='border-color:" + CITY_COLORS[worst] + "'><b>" + n + "</b>" +
+              (open ? "<i>" + open + "</i>" : "") + "</div>",
+        iconSize: [size, size]
+      });
+      return L.marker(latlng, {icon: icon});
     },
     alertPoint: function (feature, latlng) {
       var p = feature.properties;

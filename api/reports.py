@@ -1,0 +1,85 @@
+"""Downloads of situation reports: a report made on the /reports page (its owner only) and the daily
+PDFs (police and admins of the community).
+
+The blueprint is nested in the registry API's (``/api/v1``) when this module is imported, which the
+reports callbacks do while ``app.create_app`` imports its modules — before it registers the blueprints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask.typing import ResponseReturnValue
+
+from api.registry_api import bp as api_v1
+from api.web import request_lang, stores
+from auth.policy import can
+from auth.principal import current_principal
+from auth.web import audit, require
+from core.i18n import t
+from reports.jobs import JobStore
+from reports.scheduler import daily_path
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("reports_api", __name__, url_prefix="/reports")
+
+MIMETYPES = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "application/zip",
+}
+
+
+def not_found(reason: str) -> Response:
+    """An audited 404: someone else's report looks exactly like no report."""
+    audit("denied", target=request.path, reason=reason, outcome="denied")
+    response = jsonify({"error": t("error.not_found", request_lang())})
+    response.status_code = 404
+    return response
+
+
+def job_store() -> JobStore:
+    """The app's report jobs."""
+    found: JobStore | None = current_app.extensions.get("sandtable.reports")
+    if found is None:
+        found = JobStore(stores())
+        current_app.extensions["sandtable.reports"] = found
+    return found
+
+
+@bp.get("/<job_id>")
+@require("view.reports")
+def download(job_id: str) -> ResponseReturnValue:
+    """The file of a finished report, to the user who made it (anyone else: 404, audited)."""
+    principal = current_principal()
+    jobs = job_store()
+    job = jobs.owned(job_id, principal)
+    path = jobs.file_of(job) if job is not None else None
+    if job is None or path is None:
+        return not_found("report not found, not finished or not the caller's")
+    audit("report.download", target=f"report:{job_id}", reason=job.filename)
+    return send_file(path, mimetype=MIMETYPES.get(job.fmt), as_attachment=True, download_name=job.filename)
+
+
+@bp.get("/daily/<community>/<day>")
+@require("view.reports")
+def daily(community: str, day: str) -> ResponseReturnValue:
+    """A daily PDF of a community in the caller's scope."""
+    principal = current_principal()
+    try:
+        date = dt.date.fromisoformat(day)
+        path = daily_path(stores().settings, community, date)
+    except ValueError:
+        return not_found("not a daily report")
+    if not principal.scope.allows_community(community) or not can(principal, "view.reports") or not path.is_file():
+        return not_found("daily report not found or outside the scope")
+    audit("report.download", target=f"daily:{community}:{day}", community=community)
+    return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=f"daily-{community}-{day}.pdf")
+
+
+if not api_v1._got_registered_once:  # imported before create_app registers /api/v1 (see module doc)
+    api_v1.register_blueprint(bp)
+else:  # pragma: no cover - a second app in a process that imported this module late
+    log.warning("the reports API was imported after /api/v1 was registered; downloads are unavailable")
