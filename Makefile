@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test install install-dev lint typecheck pytest demo clean bench
+.PHONY: run test install install-dev lint typecheck pytest pytest-pg demo clean bench
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,13 @@ lint: install-dev
 typecheck: install-dev
 	$(VENV)/bin/mypy
 
+## The suite includes the PostgreSQL tests (marked pg: tests/test_postgres.py and the also_on_pg
+## variants) on a throwaway server; pytest-pg runs only those
 pytest: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+pytest-pg: install-dev
+	$(PY) -m pytest -m pg $(PYTEST_ARGS)
 
 bench: install-dev
 	for b in benchmarks/*.py; do $(PY) $$b | tail -n 1; done

@@ -4,10 +4,13 @@ app, headless Chromium.
 A test marked ``also_on_cluster`` runs twice: on the single Redis server and, marked ``cluster``,
 on a local 3-primary Redis Cluster (its ``settings``, ``stores`` and ``world`` then talk to it).
 
-The database is SQLite (a file per test) unless ``--db=pg`` (or ``SANDTABLE_TEST_DB=pg``) is given:
-then ``settings``, ``demo_settings`` and ``world`` use databases of a throwaway PostgreSQL server
-started for the session (``tests/pg.py``), each test its own database copied from a template.
-Tests marked ``pg`` use that server whatever ``--db`` says.
+The database is SQLite (a file per test). A test marked ``also_on_pg`` (a module's ``pytestmark``)
+runs twice: on SQLite and, marked ``pg``, on a throwaway PostgreSQL server started for the session
+(``tests/pg.py``): its ``settings``, ``stores`` and ``world`` then use a database of their own,
+copied from a template. Browser tests run on SQLite only (a page does not depend on the database).
+``--db=pg`` (or ``SANDTABLE_TEST_DB=pg``) puts the whole suite on PostgreSQL, ``demo_settings``
+included. Tests marked ``pg`` (tests/test_postgres.py and the variants) fail, never skip, when
+the server cannot be started.
 """
 
 from __future__ import annotations
@@ -51,8 +54,14 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def test_db(request: pytest.FixtureRequest) -> str:
-    """The database the fixtures use: "sqlite" or "pg"."""
+    """The session's database (--db): "sqlite" or "pg"."""
     return str(request.config.getoption("--db"))
+
+
+@pytest.fixture
+def db_mode(request: pytest.FixtureRequest, test_db: str) -> str:
+    """The database of this test's settings and world: the session's, or the also_on_pg variant's."""
+    return str(getattr(request, "param", test_db))
 
 
 @pytest.fixture(scope="session")
@@ -120,11 +129,28 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run the tests marked also_on_cluster on the single server and on the cluster."""
-    if metafunc.definition.get_closest_marker("also_on_cluster") and "redis_mode" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "redis_mode", ["single", pytest.param("cluster", marks=pytest.mark.cluster)], indirect=True
-        )
+    """Run the tests marked also_on_cluster on the single server and on the cluster, and the tests
+    marked also_on_pg on SQLite and on PostgreSQL (with the single server: no cluster × PostgreSQL)."""
+    marked = metafunc.definition.get_closest_marker
+    on_cluster = marked("also_on_cluster") is not None and "redis_mode" in metafunc.fixturenames
+    on_pg = (
+        marked("also_on_pg") is not None
+        and marked("browser") is None
+        and "db_mode" in metafunc.fixturenames
+        and metafunc.config.getoption("--db") == "sqlite"  # with --db=pg everything is on PostgreSQL already
+    )
+    cluster = pytest.param("cluster", marks=pytest.mark.cluster)
+    if on_cluster and on_pg:
+        variants = [
+            pytest.param("single", "sqlite", id="single"),
+            pytest.param("cluster", "sqlite", marks=pytest.mark.cluster, id="cluster"),
+            pytest.param("single", "pg", marks=pytest.mark.pg, id="pg"),
+        ]
+        metafunc.parametrize(("redis_mode", "db_mode"), variants, indirect=True)
+    elif on_cluster:
+        metafunc.parametrize("redis_mode", ["single", cluster], indirect=True)
+    elif on_pg:
+        metafunc.parametrize("db_mode", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)], indirect=True)
 
 
 @pytest.fixture
@@ -160,9 +186,9 @@ def pg_settings(tmp_path: Path, test_redis_url: str, pg_server: Any, pg_migrated
 
 
 @pytest.fixture
-def settings(tmp_path: Path, test_redis_url: str, test_db: str, request: pytest.FixtureRequest) -> Settings:
-    """Settings for one test: its own var dir, database (SQLite file, or PostgreSQL with --db=pg), Redis namespace."""
-    if test_db == "pg":
+def settings(tmp_path: Path, test_redis_url: str, db_mode: str, request: pytest.FixtureRequest) -> Settings:
+    """Settings for one test: its own var dir, database (SQLite file, or PostgreSQL), Redis namespace."""
+    if db_mode == "pg":
         pg: Settings = request.getfixturevalue("pg_settings")
         return pg
     return settings_for(tmp_path, test_redis_url, f"sqlite:///{tmp_path / 'test.db'}")
@@ -434,15 +460,14 @@ def pg_world(pg_demo_settings: Settings, tmp_path: Path, pg_server: Any, test_re
 
 
 @pytest.fixture
-def world(
-    demo_settings: Settings, tmp_path: Path, test_redis_url: str, test_db: str, request: pytest.FixtureRequest
-) -> Iterator[Stores]:
+def world(tmp_path: Path, test_redis_url: str, db_mode: str, request: pytest.FixtureRequest) -> Iterator[Stores]:
     """A private copy of the demo registry (a copy of the SQLite file, or pg_world) with its own Redis namespace."""
-    if test_db == "pg":
+    if db_mode == "pg":
         yield request.getfixturevalue("pg_world")
         return
     import shutil
 
+    demo_settings: Settings = request.getfixturevalue("demo_settings")
     target = tmp_path / "world.db"
     shutil.copyfile(Path(demo_settings.effective_database_url.removeprefix("sqlite:///")), target)
     opened = open_world(demo_settings, tmp_path, f"sqlite:///{target}", test_redis_url)

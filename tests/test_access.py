@@ -15,6 +15,8 @@ from auth.service import create_token, revoke_token
 from store.stores import Stores
 from tests.conftest import DEMO_PASSWORD, LiveServer, http_login, run_manage
 
+pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
+
 ID_RE = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
 PHONE_RE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 

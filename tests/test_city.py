@@ -23,6 +23,8 @@ from tests.conftest import DEMO_PASSWORD, LiveServer, browser_login, run_manage,
 from tests.test_map_page import severe_errors, wait_for
 from tests.test_pipeline import devices_of, drain
 
+pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
+
 ORIGIN = {"Origin": "http://localhost"}
 OUTPUTS = [
     ("city-points", "data"),

@@ -24,6 +24,8 @@ from tests.test_map_page import wait_for
 from tests.test_pipeline import devices_of
 from tests.test_wall import feed, now_ms
 
+pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
+
 POLICE = Principal(kind="user", id="police.wanhu", role="police", community="wanhu", name="民警")
 OTHER_POLICE = Principal(kind="user", id="police.two", role="police", community="wanhu", name="民警二")
 ORIGIN = (33.3900, 120.1550)

@@ -24,6 +24,8 @@ from tests.conftest import LiveServer, browser_login, save_screenshot
 from tests.test_map_page import wait_for
 from tests.test_rules import T0, M, Scenario
 
+pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
+
 HOUSEHOLD = "wanhu-B002-1-101"
 VISITOR_ID = "11010519491231002X"
 PROPERTY = Principal(kind="user", id="property.wanhu", role="property", community="wanhu")

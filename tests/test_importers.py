@@ -17,6 +17,8 @@ from registry.models import Building, Household, Person
 from store.stores import Stores
 from tests.conftest import run_manage
 
+pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
+
 WANHU = survey_dir("wanhu")
 
 

@@ -28,6 +28,8 @@ from store.redis_server import client_for_url, start_embedded
 from store.stores import Stores
 from tests.conftest import env_for, free_port
 
+pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
+
 HOUR = 3_600_000
 
 

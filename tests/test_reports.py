@@ -37,6 +37,8 @@ from store.stores import Stores
 from tests.conftest import ARTIFACTS, run_manage
 from tests.test_pipeline import devices_of, drain
 
+pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
+
 HOUR = 3_600_000
 POLICE = Principal(kind="user", id="police.wanhu", role="police", community="wanhu", name="民警")
 OPERATOR = Principal(kind="system", id="manage.py", role="police")

@@ -29,6 +29,8 @@ from tests.test_gates import PROPERTY, VISITOR_ID, face
 from tests.test_map_page import wait_for
 from tests.test_rules import T0, M, Scenario
 
+pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
+
 HOUSEHOLD = "wanhu-B002-1-101"  # 2幢 1单元 101
 STATUS_LINK = re.compile(r'href="(/visit/status\?[^"]+)"')
 
