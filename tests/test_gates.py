@@ -20,6 +20,8 @@ from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from gates.service import FieldErrors, PassRequest, Visitors
 from ingest.directory import Directory
 from registry.models import Device, Household
+from store.alert_models import AlertRecord
+from store.alerts import dedup_key
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, save_screenshot
 from tests.test_map_page import wait_for
@@ -109,6 +111,10 @@ def test_an_approved_visitor_passes_and_a_stranger_raises_an_alert(world: Stores
     assert host is not None
     assert overstay["subject"]["household"] == host.id and overstay["grid"] == host.grid_id
     assert overstay["location"] is not None
+    with world.sessions() as session:
+        record = session.get(AlertRecord, overstay["id"])
+    # the history keeps the same dedup key as the live alert: type + identity (the pass)
+    assert record is not None and record.dedup_key == dedup_key("visitor.unapproved", {"pass": created.id})
 
 
 def test_a_visitor_leaving_in_the_grace_period_is_not_flagged(world: Stores) -> None:

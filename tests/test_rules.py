@@ -344,4 +344,3 @@ def test_late_events_that_cannot_clear_an_alert_are_not_flapping(world: Stores, 
     s.at(3 * M + 5_000)  # silent again
     (again,) = s.open("sensor.silent")
     assert not again.get("flapping")
-
