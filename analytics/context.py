@@ -137,14 +137,14 @@ class RuleContext:
             self.flush_alerts()
         if key not in self.open_keys():
             return
-        self._note_clear(key)
         doc = self.alerts.open_doc(self.community, alert_type, identity)
         if doc is None:
             self.open_keys().discard(key)
             return
         began = doc.get("evidence", {}).get(since_field) if since_field else None
         if fact_ms is not None and isinstance(began, str) and iso_utc(fact_ms) <= began:
-            return
+            return  # a late fact: the alert stays open, and this is no open/clear cycle
+        self._note_clear(key)
         self.open_keys().discard(key)
         change = self.alerts.transition(
             self.community, doc["id"], "resolved", actor="system", at_ms=self.now(), note=note

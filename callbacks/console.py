@@ -4,7 +4,7 @@ says which alert it looks at and which status it saw there (for the concurrency 
 from __future__ import annotations
 
 import datetime as dt
-import json
+import re
 from typing import Any
 
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
@@ -55,6 +55,40 @@ def community_of(principal: Principal, selected: Any) -> str:
 def when(iso: str) -> str:
     """A UTC timestamp shown in Asia/Shanghai."""
     return local_text(utc_to_ms(dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))), "%m-%d %H:%M:%S")
+
+
+ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
+
+
+def field_label(key: str, lang: str) -> str:
+    """A subject or evidence field's name in lang (an unknown field shows its own name)."""
+    label = t(f"field.{key}", lang)
+    return key if label == f"field.{key}" else label
+
+
+def field_value(value: Any, lang: str) -> str:
+    """An evidence value for people: times in Asia/Shanghai, yes/no, known codes translated."""
+    if isinstance(value, bool):
+        return t(f"value.{str(value).lower()}", lang)
+    if isinstance(value, str):
+        if ISO_UTC.match(value):
+            return when(value)
+        known = t(f"value.{value}", lang)
+        return value if known == f"value.{value}" else known
+    if isinstance(value, dict):
+        return " · ".join(f"{field_label(str(k), lang)} {field_value(v, lang)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(field_value(v, lang) for v in value)
+    return "—" if value is None else str(value)
+
+
+def evidence_rows(evidence: dict[str, Any], lang: str) -> list[tuple[str, str]]:
+    """The evidence as (label, value) rows (the trajectory and the image are shown otherwise)."""
+    return [
+        (field_label(k, lang), field_value(v, lang))
+        for k, v in evidence.items()
+        if k not in ("trajectory", "image", "_") and v not in (None, "")
+    ]
 
 
 @callback(
@@ -156,10 +190,10 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
                     f"{name_for(principal, person.name) or '—'} · {mask_id_number(person.id_number) or ''}",
                 )
             )
-    for key in ("household", "building", "device", "plate"):
+    for key in ("household", "building", "device", "plate", "pass", "route", "checkpoint"):
         if subject.get(key):
-            rows.append((key, str(subject[key])))
-    evidence = {k: v for k, v in (doc.get("evidence") or {}).items() if k not in ("trajectory", "image")}
+            rows.append((field_label(key, lang), str(subject[key])))
+    evidence = evidence_rows(doc.get("evidence") or {}, lang)
     has_image = bool((doc.get("evidence") or {}).get("image"))
     is_open = doc["status"] in OPEN
     actions: list[Any] = []
@@ -235,7 +269,10 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
             html.Div(t("console.subject", lang), className="st-sub-title"),
             html.Table(className="st-kv", children=[html.Tr([html.Th(k), html.Td(v)]) for k, v in rows]),
             html.Div(t("console.evidence", lang), className="st-sub-title"),
-            html.Pre(json.dumps(evidence, ensure_ascii=False, indent=1), className="st-evidence"),
+            html.Table(
+                className="st-kv st-evidence",
+                children=[html.Tr([html.Th(k), html.Td(v)]) for k, v in evidence],
+            ),
             html.Img(
                 src=f"/api/v1/alerts/{community}/{doc['id']}/evidence.jpg",
                 className="st-evidence-image",
@@ -253,7 +290,10 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
                         [
                             html.Span(when(s["at"]), className="st-tl-when"),
                             html.Span(t(f"step.{s['action']}", lang), className="st-tl-what"),
-                            html.Span(s["actor"], className="st-tl-who"),
+                            html.Span(
+                                t("actor.system", lang) if s["actor"] == "system" else s["actor"],
+                                className="st-tl-who",
+                            ),
                             html.Span(s["note"], className="st-tl-note"),
                         ]
                     )

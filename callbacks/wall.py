@@ -55,6 +55,17 @@ clientside_callback(
     prevent_initial_call=True,
 )
 
+# A 4K wall draws the charts' text twice as large (plotly sizes fonts in pixels, not rem).
+clientside_callback(
+    """function(_n, current){
+        var scale = window.innerWidth >= 2500 ? 2 : 1;
+        return scale === current ? window.dash_clientside.no_update : scale;
+    }""",
+    Output(ids.VIEWPORT, "data"),
+    Input(ids.CLOCK_TICK, "n_intervals"),
+    State(ids.VIEWPORT, "data"),
+)
+
 # A new serious alert: fly to it (at most one flight at a time; back to the overview later).
 clientside_callback(
     "function(alerts){return window.sandtable.flyToNewAlert(alerts);}",
@@ -77,7 +88,7 @@ def ingest_directory(s: Any) -> Any:
     return ingest_service().directory
 
 
-def chart_alert_types(counts: dict[str, int], lang: str) -> dict[str, Any]:
+def chart_alert_types(counts: dict[str, int], lang: str, scale: int = 1) -> dict[str, Any]:
     """Horizontal bars: alerts by type in the last 24 hours."""
     items = sorted(counts.items(), key=lambda kv: kv[1])
     return {
@@ -93,11 +104,11 @@ def chart_alert_types(counts: dict[str, int], lang: str) -> dict[str, Any]:
                 "cliponaxis": False,
             }
         ],
-        "layout": chart_layout(t("wall.no_data", lang) if not items else None, left=150),
+        "layout": chart_layout(t("wall.no_data", lang) if not items else None, left=150, scale=scale),
     }
 
 
-def chart_response(stages: dict[str, list[float]], lang: str) -> dict[str, Any]:
+def chart_response(stages: dict[str, list[float]], lang: str, scale: int = 1) -> dict[str, Any]:
     """Box plots: minutes from detection to each handling stage."""
     data = [
         {
@@ -111,21 +122,22 @@ def chart_response(stages: dict[str, list[float]], lang: str) -> dict[str, Any]:
         for (stage, values), color in zip(stages.items(), ("#38e1ff", "#2f7bff", "#ffb020", "#35d07f"), strict=False)
         if values
     ]
-    return {"data": data, "layout": chart_layout(t("wall.no_data", lang) if not data else None, left=40)}
+    return {"data": data, "layout": chart_layout(t("wall.no_data", lang) if not data else None, left=40, scale=scale)}
 
 
-def chart_layout(empty: str | None, *, left: int) -> dict[str, Any]:
+def chart_layout(empty: str | None, *, left: int, scale: int = 1) -> dict[str, Any]:
+    """The wall's chart look; ``scale`` 2 on a 4K wall (fonts and margins in pixels)."""
     layout: dict[str, Any] = {
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
-        "font": {"color": "#e6edf7", "size": 12},
-        "margin": {"l": left, "r": 30, "t": 8, "b": 24},
+        "font": {"color": "#e6edf7", "size": 12 * scale},
+        "margin": {"l": left * scale, "r": 30 * scale, "t": 8 * scale, "b": 24 * scale},
         "showlegend": False,
         "xaxis": {"gridcolor": "#1d3557", "zeroline": False},
         "yaxis": {"gridcolor": "#1d3557", "zeroline": False},
     }
     if empty:
-        layout["annotations"] = [{"text": empty, "showarrow": False, "font": {"color": "#8da2c0", "size": 14}}]
+        layout["annotations"] = [{"text": empty, "showarrow": False, "font": {"color": "#8da2c0", "size": 14 * scale}}]
         layout["xaxis"] = {"visible": False}
         layout["yaxis"] = {"visible": False}
     return layout
@@ -145,8 +157,9 @@ def chart_layout(empty: str | None, *, left: int) -> dict[str, Any]:
     Output(ids.LIVE_STATE, "data"),
     Input(ids.REFRESH, "n_intervals"),
     State(ids.LIVE_STATE, "data"),
+    State(ids.VIEWPORT, "data"),
 )
-def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
+def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) -> tuple[Any, ...]:
     """One tick of the wall: nothing when nothing changed, else only what changed."""
     principal = current_principal()
     if not can(principal, "view.wall") or not isinstance(state, dict):
@@ -162,12 +175,19 @@ def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
     now = now_ms()
     version = live.version(s, community)
     since = int(state.get("since") or 0)
-    full = since == 0 or now - int(state.get("full_at") or 0) > FULL_EVERY_MS
+    scale = 2 if viewport == 2 else 1
+    # a full refresh also when the charts were drawn for another screen size (a 4K wall's first tick)
+    full = since == 0 or now - int(state.get("full_at") or 0) > FULL_EVERY_MS or state.get("scale", 1) != scale
     if version == state.get("ver") and not full:
         raise PreventUpdate  # nothing changed: a 204, no bytes
     changes = live.changes_since(s, community, since) if since else {"device": [], "guard": [], "alert": []}
     roster = guard_roster(s, principal, community, lang)
-    new_state = {**state, "ver": version, "since": now - 1000}  # a second of overlap: no change falls between
+    new_state = {
+        **state,
+        "ver": version,
+        "since": now - 1000,
+        "scale": scale,
+    }  # a second of overlap: no change falls between
 
     feed: Any
     alerts_data: Any
@@ -234,8 +254,8 @@ def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
 
     if full:
         kpis = kpi_tiles(key_figures(s, principal, community, now), lang)
-        types_fig = chart_alert_types(alerts_by_type_24h(s, principal, community, now), lang)
-        response_fig = chart_response(response_minutes(s, principal, community, now), lang)
+        types_fig = chart_alert_types(alerts_by_type_24h(s, principal, community, now), lang, scale)
+        response_fig = chart_response(response_minutes(s, principal, community, now), lang, scale)
         new_state["full_at"] = now
     elif changes["alert"]:
         kpis = kpi_tiles(key_figures(s, principal, community, now), lang)

@@ -510,7 +510,10 @@ class Loop:
 
     def _deadline(self, doc: dict[str, Any]) -> tuple[str, int | None]:
         s = self.settings
-        since = _ms(doc.get("updated_at") or doc["detected_at"])
+        # a stage runs from the step that entered it (repeats of the alert move updated_at, not this)
+        entered = [step["at"] for step in doc.get("timeline") or [] if step.get("status") == doc["status"]]
+        since = _ms(entered[-1] if entered else doc["detected_at"])
+
         if doc["status"] == "new":
             return "acknowledge", _ms(doc["detected_at"]) + int(s.sla_ack_minutes.get(doc["severity"], 15) * 60_000)
         if doc["status"] == "acknowledged":

@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     )
     session_hours: float = Field(default=12.0, gt=0)
     default_lang: Literal["zh", "en"] = "zh"
-    timezone: str = "Asia/Shanghai"
     refresh_seconds: float = Field(default=2.0, gt=0.1, le=60)
 
     # --- map ----------------------------------------------------------------------------

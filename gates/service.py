@@ -7,7 +7,6 @@ and plate → the pass), so that the worker decides at the gate without a databa
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from auth.service import Auditor
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.secrets import keyed_hash
 from gates.models import VisitorPass
+from gates.passes import project_passes
 from registry import validate
 from registry.models import Household, utcnow
 from store.stores import Stores
@@ -206,15 +206,16 @@ class Visitors:
             return found
 
     def project(self, visitor: dict[str, Any]) -> None:
-        """Put an approved pass where the worker looks at the gate."""
-        key = self.stores.keys.rule_state(visitor["community"], "passes")
-        doc = json.dumps(
-            {"pass": visitor["id"], "household": visitor["household"], "from": visitor["from"], "to": visitor["to"]}
-        )
-        mapping = {f"id:{visitor['id_hash']}": doc}
-        if visitor["plate"]:
-            mapping[f"plate:{visitor['plate']}"] = doc
-        self.stores.redis.hset(key, mapping=mapping)
+        """Put an approved pass where the worker looks at the gate (beside the visitor's other passes)."""
+        with self.stores.sessions() as session:
+            project_passes(
+                self.stores.redis,
+                self.stores.keys,
+                session,
+                visitor["community"],
+                id_hashes=[visitor["id_hash"]],
+                plates=[visitor["plate"]] if visitor["plate"] else [],
+            )
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

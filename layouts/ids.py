@@ -24,6 +24,7 @@ MAP_LAYERS = "map-layers-control"
 
 REFRESH = "refresh-interval"
 LIVE_STATE = "live-state"
+VIEWPORT = "viewport-scale"  # 2 on a 4K wall (chart fonts), else 1; presentation only
 CONN_STATUS = "connection-status"
 KPIS = "kpi-panel"
 ALERT_FEED = "alert-feed"

@@ -258,6 +258,7 @@ def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> 
             ),
             dcc.Store(id=ids.ALERT_STATE, data=[]),
             dcc.Store(id=ids.MAP_VIEW),
+            dcc.Store(id=ids.VIEWPORT, data=1),
         ],
     )
 

@@ -192,6 +192,7 @@ class AlertStore:
                 "status": "new",
                 "community": community,
                 "subject": r.subject,
+                "dedup": r.key,  # type + identity: the same key in Redis and in the SQL history
                 "location": r.location or {},
                 "opened_at": now,
                 "detected_at": now,
@@ -393,7 +394,7 @@ def apply_change(session: Session, change: AlertChange, known: dict[str, AlertRe
             type=doc["type"],
             severity=doc["severity"],
             status=doc["status"],
-            dedup_key=dedup_key(doc["type"], doc.get("subject", {}))[:200],
+            dedup_key=(doc.get("dedup") or dedup_key(doc["type"], doc.get("subject", {})))[:200],
             subject=doc.get("subject", {}),
             grid_id=doc.get("grid"),
             lat=doc.get("location", {}).get("lat"),

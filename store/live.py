@@ -21,7 +21,9 @@ def version(stores: Stores, community: str) -> int:
 
 
 def offline_devices(stores: Stores, community: str, now_ms: int) -> set[str]:
-    """Devices heard from before, but not within the offline threshold (door sensors: silence threshold)."""
+    """Devices heard from before, but not within ``device_offline_hours`` (every type alike: a door
+    sensor shows offline after 1 h on the map, though its ``sensor.silent`` alert waits 2 h)."""
+
     cutoff = now_ms - int(stores.settings.device_offline_hours * HOUR_MS)
     return set(stores.redis.zrangebyscore(stores.keys.device_seen(community), "-inf", cutoff))
 

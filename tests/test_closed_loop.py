@@ -3,6 +3,7 @@ grid worker's phone and back."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import threading
@@ -136,6 +137,24 @@ def test_an_offer_not_accepted_in_time_goes_to_the_next_guard(world: Stores) -> 
     assert [(t.assignee, t.status) for t in tasks] == [("wanhu-GD01", "expired"), ("wanhu-GD02", "offered")]
     assert task.id == tasks[0].id
     assert "redispatch" in [s["action"] for s in loop.timeline(alert["id"])]
+
+
+def test_a_stage_runs_from_entering_it_and_a_repeat_of_the_alert_does_not_postpone_its_sla(world: Stores) -> None:
+    alert = smoke_alert(world)
+    loop = Loop(world)
+    loop.act(POLICE, "wanhu", alert["id"], "acknowledge", expected="new")
+    time.sleep(2.5)
+    detector = alert["subject"]["device"]
+    feed(world, [{"type": "smoke.alarm", "device": detector, "ts": now_ms(), "data": {"level": "alarm"}}])
+    (doc,) = [a for a in AlertStore(world.redis, world.keys).open_alerts("wanhu") if a["id"] == alert["id"]]
+    assert doc["count"] == 2 and doc["status"] == "acknowledged"
+    (acknowledged,) = [s["at"] for s in doc["timeline"] if s["status"] == "acknowledged"]
+    due = int(dt.datetime.fromisoformat(acknowledged.replace("Z", "+00:00")).timestamp() * 1000)
+    due += int(world.settings.sla_dispatch_minutes * 60_000)
+    assert loop.maintain("wanhu", due - 1000)["escalated"] == 0
+    assert loop.maintain("wanhu", due + 1200)["escalated"] == 1  # the repeat came 2.5 s after the step
+    steps = [s for s in loop.timeline(alert["id"]) if s["action"] == "escalated"]
+    assert len(steps) == 1 and "dispatch" in steps[0]["note"]
 
 
 @pytest.mark.browser

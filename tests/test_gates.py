@@ -11,6 +11,7 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from analytics.rules.gates import round_starts
+from analytics.worker import Worker
 from api.resident import resident_link
 from auth.principal import Principal
 from core.errors import InvalidInput
@@ -19,6 +20,8 @@ from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from gates.service import FieldErrors, PassRequest, Visitors
 from ingest.directory import Directory
 from registry.models import Device, Household
+from store.alert_models import AlertRecord
+from store.alerts import dedup_key
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, save_screenshot
 from tests.test_map_page import wait_for
@@ -110,6 +113,10 @@ def test_an_approved_visitor_passes_and_a_stranger_raises_an_alert(world: Stores
     assert host is not None
     assert overstay["subject"]["household"] == host.id and overstay["grid"] == host.grid_id
     assert overstay["location"] is not None
+    with world.sessions() as session:
+        record = session.get(AlertRecord, overstay["id"])
+    # the history keeps the same dedup key as the live alert: type + identity (the pass)
+    assert record is not None and record.dedup_key == dedup_key("visitor.unapproved", {"pass": created.id})
 
 
 def test_a_visitor_leaving_in_the_grace_period_is_not_flagged(world: Stores) -> None:
@@ -141,7 +148,35 @@ def test_a_pass_outside_its_window_does_not_open_the_gate(world: Stores) -> None
     assert alert["evidence"]["reason"] == "not_yet_valid"
 
 
+def test_a_visitor_invited_twice_gets_in_on_both_passes_even_after_redis_forgot_them(world: Stores) -> None:
+    visitors = Visitors(world)
+    today = visitors.request(request(), requested_by="resident", now=now_at(T0))
+    tomorrow = visitors.request(
+        request(valid_from=now_at(T0 + 24 * 3_600_000), valid_to=now_at(T0 + 27 * 3_600_000), plate=""),
+        requested_by="resident",
+        now=now_at(T0),
+    )
+    visitors.decide(PROPERTY, today.id, approve=True)
+    visitors.decide(PROPERTY, tomorrow.id, approve=True)  # used to replace today's pass at the gates
+    s = Scenario(world).at(M, face(world, T0 + M, id_number=VISITOR_ID), car(world, T0 + M, "苏A12345"))
+    s.at(2 * 3_600_000, face(world, T0 + 2 * 3_600_000, "out", id_number=VISITOR_ID))
+    assert s.open("visitor.unapproved") == []
+    # between the windows the gate stays shut
+    s.at(10 * 3_600_000, face(world, T0 + 10 * 3_600_000, id_number=VISITOR_ID))
+    (between,) = s.open("visitor.unapproved")
+    assert between["evidence"]["reason"] == "expired"
+    s.world.redis.delete(s.world.keys.rule_state("wanhu", "passes"))  # Redis lost the gates' passes
+    s.worker = Worker(world, consumer="fresh", clock=s.clock, directory=s.directory)
+    s.worker.start_community("wanhu")  # a starting worker rebuilds them from SQL
+    s.at(25 * 3_600_000, face(world, T0 + 25 * 3_600_000, id_number=VISITOR_ID))
+    assert [a["count"] for a in s.open("visitor.unapproved")] == [1]
+    with world.sessions() as session:
+        visit = session.get(VisitorPass, tomorrow.id)
+    assert visit is not None and visit.entered_at is not None
+
+
 def test_pass_form_errors_name_the_field(world: Stores) -> None:
+
     visitors = Visitors(world)
     with pytest.raises(FieldErrors) as caught:
         visitors.request(

@@ -323,3 +323,24 @@ def test_a_flapping_alert_holds_its_notifications_back(world: Stores, ids: Ids) 
         flags.append(bool(opened and opened[0].get("flapping")))
         s.at(base + 2 * M, beat(ids.sensor, T0 + base + 2 * M))
     assert flags == [False, False, False, True, True]
+
+
+@pytest.mark.also_on_cluster
+def test_late_events_that_cannot_clear_an_alert_are_not_flapping(world: Stores, ids: Ids) -> None:
+    """A gateway flushing old buffered heartbeats after an outage: each is older than the silence,
+    so none clears the alert, and none counts as an open/clear cycle."""
+    with world.sessions.begin() as session:
+        sensor = session.get(Device, ids.sensor)
+        assert sensor is not None
+        sensor.silent_hours = 1 / 60
+    s = Scenario(world).at(0, beat(ids.sensor, T0))
+    s.at(M + 5_000)
+    (silent,) = s.open("sensor.silent")
+    for k in range(4):  # stale heartbeats from before the silence, arriving late
+        s.at(M + 10_000 + k * 1000, beat(ids.sensor, T0 - (k + 1) * 1000) | {"id": f"late{k}"})
+        assert [a["id"] for a in s.open("sensor.silent")] == [silent["id"]]
+    s.at(2 * M, beat(ids.sensor, T0 + 2 * M))  # really back: one cycle
+    assert s.open("sensor.silent") == []
+    s.at(3 * M + 5_000)  # silent again
+    (again,) = s.open("sensor.silent")
+    assert not again.get("flapping")

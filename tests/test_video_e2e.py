@@ -65,6 +65,11 @@ def test_a_thrown_object_in_a_video_reaches_the_console_with_its_image(world: St
             loaded = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image)
         assert loaded and loaded > 100
         assert f"{building}-1-502" in browser.find_element(By.CSS_SELECTOR, ".st-kv").text  # traced to a household
+        # the evidence reads as labelled fields, times in Beijing time (no raw JSON, no UTC "Z")
+        evidence = browser.find_element(By.CSS_SELECTOR, "table.st-evidence").text
+        assert "抛物起点" in evidence and "楼层 5" in evidence and "发现时间" in evidence
+        assert "Z" not in evidence and "{" not in evidence
+
         save_screenshot(browser, "console_throw_evidence")
     finally:
         server.stop()

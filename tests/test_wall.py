@@ -12,6 +12,7 @@ from selenium.webdriver.common.by import By
 from analytics.worker import Worker
 from auth.service import create_token
 from ingest.service import IngestService
+from layouts import ids
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, save_screenshot
 from tests.test_map_page import severe_errors, wait_for
@@ -133,7 +134,22 @@ def test_kiosk_at_4k_has_no_chrome(lived_in: tuple[Stores, LiveServer], browser)
         )
         value = browser.find_element(By.CSS_SELECTOR, ".st-kpi-value")
         assert int(value.value_of_css_property("font-size").removesuffix("px").split(".")[0]) >= 40
+
+        def px(element: Any) -> float:
+            return float(str(element.value_of_css_property("font-size")).removesuffix("px"))
+
+        # the legend and the charts' text are drawn for the 4K screen too (legible across the room)
+        assert px(browser.find_element(By.CSS_SELECTOR, ".st-legend")) >= 20
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            texts = browser.find_elements(By.CSS_SELECTOR, f"#{ids.CHART_ALERT_TYPES} text")
+            if texts and max(px(e) for e in texts) >= 20:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the 24-hour chart's text stayed small on the 4K wall")
         time.sleep(1.0)
+
         save_screenshot(browser, "wall_kiosk_3840")
     finally:
         browser.execute_cdp_cmd(

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from sqlalchemy import select
@@ -25,6 +24,7 @@ from analytics.rules.base import Rule, location_of
 from analytics.rules.occupancy import opener, person_of
 from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
 from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
+from gates.passes import held_passes, latest_started, pass_at, project_all_passes
 from ingest.schema import DeviceInfo, Event
 from store.sql import dialect_insert
 
@@ -37,22 +37,14 @@ def resident_of(ctx: RuleContext, data: dict[str, Any]) -> bool:
     return person_of(ctx.facts, opener(data)) is not None
 
 
-def held_pass(ctx: RuleContext, field: str, value: str) -> dict[str, Any] | None:
-    """The approved pass held for an identity or plate, whatever its window."""
-    raw = ctx.redis.hget(ctx.keys.rule_state(ctx.community, "passes"), f"{field}:{value}")
-    return json.loads(raw) if raw else None
+def passes_of(ctx: RuleContext, field: str, value: str) -> list[dict[str, Any]]:
+    """The approved passes held for an identity or plate (gates/passes.py)."""
+    return held_passes(ctx.redis.hget(ctx.keys.rule_state(ctx.community, "passes"), f"{field}:{value}"))
 
 
 def valid_pass(ctx: RuleContext, field: str, value: str, at_ms: int) -> tuple[dict[str, Any] | None, str]:
     """The approved pass for an identity or plate valid at at_ms, else None and why."""
-    doc = held_pass(ctx, field, value)
-    if doc is None:
-        return None, "no_pass"
-    if at_ms < int(doc["from"]):
-        return None, "not_yet_valid"
-    if at_ms > int(doc["to"]):
-        return None, "expired"
-    return doc, ""
+    return pass_at(passes_of(ctx, field, value), at_ms)
 
 
 def count_passage(ctx: RuleContext, ts: int, kind: str, direction: str, category: str) -> None:
@@ -90,6 +82,11 @@ class VisitorCheck(Rule):
     events = frozenset({"gate.face"})
     timers = ("overstay",)
 
+    def on_start(self, ctx: RuleContext) -> None:
+        """Rebuild the approved passes at the gates from SQL (after a lost or flushed Redis)."""
+        with ctx.directory.sessions() as session:
+            project_all_passes(ctx.redis, ctx.keys, session, ctx.community)
+
     def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
         data = event.data
         direction = str(data.get("direction", "in"))
@@ -106,8 +103,8 @@ class VisitorCheck(Rule):
             self._visitor_moved(ctx, found, direction, event.ts, device)
             return
         if direction != "in":
-            held = held_pass(ctx, "id", str(data["id_hash"])) if data.get("id_hash") else None
-            if held is not None and event.ts >= int(held["from"]):
+            held = latest_started(passes_of(ctx, "id", str(data["id_hash"])), event.ts) if data.get("id_hash") else None
+            if held is not None:
                 # a visitor leaving after the window: counted as a visitor, and gone (no overstay)
                 count_passage(ctx, event.ts, "face", direction, "visitor")
                 self._visitor_moved(ctx, held, direction, event.ts, device)
