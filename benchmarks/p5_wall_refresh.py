@@ -172,7 +172,10 @@ def main() -> None:
                 "output": output_key,
                 "outputs": [{"id": i, "property": p} for i, p in outputs],
                 "inputs": [{"id": "refresh-interval", "property": "n_intervals", "value": 1}],
-                "state": [{"id": "live-state", "property": "data", "value": state}],
+                "state": [
+                    {"id": "live-state", "property": "data", "value": state},
+                    {"id": "viewport-scale", "property": "data", "value": 1},
+                ],
                 "changedPropIds": ["refresh-interval.n_intervals"],
             }
             began = time.perf_counter()

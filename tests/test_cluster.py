@@ -158,7 +158,10 @@ def wall_refresh(session: requests.Session, url: str, community: str) -> dict[st
         url,
         outputs,
         [{"id": ids.REFRESH, "property": "n_intervals", "value": 1}],
-        [{"id": ids.LIVE_STATE, "property": "data", "value": state}],
+        [
+            {"id": ids.LIVE_STATE, "property": "data", "value": state},
+            {"id": ids.VIEWPORT, "property": "data", "value": 1},
+        ],
         f"{ids.REFRESH}.n_intervals",
     )
 
