@@ -151,6 +151,16 @@ def _int(value: Any, low: int, high: int) -> int:
     return int(number)
 
 
+def _hours(value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise InvalidInput("must be a number of hours, e.g. 8 or 8.5") from None
+    if not 1 <= number <= 72:
+        raise InvalidInput("must be between 1 and 72 hours")
+    return number
+
+
 def _date(value: Any) -> dt.date | None:
     if _blank(value):
         return None
@@ -575,6 +585,18 @@ def _people(
 ) -> None:
     _require_columns(report, records[0].keys() if records else [], ["id", "name"])
     households = _ids_of(session, Household, community)
+    # a file without the column keeps the per-person thresholds set before; with it, a blank clears one
+    has_threshold = bool(records) and "elder_inactive_hours" in records[0]
+    kept: dict[str, float | None] = {}
+    if not has_threshold:
+        ids_in_file = [_text(r.get("id")) for r in records]
+        for chunk in _chunks(ids_in_file, 500):
+            rows = session.execute(
+                select(Person.id, Person.elder_inactive_hours).where(
+                    Person.id.in_(chunk), Person.elder_inactive_hours.is_not(None)
+                )
+            )
+            kept.update((pid, hours) for pid, hours in rows)
     seen: set[str] = set()
     people: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
@@ -598,6 +620,7 @@ def _people(
                 check.fail("tags", f"unknown tag {tag!r}; tags are {', '.join(PERSON_TAGS)}")
             else:
                 tag_list.append(tag)
+        threshold = check.take("elder_inactive_hours", _hours, required=False) if has_threshold else None
         registered = check.take("floating_registered_on", _date, required=False)
         expires = check.take("floating_expires_on", _date, required=False)
         if registered and expires and expires < registered:
@@ -628,7 +651,7 @@ def _people(
             "face_id": _text(record.get("face_id")) or None,
             "floating_registered_on": registered,
             "floating_expires_on": expires,
-            "elder_inactive_hours": None,
+            "elder_inactive_hours": threshold if has_threshold else kept.get(pid),
             "notes": _text(record.get("notes")),
         }
         if _fits(check, Person, row):

@@ -162,7 +162,45 @@ def test_people_rows_with_bad_identity_data_say_which_cell(community: Stores, tm
     assert count(community, Person) == 0
 
 
+def test_an_elders_own_threshold_is_imported_and_survives_a_reimport_without_the_column(
+    community: Stores, tmp_path: Path
+) -> None:
+    households_csv(
+        tmp_path / "hh.csv",
+        [{"id": "h1", "building": "wanhu-B001", "unit": 1, "floor": 1, "room": "101", "category": "owner"}],
+    )
+    with community.sessions.begin() as session:
+        importers.import_table(session, "households", tmp_path / "hh.csv", "wanhu", id_hash_key=b"k")
+    elder = {"id": "p1", "name": "王奶奶", "household": "h1", "role": "owner", "tags": "elderly_alone"}
+
+    def import_people(rows: list[dict[str, object]]) -> None:
+        path = households_csv(tmp_path / "people.csv", rows)
+        with community.sessions.begin() as session:
+            importers.import_table(session, "people", path, "wanhu", id_hash_key=b"k")
+
+    def threshold() -> float | None:
+        with community.sessions() as session:
+            person = session.get(Person, "p1")
+            assert person is not None
+            return person.elder_inactive_hours
+
+    import_people([{**elder, "elder_inactive_hours": 8.5}])
+    assert threshold() == 8.5
+    import_people([{**elder, "notes": "女儿每周来"}])  # a file without the column keeps it
+    assert threshold() == 8.5
+    import_people([{**elder, "elder_inactive_hours": ""}])  # a blank clears it (the setting applies)
+    assert threshold() is None
+    path = households_csv(tmp_path / "bad.csv", [{**elder, "elder_inactive_hours": 100}])
+    with community.sessions() as session:
+        with pytest.raises(importers.ImportRejected) as caught:
+            importers.import_table(session, "people", path, "wanhu", id_hash_key=b"k")
+        session.rollback()
+    (error,) = caught.value.report.errors
+    assert (error.row, error.column, error.reason) == (1, "elder_inactive_hours", "must be between 1 and 72 hours")
+
+
 def test_dry_run_lists_every_row_error_on_the_command_line(community: Stores, tmp_path: Path) -> None:
+
     path = households_csv(
         tmp_path / "hh.csv",
         [
