@@ -98,11 +98,19 @@ def close_one(alerts: AlertStore, community: str, now: int) -> None:
 class Caller:
     """Posts one callback of a page as a browser would."""
 
-    def __init__(self, client: Any, outputs: list[tuple[str, str]], interval: str, state_id: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        outputs: list[tuple[str, str]],
+        interval: str,
+        state_id: str,
+        extra_state: tuple[dict[str, Any], ...] = (),
+    ) -> None:
         self.client = client
         self.outputs = outputs
         self.interval = interval
         self.state_id = state_id
+        self.extra_state = list(extra_state)  # the page's other State values, as the browser sends them
         self.key = ".." + "...".join(f"{i}.{p}" for i, p in outputs) + ".."
 
     def __call__(self, state: dict[str, Any]) -> tuple[float, dict[str, Any], int]:
@@ -110,7 +118,7 @@ class Caller:
             "output": self.key,
             "outputs": [{"id": i, "property": p} for i, p in self.outputs],
             "inputs": [{"id": self.interval, "property": "n_intervals", "value": 1}],
-            "state": [{"id": self.state_id, "property": "data", "value": state}],
+            "state": [{"id": self.state_id, "property": "data", "value": state}, *self.extra_state],
             "changedPropIds": [f"{self.interval}.n_intervals"],
         }
         began = time.perf_counter()
@@ -173,6 +181,7 @@ def main() -> None:
             ],
             "refresh-interval",
             "live-state",
+            ({"id": "viewport-scale", "property": "data", "value": 1},),
         )
         city({"since": 0, "full_at": 0, "lang": "zh"})  # warm-up: registry figures into their cache
         wall({"community": "wanhu", "since": 0, "ver": -1, "full_at": 0, "lang": "zh"})
