@@ -86,9 +86,7 @@ class RuleContext:
         clean = {k: v for k, v in subject.items() if v}
         key = dedup_key(alert_type, identity if identity is not None else clean)
         pending = self._pending.get(key)
-        if pending is None and key not in self.open_keys() and self._flapping(key):
-            evidence = {**(evidence or {}), "flapping": True}
-        if pending is None:
+        if pending is None:  # whether it is flapping is looked up for the whole batch in flush_alerts
             self._pending[key] = RaiseRequest(
                 alert_type, severity, clean, identity, location, evidence, grid, self.now(), [self.token]
             )
@@ -107,9 +105,17 @@ class RuleContext:
         return len([t for t in (self.state_get("hygiene", key) or []) if now - t < FLAP_WINDOW_MS]) >= FLAP_CYCLES
 
     def flush_alerts(self) -> None:
-        """Send the batch's raises (one pipeline)."""
+        """Send the batch's raises (one pipeline); new alerts are checked for flapping first (the
+        recent clears of all their keys read in one round trip)."""
         if not self._pending:
             return
+        fresh = [key for key in self._pending if key not in self.open_keys()]
+        if fresh:
+            self.prefetch("hygiene", set(fresh))
+            for key in fresh:
+                if self._flapping(key):
+                    request = self._pending[key]
+                    request.evidence = {**(request.evidence or {}), "flapping": True}
         for key, change in zip(
             self._pending, self.alerts.raise_many(self.community, list(self._pending.values())), strict=True
         ):
