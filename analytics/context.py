@@ -39,8 +39,10 @@ class RuleContext:
     _pending: dict[str, RaiseRequest] = field(default_factory=dict)
     _state: dict[tuple[str, str], Any] = field(default_factory=dict)
     loop: Any = None  # the closed loop (closedloop.service.Loop), for rules that move tasks
-    sql: list[Any] = field(default_factory=list)  # functions(session) the worker runs after the batch
-    counters: dict[tuple[Any, ...], int] = field(default_factory=dict)  # coalesced SQL counters
+    # SQL side effects the worker writes after the batch, each with the token (event or timer) behind
+    # it: a token already applied (a redelivered batch, a timer fired again) is not written twice
+    sql: list[tuple[str, Any]] = field(default_factory=list)  # (token, function(session))
+    counted: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)  # (token, counter key)
     _tasks: dict[str, str] | None = None
 
     def active_tasks(self) -> dict[str, str]:
@@ -204,7 +206,11 @@ class RuleContext:
 
     def count(self, key: tuple[Any, ...]) -> None:
         """Add one to a counter the worker writes to SQL after the batch (coalesced per key)."""
-        self.counters[key] = self.counters.get(key, 0) + 1
+        self.counted.append((self.token, key))
+
+    def write_sql(self, write: Any) -> None:
+        """A function(session) the worker runs after the batch, once per event or timer."""
+        self.sql.append((self.token, write))
 
     def state_set(self, rule: str, key: str, value: Any) -> None:
         """Store a rule's value for key (JSON; queued, and seen at once by later events of the batch)."""

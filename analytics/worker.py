@@ -13,9 +13,12 @@ import signal
 import socket
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from analytics.context import RuleContext
 from analytics.projections import project
@@ -25,15 +28,43 @@ from analytics.rules.gates import write_gate_counts
 from closedloop.service import Loop
 from core.clock import Clock, WallClock
 from core.errors import SandtableError
+from core.timefmt import ms_to_utc
 from ingest.directory import Directory
 from ingest.schema import Event
 from reports.scheduler import run_due_reports
+from store.alert_models import AppliedToken
 from store.alerts import AlertChange, AlertHistory, AlertStore
 from store.events import EventLog, StreamEntry
 from store.redis_server import STORE_ERRORS, TRANSIENT_ERRORS
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
+APPLIED_KEEP_MS = 3 * 24 * 3_600_000  # a redelivery or a re-fired timer comes within minutes; kept 3 days
+
+
+def unapplied(session: Session, community: str, tokens: set[str]) -> set[str]:
+    """The tokens whose SQL side effects were not written yet; recorded as written now (same
+    transaction as the writes)."""
+    wanted = sorted(t for t in tokens if t)
+    done: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        done.update(
+            session.scalars(
+                select(AppliedToken.token).where(AppliedToken.community_id == community, AppliedToken.token.in_(chunk))
+            )
+        )
+    fresh = [t for t in wanted if t not in done]
+    session.add_all(AppliedToken(community_id=community, token=t) for t in fresh)
+    session.flush()
+    return set(fresh) | ({""} if "" in tokens else set())  # an untokened write (a test's context) is written
+
+
+def forget_applied(stores: Stores, before_ms: int) -> None:
+    """Drop the records of tokens applied long ago."""
+    with stores.sessions.begin() as session:
+        session.execute(delete(AppliedToken).where(AppliedToken.at < ms_to_utc(before_ms)))
+
 
 # KEYS[1] timer zset; ARGV[1] member, ARGV[2] the due time that was fired
 UNSCHEDULE_LUA = """
@@ -117,14 +148,21 @@ class Worker:
         )
 
     def _record(self, ctx: RuleContext) -> None:
-        """The batch's SQL side: alert history, the rules' rows and counters (live only; never in a replay)."""
+        """The batch's SQL side: alert history, the rules' rows and counters (live only; never in a replay).
+
+        The rows and counters are written once per event or timer: the tokens behind them are
+        recorded in the same transaction, and a token already recorded (a batch redelivered after
+        a crash between this write and the XACK, a timer fired again) is skipped."""
         if self.history is not None:
             self.history.write(ctx.changes)
-            if ctx.sql or ctx.counters:
+            if ctx.sql or ctx.counted:
                 with self.stores.sessions.begin() as session:
-                    for write in ctx.sql:
-                        write(session)
-                    write_gate_counts(session, ctx.community, ctx.counters)
+                    fresh = unapplied(session, ctx.community, {t for t, _ in ctx.sql} | {t for t, _ in ctx.counted})
+                    for token, write in ctx.sql:
+                        if token in fresh:
+                            write(session)
+                    counters = Counter(key for token, key in ctx.counted if token in fresh)
+                    write_gate_counts(session, ctx.community, dict(counters))
         if self.keep_changes:
             self.raised.extend(ctx.changes)
 
@@ -338,6 +376,7 @@ class Worker:
                 if now - last["trim"] > 60:
                     for community in self._communities:
                         self.events.trim(community, s.stream_retain_minutes * 60_000)
+                    forget_applied(self.stores, int(time.time() * 1000) - APPLIED_KEEP_MS)  # rows stamped in wall time
                     last["trim"] = now
             except TRANSIENT_ERRORS as err:
                 log.warning("Redis unavailable (%s); retrying", err)

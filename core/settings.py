@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -157,8 +158,27 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.sqlite_path}"
 
 
+ENV_PREFIX = "SANDTABLE_"
+NOT_SETTINGS = ("SANDTABLE_TEST_", "SANDTABLE_BENCH_")  # the test suite's and the benchmarks' own variables
+
+
+def unknown_variables() -> list[str]:
+    """SANDTABLE_ variables in the environment that name no setting (misspelt, or retired)."""
+    return sorted(
+        name
+        for name in os.environ
+        if name.upper().startswith(ENV_PREFIX)
+        and not name.upper().startswith(NOT_SETTINGS)
+        and name[len(ENV_PREFIX) :].lower() not in Settings.model_fields
+    )
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment; a bad value raises ConfigError naming the setting."""
+    """Read settings from the environment; a bad value, or a SANDTABLE_ variable that names no
+    setting, raises ConfigError naming it."""
+    unknown = unknown_variables()
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: no such setting (misspelt?); the settings are listed in core/settings.py")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as err:

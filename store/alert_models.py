@@ -72,3 +72,14 @@ class AlertStep(Base):
     status: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(64), default="system")
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class AppliedToken(Base):
+    """An event (stream entry id) or timer whose SQL side effects were written: a batch redelivered
+    after a crash, or a timer fired again, writes its gate counts, captures and patrol rounds once."""
+
+    __tablename__ = "applied_token"
+
+    community_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[str] = mapped_column(String(160), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -25,9 +25,13 @@ def test_bad_setting_value_names_the_setting() -> None:
         load_settings(port=0)
 
 
-def test_unknown_setting_is_refused() -> None:
+def test_unknown_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="SANDTABLE_REFRESH_SECOND"):
         load_settings(refresh_second=5)
+    # a misspelt environment variable too (it would otherwise be silently ignored)
+    monkeypatch.setenv("SANDTABLE_REDIS_URLL", "redis://127.0.0.1:6379/0")
+    with pytest.raises(ConfigError, match="SANDTABLE_REDIS_URLL: no such setting"):
+        load_settings()
 
 
 def test_unreachable_redis_names_the_setting() -> None:

@@ -175,6 +175,23 @@ def test_a_visitor_invited_twice_gets_in_on_both_passes_even_after_redis_forgot_
     assert visit is not None and visit.entered_at is not None
 
 
+def test_a_batch_delivered_twice_counts_its_passages_once(world: Stores) -> None:
+    """A worker that dies after writing the batch's SQL side but before its XACK: another worker
+    claims the same entries and judges them again; counts, captures and alerts stay as they were."""
+    s = Scenario(world)
+    stranger = face(world, T0 + M, id_number="320902194001019913")
+    s.ingest.ingest("wanhu", [stranger, car(world, T0 + M, "苏B99999"), car(world, T0 + M, "苏A12345")])
+    entries = s.worker.events.read(["wanhu"], "rules", count=100, block_ms=None)
+    assert len(entries) == 3
+    for _ in range(2):  # the second time: the same entries, redelivered
+        s.worker.process(entries)
+        with world.sessions() as session:
+            hourly = sum(h.count for h in session.scalars(select(GateHourly)))
+            captures = sorted(c.plate for c in session.scalars(select(GateCapture)))
+        assert hourly == 3 and captures == ["苏A12345", "苏B99999"]
+        assert [a["count"] for a in s.open("visitor.unapproved")] == [1]
+
+
 def test_pass_form_errors_name_the_field(world: Stores) -> None:
 
     visitors = Visitors(world)

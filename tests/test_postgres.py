@@ -74,6 +74,7 @@ TABLES = {
     "gate_hourly",
     "gate_capture",
     "patrol_round",
+    "applied_token",
 }
 
 

@@ -145,7 +145,7 @@ class VisitorCheck(Rule):
                 if visitor is not None:
                     visitor.left_at = when
 
-        ctx.sql.append(entered)
+        ctx.write_sql(entered)
 
     def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
         entry = ctx.state_get(self.name, key) or {}
@@ -185,7 +185,7 @@ class VehicleCheck(Rule):
         if category in ("unknown", "blacklisted"):
             at = ms_to_utc(event.ts)
             image = str(event.data.get("image", ""))[:200]
-            ctx.sql.append(
+            ctx.write_sql(
                 lambda session: session.add(
                     GateCapture(
                         community_id=ctx.community,
@@ -317,4 +317,4 @@ class PatrolMissed(Rule):
             if guard and not row.guard_id:
                 row.guard_id = str(guard)
 
-        ctx.sql.append(write)
+        ctx.write_sql(write)
