@@ -167,7 +167,7 @@ def slot_events(world: World, story: Story, slot: int, seed: int, *, positions: 
             out.append((ts, "device.heartbeat", device, {"battery": 40 + stable(device, "b") % 60}))
     hour = local_minutes(start) / 60
     busy = activity(hour)
-    # elders' bedroom doors
+    # elders' bedroom doors, and their outings through the face gates
     for elder in world.elders:
         stopped = story.inactive_elders.get(elder.sensor) or silent_since.get(elder.sensor)
         for ts in elder_door_times(elder, start, end, seed):
@@ -176,6 +176,13 @@ def slot_events(world: World, story: Story, slot: int, seed: int, *, positions: 
             for offset, state in ((0, "open"), (40_000 + stable(elder.sensor, ts) % 60_000, "closed")):
                 if ts + offset < end:
                     out.append((ts + offset, "door.contact", elder.sensor, {"state": state}))
+        if not world.face_gates or story.inactive_elders.get(elder.sensor) is not None:
+            continue
+        for leave, back in elder_outings(elder, local_midnight(start), seed):
+            gate = world.face_gates[stable(elder.person, leave) % len(world.face_gates)]
+            for ts, direction in ((leave + 4 * MIN_MS, "out"), (back - 4 * MIN_MS, "in")):
+                if start <= ts < end and stable(elder.person, ts) % 10:  # the gate misses one face in ten
+                    out.append((ts, "gate.face", gate, {"direction": direction, "person": elder.person, "score": 0.93}))
     # rental locks: registered tenants, and the story's intruders
     for rental in world.rentals:
         day = local_midnight(start)
@@ -258,11 +265,23 @@ def _poisson(rng: random.Random, mean: float) -> int:
         k += 1
 
 
+def elder_outings(elder: Any, day: int, seed: int) -> list[tuple[int, int]]:
+    """The elder's outing of that local day, if any (a third of days): out of the flat and through
+    a face gate for 1–3 hours between 09:00 and 18:00."""
+    rng = random.Random(stable(seed, elder.sensor, day, "outing"))
+    if rng.random() >= 0.35:
+        return []
+    leave = day + rng.randint(9 * 60, 15 * 60) * MIN_MS
+    return [(leave, leave + rng.randint(60, 180) * MIN_MS)]
+
+
 def elder_door_times(elder: Any, start: int, end: int, seed: int) -> list[int]:
-    """When the elder opens the bedroom door in [start, end): wake, a few times a day, bed."""
-    out = []
+    """When the elder opens the bedroom door in [start, end): wake, a few times a day, bed; none
+    while out (a use just before leaving and soon after coming back)."""
+    out: list[int] = []
     day = local_midnight(start)
     for d in (day, day + 24 * HOUR_MS):
+        outings = elder_outings(elder, d, seed)
         rng = random.Random(stable(seed, elder.sensor, d))
         times = [elder.wake_min + rng.randint(-25, 25), elder.bed_min + rng.randint(-30, 30)]
         times += [rng.randint(elder.wake_min + 60, elder.bed_min - 60) for _ in range(rng.randint(2, 5))]
@@ -270,10 +289,11 @@ def elder_door_times(elder: Any, start: int, end: int, seed: int) -> list[int]:
             times.append(13 * 60 + rng.randint(0, 40))
         if rng.random() < 0.3:
             times.append(rng.randint(60, 240))  # a night trip
-        for minute in times:
-            ts = d + minute * MIN_MS + rng.randrange(MIN_MS)
-            if start <= ts < end:
-                out.append(ts)
+        stamps = [d + minute * MIN_MS + rng.randrange(MIN_MS) for minute in times]
+        for leave, back in outings:
+            stamps = [ts for ts in stamps if not leave <= ts < back]
+            stamps += [leave - 8 * MIN_MS, back + 12 * MIN_MS]
+        out.extend(ts for ts in stamps if start <= ts < end)
     return sorted(out)
 
 

@@ -141,6 +141,9 @@ def load_world(session: Session, community: str, rng: random.Random) -> World:
             .order_by(Person.id)
         )
     )
+    # elders living alone pass the gates on their own outings (simulator.generate.elder_outings)
+    alone = {e.person for e in world.elders}
+    world.resident_people = [p for p in world.resident_people if p not in alone]
     for plate, blacklisted in session.execute(
         select(Vehicle.plate, Vehicle.blacklisted).where(Vehicle.community_id == community).order_by(Vehicle.plate)
     ):
