@@ -225,7 +225,8 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
             del trails_data["features"][i]["geometry"]["coordinates"][0]
 
     # devices: offline ones are drawn grey; a patch of the changed ones, on the layer that holds them
-    offline = live.offline_devices(s, community, now)
+    doors = {d.id for d in ingest_directory(s).facts(community).devices.values() if d.type == "door_sensor"}
+    offline = live.offline_devices(s, community, now, doors)
     front: Any
     home: Any
     if full:

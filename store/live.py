@@ -6,6 +6,7 @@ Views and routes call these functions; none of them knows a Redis key.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,33 +21,55 @@ def version(stores: Stores, community: str) -> int:
     return int(stores.redis.get(stores.keys.version(community)) or 0)
 
 
-def offline_devices(stores: Stores, community: str, now_ms: int) -> set[str]:
-    """Devices heard from before, but not within ``device_offline_hours`` (every type alike: a door
-    sensor shows offline after 1 h on the map, though its ``sensor.silent`` alert waits 2 h)."""
+def door_sensor_ids(stores: Stores, community: str) -> set[str]:
+    """The community's door sensors (their silence threshold is sensor_silent_hours)."""
+    from sqlalchemy import select
 
-    cutoff = now_ms - int(stores.settings.device_offline_hours * HOUR_MS)
-    return set(stores.redis.zrangebyscore(stores.keys.device_seen(community), "-inf", cutoff))
+    from registry.models import Device
+
+    with stores.sessions() as session:
+        return set(
+            session.scalars(select(Device.id).where(Device.community_id == community, Device.type == "door_sensor"))
+        )
 
 
-def device_status(stores: Stores, community: str, now_ms: int | None = None) -> dict[str, str]:
+def _cutoffs(stores: Stores, now_ms: int) -> tuple[int, int]:
+    """(last-seen cutoff of most devices, of door sensors): older than that is offline."""
+    s = stores.settings
+    return now_ms - int(s.device_offline_hours * HOUR_MS), now_ms - int(s.sensor_silent_hours * HOUR_MS)
+
+
+def offline_devices(
+    stores: Stores, community: str, now_ms: int, door_sensors: Collection[str] | None = None
+) -> set[str]:
+    """Devices heard from before, but not within their type's threshold: ``device_offline_hours``,
+    door sensors ``sensor_silent_hours`` (the thresholds of ``device.offline`` and ``sensor.silent``)."""
+    doors = door_sensor_ids(stores, community) if door_sensors is None else door_sensors
+    fast, slow = _cutoffs(stores, now_ms)
+    candidates = stores.redis.zrangebyscore(
+        stores.keys.device_seen(community), "-inf", max(fast, slow), withscores=True
+    )
+    return {device for device, seen in candidates if seen <= (slow if device in doors else fast)}
+
+
+def device_status(
+    stores: Stores, community: str, now_ms: int | None = None, door_sensors: Collection[str] | None = None
+) -> dict[str, str]:
     """online / offline per device that has reported at least once."""
     import time
 
     now = now_ms if now_ms is not None else int(time.time() * 1000)
-    seen = stores.redis.zrange(stores.keys.device_seen(community), 0, -1, withscores=True)
-    cutoff = now - int(stores.settings.device_offline_hours * HOUR_MS)
-    return {device: ("online" if score > cutoff else "offline") for device, score in seen}
+    seen = stores.redis.zrange(stores.keys.device_seen(community), 0, -1)
+    offline = offline_devices(stores, community, now, door_sensors)
+    return {device: ("offline" if device in offline else "online") for device in seen}
 
 
-def device_counts(stores: Stores, community: str, now_ms: int) -> tuple[int, int]:
-    """(devices heard from within the threshold, devices ever heard from)."""
-    key = stores.keys.device_seen(community)
-    cutoff = now_ms - int(stores.settings.device_offline_hours * HOUR_MS)
-    pipe = stores.redis.pipeline(transaction=False)
-    pipe.zcount(key, f"({cutoff}", "+inf")
-    pipe.zcard(key)
-    online, total = pipe.execute()
-    return int(online), int(total)
+def device_counts(
+    stores: Stores, community: str, now_ms: int, door_sensors: Collection[str] | None = None
+) -> tuple[int, int]:
+    """(devices heard from within their type's threshold, devices ever heard from)."""
+    total = int(stores.redis.zcard(stores.keys.device_seen(community)))
+    return total - len(offline_devices(stores, community, now_ms, door_sensors)), total
 
 
 @dataclass

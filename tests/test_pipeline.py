@@ -80,6 +80,29 @@ def test_projections_and_alerts_end_to_end(world: Stores) -> None:
     assert smokes == [(detectors[0], 2), (detectors[1], 1)]
 
 
+def test_devices_go_offline_on_the_map_after_their_types_threshold(world: Stores) -> None:
+    """A door sensor is offline after sensor_silent_hours (2 h), like its sensor.silent alert; other
+    devices after device_offline_hours (1 h), like device.offline."""
+    from store import live
+
+    now = int(time.time() * 1000)
+    door = devices_of(world, "door_sensor", 1)[0]
+    camera = devices_of(world, "camera", 1)[0]
+    beat = 90 * 60_000  # both last heard from 90 minutes ago
+    events = [
+        {"type": "device.heartbeat", "device": d, "ts": now - beat, "data": {}, "id": f"hb-{d}"} for d in (door, camera)
+    ]
+    assert IngestService(world).ingest("wanhu", events).accepted == 2
+    worker = Worker(world)
+    worker.start_community("wanhu")
+    drain(worker)
+    assert live.offline_devices(world, "wanhu", now) == {camera}
+    assert live.device_status(world, "wanhu", now) == {door: "online", camera: "offline"}
+    assert live.device_counts(world, "wanhu", now) == (1, 2)
+    later = now + 31 * 60_000  # 2 h 1 min after the heartbeats: the door sensor too
+    assert live.offline_devices(world, "wanhu", later) == {door, camera}
+
+
 @pytest.mark.also_on_cluster
 def test_a_consumer_that_dies_between_read_and_ack_loses_nothing(world: Stores) -> None:
     """Consumer A reads and dies before acking; B takes the entries over: every alert once, counts exact."""
