@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -245,23 +245,16 @@ class ElderRoutine(Rule):
         if elder is None:
             return
         person, override = elder
-        ctx.clear(
-            self.name,
-            {"person": person},
-            note=f"door {event.data.get('state')} at {iso_utc(event.ts)}",
-            fact_ms=event.ts,
-            since_field="last_door_at",
+        # an out-of-order (older) door event teaches nothing and leaves the deadline (learn says so)
+        self._seen(
+            ctx,
+            person,
+            device.id,
+            override,
+            f"door {event.data.get('state')} at {iso_utc(event.ts)}",
+            event.ts,
+            lambda stored: learn(stored, event.ts, self.params),
         )
-        stored = RoutineProfile.from_json(ctx.state_get(self.name, device.id))
-        if stored is not None and event.ts <= stored.last_ms:
-            return  # an out-of-order (older) event: nothing to learn, the deadline stays
-        profile = learn(stored, event.ts, self.params)
-        ctx.state_set(self.name, device.id, profile.to_json())
-        deadline = routine_deadline(profile, self.threshold(override), self.params)
-        if deadline is None:
-            ctx.cancel(TIMER, device.id)  # nothing unusual can happen before the fixed threshold
-        else:
-            ctx.schedule(TIMER, device.id, deadline, only_later=True)
 
     def _at_gate(self, ctx: RuleContext, event: Event) -> None:
         """An elder living alone recognised at a face gate: out (nothing is overdue while out) or
@@ -272,23 +265,38 @@ class ElderRoutine(Rule):
             return
         _, override = ctx.facts.elder_sensors[sensor]
         direction = str(event.data.get("direction", "in"))
-        ctx.clear(
-            self.name,
-            {"person": person},
-            note=f"seen at a face gate ({direction}) at {iso_utc(event.ts)}",
-            fact_ms=event.ts,
-            since_field="last_door_at",
+        self._seen(
+            ctx,
+            person,
+            sensor,
+            override,
+            f"seen at a face gate ({direction}) at {iso_utc(event.ts)}",
+            event.ts,
+            # nothing learned yet: the door history starts the profile
+            lambda stored: None if stored is None else pass_gate(stored, event.ts, direction),
         )
+
+    def _seen(
+        self,
+        ctx: RuleContext,
+        person: str,
+        sensor: str,
+        override: float | None,
+        note: str,
+        ts: int,
+        update: Callable[[RoutineProfile | None], RoutineProfile | None],
+    ) -> None:
+        """The elder gave a sign of life: resolve the open alert; when the profile changes, store it
+        and move the timer to its new deadline (or cancel it)."""
+        ctx.clear(self.name, {"person": person}, note=note, fact_ms=ts, since_field="last_door_at")
         stored = RoutineProfile.from_json(ctx.state_get(self.name, sensor))
-        if stored is None:
-            return  # nothing learned yet: the door history starts the profile
-        profile = pass_gate(stored, event.ts, direction)
-        if profile is stored:
+        profile = update(stored)
+        if profile is None or profile is stored:
             return
         ctx.state_set(self.name, sensor, profile.to_json())
         deadline = routine_deadline(profile, self.threshold(override), self.params)
         if deadline is None:
-            ctx.cancel(TIMER, sensor)
+            ctx.cancel(TIMER, sensor)  # away, or nothing unusual can happen before the fixed threshold
         else:
             ctx.schedule(TIMER, sensor, deadline, only_later=True)
 
