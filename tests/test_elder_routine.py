@@ -126,10 +126,16 @@ def test_the_allowance_stays_under_the_persons_fixed_threshold() -> None:
     assert allowed_gap_ms(profile, 9, 12.0, replace(PARAMS, margin=1.0, slack_minutes=0, floor_hours=5)) == 5 * HOUR
 
 
-def test_a_timer_fires_only_when_the_newest_use_is_overdue() -> None:
+def morning_of_day_21() -> RoutineProfile:
+    """Three regular weeks, then day 21's door uses up to 09:45."""
     profile = learned(21)
     for ts in door_uses(21, random.Random(5), until=9 * 60 + 45):
         profile = learn(profile, ts, PARAMS)
+    return profile
+
+
+def test_a_timer_fires_only_when_the_newest_use_is_overdue() -> None:
+    profile = morning_of_day_21()
     deadline = routine_deadline(profile, 12.0, PARAMS)
     assert deadline is not None
     assert overdue_gap_ms(profile, deadline, 12.0, PARAMS) == deadline - profile.last_ms
@@ -138,9 +144,7 @@ def test_a_timer_fires_only_when_the_newest_use_is_overdue() -> None:
 
 
 def test_an_elder_seen_leaving_is_never_overdue_and_the_outing_teaches_nothing() -> None:
-    profile = learned(21)
-    for ts in door_uses(21, random.Random(5), until=9 * 60 + 45):
-        profile = learn(profile, ts, PARAMS)
+    profile = morning_of_day_21()
     before = routine_deadline(profile, 12.0, PARAMS)
     assert before is not None
     # out through a face gate at 10:00: nothing is overdue while out, however long the outing
