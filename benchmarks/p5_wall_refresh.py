@@ -20,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select
 
 from benchmarks.common import bench_world, report
+from callbacks.requests import wall_refresh_request
+from layouts import ids
 from registry.models import Building, Device, Guard
 
 DEVICES = 10_000
@@ -152,39 +154,16 @@ def main() -> None:
             == 302
         )
         client.get("/_dash-layout")
-        outputs = [
-            ("kpi-panel", "children"),
-            ("alert-feed", "children"),
-            ("map-alerts", "data"),
-            ("map-guards", "data"),
-            ("map-trails", "data"),
-            ("map-devices", "hideout"),
-            ("map-household-devices", "hideout"),
-            ("chart-alert-types", "figure"),
-            ("chart-response", "figure"),
-            ("alert-state", "data"),
-            ("live-state", "data"),
-        ]
-        output_key = ".." + "...".join(f"{i}.{p}" for i, p in outputs) + ".."
 
         def tick(state: dict[str, Any]) -> tuple[int, float, dict[str, Any]]:
-            body = {
-                "output": output_key,
-                "outputs": [{"id": i, "property": p} for i, p in outputs],
-                "inputs": [{"id": "refresh-interval", "property": "n_intervals", "value": 1}],
-                "state": [
-                    {"id": "live-state", "property": "data", "value": state},
-                    {"id": "viewport-scale", "property": "data", "value": 1},
-                ],
-                "changedPropIds": ["refresh-interval.n_intervals"],
-            }
+            body = wall_refresh_request(state)
             began = time.perf_counter()
             response = client.post("/_dash-update-component", json=body, headers=origin)
             elapsed = (time.perf_counter() - began) * 1000
             if response.status_code == 204:
                 return 0, elapsed, state
             data = response.get_json()
-            new_state = data["response"]["live-state"]["data"]
+            new_state = data["response"][ids.LIVE_STATE]["data"]
             return len(response.get_data()), elapsed, new_state
 
         rng = random.Random(1)

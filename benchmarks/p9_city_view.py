@@ -21,6 +21,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert
 
 from benchmarks.common import bench_world, report
+from callbacks.requests import city_refresh_request, wall_refresh_request
+from layouts.ids import CITY_STATE, LIVE_STATE
 from registry.models import Community
 from store.alerts import AlertStore, RaiseRequest
 
@@ -96,33 +99,16 @@ def close_one(alerts: AlertStore, community: str, now: int) -> None:
 
 
 class Caller:
-    """Posts one callback of a page as a browser would."""
+    """Posts one page's refresh callback as a browser would."""
 
-    def __init__(
-        self,
-        client: Any,
-        outputs: list[tuple[str, str]],
-        interval: str,
-        state_id: str,
-        extra_state: tuple[dict[str, Any], ...] = (),
-    ) -> None:
+    def __init__(self, client: Any, request: Callable[[dict[str, Any]], dict[str, Any]], state_id: str) -> None:
         self.client = client
-        self.outputs = outputs
-        self.interval = interval
+        self.request = request
         self.state_id = state_id
-        self.extra_state = list(extra_state)  # the page's other State values, as the browser sends them
-        self.key = ".." + "...".join(f"{i}.{p}" for i, p in outputs) + ".."
 
     def __call__(self, state: dict[str, Any]) -> tuple[float, dict[str, Any], int]:
-        body = {
-            "output": self.key,
-            "outputs": [{"id": i, "property": p} for i, p in self.outputs],
-            "inputs": [{"id": self.interval, "property": "n_intervals", "value": 1}],
-            "state": [{"id": self.state_id, "property": "data", "value": state}, *self.extra_state],
-            "changedPropIds": [f"{self.interval}.n_intervals"],
-        }
         began = time.perf_counter()
-        response = self.client.post("/_dash-update-component", json=body, headers=ORIGIN)
+        response = self.client.post("/_dash-update-component", json=self.request(state), headers=ORIGIN)
         elapsed = (time.perf_counter() - began) * 1000
         if response.status_code == 204:
             return elapsed, state, 0
@@ -151,38 +137,8 @@ def main() -> None:
             == 302
         )
         client.get("/_dash-layout")
-        city = Caller(
-            client,
-            [
-                ("city-points", "data"),
-                ("city-kpis", "children"),
-                ("city-chart-districts", "figure"),
-                ("city-chart-top", "figure"),
-                ("city-chart-types", "figure"),
-                ("city-state", "data"),
-            ],
-            "city-refresh",
-            "city-state",
-        )
-        wall = Caller(
-            client,
-            [
-                ("kpi-panel", "children"),
-                ("alert-feed", "children"),
-                ("map-alerts", "data"),
-                ("map-guards", "data"),
-                ("map-trails", "data"),
-                ("map-devices", "hideout"),
-                ("map-household-devices", "hideout"),
-                ("chart-alert-types", "figure"),
-                ("chart-response", "figure"),
-                ("alert-state", "data"),
-                ("live-state", "data"),
-            ],
-            "refresh-interval",
-            "live-state",
-            ({"id": "viewport-scale", "property": "data", "value": 1},),
-        )
+        city = Caller(client, city_refresh_request, CITY_STATE)
+        wall = Caller(client, wall_refresh_request, LIVE_STATE)
         city({"since": 0, "full_at": 0, "lang": "zh"})  # warm-up: registry figures into their cache
         wall({"community": "wanhu", "since": 0, "ver": -1, "full_at": 0, "lang": "zh"})
 

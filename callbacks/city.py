@@ -17,6 +17,7 @@ from dash.exceptions import PreventUpdate
 from api.web import stores
 from auth.policy import can
 from auth.principal import current_principal
+from callbacks.requests import CITY_REFRESH_OUTPUTS
 from callbacks.wall import chart_layout
 from core.i18n import t
 from layouts import ids
@@ -151,12 +152,7 @@ def _layout(empty: str | None, *, left: int, stack: bool = False, most: int = 0)
 
 
 @callback(
-    Output(ids.CITY_POINTS, "data"),
-    Output(ids.CITY_KPIS, "children"),
-    Output(ids.CITY_CHART_DISTRICTS, "figure"),
-    Output(ids.CITY_CHART_TOP, "figure"),
-    Output(ids.CITY_CHART_TYPES, "figure"),
-    Output(ids.CITY_STATE, "data"),
+    *(Output(i, p) for i, p in CITY_REFRESH_OUTPUTS),
     Input(ids.CITY_REFRESH, "n_intervals"),
     State(ids.CITY_STATE, "data"),
 )

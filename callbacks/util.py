@@ -13,3 +13,29 @@ def as_list(value: Any) -> list[Any]:
 def as_dict(value: Any) -> dict[str, Any]:
     """The value when it is a dict (a Store's data), else an empty dict."""
     return value if isinstance(value, dict) else {}
+
+
+def prop(component: Any, name: str, value: Any) -> dict[str, Any]:
+    """One input or State value of a callback request: component id, property, value."""
+    return {"id": component, "property": name, "value": value}
+
+
+def dash_request(
+    outputs: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+    inputs: list[Any],
+    states: list[Any],
+    changed: str,
+) -> dict[str, Any]:
+    """The body of ``POST /_dash-update-component`` as the browser sends it: the callback's
+    outputs, its inputs and states (``prop``; a list of them for an ALL pattern), and the
+    ``id.property`` that fired."""
+    named = [{"id": i, "property": p} for i, p in outputs]
+    keys = [f"{i}.{p}" for i, p in outputs]
+    many = len(outputs) > 1
+    return {
+        "output": ".." + "...".join(keys) + ".." if many else keys[0],
+        "outputs": named if many else named[0],
+        "inputs": inputs,
+        "state": states,
+        "changedPropIds": [changed],
+    }

@@ -14,6 +14,7 @@ from dash.exceptions import PreventUpdate
 from api.web import stores
 from auth.policy import can
 from auth.principal import current_principal
+from callbacks.requests import WALL_REFRESH_OUTPUTS
 from core.i18n import t
 from layouts import ids
 from layouts.map import DEVICE_COLORS
@@ -144,17 +145,7 @@ def chart_layout(empty: str | None, *, left: int, scale: int = 1) -> dict[str, A
 
 
 @callback(
-    Output(ids.KPIS, "children"),
-    Output(ids.ALERT_FEED, "children"),
-    Output(ids.MAP_ALERTS, "data"),
-    Output(ids.MAP_GUARDS, "data"),
-    Output(ids.MAP_TRAILS, "data"),
-    Output(ids.MAP_DEVICES, "hideout"),
-    Output(ids.MAP_HOUSEHOLD_DEVICES, "hideout"),
-    Output(ids.CHART_ALERT_TYPES, "figure"),
-    Output(ids.CHART_RESPONSE, "figure"),
-    Output(ids.ALERT_STATE, "data"),
-    Output(ids.LIVE_STATE, "data"),
+    *(Output(i, p) for i, p in WALL_REFRESH_OUTPUTS),
     Input(ids.REFRESH, "n_intervals"),
     State(ids.LIVE_STATE, "data"),
     State(ids.VIEWPORT, "data"),

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from analytics.worker import Worker
 from app import create_app
+from callbacks.requests import city_refresh_request
 from ingest.service import IngestService
 from registry import validate
 from registry.models import Community, Device, Household, Person
@@ -26,14 +27,6 @@ from tests.test_pipeline import devices_of, drain
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
 
 ORIGIN = {"Origin": "http://localhost"}
-OUTPUTS = [
-    ("city-points", "data"),
-    ("city-kpis", "children"),
-    ("city-chart-districts", "figure"),
-    ("city-chart-top", "figure"),
-    ("city-chart-types", "figure"),
-    ("city-state", "data"),
-]
 
 
 def now_ms() -> int:
@@ -60,14 +53,7 @@ def client_as(app: Any, username: str) -> Any:
 
 
 def city_tick(client: Any, state: dict[str, Any]) -> Any:
-    body = {
-        "output": ".." + "...".join(f"{i}.{p}" for i, p in OUTPUTS) + "..",
-        "outputs": [{"id": i, "property": p} for i, p in OUTPUTS],
-        "inputs": [{"id": "city-refresh", "property": "n_intervals", "value": 1}],
-        "state": [{"id": "city-state", "property": "data", "value": state}],
-        "changedPropIds": ["city-refresh.n_intervals"],
-    }
-    return client.post("/_dash-update-component", json=body, headers=ORIGIN)
+    return client.post("/_dash-update-component", json=city_refresh_request(state), headers=ORIGIN)
 
 
 @pytest.mark.also_on_cluster

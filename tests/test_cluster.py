@@ -19,6 +19,8 @@ import pytest
 import requests
 from redis.crc import key_slot
 
+from callbacks.requests import city_refresh_request, wall_refresh_request
+from callbacks.util import dash_request
 from core.errors import StoreUnavailable
 from core.settings import ROOT, Settings
 from ingest.directory import Directory
@@ -121,17 +123,11 @@ def dash_call(
     changed: str,
 ) -> dict[str, Any]:
     """One Dash callback request, as the browser sends it."""
-    body = {
-        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + ".."
-        if len(outputs) > 1
-        else f"{outputs[0][0]}.{outputs[0][1]}",
-        "outputs": [{"id": i, "property": p} for i, p in outputs]
-        if len(outputs) > 1
-        else {"id": outputs[0][0], "property": outputs[0][1]},
-        "inputs": inputs,
-        "state": state,
-        "changedPropIds": [changed],
-    }
+    return post_dash(session, url, dash_request(outputs, inputs, state, changed))
+
+
+def post_dash(session: requests.Session, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Post a callback request; the reply's outputs."""
     response = session.post(url + "/_dash-update-component", json=body, timeout=60)
     assert response.status_code == 200, response.text[:500]
     reply: dict[str, Any] = response.json()["response"]
@@ -139,51 +135,13 @@ def dash_call(
 
 
 def wall_refresh(session: requests.Session, url: str, community: str) -> dict[str, Any]:
-    outputs = [
-        (ids.KPIS, "children"),
-        (ids.ALERT_FEED, "children"),
-        (ids.MAP_ALERTS, "data"),
-        (ids.MAP_GUARDS, "data"),
-        (ids.MAP_TRAILS, "data"),
-        (ids.MAP_DEVICES, "hideout"),
-        (ids.MAP_HOUSEHOLD_DEVICES, "hideout"),
-        (ids.CHART_ALERT_TYPES, "figure"),
-        (ids.CHART_RESPONSE, "figure"),
-        (ids.ALERT_STATE, "data"),
-        (ids.LIVE_STATE, "data"),
-    ]
     state = {"community": community, "since": 0, "ver": -1, "full_at": 0, "lang": "en"}
-    return dash_call(
-        session,
-        url,
-        outputs,
-        [{"id": ids.REFRESH, "property": "n_intervals", "value": 1}],
-        [
-            {"id": ids.LIVE_STATE, "property": "data", "value": state},
-            {"id": ids.VIEWPORT, "property": "data", "value": 1},
-        ],
-        f"{ids.REFRESH}.n_intervals",
-    )
+    return post_dash(session, url, wall_refresh_request(state))
 
 
 def city_refresh(session: requests.Session, url: str) -> dict[str, Any]:
     """The city view's first tick (everything in the officer's scope)."""
-    outputs = [
-        (ids.CITY_POINTS, "data"),
-        (ids.CITY_KPIS, "children"),
-        (ids.CITY_CHART_DISTRICTS, "figure"),
-        (ids.CITY_CHART_TOP, "figure"),
-        (ids.CITY_CHART_TYPES, "figure"),
-        (ids.CITY_STATE, "data"),
-    ]
-    return dash_call(
-        session,
-        url,
-        outputs,
-        [{"id": ids.CITY_REFRESH, "property": "n_intervals", "value": 1}],
-        [{"id": ids.CITY_STATE, "property": "data", "value": {"since": 0, "full_at": 0, "lang": "en"}}],
-        f"{ids.CITY_REFRESH}.n_intervals",
-    )
+    return post_dash(session, url, city_refresh_request({"since": 0, "full_at": 0, "lang": "en"}))
 
 
 def console_selected(community: str, alert_id: str | None) -> dict[str, Any]:
