@@ -35,7 +35,6 @@ Last line: {"bench": "P8", "ratio": routine median delay / fixed median delay,
 from __future__ import annotations
 
 import datetime as dt
-import math
 import random
 import statistics
 import sys
@@ -61,6 +60,7 @@ from analytics.rules.elder_routine import (
 from benchmarks.common import report
 from core.settings import load_settings
 from core.timefmt import SHANGHAI, utc_to_ms
+from simulator.generate import poisson
 
 SEED = 20260302
 ELDERS = 240
@@ -155,16 +155,6 @@ def draw_habits(rng: random.Random) -> Habits:
         weekly_outing=(rng.randrange(7), rng.uniform(510, 840), rng.uniform(5, 9)) if kind == "weekly" else None,
         night_away_rate=rng.uniform(0, 0.01) if irregular else rng.uniform(0, 0.005),
     )
-
-
-def poisson(rng: random.Random, mean: float) -> int:
-    """A Poisson draw (Knuth; the means here are small)."""
-    limit, k, p = math.exp(-mean), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 def door_uses(h: Habits, rng: random.Random) -> list[int]:

@@ -210,7 +210,7 @@ def slot_events(world: World, story: Story, slot: int, seed: int, *, positions: 
                     out.append((ts, "lock.open", rental.lock, {"method": "face", "face_id": intruder}))
     # face gates and barriers, by the hour's busyness
     for gate in world.face_gates:
-        for _ in range(_poisson(rng, 4.0 * busy)):
+        for _ in range(poisson(rng, 4.0 * busy)):
             ts = start + rng.randrange(SLOT_MS)
             direction = "out" if (hour < 12) == (rng.random() < 0.75) else "in"
             if world.resident_people and rng.random() > 0.04:
@@ -227,7 +227,7 @@ def slot_events(world: World, story: Story, slot: int, seed: int, *, positions: 
                 }
             out.append((ts, "gate.face", gate, data))
     for gate in world.vehicle_gates:
-        for _ in range(_poisson(rng, 2.0 * busy)):
+        for _ in range(poisson(rng, 2.0 * busy)):
             ts = start + rng.randrange(SLOT_MS)
             if world.resident_plates and rng.random() > 0.06:
                 plate = rng.choice(world.resident_plates)
@@ -256,7 +256,8 @@ def slot_events(world: World, story: Story, slot: int, seed: int, *, positions: 
     return [_event(world, slot, n, ts, t, d, data) for n, (ts, t, d, data) in enumerate(out)]
 
 
-def _poisson(rng: random.Random, mean: float) -> int:
+def poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth; the means here are small)."""
     limit, k, p = math.exp(-mean), 0, 1.0
     while True:
         p *= rng.random()
