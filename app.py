@@ -74,7 +74,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
     install_access_control(
         server,
         lambda: list(app.csp_hashes()),
-        lambda output: output in app.callback_map and "callback" in app.callback_map[output],
+        lambda output: app.callback_map[output] if "callback" in app.callback_map.get(output, {}) else None,
     )
     server.register_blueprint(map_bp)
     server.register_blueprint(registry_bp)

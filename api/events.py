@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from api.params import query_time
 from api.registry_api import bad_request, scoped_communities
 from api.web import stores
 from auth.policy import PROPERTY_ALERT_TYPES
@@ -86,14 +85,7 @@ def alerts() -> ResponseReturnValue:
     alert_type = request.args.get("type")
     if alert_type and alert_type not in ALERT_TYPES:
         return bad_request(f"unknown alert type {alert_type!r}")
-    since = None
-    if request.args.get("since"):
-        try:
-            since = dt.datetime.fromisoformat(request.args["since"].replace("Z", "+00:00"))
-        except ValueError:
-            return bad_request("since must be RFC 3339, e.g. 2026-11-25T00:00:00+08:00")
-        if since.tzinfo is None:
-            return bad_request("since needs a UTC offset")
+    since = query_time("since")
     wanted = scoped_communities(principal, request.args.get("community"))
     if wanted is None:
         return deny("community outside scope", target=request.full_path)

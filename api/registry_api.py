@@ -10,11 +10,13 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from api.params import query_int
 from api.web import stores
 from auth.masking import mask_id_number, mask_phone, name_for
 from auth.models import AuditEntry
 from auth.policy import can
 from auth.principal import Principal, current_principal
+from auth.service import flush_anonymous_denials
 from auth.web import audit, deny, require
 from registry import queries
 from registry.models import Device, Household, Person, PersonTag, Residency
@@ -197,7 +199,8 @@ def unmask(person_id: str) -> ResponseReturnValue:
 @require("audit.read")
 def audit_log() -> ResponseReturnValue:
     """The audit log, newest first (``?format=csv`` to export, ``?limit=N``)."""
-    limit = min(int(request.args.get("limit", "1000") or 1000), 100_000)
+    limit = query_int("limit", 1000, low=1, high=100_000)
+    flush_anonymous_denials(stores())
     with stores().sessions() as session:
         entries = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
         rows = [

@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import or_, select
 
 from api.web import request_lang, stores
+from auth.web import client_ip
 from closedloop.models import Notice, ResidentReport, Task
 from core.i18n import t
 from core.timefmt import SHANGHAI, aware, local_text
@@ -80,7 +81,8 @@ PAGE = """<!doctype html>
 def _household() -> tuple[Household, Building] | None:
     household_id = request.values.get("h", "")[:48]
     key = request.values.get("k", "")
-    if not household_id or not hmac.compare_digest(key, household_key(stores(), household_id)):
+    # bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, not a refusal)
+    if not household_id or not hmac.compare_digest(key.encode(), household_key(stores(), household_id).encode()):
         return None
     with stores().sessions() as session:
         household = session.get(Household, household_id)
@@ -194,7 +196,11 @@ def _local(value: dt.datetime) -> str:
 def parse_local(text: str) -> dt.datetime:
     """A datetime-local form value (Asia/Shanghai) as an aware datetime."""
     value = dt.datetime.fromisoformat(text.strip())
-    return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value
+    value = value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value
+    try:
+        return value.astimezone(dt.UTC)  # year 1 in Shanghai, or year 9999 at UTC-10, has no UTC time
+    except OverflowError as err:
+        raise ValueError("the time is out of range") from err
 
 
 @bp.post("/resident/invite")
@@ -207,6 +213,14 @@ def invite() -> ResponseReturnValue:
     if found is None:
         return make_response(t("resident.bad_link", lang), 404)
     household, building = found
+    s = stores()
+    try:  # per household (a leaked link) and per address (one client walking many links)
+        hit(s.redis, s.keys.prefix, f"invite:{household.id}", limit=s.settings.invite_rate_per_hour, window_s=3600)
+        hit(s.redis, s.keys.prefix, f"invite-ip:{client_ip()}", limit=s.settings.visit_rate_per_hour, window_s=3600)
+    except RateLimited as err:
+        response = _page(household, building, error=t("visitor.too_many", lang), status=429)
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
     values = {
         k: request.form.get(k, "").strip()[:200]
         for k in ("visitor_name", "id_number", "phone", "plate", "valid_from", "valid_to", "reason")
@@ -220,7 +234,7 @@ def invite() -> ResponseReturnValue:
             errors[field] = t("visitor.bad_time", lang)
     if not errors:
         try:
-            Visitors(stores()).request(
+            Visitors(s).request(
                 PassRequest(
                     household=household.id,
                     visitor_name=values["visitor_name"],

@@ -9,6 +9,7 @@ from dash.exceptions import DashException
 from flask import Flask, Response, current_app, jsonify, redirect, request, send_file
 from flask.typing import ResponseReturnValue
 
+from api.params import BadParameter
 from core.errors import StoreUnavailable
 from core.i18n import normalize_lang
 from geodata.layers import basemap_path
@@ -81,6 +82,12 @@ def register_web_routes(server: Flask) -> None:
 
     for transient in TRANSIENT_ERRORS:  # Redis away, or a cluster failing over
         server.register_error_handler(transient, store_down)
+
+    @server.errorhandler(BadParameter)
+    def bad_parameter(err: Exception) -> ResponseReturnValue:
+        response = jsonify({"error": str(err)})
+        response.status_code = 400
+        return response
 
     @server.errorhandler(DashException)
     def bad_callback_request(err: Exception) -> ResponseReturnValue:

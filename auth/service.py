@@ -9,6 +9,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -16,10 +17,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth.models import ApiToken, AuditEntry, User, WebSession
-from auth.principal import CITY_ROLES, ROLES, Principal
+from auth.principal import ANONYMOUS, CITY_ROLES, ROLES, Principal
 from core.errors import InvalidInput
 from core.settings import Settings
 from registry.models import Community, Grid, utcnow
+from store.ratelimit import closed_denials, count_denial
+
+if TYPE_CHECKING:
+    from store.stores import Stores
 
 log = logging.getLogger(__name__)
 _hasher = PasswordHasher()
@@ -295,3 +300,39 @@ class Auditor:
             )
         if outcome != "ok":
             log.info("audit: %s %s %s by %s", action, outcome, target, principal.id or "anonymous")
+
+
+ANON_DENIAL_WINDOW_S = 60  # repeated anonymous denials from one address are audited once per window
+
+
+def audit_anonymous_denial(stores: Stores, *, target: str, reason: str, ip: str) -> None:
+    """Audit an anonymous request that was refused: the first of a window from an address gets its
+    own row at once; the rest of that window are counted in Redis and written as one row when the
+    window has ended (``flush_anonymous_denials``), so a flood of 401s adds two rows a minute per
+    address, not one per request."""
+    address = ip or "-"
+    if count_denial(stores.redis, stores.keys, address, window_s=ANON_DENIAL_WINDOW_S) == 1:
+        Auditor(stores.sessions).record(ANONYMOUS, "denied", target=target, reason=reason, outcome="denied", ip=address)
+    flush_anonymous_denials(stores)
+
+
+def flush_anonymous_denials(stores: Stores, *, now: float | None = None) -> int:
+    """Write the counts of the ended windows to the audit log, one row per address and window (called
+    on every anonymous denial and before the audit log is read or exported); the rows written."""
+    written = 0
+    auditor = Auditor(stores.sessions)
+    for address, start, count in closed_denials(stores.redis, stores.keys, window_s=ANON_DENIAL_WINDOW_S, now=now):
+        if count <= 1:
+            continue  # the first one has its own row already
+        begin = dt.datetime.fromtimestamp(start, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        auditor.record(
+            ANONYMOUS,
+            "denied",
+            target="anonymous requests",
+            reason=f"{count - 1} more anonymous requests refused from this address "
+            f"in the {ANON_DENIAL_WINDOW_S} s from {begin}",
+            outcome="denied",
+            ip=address,
+        )
+        written += 1
+    return written

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode, urlparse
 
 from flask import Flask, Response, g, jsonify, make_response, redirect, render_template_string, request
@@ -13,6 +14,8 @@ from flask.typing import ResponseReturnValue
 
 from api.web import LANG_COOKIE, _safe_next, request_lang, stores
 from auth import service
+from auth.callbacks import allowed, request_shape_error
+from auth.models import ApiToken
 from auth.policy import can
 from auth.principal import ANONYMOUS, Principal, current_principal
 from core.i18n import t
@@ -22,20 +25,21 @@ log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "st_session"
 KIOSK_COOKIE = "st_kiosk"
-PUBLIC_PREFIXES = (
-    "/login",
-    "/logout",
-    "/lang/",
-    "/assets/",
-    "/_dash-component-suites/",
-    "/_favicon.ico",
-    "/healthz",
-    "/geo/",
-    "/api/v1/openapi.json",
-    "/resident",
+# folders only (each ends with "/"): a prefix without one would also open "/loginX", "/residents"…
+PUBLIC_PREFIXES = ("/lang/", "/assets/", "/_dash-component-suites/", "/geo/")
+# exact paths, and for the residents' and visitors' pages the exact methods too
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", "/healthz", "/api/v1/openapi.json"})
+PUBLIC_ROUTES = frozenset(
+    {
+        ("GET", "/resident"),
+        ("POST", "/resident/report"),
+        ("POST", "/resident/invite"),
+        ("GET", "/visit"),
+        ("POST", "/visit"),
+        ("GET", "/visit/status"),
+    }
 )
-# exact paths only: a prefix "/visit" would open "/visitors" too
-PUBLIC_PATHS = frozenset({"/visit", "/visit/status"})
+KIOSK_PATHS = frozenset({"/wall", "/city"})  # the pages a wall display's token may open
 API_PREFIX = "/api/"
 DASH_PREFIXES = ("/_dash-", "/_reload-hash")
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -87,9 +91,18 @@ def require(permission: str) -> Callable[[Callable[..., ResponseReturnValue]], C
     return wrap
 
 
+def audit_denial(target: str, reason: str) -> None:
+    """Audit a refused request: an anonymous one counted per address and window (a flood of them
+    must not fill the append-only log), any other in a row of its own."""
+    if current_principal().authenticated:
+        audit("denied", target=target, reason=reason, outcome="denied")
+    else:
+        service.audit_anonymous_denial(stores(), target=target, reason=reason, ip=client_ip())
+
+
 def deny(reason: str, *, target: str = "", status: int = 403) -> Response:
     """Audit a denied access and answer it (JSON for API and Dash requests)."""
-    audit("denied", target=target or request.path, reason=reason, outcome="denied")
+    audit_denial(target or request.path, reason)
     response = jsonify(
         {"error": t("error.forbidden" if status == 403 else "login.required", request_lang()), "reason": reason}
     )
@@ -111,14 +124,7 @@ def _resolve_principal() -> Principal:
                 g.auth_error = "the token is invalid, expired or revoked"
                 return ANONYMOUS
             return service.principal_of_token(token)
-    kiosk = request.cookies.get(KIOSK_COOKIE)
-    if kiosk:
-        with s.sessions.begin() as session:
-            token = service.resolve_token(session, kiosk)
-            if token is not None and token.scope == "role":
-                return service.principal_of_token(token)
-        g.clear_kiosk = True
-        g.auth_error = "the display token was revoked"
+    # a signed-in session always outranks a display's kiosk cookie in the same browser
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         with s.sessions.begin() as session:
@@ -126,7 +132,20 @@ def _resolve_principal() -> Principal:
             if user is not None:
                 return service.principal_of_user(user)
         g.clear_session = True
+    kiosk = request.cookies.get(KIOSK_COOKIE)
+    if kiosk:
+        with s.sessions.begin() as session:
+            token = service.resolve_token(session, kiosk)
+            if token is not None and is_display_token(token):
+                return service.principal_of_token(token)
+        g.clear_kiosk = True
+        g.auth_error = "the display token was revoked"
     return ANONYMOUS
+
+
+def is_display_token(token: ApiToken) -> bool:
+    """Only a wall display's token may open a kiosk (a police token in a cookie would unmask)."""
+    return token.scope == "role" and token.role == "wall"
 
 
 def _origin_ok() -> bool:
@@ -142,8 +161,10 @@ def _origin_ok() -> bool:
     return f"{parsed.scheme}://{parsed.netloc}" == request.host_url.rstrip("/")
 
 
-def _is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or any(path.startswith(p) for p in PUBLIC_PREFIXES)
+def is_public(method: str, path: str) -> bool:
+    """True for the pages and files anyone may fetch without signing in."""
+    method = "GET" if method == "HEAD" else method
+    return path in PUBLIC_PATHS or (method, path) in PUBLIC_ROUTES or path.startswith(PUBLIC_PREFIXES)
 
 
 LOGIN_PAGE = """<!doctype html>
@@ -182,8 +203,11 @@ def _login_page(message: str = "", username: str = "", status: int = 200) -> Res
     return response
 
 
-def install(server: Flask, csp_hashes: Callable[[], list[str]], is_server_callback: Callable[[str], bool]) -> None:
-    """Install access control on the server."""
+def install(
+    server: Flask, csp_hashes: Callable[[], list[str]], callback_spec: Callable[[str], dict[str, Any] | None]
+) -> None:
+    """Install access control on the server (``callback_spec``: a server callback's declaration by its
+    output key, None for anything else)."""
 
     @server.before_request
     def authenticate_request() -> ResponseReturnValue | None:
@@ -191,26 +215,29 @@ def install(server: Flask, csp_hashes: Callable[[], list[str]], is_server_callba
         path = request.path
         if not _origin_ok():
             return deny("cross-origin request refused (Origin check)")
-        if path == "/_dash-update-component" and request.method == "POST":
+        dash_update = path == "/_dash-update-component" and request.method == "POST"
+        output = ""
+        if dash_update:
             body = request.get_json(silent=True)
-            if (
-                not isinstance(body, dict)
-                or not isinstance(body.get("inputs"), list)
-                or not is_server_callback(str(body.get("output", "")))
-            ):
-                response = jsonify({"error": "not a Dash callback request"})
+            output = str(body.get("output", "")) if isinstance(body, dict) else ""
+            spec = callback_spec(output)
+            problem = "not a Dash callback request" if spec is None else request_shape_error(body, spec)
+            if problem:
+                response = jsonify({"error": problem})
                 response.status_code = 400
                 return response
-        if _is_public(path):
+        if is_public(request.method, path):
             return None
         if request.method == "GET" and "token" in request.args and not path.startswith((API_PREFIX, *DASH_PREFIXES)):
             return _kiosk_login()
         principal = g.principal
         if principal.authenticated:
+            if dash_update and not allowed(output):
+                return deny(f"role may not call {output}")
             return None
         if path.startswith(API_PREFIX):
             reason = g.get("auth_error", "missing token or session")
-            audit("denied", target=path, reason=reason, outcome="denied")
+            audit_denial(path, reason)
             response = jsonify({"error": reason})
             response.status_code = 401
             response.headers["WWW-Authenticate"] = 'Bearer realm="sandtable"'
@@ -306,11 +333,13 @@ def install(server: Flask, csp_hashes: Callable[[], list[str]], is_server_callba
 def _kiosk_login() -> ResponseReturnValue:
     """``?token=T`` on a page: a display token becomes an HttpOnly cookie and leaves the URL."""
     raw = request.args.get("token", "")
+    if request.path not in KIOSK_PATHS:
+        return deny("a display token opens /wall and /city only", status=403)
     with stores().sessions.begin() as session:
         token = service.resolve_token(session, raw)
-        principal = service.principal_of_token(token) if token is not None and token.scope == "role" else None
+        principal = service.principal_of_token(token) if token is not None and is_display_token(token) else None
     if principal is None:
-        audit("denied", target=request.path, reason="invalid display token", outcome="denied", principal=ANONYMOUS)
+        audit_denial(request.path, "invalid display token")
         return make_response(t("login.required", request_lang()), 401)
     args = {k: v for k, v in request.args.items() if k != "token"}
     target = request.path + ("?" + urlencode(args) if args else "")

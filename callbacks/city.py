@@ -11,13 +11,15 @@ import threading
 import time
 from typing import Any
 
-from dash import Input, Output, Patch, State, callback, clientside_callback
+from dash import Input, Output, Patch, State, clientside_callback
 from dash.exceptions import PreventUpdate
 
 from api.web import stores
+from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
 from callbacks.requests import CITY_REFRESH_OUTPUTS
+from callbacks.util import time_ms
 from callbacks.wall import chart_layout
 from core.i18n import t
 from layouts import ids
@@ -151,7 +153,8 @@ def _layout(empty: str | None, *, left: int, stack: bool = False, most: int = 0)
     return layout
 
 
-@callback(
+@page_callback(
+    "view.city",
     *(Output(i, p) for i, p in CITY_REFRESH_OUTPUTS),
     Input(ids.CITY_REFRESH, "n_intervals"),
     State(ids.CITY_STATE, "data"),
@@ -165,8 +168,8 @@ def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
     s = stores()
     lang = "en" if state.get("lang") == "en" else "zh"
     now = now_ms()
-    since = int(state.get("since") or 0)
-    full = since == 0 or now - int(state.get("full_at") or 0) > FULL_EVERY_MS
+    since = time_ms(state, "since")
+    full = since == 0 or now - time_ms(state, "full_at") > FULL_EVERY_MS
     comms = scoped_communities(principal.scope)
     changed: list[str] = []
     if not full:

@@ -7,11 +7,12 @@ import datetime as dt
 import re
 from typing import Any
 
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import select
 
 from api.web import stores
+from auth.callbacks import page_callback
 from auth.masking import mask_id_number, name_for
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import Principal, current_principal
@@ -91,7 +92,8 @@ def evidence_rows(evidence: dict[str, Any], lang: str) -> list[tuple[str, str]]:
     ]
 
 
-@callback(
+@page_callback(
+    "view.console",
     Output(ids.CONSOLE_LIST, "children"),
     Input(ids.CONSOLE_REFRESH, "n_intervals"),
     Input(ids.CONSOLE_STATUS, "value"),
@@ -136,7 +138,8 @@ def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -
     ]
 
 
-@callback(
+@page_callback(
+    "view.console",
     Output(ids.CONSOLE_SELECTED, "data"),
     Input({"type": "console-alert", "id": ALL}, "n_clicks"),
     State(ids.CONSOLE_SELECTED, "data"),
@@ -150,7 +153,8 @@ def choose_alert(clicks: list[Any], selected: Any) -> Any:
     return {**selected, "alert": str(trigger.get("id", ""))}
 
 
-@callback(
+@page_callback(
+    "view.console",
     Output(ids.CONSOLE_DETAIL, "children"),
     Output(ids.CONSOLE_SEEN, "data"),
     Input(ids.CONSOLE_SELECTED, "data"),
@@ -304,7 +308,8 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
     )
 
 
-@callback(
+@page_callback(
+    "view.console",
     Output(ids.CONSOLE_MSG, "children"),
     Output(ids.CONSOLE_DONE, "data"),
     Input({"type": "console-act", "action": ALL}, "n_clicks"),
@@ -351,7 +356,8 @@ def act(acts: list[Any], dispatches: list[Any], note: Any, selected: Any, seen: 
     return html.Div(t("console.done", lang, a=label), className="st-msg-ok"), (done if isinstance(done, int) else 0) + 1
 
 
-@callback(
+@page_callback(
+    "view.console",
     Output(ids.CONSOLE_REPORTS, "children"),
     Input(ids.CONSOLE_REFRESH, "n_intervals"),
     State(ids.CONSOLE_SELECTED, "data"),
@@ -389,7 +395,8 @@ def reports(_tick: Any, selected: Any) -> list[Any]:
     ]
 
 
-@callback(
+@page_callback(
+    "view.console",
     Output(ids.NOTICE_MSG, "children"),
     Input(ids.NOTICE_SEND, "n_clicks"),
     State(ids.NOTICE_TITLE, "value"),

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Input, Output, State, callback, ctx, html, no_update
+from dash import Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from api.reports import job_store
 from api.web import stores
+from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
 from callbacks.util import as_dict
@@ -41,7 +42,8 @@ def error(text: str) -> html.Span:
     return html.Span(text, className="st-msg-error")
 
 
-@callback(
+@page_callback(
+    "view.reports",
     Output(ids.REPORT_JOB, "data"),
     Output(ids.REPORT_STATUS, "children"),
     Output(ids.REPORT_POLL, "disabled"),

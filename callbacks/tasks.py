@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import ALL, Input, Output, State, callback, ctx, html
+from dash import ALL, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
 from sqlalchemy import or_, select
 
 from api.web import stores
+from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
 from callbacks.console import loop
@@ -37,7 +38,8 @@ def places_of(tasks: list[Task], lang: str) -> dict[str, str]:
     return out
 
 
-@callback(
+@page_callback(
+    "view.tasks",
     Output(ids.TASKS_LIST, "children"),
     Output(ids.TASKS_VERSIONS, "data"),
     Input(ids.TASKS_REFRESH, "n_intervals"),
@@ -57,7 +59,8 @@ def tasks(_tick: Any, _done: Any, versions: Any) -> tuple[Any, Any]:
     return task_cards(mine, lang, places_of(mine, lang)), {"lang": lang, "tasks": shown}
 
 
-@callback(
+@page_callback(
+    "view.tasks",
     Output(ids.TASKS_MSG, "children"),
     Output(ids.TASKS_DONE, "data"),
     Input({"type": "task-act", "task": ALL, "action": ALL}, "n_clicks"),
@@ -115,7 +118,8 @@ def act(clicks: list[Any], *_forms: Any) -> tuple[Any, Any]:
     ) + 1
 
 
-@callback(
+@page_callback(
+    "view.tasks",
     Output(ids.TASKS_NOTICES, "children"),
     Input(ids.TASKS_REFRESH, "n_intervals"),
 )

@@ -15,6 +15,17 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def time_ms(state: dict[str, Any], key: str) -> int:
+    """A time (epoch ms) the browser's Store holds for us; 0, as if it had none, for anything that
+    is not a plausible one (text, a list, an infinite or negative number), so a full refresh follows."""
+    value = state.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if not 0 <= value < 1e14:  # NaN fails both comparisons
+        return 0
+    return int(value)
+
+
 def prop(component: Any, name: str, value: Any) -> dict[str, Any]:
     """One input or State value of a callback request: component id, property, value."""
     return {"id": component, "property": name, "value": value}

@@ -4,34 +4,59 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import ALL, Input, Output, State, callback, ctx, html
+from dash import ALL, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
 
 from api.web import stores
+from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
 from callbacks.util import as_list
 from core.errors import SandtableError
 from core.i18n import t
-from gates.service import Visitors
+from gates.service import PENDING_PAGE_SIZE, Visitors
 from layouts import ids
 from layouts.visitors import approval_rows
+from registry.queries import household_labels
 
 
-@callback(
+@page_callback(
+    "visitors.approve",
     Output(ids.VISITOR_LIST, "children"),
+    Output(ids.VISITOR_PAGE, "data"),
+    Output(ids.VISITOR_PAGER, "children"),
     Input(ids.VISITOR_DONE, "data"),
     Input(ids.VISITOR_LANG, "data"),
+    Input(ids.VISITOR_ORDER, "value"),
+    Input(ids.VISITOR_PREV, "n_clicks"),
+    Input(ids.VISITOR_NEXT, "n_clicks"),
+    State(ids.VISITOR_PAGE, "data"),
 )
-def pending(_done: Any, lang: Any) -> list[Any]:
-    """Passes waiting for a decision."""
+def pending(_done: Any, lang: Any, order: Any, _prev: Any, _next: Any, page: Any) -> tuple[Any, int, str]:
+    """One page of the passes waiting for a decision, newest or oldest first, and where it is."""
     principal = current_principal()
     if not can(principal, "visitors.approve"):
         raise PreventUpdate
-    return approval_rows(Visitors(stores()).pending(principal), "en" if lang == "en" else "zh")
+    language = "en" if lang == "en" else "zh"
+    wanted = page if isinstance(page, int) and not isinstance(page, bool) and 0 <= page < 100_000 else 0
+    if ctx.triggered_id == ids.VISITOR_PREV:
+        wanted -= 1
+    elif ctx.triggered_id == ids.VISITOR_NEXT:
+        wanted += 1
+    elif ctx.triggered_id == ids.VISITOR_ORDER:
+        wanted = 0
+    visitors = Visitors(stores())
+    passes, total = visitors.pending(principal, page=max(0, wanted), newest_first=order != "oldest")
+    pages = max(1, -(-total // PENDING_PAGE_SIZE))
+    shown = max(0, min(wanted, pages - 1))
+    with stores().sessions() as session:
+        places = household_labels(session, [p.household_id for p in passes], language)
+    pager = t("visitor.pager", language, page=shown + 1, pages=pages, total=total)
+    return approval_rows(passes, language, places), shown, pager
 
 
-@callback(
+@page_callback(
+    "visitors.approve",
     Output(ids.VISITOR_MSG, "children"),
     Output(ids.VISITOR_DONE, "data"),
     Input({"type": "visitor-act", "pass": ALL, "approve": ALL}, "n_clicks"),

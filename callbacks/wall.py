@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import ALL, Input, Output, Patch, State, callback, clientside_callback, ctx, no_update
+from dash import ALL, Input, Output, Patch, State, clientside_callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from api.web import stores
+from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
 from callbacks.requests import WALL_REFRESH_OUTPUTS
+from callbacks.util import time_ms
 from core.i18n import t
 from layouts import ids
 from layouts.map import DEVICE_COLORS
@@ -144,7 +146,8 @@ def chart_layout(empty: str | None, *, left: int, scale: int = 1) -> dict[str, A
     return layout
 
 
-@callback(
+@page_callback(
+    "view.wall",
     *(Output(i, p) for i, p in WALL_REFRESH_OUTPUTS),
     Input(ids.REFRESH, "n_intervals"),
     State(ids.LIVE_STATE, "data"),
@@ -165,10 +168,10 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
     lang = "en" if state.get("lang") == "en" else "zh"
     now = now_ms()
     version = live.version(s, community)
-    since = int(state.get("since") or 0)
+    since = time_ms(state, "since")
     scale = 2 if viewport == 2 else 1
     # a full refresh also when the charts were drawn for another screen size (a 4K wall's first tick)
-    full = since == 0 or now - int(state.get("full_at") or 0) > FULL_EVERY_MS or state.get("scale", 1) != scale
+    full = since == 0 or now - time_ms(state, "full_at") > FULL_EVERY_MS or state.get("scale", 1) != scale
     if version == state.get("ver") and not full:
         raise PreventUpdate  # nothing changed: a 204, no bytes
     changes = live.changes_since(s, community, since) if since else {"device": [], "guard": [], "alert": []}
@@ -259,7 +262,8 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
     return (kpis, feed, alerts_data, guards_data, trails_data, front, home, types_fig, response_fig, serious, new_state)
 
 
-@callback(
+@page_callback(
+    "view.wall",
     Output(ids.DRILL, "children"),
     Output(ids.DRILL, "className"),
     Input(ids.MAP_BUILDINGS, "clickData"),

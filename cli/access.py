@@ -111,6 +111,9 @@ def audit_export(
 ) -> None:
     """Export the audit log as CSV."""
     from auth.models import AuditEntry
+    from auth.service import flush_anonymous_denials
+
+    flush_anonymous_denials(stores())
 
     writer = csv.writer(out)
     writer.writerow(["id", "at", "actor", "role", "action", "target", "community", "reason", "outcome", "ip"])

@@ -276,6 +276,13 @@ TABLE: dict[str, tuple[str, str]] = {
     "visitor.approve": ("通过", "Approve"),
     "visitor.reject": ("驳回", "Reject"),
     "visitor.none_pending": ("暂无待审批访客", "No visitor waiting"),
+    "visitor.too_many": (
+        "本小时邀请次数已达上限，请稍后再试或联系物业",
+        "Too many invitations this hour; try again later or call the property office",
+    ),
+    "visitor.newest_first": ("最新在前", "Newest first"),
+    "visitor.oldest_first": ("最早在前", "Oldest first"),
+    "visitor.pager": ("第 {page}/{pages} 页 · 共 {total} 条待审批", "Page {page} of {pages} · {total} waiting"),
     # situation reports (态势报告)
     "report.title": ("态势报告", "Situation report"),
     "report.city": ("全市", "The whole city"),

@@ -121,7 +121,13 @@ class Settings(BaseSettings):
 
     # --- visitors' self-applications (public page /visit) -------------------------------
     visit_rate_per_hour: int = Field(
-        default=20, ge=1, description="applications (every POST /visit, good or bad) per client address per hour"
+        default=20,
+        ge=1,
+        description="visitors' applications (every POST /visit, good or bad) per client address per hour; "
+        "residents' invitations (POST /resident/invite) have a bucket of this size per address as well",
+    )
+    invite_rate_per_hour: int = Field(
+        default=10, ge=1, description="residents' visitor invitations (POST /resident/invite) per household per hour"
     )
 
     @field_validator("redis_url")

@@ -33,6 +33,18 @@ def parse_rfc3339(text: str) -> int:
     return utc_to_ms(value)
 
 
+def parse_utc(text: str) -> dt.datetime:
+    """RFC 3339 text with an offset as an aware UTC datetime; ValueError (with the reason) for text
+    that is not one, has no offset, or lies outside what a datetime can hold once in UTC."""
+    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError("the time has no UTC offset")
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as err:
+        raise ValueError("the time is out of range") from err
+
+
 def local_text(ms: int, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """Epoch milliseconds shown in Asia/Shanghai."""
     return ms_to_utc(ms).astimezone(SHANGHAI).strftime(fmt)

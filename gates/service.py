@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from auth.masking import mask_id_number
 from auth.policy import can
@@ -27,6 +27,9 @@ from store.stores import Stores
 
 MAX_PASS_DAYS = 7
 SELF_APPLIED = "visitor:self"  # requested_by of a visitor's own application (the public page /visit)
+
+
+PENDING_PAGE_SIZE = 20  # pending passes on one page of the approval panel
 
 
 @dataclass
@@ -150,15 +153,28 @@ class Visitors:
             raise FieldErrors(errors, codes)
         return _Valid(household, name, number, phone, plate, start, end)
 
-    def pending(self, principal: Principal) -> list[VisitorPass]:
-        """Passes waiting for a decision in the caller's community."""
+    def pending(
+        self, principal: Principal, *, page: int = 0, newest_first: bool = False
+    ) -> tuple[list[VisitorPass], int]:
+        """One page of the passes waiting for a decision in the caller's community (oldest first, or
+        newest first), and how many wait in all: a flood of applications never hides the newest."""
         if not can(principal, "visitors.approve"):
-            return []
+            return [], 0
         with self.stores.sessions() as session:
-            query = select(VisitorPass).where(VisitorPass.status == "pending").order_by(VisitorPass.created_at)
+            where = [VisitorPass.status == "pending"]
             if principal.scope.communities is not None:
-                query = query.where(VisitorPass.community_id.in_(sorted(principal.scope.communities)))
-            return list(session.scalars(query.limit(100)))
+                where.append(VisitorPass.community_id.in_(sorted(principal.scope.communities)))
+            total = session.scalar(select(func.count()).select_from(VisitorPass).where(*where)) or 0
+            order = VisitorPass.created_at.desc() if newest_first else VisitorPass.created_at
+            page = max(0, min(page, (total - 1) // PENDING_PAGE_SIZE if total else 0))
+            query = (
+                select(VisitorPass)
+                .where(*where)
+                .order_by(order, VisitorPass.id)
+                .offset(page * PENDING_PAGE_SIZE)
+                .limit(PENDING_PAGE_SIZE)
+            )
+            return list(session.scalars(query)), total
 
     def of_household(self, household: str) -> list[VisitorPass]:
         """A household's passes, newest first (for the resident's page)."""

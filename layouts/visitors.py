@@ -20,7 +20,26 @@ def approval_panel(lang: str) -> html.Div:
         className="st-approvals",
         children=[
             html.Div(t("visitor.approvals", lang), className="st-panel-title st-gap"),
+            dcc.RadioItems(
+                id=ids.VISITOR_ORDER,
+                options=[
+                    {"label": t("visitor.newest_first", lang), "value": "newest"},
+                    {"label": t("visitor.oldest_first", lang), "value": "oldest"},
+                ],
+                value="newest",
+                inline=True,
+                className="st-order",
+            ),
             html.Div(id=ids.VISITOR_LIST),
+            html.Div(
+                className="st-pager",
+                children=[
+                    html.Button("‹", id=ids.VISITOR_PREV, className="st-btn st-btn-small st-btn-ghost", n_clicks=0),
+                    html.Span(id=ids.VISITOR_PAGER, className="st-muted"),
+                    html.Button("›", id=ids.VISITOR_NEXT, className="st-btn st-btn-small st-btn-ghost", n_clicks=0),
+                ],
+            ),
+            dcc.Store(id=ids.VISITOR_PAGE, data=0),
             html.Div(id=ids.VISITOR_MSG, className="st-msg", role="status"),
             dcc.Store(id=ids.VISITOR_DONE, data=0),
             dcc.Store(id=ids.VISITOR_LANG, data=lang),
@@ -32,8 +51,8 @@ def _when(value: Any) -> str:
     return local_text(int(aware(value).timestamp() * 1000), "%m-%d %H:%M")
 
 
-def approval_rows(passes: list[VisitorPass], lang: str) -> list[Any]:
-    """One row per pending pass."""
+def approval_rows(passes: list[VisitorPass], lang: str, places: dict[str, str]) -> list[Any]:
+    """One row per pending pass (places: household id → its address)."""
     if not passes:
         return [html.Div(t("visitor.none_pending", lang), className="st-muted")]
     return [
@@ -46,7 +65,7 @@ def approval_rows(passes: list[VisitorPass], lang: str) -> list[Any]:
                         html.B(p.visitor_name),
                         f" · {p.id_masked} · {mask_phone(p.phone)}",
                         html.Div(
-                            f"{p.household_id} · {_when(p.valid_from)} – {_when(p.valid_to)}"
+                            f"{places.get(p.household_id, '—')} · {_when(p.valid_from)} – {_when(p.valid_to)}"
                             + (f" · {p.plate}" if p.plate else "")
                             + (f" · {p.reason}" if p.reason else "")
                             + (f" · {t('visitor.self_applied', lang)}" if p.requested_by == SELF_APPLIED else ""),

@@ -37,7 +37,7 @@ def unit_number(text: str) -> int | None:
     """'1', '1单元', '一单元' → 1; empty or not a number → None."""
     key = _UNIT_WORDS.sub("", _plain(text))
     key = _CHINESE_DIGITS.get(key, key)
-    return int(key) if key.isdigit() else None
+    return int(key) if key.isdecimal() and len(key) <= 4 else None  # isdigit() admits '᧚', int() does not
 
 
 def room_key(text: str) -> str:

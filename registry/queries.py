@@ -198,3 +198,20 @@ def elder_people_count(session: Session, community_id: str) -> int:
         )
         or 0
     )
+
+
+def household_labels(session: Session, households: list[str], lang: str) -> dict[str, str]:
+    """household id → its address as people read it (52幢2单元402室), for pages that list households."""
+    from core.i18n import t
+
+    out: dict[str, str] = {}
+    wanted = sorted({h for h in households if h})
+    for start in range(0, len(wanted), 500):
+        for hid, unit, room, name, name_en in session.execute(
+            select(Household.id, Household.unit, Household.room, Building.name, Building.name_en)
+            .join(Building, Building.id == Household.building_id)
+            .where(Household.id.in_(wanted[start : start + 500]))
+        ):
+            building = name if lang == "zh" else (name_en or name)
+            out[hid] = t("report.room", lang, building=building, unit=unit, room=room)
+    return out

@@ -35,6 +35,15 @@ class Keys:
         """STRING (JSON, short TTL) of the city's registry figures per community, shared by web workers."""
         return f"{self.prefix}:city:registry"
 
+    def anon_denials(self, address: str, window: int) -> str:
+        """STRING count of anonymous requests refused from one address in one window (audited in one row)."""
+        return f"{self.prefix}:audit:anon:{address}:{window}"
+
+    @property
+    def anon_denials_open(self) -> str:
+        """ZSET ``address|window`` → the window's end (s) of the counts not yet written to the audit log."""
+        return f"{self.prefix}:audit:anon:open"
+
     # --- per community ------------------------------------------------------------------
     def events(self, community: str) -> str:
         """STREAM of accepted events."""

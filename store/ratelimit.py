@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from core.errors import SandtableError
+from store.keys import Keys
 from store.redis_server import RedisClient
 
 
@@ -28,3 +29,32 @@ def hit(client: RedisClient, prefix: str, name: str, *, limit: int, window_s: in
     if count > limit:
         raise RateLimited(max(1, int((window + 1) * window_s - now) + 1))
     return count
+
+
+def count_denial(client: RedisClient, keys: Keys, address: str, *, window_s: int, now: float | None = None) -> int:
+    """Count one anonymous denial from address in its window; the count so far (1 for the first)."""
+    now = time.time() if now is None else now
+    window = int(now // window_s)
+    key = keys.anon_denials(address, window)
+    pipe = client.pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, 86_400)  # long enough for a later flush to find it
+    pipe.zadd(keys.anon_denials_open, {f"{address}|{window}": (window + 1) * window_s}, nx=True)
+    return int(pipe.execute()[0])
+
+
+def closed_denials(
+    client: RedisClient, keys: Keys, *, window_s: int, now: float | None = None, limit: int = 500
+) -> list[tuple[str, float, int]]:
+    """Take the counts of the windows that have ended: (address, window start s, count) each, once
+    (two web workers flushing together: ZREM decides which one takes a window)."""
+    now = time.time() if now is None else now
+    out: list[tuple[str, float, int]] = []
+    for raw in client.zrangebyscore(keys.anon_denials_open, "-inf", now, start=0, num=limit):
+        member = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if not client.zrem(keys.anon_denials_open, member):
+            continue  # another process took it
+        address, _, window = member.rpartition("|")
+        count = client.getdel(keys.anon_denials(address, int(window)))
+        out.append((address, int(window) * window_s, int(count or 0)))
+    return out

@@ -124,7 +124,7 @@ def test_kiosk_token_opens_the_wall_without_login_and_revoking_closes_it(
     with demo_stores.sessions.begin() as db:
         record, token = create_token(db, scope="role", role="wall", community="wanhu", name="station wall")
     browser = requests.Session()
-    first = browser.get(f"{demo_server.url}/?kiosk=1&token={token}", allow_redirects=False, timeout=30)
+    first = browser.get(f"{demo_server.url}/wall?kiosk=1&token={token}", allow_redirects=False, timeout=30)
     assert first.status_code == 302 and "token" not in first.headers["Location"]
     page = browser.get(demo_server.url + first.headers["Location"], timeout=30)
     assert page.status_code == 200
@@ -132,7 +132,7 @@ def test_kiosk_token_opens_the_wall_without_login_and_revoking_closes_it(
     assert browser.get(demo_server.url + "/api/v1/people", timeout=30).status_code == 403  # no personal data
     with demo_stores.sessions.begin() as db:
         revoke_token(db, record.id)
-    closed = browser.get(demo_server.url + "/?kiosk=1", allow_redirects=False, timeout=30)
+    closed = browser.get(demo_server.url + "/wall?kiosk=1", allow_redirects=False, timeout=30)
     assert closed.status_code == 302 and closed.headers["Location"].startswith("/login")
 
 

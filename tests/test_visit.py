@@ -19,9 +19,11 @@ from sqlalchemy import func, select
 
 from api.resident import resident_link
 from api.visit import pass_key
+from callbacks.util import dash_request, prop
 from core.timefmt import SHANGHAI
 from gates.models import GateHourly, VisitorPass
 from gates.service import SELF_APPLIED, Visitors
+from layouts import ids
 from registry.address import building_key, room_key, unit_number
 from store.stores import Stores
 from tests.conftest import ARTIFACTS, LiveServer, http_login, new_browser
@@ -66,16 +68,18 @@ def passes(world: Stores) -> int:
 
 def approval_queue(session: requests.Session, url: str) -> str:
     """What the approval panel lists for the signed-in user (its Dash callback, called as the page does)."""
-    payload: dict[str, Any] = {
-        "output": "visitor-list.children",
-        "outputs": {"id": "visitor-list", "property": "children"},
-        "inputs": [
-            {"id": "visitor-done", "property": "data", "value": 0},
-            {"id": "visitor-lang", "property": "data", "value": "zh"},
+    payload = dash_request(
+        ((ids.VISITOR_LIST, "children"), (ids.VISITOR_PAGE, "data"), (ids.VISITOR_PAGER, "children")),
+        [
+            prop(ids.VISITOR_DONE, "data", 0),
+            prop(ids.VISITOR_LANG, "data", "zh"),
+            prop(ids.VISITOR_ORDER, "value", "newest"),
+            prop(ids.VISITOR_PREV, "n_clicks", 0),
+            prop(ids.VISITOR_NEXT, "n_clicks", 0),
         ],
-        "state": [],
-        "changedPropIds": ["visitor-done.data"],
-    }
+        [prop(ids.VISITOR_PAGE, "data", 0)],
+        f"{ids.VISITOR_DONE}.data",
+    )
     response = session.post(url + "/_dash-update-component", json=payload, timeout=30)
     if response.status_code == 204:
         return ""
