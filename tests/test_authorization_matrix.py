@@ -24,7 +24,11 @@ PHONE_RE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 # hex signature), are not phone numbers even when 11 of their digits happen to line up
 NOT_PERSONAL = re.compile(r'[?&]m=[0-9.]+|\.v[0-9_]+m[0-9]+|"end_id":"[^"]*"')
 ORIGIN = {"Origin": "http://localhost"}
-ROLES = ("anonymous", "police.wanhu", "grid.wanhu-G1", "property.wanhu", "wall.wanhu")
+ROLES = ("anonymous", "police.wanhu", "grid.wanhu-G1", "property.wanhu", "wall.wanhu", "kiosk.wall")
+# the page each callback permission belongs to: a role may call a page's callbacks exactly when it
+# may open that page (the visitor-approval panel sits on both the console and the tasks page)
+PAGE_OF = {"view.wall": "/", "view.console": "/console", "view.tasks": "/tasks", "view.reports": "/reports"}
+CITY_PAGE = "/city"  # city-wide accounts only: a community's wall display opens it and sees nothing
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +78,40 @@ def world(demo_settings: Any) -> dict[str, Any]:
 
 def client_for(app: Any, role: str) -> FlaskClient:
     client: FlaskClient = app.server.test_client()
-    if role != "anonymous":
+    if role == "kiosk.wall":  # a station's wall screen: a display token moved into the kiosk cookie
+        from auth.service import create_token
+
+        stores = app.server.extensions["sandtable"]
+        with stores.sessions.begin() as session:
+            _, token = create_token(session, scope="role", role="wall", community="wanhu", name="matrix kiosk")
+        assert client.get(f"/wall?kiosk=1&token={token}").status_code == 302
+    elif role != "anonymous":
         response = client.post("/login", data={"username": role, "password": DEMO_PASSWORD}, headers=ORIGIN)
         assert response.status_code == 302, role
     return client
+
+
+def opens(client: FlaskClient, path: str) -> bool:
+    """True when the page renders for the client (not the refusal the layouts show instead)."""
+    payload = {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": path},
+            {"id": "_pages_location", "property": "search", "value": ""},
+        ],
+        "state": [],
+        "changedPropIds": ["_pages_location.pathname"],
+    }
+    response = client.post("/_dash-update-component", json=payload, headers=ORIGIN)
+    return response.status_code == 200 and "无权访问" not in json.dumps(response.get_json(), ensure_ascii=False)
 
 
 def forbidden_markers(role: str, world: dict[str, Any]) -> list[str]:
     markers = ['"xingbang-', "xingbang-B", "xingbang-P0", "兴邦中央公园"]
     if role == "grid.wanhu-G1":
         markers += world["g3_markers"] + [world["person_g3"]]
-    if role in ("wall.wanhu", "anonymous"):
+    if role in ("wall.wanhu", "kiosk.wall", "anonymous"):
         markers += ["wanhu-P0", *world["names"]]
     return markers
 
@@ -202,8 +229,11 @@ def callback_payloads(app: Any, world: dict[str, Any]) -> Iterator[tuple[str, di
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_dash_callback_stays_in_scope(app: Any, world: dict[str, Any], role: str) -> None:
+    from auth.callbacks import callback_permission
+
     client = client_for(app, role)
     client.get("/_dash-layout")  # the app's first request wires the callbacks
+    pages = {path: role != "anonymous" and opens(client, path) for path in PAGE_OF.values()}
     calls = 0
     for output, payload in callback_payloads(app, world):
         response = client.post("/_dash-update-component", json=payload, headers=ORIGIN)
@@ -215,6 +245,16 @@ def test_every_dash_callback_stays_in_scope(app: Any, world: dict[str, Any], rol
         assert "Traceback" not in body
         if role == "anonymous":
             assert response.status_code == 401
+        elif not dash_internal:
+            # the reply matches what the role's own pages show: a page's callbacks answer exactly
+            # the roles that may open the page; everyone else gets the access layer's 403
+            permission = callback_permission(output)
+            assert permission is not None, f"{output} declares no page permission"
+            page = PAGE_OF.get(permission)
+            may = pages[page] if page else role in ("police.wanhu", "property.wanhu")
+            if permission == "view.city":
+                may = role in ("police.wanhu", "wall.wanhu", "kiosk.wall")
+            assert (response.status_code != 403) == may, f"{role} {output}: {response.status_code}"
         check_body(role, output, response.get_data().decode("utf-8", "replace"), world)
     assert calls >= 5 * sum(1 for spec in app.callback_map.values() if "callback" in spec)
     assert calls > 0
