@@ -4,6 +4,7 @@ tokens, the Origin check on state-changing requests, and the security headers.""
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -46,8 +47,34 @@ UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def client_ip() -> str:
-    """The client's address (the direct peer: no proxy header is trusted by default)."""
-    return request.remote_addr or ""
+    """The client's address: the direct peer, unless the peer is a trusted proxy
+    (``SANDTABLE_TRUSTED_PROXIES``); then the nearest address in X-Forwarded-For that is not one
+    of ours (a client can prepend anything to that header, but not what our proxies append)."""
+    peer = request.remote_addr or ""
+    networks = stores().settings.proxy_networks
+    if not networks or not _in(peer, networks):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _in(hop, networks):
+            return hop if _is_address(hop) else peer
+    return peer
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
 
 
 def auditor() -> service.Auditor:

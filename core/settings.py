@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -129,6 +130,30 @@ class Settings(BaseSettings):
     invite_rate_per_hour: int = Field(
         default=10, ge=1, description="residents' visitor invitations (POST /resident/invite) per household per hour"
     )
+
+    # --- reverse proxy --------------------------------------------------------------------
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks (CIDR) of the reverse proxies in front of the web app; "
+        "only a request from one of them has its client address taken from X-Forwarded-For (empty: none)",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        for item in filter(None, (v.strip() for v in value.split(","))):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as err:
+                raise ValueError(f"{item!r} is not an IP address or network") from err
+        return value
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The trusted proxies as networks."""
+        return tuple(
+            ipaddress.ip_network(v.strip(), strict=False) for v in self.trusted_proxies.split(",") if v.strip()
+        )
 
     @field_validator("redis_url")
     @classmethod

@@ -370,3 +370,33 @@ def test_fuzzing_the_public_forms_and_query_parameters_never_crashes(app: Any, w
         else:
             response = anonymous.get("/resident", query_string={"h": rng.choice([HOUSEHOLD, value]), "k": value})
         assert response.status_code < 500, f"request {n}: {field}={value[:40]!r} → {response.status_code}"
+
+
+# --- 12. the client address behind a reverse proxy ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trusted", "peer", "forwarded", "expected"),
+    [
+        ("", "10.9.9.9", "1.2.3.4", "10.9.9.9"),  # no proxy configured: the header is ignored
+        ("10.9.9.9", "10.9.9.9", "1.2.3.4", "1.2.3.4"),
+        ("10.9.9.9", "10.9.9.9", "6.6.6.6, 1.2.3.4", "1.2.3.4"),  # what a client prepended is not trusted
+        ("10.9.0.0/16", "10.9.9.9", "1.2.3.4, 10.9.1.1", "1.2.3.4"),  # two proxies of ours
+        ("10.9.9.9", "5.5.5.5", "1.2.3.4", "5.5.5.5"),  # not from our proxy: the header is a client's
+        ("10.9.9.9", "10.9.9.9", "not-an-address", "10.9.9.9"),
+    ],
+)
+def test_the_client_address_is_taken_from_a_trusted_proxy_only(
+    world: Stores, trusted: str, peer: str, forwarded: str, expected: str
+) -> None:
+    from dataclasses import replace
+
+    from app import create_app
+    from auth.web import client_ip
+
+    proxied = replace(world, settings=world.settings.model_copy(update={"trusted_proxies": trusted}))
+    server = create_app(proxied).server
+    with server.test_request_context(
+        "/login", environ_base={"REMOTE_ADDR": peer}, headers={"X-Forwarded-For": forwarded}
+    ):
+        assert client_ip() == expected
