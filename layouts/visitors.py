@@ -28,7 +28,7 @@ def approval_panel(lang: str) -> html.Div:
                 ],
                 value="newest",
                 inline=True,
-                className="st-order",
+                className="st-radio st-order",
             ),
             html.Div(id=ids.VISITOR_LIST),
             html.Div(
