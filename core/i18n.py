@@ -710,6 +710,10 @@ TABLE: dict[str, tuple[str, str]] = {
     "login.submit": ("登录", "Sign in"),
     "login.failed": ("用户名或密码错误", "Wrong username or password"),
     "login.locked": ("登录失败次数过多，请稍后再试", "Too many failed attempts; try again later"),
+    "login.slowed": (
+        "该账号近期登录失败次数过多，请 {s} 秒后再试",
+        "This account has had many failed sign-ins; try again in {s} seconds",
+    ),
     "login.required": ("请先登录", "Please sign in"),
     # errors
     "error.forbidden": ("无权访问", "Access denied"),
