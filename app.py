@@ -13,6 +13,7 @@ from typing import Any
 import dash
 from flask import Flask
 
+from core.clock import Clock, WallClock
 from core.i18n import t
 from core.settings import ROOT, Settings, get_settings
 from store.stores import Stores, open_stores
@@ -30,8 +31,9 @@ CALLBACK_MODULES = (
 )
 
 
-def create_app(stores: Stores | None = None, settings: Settings | None = None) -> dash.Dash:
-    """Build the Dash app on its Flask server, bound to the given (or configured) stores."""
+def create_app(stores: Stores | None = None, settings: Settings | None = None, clock: Clock | None = None) -> dash.Dash:
+    """Build the Dash app on its Flask server, bound to the given (or configured) stores and clock
+    (the wall clock unless a test moves time by hand)."""
     settings = settings or (stores.settings if stores else get_settings())
     stores = stores or open_stores(settings)
     server = Flask(__name__)
@@ -43,6 +45,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None) -
         JSON_AS_ASCII=False,
     )
     server.extensions["sandtable"] = stores
+    server.extensions["sandtable.clock"] = clock or WallClock()
 
     app = dash.Dash(
         __name__,

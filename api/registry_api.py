@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
@@ -18,6 +17,7 @@ from auth.policy import can
 from auth.principal import Principal, current_principal
 from auth.service import flush_anonymous_denials
 from auth.web import audit, deny, require
+from core.spreadsheet import csv_writer
 from registry import queries
 from registry.models import Device, Household, Person, PersonTag, Residency
 
@@ -220,9 +220,10 @@ def audit_log() -> ResponseReturnValue:
         ]
     if request.args.get("format") == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["id"])
-        writer.writeheader()
-        writer.writerows(rows)
+        fields = list(rows[0]) if rows else ["id"]
+        writer = csv_writer(buffer)
+        writer.writerow(fields)
+        writer.writerows([row[f] for f in fields] for row in rows)
         response = Response(buffer.getvalue(), mimetype="text/csv")
         response.headers["Content-Disposition"] = "attachment; filename=audit.csv"
         return response

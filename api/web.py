@@ -10,6 +10,7 @@ from flask import Flask, Response, current_app, jsonify, redirect, request, send
 from flask.typing import ResponseReturnValue
 
 from api.params import BadParameter
+from core.clock import Clock
 from core.errors import StoreUnavailable
 from core.i18n import normalize_lang
 from geodata.layers import basemap_path
@@ -40,6 +41,12 @@ BUILD_ID = _build_id()
 def stores() -> Stores:
     """The stores of the running app."""
     found: Stores = current_app.extensions["sandtable"]
+    return found
+
+
+def clock() -> Clock:
+    """The clock of the running app (the wall clock; a test's hand-moved one)."""
+    found: Clock = current_app.extensions["sandtable.clock"]
     return found
 
 

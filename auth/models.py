@@ -25,6 +25,8 @@ class User(Base):
     grid_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"))
     guard_id: Mapped[str | None] = mapped_column(ForeignKey("guard.id", ondelete="SET NULL"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # no longer written: wrong passwords are counted per account and client address in Redis
+    # (auth/lockout.py); the two columns stay until a migration drops them
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -33,11 +33,7 @@ TOKEN_RE = re.compile(r"^st_([0-9a-f]{12})_([A-Za-z0-9_-]{32,64})$")
 
 
 class LoginFailed(Exception):
-    """Wrong username or password, or a locked or inactive account (one generic message)."""
-
-    def __init__(self, locked: bool = False) -> None:
-        super().__init__("locked" if locked else "failed")
-        self.locked = locked
+    """Wrong username or password, or an inactive account (one generic message)."""
 
 
 def sha256(text: str) -> str:
@@ -110,32 +106,20 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, username: str, password: str, settings: Settings) -> User:
-    """The user when the password is right; LoginFailed otherwise (counted toward a lockout)."""
+def authenticate(session: Session, username: str, password: str) -> User:
+    """The user when the password is right; LoginFailed otherwise. Wrong passwords are counted per
+    account and client address by the caller (auth/lockout.py), not on the user's row."""
     user = session.scalar(select(User).where(User.username == username.strip()))
-    now = utcnow()
     if user is None:
         _hasher.verify(_DUMMY_HASH, "not a password")  # same work either way: no user enumeration by timing
         raise LoginFailed()
-    locked_until = user.locked_until
-    if locked_until is not None and locked_until.tzinfo is None:
-        locked_until = locked_until.replace(tzinfo=dt.UTC)
-    if locked_until is not None and locked_until > now:
-        raise LoginFailed(locked=True)
     try:
         _hasher.verify(user.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= settings.login_max_failures:
-            user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
-            user.failed_logins = 0
-            raise LoginFailed(locked=True) from None
         raise LoginFailed() from None
     if not user.active:
         raise LoginFailed()
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
+    user.last_login_at = utcnow()
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user

@@ -13,9 +13,10 @@ from urllib.parse import urlencode, urlparse
 from flask import Flask, Response, g, jsonify, make_response, redirect, render_template_string, request
 from flask.typing import ResponseReturnValue
 
-from api.web import LANG_COOKIE, _safe_next, request_lang, stores
+from api.web import LANG_COOKIE, _safe_next, clock, request_lang, stores
 from auth import service
 from auth.callbacks import allowed, request_shape_error
+from auth.lockout import AccountSlowed, LoginGuard, LoginRefused
 from auth.models import ApiToken
 from auth.policy import can
 from auth.principal import ANONYMOUS, Principal, current_principal
@@ -289,18 +290,36 @@ def install(
             response = _login_page(t("login.locked", lang), username, status=429)
             response.headers["Retry-After"] = str(err.retry_after)
             return response
-        failure: service.LoginFailed | None = None
-        with s.sessions.begin() as session:  # committed either way: failures count toward the lockout
+        ip = client_ip()
+        guard = LoginGuard(s.redis, s.keys, s.settings, clock())
+        try:
+            guard.check(username, ip)  # before the password: a locked address gets no answer about it
+        except LoginRefused as refused:
+            slowed = isinstance(refused, AccountSlowed)
+            audit("login", target=username, reason=refused.reason, outcome="denied", principal=ANONYMOUS)
+            message = t("login.slowed", lang, s=refused.retry_after_s) if slowed else t("login.locked", lang)
+            response = _login_page(message, username, status=429 if slowed else 401)
+            response.headers["Retry-After"] = str(refused.retry_after_s)
+            return response
+        failed = False
+        with s.sessions.begin() as session:
             try:
-                user = service.authenticate(session, username, password, s.settings)
-                raw = service.create_session(session, user, s.settings, client_ip())
+                user = service.authenticate(session, username, password)
+                raw = service.create_session(session, user, s.settings, ip)
                 principal = service.principal_of_user(user)
-            except service.LoginFailed as caught:
-                failure = caught
-        if failure is not None:
-            reason = "locked" if failure.locked else "wrong credentials"
-            audit("login", target=username, reason=reason, outcome="denied", principal=ANONYMOUS)
-            return _login_page(t("login.locked" if failure.locked else "login.failed", lang), username, status=401)
+            except service.LoginFailed:
+                failed = True
+        if failed:
+            locked = guard.failed(username, ip)
+            audit(
+                "login",
+                target=username,
+                reason="locked" if locked else "wrong credentials",
+                outcome="denied",
+                principal=ANONYMOUS,
+            )
+            return _login_page(t("login.locked" if locked else "login.failed", lang), username, status=401)
+        guard.succeeded(username, ip)
         audit("login", target=username, principal=principal)
         response = make_response(redirect(_safe_next(request.form.get("next")) or "/"))
         response.set_cookie(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import getpass
 import sys
 from typing import Annotated, Any
@@ -13,6 +12,7 @@ from sqlalchemy import select
 from cli.main import JsonFlag, app, emit, user_errors
 from cli.registry import stores
 from core.errors import InvalidInput
+from core.spreadsheet import csv_writer
 
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 token_app = typer.Typer(help="API and display tokens.", no_args_is_help=True)
@@ -115,7 +115,7 @@ def audit_export(
 
     flush_anonymous_denials(stores())
 
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(["id", "at", "actor", "role", "action", "target", "community", "reason", "outcome", "ip"])
     with stores().sessions() as session:
         for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id)):

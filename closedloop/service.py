@@ -24,12 +24,13 @@ from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import SYSTEM, Principal
 from auth.service import Auditor
 from closedloop.models import ACTIVE_TASK_STATUSES, OUTCOMES, Task
-from core.errors import Forbidden, InvalidInput, NotFound
+from core.errors import Forbidden, InvalidInput, NotFound, TranslatedInput
 from core.i18n import t
+from core.secrets import keyed_hash
 from core.timefmt import aware, iso_utc, ms_to_utc
 from geodata.network import Network, metres, path_graph
 from registry import validate
-from registry.models import Guard, Household, Person, PersonTag, Residency, utcnow
+from registry.models import Community, Guard, Household, Person, PersonTag, Residency, utcnow
 from store.alert_models import AlertStep
 from store.alerts import AlertChange, AlertHistory, AlertStore
 from store.stores import Stores
@@ -369,15 +370,12 @@ class Loop:
         now = utcnow()
         if action == "accept":
             task.status, task.accepted_at = "accepted", now
-            self._set_active(task)
         elif action == "decline":
             task.status, task.closed_at = "declined", now
         elif action == "arrive":
             task.status, task.arrived_at = "on_scene", now
         else:
             task.status, task.closed_at, task.outcome, task.notes = "closed", now, outcome, notes[:4000]
-        if action in ("decline", "close"):
-            self._clear_active(task)
         if task.alert_id:
             session.add(
                 AlertStep(
@@ -391,7 +389,12 @@ class Loop:
             )
 
     def _follow_alert(self, task: Task, action: str, principal: Principal, *, outcome: str, notes: str) -> None:
-        """Move the alert with its task: on scene when the guard arrives, closed with the feedback."""
+        """After the task's change is committed: the guard's active task (for arrival by geofence) and
+        the alert follow it (on scene when the guard arrives, closed with the feedback)."""
+        if action == "accept":
+            self._set_active(task)
+        elif action in ("decline", "close"):
+            self._clear_active(task)
         if task.alert_id is None:
             return
         target = {"arrive": "on_scene", "close": "false_alarm" if outcome == "false_alarm" else "resolved"}.get(action)
@@ -551,7 +554,12 @@ class Loop:
     def register_floating(
         self, principal: Principal, task_id: str, *, version: int, name: str, id_number: str, phone: str
     ) -> Task:
-        """Register the unregistered tenant as floating population, right from the task, and close it."""
+        """Register the unregistered tenant as floating population, right from the task, and close it.
+
+        Everything is checked before anything is kept: the caller's permission and scope, the task's
+        version and status (accepted or on scene), and that the ID number is not registered in the
+        community yet; the person and the task's close are then one transaction, so a refusal
+        leaves neither a person nor a changed task behind."""
         if not can(principal, "register.floating"):
             self._deny(principal, f"task:{task_id}", "registration needs register.floating", None)
         number = validate.id_number(id_number)
@@ -559,51 +567,69 @@ class Loop:
         clean_name = validate.normalise_text(name)
         if not 2 <= len(clean_name) <= 64:
             raise InvalidInput("name must have 2–64 characters")
-        with self.stores.sessions() as session:
-            task = self._own_task(session, principal, task_id)
-            household_id = (task.prefill or {}).get("household")
-            household = session.get(Household, household_id) if household_id else None
-            if household is None:
-                raise InvalidInput("the task names no household to register the tenant in")
-            if not principal.scope.allows_grid(household.grid_id):
-                self._deny(principal, f"task:{task_id}", "household outside the grid", task.community_id)
-            prefill = dict(task.prefill or {})
-        from core.secrets import keyed_hash
-
-        person_id = f"{household.community_id}-R{secrets.token_hex(4)}"
-        today = dt.date.today()
-        with self.stores.sessions.begin() as session:
-            session.add(
-                Person(
-                    id=person_id,
-                    community_id=household.community_id,
-                    name=clean_name,
-                    id_number=number,
-                    id_hash=keyed_hash(self.stores.id_hash_key, number),
-                    phone=mobile,
-                    face_id=prefill.get("opener") if prefill.get("opener_kind") == "face_id" else None,
-                    floating_registered_on=today,
-                    floating_expires_on=today + dt.timedelta(days=365),
+        id_hash = keyed_hash(self.stores.id_hash_key, number)
+        notes = t("task.registered_note", "zh", name=clean_name)
+        person_id = ""
+        try:
+            with self.stores.sessions.begin() as session:
+                task = self._own_task(session, principal, task_id)
+                if task.version != version:
+                    raise InvalidInput("this task was changed by someone else meanwhile; reload it")
+                if task.status == "offered":
+                    raise TranslatedInput("task.error.register_offered")
+                if task.status not in ("accepted", "on_scene"):
+                    raise TranslatedInput("task.error.register_ended")
+                household_id = (task.prefill or {}).get("household") if task.kind == "register" else None
+                household = session.get(Household, household_id) if household_id else None
+                if household is None or household.community_id != task.community_id:
+                    raise TranslatedInput("task.error.no_household")
+                if not principal.scope.allows_grid(household.grid_id):
+                    self._deny(principal, f"task:{task_id}", "household outside the grid", task.community_id)
+                community = household.community_id
+                # registrations in a community one at a time, so that two of the same ID number cannot
+                # both pass the check below: PostgreSQL locks the community's row; SQLite has one
+                # writer, and the check follows the first write (the insert) for that reason
+                session.execute(select(Community.id).where(Community.id == community).with_for_update())
+                person_id = f"{community}-R{secrets.token_hex(4)}"
+                today = dt.date.today()
+                prefill = task.prefill or {}
+                session.add(
+                    Person(
+                        id=person_id,
+                        community_id=community,
+                        name=clean_name,
+                        id_number=number,
+                        id_hash=id_hash,
+                        phone=mobile,
+                        face_id=prefill.get("opener") if prefill.get("opener_kind") == "face_id" else None,
+                        floating_registered_on=today,
+                        floating_expires_on=today + dt.timedelta(days=365),
+                    )
                 )
-            )
-            session.flush()
-            session.add(PersonTag(person_id=person_id, tag="floating"))
-            session.add(Residency(person_id=person_id, household_id=household.id, role="tenant", since=today))
+                session.flush()
+                registered = session.scalar(
+                    select(Person.id)
+                    .where(Person.community_id == community, Person.id_hash == id_hash, Person.id != person_id)
+                    .limit(1)
+                )
+                if registered is not None:
+                    raise TranslatedInput("task.error.duplicate_id")
+                session.add(PersonTag(person_id=person_id, tag="floating"))
+                session.add(Residency(person_id=person_id, household_id=household.id, role="tenant", since=today))
+                self._apply(session, task, "close", principal.id, outcome="registered", notes=notes)
+                session.flush()  # the task's version moves here: a concurrent change fails the whole registration
+                snapshot = _detach(task)
+        except StaleDataError:
+            raise InvalidInput("this task was changed by someone else meanwhile; reload it") from None
         self.auditor.record(
             principal,
             "person.register_floating",
             target=f"person:{person_id}",
             reason=f"task:{task_id}",
-            community=household.community_id,
+            community=snapshot.community_id,
         )
-        return self.task_action(
-            principal,
-            task_id,
-            "close",
-            version=version,
-            outcome="registered",
-            notes=t("task.registered_note", "zh", name=clean_name),
-        )
+        self._follow_alert(snapshot, "close", principal, outcome="registered", notes=notes)
+        return snapshot
 
     # --- errors -----------------------------------------------------------------------------------
     def _deny(self, principal: Principal, target: str, reason: str, community: str | None) -> None:

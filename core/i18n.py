@@ -208,6 +208,13 @@ TABLE: dict[str, tuple[str, str]] = {
     "tasks.eta": ("预计{m}分钟到达", "ETA {m} min"),
     "tasks.notices": ("民警提醒", "Police notices"),
     "task.registered_note": ("已登记{name}为流动人口", "Registered {name} as floating population"),
+    "task.error.register_offered": ("请先接单，再登记流动人口", "Accept the task before registering the tenant"),
+    "task.error.register_ended": ("该任务已结束，不能再登记", "This task has ended; nobody can be registered from it"),
+    "task.error.no_household": ("该任务未指明住户，无法登记", "The task names no household to register the tenant in"),
+    "task.error.duplicate_id": (
+        "该身份证号已在本小区登记，不能重复登记",
+        "This ID number is registered in this community already; a person is registered once",
+    ),
     "task.status.offered": ("待接单", "Offered"),
     "task.status.accepted": ("已接单", "Accepted"),
     "task.status.on_scene": ("已到场", "On scene"),
@@ -710,6 +717,10 @@ TABLE: dict[str, tuple[str, str]] = {
     "login.submit": ("登录", "Sign in"),
     "login.failed": ("用户名或密码错误", "Wrong username or password"),
     "login.locked": ("登录失败次数过多，请稍后再试", "Too many failed attempts; try again later"),
+    "login.slowed": (
+        "该账号近期登录失败次数过多，请 {s} 秒后再试",
+        "This account has had many failed sign-ins; try again in {s} seconds",
+    ),
     "login.required": ("请先登录", "Please sign in"),
     # errors
     "error.forbidden": ("无权访问", "Access denied"),

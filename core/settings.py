@@ -116,8 +116,23 @@ class Settings(BaseSettings):
     report_font_bold: Path = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 
     # --- login --------------------------------------------------------------------------
-    login_max_failures: int = Field(default=5, ge=1)
-    login_lockout_minutes: int = Field(default=15, ge=1)
+    # a lock per account and client address, doubling (auth/lockout.py); per account, a slow-down only
+    login_max_failures: int = Field(
+        default=5, ge=1, description="wrong passwords from one client address before that address is locked out"
+    )
+    login_lockout_minutes: int = Field(
+        default=15, ge=1, description="the first lock of an account for one address; each further lock doubles"
+    )
+    login_lockout_max_minutes: int = Field(
+        default=24 * 60, ge=1, description="the longest lock, and how long an address's failures are remembered"
+    )
+    login_account_max_failures: int = Field(
+        default=20, ge=1, description="failures of one account from all addresses in a window before it is slowed"
+    )
+    login_account_window_minutes: int = Field(default=15, ge=1)
+    login_account_delay_seconds: int = Field(
+        default=5, ge=1, le=60, description="on a slowed account: the wait before each attempt from each address"
+    )
     login_rate_per_minute: int = Field(default=30, ge=1, description="login attempts per client address per minute")
 
     # --- visitors' self-applications (public page /visit) -------------------------------

@@ -3,23 +3,17 @@ table, after a summary sheet). The rows are the ones the PDF shows, unshortened.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
 
 from core.i18n import t
+from core.spreadsheet import append_row, csv_writer, safe_cell, set_cell
 from core.timefmt import local_text
 from reports.model import ReportData, Table
 
 SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
-
-
-def plain(value: Any) -> Any:
-    """A value as a spreadsheet cell: numbers stay numbers, nothing becomes empty."""
-    return "" if value is None else value
 
 
 def summary_lines(data: ReportData) -> list[str]:
@@ -39,10 +33,10 @@ def summary_lines(data: ReportData) -> list[str]:
 def table_csv(table: Table, lang: str) -> str:
     """One table as CSV text (the header in the report's language)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv_writer(buffer, lineterminator="\r\n")
     writer.writerow(table.labels(lang))
     for row in table.rows:
-        writer.writerow([plain(row.get(c.key)) for c in table.columns])
+        writer.writerow([row.get(c.key) for c in table.columns])
     return buffer.getvalue()
 
 
@@ -92,7 +86,7 @@ def write_xlsx(data: ReportData, out: Path) -> Path:
     taken: set[str] = set()
     summary.title = sheet_name(t("report.section.summary", lang), taken)
     for i, line in enumerate(summary_lines(data), start=1):
-        cell = summary.cell(row=i, column=1, value=line)
+        cell = set_cell(summary, i, 1, line)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         if i == 1:
             cell.font = Font(bold=True, size=14)
@@ -102,17 +96,17 @@ def write_xlsx(data: ReportData, out: Path) -> Path:
     for table in data.tables.values():
         sheet = book.create_sheet(sheet_name(t(table.title, lang), taken))
         labels = table.labels(lang)
-        sheet.append(labels)
+        append_row(sheet, labels)
         for cell in sheet[1]:
             cell.font, cell.fill = head_font, head_fill
             cell.alignment = Alignment(wrap_text=True, vertical="center")
         for row in table.rows:
-            sheet.append([plain(row.get(c.key)) for c in table.columns])
+            append_row(sheet, [row.get(c.key) for c in table.columns])
             if row.get("_total"):
                 for cell in sheet[sheet.max_row]:
                     cell.font = Font(bold=True)
         for index, column in enumerate(table.columns, start=1):
-            values = [labels[index - 1], *(str(plain(r.get(column.key))) for r in table.rows[:500])]
+            values = [labels[index - 1], *(str(safe_cell(r.get(column.key))) for r in table.rows[:500])]
             longest = max(display_width(line) for v in values for line in (v.split("\n") or [""]))
             sheet.column_dimensions[get_column_letter(index)].width = min(60, max(8, longest + 2))
             if column.key in ("timeline", "note"):

@@ -125,6 +125,25 @@ class Keys:
         """HASH of one rule's private state."""
         return self._c(community, f"rule:{rule}")
 
+    # --- login failures (auth/lockout.py) ----------------------------------------------
+    def _login(self, account: str, name: str) -> str:
+        # an account's keys share a hash tag, so that one script touches them on a Redis Cluster;
+        # account is a digest of the username (anything may be typed as one)
+        return f"{self.prefix}:login:{{{account}}}:{name}"
+
+    def login_address(self, account: str, address: str) -> str:
+        """HASH of one account's failures from one client address: ``n`` since the last lock,
+        ``locks`` so far, ``until`` (ms) the end of the current lock (TTL)."""
+        return self._login(account, f"addr:{address}")
+
+    def login_account(self, account: str, window: int) -> str:
+        """STRING count of one account's failures from every address in one window (TTL)."""
+        return self._login(account, f"fails:{window}")
+
+    def login_wait(self, account: str, address: str) -> str:
+        """STRING time (ms) from which an address may try a slowed-down account again (TTL)."""
+        return self._login(account, f"wait:{address}")
+
     # --- reports ------------------------------------------------------------------------
     def report_job(self, job_id: str) -> str:
         """HASH of a report made on the /reports page: owner, status, progress, file (TTL: kept hours)."""

@@ -8,16 +8,25 @@ import json
 import math
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
+from sqlalchemy import select
+from stdnum.cn import ric
 
+from analytics.rules.occupancy import RENTAL_CATEGORIES
 from auth.principal import Principal
+from closedloop.models import Task
 from closedloop.service import Loop
-from core.errors import InvalidInput
+from core.errors import InvalidInput, TranslatedInput
+from core.i18n import t
+from core.secrets import keyed_hash
+from ingest.directory import Directory
 from registry import importers
+from registry.models import Guard, Person, PersonTag, Residency
 from store.alerts import AlertStore
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, new_browser, save_screenshot
@@ -155,6 +164,189 @@ def test_a_stage_runs_from_entering_it_and_a_repeat_of_the_alert_does_not_postpo
     assert loop.maintain("wanhu", due + 1200)["escalated"] == 1  # the repeat came 2.5 s after the step
     steps = [s for s in loop.timeline(alert["id"]) if s["action"] == "escalated"]
     assert len(steps) == 1 and "dispatch" in steps[0]["note"]
+
+
+# --- registering the tenant from a task -----------------------------------------------------------
+TENANT_NAME = "测试租客甲"
+TENANT_PHONE = "13900001111"
+
+
+@dataclass
+class TenantTask:
+    """A tenant.unregistered alert raised by the pipeline, handed to its grid's grid worker."""
+
+    loop: Loop
+    alert: dict[str, Any]
+    task: Task
+    worker: Principal
+
+
+def tenant_tasks(world: Stores, n: int) -> list[TenantTask]:
+    """n rentals where the same stranger opened the lock on two days (someone moved in and never
+    registered): the tenant.unregistered alerts, each dispatched to its grid's grid worker."""
+    facts = Directory(world.sessions).facts("wanhu")
+    locks = [
+        d
+        for d in sorted(facts.devices.values(), key=lambda d: d.id)
+        if d.type == "smart_lock" and facts.households.get(d.household or "", {}).get("category") in RENTAL_CATEGORIES
+    ][:n]
+    now = now_ms()
+    feed(
+        world,
+        [
+            {"type": "lock.open", "device": lock.id, "ts": ts, "data": {"method": "face", "face_id": "NEWCOMER"}}
+            for lock in locks
+            for ts in (now - 26 * 3_600_000, now - 60_000)
+        ],
+    )
+    alerts = [a for a in AlertStore(world.redis, world.keys).open_alerts("wanhu") if a["type"] == "tenant.unregistered"]
+    assert len(alerts) == n
+    loop = Loop(world)
+    out = []
+    for alert in alerts:
+        with world.sessions() as session:
+            guard = session.scalars(
+                select(Guard.id).where(Guard.grid_id == alert["grid"], Guard.kind == "grid_worker").order_by(Guard.id)
+            ).first()
+        assert guard is not None
+        task = loop.dispatch(POLICE, "wanhu", alert["id"], guard, expected="new")
+        worker = Principal(
+            kind="user",
+            id=f"grid.{alert['grid']}",
+            role="grid_worker",
+            community="wanhu",
+            grid=alert["grid"],
+            guard=guard,
+        )
+        out.append(TenantTask(loop, alert, task, worker))
+    return out
+
+
+@pytest.fixture
+def tenant_task(world: Stores) -> TenantTask:
+    (tenant,) = tenant_tasks(world, 1)
+    return tenant
+
+
+def registered(world: Stores, id_number: str) -> list[Person]:
+    """The people of Wanhu registered with this ID number (compared as the registry does, by its keyed hash)."""
+    with world.sessions() as session:
+        return list(
+            session.scalars(
+                select(Person).where(
+                    Person.community_id == "wanhu", Person.id_hash == keyed_hash(world.id_hash_key, id_number)
+                )
+            )
+        )
+
+
+def new_id_number(world: Stores) -> str:
+    """A valid ID number nobody in Wanhu has."""
+    with world.sessions() as session:
+        place = session.scalars(select(Person.id_number).where(Person.id_number.is_not(None))).first()
+    assert place is not None
+    for sequence in range(100, 1000):
+        body = f"{place[:6]}19900307{sequence}"
+        number = body + ric.calc_check_digit(body + "0")
+        if not registered(world, number):
+            return number
+    raise AssertionError("no free ID number")
+
+
+def task_now(loop: Loop, alert_id: str) -> Task:
+    (task,) = loop.tasks_of_alert(alert_id)
+    return task
+
+
+def register(tenant: TenantTask, id_number: str, version: int) -> Task:
+    return tenant.loop.register_floating(
+        tenant.worker, tenant.task.id, version=version, name=TENANT_NAME, id_number=id_number, phone=TENANT_PHONE
+    )
+
+
+def test_registering_from_a_task_not_yet_accepted_registers_nobody(world: Stores, tenant_task: TenantTask) -> None:
+    number = new_id_number(world)
+    for _ in range(3):
+        with pytest.raises(InvalidInput) as refused:
+            register(tenant_task, number, tenant_task.task.version)
+        assert registered(world, number) == []
+        assert isinstance(refused.value, TranslatedInput)
+        assert refused.value.text("zh") == "请先接单，再登记流动人口"
+        assert str(refused.value) == "Accept the task before registering the tenant"
+    task = task_now(tenant_task.loop, tenant_task.alert["id"])
+    assert (task.status, task.version) == ("offered", tenant_task.task.version)
+
+
+def test_an_id_number_registered_in_the_community_already_is_refused(world: Stores, tenant_task: TenantTask) -> None:
+    loop = tenant_task.loop
+    accepted = loop.task_action(tenant_task.worker, tenant_task.task.id, "accept", version=tenant_task.task.version)
+    with world.sessions() as session:
+        existing = session.scalars(
+            select(Person.id_number).where(Person.community_id == "wanhu", Person.id_number.is_not(None))
+        ).first()
+    assert existing is not None
+    with pytest.raises(InvalidInput) as refused:
+        register(tenant_task, existing.lower(), accepted.version)  # the same number as the registry keeps it
+    assert len(registered(world, existing)) == 1
+    with world.sessions() as session:
+        assert session.scalars(select(Person.id).where(Person.name == TENANT_NAME)).all() == []
+    task = task_now(loop, tenant_task.alert["id"])
+    assert (task.status, task.version) == ("accepted", accepted.version)
+    assert isinstance(refused.value, TranslatedInput)
+    assert refused.value.text("zh") == t("task.error.duplicate_id", "zh")
+
+
+def test_a_registration_registers_the_tenant_once_and_closes_the_task(world: Stores, tenant_task: TenantTask) -> None:
+    loop = tenant_task.loop
+    accepted = loop.task_action(tenant_task.worker, tenant_task.task.id, "accept", version=tenant_task.task.version)
+    number = new_id_number(world)
+    closed = register(tenant_task, number, accepted.version)
+    assert (closed.status, closed.outcome) == ("closed", "registered")
+    (person,) = registered(world, number)
+    assert person.name == TENANT_NAME and person.floating_expires_on is not None
+    with world.sessions() as session:
+        tags = session.scalars(select(PersonTag.tag).where(PersonTag.person_id == person.id)).all()
+        homes = session.execute(
+            select(Residency.household_id, Residency.role).where(Residency.person_id == person.id)
+        ).all()
+    assert tags == ["floating"] and homes == [(tenant_task.alert["subject"]["household"], "tenant")]
+    alert = AlertStore(world.redis, world.keys).get("wanhu", tenant_task.alert["id"])
+    assert alert is not None and alert["status"] == "resolved"
+    # pressing the button again, with the page's old or the task's new version, registers nobody
+    for version in (accepted.version, closed.version):
+        with pytest.raises(InvalidInput):
+            register(tenant_task, number, version)
+    assert len(registered(world, number)) == 1
+
+
+def test_two_registrations_of_one_id_number_at_once_register_one_person(world: Stores) -> None:
+    tenants = tenant_tasks(world, 2)
+    accepted = [
+        tenant.loop.task_action(tenant.worker, tenant.task.id, "accept", version=tenant.task.version)
+        for tenant in tenants
+    ]
+    number = new_id_number(world)
+    start = threading.Barrier(len(tenants))
+    outcomes: list[str] = []
+
+    def register_at_once(tenant: TenantTask, version: int) -> None:
+        start.wait()
+        try:
+            register(tenant, number, version)
+            outcomes.append("registered")
+        except InvalidInput as err:
+            outcomes.append(str(err))
+
+    threads = [
+        threading.Thread(target=register_at_once, args=pair)
+        for pair in zip(tenants, [a.version for a in accepted], strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == sorted(["registered", t("task.error.duplicate_id", "en")])
+    assert len(registered(world, number)) == 1
 
 
 @pytest.mark.browser
