@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from api.registry_api import bad_request, scoped_communities
 from api.web import stores
-from auth.policy import PROPERTY_ALERT_TYPES
+from auth.alert_access import alert_filter, alerts_for
 from auth.principal import current_principal
 from auth.web import audit, deny, require
 from ingest.schema import split_body
@@ -97,7 +97,8 @@ def alerts() -> ResponseReturnValue:
     wanted = scoped_communities(principal, request.args.get("community"))
     if wanted is None:
         return deny("community outside scope", target=request.full_path)
-    types = PROPERTY_ALERT_TYPES if principal.role == "property" else None
+    settings = stores().settings
+    access = alert_filter(principal, settings)
     with stores().sessions() as session:
         rows = history_query(
             session,
@@ -105,14 +106,12 @@ def alerts() -> ResponseReturnValue:
             status=status,
             alert_type=alert_type,
             since=since,
-            grid=principal.scope.grid,
-            types=types,
+            grid=access.grid,
+            types=access.only,
+            hidden=access.hidden,
             limit=5000,
         )
-        data = [record_view(r) for r in rows]
-    if principal.role in ("wall", "property"):
-        for row in data:
-            row["subject"].pop("person", None)
+        data = alerts_for(principal, (record_view(r) for r in rows), settings)
     return jsonify(data)
 
 
