@@ -17,6 +17,7 @@ from ingest.service import IngestService
 from store.alert_models import ALERT_TYPES
 from store.alerts import history_query, record_view
 from store.events import Backlogged
+from store.evidence import EvidenceStore
 from store.ratelimit import RateLimited, hit
 
 bp = Blueprint("events_api", __name__, url_prefix="/api/v1")
@@ -116,11 +117,10 @@ def alerts() -> ResponseReturnValue:
 
 
 @bp.get("/alerts/<community>/<alert_id>/evidence.jpg")
-@require("read.alerts")
+@require("read.evidence")
 def evidence_image(community: str, alert_id: str) -> ResponseReturnValue:
-    """The evidence image of an alert (a video detection's frame with the trajectory or the fall drawn)."""
-    from pathlib import Path
-
+    """The evidence image of an alert (a video detection's frame with the trajectory or the fall drawn):
+    only of an alert the caller may see, and only from that alert's community's evidence folder."""
     from flask import send_file
 
     from closedloop.service import Loop
@@ -130,9 +130,10 @@ def evidence_image(community: str, alert_id: str) -> ResponseReturnValue:
         doc = Loop(stores()).visible_alert(current_principal(), community, alert_id)
     except (NotFound, Forbidden):
         return error(404, "no such alert")
-    image = str((doc.get("evidence") or {}).get("image") or "")
-    folder = (stores().settings.var_dir / "evidence").resolve()
-    path = Path(image).resolve() if image else None
-    if path is None or folder not in path.parents or not path.is_file():
+    folder = EvidenceStore.of_settings(stores().settings).community(doc["community"])
+    path = folder.path((doc.get("evidence") or {}).get("image"))
+    if path is None:
         return error(404, "this alert has no evidence image")
-    return send_file(path, mimetype="image/jpeg", max_age=3600)
+    response = send_file(path, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "private, no-store"  # evidence: no shared cache keeps it for others
+    return response

@@ -11,6 +11,9 @@ about alerts is written once, here:
   gets no such alert, and no wanted-list detail on the alerts they do see: no wanted-list note, no
   blacklist note on a plate alert, no ID-number hash of an opener (the wanted list is keyed by
   those hashes, so a hash links a person to an entry);
+- **evidence images**: only roles with ``read.evidence`` (not the wall) get an alert's image id,
+  and only when it is an evidence id (``store/evidence.py``): a server path stored by an older
+  version is never handed out;
 - **the wall** (a display others may see) gets no person ids, openers or plates; property staff
   get no person ids.
 
@@ -27,10 +30,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select
 
-from auth.policy import PROPERTY_ALERT_TYPES
+from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import Principal
 from core.settings import Settings
 from store.alert_models import WANTED_LIST_ALERTS, AlertRecord
+from store.evidence import is_evidence_id
 
 Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
 
@@ -104,6 +108,8 @@ def alert_for(principal: Principal, doc: dict[str, Any], settings: Settings) -> 
             evidence.pop(note, None)
         if evidence.get("opener_kind") == "id_hash":
             evidence.pop("opener", None)
+    if "image" in evidence and not (can(principal, "read.evidence") and is_evidence_id(evidence["image"])):
+        del evidence["image"]
     if principal.role in ("wall", "property"):
         subject.pop("person", None)
     if principal.role == "wall":
