@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from api.params import query_time
 from api.registry_api import bad_request, scoped_communities
 from api.web import stores
-from auth.policy import PROPERTY_ALERT_TYPES
+from auth.alert_access import alert_filter, alerts_for
 from auth.principal import current_principal
 from auth.web import audit, deny, require
 from ingest.schema import split_body
@@ -16,6 +16,7 @@ from ingest.service import IngestService
 from store.alert_models import ALERT_TYPES
 from store.alerts import history_query, record_view
 from store.events import Backlogged
+from store.evidence import EvidenceStore
 from store.ratelimit import RateLimited, hit
 
 bp = Blueprint("events_api", __name__, url_prefix="/api/v1")
@@ -89,7 +90,8 @@ def alerts() -> ResponseReturnValue:
     wanted = scoped_communities(principal, request.args.get("community"))
     if wanted is None:
         return deny("community outside scope", target=request.full_path)
-    types = PROPERTY_ALERT_TYPES if principal.role == "property" else None
+    settings = stores().settings
+    access = alert_filter(principal, settings)
     with stores().sessions() as session:
         rows = history_query(
             session,
@@ -97,23 +99,20 @@ def alerts() -> ResponseReturnValue:
             status=status,
             alert_type=alert_type,
             since=since,
-            grid=principal.scope.grid,
-            types=types,
+            grid=access.grid,
+            types=access.only,
+            hidden=access.hidden,
             limit=5000,
         )
-        data = [record_view(r) for r in rows]
-    if principal.role in ("wall", "property"):
-        for row in data:
-            row["subject"].pop("person", None)
+        data = alerts_for(principal, (record_view(r) for r in rows), settings)
     return jsonify(data)
 
 
 @bp.get("/alerts/<community>/<alert_id>/evidence.jpg")
-@require("read.alerts")
+@require("read.evidence")
 def evidence_image(community: str, alert_id: str) -> ResponseReturnValue:
-    """The evidence image of an alert (a video detection's frame with the trajectory or the fall drawn)."""
-    from pathlib import Path
-
+    """The evidence image of an alert (a video detection's frame with the trajectory or the fall drawn):
+    only of an alert the caller may see, and only from that alert's community's evidence folder."""
     from flask import send_file
 
     from closedloop.service import Loop
@@ -123,9 +122,10 @@ def evidence_image(community: str, alert_id: str) -> ResponseReturnValue:
         doc = Loop(stores()).visible_alert(current_principal(), community, alert_id)
     except (NotFound, Forbidden):
         return error(404, "no such alert")
-    image = str((doc.get("evidence") or {}).get("image") or "")
-    folder = (stores().settings.var_dir / "evidence").resolve()
-    path = Path(image).resolve() if image else None
-    if path is None or folder not in path.parents or not path.is_file():
+    folder = EvidenceStore.of_settings(stores().settings).community(doc["community"])
+    path = folder.path((doc.get("evidence") or {}).get("image"))
+    if path is None:
         return error(404, "this alert has no evidence image")
-    return send_file(path, mimetype="image/jpeg", max_age=3600)
+    response = send_file(path, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "private, no-store"  # evidence: no shared cache keeps it for others
+    return response

@@ -13,6 +13,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "view.city",
             "view.reports",
             "read.alerts",
+            "read.evidence",
             "read.registry",
             "read.people",
             "act.alerts",
@@ -33,6 +34,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "view.tasks",
             "view.reports",
             "read.alerts",
+            "read.evidence",
             "read.registry",
             "read.people",
             "act.alerts",
@@ -44,10 +46,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         }
     ),
     "grid_worker": frozenset(
-        {"view.tasks", "read.alerts", "read.registry", "read.people", "tasks.work", "register.floating"}
+        {
+            "view.tasks",
+            "read.alerts",
+            "read.evidence",
+            "read.registry",
+            "read.people",
+            "tasks.work",
+            "register.floating",
+        }
     ),
     "property": frozenset({"view.tasks", "read.registry", "tasks.work", "visitors.approve", "read.people"}),
-    "wall": frozenset({"view.wall", "view.city", "read.alerts", "read.registry"}),
+    "wall": frozenset({"view.wall", "view.city", "read.alerts", "read.registry"}),  # no read.evidence: a display
 }
 # Alert types a property account may see: the non-police matters handed to them.
 PROPERTY_ALERT_TYPES = frozenset(

@@ -178,7 +178,7 @@ def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
         if not changed:
             raise PreventUpdate  # nothing changed: a 204, no bytes
     new_state = {**state, "since": now - 1000}  # a second of overlap: no change falls between
-    counts = open_counts(s, [c.id for c in comms])
+    counts = open_counts(s, [c.id for c in comms], principal)
     points: Any
     if full:
         points = city_layer(comms, counts, lang)

@@ -12,6 +12,7 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy import select
 
 from api.web import stores
+from auth.alert_access import alert_filter, alerts_for
 from auth.callbacks import page_callback
 from auth.masking import mask_id_number, name_for
 from auth.policy import PROPERTY_ALERT_TYPES, can
@@ -108,18 +109,20 @@ def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -
         raise PreventUpdate
     community = community_of(principal, selected)
     lang = lang_of(selected)
+    access = alert_filter(principal, stores().settings)
     with stores().sessions() as session:
         rows = history_query(
             session,
             communities=[community],
             status="all" if status == "all" else "open",
             alert_type=alert_type if isinstance(alert_type, str) else None,
-            grid=principal.scope.grid,
-            types=PROPERTY_ALERT_TYPES if principal.role == "property" else None,
+            grid=access.grid,
+            types=access.only,
+            hidden=access.hidden,
             limit=200,
             most_serious_first=True,
         )
-        alerts = [record_view(r) for r in rows]
+        alerts = alerts_for(principal, (record_view(r) for r in rows), stores().settings)
     if not alerts:
         return [html.Div(t("alert.none", lang), className="st-empty")]
     return [

@@ -8,12 +8,15 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.main import app, settings, user_errors
 from core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from store.evidence import CommunityEvidence
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +25,66 @@ app.add_typer(video_app, name="video")
 
 EvidenceOption = Annotated[
     Path | None,
-    typer.Option("--evidence-dir", help="where evidence JPEGs go (default: <var_dir>/evidence)"),
+    typer.Option(
+        "--evidence-dir", help="where evidence JPEGs go, a folder per community (default: <var_dir>/evidence)"
+    ),
+]
+CommunityOption = Annotated[
+    str | None,
+    typer.Option("--community", help="the cameras' community (default: from the registry); their evidence goes there"),
 ]
 
 
-def _evidence_dir(given: Path | None) -> Path:
-    return given if given is not None else settings().var_dir / "evidence"
+def _registered_communities(cameras: list[str]) -> dict[str, str]:
+    """camera → its community in the configured registry (empty when there is no registry here)."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from registry.models import Device
+    from store.sql import make_engine
+
+    cfg = settings()
+    if cfg.database_url is None and not cfg.sqlite_path.exists():
+        return {}  # no registry on this machine; reading would create an empty database
+    engine = make_engine(cfg)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(Device.id, Device.community_id).where(Device.id.in_(cameras)))
+            return {str(camera): str(community) for camera, community in rows}
+    except SQLAlchemyError as err:
+        log.warning("the registry could not be read, so the cameras' community is unknown: %s", err)
+        return {}
+    finally:
+        engine.dispose()
+
+
+def _evidence(cameras: list[str], community: str | None, evidence_dir: Path | None) -> CommunityEvidence | None:
+    """The evidence folder of the cameras' community: --community, else the registry's; None (events
+    without an image) when neither knows it. Evidence is kept per community and named by an opaque
+    id, so that an alert can only ever show an image of its own community (docs/video.md)."""
+    from store.evidence import EvidenceStore, evidence_root
+
+    if community is not None and not 1 <= len(community) <= 32:
+        raise InvalidInput("--community: a community id of 1 to 32 characters")
+    store = EvidenceStore(evidence_dir if evidence_dir is not None else evidence_root(settings()))
+    registered = _registered_communities(cameras)
+    if community is not None:
+        for camera, other in sorted(registered.items()):
+            if other != community:
+                raise InvalidInput(f"--community: camera {camera} belongs to community {other}, not {community}")
+        return store.community(community)
+    communities = sorted(set(registered.values()))
+    if len(communities) > 1:
+        raise InvalidInput(
+            f"the cameras belong to several communities ({', '.join(communities)}): watch each with its --community"
+        )
+    unknown = [c for c in cameras if c not in registered]
+    if unknown or not communities:
+        log.warning(
+            "camera %s is not in the registry: events go without evidence images (give --community C)", unknown[0]
+        )
+        return None
+    return store.community(communities[0])
 
 
 def _start_ms(start: str | None, source: str) -> int:
@@ -65,6 +122,7 @@ def detect(
         str | None, typer.Option("--kind", help="throw or fall (default: throw with a calibration, else fall)")
     ] = None,
     evidence_dir: EvidenceOption = None,
+    community: CommunityOption = None,
 ) -> None:
     """Analyse a video; print one interfaces §2 event (JSON) per line for each detection."""
     from analytics.video.calibration import load_calibration
@@ -79,7 +137,8 @@ def detect(
     if facade is not None and facade.camera != camera:
         raise InvalidInput(f"--calibration {calibration} is for camera {facade.camera}, not {camera}")
     mode = choose_kind(Kind(kind) if kind else None, facade)
-    for event in detect_file(input_, camera, mode, facade, start_ms, _evidence_dir(evidence_dir)):
+    evidence = _evidence([camera], community, evidence_dir)
+    for event in detect_file(input_, camera, mode, facade, start_ms, evidence):
         typer.echo(json.dumps(event, ensure_ascii=False))
         sys.stdout.flush()
 
@@ -91,6 +150,7 @@ def watch(
     api: Annotated[str, typer.Option("--api", help="the ingest endpoint, e.g. http://host:8050/api/v1/events")],
     token: Annotated[str, typer.Option("--token", help="an ingest token of the cameras' community")],
     evidence_dir: EvidenceOption = None,
+    community: CommunityOption = None,
 ) -> None:
     """Analyse camera streams continuously and post each detection to the ingest API (Ctrl-C stops)."""
     from analytics.video.maintainer import VideoMaintainer, check_api_url, load_watch_config
@@ -99,7 +159,8 @@ def watch(
     if not token.strip():
         raise InvalidInput("--token: empty")
     watch_config, calibrations = load_watch_config(config)
-    maintainer = VideoMaintainer(watch_config, calibrations, api, token, _evidence_dir(evidence_dir))
+    evidence = _evidence([c.id for c in watch_config.cameras], community, evidence_dir)
+    maintainer = VideoMaintainer(watch_config, calibrations, api, token, evidence)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         del frame

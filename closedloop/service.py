@@ -16,10 +16,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from auth.alert_access import WANTED_LIST_TYPES, alert_filter, alert_for, role_sees_wanted_list
+from auth.models import User
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import SYSTEM, Principal
 from auth.service import Auditor
@@ -70,18 +72,22 @@ class Loop:
 
     # --- reading ------------------------------------------------------------------------------
     def visible_alert(self, principal: Principal, community: str, alert_id: str) -> dict[str, Any]:
-        """An alert the principal may see, or NotFound (outside the scope looks the same as absent)."""
+        """An alert the principal may see, as they may see it (auth/alert_access.py), or NotFound
+        (outside the scope looks the same as absent)."""
+        doc = self._alert_in_scope(principal, community, alert_id)
+        seen = alert_for(principal, doc, self.settings)
+        if seen is None:
+            raise NotFound(f"no alert {alert_id}")
+        return seen
+
+    def _alert_in_scope(self, principal: Principal, community: str, alert_id: str) -> dict[str, Any]:
+        """The whole stored alert, after the same checks as visible_alert (for acting on it)."""
         if not can(principal, "read.alerts") and principal.role != "property":
             raise Forbidden("this role may not read alerts")
-        scope = principal.scope
-        if not scope.allows_community(community):
+        if not principal.scope.allows_community(community):
             raise NotFound(f"no alert {alert_id}")
         doc = self.alerts.get(community, alert_id)
-        if doc is None:
-            raise NotFound(f"no alert {alert_id}")
-        if scope.grid is not None and doc.get("grid") != scope.grid:
-            raise NotFound(f"no alert {alert_id}")
-        if principal.role == "property" and doc["type"] not in PROPERTY_ALERT_TYPES:
+        if doc is None or alert_for(principal, doc, self.settings) is None:
             raise NotFound(f"no alert {alert_id}")
         return doc
 
@@ -114,7 +120,7 @@ class Loop:
             self._deny(principal, f"alert:{alert_id}", f"{action} needs act.alerts", community)
         if action not in ACTIONS:
             raise InvalidInput(f"unknown action {action!r}")
-        self.visible_alert(principal, community, alert_id)
+        self._alert_in_scope(principal, community, alert_id)
         if action == "false_alarm" and len(note.strip()) < 2:
             raise InvalidInput("give the reason why this is a false alarm")
         change = self.alerts.transition(
@@ -138,14 +144,21 @@ class Loop:
         """Available guards ranked by walking time to the alert over the path network."""
         if not can(principal, "dispatch"):
             self._deny(principal, f"alert:{alert_id}", "suggestions need dispatch", community)
-        doc = self.visible_alert(principal, community, alert_id)
+        doc = self._alert_in_scope(principal, community, alert_id)
         location = doc.get("location") or {}
         if location.get("lat") is None:
             return []
-        return self.rank(community, (float(location["lat"]), float(location["lon"])))
+        return self.rank(community, (float(location["lat"]), float(location["lon"])), alert_type=doc["type"])
 
-    def rank(self, community: str, target: tuple[float, float], exclude: set[str] | None = None) -> list[Suggestion]:
-        """On-duty guards who are not busy, nearest (by walking) first."""
+    def rank(
+        self,
+        community: str,
+        target: tuple[float, float],
+        exclude: set[str] | None = None,
+        *,
+        alert_type: str | None = None,
+    ) -> list[Suggestion]:
+        """On-duty guards who are not busy (and who may see an alert of alert_type), nearest (by walking) first."""
         from store import live
 
         exclude = exclude or set()
@@ -155,6 +168,8 @@ class Loop:
                 g.id: g
                 for g in session.scalars(select(Guard).where(Guard.community_id == community, Guard.on_duty.is_(True)))
             }
+            if alert_type in WANTED_LIST_TYPES:
+                guards = {g: guard for g, guard in guards.items() if self._sees_wanted_list(session, guard)}
             busy = set(
                 session.scalars(
                     select(Task.assignee).where(Task.community_id == community, Task.status.in_(ACTIVE_TASK_STATUSES))
@@ -180,6 +195,12 @@ class Loop:
         ]
         return sorted(ranked, key=lambda s: (s.walking_m, s.guard))
 
+    def _sees_wanted_list(self, session: Session, guard: Guard) -> bool:
+        """True when a guard may be given a wanted-list hit: judged by the role of their account, or
+        by their kind (police, grid_worker, …) when they have none (a task reaches them by radio)."""
+        roles = set(session.scalars(select(User.role).where(User.guard_id == guard.id))) or {guard.kind}
+        return all(role_sees_wanted_list(role, self.settings) for role in roles)
+
     def network(self, community: str) -> Network:
         """The community's path network (built once per process)."""
         found = self._networks.get(community)
@@ -202,14 +223,17 @@ class Loop:
         """Send a guard (or grid worker) to the alert: the alert becomes dispatched, the guard gets a task."""
         if not can(principal, "dispatch"):
             self._deny(principal, f"alert:{alert_id}", "dispatch needs dispatch", community)
-        doc = self.visible_alert(principal, community, alert_id)
+        doc = self._alert_in_scope(principal, community, alert_id)
         with self.stores.sessions() as session:
             guard = session.get(Guard, guard_id)
             if guard is None or guard.community_id != community:
                 raise InvalidInput(f"no guard {guard_id} in this community")
+            if doc["type"] in WANTED_LIST_TYPES and not self._sees_wanted_list(session, guard):
+                raise InvalidInput("a wanted-list hit goes only to those who may see the wanted list; choose police")
             guard_name = guard.name
         target = _target(doc)
-        suggestion = next((s for s in self.rank(community, target) if s.guard == guard_id), None) if target else None
+        ranked = self.rank(community, target, alert_type=doc["type"]) if target else []
+        suggestion = next((s for s in ranked if s.guard == guard_id), None)
         change = self.alerts.transition(
             community,
             alert_id,
@@ -234,7 +258,7 @@ class Loop:
         """Hand a non-police matter to the property office, with the same loop."""
         if not can(principal, "dispatch"):
             self._deny(principal, f"alert:{alert_id}", "handing over needs dispatch", community)
-        doc = self.visible_alert(principal, community, alert_id)
+        doc = self._alert_in_scope(principal, community, alert_id)
         if doc["type"] not in PROPERTY_ALERT_TYPES:
             raise InvalidInput("this is a police matter; it cannot be handed to the property office")
         change = self.alerts.transition(
@@ -303,9 +327,13 @@ class Loop:
 
     # --- tasks ----------------------------------------------------------------------------------
     def my_tasks(self, principal: Principal, *, include_closed: bool = False) -> list[Task]:
-        """The tasks of the signed-in guard, grid worker or property office."""
+        """The tasks of the signed-in guard, grid worker or property office (never of an alert type
+        hidden from them: a task offered before the wanted-list setting narrowed stays out of sight)."""
+        hidden = alert_filter(principal, self.settings).hidden
         with self.stores.sessions() as session:
             query = select(Task).order_by(Task.created_at.desc())
+            if hidden:
+                query = query.where(or_(Task.title.is_(None), Task.title.not_in(sorted(hidden))))
             if principal.role == "property":
                 query = query.where(Task.assignee == "property", Task.community_id == principal.community)
             elif principal.guard:
@@ -472,7 +500,7 @@ class Loop:
         if doc is None or doc["status"] in ("resolved", "false_alarm") or not _target(doc):
             return None
         asked = {t.assignee for t in self.tasks_of_alert(expired.alert_id)}
-        ranked = self.rank(expired.community_id, _target(doc), exclude=asked)  # type: ignore[arg-type]
+        ranked = self.rank(expired.community_id, _target(doc), exclude=asked, alert_type=doc["type"])  # type: ignore[arg-type]
         with self.stores.sessions.begin() as session:
             session.add(
                 AlertStep(

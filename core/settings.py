@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
+ROLE_NAMES = ("admin", "police", "grid_worker", "property", "wall")  # auth.principal.ROLES, checked by a test
 
 
 class Settings(BaseSettings):
@@ -115,6 +116,12 @@ class Settings(BaseSettings):
     )
     report_font_bold: Path = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 
+    # --- the wanted list -----------------------------------------------------------------
+    watchlist_visible_to: str = Field(
+        default="police",
+        description="roles (comma-separated) that see wanted-list hits and notes besides admins; empty = admins only",
+    )
+
     # --- login --------------------------------------------------------------------------
     # a lock per account and client address, doubling (auth/lockout.py); per account, a slow-down only
     login_max_failures: int = Field(
@@ -192,6 +199,20 @@ class Settings(BaseSettings):
         except ArgumentError as err:
             raise ValueError("is not a SQLAlchemy database URL") from err
         return value
+
+    @field_validator("watchlist_visible_to")
+    @classmethod
+    def _check_watchlist_roles(cls, value: str) -> str:
+        roles = [r.strip() for r in value.split(",") if r.strip()]
+        unknown = [r for r in roles if r not in ROLE_NAMES]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a role (roles: {', '.join(ROLE_NAMES)})")
+        return ",".join(roles)
+
+    @property
+    def watchlist_roles(self) -> frozenset[str]:
+        """The roles that see wanted-list hits and notes (admins always do)."""
+        return frozenset(r for r in self.watchlist_visible_to.split(",") if r)
 
     @property
     def sqlite_path(self) -> Path:

@@ -7,6 +7,7 @@ specific reason.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from core.secrets import keyed_hash
 from core.timefmt import parse_rfc3339
 from registry import validate
 from registry.models import DEVICE_TYPES
+from store.evidence import evidence_id
+
+log = logging.getLogger(__name__)
 
 EVENT_DEVICE_TYPES: dict[str, tuple[str, ...] | None] = {
     "door.contact": ("door_sensor",),
@@ -32,6 +36,7 @@ EVENT_DEVICE_TYPES: dict[str, tuple[str, ...] | None] = {
     "camera.throw": ("throw_camera",),
     "camera.fall": ("camera",),
 }
+EVIDENCE_EVENTS = ("camera.throw", "camera.fall")  # their data.image: an evidence image (store/evidence.py)
 LOCK_METHODS = ("face", "fingerprint", "card", "password", "app", "key")
 IDENTITY_FIELDS = ("person", "id_number", "face_id")
 _CONTAINERS = (dict, list)  # where an ID number may hide in an event's data
@@ -301,8 +306,13 @@ def check_event(
     now_ms: int,
     future_tolerance_ms: int,
     guard_known: Callable[[str], bool],
+    evidence: Callable[[object], str | None] = evidence_id,
 ) -> Event:
-    """A valid, normalised event, or Rejected with the reason."""
+    """A valid, normalised event, or Rejected with the reason.
+
+    ``evidence`` turns a camera event's ``image`` reference into the evidence id it stands for in the
+    event's community, or None (default: only an evidence id itself is taken).
+    """
     if isinstance(raw, RawEvent):
         parsed = raw
     elif not isinstance(raw, dict):
@@ -337,6 +347,14 @@ def check_event(
     if "id_number" in data or any(type(v) in _CONTAINERS for v in data.values()):
         data = redact(data, hash_key)
 
+    if parsed.type in EVIDENCE_EVENTS and "image" in data:
+        image = evidence(data["image"])
+        if image is None:
+            # the detection still counts; a reference to a file outside the community's evidence never does
+            log.warning("%s of %s: image reference dropped (no evidence of %s)", parsed.type, parsed.device, community)
+            del data["image"]
+        else:
+            data["image"] = image
     if parsed.type == "patrol.checkin" and not guard_known(str(data["guard"])):
         raise Rejected(f"unknown guard {data['guard']!r}")
     return Event(type=parsed.type, device=parsed.device, ts=ts, data=data, id=parsed.id, received=now_ms)

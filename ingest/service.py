@@ -12,6 +12,7 @@ from core.clock import Clock, WallClock
 from ingest.directory import Directory
 from ingest.schema import DeviceInfo, Event, RawEvent, Rejected, check_event, encoder, redact
 from store.events import EventLog
+from store.evidence import EvidenceStore
 from store.stores import Stores
 
 
@@ -36,6 +37,7 @@ class IngestService:
         self.settings = stores.settings
         self.directory = directory or Directory(stores.sessions)
         self.clock = clock or WallClock()
+        self.evidence = EvidenceStore.of_settings(self.settings)
         self.log = EventLog(
             stores.redis,
             stores.keys,
@@ -59,6 +61,9 @@ class IngestService:
         def guard_known(guard: str) -> bool:
             return directory.guard_known(community, guard)
 
+        # an image reference stands for an evidence image of this community only
+        evidence = self.evidence.community(community).reference
+
         for index, raw in enumerate(items):
             try:
                 good.append(
@@ -70,6 +75,7 @@ class IngestService:
                         now_ms=now,
                         future_tolerance_ms=tolerance,
                         guard_known=guard_known,
+                        evidence=evidence,
                     )
                 )
             except Rejected as err:

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from auth.alert_access import counts_for
+from auth.principal import Principal
 from core.i18n import t
 from registry.models import Community, Device, Guard, Household, Person, PersonTag
 from registry.queries import Scope
@@ -53,9 +55,10 @@ def communities(stores: Stores, scope: Scope) -> list[CityCommunity]:
         return [CityCommunity(*row) for row in session.execute(query)]
 
 
-def open_counts(stores: Stores, ids: list[str]) -> dict[str, dict[str, int]]:
-    """community → its open-alert counts (``sev:S``, ``type:T``)."""
-    return AlertStore(stores.redis, stores.keys).open_counts(ids)
+def open_counts(stores: Stores, ids: list[str], principal: Principal) -> dict[str, dict[str, int]]:
+    """community → its open-alert counts (``sev:S``, ``type:T``) of the alerts the principal may see."""
+    counts = AlertStore(stores.redis, stores.keys).open_counts(ids)
+    return {c: counts_for(principal, n, stores.settings) for c, n in counts.items()}
 
 
 def changed_since(stores: Stores, since_ms: int) -> list[str]:

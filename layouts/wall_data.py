@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from auth.alert_access import alert_filter, alerts_for
 from auth.masking import name_for
 from auth.principal import Principal
 from core.i18n import t
@@ -49,7 +50,7 @@ def key_figures(stores: Stores, principal: Principal, community: str, now: int) 
     online, reported = live.device_counts(stores, community, now)
     positions = live.guard_positions(stores, community, trail=False)
     on_duty = sum(1 for p in positions if now - p.ts < GUARD_ON_DUTY_MS)
-    alerts = visible_alerts(live.open_alerts(stores, community), principal)
+    alerts = visible_alerts(stores, live.open_alerts(stores, community), principal)
     by_severity = dict.fromkeys(SEVERITY_ORDER, 0)
     for alert in alerts:
         by_severity[alert["severity"]] = by_severity.get(alert["severity"], 0) + 1
@@ -68,19 +69,9 @@ def key_figures(stores: Stores, principal: Principal, community: str, now: int) 
     }
 
 
-def visible_alerts(alerts: list[dict[str, Any]], principal: Principal) -> list[dict[str, Any]]:
-    """The alerts the principal may see (grid scope; property staff: their matters only)."""
-    from auth.policy import PROPERTY_ALERT_TYPES
-
-    scope = principal.scope
-    out = []
-    for alert in alerts:
-        if scope.grid is not None and alert.get("grid") != scope.grid:
-            continue
-        if principal.role == "property" and alert["type"] not in PROPERTY_ALERT_TYPES:
-            continue
-        out.append(alert)
-    return out
+def visible_alerts(stores: Stores, alerts: list[dict[str, Any]], principal: Principal) -> list[dict[str, Any]]:
+    """The alerts the principal may see, as they may see them (auth/alert_access.py)."""
+    return alerts_for(principal, alerts, stores.settings)
 
 
 def building_names(stores: Stores, community: str, lang: str) -> dict[str, str]:
@@ -98,10 +89,10 @@ def feed_items(
     """The live alert feed: every open alert (most severe first, then newest), then a few recently
     closed ones. Many minor alerts of one type (a network outage takes many devices offline at
     once) become one grouped card, so that the feed never turns into spam."""
-    alerts = visible_alerts(live.open_alerts(stores, community), principal)
+    alerts = visible_alerts(stores, live.open_alerts(stores, community), principal)
     closed = [
         a
-        for a in visible_alerts(live.alert_feed(stores, community, limit=15), principal)
+        for a in visible_alerts(stores, live.alert_feed(stores, community, limit=15), principal)
         if a["status"] not in ("new", "acknowledged", "dispatched", "on_scene")
     ][:5]
     names = building_names(stores, community, lang)
@@ -235,10 +226,8 @@ def alerts_by_type_24h(stores: Stores, principal: Principal, community: str, now
         .where(AlertRecord.community_id == community, AlertRecord.detected_at >= since)
         .group_by(AlertRecord.type)
     )
-    if principal.scope.grid is not None:
-        query = query.where(AlertRecord.grid_id == principal.scope.grid)
     with stores.sessions() as session:
-        return {str(k): int(v) for k, v in session.execute(query)}
+        return {str(k): int(v) for k, v in session.execute(alert_filter(principal, stores.settings).narrow(query))}
 
 
 def response_minutes(stores: Stores, principal: Principal, community: str, now: int) -> dict[str, list[float]]:
@@ -255,8 +244,7 @@ def response_minutes(stores: Stores, principal: Principal, community: str, now: 
         )
         .group_by(AlertRecord.id, AlertRecord.detected_at, AlertStep.status)
     )
-    if principal.scope.grid is not None:
-        query = query.where(AlertRecord.grid_id == principal.scope.grid)
+    query = alert_filter(principal, stores.settings).narrow(query)
     out: dict[str, list[float]] = {"acknowledged": [], "dispatched": [], "on_scene": [], "resolved": []}
     with stores.sessions() as session:
         for detected, status, first in session.execute(query):

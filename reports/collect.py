@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from auth.alert_access import alert_filter
 from auth.masking import NAMED_ROLES, name_for
 from closedloop.models import Task
 from core.errors import StoreUnavailable
@@ -207,6 +208,9 @@ class Collector:
     def load_alerts(self, session: Session) -> list[Alert]:
         """The alerts detected in the period, with their steps (the handling to date)."""
         alerts: dict[str, Alert] = {}
+        # never an alert type hidden from the requester (no wanted-list hit in a report for the wall);
+        # the report's communities are checked against the scope already
+        hidden = alert_filter(self.principal, self.settings).hidden
         for ids in chunks(self.ids, 200):
             query = (
                 select(AlertRecord)
@@ -217,6 +221,8 @@ class Collector:
                 )
                 .order_by(AlertRecord.detected_at, AlertRecord.id)
             )
+            if hidden:
+                query = query.where(AlertRecord.type.not_in(sorted(hidden)))
             for record in session.scalars(query):
                 alerts[record.id] = Alert(record)
         keys = list(alerts)

@@ -428,10 +428,11 @@ def history_query(
     since: dt.datetime | None = None,
     grid: str | None = None,
     types: frozenset[str] | None = None,
+    hidden: frozenset[str] = frozenset(),
     limit: int = 1000,
     most_serious_first: bool = False,
 ) -> list[AlertRecord]:
-    """Alerts from the SQL history, newest first, filtered."""
+    """Alerts from the SQL history, newest first, filtered (``types``: only these; ``hidden``: never these)."""
     query = select(AlertRecord).where(AlertRecord.community_id.in_(communities))
     if status == "open":
         query = query.where(AlertRecord.status.in_(OPEN_STATUSES))
@@ -439,6 +440,8 @@ def history_query(
         query = query.where(AlertRecord.type == alert_type)
     if types is not None:
         query = query.where(AlertRecord.type.in_(sorted(types)))
+    if hidden:
+        query = query.where(AlertRecord.type.not_in(sorted(hidden)))
     if since is not None:
         query = query.where(AlertRecord.updated_at >= since)
     if grid is not None:
@@ -467,6 +470,7 @@ def record_view(record: AlertRecord) -> dict[str, Any]:
         "updated_at": _iso(record.updated_at),
         "count": record.count,
         "evidence": record.evidence,
+        "grid": record.grid_id,
     }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,15 +125,15 @@ def events_of(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
-def assert_valid_event(event: dict[str, Any], event_type: str, device: str) -> None:
-    """The event has the shape interfaces §2 asks for."""
+def assert_valid_event(event: dict[str, Any], event_type: str, device: str, var_dir: Path) -> None:
+    """The event has the shape interfaces §2 asks for; its image is a JPEG of Wanhu Xincun's evidence."""
     assert set(event) == {"id", "type", "device", "ts", "data"}
     assert event["type"] == event_type
     assert event["device"] == device
     assert 1 <= len(event["id"]) <= 64
     assert event["ts"].endswith("Z") or "+" in event["ts"][-6:]
     parse_rfc3339(event["ts"])
-    image = Path(event["data"]["image"])
+    image = var_dir / "evidence" / "wanhu" / f"{event['data']['image']}.jpg"
     assert image.is_file() and image.read_bytes()[:2] == b"\xff\xd8"  # a JPEG
 
 
@@ -142,17 +144,17 @@ def assert_valid_event(event: dict[str, Any], event_type: str, device: str) -> N
 def throw_run(throw_video: ThrowVideo, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
     """One detect run over the thrown-object video."""
     var = tmp_path_factory.mktemp("var")
-    result = detect_throws(var, throw_video, "--start", START)
+    result = detect_throws(var, throw_video, "--start", START, "--community", "wanhu")
     return var, events_of(result)
 
 
 def test_detect_prints_one_throw_event_per_thrown_object(
     throw_run: tuple[Path, list[dict[str, Any]]], throw_video: ThrowVideo
 ) -> None:
-    _, events = throw_run
+    var, events = throw_run
     assert len(events) == len(throw_video.throws) == 3
     for event, throw in zip(events, throw_video.throws, strict=True):
-        assert_valid_event(event, "camera.throw", "TC-B7")
+        assert_valid_event(event, "camera.throw", "TC-B7", var)
         assert event["data"]["origin"] == {"building": "B7", "floor": throw.floor, "column": throw.column}
         # ts = --start + the time of the first trajectory point, which is when the object was released
         assert abs(parse_rfc3339(event["ts"]) - START_MS - throw.start_s * 1000) <= 200
@@ -169,13 +171,25 @@ def test_the_trajectory_falls_through_the_image(throw_run: tuple[Path, list[dict
         assert trajectory[-1][2] > trajectory[0][2] + 20  # y grows downwards: it fell
 
 
-def test_evidence_images_go_under_the_var_dir(throw_run: tuple[Path, list[dict[str, Any]]]) -> None:
+def test_evidence_images_go_to_the_communitys_folder_under_an_opaque_id(
+    throw_run: tuple[Path, list[dict[str, Any]]],
+) -> None:
     var, events = throw_run
     for event in events:
-        path = Path(event["data"]["image"])
-        assert path.parent == var / "evidence"
-        assert path.stem == event["id"]
+        image = event["data"]["image"]
+        assert re.fullmatch(r"[0-9a-f]{32}", image)  # an id, no path of this machine
+        path = var / "evidence" / "wanhu" / f"{image}.jpg"
+        assert hashlib.sha256(path.read_bytes()).hexdigest()[:32] == image
         assert cv2.imread(str(path)) is not None
+    assert len({e["data"]["image"] for e in events}) == len(events)
+
+
+def test_a_camera_of_no_known_community_gives_events_without_images(throw_video: ThrowVideo, tmp_path: Path) -> None:
+    result = detect_throws(tmp_path, throw_video, "--start", START)
+    events = events_of(result)
+    assert len(events) == 3 and all("image" not in e["data"] for e in events)
+    assert "--community" in result.stderr  # it says how to have them
+    assert not (tmp_path / "evidence").exists()
 
 
 def test_running_the_same_file_again_gives_the_same_ids(
@@ -207,10 +221,16 @@ def test_without_start_the_file_time_is_frame_zero(throw_video: ThrowVideo, tmp_
 
 
 def test_detect_without_calibration_looks_for_falls(fall_video: Path, tmp_path: Path) -> None:
-    events = events_of(manage(tmp_path, "detect", "--input", str(fall_video), "--camera", "CAM-Y1", "--start", START))
+    events = events_of(
+        manage(
+            tmp_path,
+            "detect",
+            *("--input", str(fall_video), "--camera", "CAM-Y1", "--start", START, "--community", "wanhu"),
+        )
+    )
     assert len(events) == 1
     event = events[0]
-    assert_valid_event(event, "camera.fall", "CAM-Y1")
+    assert_valid_event(event, "camera.fall", "CAM-Y1", tmp_path)
     bbox = event["data"]["bbox"]
     assert len(bbox) == 4 and all(isinstance(v, int) for v in bbox)
     w, h = bbox[2], bbox[3]
@@ -359,7 +379,18 @@ def test_watch_posts_detections_reconnects_and_stops_on_sigterm(ingest: tuple[st
         ),
         encoding="utf-8",
     )
-    command = ["video", "watch", "--config", str(config), "--api", url, "--token", "secret-token"]
+    command = [
+        "video",
+        "watch",
+        "--config",
+        str(config),
+        "--api",
+        url,
+        "--token",
+        "secret-token",
+        "--community",
+        "wanhu",
+    ]
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), *command],
         env=video_env(tmp_path / "var"),
@@ -390,7 +421,7 @@ def test_watch_posts_detections_reconnects_and_stops_on_sigterm(ingest: tuple[st
     assert headers["Authorization"] == "Bearer secret-token"
     assert headers["Content-Type"] == "application/json"
     for event in events[:2]:
-        assert_valid_event(event, "camera.throw", "TC-W1")
+        assert_valid_event(event, "camera.throw", "TC-W1", tmp_path / "var")
         assert event["data"]["origin"] == {"building": "B9", "floor": 4, "column": 2}
     assert events[0]["id"] != events[1]["id"]  # each replay is a new stream session with its own time
 

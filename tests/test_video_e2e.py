@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,10 @@ def test_a_thrown_object_in_a_video_reaches_the_console_with_its_image(world: St
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert [e["data"]["origin"]["floor"] for e in events] == [5]
+    # the registry knows the camera's community: its evidence went there, named by an opaque id
+    (image,) = [e["data"]["image"] for e in events]
+    assert re.fullmatch(r"[0-9a-f]{32}", image)
+    assert (world.settings.var_dir / "evidence" / "wanhu" / f"{image}.jpg").is_file()
     feed(world, events)
 
     server = LiveServer(world.settings)

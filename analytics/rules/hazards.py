@@ -9,6 +9,7 @@ from analytics.rules.base import Rule, location_of
 from core.timefmt import iso_utc
 from ingest.directory import CommunityFacts
 from ingest.schema import DeviceInfo, Event
+from store.evidence import evidence_id  # ingest made it an id; a path left in the stream by an older version is dropped
 
 
 class Smoke(Rule):
@@ -85,7 +86,7 @@ class Throw(Rule):
             evidence={
                 "origin": origin,
                 "trajectory": event.data.get("trajectory", [])[:200],
-                "image": event.data.get("image"),
+                "image": evidence_id(event.data.get("image")),
                 "seen_at": iso_utc(event.ts),
             },
         )
@@ -105,5 +106,9 @@ class Fall(Rule):
             identity={"device": device.id},
             location=location_of(device),
             grid=device.grid,
-            evidence={"bbox": event.data.get("bbox"), "image": event.data.get("image"), "seen_at": iso_utc(event.ts)},
+            evidence={
+                "bbox": event.data.get("bbox"),
+                "image": evidence_id(event.data.get("image")),
+                "seen_at": iso_utc(event.ts),
+            },
         )

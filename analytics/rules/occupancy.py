@@ -21,6 +21,7 @@ from analytics.rules.base import Rule, location_of
 from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
 from ingest.directory import CommunityFacts
 from ingest.schema import DeviceInfo, Event
+from store.alert_models import WANTED_LIST_ALERTS
 
 RENTAL_CATEGORIES = ("rental", "group_rental")
 
@@ -153,7 +154,7 @@ class WatchlistMatch(Rule):
             return
         ctx.alert(
             self.name,
-            severity="critical",
+            severity=WANTED_LIST_ALERTS[self.name],
             subject={"household": device.household, "building": device.building, "device": device.id},
             identity={"opener": str(id_hash)[:16]},
             location=location_of(device),

@@ -2,15 +2,15 @@
 
 ``ts`` is the stream's start (wall time of frame 0) plus the detection's frame time. The event
 ``id`` is derived from the camera, the event type and ``ts``, so analysing the same file with the
-same ``--start`` again yields the same ids (ingest counts repeats as duplicates) and overwrites
-the same evidence files.
+same ``--start`` again yields the same ids (ingest counts repeats as duplicates). The evidence
+image goes to the camera's community's evidence folder and the event names it by its opaque id
+(``store/evidence.py``), never by a path.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -21,6 +21,7 @@ from analytics.video.fall import FallDetection
 from analytics.video.frames import Image
 from analytics.video.throw import ThrowDetection
 from core.timefmt import iso_utc
+from store.evidence import CommunityEvidence
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +34,12 @@ def event_id(camera: str, event_type: str, ts_ms: int) -> str:
     return f"{event_type.rsplit('.', maxsplit=1)[-1]}-{digest}"
 
 
-def write_evidence(image: Image, folder: Path, name: str) -> Path:
-    """Write a JPEG under ``folder`` and return its path (the folder is created)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.jpg"
+def write_evidence(image: Image, evidence: CommunityEvidence) -> str:
+    """Store the image as a JPEG in the community's evidence folder; returns its evidence id."""
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
-        raise OSError(f"cannot encode the evidence image {path}")
-    tmp = path.with_suffix(".jpg.tmp")
-    tmp.write_bytes(data.tobytes())
-    tmp.replace(path)  # readers never see half a file
-    return path
+        raise OSError(f"cannot encode an evidence image of community {evidence.community}")
+    return evidence.put(data.tobytes())
 
 
 def draw_throw(frame: Image, detection: ThrowDetection, facade: Facade) -> Image:
@@ -86,7 +82,7 @@ def throw_event(
     camera: str,
     facade: Facade,
     start_ms: int,
-    evidence_dir: Path | None,
+    evidence: CommunityEvidence | None,
 ) -> dict[str, Any]:
     """The ``camera.throw`` event of a detection; its trajectory times are milliseconds after ``ts``."""
     ts_ms = start_ms + round(detection.t_ms)
@@ -100,16 +96,18 @@ def throw_event(
         },
         "trajectory": trajectory,
     }
-    if evidence_dir is not None and detection.frame is not None:
-        data["image"] = str(write_evidence(draw_throw(detection.frame, detection, facade), evidence_dir, eid))
+    if evidence is not None and detection.frame is not None:
+        data["image"] = write_evidence(draw_throw(detection.frame, detection, facade), evidence)
     return {"id": eid, "type": "camera.throw", "device": camera, "ts": iso_utc(ts_ms), "data": data}
 
 
-def fall_event(detection: FallDetection, camera: str, start_ms: int, evidence_dir: Path | None) -> dict[str, Any]:
+def fall_event(
+    detection: FallDetection, camera: str, start_ms: int, evidence: CommunityEvidence | None
+) -> dict[str, Any]:
     """The ``camera.fall`` event of a detection (``ts`` is when the person went down)."""
     ts_ms = start_ms + round(detection.t_ms)
     eid = event_id(camera, "camera.fall", ts_ms)
     data: dict[str, Any] = {"bbox": list(detection.bbox)}
-    if evidence_dir is not None and detection.frame is not None:
-        data["image"] = str(write_evidence(draw_fall(detection.frame, detection), evidence_dir, eid))
+    if evidence is not None and detection.frame is not None:
+        data["image"] = write_evidence(draw_fall(detection.frame, detection), evidence)
     return {"id": eid, "type": "camera.fall", "device": camera, "ts": iso_utc(ts_ms), "data": data}

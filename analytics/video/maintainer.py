@@ -29,6 +29,7 @@ from analytics.video.frames import DropQueue, Image, is_stream_url, usable_fps
 from analytics.video.pipeline import CameraAnalysis, Kind
 from core.clock import Clock, WallClock
 from core.errors import InvalidInput
+from store.evidence import CommunityEvidence
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ class CameraWorker:
         calibration: FacadeCalibration | None,
         config: WatchConfig,
         poster: EventPoster,
-        evidence_dir: Path | None,
+        evidence: CommunityEvidence | None,
         stop: threading.Event,
         clock: Clock,
     ) -> None:
@@ -256,7 +257,7 @@ class CameraWorker:
         self.calibration = calibration
         self.config = config
         self.poster = poster
-        self.evidence_dir = evidence_dir
+        self.evidence = evidence
         self.stop = stop
         self.clock = clock
         self.queue: DropQueue[tuple[Session, float, Image]] = DropQueue(config.frame_queue)
@@ -353,7 +354,7 @@ class CameraWorker:
                         session.size,
                         session.fps,
                         session.start_ms,
-                        self.evidence_dir,
+                        self.evidence,
                     )
                     current = session
                 assert analysis is not None
@@ -382,7 +383,7 @@ class VideoMaintainer:
         calibrations: dict[str, FacadeCalibration],
         api_url: str,
         token: str,
-        evidence_dir: Path | None,
+        evidence: CommunityEvidence | None,
         clock: Clock | None = None,
     ) -> None:
         self.stop_event = threading.Event()
@@ -393,7 +394,7 @@ class VideoMaintainer:
                 calibrations.get(camera.id),
                 config,
                 self.poster,
-                evidence_dir,
+                evidence,
                 self.stop_event,
                 clock or WallClock(),
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from analytics.video.calibration import Facade, FacadeCalibration
@@ -14,6 +13,7 @@ from analytics.video.fall import FallDetector
 from analytics.video.frames import Image, open_video
 from analytics.video.throw import ThrowDetector
 from core.errors import InvalidInput
+from store.evidence import CommunityEvidence
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,12 @@ class CameraAnalysis:
         frame_size: tuple[int, int],
         fps: float,
         start_ms: int,
-        evidence_dir: Path | None,
+        evidence: CommunityEvidence | None,
     ) -> None:
         self.camera = camera
         self.kind = kind
         self.start_ms = start_ms
-        self.evidence_dir = evidence_dir
+        self.evidence = evidence
         self.facade: Facade | None = None
         self.detector: ThrowDetector | FallDetector
         if kind is Kind.throw:
@@ -79,9 +79,9 @@ class CameraAnalysis:
         events = []
         for detection in detections:
             if self.facade is not None:
-                events.append(throw_event(detection, self.camera, self.facade, self.start_ms, self.evidence_dir))
+                events.append(throw_event(detection, self.camera, self.facade, self.start_ms, self.evidence))
             else:
-                events.append(fall_event(detection, self.camera, self.start_ms, self.evidence_dir))
+                events.append(fall_event(detection, self.camera, self.start_ms, self.evidence))
         return events
 
 
@@ -91,12 +91,13 @@ def detect_file(
     kind: Kind,
     calibration: FacadeCalibration | None,
     start_ms: int,
-    evidence_dir: Path | None,
+    evidence: CommunityEvidence | None,
 ) -> Iterator[dict[str, Any]]:
-    """Analyse a whole file (or a stream until it ends): events as they are found."""
+    """Analyse a whole file (or a stream until it ends): events as they are found (``evidence``: the
+    camera's community's evidence folder, or None for events without an image)."""
     video = open_video(source)
     try:
-        analysis = CameraAnalysis(camera, kind, calibration, video.size, video.fps, start_ms, evidence_dir)
+        analysis = CameraAnalysis(camera, kind, calibration, video.size, video.fps, start_ms, evidence)
         frames = 0
         for t_ms, frame in video.frames():
             frames += 1
