@@ -248,7 +248,7 @@ def invite() -> ResponseReturnValue:
                 requested_by="resident",
             )
         except FieldErrors as err:
-            errors = err.errors
+            errors = err.texts(lang)
     if errors:
         return _page(household, building, error=t("visitor.fix", lang), status=400, values=values, errors=errors)
     return _page(household, building, message=t("visitor.sent", lang))

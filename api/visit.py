@@ -318,10 +318,7 @@ def _check(s: Stores, community: str, values: dict[str, str], lang: str) -> tupl
 
 def _messages(err: FieldErrors, lang: str) -> dict[str, str]:
     """The service's field errors, translated, on the page's fields."""
-    out = {}
-    for name, code in err.codes.items():
-        out["host" if name == "household" else name] = t(f"visitor.err.{code}", lang)
-    return out
+    return {"host" if name == "household" else name: text for name, text in err.texts(lang).items()}
 
 
 @bp.get("/visit/status")

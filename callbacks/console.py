@@ -351,11 +351,10 @@ def act(acts: list[Any], dispatches: list[Any], note: Any, selected: Any, seen: 
                 "false_alarm": t("console.false", lang),
                 "resolve": t("console.resolve", lang),
             }.get(action, action)
-    except InvalidInput as err:
-        message = t("error.conflict", lang) if "changed meanwhile" in str(err) else str(err)
-        return html.Div(message, className="st-msg-error"), (done if isinstance(done, int) else 0) + 1
+    except InvalidInput as err:  # a conflict too: the panel re-reads the alert
+        return html.Div(err.text(lang), className="st-msg-error"), (done if isinstance(done, int) else 0) + 1
     except SandtableError as err:
-        return html.Div(str(err), className="st-msg-error"), no_update
+        return html.Div(err.text(lang), className="st-msg-error"), no_update
     return html.Div(t("console.done", lang, a=label), className="st-msg-ok"), (done if isinstance(done, int) else 0) + 1
 
 

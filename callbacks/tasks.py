@@ -16,7 +16,7 @@ from auth.principal import current_principal
 from callbacks.console import loop
 from callbacks.util import as_list
 from closedloop.models import Notice, Task
-from core.errors import InvalidInput, SandtableError, TranslatedInput
+from core.errors import SandtableError
 from core.i18n import t
 from layouts import ids
 from layouts.tasks import task_cards
@@ -108,13 +108,8 @@ def act(clicks: list[Any], *_forms: Any) -> tuple[Any, Any]:
             loop().task_action(
                 principal, task_id, action, version=version, outcome=field("task-outcome"), notes=field("task-notes")
             )
-    except TranslatedInput as err:
+    except SandtableError as err:  # a conflict too: the list re-reads the tasks
         return html.Div(err.text(lang), className="st-msg-error"), (done if isinstance(done, int) else 0) + 1
-    except InvalidInput as err:
-        message = t("error.conflict", lang) if "meanwhile" in str(err) else str(err)
-        return html.Div(message, className="st-msg-error"), (done if isinstance(done, int) else 0) + 1
-    except SandtableError as err:
-        return html.Div(str(err), className="st-msg-error"), (done if isinstance(done, int) else 0) + 1
     return html.Div(t("console.done", lang, a=t(f"tasks.{action}", lang)), className="st-msg-ok"), (
         done if isinstance(done, int) else 0
     ) + 1

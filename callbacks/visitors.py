@@ -81,6 +81,6 @@ def decide(clicks: Any, notes: Any, lang: Any, done: Any) -> tuple[Any, Any]:
     try:
         Visitors(stores()).decide(current_principal(), pass_id, approve=approve, note=note)
     except SandtableError as err:
-        return html.Div(str(err), className="st-msg-error"), count
+        return html.Div(err.text(language), className="st-msg-error"), count
     label = t("visitor.approve" if approve else "visitor.reject", language)
     return html.Div(t("console.done", language, a=label), className="st-msg-ok"), count

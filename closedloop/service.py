@@ -26,7 +26,7 @@ from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import SYSTEM, Principal
 from auth.service import Auditor
 from closedloop.models import ACTIVE_TASK_STATUSES, OUTCOMES, Task
-from core.errors import Forbidden, InvalidInput, NotFound, TranslatedInput
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.i18n import t
 from core.secrets import keyed_hash
 from core.timefmt import aware, iso_utc, ms_to_utc
@@ -77,18 +77,18 @@ class Loop:
         doc = self._alert_in_scope(principal, community, alert_id)
         seen = alert_for(principal, doc, self.settings)
         if seen is None:
-            raise NotFound(f"no alert {alert_id}")
+            raise NotFound(key="error.no_alert", alert=alert_id)
         return seen
 
     def _alert_in_scope(self, principal: Principal, community: str, alert_id: str) -> dict[str, Any]:
         """The whole stored alert, after the same checks as visible_alert (for acting on it)."""
         if not can(principal, "read.alerts") and principal.role != "property":
-            raise Forbidden("this role may not read alerts")
+            raise Forbidden(key="error.role_alerts")
         if not principal.scope.allows_community(community):
-            raise NotFound(f"no alert {alert_id}")
+            raise NotFound(key="error.no_alert", alert=alert_id)
         doc = self.alerts.get(community, alert_id)
         if doc is None or alert_for(principal, doc, self.settings) is None:
-            raise NotFound(f"no alert {alert_id}")
+            raise NotFound(key="error.no_alert", alert=alert_id)
         return doc
 
     def timeline(self, alert_id: str) -> list[dict[str, Any]]:
@@ -119,10 +119,10 @@ class Loop:
         if not can(principal, "act.alerts"):
             self._deny(principal, f"alert:{alert_id}", f"{action} needs act.alerts", community)
         if action not in ACTIONS:
-            raise InvalidInput(f"unknown action {action!r}")
+            raise InvalidInput(key="error.unknown_action", action=action)
         self._alert_in_scope(principal, community, alert_id)
         if action == "false_alarm" and len(note.strip()) < 2:
-            raise InvalidInput("give the reason why this is a false alarm")
+            raise InvalidInput(key="error.false_alarm_reason")
         change = self.alerts.transition(
             community,
             alert_id,
@@ -227,9 +227,9 @@ class Loop:
         with self.stores.sessions() as session:
             guard = session.get(Guard, guard_id)
             if guard is None or guard.community_id != community:
-                raise InvalidInput(f"no guard {guard_id} in this community")
+                raise InvalidInput(key="error.no_guard", guard=guard_id)
             if doc["type"] in WANTED_LIST_TYPES and not self._sees_wanted_list(session, guard):
-                raise InvalidInput("a wanted-list hit goes only to those who may see the wanted list; choose police")
+                raise InvalidInput(key="error.wanted_list_guard")
             guard_name = guard.name
         target = _target(doc)
         ranked = self.rank(community, target, alert_type=doc["type"]) if target else []
@@ -260,7 +260,7 @@ class Loop:
             self._deny(principal, f"alert:{alert_id}", "handing over needs dispatch", community)
         doc = self._alert_in_scope(principal, community, alert_id)
         if doc["type"] not in PROPERTY_ALERT_TYPES:
-            raise InvalidInput("this is a police matter; it cannot be handed to the property office")
+            raise InvalidInput(key="error.police_matter")
         change = self.alerts.transition(
             community,
             alert_id,
@@ -354,14 +354,14 @@ class Loop:
         """accept / decline / arrive / close a task (who may: its assignee; version guards against a
         second, concurrent action)."""
         if action not in ("accept", "decline", "arrive", "close"):
-            raise InvalidInput(f"unknown action {action!r}")
+            raise InvalidInput(key="error.unknown_action", action=action)
         if action == "close" and outcome not in OUTCOMES:
-            raise InvalidInput(f"choose an outcome: {', '.join(OUTCOMES)}")
+            raise InvalidInput(key="task.error.outcome", outcomes=", ".join(OUTCOMES))
         try:
             with self.stores.sessions.begin() as session:
                 task = self._own_task(session, principal, task_id)
                 if task.version != version:
-                    raise InvalidInput("this task was changed by someone else meanwhile; reload it")
+                    raise Conflict()
                 allowed = {
                     "accept": ("offered",),
                     "decline": ("offered",),
@@ -369,12 +369,12 @@ class Loop:
                     "close": ("accepted", "on_scene"),
                 }[action]
                 if task.status not in allowed:
-                    raise InvalidInput(f"a task that is {task.status} cannot be {action}ed")
+                    raise InvalidInput(key="task.error.state", status=task.status, action=action)
                 self._apply(session, task, action, principal.id, outcome=outcome, notes=notes)
                 session.flush()  # the version counter moves at the flush: the copy carries the new one
                 snapshot = _detach(task)
         except StaleDataError:
-            raise InvalidInput("this task was changed by someone else meanwhile; reload it") from None
+            raise Conflict() from None
         self._follow_alert(snapshot, action, principal, outcome=outcome, notes=notes)
         return snapshot
 
@@ -594,7 +594,7 @@ class Loop:
         mobile = validate.phone(phone)
         clean_name = validate.normalise_text(name)
         if not 2 <= len(clean_name) <= 64:
-            raise InvalidInput("name must have 2–64 characters")
+            raise InvalidInput(key="visitor.err.name")
         id_hash = keyed_hash(self.stores.id_hash_key, number)
         notes = t("task.registered_note", "zh", name=clean_name)
         person_id = ""
@@ -602,15 +602,15 @@ class Loop:
             with self.stores.sessions.begin() as session:
                 task = self._own_task(session, principal, task_id)
                 if task.version != version:
-                    raise InvalidInput("this task was changed by someone else meanwhile; reload it")
+                    raise Conflict()
                 if task.status == "offered":
-                    raise TranslatedInput("task.error.register_offered")
+                    raise InvalidInput(key="task.error.register_offered")
                 if task.status not in ("accepted", "on_scene"):
-                    raise TranslatedInput("task.error.register_ended")
+                    raise InvalidInput(key="task.error.register_ended")
                 household_id = (task.prefill or {}).get("household") if task.kind == "register" else None
                 household = session.get(Household, household_id) if household_id else None
                 if household is None or household.community_id != task.community_id:
-                    raise TranslatedInput("task.error.no_household")
+                    raise InvalidInput(key="task.error.no_household")
                 if not principal.scope.allows_grid(household.grid_id):
                     self._deny(principal, f"task:{task_id}", "household outside the grid", task.community_id)
                 community = household.community_id
@@ -641,14 +641,14 @@ class Loop:
                     .limit(1)
                 )
                 if registered is not None:
-                    raise TranslatedInput("task.error.duplicate_id")
+                    raise InvalidInput(key="task.error.duplicate_id")
                 session.add(PersonTag(person_id=person_id, tag="floating"))
                 session.add(Residency(person_id=person_id, household_id=household.id, role="tenant", since=today))
                 self._apply(session, task, "close", principal.id, outcome="registered", notes=notes)
                 session.flush()  # the task's version moves here: a concurrent change fails the whole registration
                 snapshot = _detach(task)
         except StaleDataError:
-            raise InvalidInput("this task was changed by someone else meanwhile; reload it") from None
+            raise Conflict() from None
         self.auditor.record(
             principal,
             "person.register_floating",
@@ -662,7 +662,7 @@ class Loop:
     # --- errors -----------------------------------------------------------------------------------
     def _deny(self, principal: Principal, target: str, reason: str, community: str | None) -> None:
         self.auditor.record(principal, "denied", target=target, reason=reason, outcome="denied", community=community)
-        raise Forbidden("you may not do this")
+        raise Forbidden(key="error.forbidden")
 
 
 def _target(doc: dict[str, Any]) -> tuple[float, float] | None:

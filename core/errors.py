@@ -6,7 +6,24 @@ from core.i18n import t
 
 
 class SandtableError(Exception):
-    """Base of every error a user may see; str(err) is the one-line reason."""
+    """Base of every error a user may see.
+
+    Raised with a translation key and its values (``InvalidInput(key="task.error.state",
+    status=…)``): ``str(err)`` is the English sentence (logs, the command line), ``text(lang)`` the
+    sentence in the page's language. Errors only an operator sees (a setting, a store) may be raised
+    with an English message instead; their ``text`` is that message."""
+
+    default_key: str | None = None
+
+    def __init__(self, message: str = "", *, key: str | None = None, **values: object) -> None:
+        key = key or (None if message else self.default_key)
+        super().__init__(message or (t(key, "en", **values) if key else ""))
+        self.key = key
+        self.values = values
+
+    def text(self, lang: str) -> str:
+        """The sentence in the given language."""
+        return t(self.key, lang, **self.values) if self.key else str(self)
 
 
 class ConfigError(SandtableError):
@@ -29,15 +46,7 @@ class InvalidInput(SandtableError):
     """User input failed validation; the message says which field and why."""
 
 
-class TranslatedInput(InvalidInput):
-    """Invalid input whose sentence is in the translation table: English in logs and on the command
-    line (str), the page's language on a page (``text(lang)``)."""
+class Conflict(InvalidInput):
+    """Someone else changed the record meanwhile (optimistic locking): reload and try again."""
 
-    def __init__(self, key: str, **values: object) -> None:
-        super().__init__(t(key, "en", **values))
-        self.key = key
-        self.values = values
-
-    def text(self, lang: str) -> str:
-        """The sentence in the given language."""
-        return t(self.key, lang, **self.values)
+    default_key = "error.conflict"

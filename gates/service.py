@@ -17,7 +17,8 @@ from auth.masking import mask_id_number
 from auth.policy import can
 from auth.principal import Principal
 from auth.service import Auditor
-from core.errors import Forbidden, InvalidInput, NotFound
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.i18n import t
 from core.secrets import keyed_hash
 from gates.models import VisitorPass
 from gates.passes import project_passes
@@ -69,6 +70,13 @@ class FieldErrors(InvalidInput):
         self.errors = errors
         self.codes = codes or {}
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+    def texts(self, lang: str) -> dict[str, str]:
+        """Each field's error in the page's language (a field without a code keeps its sentence)."""
+        return {
+            name: t(f"visitor.err.{self.codes[name]}", lang) if name in self.codes else text
+            for name, text in self.errors.items()
+        }
 
 
 class Visitors:
@@ -194,15 +202,15 @@ class Visitors:
             self.auditor.record(
                 principal, "denied", target=f"visitor:{pass_id}", reason="needs visitors.approve", outcome="denied"
             )
-            raise Forbidden("you may not approve visitors")
+            raise Forbidden(key="visitor.error.may_not_approve")
         if not approve and len(note.strip()) < 2:
-            raise InvalidInput("give the reason for the rejection")
+            raise InvalidInput(key="visitor.error.reason")
         with self.stores.sessions.begin() as session:
             visitor = session.get(VisitorPass, pass_id)
             if visitor is None or not principal.scope.allows_community(visitor.community_id):
-                raise NotFound(f"no visitor pass {pass_id}")
+                raise NotFound(key="visitor.error.no_pass", visitor_pass=pass_id)
             if visitor.status != "pending":
-                raise InvalidInput(f"this pass is already {visitor.status}")
+                raise Conflict(key="visitor.error.decided", status=visitor.status)
             visitor.status = "approved" if approve else "rejected"
             visitor.decided_by, visitor.decided_at, visitor.decision_note = principal.id, utcnow(), note.strip()[:500]
             snapshot = _snapshot(visitor)

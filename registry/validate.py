@@ -44,22 +44,22 @@ def id_number(value: Any) -> str:
     date and code table, and accept a code that existed at any time.
     """
     if value is None or str(value).strip() == "":
-        raise InvalidInput("ID number is empty")
+        raise InvalidInput(key="validate.id.empty")
     text = normalise_text(str(value)).upper().replace(" ", "")
     if len(text) != 18:
-        raise InvalidInput(f"ID number must have 18 characters, not {len(text)}")
+        raise InvalidInput(key="validate.id.length", n=len(text))
     if not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
-        raise InvalidInput("ID number must be 17 digits and a digit or X")
+        raise InvalidInput(key="validate.id.digits")
     if ric.calc_check_digit(text) != text[17]:
-        raise InvalidInput("ID number check digit is wrong")
+        raise InvalidInput(key="validate.id.check")
     try:
         born = ric.get_birth_date(text)
     except ValidationError:
-        raise InvalidInput("ID number has an impossible birth date") from None
+        raise InvalidInput(key="validate.id.birth") from None
     if not dt.date(1880, 1, 1) <= born <= dt.date.today():
-        raise InvalidInput("ID number has a birth date in the future or before 1880")
+        raise InvalidInput(key="validate.id.birth_range")
     if not _known_place(text[:6]):
-        raise InvalidInput(f"ID number has an unknown place code {text[:6]}")
+        raise InvalidInput(key="validate.id.place", code=text[:6])
     return text
 
 
@@ -73,7 +73,7 @@ def _known_place(code: str) -> bool:
 def phone(value: Any) -> str:
     """A mainland mobile number (11 digits, 13x–19x) or a landline with area code."""
     if value is None or str(value).strip() == "":
-        raise InvalidInput("phone number is empty")
+        raise InvalidInput(key="validate.phone.empty")
     text = normalise_text(str(value))
     text = re.sub(r"[\s()（）]", "", text)
     if text.startswith("+86"):
@@ -85,24 +85,24 @@ def phone(value: Any) -> str:
         return digits
     if _LANDLINE.match(text):
         return text
-    raise InvalidInput("phone number must be an 11-digit mobile number (1[3-9]…) or a landline with area code")
+    raise InvalidInput(key="validate.phone.format")
 
 
 def plate(value: Any) -> str:
     """A vehicle plate (GA 36, new-energy plates included), full-width characters normalised."""
     if value is None or str(value).strip() == "":
-        raise InvalidInput("plate is empty")
+        raise InvalidInput(key="validate.plate.empty")
     text = normalise_text(str(value)).upper()
     text = re.sub(r"[\s·•\-.]", "", text)
     if not text or text[0] not in PROVINCES:
-        raise InvalidInput("plate must start with a province abbreviation such as 苏")
+        raise InvalidInput(key="validate.plate.province")
     if _ORDINARY.match(text) or _NEV_SMALL.match(text) or _NEV_LARGE.match(text):
         return text
     if len(text) not in (7, 8):
-        raise InvalidInput(f"plate must have 7 characters (8 for new-energy vehicles), not {len(text)}")
+        raise InvalidInput(key="validate.plate.length", n=len(text))
     if "I" in text or "O" in text:
-        raise InvalidInput("plates never use the letters I and O")
-    raise InvalidInput("plate does not follow GA 36 (e.g. 苏J12345, new-energy 苏JD12345)")
+        raise InvalidInput(key="validate.plate.io")
+    raise InvalidInput(key="validate.plate.format")
 
 
 def _check_degrees(geom: BaseGeometry) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from auth.principal import Principal
 from core.errors import InvalidInput
-from core.i18n import Lang, t
+from core.i18n import Lang
 from core.settings import Settings
 from registry import queries
 from reports.model import FORMATS, REPORT_ROLES, ReportRequest
@@ -21,13 +21,7 @@ class ReportInputError(InvalidInput):
     """A bad report request: one English sentence for the CLI and logs, and an i18n key for the page."""
 
     def __init__(self, key: str, message: str, **values: object) -> None:
-        super().__init__(message)
-        self.key = key
-        self.values = values
-
-    def text(self, lang: str) -> str:
-        """The reason in the page's language."""
-        return t(self.key, lang, **self.values)
+        super().__init__(message, key=key, **values)  # the CLI's sentence names its options
 
 
 def split_communities(values: Iterable[str] | str | None) -> list[str]:

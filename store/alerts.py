@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.timefmt import iso_utc, ms_to_utc
 from store.alert_models import OPEN_STATUSES, AlertRecord, AlertStep
 from store.keys import Keys
@@ -240,11 +240,11 @@ class AlertStore:
         """Move an alert along its lifecycle (who and when recorded in its timeline)."""
         current = self.get(community, alert_id)
         if current is None:
-            raise NotFound(f"no alert {alert_id}")
+            raise NotFound(key="error.no_alert", alert=alert_id)
         if expected is not None and current["status"] != expected:
-            raise InvalidInput("the alert changed meanwhile; reload and try again")
+            raise Conflict()
         if status not in TRANSITIONS.get(current["status"], ()):
-            raise InvalidInput(f"an alert that is {current['status']} cannot become {status}")
+            raise InvalidInput(key="error.alert_state", status=current["status"], wanted=status)
         closing = status in ("resolved", "false_alarm")
         keys = [
             self.keys.alerts_open(community),
@@ -268,9 +268,9 @@ class AlertStore:
             ],
         )
         if reply[0] == "missing":
-            raise NotFound(f"no open alert {alert_id}")
+            raise NotFound(key="error.no_alert", alert=alert_id)
         if reply[0] == "conflict":
-            raise InvalidInput("the alert changed meanwhile; reload and try again")
+            raise Conflict()
         if closing:
             self.client.zadd(self.keys.city_changes, {community: wall_ms()})
         return AlertChange(_clean(json.loads(reply[1])), status, actor=actor, note=note)

@@ -21,7 +21,7 @@ from analytics.rules.occupancy import RENTAL_CATEGORIES
 from auth.principal import Principal
 from closedloop.models import Task
 from closedloop.service import Loop
-from core.errors import InvalidInput, TranslatedInput
+from core.errors import Conflict, InvalidInput
 from core.i18n import t
 from core.secrets import keyed_hash
 from ingest.directory import Directory
@@ -103,14 +103,14 @@ def test_the_second_of_two_simultaneous_actions_is_refused(world: Stores) -> Non
             loop.act(who, "wanhu", alert["id"], "acknowledge", expected="new")
             outcomes.append("ok")
         except InvalidInput as err:
-            outcomes.append(str(err))
+            outcomes.append(f"{type(err).__name__}: {err.text('zh')}")
 
     threads = [threading.Thread(target=acknowledge, args=(p,)) for p in (POLICE, OTHER_POLICE)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(outcomes) == ["ok", "the alert changed meanwhile; reload and try again"]
+    assert sorted(outcomes) == ["Conflict: 该记录已被他人更新，请刷新后重试", "ok"]
     timeline = [s["action"] for s in loop.timeline(alert["id"])]
     assert timeline.count("acknowledged") == 1
     # an action the current state does not allow is refused with the reason
@@ -128,8 +128,9 @@ def test_a_task_acted_on_twice_at_once_keeps_the_first(world: Stores) -> None:
     task = loop.dispatch(POLICE, "wanhu", alert["id"], "wanhu-GD01", expected="new")
     guard = Principal(kind="user", id="guard", role="grid_worker", community="wanhu", guard="wanhu-GD01")
     loop.task_action(guard, task.id, "accept", version=task.version)
-    with pytest.raises(InvalidInput, match="changed by someone else"):
+    with pytest.raises(Conflict) as refused:
         loop.task_action(guard, task.id, "decline", version=task.version)
+    assert refused.value.text("zh") == "该记录已被他人更新，请刷新后重试"
 
 
 @pytest.mark.also_on_cluster
@@ -270,7 +271,7 @@ def test_registering_from_a_task_not_yet_accepted_registers_nobody(world: Stores
         with pytest.raises(InvalidInput) as refused:
             register(tenant_task, number, tenant_task.task.version)
         assert registered(world, number) == []
-        assert isinstance(refused.value, TranslatedInput)
+        assert refused.value.key == "task.error.register_offered"
         assert refused.value.text("zh") == "请先接单，再登记流动人口"
         assert str(refused.value) == "Accept the task before registering the tenant"
     task = task_now(tenant_task.loop, tenant_task.alert["id"])
@@ -292,7 +293,6 @@ def test_an_id_number_registered_in_the_community_already_is_refused(world: Stor
         assert session.scalars(select(Person.id).where(Person.name == TENANT_NAME)).all() == []
     task = task_now(loop, tenant_task.alert["id"])
     assert (task.status, task.version) == ("accepted", accepted.version)
-    assert isinstance(refused.value, TranslatedInput)
     assert refused.value.text("zh") == t("task.error.duplicate_id", "zh")
 
 
@@ -335,7 +335,7 @@ def test_two_registrations_of_one_id_number_at_once_register_one_person(world: S
             register(tenant, number, version)
             outcomes.append("registered")
         except InvalidInput as err:
-            outcomes.append(str(err))
+            outcomes.append(f"{type(err).__name__}: {err.text('zh')}")
 
     threads = [
         threading.Thread(target=register_at_once, args=pair)
@@ -412,3 +412,35 @@ def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser
         assert expected in steps, steps
     final = AlertStore(world.redis, world.keys).get("wanhu", alert["id"])
     assert final is not None and final["status"] == "resolved"
+
+
+@pytest.mark.browser
+def test_a_task_changed_on_another_device_meanwhile_says_so_in_chinese(world: Stores, browser) -> None:
+    """Two devices act on one task: the second to press gets the conflict in the page's language,
+    not the service's English sentence."""
+    from sqlalchemy import select
+
+    from auth.models import User
+
+    alert = smoke_alert(world)
+    with world.sessions() as session:
+        guard_id = session.scalars(select(User.guard_id).where(User.username == "grid.wanhu-G1")).one()
+    loop = Loop(world)
+    task = loop.dispatch(POLICE, "wanhu", alert["id"], guard_id, expected="new")
+    server = LiveServer(world.settings)
+    try:
+        browser_login(browser, server.url, "grid.wanhu-G1")
+        browser.get(server.url + "/tasks")
+        wait_for(browser, ".st-task-offered")
+        # the phone stops refreshing (as on a slow network), and the worker's other device accepts
+        browser.execute_script("window.dash_clientside.set_props('tasks-refresh', {disabled: true});")
+        worker = Principal(
+            kind="user", id="grid.wanhu-G1", role="grid_worker", community="wanhu", grid="wanhu-G1", guard=guard_id
+        )
+        loop.task_action(worker, task.id, "accept", version=task.version)
+        browser.find_element(By.XPATH, "//button[normalize-space()='接单']").click()
+        message = wait_for(browser, ".st-msg-error")[0].text
+        save_screenshot(browser, "tasks_conflict_zh")
+    finally:
+        server.stop()
+    assert message == "该记录已被他人更新，请刷新后重试"

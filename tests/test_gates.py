@@ -295,7 +295,7 @@ def test_the_visitor_form_and_the_approval_page(world: Stores, browser) -> None:
         }
         fill({"visitor_name": "访客乙", "id_number": "110105194912310021", "phone": "13912345678", **window})
         errors = wait_for(browser, ".st-field-error")
-        assert "check digit" in errors[0].text
+        assert "身份证号有误" in errors[0].text  # in the page's language
         assert (
             browser.find_element(By.CSS_SELECTOR, "form#invite [name=visitor_name]").get_attribute("value") == "访客乙"
         )

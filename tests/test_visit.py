@@ -87,15 +87,15 @@ def approval_queue(session: requests.Session, url: str) -> str:
     return json.dumps(response.json(), ensure_ascii=False)
 
 
-def approve(session: requests.Session, url: str, pass_id: str) -> str:
-    """Press 'approve' on a pass in the approval panel."""
-    button = {"type": "visitor-act", "pass": pass_id, "approve": 1}
+def approve(session: requests.Session, url: str, pass_id: str, *, yes: bool = True, note: str = "请走北门") -> str:
+    """Press 'approve' (or 'reject') on a pass in the approval panel."""
+    button = {"type": "visitor-act", "pass": pass_id, "approve": 1 if yes else 0}
     payload: dict[str, Any] = {
         "output": "..visitor-msg.children...visitor-done.data..",
         "outputs": [{"id": "visitor-msg", "property": "children"}, {"id": "visitor-done", "property": "data"}],
         "inputs": [[{"id": button, "property": "n_clicks", "value": 1}]],
         "state": [
-            [{"id": {"type": "visitor-note", "pass": pass_id}, "property": "value", "value": "请走北门"}],
+            [{"id": {"type": "visitor-note", "pass": pass_id}, "property": "value", "value": note}],
             {"id": "visitor-lang", "property": "data", "value": "zh"},
             {"id": "visitor-done", "property": "data", "value": 0},
         ],
@@ -132,6 +132,8 @@ def test_a_visitor_applies_is_approved_and_the_face_gate_lets_them_in(world: Sto
         staff = http_login(server.url, "property.wanhu")
         queue = approval_queue(staff, server.url)
         assert created.id in queue and "访客自助申请" in queue and VISITOR_ID not in queue
+        refused = approve(staff, server.url, created.id, yes=False, note="")
+        assert "驳回须填写原因" in refused  # the service's refusal, in the page's language
         assert "st-msg-ok" in approve(staff, server.url, created.id)
 
         status = requests.get(server.url + link, timeout=30)
