@@ -425,6 +425,7 @@ def test_a_task_changed_on_another_device_meanwhile_says_so_in_chinese(world: St
     alert = smoke_alert(world)
     with world.sessions() as session:
         guard_id = session.scalars(select(User.guard_id).where(User.username == "grid.wanhu-G1")).one()
+    assert guard_id is not None
     loop = Loop(world)
     task = loop.dispatch(POLICE, "wanhu", alert["id"], guard_id, expected="new")
     server = LiveServer(world.settings)

@@ -37,7 +37,9 @@ def test_every_error_a_page_shows_is_raised_with_a_key() -> None:
                 continue
             if node.exc.args:
                 unkeyed.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-            keys += [k.value.value for k in node.exc.keywords if k.arg == "key" and isinstance(k.value, ast.Constant)]
+            keys += [
+                str(k.value.value) for k in node.exc.keywords if k.arg == "key" and isinstance(k.value, ast.Constant)
+            ]
     assert unkeyed == []
     missing = [k for k in keys if k not in TABLE]
     assert keys and missing == []
