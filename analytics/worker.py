@@ -122,7 +122,7 @@ class Worker:
         self.alerts = AlertStore(stores.redis, stores.keys)
         self.history = AlertHistory(stores.sessions) if write_history else None
         # the closed loop (dispatch, arrival, SLAs) runs with live state only, never in a replay
-        self.loop = Loop(stores) if write_history else None
+        self.loop = Loop(stores, clock=self.clock) if write_history else None
         self.plan_timers = True  # registry-driven schedules (patrol rounds); a replay judges only its file
         self.raised: list[AlertChange] = []  # every change, for replay's output
         self.keep_changes = not write_history
@@ -362,7 +362,7 @@ class Worker:
                         if self._sweep_lock(community):
                             self.sweep(community)
                             if self.loop is not None:
-                                self.loop.maintain(community, self.clock.now_ms())
+                                self.loop.maintain(community)
                     if self.loop is not None:  # live state only, never in a replay
                         try:
                             run_due_reports(self.stores, self.clock.now_ms())

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from api.params import query_time
 from api.registry_api import bad_request, scoped_communities
-from api.web import stores
+from api.web import clock, stores
 from auth.alert_access import alert_filter, alerts_for
 from auth.principal import current_principal
 from auth.web import audit, deny, require
@@ -119,7 +119,7 @@ def evidence_image(community: str, alert_id: str) -> ResponseReturnValue:
     from core.errors import Forbidden, NotFound
 
     try:
-        doc = Loop(stores()).visible_alert(current_principal(), community, alert_id)
+        doc = Loop(stores(), clock()).visible_alert(current_principal(), community, alert_id)
     except (NotFound, Forbidden):
         return error(404, "no such alert")
     folder = EvidenceStore.of_settings(stores().settings).community(doc["community"])

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
 from api.registry_api import bp as api_v1
-from api.web import request_lang, stores
+from api.web import clock, request_lang, stores
 from auth.policy import can
 from auth.principal import current_principal
 from auth.web import audit, require
@@ -44,7 +44,7 @@ def job_store() -> JobStore:
     """The app's report jobs."""
     found: JobStore | None = current_app.extensions.get("sandtable.reports")
     if found is None:
-        found = JobStore(stores())
+        found = JobStore(stores(), clock())
         current_app.extensions["sandtable.reports"] = found
     return found
 

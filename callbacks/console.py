@@ -11,7 +11,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import select
 
-from api.web import stores
+from api.web import clock, stores
 from auth.alert_access import alert_filter, alerts_for
 from auth.callbacks import page_callback
 from auth.masking import mask_id_number, name_for
@@ -36,7 +36,7 @@ def loop() -> Loop:
 
     found: Loop | None = current_app.extensions.get("sandtable.loop")
     if found is None:
-        found = Loop(stores())
+        found = Loop(stores(), clock())
         current_app.extensions["sandtable.loop"] = found
     return found
 

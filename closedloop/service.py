@@ -26,13 +26,14 @@ from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import SYSTEM, Principal
 from auth.service import Auditor
 from closedloop.models import ACTIVE_TASK_STATUSES, OUTCOMES, Task
+from core.clock import Clock, WallClock
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.i18n import t
 from core.secrets import keyed_hash
-from core.timefmt import aware, iso_utc, ms_to_utc
+from core.timefmt import SHANGHAI, aware, iso_utc, ms_to_utc
 from geodata.network import Network, metres, path_graph
 from registry import validate
-from registry.models import Community, Guard, Household, Person, PersonTag, Residency, utcnow
+from registry.models import Community, Guard, Household, Person, PersonTag, Residency
 from store.alert_models import AlertStep
 from store.alerts import AlertChange, AlertHistory, AlertStore
 from store.stores import Stores
@@ -54,21 +55,21 @@ class Suggestion:
     eta_minutes: float
 
 
-def now_ms() -> int:
-    """Wall time in ms."""
-    return int(utcnow().timestamp() * 1000)
-
-
 class Loop:
     """The closed-loop operations on one set of stores."""
 
-    def __init__(self, stores: Stores) -> None:
+    def __init__(self, stores: Stores, clock: Clock | None = None) -> None:
         self.stores = stores
         self.settings = stores.settings
-        self.alerts = AlertStore(stores.redis, stores.keys)
+        self.clock = clock or WallClock()  # every step, task and expiry is stamped from it
+        self.alerts = AlertStore(stores.redis, stores.keys, clock=self.clock)
         self.history = AlertHistory(stores.sessions)
         self.auditor = Auditor(stores.sessions)
         self._networks: dict[str, Network] = {}
+
+    def _now(self) -> dt.datetime:
+        """The loop's clock as an aware UTC datetime."""
+        return ms_to_utc(self.clock.now_ms())
 
     # --- reading ------------------------------------------------------------------------------
     def visible_alert(self, principal: Principal, community: str, alert_id: str) -> dict[str, Any]:
@@ -128,7 +129,7 @@ class Loop:
             alert_id,
             ACTIONS[action],
             actor=principal.id,
-            at_ms=now_ms(),
+            at_ms=self.clock.now_ms(),
             note=note.strip(),
             expected=expected,
         )
@@ -162,7 +163,7 @@ class Loop:
         from store import live
 
         exclude = exclude or set()
-        now = now_ms()
+        now = self.clock.now_ms()
         with self.stores.sessions() as session:
             guards = {
                 g.id: g
@@ -239,7 +240,7 @@ class Loop:
             alert_id,
             "dispatched",
             actor=principal.id,
-            at_ms=now_ms(),
+            at_ms=self.clock.now_ms(),
             note=f"{guard_name} {note}".strip(),
             expected=expected,
         )
@@ -266,7 +267,7 @@ class Loop:
             alert_id,
             "dispatched",
             actor=principal.id,
-            at_ms=now_ms(),
+            at_ms=self.clock.now_ms(),
             note=f"property {note}".strip(),
             expected=expected,
         )
@@ -309,13 +310,14 @@ class Loop:
             eta_minutes=eta,
             prefill=prefill,
             created_by=created_by,
+            created_at=self._now(),
         )
         with self.stores.sessions.begin() as session:
             session.add(task)
             session.add(
                 AlertStep(
                     alert_id=doc["id"],
-                    at=utcnow(),
+                    at=self._now(),
                     action="task_offered",
                     status="dispatched",
                     actor=created_by,
@@ -395,7 +397,7 @@ class Loop:
         return task
 
     def _apply(self, session: Session, task: Task, action: str, actor: str, *, outcome: str, notes: str) -> None:
-        now = utcnow()
+        now = self._now()
         if action == "accept":
             task.status, task.accepted_at = "accepted", now
         elif action == "decline":
@@ -437,7 +439,7 @@ class Loop:
                             task.alert_id,
                             target,
                             actor=principal.id,
-                            at_ms=now_ms(),
+                            at_ms=self.clock.now_ms(),
                             note=f"{outcome} {notes}".strip()[:2000],
                         )
                     )
@@ -468,7 +470,7 @@ class Loop:
             for task in session.scalars(
                 select(Task).where(Task.alert_id == alert_id, Task.status.in_(ACTIVE_TASK_STATUSES))
             ):
-                task.status, task.closed_at = "cancelled", utcnow()
+                task.status, task.closed_at = "cancelled", self._now()
                 self._clear_active(task)
 
     # --- arrival by geofence ---------------------------------------------------------------------
@@ -505,7 +507,7 @@ class Loop:
             session.add(
                 AlertStep(
                     alert_id=expired.alert_id,
-                    at=utcnow(),
+                    at=self._now(),
                     action="redispatch",
                     status=doc["status"],
                     actor="system",
@@ -517,8 +519,10 @@ class Loop:
             return None
         return self._offer(expired.community_id, doc, ranked[0].guard, created_by="system", eta=ranked[0].eta_minutes)
 
-    def maintain(self, community: str, now: int) -> dict[str, int]:
-        """Re-dispatch offers not accepted in time; escalate stages that missed their SLA."""
+    def maintain(self, community: str) -> dict[str, int]:
+        """Re-dispatch offers not accepted in time; escalate stages that missed their SLA (at the
+        loop's clock: the steps it adds carry that time)."""
+        now = self.clock.now_ms()
         cutoff = ms_to_utc(now - int(self.settings.dispatch_accept_minutes * 60_000))
         expired: list[Task] = []
         with self.stores.sessions.begin() as session:
@@ -528,7 +532,7 @@ class Loop:
                 )
             ):
                 if aware(task.created_at) <= cutoff:
-                    task.status, task.closed_at = "expired", utcnow()
+                    task.status, task.closed_at = "expired", self._now()
                     expired.append(_detach(task))
         for task in expired:
             self.redispatch(task, reason=f"not accepted within {self.settings.dispatch_accept_minutes:g} min")
@@ -565,7 +569,7 @@ class Loop:
             session.add(
                 AlertStep(
                     alert_id=doc["id"],
-                    at=utcnow(),
+                    at=self._now(),
                     action="escalated",
                     status=doc["status"],
                     actor="system",
@@ -619,7 +623,7 @@ class Loop:
                 # writer, and the check follows the first write (the insert) for that reason
                 session.execute(select(Community.id).where(Community.id == community).with_for_update())
                 person_id = f"{community}-R{secrets.token_hex(4)}"
-                today = dt.date.today()
+                today = ms_to_utc(self.clock.now_ms()).astimezone(SHANGHAI).date()  # Beijing's date
                 prefill = task.prefill or {}
                 session.add(
                     Person(

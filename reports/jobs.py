@@ -10,11 +10,11 @@ import re
 import secrets
 import shutil
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from auth.principal import Principal
+from core.clock import Clock, WallClock
 from core.errors import SandtableError
 from reports.model import ReportRequest
 from reports.request import ReportInputError
@@ -31,11 +31,6 @@ RUNNING_MS = 15 * 60_000
 def owner_of(principal: Principal) -> str:
     """Who a job belongs to: the signed-in user (kind and id, never anything the browser sent)."""
     return f"{principal.kind}:{principal.id}"
-
-
-def now_ms() -> int:
-    """Wall time in ms."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)
@@ -57,8 +52,9 @@ class Job:
 class JobStore:
     """Report jobs of one set of stores."""
 
-    def __init__(self, stores: Stores) -> None:
+    def __init__(self, stores: Stores, clock: Clock | None = None) -> None:
         self.stores = stores
+        self.clock = clock or WallClock()
         self.redis = stores.redis
         self.keys = stores.keys
         self.root = stores.settings.var_dir / "reports" / "jobs"
@@ -84,7 +80,7 @@ class JobStore:
             lang=raw.get("lang", "zh"),
             updated_ms=int(raw.get("updated", 0) or 0),
         )
-        if job.status == "running" and now_ms() - job.updated_ms > STALE_MS:
+        if job.status == "running" and self.clock.now_ms() - job.updated_ms > STALE_MS:
             return Job(**{**job.__dict__, "status": "failed", "step": "report.job.interrupted"})
         return job
 
@@ -106,7 +102,7 @@ class JobStore:
     def _update(self, job_id: str, **fields: object) -> None:
         key = self.keys.report_job(job_id)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(key, mapping={**{k: str(v) for k, v in fields.items()}, "updated": str(now_ms())})
+        pipe.hset(key, mapping={**{k: str(v) for k, v in fields.items()}, "updated": str(self.clock.now_ms())})
         pipe.pexpire(key, self.ttl_ms)
         pipe.execute()
 
@@ -168,7 +164,7 @@ class JobStore:
         """Delete the folders of jobs older than the keeping time."""
         if not self.root.is_dir():
             return
-        cutoff = time.time() - self.ttl_ms / 1000
+        cutoff = (self.clock.now_ms() - self.ttl_ms) / 1000
         for folder in self.root.iterdir():
             try:
                 if folder.is_dir() and folder.stat().st_mtime < cutoff:

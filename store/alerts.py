@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import Clock, WallClock
 from core.errors import Conflict, InvalidInput, NotFound
 from core.timefmt import iso_utc, ms_to_utc
 from store.alert_models import OPEN_STATUSES, AlertRecord, AlertStep
@@ -115,11 +115,6 @@ return #vals
 """
 
 
-def wall_ms() -> int:
-    """Wall-clock time in epoch ms (the city view's change marks follow the clock, not event time)."""
-    return int(time.time() * 1000)
-
-
 def dedup_key(alert_type: str, identity: dict[str, Any]) -> str:
     """type|canonical identity: one open alert per (type, subject)."""
     return alert_type + "|" + json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -158,9 +153,10 @@ class AlertChange:
 class AlertStore:
     """The live alerts of every community."""
 
-    def __init__(self, client: RedisClient, keys: Keys) -> None:
+    def __init__(self, client: RedisClient, keys: Keys, clock: Clock | None = None) -> None:
         self.client = client
         self.keys = keys
+        self.clock = clock or WallClock()  # the city view's change marks follow it, not event time
         self._raise = client.register_script(RAISE_LUA)
         self._transition = client.register_script(TRANSITION_LUA)
         self._recount = client.register_script(RECOUNT_LUA)
@@ -218,7 +214,7 @@ class AlertStore:
             action = "raised" if created == "1" else ("repeated" if added != "0" else "unchanged")
             changes.append(AlertChange(_clean(json.loads(encoded)), action))
         if any(c.action == "raised" for c in changes):
-            self.client.zadd(self.keys.city_changes, {community: wall_ms()})
+            self.client.zadd(self.keys.city_changes, {community: self.clock.now_ms()})
         return changes
 
     def open_doc(self, community: str, alert_type: str, identity: dict[str, Any]) -> dict[str, Any] | None:
@@ -272,7 +268,7 @@ class AlertStore:
         if reply[0] == "conflict":
             raise Conflict()
         if closing:
-            self.client.zadd(self.keys.city_changes, {community: wall_ms()})
+            self.client.zadd(self.keys.city_changes, {community: self.clock.now_ms()})
         return AlertChange(_clean(json.loads(reply[1])), status, actor=actor, note=note)
 
     def get(self, community: str, alert_id: str) -> dict[str, Any] | None:

@@ -21,9 +21,11 @@ from analytics.rules.occupancy import RENTAL_CATEGORIES
 from auth.principal import Principal
 from closedloop.models import Task
 from closedloop.service import Loop
+from core.clock import ManualClock
 from core.errors import Conflict, InvalidInput
 from core.i18n import t
 from core.secrets import keyed_hash
+from core.timefmt import iso_utc, utc_to_ms
 from ingest.directory import Directory
 from registry import importers
 from registry.models import Guard, Person, PersonTag, Residency
@@ -139,32 +141,39 @@ def test_an_offer_not_accepted_in_time_goes_to_the_next_guard(world: Stores) -> 
     first, second = devices_of(world, "wearable", 2)
     place_guard(world, first, alert["location"]["lat"], alert["location"]["lon"] + 0.0003)
     place_guard(world, second, alert["location"]["lat"], alert["location"]["lon"] + 0.0009)
-    loop = Loop(world)
+    clock = ManualClock(now_ms())
+    loop = Loop(world, clock)
     task = loop.dispatch(POLICE, "wanhu", alert["id"], "wanhu-GD01", expected="new")
-    later = now_ms() + int(world.settings.dispatch_accept_minutes * 60_000) + 1000
-    assert loop.maintain("wanhu", later)["redispatched"] == 1
+    clock.advance(int(world.settings.dispatch_accept_minutes * 60_000) + 1000)
+    assert loop.maintain("wanhu")["redispatched"] == 1
     tasks = loop.tasks_of_alert(alert["id"])
     assert [(t.assignee, t.status) for t in tasks] == [("wanhu-GD01", "expired"), ("wanhu-GD02", "offered")]
     assert task.id == tasks[0].id
+    expired_at = tasks[0].closed_at
+    assert expired_at is not None and utc_to_ms(expired_at) == utc_to_ms(tasks[1].created_at) == clock.now_ms()
     assert "redispatch" in [s["action"] for s in loop.timeline(alert["id"])]
 
 
 def test_a_stage_runs_from_entering_it_and_a_repeat_of_the_alert_does_not_postpone_its_sla(world: Stores) -> None:
     alert = smoke_alert(world)
-    loop = Loop(world)
+    clock = ManualClock(now_ms())
+    loop = Loop(world, clock)
     loop.act(POLICE, "wanhu", alert["id"], "acknowledge", expected="new")
-    time.sleep(2.5)
     detector = alert["subject"]["device"]
-    feed(world, [{"type": "smoke.alarm", "device": detector, "ts": now_ms(), "data": {"level": "alarm"}}])
+    repeat_at = clock.now_ms() + 2500
+    feed(world, [{"type": "smoke.alarm", "device": detector, "ts": repeat_at, "data": {"level": "alarm"}}])
     (doc,) = [a for a in AlertStore(world.redis, world.keys).open_alerts("wanhu") if a["id"] == alert["id"]]
     assert doc["count"] == 2 and doc["status"] == "acknowledged"
     (acknowledged,) = [s["at"] for s in doc["timeline"] if s["status"] == "acknowledged"]
     due = int(dt.datetime.fromisoformat(acknowledged.replace("Z", "+00:00")).timestamp() * 1000)
     due += int(world.settings.sla_dispatch_minutes * 60_000)
-    assert loop.maintain("wanhu", due - 1000)["escalated"] == 0
-    assert loop.maintain("wanhu", due + 1200)["escalated"] == 1  # the repeat came 2.5 s after the step
+    clock.set(due - 1000)
+    assert loop.maintain("wanhu")["escalated"] == 0
+    clock.set(due + 1200)
+    assert loop.maintain("wanhu")["escalated"] == 1  # the repeat came 2.5 s after the step
     steps = [s for s in loop.timeline(alert["id"]) if s["action"] == "escalated"]
     assert len(steps) == 1 and "dispatch" in steps[0]["note"]
+    assert steps[0]["at"] == iso_utc(due + 1200)  # the escalation carries the moved time, not the wall clock
 
 
 # --- registering the tenant from a task -----------------------------------------------------------
