@@ -14,7 +14,7 @@ from typing import Any
 from dash import Input, Output, Patch, State, clientside_callback
 from dash.exceptions import PreventUpdate
 
-from api.web import stores
+from api.web import clock, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
@@ -39,7 +39,6 @@ from layouts.city_data import (
     registry_figures,
     top_communities,
 )
-from layouts.wall_data import now_ms
 from registry.queries import Scope
 
 FULL_EVERY_MS = 60_000
@@ -167,7 +166,7 @@ def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
         raise PreventUpdate
     s = stores()
     lang = "en" if state.get("lang") == "en" else "zh"
-    now = now_ms()
+    now = clock().now_ms()
     since = time_ms(state, "since")
     full = since == 0 or now - time_ms(state, "full_at") > FULL_EVERY_MS
     comms = scoped_communities(principal.scope)

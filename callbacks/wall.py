@@ -11,7 +11,7 @@ from typing import Any
 from dash import ALL, Input, Output, Patch, State, clientside_callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
-from api.web import stores
+from api.web import clock, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
@@ -28,7 +28,6 @@ from layouts.wall_data import (
     guard_layer,
     guard_roster,
     key_figures,
-    now_ms,
     response_minutes,
 )
 from registry import queries
@@ -166,7 +165,7 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
             raise PreventUpdate
         center = (found.center_lat, found.center_lon)
     lang = "en" if state.get("lang") == "en" else "zh"
-    now = now_ms()
+    now = clock().now_ms()
     version = live.version(s, community)
     since = time_ms(state, "since")
     scale = 2 if viewport == 2 else 1

@@ -7,7 +7,6 @@ callbacks decide what to send, these functions decide what it contains.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 from sqlalchemy import func, select
@@ -35,11 +34,6 @@ GUARD_COLORS = {
     "volunteer": "#ffb020",
     "security": "#c061f0",
 }
-
-
-def now_ms() -> int:
-    """Wall time in epoch milliseconds."""
-    return int(time.time() * 1000)
 
 
 def key_figures(stores: Stores, principal: Principal, community: str, now: int) -> dict[str, Any]:
