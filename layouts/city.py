@@ -44,8 +44,13 @@ def kpi_tiles(figures: dict[str, Any] | None, lang: str) -> list[Any]:
     return [
         tile(t("city.communities", lang), f.get("communities")),
         tile(t("kpi.residents", lang), f.get("residents"), t("city.households", lang, n=f"{f.get('households', 0):,}")),
-        tile(t("kpi.rentals", lang), f.get("rentals"), "", "st-blue"),
-        tile(t("kpi.elderly", lang), f.get("elderly"), "", "st-amber"),
+        tile(
+            t("kpi.rentals", lang),
+            f.get("rentals"),
+            f"{t('kpi.group_rentals', lang)} {f.get('group_rentals', 0):,}",  # as on the wall: one definition
+            "st-blue",
+        ),
+        tile(t("kpi.elderly", lang), f.get("elderly_alone"), "", "st-amber"),
         tile(
             t("city.devices", lang), f.get("devices"), t("city.guards", lang, n=f"{f.get('guards', 0):,}"), "st-green"
         ),

@@ -13,13 +13,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from auth.alert_access import counts_for
 from auth.principal import Principal
 from core.i18n import t
-from registry.models import Community, Device, Guard, Household, Person, PersonTag
+from registry.models import Community
 from registry.queries import Scope
+from registry.stats import community_stats, count_figures
 from store.alerts import AlertStore
 from store.stores import Stores
 
@@ -67,44 +68,16 @@ def changed_since(stores: Stores, since_ms: int) -> list[str]:
 
 
 def registry_figures(stores: Stores) -> dict[str, dict[str, int]]:
-    """community → residents, households, rentals, elderly, devices, guards; shared through Redis
-    for a few minutes (the registry changes by imports, not by the second)."""
+    """community → its registry figures (``registry/stats.py``, the same the wall, the reports and
+    ``manage.py stats`` show: 出租房 means one thing everywhere); shared through Redis for a few
+    minutes (the registry changes by imports, not by the second)."""
     key = stores.keys.city_registry
     cached = stores.redis.get(key)
     if cached:
         figures: dict[str, dict[str, int]] = json.loads(cached)
         return figures
-    out: dict[str, dict[str, int]] = {}
-
-    def add(name: str, rows: Any) -> None:
-        for cid, n in rows:
-            out.setdefault(cid, {})[name] = out.get(cid, {}).get(name, 0) + int(n)
-
     with stores.sessions() as session:
-        add("residents", session.execute(select(Person.community_id, func.count()).group_by(Person.community_id)))
-        add(
-            "households",
-            session.execute(select(Household.community_id, func.count()).group_by(Household.community_id)),
-        )
-        add(
-            "rentals",
-            session.execute(
-                select(Household.community_id, func.count())
-                .where(Household.category.in_(("rental", "group_rental")))
-                .group_by(Household.community_id)
-            ),
-        )
-        add(
-            "elderly",
-            session.execute(
-                select(Person.community_id, func.count())
-                .join(PersonTag, PersonTag.person_id == Person.id)
-                .where(PersonTag.tag == "elderly_alone")
-                .group_by(Person.community_id)
-            ),
-        )
-        add("devices", session.execute(select(Device.community_id, func.count()).group_by(Device.community_id)))
-        add("guards", session.execute(select(Guard.community_id, func.count()).group_by(Guard.community_id)))
+        out = {row["id"]: count_figures(row) for row in community_stats(session)["communities"]}
     stores.redis.set(key, json.dumps(out), ex=REGISTRY_TTL_S)
     return out
 

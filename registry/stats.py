@@ -71,3 +71,11 @@ def community_stats(session: Session, community_ids: list[str] | None = None) ->
             }
         )
     return {"communities": out}
+
+
+FIGURES = ("residents", "households", "rentals", "group_rentals", "elderly_alone", "devices", "guards")
+
+
+def count_figures(row: dict[str, Any]) -> dict[str, int]:
+    """The summable figures of one community's stats row (devices in all), as the views add them up."""
+    return {name: sum(row[name].values()) if isinstance(row[name], dict) else int(row[name]) for name in FIGURES}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -167,3 +168,32 @@ def test_demo_city_builds_a_valid_city(stores: Stores) -> None:
     city = client_as(create_app(stores), "police.city")
     response = city_tick(city, {"since": 0, "full_at": 0, "lang": "en"})
     assert len(response.get_json()["response"]["city-points"]["data"]["features"]) == 8
+
+
+def test_the_city_the_wall_and_the_report_count_rentals_the_same_way(world: Stores) -> None:
+    """出租房 is one figure: the city view's tile, the wall's tile and a report's key figures agree."""
+    from auth.principal import SYSTEM
+    from layouts.city_data import key_figures as city_figures
+    from layouts.city_data import registry_figures
+    from layouts.wall_data import key_figures as wall_figures
+    from reports.collect import collect
+    from reports.request import build_request
+
+    with world.sessions() as session:
+        rentals = session.scalar(
+            select(func.count()).where(Household.community_id == "wanhu", Household.category == "rental")
+        )
+        group = session.scalar(
+            select(func.count()).where(Household.community_id == "wanhu", Household.category == "group_rental")
+        )
+    assert rentals and group  # the demo has both kinds
+    wall = wall_figures(world, SYSTEM, "wanhu", int(time.time() * 1000))
+    city = registry_figures(world)["wanhu"]
+    city_tile = city_figures([SimpleNamespace(id="wanhu")], {}, registry_figures(world))  # type: ignore[list-item]
+    today = time.strftime("%Y-%m-%d")
+    with world.sessions() as session:
+        request = build_request(session, SYSTEM, world.settings, communities=["wanhu"], start=today, end=today)
+    report = collect(world, request, now_ms=int(time.time() * 1000))
+    (row,) = report.tables["key_figures"].rows
+    assert wall["rentals"] == city["rentals"] == city_tile["rentals"] == row["rentals"] == rentals
+    assert wall["group_rentals"] == city["group_rentals"] == row["group_rentals"] == group
