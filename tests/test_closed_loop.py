@@ -117,7 +117,7 @@ def test_the_second_of_two_simultaneous_actions_is_refused(world: Stores) -> Non
     assert timeline.count("acknowledged") == 1
     # an action the current state does not allow is refused with the reason
     loop.act(POLICE, "wanhu", alert["id"], "false_alarm", expected="acknowledged", note="测试按钮")
-    with pytest.raises(InvalidInput, match="an alert that is false_alarm cannot become acknowledged"):
+    with pytest.raises(InvalidInput, match="An alert that is false_alarm cannot become acknowledged"):
         loop.act(POLICE, "wanhu", alert["id"], "acknowledge", expected=None)
 
 
