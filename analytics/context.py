@@ -6,12 +6,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.live import AlertChange, AlertStore, RaiseRequest, dedup_key
 from analytics.batch import BatchWrites
 from core.clock import Clock
 from core.settings import Settings
 from core.timefmt import iso_utc
 from ingest.directory import CommunityFacts, Directory
-from store.alerts import AlertChange, AlertStore, RaiseRequest, dedup_key
 from store.keys import Keys
 from store.redis_server import RedisClient
 

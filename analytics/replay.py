@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from alerts.live import public_view
 from analytics.worker import Worker
 from core.clock import ManualClock
 from ingest.directory import Directory
 from ingest.schema import Rejected, parse_ts
 from ingest.service import IngestService
 from registry.models import Device
-from store.alerts import public_view
 from store.keys import Keys
 from store.stores import Stores
 

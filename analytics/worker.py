@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from alerts.history import AlertHistory
+from alerts.live import AlertChange, AlertStore
 from analytics.context import RuleContext
 from analytics.projections import project
 from analytics.rules import build_rules
@@ -32,8 +34,7 @@ from core.timefmt import ms_to_utc
 from ingest.directory import Directory
 from ingest.schema import Event
 from reports.scheduler import run_due_reports
-from store.alert_models import AppliedToken
-from store.alerts import AlertChange, AlertHistory, AlertStore
+from store.applied import AppliedToken
 from store.events import EventLog, StreamEntry
 from store.redis_server import STORE_ERRORS, TRANSIENT_ERRORS
 from store.stores import Stores

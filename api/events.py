@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from alerts.access import alert_filter, visible_to
+from alerts.constants import ALERT_TYPES
+from alerts.history import history_query, record_view
 from api.params import query_time
 from api.registry_api import bad_request, scoped_communities
 from api.web import clock, stores
-from auth.alert_access import alert_filter, alerts_for
 from auth.principal import current_principal
 from auth.web import audit, deny, require
 from ingest.schema import split_body
 from ingest.service import IngestService
-from store.alert_models import ALERT_TYPES
-from store.alerts import history_query, record_view
 from store.events import Backlogged
 from store.evidence import EvidenceStore
 from store.ratelimit import RateLimited, hit
@@ -99,12 +99,10 @@ def alerts() -> ResponseReturnValue:
             status=status,
             alert_type=alert_type,
             since=since,
-            grid=access.grid,
-            types=access.only,
-            hidden=access.hidden,
+            visible=access,
             limit=5000,
         )
-        data = alerts_for(principal, (record_view(r) for r in rows), settings)
+        data = visible_to(principal, (record_view(r) for r in rows), settings)
     return jsonify(data)
 
 

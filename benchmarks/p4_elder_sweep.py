@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import delete
 
+from alerts.models import AlertRecord, AlertStep
 from analytics.rules.base import HOUR_MS
 from analytics.rules.elder_inactive import TIMER, ElderInactive
 from analytics.worker import Worker
@@ -47,7 +48,6 @@ from benchmarks.common import Bench, bench_world, report
 from core.clock import ManualClock
 from ingest.directory import CommunityFacts, Directory
 from ingest.schema import DeviceInfo
-from store.alert_models import AlertRecord, AlertStep
 
 COMMUNITY = "p4"
 SENSORS = 1_000_000

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert
 
+from alerts.live import AlertStore, RaiseRequest
 from benchmarks.common import bench_world, report
 from callbacks.requests import city_refresh_request, wall_refresh_request
 from layouts.ids import CITY_STATE, LIVE_STATE
 from registry.models import Community
-from store.alerts import AlertStore, RaiseRequest
 
 CITY = 1537
 TICKS = 20

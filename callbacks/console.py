@@ -11,8 +11,10 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy import select
 
+from alerts.access import alert_filter, visible_to
+from alerts.history import history_query, record_view
+from alerts.lifecycle import is_open
 from api.web import clock, stores
-from auth.alert_access import alert_filter, alerts_for
 from auth.callbacks import page_callback
 from auth.masking import mask_id_number, name_for
 from auth.policy import PROPERTY_ALERT_TYPES, can
@@ -25,9 +27,6 @@ from core.i18n import t
 from core.timefmt import aware, local_text, utc_to_ms
 from layouts import ids
 from registry.models import Grid, Person
-from store.alerts import history_query, record_view
-
-OPEN = ("new", "acknowledged", "dispatched", "on_scene")
 
 
 def loop() -> Loop:
@@ -116,13 +115,11 @@ def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -
             communities=[community],
             status="all" if status == "all" else "open",
             alert_type=alert_type if isinstance(alert_type, str) else None,
-            grid=access.grid,
-            types=access.only,
-            hidden=access.hidden,
+            visible=access,
             limit=200,
             most_serious_first=True,
         )
-        alerts = alerts_for(principal, (record_view(r) for r in rows), stores().settings)
+        alerts = visible_to(principal, (record_view(r) for r in rows), stores().settings)
     if not alerts:
         return [html.Div(t("alert.none", lang), className="st-empty")]
     return [
@@ -202,9 +199,9 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
             rows.append((field_label(key, lang), str(subject[key])))
     evidence = evidence_rows(doc.get("evidence") or {}, lang)
     has_image = bool((doc.get("evidence") or {}).get("image"))
-    is_open = doc["status"] in OPEN
+    still_open = is_open(doc["status"])
     actions: list[Any] = []
-    if can(principal, "act.alerts") and is_open:
+    if can(principal, "act.alerts") and still_open:
         actions = [
             dcc.Input(id=ids.CONSOLE_NOTE, placeholder=t("console.reason", lang), maxLength=500, className="st-note"),
             html.Div(
@@ -236,7 +233,7 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
             ),
         ]
     suggestions: list[Any] = []
-    if can(principal, "dispatch") and is_open:
+    if can(principal, "dispatch") and still_open:
         ranked = loop().suggestions(principal, community, doc["id"])[:6]
         suggestions = [html.Div(t("console.suggest", lang), className="st-sub-title")]
         suggestions += [

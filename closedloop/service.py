@@ -20,7 +20,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from auth.alert_access import WANTED_LIST_TYPES, alert_filter, alert_for, role_sees_wanted_list
+from alerts.access import WANTED_LIST_TYPES, alert_filter, alert_for, role_sees_wanted_list
+from alerts.history import AlertHistory
+from alerts.lifecycle import CLOSED_STATUSES, is_open
+from alerts.live import AlertChange, AlertStore
+from alerts.models import AlertStep
 from auth.models import User
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import SYSTEM, Principal
@@ -34,8 +38,6 @@ from core.timefmt import SHANGHAI, aware, iso_utc, ms_to_utc
 from geodata.network import Network, metres, path_graph
 from registry import validate
 from registry.models import Community, Guard, Household, Person, PersonTag, Residency
-from store.alert_models import AlertStep
-from store.alerts import AlertChange, AlertHistory, AlertStore
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ class Loop:
 
     # --- reading ------------------------------------------------------------------------------
     def visible_alert(self, principal: Principal, community: str, alert_id: str) -> dict[str, Any]:
-        """An alert the principal may see, as they may see it (auth/alert_access.py), or NotFound
+        """An alert the principal may see, as they may see it (alerts/access.py), or NotFound
         (outside the scope looks the same as absent)."""
         doc = self._alert_in_scope(principal, community, alert_id)
         seen = alert_for(principal, doc, self.settings)
@@ -134,7 +136,7 @@ class Loop:
             expected=expected,
         )
         self.history.write([change])
-        if ACTIONS[action] in ("resolved", "false_alarm"):
+        if ACTIONS[action] in CLOSED_STATUSES:
             self._cancel_tasks(alert_id, principal.id)
         self.auditor.record(
             principal, f"alert.{action}", target=f"alert:{alert_id}", reason=note[:500], community=community
@@ -431,7 +433,7 @@ class Loop:
         changes: list[AlertChange] = []
         if target is not None:
             doc = self.alerts.get(task.community_id, task.alert_id)
-            if doc is not None and doc["status"] not in ("resolved", "false_alarm") and doc["status"] != target:
+            if doc is not None and is_open(doc["status"]) and doc["status"] != target:
                 try:
                     changes.append(
                         self.alerts.transition(
@@ -499,7 +501,7 @@ class Loop:
         if expired.alert_id is None or expired.assignee == "property":
             return None
         doc = self.alerts.get(expired.community_id, expired.alert_id)
-        if doc is None or doc["status"] in ("resolved", "false_alarm") or not _target(doc):
+        if doc is None or not is_open(doc["status"]) or not _target(doc):
             return None
         asked = {t.assignee for t in self.tasks_of_alert(expired.alert_id)}
         ranked = self.rank(expired.community_id, _target(doc), exclude=asked, alert_type=doc["type"])  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 its open alerts; the city's key figures and charts.
 
 Cheap at 1,537 communities: the open-alert counts are kept per community by the alert scripts
-(`store.alerts`, one small hash each, read in one pipeline); registry figures are computed once
+(`alerts.live`, one small hash each, read in one pipeline); registry figures are computed once
 per few minutes and shared by every web worker through Redis; a refresh re-reads only the
 communities whose counts changed since the last one (`city_changes`).
 """
@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from auth.alert_access import counts_for
+from alerts.access import counts_for
+from alerts.live import AlertStore
 from auth.principal import Principal
 from core.i18n import t
 from registry.models import Community
 from registry.queries import Scope
 from registry.stats import community_stats, count_figures
-from store.alerts import AlertStore
 from store.stores import Stores
 
 SEVERITIES = ("critical", "high", "medium", "low")

@@ -9,6 +9,7 @@ from typing import Any
 import dash
 from dash import dcc, html
 
+from alerts.constants import ALERT_TYPES
 from api.web import request_lang, stores
 from auth.principal import current_principal
 from core.i18n import t
@@ -16,7 +17,6 @@ from layouts import ids
 from layouts.shell import forbidden, header, nav_links
 from layouts.visitors import approval_panel
 from registry import queries
-from store.alert_models import ALERT_TYPES
 
 
 def layout(community: str | None = None, **_: Any) -> html.Div:

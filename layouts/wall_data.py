@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from auth.alert_access import alert_filter, alerts_for
+from alerts.access import alert_filter, visible_to
+from alerts.lifecycle import is_open
+from alerts.models import AlertRecord, AlertStep
 from auth.masking import name_for
 from auth.principal import Principal
 from core.i18n import t
@@ -20,7 +22,6 @@ from registry import queries
 from registry.models import Building, Guard
 from registry.stats import community_stats
 from store import live
-from store.alert_models import AlertRecord, AlertStep
 from store.stores import Stores
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -64,8 +65,8 @@ def key_figures(stores: Stores, principal: Principal, community: str, now: int) 
 
 
 def visible_alerts(stores: Stores, alerts: list[dict[str, Any]], principal: Principal) -> list[dict[str, Any]]:
-    """The alerts the principal may see, as they may see them (auth/alert_access.py)."""
-    return alerts_for(principal, alerts, stores.settings)
+    """The alerts the principal may see, as they may see them (alerts/access.py)."""
+    return visible_to(principal, alerts, stores.settings)
 
 
 def building_names(stores: Stores, community: str, lang: str) -> dict[str, str]:
@@ -87,7 +88,7 @@ def feed_items(
     closed = [
         a
         for a in visible_alerts(stores, live.alert_feed(stores, community, limit=15), principal)
-        if a["status"] not in ("new", "acknowledged", "dispatched", "on_scene")
+        if not is_open(a["status"])
     ][:5]
     names = building_names(stores, community, lang)
     minor: dict[str, list[dict[str, Any]]] = {}
@@ -97,11 +98,7 @@ def feed_items(
             minor.setdefault(a["type"], []).append(a)
     grouped = {k for k, v in minor.items() if len(v) > GROUP_ABOVE}
     for a in alerts + closed:
-        if (
-            a["type"] in grouped
-            and a["status"] in ("new", "acknowledged", "dispatched", "on_scene")
-            and a["severity"] in ("low", "medium")
-        ):
+        if a["type"] in grouped and is_open(a["status"]) and a["severity"] in ("low", "medium"):
             continue
         items.append(_feed_item(a, names, lang))
     for alert_type in grouped:
@@ -139,7 +136,7 @@ def _feed_item(a: dict[str, Any], names: dict[str, str], lang: str) -> dict[str,
         "location": a.get("location") or {},
         "grouped": False,
         "flapping": bool(a.get("flapping")),
-        "open": a["status"] in ("new", "acknowledged", "dispatched", "on_scene"),
+        "open": is_open(a["status"]),
     }
 
 

@@ -167,8 +167,8 @@ def build_demo_if_empty(stores: Stores) -> bool:
 
 def reset_registry(stores: Stores) -> None:
     """Delete every community (cascading to its registry) and the live state in Redis."""
+    from alerts.models import AlertRecord
     from auth.models import ApiToken, User
-    from store.alert_models import AlertRecord
 
     with stores.sessions.begin() as session:
         session.execute(delete(AlertRecord))

@@ -10,11 +10,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from alerts.lifecycle import CLOSED_STATUSES
 from core.settings import Settings
 
 # detected → acknowledged → dispatched → on_scene → resolved (closed: resolved or false alarm)
 STAGES = ("acknowledged", "dispatched", "on_scene", "resolved")
-CLOSED = ("resolved", "false_alarm")
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
@@ -46,7 +46,7 @@ def stage_reached(steps: Iterable[Step]) -> dict[str, dt.datetime]:
     for step in steps:
         if not is_human(step) or step.action == "escalated":
             continue
-        stage = "resolved" if step.status in CLOSED else step.status
+        stage = "resolved" if step.status in CLOSED_STATUSES else step.status
         if stage in STAGES and (stage not in reached or step.at < reached[stage]):
             reached[stage] = step.at
     if reached:

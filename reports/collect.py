@@ -16,7 +16,10 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from auth.alert_access import alert_filter
+from alerts.access import alert_filter
+from alerts.constants import ALERT_TYPES, SEVERITIES
+from alerts.lifecycle import OPEN_STATUSES
+from alerts.models import AlertRecord, AlertStep
 from auth.masking import NAMED_ROLES, name_for
 from closedloop.models import Task
 from core.errors import StoreUnavailable
@@ -40,7 +43,6 @@ from registry.stats import community_stats
 from reports import calc
 from reports.model import Column, MapData, ReportData, ReportRequest, Table
 from reports.narrative import narrative
-from store.alert_models import ALERT_TYPES, OPEN_STATUSES, SEVERITIES, AlertRecord, AlertStep
 from store.redis_server import STORE_ERRORS
 from store.stores import Stores
 

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from store.alerts import AlertStore
+from alerts.live import AlertStore
 from store.stores import Stores
 
 HOUR_MS = 3_600_000

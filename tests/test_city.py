@@ -13,13 +13,13 @@ from selenium.webdriver.common.by import By
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
+from alerts.live import AlertStore
 from analytics.worker import Worker
 from app import create_app
 from callbacks.requests import city_refresh_request
 from ingest.service import IngestService
 from registry import validate
 from registry.models import Community, Device, Household, Person
-from store.alerts import AlertStore
 from store.stores import Stores
 from tests.conftest import DEMO_PASSWORD, LiveServer, browser_login, run_manage, save_screenshot
 from tests.test_map_page import severe_errors, wait_for

@@ -17,6 +17,7 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 from stdnum.cn import ric
 
+from alerts.live import AlertStore
 from analytics.rules.occupancy import RENTAL_CATEGORIES
 from auth.principal import Principal
 from closedloop.models import Task
@@ -29,7 +30,6 @@ from core.timefmt import iso_utc, utc_to_ms
 from ingest.directory import Directory
 from registry import importers
 from registry.models import Guard, Person, PersonTag, Residency
-from store.alerts import AlertStore
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, new_browser, save_screenshot
 from tests.test_map_page import wait_for

@@ -19,13 +19,13 @@ import pytest
 import requests
 from redis.crc import key_slot
 
+from alerts.live import AlertStore
 from callbacks.requests import city_refresh_request, wall_refresh_request
 from callbacks.util import dash_request
 from core.errors import StoreUnavailable
 from core.settings import ROOT, Settings
 from ingest.directory import Directory
 from layouts import ids
-from store.alerts import AlertStore
 from store.events import GROUP, EventLog
 from store.redis_server import client_for_url, is_cluster
 from store.stores import Stores

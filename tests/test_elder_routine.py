@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from alerts.live import AlertStore
 from analytics.rules.elder_routine import (
     BINS,
     RoutineParams,
@@ -25,7 +26,6 @@ from core.settings import Settings
 from core.timefmt import SHANGHAI, utc_to_ms
 from ingest.directory import Directory
 from ingest.service import IngestService
-from store.alerts import AlertStore
 from store.stores import Stores
 from tests.test_pipeline import drain
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from alerts.live import AlertStore
 from app import create_app
 from auth.service import create_token
 from registry.models import Device
-from store.alerts import AlertStore
 from store.stores import Stores
 from tests.conftest import DEMO_PASSWORD
 from tests.test_wall import feed, now_ms

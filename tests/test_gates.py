@@ -10,6 +10,8 @@ import requests
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
+from alerts.live import dedup_key
+from alerts.models import AlertRecord
 from analytics.rules.gates import round_starts
 from analytics.worker import Worker
 from api.resident import resident_link
@@ -20,8 +22,6 @@ from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from gates.service import FieldErrors, PassRequest, Visitors
 from ingest.directory import Directory
 from registry.models import Device, Household
-from store.alert_models import AlertRecord
-from store.alerts import dedup_key
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, save_screenshot
 from tests.test_map_page import wait_for

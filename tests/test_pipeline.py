@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from alerts.live import AlertStore
 from analytics.worker import Worker
 from core.clock import ManualClock
 from core.settings import ROOT
 from ingest.directory import Directory
 from ingest.service import IngestService
 from registry.models import Device
-from store.alerts import AlertStore
 from store.events import GROUP, EventLog
 from store.keys import Keys
 from store.redis_server import client_for_url, start_embedded

@@ -23,6 +23,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import DatabaseError
 
+from alerts.history import history_query
+from alerts.models import AlertRecord, AlertStep
 from auth.models import AuditEntry
 from auth.principal import Principal
 from auth.service import Auditor
@@ -35,8 +37,6 @@ from geodata.layers import survey_dir
 from registry import importers, queries
 from registry.models import Household, Person
 from registry.stats import community_stats
-from store.alert_models import AlertRecord, AlertStep
-from store.alerts import history_query
 from store.sql import Base, alembic_config, head_revision, make_engine, schema_revision
 from store.stores import Stores, open_stores
 from tests.conftest import LiveServer, env_for, http_login, run_manage, settings_for

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from alerts.live import AlertStore
+from alerts.models import AlertRecord
 from analytics.worker import Worker
 from auth.principal import Principal
 from closedloop.service import Loop
@@ -31,8 +33,6 @@ from reports import calc
 from reports.request import build_request
 from reports.service import make_report
 from reports.typeset import tokens, wrap
-from store.alert_models import AlertRecord
-from store.alerts import AlertStore
 from store.stores import Stores
 from tests.conftest import ARTIFACTS, run_manage
 from tests.test_pipeline import devices_of, drain

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from alerts.live import AlertStore
 from analytics.worker import Worker
 from core.clock import ManualClock
 from ingest.directory import Directory
 from ingest.service import IngestService
 from registry.demo import WANTED_ID
 from registry.models import Device, Vehicle
-from store.alerts import AlertStore
 from store.stores import Stores
 from tests.test_pipeline import drain
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from alerts.live import AlertStore
 from app import create_app
 from auth.models import User
 from auth.principal import ROLES, Principal
@@ -29,7 +30,6 @@ from registry.demo import WANTED_NOTE
 from registry.models import Device, Household, Vehicle
 from reports.request import build_request
 from reports.service import make_report
-from store.alerts import AlertStore
 from store.stores import Stores
 from tests.conftest import DEMO_PASSWORD
 from tests.test_wall import feed, now_ms

@@ -16,12 +16,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from alerts.constants import WANTED_LIST_ALERTS
 from analytics.context import RuleContext
 from analytics.rules.base import Rule, location_of
 from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
 from ingest.directory import CommunityFacts
 from ingest.schema import DeviceInfo, Event
-from store.alert_models import WANTED_LIST_ALERTS
 
 RENTAL_CATEGORIES = ("rental", "group_rental")
 

@@ -30,10 +30,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select
 
+from alerts.constants import WANTED_LIST_ALERTS
+from alerts.models import AlertRecord
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import Principal
 from core.settings import Settings
-from store.alert_models import WANTED_LIST_ALERTS, AlertRecord
 from store.evidence import is_evidence_id
 
 Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
@@ -119,7 +120,7 @@ def alert_for(principal: Principal, doc: dict[str, Any], settings: Settings) -> 
     return out
 
 
-def alerts_for(principal: Principal, docs: Iterable[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
+def visible_to(principal: Principal, docs: Iterable[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
     """The alerts the principal may see, each as they may see it, in the given order."""
     return [seen for doc in docs if (seen := alert_for(principal, doc, settings)) is not None]
 

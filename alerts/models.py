@@ -1,4 +1,4 @@
-"""The SQL history of alerts and of every step of their handling."""
+"""The SQL tables of alerts and of every step of their handling."""
 
 from __future__ import annotations
 
@@ -10,28 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.models import utcnow
 from store.sql import Base, UTCDateTime
-
-ALERT_TYPES = (
-    "elder.inactive",
-    "elder.routine",
-    "sensor.silent",
-    "lock.unregistered",
-    "tenant.unregistered",
-    "watchlist.match",
-    "device.offline",
-    "smoke",
-    "gate.blacklist",
-    "visitor.unapproved",
-    "patrol.missed",
-    "throw",
-    "fall",
-)
-SEVERITIES = ("low", "medium", "high", "critical")
-# alerts that reveal the wanted list (a tip-off risk), with the one severity their rule raises them at
-# (auth/alert_access.py hides them, and takes them off the open-alert counts, for everyone else)
-WANTED_LIST_ALERTS = {"watchlist.match": "critical"}
-STATUSES = ("new", "acknowledged", "dispatched", "on_scene", "resolved", "false_alarm")
-OPEN_STATUSES = ("new", "acknowledged", "dispatched", "on_scene")
 
 
 class AlertRecord(Base):
@@ -75,14 +53,3 @@ class AlertStep(Base):
     status: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(64), default="system")
     note: Mapped[str] = mapped_column(Text, default="")
-
-
-class AppliedToken(Base):
-    """An event (stream entry id) or timer whose SQL side effects were written: a batch redelivered
-    after a crash, or a timer fired again, writes its gate counts, captures and patrol rounds once."""
-
-    __tablename__ = "applied_token"
-
-    community_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    token: Mapped[str] = mapped_column(String(160), primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,0 +1,138 @@
+"""The SQL history of alerts: every change written once, and the queries the pages, the API and
+the reports read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from alerts.access import AlertFilter
+from alerts.lifecycle import OPEN_STATUSES
+from alerts.live import AlertChange, dedup_key
+from alerts.models import AlertRecord, AlertStep
+
+
+class AlertHistory:
+    """Writes alert changes to SQL (the history reports and the API read)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def write(self, changes: list[AlertChange]) -> None:
+        """Upsert each changed alert and append its step, in one transaction."""
+        if not changes:
+            return
+        with self.sessions.begin() as session:
+            ids = sorted({c.doc["id"] for c in changes})
+            known = {r.id: r for r in session.scalars(select(AlertRecord).where(AlertRecord.id.in_(ids)))}
+            for change in changes:
+                record = known.get(change.doc["id"])
+                if change.action in ("unchanged", "repeated") and record is not None:
+                    # a repeat only raises the count (no timeline step); a redelivery changes nothing
+                    record.count = change.doc.get("count", record.count)
+                    record.updated_at = _ts(change.doc.get("updated_at") or change.doc["detected_at"])
+                    continue
+                if change.action in ("unchanged", "repeated"):
+                    # the history lost it (a crash between Redis and SQL): write it as raised
+                    known[change.doc["id"]] = apply_change(session, AlertChange(change.doc, "raised"), known)
+                else:
+                    known[change.doc["id"]] = apply_change(session, change, known)
+
+
+def _ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def apply_change(session: Session, change: AlertChange, known: dict[str, AlertRecord] | None = None) -> AlertRecord:
+    """Upsert the alert's row and add the step."""
+    doc = change.doc
+    record = known.get(doc["id"]) if known is not None else session.get(AlertRecord, doc["id"])
+    if record is None:
+        record = AlertRecord(
+            id=doc["id"],
+            community_id=doc["community"],
+            type=doc["type"],
+            severity=doc["severity"],
+            status=doc["status"],
+            dedup_key=(doc.get("dedup") or dedup_key(doc["type"], doc.get("subject", {})))[:200],
+            subject=doc.get("subject", {}),
+            grid_id=doc.get("grid"),
+            lat=doc.get("location", {}).get("lat"),
+            lon=doc.get("location", {}).get("lon"),
+            opened_at=_ts(doc["opened_at"]),
+            detected_at=_ts(doc["detected_at"]),
+            count=doc.get("count", 1),
+            evidence=doc.get("evidence", {}),
+        )
+        session.add(record)
+    record.status = doc["status"]
+    record.count = doc.get("count", 1)
+    record.updated_at = _ts(doc.get("updated_at") or doc["detected_at"])
+    if doc["status"] not in OPEN_STATUSES and record.closed_at is None:
+        record.closed_at = record.updated_at
+    at = _ts(doc.get("updated_at") or doc["detected_at"])
+    session.add(
+        AlertStep(
+            alert_id=record.id, at=at, action=change.action, status=doc["status"], actor=change.actor, note=change.note
+        )
+    )
+    return record
+
+
+def history_query(
+    session: Session,
+    *,
+    communities: list[str],
+    status: str = "open",
+    alert_type: str | None = None,
+    since: dt.datetime | None = None,
+    visible: AlertFilter | None = None,
+    limit: int = 1000,
+    most_serious_first: bool = False,
+) -> list[AlertRecord]:
+    """Alerts from the SQL history, newest first; ``visible``: only those a principal may see
+    (``alerts.access.alert_filter``), so that the limit counts visible alerts only."""
+    query = select(AlertRecord).where(AlertRecord.community_id.in_(communities))
+    if status == "open":
+        query = query.where(AlertRecord.status.in_(OPEN_STATUSES))
+    if alert_type:
+        query = query.where(AlertRecord.type == alert_type)
+    if since is not None:
+        query = query.where(AlertRecord.updated_at >= since)
+    if visible is not None:
+        query = visible.narrow(query)
+    if most_serious_first:
+        rank = case({"critical": 0, "high": 1, "medium": 2, "low": 3}, value=AlertRecord.severity, else_=4)
+        query = query.order_by(rank, AlertRecord.detected_at.desc())
+    else:
+        query = query.order_by(AlertRecord.detected_at.desc())
+    return list(session.scalars(query.limit(limit)))
+
+
+def record_view(record: AlertRecord) -> dict[str, Any]:
+    """An alert row in the format of interfaces §3."""
+    location = {"lat": record.lat, "lon": record.lon} if record.lat is not None else {}
+    return {
+        "id": record.id,
+        "type": record.type,
+        "severity": record.severity,
+        "status": record.status,
+        "community": record.community_id,
+        "subject": record.subject,
+        "location": location,
+        "opened_at": _iso(record.opened_at),
+        "detected_at": _iso(record.detected_at),
+        "updated_at": _iso(record.updated_at),
+        "count": record.count,
+        "evidence": record.evidence,
+        "grid": record.grid_id,
+    }
+
+
+def _iso(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
