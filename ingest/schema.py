@@ -35,6 +35,12 @@ EVENT_DEVICE_TYPES: dict[str, tuple[str, ...] | None] = {
 LOCK_METHODS = ("face", "fingerprint", "card", "password", "app", "key")
 IDENTITY_FIELDS = ("person", "id_number", "face_id")
 _CONTAINERS = (dict, list)  # where an ID number may hide in an event's data
+# levels of nesting an event's data may have (the contract's deepest, a trajectory point, has 3): a
+# deeper structure is refused, and kept in the dead letters cut at this depth, so that walking it
+# (hashing ID numbers, encoding) can never exhaust Python's stack
+MAX_DEPTH = 32
+NESTED_TOO_DEEP = "(nested too deeply: cut)"
+_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)  # msgspec raises the latter for bad UTF-8 in a string
 
 
 class RawEvent(msgspec.Struct, forbid_unknown_fields=False):
@@ -113,7 +119,7 @@ def split_body(body: bytes, content_type: str, max_batch: int) -> list[Any]:
     if "ndjson" not in content_type and "jsonlines" not in content_type:
         try:
             typed = _batch_decoder.decode(text) if text[:1] == b"[" else [_one_decoder.decode(text)]
-        except msgspec.DecodeError:
+        except (*_DECODE_ERRORS, RecursionError):
             typed = None  # some event is malformed: judge each alone below
         if typed is not None:
             if len(typed) > max_batch:
@@ -125,19 +131,25 @@ def split_body(body: bytes, content_type: str, max_batch: int) -> list[Any]:
         items = []
         for number, line in enumerate(text.split(b"\n"), start=1):
             if line.strip():
-                try:
-                    items.append(_any_decoder.decode(line))
-                except msgspec.DecodeError as err:
-                    raise ValueError(f"line {number} is not JSON ({err})") from None
+                items.append(_decode_any(line, f"line {number}"))
     else:
-        try:
-            parsed = _any_decoder.decode(text)
-        except msgspec.DecodeError as err:
-            raise ValueError(f"the body is not JSON ({err})") from None
+        parsed = _decode_any(text, "the body")
         items = parsed if isinstance(parsed, list) else [parsed]
     if len(items) > max_batch:
         raise ValueError(f"a batch holds at most {max_batch} events, not {len(items)}")
     return items
+
+
+def _decode_any(text: bytes, what: str) -> Any:
+    """Any JSON value; ValueError naming what (the body, line N) and why it is not JSON we can read."""
+    try:
+        return _any_decoder.decode(text)
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to be read") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} is not UTF-8 text") from None
+    except msgspec.DecodeError as err:
+        raise ValueError(f"{what} is not JSON ({err})") from None
 
 
 def _number(data: dict[str, Any], key: str, low: float, high: float, *, required: bool = True) -> float | None:
@@ -146,7 +158,9 @@ def _number(data: dict[str, Any], key: str, low: float, high: float, *, required
         if required:
             raise Rejected(f"data.{key} is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Rejected(f"data.{key} must be a number")
+    if isinstance(value, float) and math.isnan(value):  # an int is never NaN (and math.isnan(10**400) overflows)
         raise Rejected(f"data.{key} must be a number")
     if not low <= value <= high:
         raise Rejected(f"data.{key} must be between {low:g} and {high:g}")
@@ -316,10 +330,10 @@ def check_event(
         raise Rejected("id must have 1–64 characters")
     check = CHECKS.get(parsed.type)
     if check is None:
-        raise Rejected(f"unknown event type {parsed.type!r}")
+        raise Rejected(f"unknown event type {shown(parsed.type)}")
     device = devices(parsed.device)
     if device is None:
-        raise Rejected(f"unknown device {parsed.device!r}")
+        raise Rejected(f"unknown device {shown(parsed.device)}")
     if device.community != community:
         raise Rejected(f"device {parsed.device} belongs to another community")
     allowed = EVENT_DEVICE_TYPES[parsed.type]
@@ -335,25 +349,37 @@ def check_event(
     # the type's own check hashes the identity it expects; an ID number anywhere else is hashed too
     data = check(dict(parsed.data), hash_key)
     if "id_number" in data or any(type(v) in _CONTAINERS for v in data.values()):
-        data = redact(data, hash_key)
+        data = redact(data, hash_key, cut=False)
 
     if parsed.type == "patrol.checkin" and not guard_known(str(data["guard"])):
-        raise Rejected(f"unknown guard {data['guard']!r}")
+        raise Rejected(f"unknown guard {shown(data['guard'])}")
     return Event(type=parsed.type, device=parsed.device, ts=ts, data=data, id=parsed.id, received=now_ms)
 
 
-def redact(raw: Any, hash_key: bytes) -> Any:
-    """A rejected event as kept in the dead-letter stream: any ID number replaced by its hash."""
+def shown(value: Any, limit: int = 64) -> str:
+    """A producer's value as quoted in a reason, cut to limit characters (a reason stays one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def redact(raw: Any, hash_key: bytes, *, cut: bool = True, depth: int = 0) -> Any:
+    """Any ID number replaced by its hash (an accepted event's data, or a rejected event as kept in
+    the dead-letter stream). Containers deeper than MAX_DEPTH are cut (cut=True, the dead letters)
+    or refused with Rejected (cut=False, an event's data): the recursion stays shallow."""
+    if type(raw) in _CONTAINERS and depth >= MAX_DEPTH:
+        if not cut:
+            raise Rejected(f"data is nested more than {MAX_DEPTH} levels deep")
+        return NESTED_TOO_DEEP
     if isinstance(raw, dict):
         out = {}
         for key, value in raw.items():
             if key == "id_number" and isinstance(value, str):
                 out["id_hash"] = keyed_hash(hash_key, value)
             else:
-                out[key] = redact(value, hash_key)
+                out[key] = redact(value, hash_key, cut=cut, depth=depth + 1)
         return out
     if isinstance(raw, list):
-        return [redact(v, hash_key) for v in raw]
+        return [redact(v, hash_key, cut=cut, depth=depth + 1) for v in raw]
     return raw
 
 

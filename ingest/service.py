@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from core.clock import Clock, WallClock
 from ingest.directory import Directory
 from ingest.schema import DeviceInfo, Event, RawEvent, Rejected, check_event, encoder, redact
@@ -26,6 +24,14 @@ class IngestResult:
     def body(self) -> dict[str, Any]:
         """The JSON body of the 202 response."""
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+def plain_event(raw: Any) -> Any:
+    """A raw event as plain JSON values (a typed RawEvent's fields; its data is plain already, however
+    deeply nested, so nothing here recurses)."""
+    if not isinstance(raw, RawEvent):
+        return raw
+    return {"id": raw.id, "type": raw.type, "device": raw.device, "ts": raw.ts, "data": raw.data}
 
 
 class IngestService:
@@ -75,8 +81,7 @@ class IngestService:
             except Rejected as err:
                 reason = str(err)
                 result.rejected.append({"index": index, "error": reason})
-                plain = msgspec.to_builtins(raw) if isinstance(raw, RawEvent) else raw
-                dead.append({"reason": reason, "index": index, "raw": redact(plain, key), "at": now})
+                dead.append({"reason": reason, "index": index, "raw": redact(plain_event(raw), key), "at": now})
         duplicates = self.log.append(community, [(e.id, encoder.encode(e)) for e in good])
         result.duplicates = len(duplicates)
         result.accepted = len(good) - len(duplicates)

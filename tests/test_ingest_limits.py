@@ -1,0 +1,282 @@
+"""Ingest under hostile input: bodies that are not JSON we can read, huge values, odd nesting, and a
+seeded fuzz of malformed bodies — every answer is one of the contract's, never a 500 or a traceback."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from ingest.schema import MAX_DEPTH, NESTED_TOO_DEEP
+from registry.models import Device
+from store.events import EventLog
+from store.stores import Stores
+from tests.conftest import LiveServer, ingest_token
+
+EVENTS_PATH = "/api/v1/events"
+
+
+@pytest.fixture
+def server(world: Stores) -> Iterator[LiveServer]:
+    live = LiveServer(world.settings.model_copy(update={"ingest_rate_per_minute": 100_000}))
+    yield live
+    live.stop()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def device_of(world: Stores, device_type: str) -> str:
+    with world.sessions() as session:
+        found = session.scalars(
+            select(Device.id).where(Device.type == device_type, Device.community_id == "wanhu").order_by(Device.id)
+        ).first()
+    assert found is not None
+    return found
+
+
+def post_raw(server: LiveServer, token: str, body: bytes, content_type: str = "application/json") -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+    return requests.post(server.url + EVENTS_PATH, data=body, headers=headers, timeout=60)
+
+
+def dead_letters(world: Stores) -> list[dict[str, Any]]:
+    return EventLog(world.redis, world.keys).dead_letters("wanhu", count=100)
+
+
+def no_traceback_in_the_log(server: LiveServer) -> None:
+    text = server.log.read_text(errors="replace")
+    assert "Traceback" not in text and "Exception on" not in text, text[-3000:]
+
+
+# --- bodies that cannot be read: 400 with the reason, in the endpoint's error shape -------------------
+
+
+def test_a_body_of_100000_open_brackets_gets_400_with_the_reason(world: Stores, server: LiveServer) -> None:
+    answer = post_raw(server, ingest_token(world), b"[" * 100_000)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "the body is nested too deeply to be read"}
+    no_traceback_in_the_log(server)
+
+
+def test_an_ndjson_line_nested_too_deeply_gets_400_naming_the_line(world: Stores, server: LiveServer) -> None:
+    sensor = device_of(world, "door_sensor")
+    door = {"type": "door.contact", "device": sensor, "ts": now_ms(), "data": {"state": "open"}}
+    body = json.dumps(door).encode() + b"\n" + b"[" * 50_000
+    answer = post_raw(server, ingest_token(world), body, "application/x-ndjson")
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "line 2 is nested too deeply to be read"}
+
+
+def test_bytes_that_are_not_utf8_inside_a_string_get_400(world: Stores, server: LiveServer) -> None:
+    body = b'{"type": "door.contact", "device": "D\xff\xfe", "ts": 1, "data": {"state": "open"}}'
+    answer = post_raw(server, ingest_token(world), body)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "the body is not UTF-8 text"}
+
+
+# --- bodies that can be read: each event judged alone, a bad one kept with its reason -----------------
+
+
+def test_a_battery_of_10_to_the_400_is_a_rejected_event_kept_with_its_reason(world: Stores, server: LiveServer) -> None:
+    sensor = device_of(world, "door_sensor")
+    huge = {"type": "device.heartbeat", "device": sensor, "ts": now_ms(), "data": {"battery": 10**400}}
+    good = {"type": "device.heartbeat", "device": sensor, "ts": now_ms(), "data": {"battery": 80}}
+    answer = post_raw(server, ingest_token(world), json.dumps([huge, good]).encode())
+    assert answer.status_code == 202
+    assert answer.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "rejected": [{"index": 0, "error": "data.battery must be between 0 and 100"}],
+    }
+    (kept,) = dead_letters(world)
+    assert kept["reason"] == "data.battery must be between 0 and 100"
+    assert kept["raw"]["data"]["battery"] == 10**400  # kept as sent
+    no_traceback_in_the_log(server)
+
+
+def test_data_nested_900_levels_is_refused_and_kept_cut_at_the_depth_limit(world: Stores, server: LiveServer) -> None:
+    sensor = device_of(world, "door_sensor")
+    nested = b"[" * 900 + b"]" * 900
+    body = (
+        b'{"type": "door.contact", "device": "' + sensor.encode() + b'", "ts": ' + str(now_ms()).encode()
+        + b', "data": {"state": "open", "note": ' + nested + b"}}"
+    )  # fmt: skip
+    answer = post_raw(server, ingest_token(world), body)
+    assert answer.status_code == 202
+    assert answer.json()["rejected"] == [{"index": 0, "error": f"data is nested more than {MAX_DEPTH} levels deep"}]
+    (kept,) = dead_letters(world)
+    assert kept["raw"]["device"] == sensor and kept["raw"]["data"]["state"] == "open"
+    assert NESTED_TOO_DEEP in json.dumps(kept["raw"])
+    no_traceback_in_the_log(server)
+
+
+def test_a_megabyte_device_id_is_quoted_short_in_the_reason(world: Stores, server: LiveServer) -> None:
+    event = {"type": "door.contact", "device": "D" * 900_000, "ts": now_ms(), "data": {"state": "open"}}
+    answer = post_raw(server, ingest_token(world), json.dumps(event).encode())
+    (rejected,) = answer.json()["rejected"]
+    assert rejected["error"].startswith("unknown device 'DDDD") and len(rejected["error"]) < 100
+
+
+# --- fuzz -------------------------------------------------------------------------------------------
+
+
+class BodyFuzzer:
+    """Malformed and odd bodies for POST /api/v1/events, from a seed: (body, content type)."""
+
+    ODD_TIMES: tuple[Any, ...] = (
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-23:59",
+        "2026-12-06T10:00:00+24:00",
+        "2026-12-06T10:00:00+99:99",
+        "2026-12-06T10:00:00.123456789Z",
+        "2026-12-06T23:59:60Z",
+        "2026-12-06T24:00:00Z",
+        "2026-12-06T10:00:00z",
+        "2026-12-06T10:00:00",
+        "２０２６-１２-０６T10:00:00+08:00",
+        "٢٠٢٦-١٢-٠٦T10:00:00+08:00",
+        "",
+        "now",
+        -1,
+        0,
+        10**14,
+        10**400,
+        -(10**400),
+        1.5,
+        True,
+        None,
+        [],
+        {},
+    )
+    ODD_VALUES: tuple[Any, ...] = (
+        None,
+        True,
+        0,
+        -1,
+        10**400,
+        -(10**30),
+        1e308,
+        0.1,
+        "",
+        "٥٠",
+        "５０",
+        "x" * 10_000,
+        [],
+        {},
+        [1, 2, 3],
+        {"id_number": "11010519491231002X"},
+        {"id_number": ["11010519491231002X"]},
+    )
+
+    def __init__(self, seed: int, devices: list[str]) -> None:
+        self.rng = random.Random(seed)
+        self.devices = devices
+
+    def event(self) -> dict[str, Any]:
+        rng = self.rng
+        types = ["door.contact", "device.heartbeat", "lock.open", "gate.vehicle", "camera.throw", "x" * 300]
+        event: dict[str, Any] = {
+            "type": rng.choice(types),
+            "device": rng.choice([*self.devices, "NOPE", ""]),
+            "ts": rng.choice([now_ms(), now_ms() - 86_400_000, *self.ODD_TIMES]),
+            "data": {"state": "open", "battery": 50, "method": "face", "direction": "in", "plate": "苏J12345"},
+        }
+        for _ in range(rng.randrange(4)):
+            key = rng.choice(["type", "device", "ts", "data", "id", "battery", "state", "lat", "trajectory", "extra"])
+            value = copy.deepcopy(rng.choice(self.ODD_VALUES))  # never shared between events
+            if key in ("battery", "state", "lat", "trajectory", "extra"):
+                if isinstance(event["data"], dict):
+                    event["data"][key] = value
+            else:
+                event[key] = value
+        if rng.random() < 0.1:
+            event["data"] = {"deep": self.nested(rng.randrange(20, 800))}
+        return event
+
+    def nested(self, depth: int) -> Any:
+        value: Any = 1
+        for _ in range(depth):
+            value = [value] if self.rng.random() < 0.5 else {"k": value}
+        return value
+
+    def body(self) -> tuple[bytes, str]:
+        rng = self.rng
+        kind = rng.randrange(11)
+        json_type = "application/json"
+        if kind == 0:  # deep nesting, bare
+            depth = rng.choice([1_000, 5_000, 100_000, 500_000])
+            return rng.choice([b"[", b'{"a":', b"[{", b'{"data":['])[:] * depth, json_type
+        if kind == 1:  # huge number literals in place of numbers
+            digits = rng.choice([20, 400, 4_000, 5_000, 50_000])
+            literal = rng.choice([b"1" + b"0" * digits, b"-" + b"9" * digits, b"1e" + str(digits).encode()])
+            text = json.dumps({**self.event(), "ts": 123456789}).encode()
+            return text.replace(b"123456789", literal), json_type
+        if kind == 2:  # NaN and Infinity (not JSON)
+            literal = rng.choice([b"NaN", b"Infinity", b"-Infinity", b"nan", b"1e999"])
+            return json.dumps({**self.event(), "ts": 42}).encode().replace(b"42", literal), json_type
+        if kind == 3:  # non-UTF-8 bytes somewhere
+            body = bytearray(json.dumps(self.event()).encode())
+            for _ in range(rng.randrange(1, 4)):
+                body.insert(rng.randrange(len(body) + 1), rng.choice([0xFF, 0xC0, 0xED, 0x80, 0x00]))
+            return bytes(body), json_type
+        if kind == 4:  # very long strings
+            long = self.event()
+            long[rng.choice(["device", "type", "id"])] = rng.choice(["é", "x", "\u202e", "😀"]) * rng.choice(
+                [65, 5_000, 200_000]
+            )
+            return json.dumps(long, ensure_ascii=rng.random() < 0.5).encode(), json_type
+        if kind == 5:  # truncated or byte-flipped JSON
+            body = bytearray(json.dumps([self.event() for _ in range(rng.randrange(1, 5))]).encode())
+            if rng.random() < 0.5:
+                del body[rng.randrange(1, len(body)) :]
+            else:
+                for _ in range(rng.randrange(1, 6)):
+                    body[rng.randrange(len(body))] = rng.randrange(256)
+            return bytes(body), json_type
+        if kind == 6:  # NDJSON with odd lines
+            lines = [json.dumps(self.event()).encode() for _ in range(rng.randrange(1, 6))]
+            if rng.random() < 0.5:
+                lines.insert(rng.randrange(len(lines) + 1), rng.choice([b"[" * 3000, b"{", b"\xff", b"null", b"[]"]))
+            return b"\n".join(lines), rng.choice(["application/x-ndjson", "application/jsonlines"])
+        if kind == 7:  # not an object at all
+            value = rng.choice([b"null", b"true", b"1", b'"event"', b"[]", b"[[]]", b"[1, 2]", b"{}", b" ", b""])
+            return value, json_type
+        if kind == 8:  # too many events, or too large a body
+            if rng.random() < 0.5:
+                return json.dumps([self.event() for _ in range(1_001)]).encode(), json_type
+            return b'{"pad": "' + b"x" * (1024 * 1024) + b'"}', json_type
+        # odd batches of odd events (kinds 9, 10)
+        return json.dumps([self.event() for _ in range(rng.randrange(1, 30))]).encode(), json_type
+
+
+FUZZ_BODIES = 300
+
+
+def test_a_seeded_fuzz_of_malformed_bodies_never_gets_a_500_or_a_traceback(world: Stores, server: LiveServer) -> None:
+    token = ingest_token(world)
+    devices = [device_of(world, t) for t in ("door_sensor", "smart_lock", "vehicle_gate", "throw_camera")]
+    fuzzer = BodyFuzzer(seed=20261206, devices=devices)
+    statuses: dict[int, int] = {}
+    for number in range(FUZZ_BODIES):
+        body, content_type = fuzzer.body()
+        answer = post_raw(server, token, body, content_type)
+        statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+        assert answer.status_code in (202, 400, 413), (number, answer.status_code, body[:300], answer.text[:300])
+        assert "Traceback" not in answer.text
+        reply = answer.json()
+        if answer.status_code == 202:
+            assert set(reply) == {"accepted", "duplicates", "rejected"}
+            assert all(isinstance(r["error"], str) and len(r["error"]) < 300 for r in reply["rejected"])
+        else:
+            assert set(reply) == {"error"} and reply["error"]
+    assert statuses.get(202, 0) > 50 and statuses.get(400, 0) > 50, statuses  # the fuzz reached both paths
+    no_traceback_in_the_log(server)
