@@ -190,7 +190,7 @@ class Worker:
                 if entry.doc is None:
                     raise ValueError("not a JSON object")
                 decoded.append((entry, Event.from_wire(entry.doc)))
-            except (KeyError, TypeError, ValueError) as err:
+            except (KeyError, TypeError, ValueError, OverflowError) as err:
                 poison.append(
                     {
                         "reason": f"undecodable stream entry ({err})",

@@ -106,6 +106,11 @@ def simulate(
     if not 0 < fraction <= 1:
         raise InvalidInput("--fraction must be more than 0 and at most 1")
     cfg = settings()
+    if hours > cfg.ingest_max_age_days * 24:
+        raise InvalidInput(
+            f"--backfill {backfill} reaches further back than SANDTABLE_INGEST_MAX_AGE_DAYS "
+            f"({cfg.ingest_max_age_days:g} days): ingest would refuse the older events"
+        )
     base = url or f"http://{cfg.host}:{cfg.port}"
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

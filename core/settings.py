@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     ingest_max_batch: int = Field(default=1000, ge=1)
     ingest_rate_per_minute: int = Field(default=600, ge=1, description="requests per token per minute")
     future_tolerance_s: int = Field(default=300, ge=0)
+    ingest_max_age_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3650,
+        description="events older than this are refused (kept in the dead letters with the reason); replay is exempt",
+    )
     dedup_hours: int = Field(default=24, ge=1)
     stream_maxlen: int = Field(default=200_000, ge=1000, description="soft cap; never trims unacknowledged entries")
 

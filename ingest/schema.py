@@ -41,6 +41,12 @@ _CONTAINERS = (dict, list)  # where an ID number may hide in an event's data
 MAX_DEPTH = 32
 NESTED_TOO_DEEP = "(nested too deeply: cut)"
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)  # msgspec raises the latter for bad UTF-8 in a string
+# the times an event may carry, in epoch ms (both excluded): after 1970 and before the year 5138, so
+# that every conversion of an accepted time (to UTC, to local time, to a SQL column, plus a rule's
+# hours) is defined; the ingest horizon and the future tolerance are narrower still
+TS_MIN_MS = 0
+TS_MAX_MS = 10**14
+DAY_MS = 86_400_000
 
 
 class RawEvent(msgspec.Struct, forbid_unknown_fields=False):
@@ -96,10 +102,13 @@ class Event(msgspec.Struct, frozen=True):
     @classmethod
     def from_wire(cls, doc: dict[str, Any]) -> Event:
         """An event read back from the stream."""
+        ts = int(doc["ts"])
+        if not TS_MIN_MS < ts < TS_MAX_MS:  # an entry written before ingest bounded times (issue #16)
+            raise ValueError(f"ts {ts} is out of range")
         return cls(
             type=doc["type"],
             device=doc["device"],
-            ts=int(doc["ts"]),
+            ts=ts,
             data=doc.get("data") or {},
             id=doc.get("id"),
             received=int(doc.get("rx", doc["ts"])),
@@ -290,20 +299,24 @@ CHECKS: dict[str, Callable[[dict[str, Any], bytes], dict[str, Any]]] = {
 }
 
 
-def parse_ts(value: str | int) -> int:
-    """RFC 3339 with offset, or integer epoch milliseconds, as epoch ms."""
-    if isinstance(value, bool):
-        raise Rejected("ts must be RFC 3339 with an offset or integer epoch milliseconds")
-    if isinstance(value, int):
-        if not 0 < value < 10**14:
+def parse_ts(value: Any) -> int:
+    """RFC 3339 with offset, or integer epoch milliseconds, as epoch ms between 1970 and 5138 (TS_MIN_MS,
+    TS_MAX_MS); Rejected with the reason for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not TS_MIN_MS < value < TS_MAX_MS:
             raise Rejected("ts in epoch milliseconds is out of range")
         return value
     try:
-        return parse_rfc3339(value)
-    except ValueError:
+        if not isinstance(value, str):
+            raise TypeError(value)
+        ms = parse_rfc3339(value)
+    except (TypeError, ValueError, OverflowError):
         raise Rejected(
             "ts must be RFC 3339 with an offset (e.g. 2026-11-25T08:00:00+08:00) or integer epoch milliseconds"
         ) from None
+    if not TS_MIN_MS < ms < TS_MAX_MS:
+        raise Rejected(f"ts {shown(value)} is out of range (it must fall between 1970 and 5138)")
+    return ms
 
 
 def check_event(
@@ -314,9 +327,10 @@ def check_event(
     hash_key: bytes,
     now_ms: int,
     future_tolerance_ms: int,
+    max_age_ms: int | None,
     guard_known: Callable[[str], bool],
 ) -> Event:
-    """A valid, normalised event, or Rejected with the reason."""
+    """A valid, normalised event, or Rejected with the reason (max_age_ms None: no horizon, for replay)."""
     if isinstance(raw, RawEvent):
         parsed = raw
     elif not isinstance(raw, dict):
@@ -344,6 +358,8 @@ def check_event(
         raise Rejected(
             f"ts is {(ts - now_ms) / 60000:.0f} minutes in the future (at most {future_tolerance_ms // 60000} allowed)"
         )
+    if max_age_ms is not None and ts < now_ms - max_age_ms:
+        raise Rejected(f"ts is {(now_ms - ts) / DAY_MS:.1f} days in the past (at most {max_age_ms / DAY_MS:g} allowed)")
     if "id_hash" in parsed.data:
         raise Rejected("data.id_hash is computed by the server: send the ID number as data.id_number")
     # the type's own check hashes the identity it expects; an ID number anywhere else is hashed too

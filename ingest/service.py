@@ -8,7 +8,7 @@ from typing import Any
 
 from core.clock import Clock, WallClock
 from ingest.directory import Directory
-from ingest.schema import DeviceInfo, Event, RawEvent, Rejected, check_event, encoder, redact
+from ingest.schema import DAY_MS, DeviceInfo, Event, RawEvent, Rejected, check_event, encoder, redact
 from store.events import EventLog
 from store.stores import Stores
 
@@ -37,11 +37,21 @@ def plain_event(raw: Any) -> Any:
 class IngestService:
     """Validates and stores events for one process (the web app, a replay, a benchmark)."""
 
-    def __init__(self, stores: Stores, directory: Directory | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        directory: Directory | None = None,
+        clock: Clock | None = None,
+        *,
+        horizon: bool = True,
+    ) -> None:
+        """horizon=False lets events of any age in (replay re-runs recorded files); the future
+        tolerance and the range of times that convert (1970–5138) still apply."""
         self.stores = stores
         self.settings = stores.settings
         self.directory = directory or Directory(stores.sessions)
         self.clock = clock or WallClock()
+        self.max_age_ms = round(self.settings.ingest_max_age_days * DAY_MS) if horizon else None
         self.log = EventLog(
             stores.redis,
             stores.keys,
@@ -75,6 +85,7 @@ class IngestService:
                         hash_key=key,
                         now_ms=now,
                         future_tolerance_ms=tolerance,
+                        max_age_ms=self.max_age_ms,
                         guard_known=guard_known,
                     )
                 )

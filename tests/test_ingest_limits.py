@@ -1,5 +1,6 @@
-"""Ingest under hostile input: bodies that are not JSON we can read, huge values, odd nesting, and a
-seeded fuzz of malformed bodies — every answer is one of the contract's, never a 500 or a traceback."""
+"""Ingest under hostile input: bodies that are not JSON we can read, huge values, odd nesting, times
+out of range or older than the horizon, and a seeded fuzz of malformed bodies — every answer is one of
+the contract's, never a 500 or a traceback; every rejected event is kept with its reason."""
 
 from __future__ import annotations
 
@@ -14,11 +15,16 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from analytics.worker import Worker
+from core.clock import ManualClock
+from ingest.directory import Directory
 from ingest.schema import MAX_DEPTH, NESTED_TOO_DEEP
+from ingest.service import IngestService
 from registry.models import Device
-from store.events import EventLog
+from store.alerts import AlertStore
+from store.events import GROUP, EventLog
 from store.stores import Stores
-from tests.conftest import LiveServer, ingest_token
+from tests.conftest import LiveServer, ingest_token, run_manage
 
 EVENTS_PATH = "/api/v1/events"
 
@@ -280,3 +286,111 @@ def test_a_seeded_fuzz_of_malformed_bodies_never_gets_a_500_or_a_traceback(world
             assert set(reply) == {"error"} and reply["error"]
     assert statuses.get(202, 0) > 50 and statuses.get(400, 0) > 50, statuses  # the fuzz reached both paths
     no_traceback_in_the_log(server)
+
+
+# --- times: a lower bound that converts, and a horizon -----------------------------------------------
+
+DAY = 86_400_000
+
+
+@pytest.mark.parametrize(
+    ("ts", "reason"),
+    [
+        (
+            "0001-01-01T00:00:00+14:00",
+            "ts '0001-01-01T00:00:00+14:00' is out of range (it must fall between 1970 and 5138)",
+        ),
+        (
+            "9999-12-31T23:59:59-23:59",
+            "ts '9999-12-31T23:59:59-23:59' is out of range (it must fall between 1970 and 5138)",
+        ),
+        ("1969-12-31T23:59:59Z", "ts '1969-12-31T23:59:59Z' is out of range (it must fall between 1970 and 5138)"),
+    ],
+)
+def test_a_time_that_does_not_convert_is_rejected_with_the_reason_and_kept(world: Stores, ts: str, reason: str) -> None:
+    sensor = device_of(world, "door_sensor")
+    event = {"type": "door.contact", "device": sensor, "ts": ts, "data": {"state": "open"}}
+    # replay (no horizon) as well as live ingest: the range holds for both
+    for service in (IngestService(world), IngestService(world, horizon=False)):
+        result = service.ingest("wanhu", [event])
+        assert (result.accepted, result.rejected) == (0, [{"index": 0, "error": reason}])
+    assert [d["reason"] for d in dead_letters(world)] == [reason, reason]
+    assert dead_letters(world)[0]["raw"]["ts"] == ts
+
+
+def test_an_event_from_year_1_gets_a_reject_over_http_and_lands_in_the_dead_letters(
+    world: Stores, server: LiveServer
+) -> None:
+    sensor = device_of(world, "door_sensor")
+    event = {"type": "door.contact", "device": sensor, "ts": "0001-01-01T00:00:00+14:00", "data": {"state": "open"}}
+    answer = post_raw(server, ingest_token(world), json.dumps(event).encode())
+    assert answer.status_code == 202
+    assert answer.json()["rejected"] == [
+        {"index": 0, "error": "ts '0001-01-01T00:00:00+14:00' is out of range (it must fall between 1970 and 5138)"}
+    ]
+    assert [d["raw"]["ts"] for d in dead_letters(world)] == ["0001-01-01T00:00:00+14:00"]
+
+
+def test_an_event_31_days_old_is_refused_and_one_29_days_old_accepted(world: Stores) -> None:
+    now = 1_796_000_000_000
+    sensor = device_of(world, "door_sensor")
+    service = IngestService(world, clock=ManualClock(now))
+    old, recent = (
+        {"type": "door.contact", "device": sensor, "ts": now - days * DAY, "data": {"state": "open"}}
+        for days in (31, 29)
+    )
+    result = service.ingest("wanhu", [old, recent])
+    assert result.accepted == 1
+    assert result.rejected == [{"index": 0, "error": "ts is 31.0 days in the past (at most 30 allowed)"}]
+    (kept,) = dead_letters(world)
+    assert kept["raw"]["ts"] == now - 31 * DAY and kept["reason"].startswith("ts is 31.0 days in the past")
+    assert world.redis.xlen(world.keys.events("wanhu")) == 1
+
+
+def test_the_max_age_setting_moves_the_horizon(world: Stores) -> None:
+    narrow = world.settings.model_copy(update={"ingest_max_age_days": 2, "ingest_rate_per_minute": 1000})
+    live = LiveServer(narrow)  # the setting reaches the server as SANDTABLE_INGEST_MAX_AGE_DAYS
+    try:
+        sensor = device_of(world, "door_sensor")
+        events = [
+            {"type": "door.contact", "device": sensor, "ts": now_ms() - days * DAY, "data": {"state": "open"}}
+            for days in (3, 1)
+        ]
+        answer = post_raw(live, ingest_token(world), json.dumps(events).encode())
+    finally:
+        live.stop()
+    assert answer.json()["accepted"] == 1
+    assert answer.json()["rejected"] == [{"index": 0, "error": "ts is 3.0 days in the past (at most 2 allowed)"}]
+
+
+def test_a_backfill_beyond_the_horizon_is_refused_by_the_simulator_with_the_reason(world: Stores) -> None:
+    result = run_manage(world.settings, "simulate", "--backfill", "31d", "--once", timeout=60)
+    assert result.returncode != 0
+    assert "SANDTABLE_INGEST_MAX_AGE_DAYS" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_stream_entry_from_year_1_goes_to_the_dead_letters_and_never_reaches_a_rule(world: Stores) -> None:
+    """An entry accepted before ingest bounded times (it made a rule fail with 'year 0 is out of range')."""
+    directory = Directory(world.sessions)
+    sensor = next(iter(directory.facts("wanhu").elder_sensors))
+    smoke = device_of(world, "smoke_detector")
+    year_1 = -62_135_596_800_000 - 14 * 3_600_000
+    stream = world.keys.events("wanhu")
+    world.redis.xadd(
+        stream,
+        {"e": json.dumps({"type": "door.contact", "device": sensor, "ts": year_1, "data": {"state": "open"}, "rx": 1})},
+    )
+    IngestService(world, directory=directory).ingest(
+        "wanhu", [{"type": "smoke.alarm", "device": smoke, "ts": now_ms(), "data": {"level": "alarm"}}]
+    )
+    worker = Worker(world, consumer="w", directory=directory)
+    worker.start_community("wanhu", seed_timers=False)
+    while entries := worker.events.read(["wanhu"], worker.consumer, count=100, block_ms=None):
+        worker.process(entries)
+    assert worker.stats.rule_errors == 0
+    (kept,) = dead_letters(world)
+    assert kept["reason"] == f"undecodable stream entry (ts {year_1} is out of range)"
+    assert kept["raw"]["device"] == sensor
+    assert [a["type"] for a in AlertStore(world.redis, world.keys).open_alerts("wanhu")] == ["smoke"]
+    assert world.redis.xpending(stream, GROUP)["pending"] == 0
