@@ -57,6 +57,8 @@ class IngestService:
             stores.keys,
             dedup_hours=self.settings.dedup_hours,
             backlog_limit=self.settings.stream_backlog_limit,
+            dead_letter_max_bytes=self.settings.dead_letter_max_bytes,
+            dead_letter_budget_mb=self.settings.dead_letter_budget_mb,
         )
 
     def ingest(self, community: str, items: list[Any]) -> IngestResult:

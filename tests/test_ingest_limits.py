@@ -1,10 +1,12 @@
 """Ingest under hostile input: bodies that are not JSON we can read, huge values, odd nesting, times
 out of range or older than the horizon, and a seeded fuzz of malformed bodies — every answer is one of
-the contract's, never a 500 or a traceback; every rejected event is kept with its reason."""
+the contract's, never a 500 or a traceback; every rejected event is kept with its reason, in a
+dead-letter stream bounded in bytes per entry and in all."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import random
 import time
@@ -17,6 +19,8 @@ from sqlalchemy import select
 
 from analytics.worker import Worker
 from core.clock import ManualClock
+from core.errors import ConfigError
+from core.settings import load_settings
 from ingest.directory import Directory
 from ingest.schema import MAX_DEPTH, NESTED_TOO_DEEP
 from ingest.service import IngestService
@@ -394,3 +398,91 @@ def test_a_stream_entry_from_year_1_goes_to_the_dead_letters_and_never_reaches_a
     assert kept["raw"]["device"] == sensor
     assert [a["type"] for a in AlertStore(world.redis, world.keys).open_alerts("wanhu")] == ["smoke"]
     assert world.redis.xpending(stream, GROUP)["pending"] == 0
+
+
+# --- the dead-letter stream: bounded per entry and in all -------------------------------------------
+
+MB_OF_DATA = "x" * 1_000_000
+
+
+def megabyte_reject(sensor: str) -> dict[str, Any]:
+    """A door event refused for its state, carrying 1 MB of data besides."""
+    return {"type": "door.contact", "device": sensor, "ts": now_ms(), "data": {"state": "ajar", "blob": MB_OF_DATA}}
+
+
+def newest_stored_entry(world: Stores) -> bytes:
+    (_, fields), *_ = world.redis.xrevrange(world.keys.dead("wanhu"), count=1)
+    return str(fields["d"]).encode()
+
+
+def test_a_rejected_event_with_1_mb_of_data_is_kept_truncated_with_its_reason_and_size(
+    world: Stores, server: LiveServer
+) -> None:
+    sensor = device_of(world, "door_sensor")
+    answer = post_raw(server, ingest_token(world), json.dumps(megabyte_reject(sensor)).encode())
+    assert answer.json()["rejected"] == [{"index": 0, "error": "data.state must be one of open, closed"}]
+    assert len(newest_stored_entry(world)) <= 4096  # SANDTABLE_DEAD_LETTER_MAX_BYTES by default
+    (kept,) = dead_letters(world)
+    assert kept["reason"] == "data.state must be one of open, closed" and kept["index"] == 0
+    assert kept["truncated"] is True and kept["raw_bytes"] > 1_000_000
+    assert (kept["raw"]["type"], kept["raw"]["device"]) == ("door.contact", sensor)
+    assert kept["raw_head"].startswith('{"data":{"state":"ajar","blob":"xxxx')
+    assert EventLog(world.redis, world.keys).dead_letter_counts("wanhu") == {"kept": 1, "truncated": 1}
+
+
+def test_40_rejected_megabyte_events_leave_the_dead_letter_stream_small(world: Stores, server: LiveServer) -> None:
+    token = ingest_token(world)
+    body = json.dumps(megabyte_reject(device_of(world, "door_sensor"))).encode()
+    for _ in range(40):
+        assert post_raw(server, token, body).json()["rejected"]
+    used = world.redis.memory_usage(world.keys.dead("wanhu"), samples=0)
+    assert used is not None and used < 40 * 8192, used  # 41 MB before the entries were capped
+    assert EventLog(world.redis, world.keys).dead_letter_counts("wanhu") == {"kept": 40, "truncated": 40}
+
+
+def test_the_dead_letter_stream_keeps_the_newest_entries_within_its_byte_budget(world: Stores) -> None:
+    settings = world.settings.model_copy(update={"dead_letter_max_bytes": 2048, "dead_letter_budget_mb": 1})
+    small = dataclasses.replace(world, settings=settings)
+    small.__dict__["redis"] = world.redis
+    sensor = device_of(world, "door_sensor")
+    rejects = [{"type": "door.contact", "device": sensor, "ts": now_ms(), "data": {"state": "ajar", "n": "y" * 3000}}]
+    for _ in range(3):
+        IngestService(small).ingest("wanhu", rejects * 1000)
+    cap = 1024 * 1024 // 2048
+    assert cap <= world.redis.xlen(world.keys.dead("wanhu")) <= cap + 100  # MAXLEN ~ trims whole nodes
+    used = world.redis.memory_usage(world.keys.dead("wanhu"), samples=0)
+    assert used is not None and used < 2 * 1024 * 1024, used
+    assert dead_letters(world)[0]["index"] == 999  # the newest are the ones kept
+    assert EventLog(world.redis, world.keys).dead_letter_counts("wanhu")["truncated"] == 3000
+
+
+def test_a_megabyte_poison_entry_of_the_worker_is_kept_truncated_the_same_way(world: Stores) -> None:
+    world.redis.xadd(world.keys.events("wanhu"), {"e": "{not json " + MB_OF_DATA})
+    worker = Worker(world, consumer="w")
+    worker.start_community("wanhu", seed_timers=False)
+    while entries := worker.events.read(["wanhu"], worker.consumer, count=100, block_ms=None):
+        worker.process(entries)
+    assert len(newest_stored_entry(world)) <= 4096
+    (kept,) = dead_letters(world)
+    assert kept["reason"] == "undecodable stream entry (not a JSON object)"
+    assert kept["truncated"] is True and kept["raw_bytes"] > 1_000_000
+    assert kept["raw_head"].startswith("{not json xxx")
+    assert EventLog(world.redis, world.keys).dead_letter_counts("wanhu") == {"kept": 1, "truncated": 1}
+
+
+def test_doctor_shows_the_dead_letters_kept_and_truncated_per_community(world: Stores) -> None:
+    sensor = device_of(world, "door_sensor")
+    small_reject = {"type": "door.contact", "device": sensor, "ts": now_ms(), "data": {"state": "ajar"}}
+    IngestService(world).ingest("wanhu", [megabyte_reject(sensor), small_reject])
+    result = run_manage(world.settings, "doctor")
+    line = next(row for row in result.stdout.splitlines() if " dead-letters " in row)
+    assert line.startswith("ok") and "wanhu 2 kept, 1 truncated" in line, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("dead_letter_max_bytes", 100), ("dead_letter_budget_mb", 0), ("ingest_max_age_days", 0)],
+)
+def test_the_new_limits_refuse_values_out_of_their_bounds_by_name(name: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=f"SANDTABLE_{name.upper()}: Input should be greater than"):
+        load_settings(**{name: value})
