@@ -16,7 +16,7 @@ from sqlalchemy import select
 from analytics.worker import Worker
 from core.clock import ManualClock
 from ingest.directory import Directory
-from ingest.schema import Rejected, parse_ts
+from ingest.schema import Rejected, decode_json, parse_ts
 from ingest.service import IngestService
 from registry.models import Device
 from store.alerts import public_view
@@ -27,17 +27,18 @@ log = logging.getLogger(__name__)
 
 
 def read_events(path: Path) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
-    """(line number, event) of each JSON line, and the lines that are not JSON objects."""
+    """(line number, event) of each JSON line, and the lines that cannot be read (not JSON, not UTF-8,
+    nested too deeply: the same decoding as ingest's bodies) with the reason."""
     events: list[tuple[int, Any]] = []
     bad: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
+    with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                events.append((number, json.loads(line)))
-            except json.JSONDecodeError as err:
-                bad.append({"line": number, "error": f"not JSON ({err.msg})"})
+                events.append((number, decode_json(line, "the line")))
+            except ValueError as err:
+                bad.append({"line": number, "error": str(err)})
     return events, bad
 
 

@@ -140,17 +140,18 @@ def split_body(body: bytes, content_type: str, max_batch: int) -> list[Any]:
         items = []
         for number, line in enumerate(text.split(b"\n"), start=1):
             if line.strip():
-                items.append(_decode_any(line, f"line {number}"))
+                items.append(decode_json(line, f"line {number}"))
     else:
-        parsed = _decode_any(text, "the body")
+        parsed = decode_json(text, "the body")
         items = parsed if isinstance(parsed, list) else [parsed]
     if len(items) > max_batch:
         raise ValueError(f"a batch holds at most {max_batch} events, not {len(items)}")
     return items
 
 
-def _decode_any(text: bytes, what: str) -> Any:
-    """Any JSON value; ValueError naming what (the body, line N) and why it is not JSON we can read."""
+def decode_json(text: bytes, what: str) -> Any:
+    """Any JSON value; ValueError naming what (the body, line N) and why it is not JSON we can read
+    (ingest's bodies and replay's files alike)."""
     try:
         return _any_decoder.decode(text)
     except RecursionError:

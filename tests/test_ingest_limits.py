@@ -11,6 +11,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -486,3 +487,43 @@ def test_doctor_shows_the_dead_letters_kept_and_truncated_per_community(world: S
 def test_the_new_limits_refuse_values_out_of_their_bounds_by_name(name: str, value: int) -> None:
     with pytest.raises(ConfigError, match=f"SANDTABLE_{name.upper()}: Input should be greater than"):
         load_settings(**{name: value})
+
+
+# --- replay reads its file the way ingest reads a body -----------------------------------------------
+
+
+def test_replay_reports_unreadable_lines_and_times_out_of_range_without_crashing(world: Stores, tmp_path: Path) -> None:
+    from analytics.replay import run_replay
+
+    sensor = device_of(world, "door_sensor")
+    door = {"type": "door.contact", "device": sensor, "ts": 1_790_000_000_000, "data": {"state": "open"}}
+    year_1 = {**door, "ts": "0001-01-01T00:00:00+14:00"}
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(
+        b"\n".join(
+            [
+                json.dumps(door).encode(),  # 1: older than the horizon, and replayed all the same
+                b"[" * 100_000,  # 2
+                b'{"device": "\xff\xfe"}',  # 3
+                b'{"ts": 1' + b"0" * 5_000 + b"}",  # 4
+                json.dumps(year_1).encode(),  # 5
+            ]
+        )
+        + b"\n"
+    )
+    summary = run_replay(world, path, until_ms=None, out=tmp_path / "alerts.jsonl")
+    assert summary["accepted"] == 1
+    reasons = {r["line"]: r["error"] for r in summary["rejects"]}
+    assert reasons[2] == "the line is nested too deeply to be read"
+    assert reasons[3] == "the line is not UTF-8 text"
+    assert reasons[4].startswith("the line is not JSON")
+    assert reasons[5] == "ts '0001-01-01T00:00:00+14:00' is out of range (it must fall between 1970 and 5138)"
+
+
+def test_replay_refuses_an_until_that_does_not_convert_in_one_line(world: Stores, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("")
+    result = run_manage(world.settings, "replay", str(path), "--until", "9999-12-31T23:59:59-23:59", timeout=60)
+    assert result.returncode != 0
+    assert "--until must be RFC 3339 with an offset, between 1970 and 5138" in result.stderr
+    assert "Traceback" not in result.stderr
