@@ -380,9 +380,10 @@ def shown(value: Any, limit: int = 64) -> str:
 
 
 def redact(raw: Any, hash_key: bytes, *, cut: bool = True, depth: int = 0) -> Any:
-    """Any ID number replaced by its hash (an accepted event's data, or a rejected event as kept in
-    the dead-letter stream). Containers deeper than MAX_DEPTH are cut (cut=True, the dead letters)
-    or refused with Rejected (cut=False, an event's data): the recursion stays shallow."""
+    """Any ID number (a value of any type under an ``id_number`` key) replaced by its hash (an accepted
+    event's data, or a rejected event as kept in the dead-letter stream). Containers deeper than
+    MAX_DEPTH are cut (cut=True, the dead letters) or refused with Rejected (cut=False, an event's
+    data): the recursion stays shallow."""
     if type(raw) in _CONTAINERS and depth >= MAX_DEPTH:
         if not cut:
             raise Rejected(f"data is nested more than {MAX_DEPTH} levels deep")
@@ -390,8 +391,10 @@ def redact(raw: Any, hash_key: bytes, *, cut: bool = True, depth: int = 0) -> An
     if isinstance(raw, dict):
         out = {}
         for key, value in raw.items():
-            if key == "id_number" and isinstance(value, str):
-                out["id_hash"] = keyed_hash(hash_key, value)
+            if key == "id_number" and value is not None:
+                # a number (or a list…) is hashed as its JSON text: 130102199003159913 as "130102199003159913"
+                text = value if isinstance(value, str) else encoder.encode(value).decode()
+                out["id_hash"] = keyed_hash(hash_key, text)
             else:
                 out[key] = redact(value, hash_key, cut=cut, depth=depth + 1)
         return out

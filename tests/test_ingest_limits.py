@@ -527,3 +527,32 @@ def test_replay_refuses_an_until_that_does_not_convert_in_one_line(world: Stores
     assert result.returncode != 0
     assert "--until must be RFC 3339 with an offset, between 1970 and 5138" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- ID numbers of any JSON type ------------------------------------------------------------------
+
+
+def test_an_id_number_sent_as_a_number_or_a_list_never_reaches_redis_in_plain_text(world: Stores) -> None:
+    from core.secrets import keyed_hash
+    from registry.demo import WANTED_ID
+
+    sensor, lock = device_of(world, "door_sensor"), device_of(world, "smart_lock")
+
+    def door(note: Any) -> dict[str, Any]:
+        return {"type": "door.contact", "device": sensor, "ts": now_ms(), "data": {"state": "open", "note": note}}
+
+    as_number, as_list = door({"id_number": int(WANTED_ID)}), door({"id_number": [WANTED_ID]})
+    refused = {  # two identities: rejected, kept in the dead letters
+        "type": "lock.open",
+        "device": lock,
+        "ts": now_ms(),
+        "data": {"method": "face", "face_id": "F1", "id_number": int(WANTED_ID)},
+    }
+    result = IngestService(world).ingest("wanhu", [as_number, as_list, refused])
+    assert result.accepted == 2 and [r["index"] for r in result.rejected] == [2]
+    for key in world.redis.scan_iter(match=f"{world.keys.prefix}:*"):
+        if world.redis.type(key) == "stream":
+            assert WANTED_ID not in json.dumps(world.redis.xrange(key)), key
+    stored = [json.loads(fields["e"]) for _, fields in world.redis.xrange(world.keys.events("wanhu"))]
+    # the number hashes as its text does: the watchlist still recognises it
+    assert stored[0]["data"]["note"]["id_hash"] == keyed_hash(world.id_hash_key, WANTED_ID)
