@@ -392,8 +392,10 @@ def redact(raw: Any, hash_key: bytes, *, cut: bool = True, depth: int = 0) -> An
         out = {}
         for key, value in raw.items():
             if key == "id_number" and value is not None:
-                # a number (or a list…) is hashed as its JSON text: 130102199003159913 as "130102199003159913"
-                text = value if isinstance(value, str) else encoder.encode(value).decode()
+                # a number (or a list…) is hashed as its JSON text: 130102199003159913 as "130102199003159913";
+                # a container is bounded first, like any other (its encoding must not recurse deeply)
+                plain = redact(value, hash_key, cut=cut, depth=depth + 1)
+                text = plain if isinstance(plain, str) else encoder.encode(plain).decode()
                 out["id_hash"] = keyed_hash(hash_key, text)
             else:
                 out[key] = redact(value, hash_key, cut=cut, depth=depth + 1)

@@ -130,6 +130,19 @@ def test_data_nested_900_levels_is_refused_and_kept_cut_at_the_depth_limit(world
     no_traceback_in_the_log(server)
 
 
+def test_an_id_number_nested_2000_levels_deep_is_refused_not_a_crash(world: Stores) -> None:
+    deep: Any = "11010519491231002X"
+    for _ in range(2000):
+        deep = [deep]
+    sensor = device_of(world, "door_sensor")
+    note = {"id_number": deep}
+    event = {"type": "door.contact", "device": sensor, "ts": now_ms(), "data": {"state": "open", "note": note}}
+    result = IngestService(world).ingest("wanhu", [event])
+    assert result.rejected == [{"index": 0, "error": f"data is nested more than {MAX_DEPTH} levels deep"}]
+    (kept,) = dead_letters(world)
+    assert "11010519491231002X" not in json.dumps(kept) and "id_hash" in kept["raw"]["data"]["note"]
+
+
 def test_a_megabyte_device_id_is_quoted_short_in_the_reason(world: Stores, server: LiveServer) -> None:
     event = {"type": "door.contact", "device": "D" * 900_000, "ts": now_ms(), "data": {"state": "open"}}
     answer = post_raw(server, ingest_token(world), json.dumps(event).encode())
