@@ -17,7 +17,7 @@ from alerts.live import public_view
 from analytics.worker import Worker
 from core.clock import ManualClock
 from ingest.directory import Directory
-from ingest.schema import Rejected, parse_ts
+from ingest.schema import Rejected, decode_json, parse_ts
 from ingest.service import IngestService
 from registry.models import Device
 from store.keys import Keys
@@ -27,17 +27,18 @@ log = logging.getLogger(__name__)
 
 
 def read_events(path: Path) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
-    """(line number, event) of each JSON line, and the lines that are not JSON objects."""
+    """(line number, event) of each JSON line, and the lines that cannot be read (not JSON, not UTF-8,
+    nested too deeply: the same decoding as ingest's bodies) with the reason."""
     events: list[tuple[int, Any]] = []
     bad: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
+    with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                events.append((number, json.loads(line)))
-            except json.JSONDecodeError as err:
-                bad.append({"line": number, "error": f"not JSON ({err.msg})"})
+                events.append((number, decode_json(line, "the line")))
+            except ValueError as err:
+                bad.append({"line": number, "error": str(err)})
     return events, bad
 
 
@@ -62,7 +63,7 @@ def run_replay(
     isolated.__dict__["redis"] = stores.redis  # the same server, another namespace
     clock = ManualClock()
     directory = Directory(stores.sessions)
-    ingest = IngestService(isolated, directory)
+    ingest = IngestService(isolated, directory, horizon=False)  # a recorded file may be older than the horizon
     worker = Worker(isolated, consumer="replay", clock=clock, directory=directory, write_history=False)
     worker.plan_timers = False
     counts: Counter[str] = Counter()

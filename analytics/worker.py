@@ -119,6 +119,8 @@ class Worker:
             stores.keys,
             dedup_hours=self.settings.dedup_hours,
             cluster_block_ms=self.settings.worker_cluster_block_ms,
+            dead_letter_max_bytes=self.settings.dead_letter_max_bytes,
+            dead_letter_budget_mb=self.settings.dead_letter_budget_mb,
         )
         self.alerts = AlertStore(stores.redis, stores.keys)
         self.history = AlertHistory(stores.sessions) if write_history else None
@@ -191,12 +193,12 @@ class Worker:
                 if entry.doc is None:
                     raise ValueError("not a JSON object")
                 decoded.append((entry, Event.from_wire(entry.doc)))
-            except (KeyError, TypeError, ValueError) as err:
+            except (KeyError, TypeError, ValueError, OverflowError) as err:
                 poison.append(
                     {
                         "reason": f"undecodable stream entry ({err})",
                         "entry": entry.entry_id,
-                        "raw": entry.doc if entry.doc is not None else entry.raw[:2000],
+                        "raw": entry.doc if entry.doc is not None else entry.raw,  # cut by dead_letter
                         "at": self.clock.now_ms(),
                     }
                 )
@@ -314,7 +316,7 @@ class Worker:
                     {
                         "reason": f"poison: delivered {deliveries} times without success",
                         "entry": entry.entry_id,
-                        "raw": entry.doc if entry.doc is not None else entry.raw[:2000],
+                        "raw": entry.doc if entry.doc is not None else entry.raw,  # cut by dead_letter
                         "at": self.clock.now_ms(),
                     }
                 )

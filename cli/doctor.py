@@ -146,6 +146,26 @@ def _redis_cluster(client: RedisClient) -> str:
     return f"Redis Cluster, {len(primaries)} primaries, {len(servers) - len(primaries)} replicas: " + "; ".join(nodes)
 
 
+def _dead_letters(cfg: Settings) -> str:
+    """Rejected and poison events kept per community, and how many were stored truncated (issue #16)."""
+    from store.events import EventLog
+    from store.keys import Keys
+    from store.redis_server import STORE_ERRORS, connect
+
+    try:
+        log = EventLog(connect(cfg, start_embedded_server=False), Keys(cfg.key_prefix))
+        counts = {community: log.dead_letter_counts(community) for community in log.communities()}
+    except STORE_ERRORS as err:
+        raise SandtableError(f"Redis did not answer ({err})") from None
+    kept = sum(c["kept"] for c in counts.values())
+    truncated = sum(c["truncated"] for c in counts.values())
+    busiest = sorted((c for c in counts.items() if c[1]["kept"] or c[1]["truncated"]), key=lambda c: -c[1]["kept"])
+    shown = "; ".join(f"{name} {c['kept']} kept, {c['truncated']} truncated" for name, c in busiest[:10])
+    more = f"; {len(busiest) - 10} more communities" if len(busiest) > 10 else ""
+    cap = f"entries over {cfg.dead_letter_max_bytes} bytes are truncated, {cfg.dead_letter_budget_mb} MB per community"
+    return f"{kept} kept, {truncated} truncated ({cap})" + (f": {shown}{more}" if shown else "")
+
+
 def _var_dir(cfg: Settings) -> str:
     cfg.var_dir.mkdir(parents=True, exist_ok=True)
     probe = cfg.var_dir / ".doctor"
@@ -181,6 +201,7 @@ def run_checks(cfg: Settings) -> list[Check]:
         ("var", lambda: _var_dir(cfg), True),
         ("database", lambda: _database(cfg), True),
         ("redis", lambda: _redis(cfg), True),
+        ("dead-letters", lambda: _dead_letters(cfg), False),
         ("chromium", _chromium, False),
         ("cjk-font", lambda: _cjk_font(cfg), False),
     ]

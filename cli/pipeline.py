@@ -13,7 +13,6 @@ import typer
 
 from cli.main import app, settings, setup_logging, user_errors
 from core.errors import InvalidInput
-from core.timefmt import parse_rfc3339
 from store.stores import open_stores
 
 
@@ -68,6 +67,7 @@ def replay(
 ) -> None:
     """Run recorded events through the production pipeline in an isolated namespace (interfaces §4)."""
     from analytics.replay import run_replay
+    from ingest.schema import Rejected, parse_ts
 
     if clock != "event":
         raise InvalidInput("--clock must be 'event'")
@@ -76,9 +76,9 @@ def replay(
     until_ms = None
     if until:
         try:
-            until_ms = parse_rfc3339(until)
-        except ValueError:
-            raise InvalidInput("--until must be RFC 3339 with an offset") from None
+            until_ms = parse_ts(until)  # the events' own rule: an offset, and a time that converts
+        except Rejected:
+            raise InvalidInput("--until must be RFC 3339 with an offset, between 1970 and 5138") from None
     stores = open_stores(settings())
     summary = run_replay(stores, file, until_ms=until_ms, out=out, community=community)
     typer.echo(json.dumps(summary, ensure_ascii=False), err=True)
@@ -106,6 +106,11 @@ def simulate(
     if not 0 < fraction <= 1:
         raise InvalidInput("--fraction must be more than 0 and at most 1")
     cfg = settings()
+    if hours > cfg.ingest_max_age_days * 24:
+        raise InvalidInput(
+            f"--backfill {backfill} reaches further back than SANDTABLE_INGEST_MAX_AGE_DAYS "
+            f"({cfg.ingest_max_age_days:g} days): ingest would refuse the older events"
+        )
     base = url or f"http://{cfg.host}:{cfg.port}"
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

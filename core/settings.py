@@ -53,7 +53,27 @@ class Settings(BaseSettings):
     ingest_max_batch: int = Field(default=1000, ge=1)
     ingest_rate_per_minute: int = Field(default=600, ge=1, description="requests per token per minute")
     future_tolerance_s: int = Field(default=300, ge=0)
+    ingest_max_age_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3650,
+        description="events older than this are refused (kept in the dead letters with the reason); replay is exempt",
+    )
     dedup_hours: int = Field(default=24, ge=1)
+    dead_letter_max_bytes: int = Field(
+        default=4096,
+        ge=2048,  # room for a truncated entry's reason and small fields at their caps (store/events.py)
+        le=65_536,
+        description="a rejected or poison event is kept whole up to this much JSON; a larger one is kept "
+        "truncated (reason, small fields, the head of its data, its original size) and counted",
+    )
+    dead_letter_budget_mb: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="per community: the dead-letter stream keeps the newest entries that fit this budget "
+        "(its length is capped at this / SANDTABLE_DEAD_LETTER_MAX_BYTES)",
+    )
     stream_maxlen: int = Field(default=200_000, ge=1000, description="soft cap; never trims unacknowledged entries")
 
     # --- workers ------------------------------------------------------------------------

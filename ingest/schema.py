@@ -40,6 +40,18 @@ EVIDENCE_EVENTS = ("camera.throw", "camera.fall")  # their data.image: an eviden
 LOCK_METHODS = ("face", "fingerprint", "card", "password", "app", "key")
 IDENTITY_FIELDS = ("person", "id_number", "face_id")
 _CONTAINERS = (dict, list)  # where an ID number may hide in an event's data
+# levels of nesting an event's data may have (the contract's deepest, a trajectory point, has 3): a
+# deeper structure is refused, and kept in the dead letters cut at this depth, so that walking it
+# (hashing ID numbers, encoding) can never exhaust Python's stack
+MAX_DEPTH = 32
+NESTED_TOO_DEEP = "(nested too deeply: cut)"
+_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)  # msgspec raises the latter for bad UTF-8 in a string
+# the times an event may carry, in epoch ms (both excluded): after 1970 and before the year 5138, so
+# that every conversion of an accepted time (to UTC, to local time, to a SQL column, plus a rule's
+# hours) is defined; the ingest horizon and the future tolerance are narrower still
+TS_MIN_MS = 0
+TS_MAX_MS = 10**14
+DAY_MS = 86_400_000
 
 
 class RawEvent(msgspec.Struct, forbid_unknown_fields=False):
@@ -95,10 +107,13 @@ class Event(msgspec.Struct, frozen=True):
     @classmethod
     def from_wire(cls, doc: dict[str, Any]) -> Event:
         """An event read back from the stream."""
+        ts = int(doc["ts"])
+        if not TS_MIN_MS < ts < TS_MAX_MS:  # an entry written before ingest bounded times (issue #16)
+            raise ValueError(f"ts {ts} is out of range")
         return cls(
             type=doc["type"],
             device=doc["device"],
-            ts=int(doc["ts"]),
+            ts=ts,
             data=doc.get("data") or {},
             id=doc.get("id"),
             received=int(doc.get("rx", doc["ts"])),
@@ -118,7 +133,7 @@ def split_body(body: bytes, content_type: str, max_batch: int) -> list[Any]:
     if "ndjson" not in content_type and "jsonlines" not in content_type:
         try:
             typed = _batch_decoder.decode(text) if text[:1] == b"[" else [_one_decoder.decode(text)]
-        except msgspec.DecodeError:
+        except (*_DECODE_ERRORS, RecursionError):
             typed = None  # some event is malformed: judge each alone below
         if typed is not None:
             if len(typed) > max_batch:
@@ -130,19 +145,26 @@ def split_body(body: bytes, content_type: str, max_batch: int) -> list[Any]:
         items = []
         for number, line in enumerate(text.split(b"\n"), start=1):
             if line.strip():
-                try:
-                    items.append(_any_decoder.decode(line))
-                except msgspec.DecodeError as err:
-                    raise ValueError(f"line {number} is not JSON ({err})") from None
+                items.append(decode_json(line, f"line {number}"))
     else:
-        try:
-            parsed = _any_decoder.decode(text)
-        except msgspec.DecodeError as err:
-            raise ValueError(f"the body is not JSON ({err})") from None
+        parsed = decode_json(text, "the body")
         items = parsed if isinstance(parsed, list) else [parsed]
     if len(items) > max_batch:
         raise ValueError(f"a batch holds at most {max_batch} events, not {len(items)}")
     return items
+
+
+def decode_json(text: bytes, what: str) -> Any:
+    """Any JSON value; ValueError naming what (the body, line N) and why it is not JSON we can read
+    (ingest's bodies and replay's files alike)."""
+    try:
+        return _any_decoder.decode(text)
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to be read") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} is not UTF-8 text") from None
+    except msgspec.DecodeError as err:
+        raise ValueError(f"{what} is not JSON ({err})") from None
 
 
 def _number(data: dict[str, Any], key: str, low: float, high: float, *, required: bool = True) -> float | None:
@@ -151,7 +173,9 @@ def _number(data: dict[str, Any], key: str, low: float, high: float, *, required
         if required:
             raise Rejected(f"data.{key} is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Rejected(f"data.{key} must be a number")
+    if isinstance(value, float) and math.isnan(value):  # an int is never NaN (and math.isnan(10**400) overflows)
         raise Rejected(f"data.{key} must be a number")
     if not low <= value <= high:
         raise Rejected(f"data.{key} must be between {low:g} and {high:g}")
@@ -281,20 +305,24 @@ CHECKS: dict[str, Callable[[dict[str, Any], bytes], dict[str, Any]]] = {
 }
 
 
-def parse_ts(value: str | int) -> int:
-    """RFC 3339 with offset, or integer epoch milliseconds, as epoch ms."""
-    if isinstance(value, bool):
-        raise Rejected("ts must be RFC 3339 with an offset or integer epoch milliseconds")
-    if isinstance(value, int):
-        if not 0 < value < 10**14:
+def parse_ts(value: Any) -> int:
+    """RFC 3339 with offset, or integer epoch milliseconds, as epoch ms between 1970 and 5138 (TS_MIN_MS,
+    TS_MAX_MS); Rejected with the reason for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not TS_MIN_MS < value < TS_MAX_MS:
             raise Rejected("ts in epoch milliseconds is out of range")
         return value
     try:
-        return parse_rfc3339(value)
-    except ValueError:
+        if not isinstance(value, str):
+            raise TypeError(value)
+        ms = parse_rfc3339(value)
+    except (TypeError, ValueError, OverflowError):
         raise Rejected(
             "ts must be RFC 3339 with an offset (e.g. 2026-11-25T08:00:00+08:00) or integer epoch milliseconds"
         ) from None
+    if not TS_MIN_MS < ms < TS_MAX_MS:
+        raise Rejected(f"ts {shown(value)} is out of range (it must fall between 1970 and 5138)")
+    return ms
 
 
 def check_event(
@@ -305,10 +333,11 @@ def check_event(
     hash_key: bytes,
     now_ms: int,
     future_tolerance_ms: int,
+    max_age_ms: int | None,
     guard_known: Callable[[str], bool],
     evidence: Callable[[object], str | None] = evidence_id,
 ) -> Event:
-    """A valid, normalised event, or Rejected with the reason.
+    """A valid, normalised event, or Rejected with the reason (max_age_ms None: no horizon, for replay).
 
     ``evidence`` turns a camera event's ``image`` reference into the evidence id it stands for in the
     event's community, or None (default: only an evidence id itself is taken).
@@ -326,10 +355,10 @@ def check_event(
         raise Rejected("id must have 1–64 characters")
     check = CHECKS.get(parsed.type)
     if check is None:
-        raise Rejected(f"unknown event type {parsed.type!r}")
+        raise Rejected(f"unknown event type {shown(parsed.type)}")
     device = devices(parsed.device)
     if device is None:
-        raise Rejected(f"unknown device {parsed.device!r}")
+        raise Rejected(f"unknown device {shown(parsed.device)}")
     if device.community != community:
         raise Rejected(f"device {parsed.device} belongs to another community")
     allowed = EVENT_DEVICE_TYPES[parsed.type]
@@ -340,12 +369,14 @@ def check_event(
         raise Rejected(
             f"ts is {(ts - now_ms) / 60000:.0f} minutes in the future (at most {future_tolerance_ms // 60000} allowed)"
         )
+    if max_age_ms is not None and ts < now_ms - max_age_ms:
+        raise Rejected(f"ts is {(now_ms - ts) / DAY_MS:.1f} days in the past (at most {max_age_ms / DAY_MS:g} allowed)")
     if "id_hash" in parsed.data:
         raise Rejected("data.id_hash is computed by the server: send the ID number as data.id_number")
     # the type's own check hashes the identity it expects; an ID number anywhere else is hashed too
     data = check(dict(parsed.data), hash_key)
     if "id_number" in data or any(type(v) in _CONTAINERS for v in data.values()):
-        data = redact(data, hash_key)
+        data = redact(data, hash_key, cut=False)
 
     if parsed.type in EVIDENCE_EVENTS and "image" in data:
         image = evidence(data["image"])
@@ -356,22 +387,39 @@ def check_event(
         else:
             data["image"] = image
     if parsed.type == "patrol.checkin" and not guard_known(str(data["guard"])):
-        raise Rejected(f"unknown guard {data['guard']!r}")
+        raise Rejected(f"unknown guard {shown(data['guard'])}")
     return Event(type=parsed.type, device=parsed.device, ts=ts, data=data, id=parsed.id, received=now_ms)
 
 
-def redact(raw: Any, hash_key: bytes) -> Any:
-    """A rejected event as kept in the dead-letter stream: any ID number replaced by its hash."""
+def shown(value: Any, limit: int = 64) -> str:
+    """A producer's value as quoted in a reason, cut to limit characters (a reason stays one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def redact(raw: Any, hash_key: bytes, *, cut: bool = True, depth: int = 0) -> Any:
+    """Any ID number (a value of any type under an ``id_number`` key) replaced by its hash (an accepted
+    event's data, or a rejected event as kept in the dead-letter stream). Containers deeper than
+    MAX_DEPTH are cut (cut=True, the dead letters) or refused with Rejected (cut=False, an event's
+    data): the recursion stays shallow."""
+    if type(raw) in _CONTAINERS and depth >= MAX_DEPTH:
+        if not cut:
+            raise Rejected(f"data is nested more than {MAX_DEPTH} levels deep")
+        return NESTED_TOO_DEEP
     if isinstance(raw, dict):
         out = {}
         for key, value in raw.items():
-            if key == "id_number" and isinstance(value, str):
-                out["id_hash"] = keyed_hash(hash_key, value)
+            if key == "id_number" and value is not None:
+                # a number (or a list…) is hashed as its JSON text: 130102199003159913 as "130102199003159913";
+                # a container is bounded first, like any other (its encoding must not recurse deeply)
+                plain = redact(value, hash_key, cut=cut, depth=depth + 1)
+                text = plain if isinstance(plain, str) else encoder.encode(plain).decode()
+                out["id_hash"] = keyed_hash(hash_key, text)
             else:
-                out[key] = redact(value, hash_key)
+                out[key] = redact(value, hash_key, cut=cut, depth=depth + 1)
         return out
     if isinstance(raw, list):
-        return [redact(v, hash_key) for v in raw]
+        return [redact(v, hash_key, cut=cut, depth=depth + 1) for v in raw]
     return raw
 
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from core.clock import Clock, WallClock
 from ingest.directory import Directory
-from ingest.schema import DeviceInfo, Event, RawEvent, Rejected, check_event, encoder, redact
+from ingest.schema import DAY_MS, DeviceInfo, Event, RawEvent, Rejected, check_event, encoder, redact
 from store.events import EventLog
 from store.evidence import EvidenceStore
 from store.stores import Stores
@@ -29,20 +27,40 @@ class IngestResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
+def plain_event(raw: Any) -> Any:
+    """A raw event as plain JSON values (a typed RawEvent's fields; its data is plain already, however
+    deeply nested, so nothing here recurses)."""
+    if not isinstance(raw, RawEvent):
+        return raw
+    return {"id": raw.id, "type": raw.type, "device": raw.device, "ts": raw.ts, "data": raw.data}
+
+
 class IngestService:
     """Validates and stores events for one process (the web app, a replay, a benchmark)."""
 
-    def __init__(self, stores: Stores, directory: Directory | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        directory: Directory | None = None,
+        clock: Clock | None = None,
+        *,
+        horizon: bool = True,
+    ) -> None:
+        """horizon=False lets events of any age in (replay re-runs recorded files); the future
+        tolerance and the range of times that convert (1970–5138) still apply."""
         self.stores = stores
         self.settings = stores.settings
         self.directory = directory or Directory(stores.sessions)
         self.clock = clock or WallClock()
         self.evidence = EvidenceStore.of_settings(self.settings)
+        self.max_age_ms = round(self.settings.ingest_max_age_days * DAY_MS) if horizon else None
         self.log = EventLog(
             stores.redis,
             stores.keys,
             dedup_hours=self.settings.dedup_hours,
             backlog_limit=self.settings.stream_backlog_limit,
+            dead_letter_max_bytes=self.settings.dead_letter_max_bytes,
+            dead_letter_budget_mb=self.settings.dead_letter_budget_mb,
         )
 
     def ingest(self, community: str, items: list[Any]) -> IngestResult:
@@ -74,6 +92,7 @@ class IngestService:
                         hash_key=key,
                         now_ms=now,
                         future_tolerance_ms=tolerance,
+                        max_age_ms=self.max_age_ms,
                         guard_known=guard_known,
                         evidence=evidence,
                     )
@@ -81,8 +100,7 @@ class IngestService:
             except Rejected as err:
                 reason = str(err)
                 result.rejected.append({"index": index, "error": reason})
-                plain = msgspec.to_builtins(raw) if isinstance(raw, RawEvent) else raw
-                dead.append({"reason": reason, "index": index, "raw": redact(plain, key), "at": now})
+                dead.append({"reason": reason, "index": index, "raw": redact(plain_event(raw), key), "at": now})
         duplicates = self.log.append(community, [(e.id, encoder.encode(e)) for e in good])
         result.duplicates = len(duplicates)
         result.accepted = len(good) - len(duplicates)

@@ -61,6 +61,65 @@ return duplicates
 """
 
 
+# A dead-letter entry is at most max_bytes of JSON: an item that does not fit keeps its context (reason,
+# index or entry id, time), the event's small fields (cut to SMALL_FIELD_BYTES each), and the beginning
+# of the JSON text of the rest (its data) as ``raw_head``, with ``truncated`` and ``raw_bytes`` (the
+# size the event had). The stream's length is capped at budget / max_bytes entries, so it holds about
+# the budget at most, whatever producers send (issue #16).
+DEAD_SMALL_FIELDS = ("id", "type", "device", "ts")
+SMALL_FIELD_BYTES = 160
+REASON_BYTES = 512
+MIN_DEAD_LETTER_BYTES = 2048  # room for the context and small fields at their caps (settings' lower bound)
+
+
+def dead_letter_maxlen(max_bytes: int, budget_mb: int) -> int:
+    """The dead-letter stream's length cap: budget_mb of entries of at most max_bytes each."""
+    return max(1, budget_mb * 1024 * 1024 // max_bytes)
+
+
+def _cut(text: str, limit: int) -> str:
+    """The longest prefix of text whose JSON string (quotes and escapes included) has at most limit bytes."""
+    if len(encode(text)) <= limit:
+        return text
+    low, high = 0, min(len(text), limit)  # every character costs at least one byte
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(encode(text[:middle])) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
+
+
+def _small(value: Any) -> Any:
+    """A small field of an event as kept in a truncated entry: a scalar that fits, else its text cut."""
+    if isinstance(value, str):
+        return _cut(value, SMALL_FIELD_BYTES)
+    text = encode(value)
+    return value if len(text) <= SMALL_FIELD_BYTES else _cut(text.decode(), SMALL_FIELD_BYTES)
+
+
+def dead_letter_entry(item: dict[str, Any], max_bytes: int) -> tuple[bytes, bool]:
+    """The JSON stored for a dead letter (at most max_bytes), and whether it had to be truncated."""
+    whole = encode(item)
+    if len(whole) <= max_bytes:
+        return whole, False
+    raw = item.get("raw")
+    kept: dict[str, Any] = {k: _small(v) for k, v in item.items() if k not in ("raw", "reason")}
+    kept["reason"] = _cut(str(item.get("reason", "")), REASON_BYTES)
+    if isinstance(raw, dict):
+        kept["raw"] = {k: _small(raw[k]) for k in DEAD_SMALL_FIELDS if k in raw}
+        rest = encode({k: v for k, v in raw.items() if k not in DEAD_SMALL_FIELDS}).decode()
+    else:
+        rest = raw if isinstance(raw, str) else encode(raw).decode()
+    kept["raw_bytes"] = len(encode(raw))
+    kept["truncated"] = True
+    kept["raw_head"] = ""
+    room = max_bytes - len(encode(kept)) + 2  # the empty head's two quotes are counted already
+    kept["raw_head"] = _cut(rest, max(room, 2))
+    return encode(kept), True
+
+
 class Backlogged(SandtableError):
     """The community's stream is over its backlog limit: producers should retry later."""
 
@@ -96,11 +155,15 @@ class EventLog:
         dedup_hours: int = 24,
         backlog_limit: int = 0,
         cluster_block_ms: int = 100,
+        dead_letter_max_bytes: int = 4096,
+        dead_letter_budget_mb: int = 64,
     ) -> None:
         self.client = client
         self.keys = keys
         self.dedup_s = dedup_hours * 3600
         self.backlog_limit = backlog_limit
+        self.dead_max_bytes = dead_letter_max_bytes
+        self.dead_maxlen = dead_letter_maxlen(dead_letter_max_bytes, dead_letter_budget_mb)
         self.cluster_block_ms = cluster_block_ms
         self._append = client.register_script(APPEND_LUA)
         self._cluster = is_cluster(client)
@@ -128,18 +191,33 @@ class EventLog:
         return [int(i) for i in duplicates]
 
     def dead_letter(self, community: str, items: list[dict[str, Any]]) -> None:
-        """Keep rejected or poison events with their reason."""
+        """Keep rejected or poison events with their reason: each entry at most dead_letter_max_bytes
+        (truncated beyond, and counted), the stream at most its budget (MAXLEN ~)."""
         if not items:
             return
         pipe = self.client.pipeline(transaction=False)
+        truncated = 0
         for item in items:
-            pipe.xadd(self.keys.dead(community), {"d": encode(item)}, maxlen=500_000, approximate=True)
+            entry, cut = dead_letter_entry(item, self.dead_max_bytes)
+            truncated += cut
+            pipe.xadd(self.keys.dead(community), {"d": entry}, maxlen=self.dead_maxlen, approximate=True)
+        if truncated:
+            pipe.incrby(self.keys.dead_truncated(community), truncated)
+        pipe.sadd(self.keys.communities, community)  # a gateway that sends only rejects is listed too (doctor)
         pipe.execute()
 
     def dead_letters(self, community: str, count: int = 100) -> list[dict[str, Any]]:
         """The newest dead-letter entries, newest first."""
         rows = self.client.xrevrange(self.keys.dead(community), count=count)
         return [{"entry": entry_id, **decode(fields["d"])} for entry_id, fields in rows]
+
+    def dead_letter_counts(self, community: str) -> dict[str, int]:
+        """Dead-letter entries kept now, and how many entries were ever stored truncated."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xlen(self.keys.dead(community))
+        pipe.get(self.keys.dead_truncated(community))
+        kept, truncated = pipe.execute()
+        return {"kept": int(kept or 0), "truncated": int(truncated or 0)}
 
     # --- reading ----------------------------------------------------------------------------
     def communities(self) -> list[str]:

@@ -22,7 +22,7 @@ class Keys:
     # --- global -------------------------------------------------------------------------
     @property
     def communities(self) -> str:
-        """SET of community ids that have a stream."""
+        """SET of community ids that have a stream (of events, or of dead letters only)."""
         return f"{self.prefix}:communities"
 
     @property
@@ -50,8 +50,12 @@ class Keys:
         return self._c(community, "events")
 
     def dead(self, community: str) -> str:
-        """STREAM of rejected and poison events, each with its reason."""
+        """STREAM of rejected and poison events with their reason (bounded per entry and in all: dead_letter)."""
         return self._c(community, "dead")
+
+    def dead_truncated(self, community: str) -> str:
+        """INTEGER: how many dead-letter entries were stored truncated (over the per-entry cap)."""
+        return self._c(community, "dead:truncated")
 
     def seen(self, community: str, event_id: str) -> str:
         """STRING set for 24 h when an event id was accepted (idempotency)."""
