@@ -7,11 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,57 +37,18 @@ from registry.stats import community_stats
 from reports import calc
 from reports.model import Column, MapData, ReportData, ReportRequest, Table
 from reports.narrative import narrative
+from reports.sections.context import Alert, Progress, chunks, scrub
 from store.alert_models import ALERT_TYPES, OPEN_STATUSES, SEVERITIES, AlertRecord, AlertStep
 from store.redis_server import STORE_ERRORS
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, str], None]
-T = TypeVar("T")
-CHUNK = 500
 ELDER_TYPES = ("elder.inactive", "elder.routine", "sensor.silent")
 OFFLINE_TYPES = ("device.offline", "sensor.silent")
-ID_NUMBER_RE = re.compile(r"(?<![0-9A-Za-z])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9A-Za-z])")
-MOBILE_RE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
 # the closed loop's stage names in escalation notes → the report's stages
 ESCALATION_STAGES = {"acknowledge": "acknowledged", "dispatch": "dispatched", "arrive": "on_scene", "close": "resolved"}
 NEXT_STAGE = {"new": "acknowledged", "acknowledged": "dispatched", "dispatched": "on_scene", "on_scene": "resolved"}
-
-
-def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    """Slices of at most size items (bounded IN lists)."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def scrub(text: str) -> str:
-    """Free text with any ID number or mobile number in it masked (notes typed by people)."""
-    text = ID_NUMBER_RE.sub(lambda m: m.group(1) + "********" + m.group(2), text)
-    return MOBILE_RE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
-
-
-@dataclass
-class Alert:
-    """An alert of the period with its steps."""
-
-    record: AlertRecord
-    steps: list[calc.Step] = field(default_factory=list)
-
-    @property
-    def detected(self) -> dt.datetime:
-        """When the rule fired (aware UTC)."""
-        return aware(self.record.detected_at)
-
-    @property
-    def human(self) -> bool:
-        """True when a person took any step."""
-        return any(calc.is_human(s) for s in self.steps)
-
-    @property
-    def kind(self) -> str:
-        """How it ended: handled / auto / false_alarm / open."""
-        return calc.handling_kind([self.record.status], self.human)
 
 
 class Collector:
