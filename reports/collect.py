@@ -8,37 +8,30 @@ import datetime as dt
 import json
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from auth.masking import NAMED_ROLES, name_for
 from closedloop.models import Task
 from core.errors import StoreUnavailable
-from core.i18n import t
-from core.timefmt import SHANGHAI, aware, local_text, ms_to_utc, utc_to_ms
+from core.timefmt import SHANGHAI, aware, local_text, utc_to_ms
 from gates.models import PASS_STATUSES, GateHourly, PatrolRound, VisitorPass
 from registry import queries
 from registry.models import (
     DEVICE_TYPES,
-    Building,
     Community,
     Device,
     Household,
     PathSegment,
     PatrolRoute,
-    Person,
-    PersonTag,
     Residency,
 )
-from registry.stats import community_stats
 from reports import calc
 from reports.model import Column, MapData, ReportData, ReportRequest, Table
 from reports.narrative import narrative
-from reports.sections.context import Alert, Progress, chunks, scrub
-from store.alert_models import ALERT_TYPES, OPEN_STATUSES, SEVERITIES, AlertRecord, AlertStep
+from reports.sections.context import Alert, LoadContext, Progress, chunks, when
+from reports.sections.load import load_context
+from store.alert_models import ALERT_TYPES, OPEN_STATUSES, SEVERITIES, AlertRecord
 from store.redis_server import STORE_ERRORS
 from store.stores import Stores
 
@@ -54,78 +47,29 @@ NEXT_STAGE = {"new": "acknowledged", "acknowledged": "dispatched", "dispatched":
 class Collector:
     """Reads one report's data; ``run`` returns the ReportData."""
 
-    def __init__(self, stores: Stores, request: ReportRequest, now_ms: int, progress: Progress | None = None) -> None:
-        self.stores = stores
-        self.settings = stores.settings
-        self.request = request
-        self.lang = request.lang
-        self.principal = request.principal
-        self.ids = list(request.communities)
-        self.now = ms_to_utc(now_ms)
-        self.now_ms = now_ms
-        self.start, self.end = request.start_utc, request.end_utc
-        # time does not run beyond now: availability of a period still going is measured up to now
-        self.cutoff = max(self.start, min(self.end, self.now))
-        self.ref_date = min(request.end, self.now.astimezone(SHANGHAI).date())
-        self.progress = progress or (lambda _pct, _what: None)
-        self.multi = len(self.ids) > 1
-        self.names: dict[str, str] = {}
-        self.places: dict[str, str] = {}  # household / building / device id → label
-        self.person_names: dict[str, str] = {}  # person id → name as the requester may see it
+    def __init__(self, ctx: LoadContext) -> None:
+        self.ctx = ctx
         self.floating_status: dict[str, Counter[str]] = defaultdict(Counter)  # community → status counts
         self.offline: dict[tuple[str, str], int] = defaultdict(int)  # (community, device type) → offline ms
-        self.span_ms = 0
         self.tables: dict[str, Table] = {}
         self.figures: dict[str, Any] = {}
         self.charts: dict[str, Any] = {}
 
-    # --- helpers --------------------------------------------------------------------------------
-    def tr(self, key: str, **values: object) -> str:
-        """A text in the report's language."""
-        return t(key, self.lang, **values)
-
-    def person_name(self, name: str | None) -> str:
-        """A person's name as the requester's role may see it."""
-        return name_for(self.principal, name) or "—"
-
-    def note(self, text: str) -> str:
-        """A note typed by staff: shown (scrubbed) to police and admins only; it may name people."""
-        if self.principal.role not in NAMED_ROLES or not text:
-            return ""
-        return scrub(text.strip())[:120]
-
-    def when(self, value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        """A stored UTC time shown in Asia/Shanghai."""
-        return local_text(utc_to_ms(aware(value)), fmt) if value is not None else ""
-
-    def community_col(self) -> list[Column]:
-        """The community column, when the report covers several."""
-        return [Column("community", "report.col.community", width=1.3)] if self.multi else []
-
-    def with_community(self, community: str, row: dict[str, Any]) -> dict[str, Any]:
-        """A row with its community's name first (several communities only)."""
-        return {"community": self.names.get(community, community), **row} if self.multi else row
-
     # --- the whole report ------------------------------------------------------------------------
     def run(self) -> ReportData:
         """Read and aggregate everything."""
-        with self.stores.sessions() as session:
-            self.progress(5, "report.progress.registry")
-            stats = self.load_communities(session)
-            self.progress(15, "report.progress.alerts")
-            alerts = self.load_alerts(session)
-            self.load_places(session, alerts)
-            self.progress(30, "report.progress.figures")
-            self.alert_tables(alerts)
-            self.response_tables(alerts)
-            self.elder_table(session, alerts)
-            self.floating_tables(session, alerts)
-            self.visitor_tables(session)
-            checkpoint_share = self.patrol_tables(session)
-            self.device_table(session, alerts)
-            self.key_figures(stats, alerts)
-            self.progress(40, "report.progress.maps")
-            maps = self.map_data(session, alerts, checkpoint_share)
+        ctx = self.ctx
+        ctx.progress(30, "report.progress.figures")
+        self.alert_tables()
+        self.response_tables()
+        self.elder_table()
+        self.floating_tables()
+        self.visitor_tables()
+        checkpoint_share = self.patrol_tables()
+        self.device_table()
+        self.key_figures()
+        ctx.progress(40, "report.progress.maps")
+        maps = self.map_data(checkpoint_share)
         order = [
             "key_figures",
             "alerts_by_type",
@@ -144,9 +88,9 @@ class Collector:
             "alert_steps",
         ]
         data = ReportData(
-            request=self.request,
-            generated_ms=self.now_ms,
-            names=self.names,
+            request=ctx.request,
+            generated_ms=ctx.now_ms,
+            names=dict(ctx.names),
             tables={k: self.tables[k] for k in order},
             figures=self.figures,
             charts=self.charts,
@@ -155,81 +99,11 @@ class Collector:
         data.narrative = narrative(data)
         return data
 
-    # --- registry -----------------------------------------------------------------------------
-    def load_communities(self, session: Session) -> dict[str, dict[str, Any]]:
-        """Names and the registry's counts per community."""
-        for c in session.scalars(select(Community).where(Community.id.in_(self.ids))):
-            self.names[c.id] = c.name if self.lang == "zh" else (c.name_en or c.name)
-        stats = {c["id"]: c for c in community_stats(session, self.ids)["communities"]}
-        return stats
-
-    def load_alerts(self, session: Session) -> list[Alert]:
-        """The alerts detected in the period, with their steps (the handling to date)."""
-        alerts: dict[str, Alert] = {}
-        for ids in chunks(self.ids, 200):
-            query = (
-                select(AlertRecord)
-                .where(
-                    AlertRecord.community_id.in_(ids),
-                    AlertRecord.detected_at >= self.start,
-                    AlertRecord.detected_at < self.end,
-                )
-                .order_by(AlertRecord.detected_at, AlertRecord.id)
-            )
-            for record in session.scalars(query):
-                alerts[record.id] = Alert(record)
-        keys = list(alerts)
-        for ids in chunks(keys):
-            for step in session.scalars(
-                select(AlertStep).where(AlertStep.alert_id.in_(ids)).order_by(AlertStep.alert_id, AlertStep.id)
-            ):
-                alerts[step.alert_id].steps.append(
-                    calc.Step(aware(step.at), step.action, step.status, step.actor, step.note or "")
-                )
-        return sorted(alerts.values(), key=lambda a: (a.detected, a.record.id))
-
-    def load_places(self, session: Session, alerts: list[Alert]) -> None:
-        """Labels of the buildings, households and devices the alerts name."""
-        buildings = {a.record.subject.get("building") for a in alerts} - {None}
-        households = {a.record.subject.get("household") for a in alerts} - {None}
-        devices = {a.record.subject.get("device") for a in alerts} - {None}
-        people = sorted({str(a.record.subject["person"]) for a in alerts if a.record.subject.get("person")})
-        for ids in chunks(people):
-            for pid, name in session.execute(select(Person.id, Person.name).where(Person.id.in_(ids))):
-                self.person_names[pid] = self.person_name(name)
-        self.label_households(session, [str(h) for h in households])
-        for ids in chunks(sorted(str(b) for b in buildings if str(b) not in self.places)):
-            for b in session.scalars(select(Building).where(Building.id.in_(ids))):
-                self.places[b.id] = b.name if self.lang == "zh" else (b.name_en or b.name)
-        for ids in chunks(sorted(str(d) for d in devices)):
-            for did, name, dtype in session.execute(
-                select(Device.id, Device.name, Device.type).where(Device.id.in_(ids))
-            ):
-                self.places[did] = (name if self.lang == "zh" else "") or self.tr(f"device.{dtype}") + " " + did
-
-    def label_households(self, session: Session, households: Iterable[str]) -> None:
-        """'3号楼 2单元 502' for each household not labelled yet."""
-        wanted = sorted({h for h in households if h and h not in self.places})
-        for ids in chunks(wanted):
-            for hid, unit, room, name, name_en in session.execute(
-                select(Household.id, Household.unit, Household.room, Building.name, Building.name_en)
-                .join(Building, Building.id == Household.building_id)
-                .where(Household.id.in_(ids))
-            ):
-                building = name if self.lang == "zh" else (name_en or name)
-                self.places[hid] = self.tr("report.room", building=building, unit=unit, room=room)
-
-    def place_of(self, subject: dict[str, Any]) -> str:
-        """Where an alert happened, as a person reads it."""
-        for key in ("household", "building", "device"):
-            value = subject.get(key)
-            if value and value in self.places:
-                return self.places[value]
-        return str(subject.get("household") or subject.get("building") or subject.get("device") or "—")
-
     # --- alerts -----------------------------------------------------------------------------
-    def alert_tables(self, alerts: list[Alert]) -> None:
+    def alert_tables(self) -> None:
         """Alerts by type, by hour of day, and each alert with its timeline."""
+        ctx = self.ctx
+        alerts = ctx.alerts
         by_type: dict[str, Counter[str]] = defaultdict(Counter)
         hours = [0] * 24
         severities: Counter[str] = Counter()
@@ -255,7 +129,7 @@ class Collector:
             [
                 {
                     "type": k,
-                    "label": self.tr(f"alert.type.{k}"),
+                    "label": ctx.tr(f"alert.type.{k}"),
                     "total": by_type[k]["total"],
                     "handled": by_type[k]["handled"],
                     "auto": by_type[k]["auto"],
@@ -271,7 +145,7 @@ class Collector:
             [Column("hour", "report.col.hour", "int"), Column("alerts", "report.col.alerts", "int")],
             [{"hour": h, "alerts": n} for h, n in enumerate(hours)],
         )
-        self.charts["by_type"] = [(self.tr(f"alert.type.{k}"), by_type[k]["total"]) for k in ordered]
+        self.charts["by_type"] = [(ctx.tr(f"alert.type.{k}"), by_type[k]["total"]) for k in ordered]
         self.charts["by_hour"] = hours
         kinds = Counter(a.kind for a in alerts)
         self.figures.update(
@@ -289,39 +163,39 @@ class Collector:
             r = a.record
             person = ""
             if r.subject.get("person"):
-                person = self.person_names.get(str(r.subject["person"]), "")
+                person = ctx.person_names.get(str(r.subject["person"]), "")
             timeline = []
             day = local_text(utc_to_ms(a.detected), "%m-%d")
             for s in a.steps:
-                when = local_text(utc_to_ms(s.at), "%m-%d %H:%M").removeprefix(day + " ")  # the day once
-                actor = s.actor if s.actor != "system" else self.tr("report.system")
-                note = self.note(s.note)[:40]
-                timeline.append(f"{when} {self.tr(f'step.{s.action}')} · {actor}" + (f" · {note}" if note else ""))
+                stamp = local_text(utc_to_ms(s.at), "%m-%d %H:%M").removeprefix(day + " ")  # the day once
+                actor = s.actor if s.actor != "system" else ctx.tr("report.system")
+                note = ctx.note(s.note)[:40]
+                timeline.append(f"{stamp} {ctx.tr(f'step.{s.action}')} · {actor}" + (f" · {note}" if note else ""))
                 steps.append(
                     {
                         "alert": r.id,
                         "at": local_text(utc_to_ms(s.at), "%Y-%m-%d %H:%M:%S"),
-                        "action": self.tr(f"step.{s.action}"),
-                        "status": self.tr(f"status.{s.status}"),
+                        "action": ctx.tr(f"step.{s.action}"),
+                        "status": ctx.tr(f"status.{s.status}"),
                         "actor": actor,
-                        "note": self.note(s.note),
+                        "note": ctx.note(s.note),
                     }
                 )
             minutes = None
             if r.closed_at is not None:
                 minutes = round((aware(r.closed_at) - a.detected).total_seconds() / 60, 1)
             rows.append(
-                self.with_community(
+                ctx.with_community(
                     r.community_id,
                     {
                         "id": r.id,
-                        "detected": self.when(r.detected_at),
-                        "type": self.tr(f"alert.type.{r.type}"),
-                        "severity": self.tr(f"severity.{r.severity}"),
-                        "place": self.place_of(r.subject),
+                        "detected": when(r.detected_at),
+                        "type": ctx.tr(f"alert.type.{r.type}"),
+                        "severity": ctx.tr(f"severity.{r.severity}"),
+                        "place": ctx.place_of(r.subject),
                         "person": person or "—",
-                        "status": self.tr(f"status.{r.status}"),
-                        "handling": self.tr(f"report.kind.{a.kind}"),
+                        "status": ctx.tr(f"status.{r.status}"),
+                        "handling": ctx.tr(f"report.kind.{a.kind}"),
                         "minutes": minutes,
                         "count": r.count,
                         "timeline": "\n".join(timeline),
@@ -332,7 +206,7 @@ class Collector:
             "alerts",
             "report.table.alerts",
             [
-                *self.community_col(),
+                *ctx.community_col(),
                 Column("id", "report.col.alert_id", width=1.0),
                 Column("detected", "report.col.detected", "time", width=1.0),
                 Column("type", "report.col.type", width=1.3),
@@ -361,8 +235,10 @@ class Collector:
             steps,
         )
 
-    def response_tables(self, alerts: list[Alert]) -> None:
+    def response_tables(self) -> None:
         """Minutes per handling stage (people's steps only) and SLA compliance."""
+        ctx = self.ctx
+        alerts = ctx.alerts
         minutes: dict[str, list[float]] = {s: [] for s in calc.STAGES}
         met: Counter[str] = Counter()
         missed: Counter[str] = Counter()
@@ -372,7 +248,7 @@ class Collector:
             took = calc.stage_minutes(a.detected, a.steps)
             for stage, value in took.items():
                 minutes[stage].append(value)
-                target = calc.sla_minutes(stage, severity, self.settings)
+                target = calc.sla_minutes(stage, severity, ctx.settings)
                 (met if value <= target else missed)[stage] += 1
             for s in a.steps:
                 if s.action == "escalated":
@@ -381,8 +257,8 @@ class Collector:
                         escalations[escalated] += 1
             # nobody responded: still waiting past the target now, or cleared by the system after it
             if "acknowledged" not in took:
-                target_ms = calc.sla_minutes("acknowledged", severity, self.settings) * 60_000
-                waited_until = self.now if a.record.status in OPEN_STATUSES else aware(a.record.closed_at or self.now)
+                target_ms = calc.sla_minutes("acknowledged", severity, ctx.settings) * 60_000
+                waited_until = ctx.now if a.record.status in OPEN_STATUSES else aware(a.record.closed_at or ctx.now)
                 if (waited_until - a.detected).total_seconds() * 1000 > target_ms:
                     missed["acknowledged"] += 1
             elif a.record.status in OPEN_STATUSES and a.record.status != "new":
@@ -390,23 +266,23 @@ class Collector:
                 stage = NEXT_STAGE[a.record.status]
                 if stage not in took:
                     since = max((s.at for s in a.steps if calc.is_human(s)), default=a.detected)
-                    target = calc.sla_minutes(stage, severity, self.settings)
-                    if (self.now - since).total_seconds() / 60 > target:
+                    target = calc.sla_minutes(stage, severity, ctx.settings)
+                    if (ctx.now - since).total_seconds() / 60 > target:
                         missed[stage] += 1
-        ack_targets = "/".join(f"{self.settings.sla_ack_minutes.get(s, 15):g}" for s in reversed(SEVERITIES))
+        ack_targets = "/".join(f"{ctx.settings.sla_ack_minutes.get(s, 15):g}" for s in reversed(SEVERITIES))
         rows, sla_rows = [], []
         for stage in calc.STAGES:
             figures = calc.summary(minutes[stage])
-            rows.append({"stage": self.tr(f"stage.{stage}"), **figures})
+            rows.append({"stage": ctx.tr(f"stage.{stage}"), **figures})
             target_text = (
-                self.tr("report.sla.ack_target", targets=ack_targets)
+                ctx.tr("report.sla.ack_target", targets=ack_targets)
                 if stage == "acknowledged"
-                else f"{calc.sla_minutes(stage, 'high', self.settings):g}"
+                else f"{calc.sla_minutes(stage, 'high', ctx.settings):g}"
             )
             judged = met[stage] + missed[stage]
             sla_rows.append(
                 {
-                    "stage": self.tr(f"stage.{stage}"),
+                    "stage": ctx.tr(f"stage.{stage}"),
                     "target": target_text,
                     "judged": judged,
                     "met": met[stage],
@@ -446,7 +322,7 @@ class Collector:
         )
         self.charts["stage_minutes"] = minutes
         self.charts["sla_targets"] = {
-            stage: None if stage == "acknowledged" else calc.sla_minutes(stage, "high", self.settings)
+            stage: None if stage == "acknowledged" else calc.sla_minutes(stage, "high", ctx.settings)
             for stage in calc.STAGES
         }
         self.charts["sla"] = {stage: row["compliance"] for stage, row in zip(calc.STAGES, sla_rows, strict=True)}
@@ -454,25 +330,11 @@ class Collector:
         self.figures["response"] = dict(zip(calc.STAGES, rows, strict=True))
 
     # --- elders ---------------------------------------------------------------------------------
-    def people_with_tag(self, session: Session, tag: str) -> list[tuple[Person, str | None]]:
-        """(person, household) of the communities' people with a tag."""
-        out: dict[str, tuple[Person, str | None]] = {}
-        for ids in chunks(self.ids, 200):
-            query = (
-                select(Person, Residency.household_id)
-                .join(PersonTag, PersonTag.person_id == Person.id)
-                .outerjoin(Residency, Residency.person_id == Person.id)
-                .where(PersonTag.tag == tag, Person.community_id.in_(ids))
-                .order_by(Person.community_id, Person.id)
-            )
-            for person, household in session.execute(query):
-                out.setdefault(person.id, (person, household))
-        return list(out.values())
-
-    def elder_table(self, session: Session, alerts: list[Alert]) -> None:
+    def elder_table(self) -> None:
         """Every elder living alone with the period's care alerts and how they were handled."""
-        elders = self.people_with_tag(session, "elderly_alone")
-        self.label_households(session, [h for _, h in elders if h])
+        ctx = self.ctx
+        alerts = ctx.alerts
+        elders = ctx.elders
         by_household = {h: p.id for p, h in elders if h}
         mine: dict[str, list[Alert]] = defaultdict(list)
         for a in alerts:
@@ -489,15 +351,15 @@ class Collector:
             responses = [calc.stage_minutes(a.detected, a.steps).get("acknowledged") for a in found]
             first = [m for m in responses if m is not None]
             rows.append(
-                self.with_community(
+                ctx.with_community(
                     person.community_id,
                     {
-                        "name": self.person_name(person.name),
-                        "place": self.places.get(household or "", household or "—"),
+                        "name": ctx.person_name(person.name),
+                        "place": ctx.places.get(household or "", household or "—"),
                         "inactive": types["elder.inactive"],
                         "routine": types["elder.routine"],
                         "silent": types["sensor.silent"],
-                        "last": self.when(found[-1].record.detected_at) if found else "",
+                        "last": when(found[-1].record.detected_at) if found else "",
                         "handled": kinds["handled"] + kinds["false_alarm"],
                         "auto": kinds["auto"],
                         "open": kinds["open"],
@@ -510,7 +372,7 @@ class Collector:
             "elders",
             "report.table.elders",
             [
-                *self.community_col(),
+                *ctx.community_col(),
                 Column("name", "report.col.person", width=0.8),
                 Column("place", "report.col.place", width=1.6),
                 Column("inactive", "report.col.elder_inactive", "int"),
@@ -537,26 +399,28 @@ class Collector:
         }
 
     # --- rentals and floating population -----------------------------------------------------------
-    def floating_tables(self, session: Session, alerts: list[Alert]) -> None:
+    def floating_tables(self) -> None:
         """Rental households per community, and each floating resident's registration status."""
-        floating = self.people_with_tag(session, "floating")
-        self.label_households(session, [h for _, h in floating if h])
+        ctx = self.ctx
+        session = ctx.session
+        alerts = ctx.alerts
+        floating = ctx.floating
         rows = []
         status_by_community = self.floating_status
         for person, household in floating:
-            status = calc.floating_status(person.floating_registered_on, person.floating_expires_on, self.ref_date)
+            status = calc.floating_status(person.floating_registered_on, person.floating_expires_on, ctx.ref_date)
             status_by_community[person.community_id][status] += 1
             rows.append(
-                self.with_community(
+                ctx.with_community(
                     person.community_id,
                     {
-                        "name": self.person_name(person.name),
-                        "place": self.places.get(household or "", household or "—"),
+                        "name": ctx.person_name(person.name),
+                        "place": ctx.places.get(household or "", household or "—"),
                         "registered": person.floating_registered_on.isoformat()
                         if person.floating_registered_on
                         else "",
                         "expires": person.floating_expires_on.isoformat() if person.floating_expires_on else "",
-                        "status": self.tr(f"report.floating.{status}"),
+                        "status": ctx.tr(f"report.floating.{status}"),
                         "_status": status,
                     },
                 )
@@ -569,7 +433,7 @@ class Collector:
             "floating",
             "report.table.floating",
             [
-                *self.community_col(),
+                *ctx.community_col(),
                 Column("name", "report.col.person", width=0.8),
                 Column("place", "report.col.place", width=1.6),
                 Column("registered", "report.col.registered_on", "date"),
@@ -582,7 +446,7 @@ class Collector:
         # rentals: households, tenants, the period's tenant/lock alerts and registrations from tasks
         categories: dict[str, Counter[str]] = defaultdict(Counter)
         tenants: Counter[str] = Counter()
-        for ids in chunks(self.ids, 200):
+        for ids in chunks(ctx.ids, 200):
             for cid, category, n in session.execute(
                 select(Household.community_id, Household.category, func.count())
                 .where(Household.community_id.in_(ids))
@@ -614,11 +478,11 @@ class Collector:
             ):
                 registered[cid] = int(n)
         rental_rows = []
-        for cid in self.ids:
+        for cid in ctx.ids:
             counts = status_by_community.get(cid, Counter())
             rental_rows.append(
                 {
-                    "community": self.names.get(cid, cid),
+                    "community": ctx.names.get(cid, cid),
                     "rentals": categories[cid]["rental"],
                     "group_rentals": categories[cid]["group_rental"],
                     "tenants": tenants[cid],
@@ -657,19 +521,21 @@ class Collector:
         self.figures["floating"] = dict(totals)
 
     # --- visitors and gates ---------------------------------------------------------------------
-    def visitor_tables(self, session: Session) -> None:
+    def visitor_tables(self) -> None:
         """Visitor passes applied for in the period by status; gate entries and exits per day."""
+        ctx = self.ctx
+        session = ctx.session
         passes: dict[str, Counter[str]] = defaultdict(Counter)
         entered: Counter[str] = Counter()
         gate: dict[tuple[str, dt.date], Counter[str]] = defaultdict(Counter)
         hours_in, hours_out = [0] * 24, [0] * 24
-        for ids in chunks(self.ids, 200):
+        for ids in chunks(ctx.ids, 200):
             for cid, status, n, came in session.execute(
                 select(VisitorPass.community_id, VisitorPass.status, func.count(), func.count(VisitorPass.entered_at))
                 .where(
                     VisitorPass.community_id.in_(ids),
-                    VisitorPass.created_at >= self.start,
-                    VisitorPass.created_at < self.end,
+                    VisitorPass.created_at >= ctx.start,
+                    VisitorPass.created_at < ctx.end,
                 )
                 .group_by(VisitorPass.community_id, VisitorPass.status)
             ):
@@ -687,8 +553,8 @@ class Collector:
                 )
                 .where(
                     GateHourly.community_id.in_(ids),
-                    GateHourly.day >= self.request.start,
-                    GateHourly.day <= self.request.end,
+                    GateHourly.day >= ctx.request.start,
+                    GateHourly.day <= ctx.request.end,
                 )
                 .group_by(
                     GateHourly.community_id,
@@ -707,11 +573,11 @@ class Collector:
                 if 0 <= int(hour) < 24:
                     (hours_in if direction == "in" else hours_out)[int(hour)] += n
         pass_rows = []
-        for cid in self.ids:
+        for cid in ctx.ids:
             counts = passes.get(cid, Counter())
             pass_rows.append(
                 {
-                    "community": self.names.get(cid, cid),
+                    "community": ctx.names.get(cid, cid),
                     **{status: counts[status] for status in PASS_STATUSES},
                     "total": sum(counts.values()),
                     "entered": entered[cid],
@@ -731,16 +597,16 @@ class Collector:
         gate_keys = ("face_in", "face_out", "vehicle_in", "vehicle_out", "visitor_in", "unknown_in", "blacklisted_in")
         gate_rows = []
         for (cid, day), counter in sorted(gate.items(), key=lambda item: (item[0][1], item[0][0])):
-            gate_rows.append(self.with_community(cid, {"day": day.isoformat(), **{k: counter[k] for k in gate_keys}}))
+            gate_rows.append(ctx.with_community(cid, {"day": day.isoformat(), **{k: counter[k] for k in gate_keys}}))
         if gate_rows:
             total = {k: sum(int(r[k]) for r in gate_rows) for k in gate_keys}
-            gate_rows.append({**({"community": ""} if self.multi else {}), "day": self.tr("report.total"), **total})
+            gate_rows.append({**({"community": ""} if ctx.multi else {}), "day": ctx.tr("report.total"), **total})
             gate_rows[-1]["_total"] = True
         self.tables["gate_daily"] = Table(
             "gate_daily",
             "report.table.gate_daily",
             [
-                *self.community_col(),
+                *ctx.community_col(),
                 Column("day", "report.col.date", "date"),
                 *(Column(k, f"report.gate.{k}", "int") for k in gate_keys),
             ],
@@ -761,10 +627,12 @@ class Collector:
         }
 
     # --- patrol -------------------------------------------------------------------------------
-    def patrol_tables(self, session: Session) -> dict[str, float | None]:
+    def patrol_tables(self) -> dict[str, float | None]:
         """Rounds per route (on time / late / missed) and each checkpoint's on-time share."""
+        ctx = self.ctx
+        session = ctx.session
         routes: dict[str, PatrolRoute] = {}
-        for ids in chunks(self.ids, 200):
+        for ids in chunks(ctx.ids, 200):
             for route in session.scalars(select(PatrolRoute).where(PatrolRoute.community_id.in_(ids))):
                 routes[route.id] = route
         checkpoint_names: dict[str, str] = {}
@@ -775,12 +643,12 @@ class Collector:
         per_route: dict[str, Counter[str]] = defaultdict(Counter)
         per_checkpoint: dict[str, Counter[str]] = defaultdict(Counter)
         route_community: dict[str, str] = {rid: r.community_id for rid, r in routes.items()}
-        for ids in chunks(self.ids, 200):
+        for ids in chunks(ctx.ids, 200):
             for rnd in session.scalars(
                 select(PatrolRound).where(
                     PatrolRound.community_id.in_(ids),
-                    PatrolRound.round_start >= self.start,
-                    PatrolRound.round_start < self.end,
+                    PatrolRound.round_start >= ctx.start,
+                    PatrolRound.round_start < ctx.end,
                 )
             ):
                 route_community.setdefault(rnd.route_id, rnd.community_id)
@@ -809,7 +677,7 @@ class Collector:
             c = per_route[rid]
             known_route = routes.get(rid)
             route_rows.append(
-                self.with_community(
+                ctx.with_community(
                     route_community.get(rid, ""),
                     {
                         "route": known_route.name if known_route else rid,
@@ -827,7 +695,7 @@ class Collector:
             "patrol_routes",
             "report.table.patrol_routes",
             [
-                *self.community_col(),
+                *ctx.community_col(),
                 Column("route", "report.col.route", width=1.6),
                 Column("rounds", "report.col.rounds", "int"),
                 Column("expected", "report.col.expected", "int"),
@@ -849,7 +717,7 @@ class Collector:
                 if not c["rounds"]:
                     continue
                 cp_rows.append(
-                    self.with_community(
+                    ctx.with_community(
                         route.community_id,
                         {
                             "route": route.name,
@@ -867,7 +735,7 @@ class Collector:
             "patrol_checkpoints",
             "report.table.patrol_checkpoints",
             [
-                *self.community_col(),
+                *ctx.community_col(),
                 Column("route", "report.col.route", width=1.4),
                 Column("seq", "report.col.seq", "int", width=0.5),
                 Column("checkpoint", "report.col.checkpoint", width=1.2),
@@ -894,8 +762,10 @@ class Collector:
         """online/offline per device from the live store, or None when Redis cannot be reached."""
         from store.live import device_status
 
+        ctx = self.ctx
+
         try:
-            return {c: device_status(self.stores, c, self.now_ms) for c in self.ids}
+            return {c: device_status(ctx.stores, c, ctx.now_ms) for c in ctx.ids}
         except (*STORE_ERRORS, StoreUnavailable, OSError) as err:
             # expected from the command line when the embedded Redis is not running: no live column
             log.info("live device status unavailable for the report: %s", err)
@@ -910,14 +780,17 @@ class Collector:
                 began = aware(dt.datetime.fromisoformat(since_text.replace("Z", "+00:00")))
             except ValueError:
                 began = aware(record.detected_at)
-        ended = aware(record.closed_at) if record.closed_at is not None else self.cutoff
+        ended = aware(record.closed_at) if record.closed_at is not None else self.ctx.cutoff
         return began, ended
 
-    def device_table(self, session: Session, alerts: list[Alert]) -> None:
+    def device_table(self) -> None:
         """Per device type: how many, the period's offline alerts and hours, availability, live status."""
+        ctx = self.ctx
+        session = ctx.session
+        alerts = ctx.alerts
         registered: Counter[str] = Counter()
         device_type: dict[str, str] = {}
-        for ids in chunks(self.ids, 200):
+        for ids in chunks(ctx.ids, 200):
             for did, dtype in session.execute(select(Device.id, Device.type).where(Device.community_id.in_(ids))):
                 registered[dtype] += 1
                 device_type[did] = dtype
@@ -928,21 +801,20 @@ class Collector:
         )
         # downtime inside the period: the period's offline alerts, and those still open from before it
         records = [a.record for a in alerts if a.record.type in OFFLINE_TYPES]
-        for ids in chunks(self.ids, 200):
+        for ids in chunks(ctx.ids, 200):
             records += session.scalars(
                 select(AlertRecord).where(
                     AlertRecord.community_id.in_(ids),
                     AlertRecord.type.in_(OFFLINE_TYPES),
-                    AlertRecord.detected_at < self.start,
-                    (AlertRecord.closed_at.is_(None)) | (AlertRecord.closed_at > self.start),
+                    AlertRecord.detected_at < ctx.start,
+                    (AlertRecord.closed_at.is_(None)) | (AlertRecord.closed_at > ctx.start),
                 )
             ).all()
         for record in records:
             kind = device_type.get(str(record.subject.get("device") or ""))
             if kind:
                 began, ended = self.offline_window(record)
-                self.offline[(record.community_id, kind)] += calc.overlap_ms(began, ended, self.start, self.cutoff)
-        self.span_ms = max(0, int((self.cutoff - self.start).total_seconds() * 1000))
+                self.offline[(record.community_id, kind)] += calc.overlap_ms(began, ended, ctx.start, ctx.cutoff)
         down: Counter[str] = Counter()
         for (_, dtype), ms in self.offline.items():
             down[dtype] += ms
@@ -955,11 +827,11 @@ class Collector:
                     (online if state == "online" else offline_now)[device_type[did]] += 1
         rows = [
             {
-                "type": self.tr(f"device.{dtype}"),
+                "type": ctx.tr(f"device.{dtype}"),
                 "registered": registered[dtype],
                 "offline_alerts": offline_alerts[dtype],
                 "offline_hours": round(down[dtype] / 3_600_000, 1),
-                "availability": calc.availability(down[dtype], registered[dtype], self.span_ms),
+                "availability": calc.availability(down[dtype], registered[dtype], ctx.span_ms),
                 "online_now": online[dtype] if live is not None else None,
                 "offline_now": offline_now[dtype] if live is not None else None,
             }
@@ -985,26 +857,28 @@ class Collector:
         self.figures["devices"] = {
             "registered": total,
             "offline_alerts": sum(offline_alerts[d] for d in registered),
-            "availability": calc.availability(sum(down.values()), total, self.span_ms),
+            "availability": calc.availability(sum(down.values()), total, ctx.span_ms),
             "online_now": sum(online.values()) if live is not None else None,
             "reporting": sum(online.values()) + sum(offline_now.values()) if live is not None else None,
         }
         self.charts["devices"] = [(r["type"], r["availability"]) for r in rows]
 
     # --- key figures ------------------------------------------------------------------------------
-    def key_figures(self, stats: dict[str, dict[str, Any]], alerts: list[Alert]) -> None:
+    def key_figures(self) -> None:
         """One row per community (and a total row when there are several)."""
+        ctx = self.ctx
+        alerts = ctx.alerts
         alerts_by: Counter[str] = Counter(a.record.community_id for a in alerts)
         rows: list[dict[str, Any]] = []
-        for cid in self.ids:
-            s = stats.get(cid, {})
+        for cid in ctx.ids:
+            s = ctx.stats.get(cid, {})
             status = self.floating_status[cid]
             devices = int(sum((s.get("devices") or {}).values()))
             down = sum(ms for (community, _), ms in self.offline.items() if community == cid)
-            availability = calc.availability(down, devices, self.span_ms)
+            availability = calc.availability(down, devices, ctx.span_ms)
             rows.append(
                 {
-                    "community": self.names.get(cid, cid),
+                    "community": ctx.names.get(cid, cid),
                     "residents": int(s.get("residents", 0)),
                     "households": int(s.get("households", 0)),
                     "rentals": int(s.get("rentals", 0)),
@@ -1019,7 +893,7 @@ class Collector:
                 }
             )
         if len(rows) > 1:
-            total: dict[str, Any] = {"community": self.tr("report.total"), "_total": True}
+            total: dict[str, Any] = {"community": ctx.tr("report.total"), "_total": True}
             for key in rows[0]:
                 if key not in ("community", "availability"):
                     total[key] = sum(int(r[key] or 0) for r in rows)
@@ -1047,15 +921,16 @@ class Collector:
         self.figures["registry"] = rows[-1]
 
     # --- maps -----------------------------------------------------------------------------------
-    def map_data(
-        self, session: Session, alerts: list[Alert], checkpoint_share: dict[str, float | None]
-    ) -> list[MapData]:
+    def map_data(self, checkpoint_share: dict[str, float | None]) -> list[MapData]:
         """Boundary, buildings by category, paths, the period's alerts and checkpoints per community."""
-        if len(self.ids) > self.settings.report_map_limit:
+        ctx = self.ctx
+        session = ctx.session
+        alerts = ctx.alerts
+        if len(ctx.ids) > ctx.settings.report_map_limit:
             per: Counter[str] = Counter(a.record.community_id for a in alerts)
             self.charts["overview"] = [
-                (self.names.get(cid, cid), lat, lon, per[cid])
-                for ids in chunks(self.ids, 200)
+                (ctx.names.get(cid, cid), lat, lon, per[cid])
+                for ids in chunks(ctx.ids, 200)
                 for cid, lat, lon in session.execute(
                     select(Community.id, Community.center_lat, Community.center_lon).where(Community.id.in_(ids))
                 )
@@ -1073,8 +948,8 @@ class Collector:
         for a in alerts:
             if a.record.lat is not None and a.record.lon is not None:
                 points[a.record.community_id].append((a.record.lat, a.record.lon, a.record.severity))
-        scope = self.principal.scope
-        for cid in self.ids:
+        scope = ctx.principal.scope
+        for cid in ctx.ids:
             community = session.get(Community, cid)
             if community is None:
                 continue
@@ -1087,7 +962,7 @@ class Collector:
             out.append(
                 MapData(
                     community=cid,
-                    name=self.names.get(cid, cid),
+                    name=ctx.names.get(cid, cid),
                     boundary=json.loads(community.boundary) if community.boundary else None,
                     buildings=buildings,
                     paths=paths,
@@ -1100,4 +975,6 @@ class Collector:
 
 def collect(stores: Stores, request: ReportRequest, *, now_ms: int, progress: Progress | None = None) -> ReportData:
     """Read and aggregate a report's data."""
-    return Collector(stores, request, now_ms, progress).run()
+    with stores.sessions() as session:
+        ctx = load_context(session, stores, request, now_ms=now_ms, progress=progress or (lambda _pct, _what: None))
+        return Collector(ctx).run()
