@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from closedloop.models import Task
 from core.errors import StoreUnavailable
-from core.timefmt import SHANGHAI, aware, local_text, utc_to_ms
+from core.timefmt import aware
 from gates.models import PASS_STATUSES, GateHourly, PatrolRound, VisitorPass
 from registry import queries
 from registry.models import (
@@ -29,9 +29,10 @@ from registry.models import (
 from reports import calc
 from reports.model import Column, MapData, ReportData, ReportRequest, Table
 from reports.narrative import narrative
-from reports.sections.context import Alert, LoadContext, Progress, chunks, when
+from reports.sections import alerts
+from reports.sections.context import Alert, LoadContext, Progress, SectionResult, chunks, when
 from reports.sections.load import load_context
-from store.alert_models import ALERT_TYPES, OPEN_STATUSES, SEVERITIES, AlertRecord
+from store.alert_models import OPEN_STATUSES, SEVERITIES, AlertRecord
 from store.redis_server import STORE_ERRORS
 from store.stores import Stores
 
@@ -55,12 +56,18 @@ class Collector:
         self.figures: dict[str, Any] = {}
         self.charts: dict[str, Any] = {}
 
+    def add(self, part: SectionResult) -> None:
+        """Keep a section's tables, figures and chart data."""
+        self.tables.update(part.tables)
+        self.figures.update(part.figures)
+        self.charts.update(part.charts)
+
     # --- the whole report ------------------------------------------------------------------------
     def run(self) -> ReportData:
         """Read and aggregate everything."""
         ctx = self.ctx
         ctx.progress(30, "report.progress.figures")
-        self.alert_tables()
+        self.add(alerts.build(ctx))
         self.response_tables()
         self.elder_table()
         self.floating_tables()
@@ -98,142 +105,6 @@ class Collector:
         )
         data.narrative = narrative(data)
         return data
-
-    # --- alerts -----------------------------------------------------------------------------
-    def alert_tables(self) -> None:
-        """Alerts by type, by hour of day, and each alert with its timeline."""
-        ctx = self.ctx
-        alerts = ctx.alerts
-        by_type: dict[str, Counter[str]] = defaultdict(Counter)
-        hours = [0] * 24
-        severities: Counter[str] = Counter()
-        for a in alerts:
-            by_type[a.record.type]["total"] += 1
-            by_type[a.record.type][a.kind] += 1
-            hours[a.detected.astimezone(SHANGHAI).hour] += 1
-            severities[a.record.severity] += 1
-        known = {name: i for i, name in enumerate(ALERT_TYPES)}
-        ordered = sorted(by_type, key=lambda k: (-by_type[k]["total"], known.get(k, 99), k))
-        self.tables["alerts_by_type"] = Table(
-            "alerts_by_type",
-            "report.table.alerts_by_type",
-            [
-                Column("type", "report.col.type_code", width=1.2),
-                Column("label", "report.col.type", width=1.8),
-                Column("total", "report.col.alerts", "int"),
-                Column("handled", "report.col.handled", "int"),
-                Column("auto", "report.col.auto", "int"),
-                Column("false_alarm", "report.col.false_alarm", "int"),
-                Column("open", "report.col.open", "int"),
-            ],
-            [
-                {
-                    "type": k,
-                    "label": ctx.tr(f"alert.type.{k}"),
-                    "total": by_type[k]["total"],
-                    "handled": by_type[k]["handled"],
-                    "auto": by_type[k]["auto"],
-                    "false_alarm": by_type[k]["false_alarm"],
-                    "open": by_type[k]["open"],
-                }
-                for k in ordered
-            ],
-        )
-        self.tables["alerts_by_hour"] = Table(
-            "alerts_by_hour",
-            "report.table.alerts_by_hour",
-            [Column("hour", "report.col.hour", "int"), Column("alerts", "report.col.alerts", "int")],
-            [{"hour": h, "alerts": n} for h, n in enumerate(hours)],
-        )
-        self.charts["by_type"] = [(ctx.tr(f"alert.type.{k}"), by_type[k]["total"]) for k in ordered]
-        self.charts["by_hour"] = hours
-        kinds = Counter(a.kind for a in alerts)
-        self.figures.update(
-            alerts=len(alerts),
-            severities={s: severities.get(s, 0) for s in SEVERITIES},
-            handled=kinds["handled"],
-            auto=kinds["auto"],
-            false_alarms=kinds["false_alarm"],
-            open=kinds["open"],
-            top_type=ordered[0] if ordered else None,
-            top_type_n=by_type[ordered[0]]["total"] if ordered else 0,
-        )
-        rows, steps = [], []
-        for a in alerts:
-            r = a.record
-            person = ""
-            if r.subject.get("person"):
-                person = ctx.person_names.get(str(r.subject["person"]), "")
-            timeline = []
-            day = local_text(utc_to_ms(a.detected), "%m-%d")
-            for s in a.steps:
-                stamp = local_text(utc_to_ms(s.at), "%m-%d %H:%M").removeprefix(day + " ")  # the day once
-                actor = s.actor if s.actor != "system" else ctx.tr("report.system")
-                note = ctx.note(s.note)[:40]
-                timeline.append(f"{stamp} {ctx.tr(f'step.{s.action}')} · {actor}" + (f" · {note}" if note else ""))
-                steps.append(
-                    {
-                        "alert": r.id,
-                        "at": local_text(utc_to_ms(s.at), "%Y-%m-%d %H:%M:%S"),
-                        "action": ctx.tr(f"step.{s.action}"),
-                        "status": ctx.tr(f"status.{s.status}"),
-                        "actor": actor,
-                        "note": ctx.note(s.note),
-                    }
-                )
-            minutes = None
-            if r.closed_at is not None:
-                minutes = round((aware(r.closed_at) - a.detected).total_seconds() / 60, 1)
-            rows.append(
-                ctx.with_community(
-                    r.community_id,
-                    {
-                        "id": r.id,
-                        "detected": when(r.detected_at),
-                        "type": ctx.tr(f"alert.type.{r.type}"),
-                        "severity": ctx.tr(f"severity.{r.severity}"),
-                        "place": ctx.place_of(r.subject),
-                        "person": person or "—",
-                        "status": ctx.tr(f"status.{r.status}"),
-                        "handling": ctx.tr(f"report.kind.{a.kind}"),
-                        "minutes": minutes,
-                        "count": r.count,
-                        "timeline": "\n".join(timeline),
-                    },
-                )
-            )
-        self.tables["alerts"] = Table(
-            "alerts",
-            "report.table.alerts",
-            [
-                *ctx.community_col(),
-                Column("id", "report.col.alert_id", width=1.0),
-                Column("detected", "report.col.detected", "time", width=1.0),
-                Column("type", "report.col.type", width=1.3),
-                Column("severity", "report.col.severity", width=0.5),
-                Column("place", "report.col.place", width=1.25),
-                Column("person", "report.col.person", width=0.65),
-                Column("status", "report.col.status", width=0.65),
-                Column("handling", "report.col.handling", width=0.7),
-                Column("minutes", "report.col.minutes_to_close", "float", width=0.65),
-                Column("count", "report.col.count", "int", width=0.45),
-                Column("timeline", "report.col.timeline", width=2.9),
-            ],
-            rows,
-        )
-        self.tables["alert_steps"] = Table(
-            "alert_steps",
-            "report.table.alert_steps",
-            [
-                Column("alert", "report.col.alert_id"),
-                Column("at", "report.col.at", "time"),
-                Column("action", "report.col.action"),
-                Column("status", "report.col.status"),
-                Column("actor", "report.col.actor"),
-                Column("note", "report.col.note", width=2.0),
-            ],
-            steps,
-        )
 
     def response_tables(self) -> None:
         """Minutes per handling stage (people's steps only) and SLA compliance."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from core.settings import Settings
 from core.timefmt import SHANGHAI, aware, local_text, ms_to_utc, utc_to_ms
 from registry.models import Person
 from reports import calc
-from reports.model import Column, ReportRequest
+from reports.model import Column, ReportRequest, Table
 from store.alert_models import AlertRecord
 from store.stores import Stores
 
@@ -180,3 +180,12 @@ class LoadContext:
     def with_community(self, community: str, row: dict[str, Any]) -> dict[str, Any]:
         """A row with its community's name first (several communities only)."""
         return {"community": self.names.get(community, community), **row} if self.multi else row
+
+
+@dataclass(frozen=True)
+class SectionResult:
+    """What a section adds to the report: its tables by key, figures and chart data."""
+
+    tables: Mapping[str, Table] = field(default_factory=dict)
+    figures: Mapping[str, Any] = field(default_factory=dict)
+    charts: Mapping[str, Any] = field(default_factory=dict)
