@@ -29,8 +29,8 @@ from registry.models import (
 from reports import calc
 from reports.model import Column, MapData, ReportData, ReportRequest, Table
 from reports.narrative import narrative
-from reports.sections import alerts, response
-from reports.sections.context import Alert, LoadContext, Progress, SectionResult, chunks, when
+from reports.sections import alerts, elders, response
+from reports.sections.context import LoadContext, Progress, SectionResult, chunks
 from reports.sections.load import load_context
 from store.alert_models import AlertRecord
 from store.redis_server import STORE_ERRORS
@@ -38,7 +38,6 @@ from store.stores import Stores
 
 log = logging.getLogger(__name__)
 
-ELDER_TYPES = ("elder.inactive", "elder.routine", "sensor.silent")
 OFFLINE_TYPES = ("device.offline", "sensor.silent")
 
 
@@ -66,7 +65,7 @@ class Collector:
         ctx.progress(30, "report.progress.figures")
         self.add(alerts.build(ctx))
         self.add(response.build(ctx))
-        self.elder_table()
+        self.add(elders.build(ctx))
         self.floating_tables()
         self.visitor_tables()
         checkpoint_share = self.patrol_tables()
@@ -102,75 +101,6 @@ class Collector:
         )
         data.narrative = narrative(data)
         return data
-
-    # --- elders ---------------------------------------------------------------------------------
-    def elder_table(self) -> None:
-        """Every elder living alone with the period's care alerts and how they were handled."""
-        ctx = self.ctx
-        alerts = ctx.alerts
-        elders = ctx.elders
-        by_household = {h: p.id for p, h in elders if h}
-        mine: dict[str, list[Alert]] = defaultdict(list)
-        for a in alerts:
-            if a.record.type not in ELDER_TYPES:
-                continue
-            person = a.record.subject.get("person") or by_household.get(str(a.record.subject.get("household")))
-            if person:
-                mine[str(person)].append(a)
-        rows = []
-        for person, household in elders:
-            found = mine.get(person.id, [])
-            kinds = Counter(a.kind for a in found)
-            types = Counter(a.record.type for a in found)
-            responses = [calc.stage_minutes(a.detected, a.steps).get("acknowledged") for a in found]
-            first = [m for m in responses if m is not None]
-            rows.append(
-                ctx.with_community(
-                    person.community_id,
-                    {
-                        "name": ctx.person_name(person.name),
-                        "place": ctx.places.get(household or "", household or "—"),
-                        "inactive": types["elder.inactive"],
-                        "routine": types["elder.routine"],
-                        "silent": types["sensor.silent"],
-                        "last": when(found[-1].record.detected_at) if found else "",
-                        "handled": kinds["handled"] + kinds["false_alarm"],
-                        "auto": kinds["auto"],
-                        "open": kinds["open"],
-                        "response": calc.summary(first)["median"],
-                    },
-                )
-            )
-        rows.sort(key=lambda r: -(r["inactive"] + r["routine"] + r["silent"]))
-        self.tables["elders"] = Table(
-            "elders",
-            "report.table.elders",
-            [
-                *ctx.community_col(),
-                Column("name", "report.col.person", width=0.8),
-                Column("place", "report.col.place", width=1.6),
-                Column("inactive", "report.col.elder_inactive", "int"),
-                Column("routine", "report.col.elder_routine", "int"),
-                Column("silent", "report.col.sensor_silent", "int"),
-                Column("last", "report.col.last_alert", "time", width=1.6),
-                Column("handled", "report.col.handled", "int"),
-                Column("auto", "report.col.auto", "int"),
-                Column("open", "report.col.open", "int"),
-                Column("response", "report.col.first_response", "float"),
-            ],
-            rows,
-            note="report.note.elders",
-        )
-        alerted = [r for r in rows if r["inactive"] + r["routine"] + r["silent"]]
-        elder_alerts = [a for a in alerts if a.record.type in ELDER_TYPES]
-        self.figures["elders"] = {
-            "total": len(elders),
-            "alerted": len(alerted),
-            "alerts": len(elder_alerts),
-            "open": sum(1 for a in elder_alerts if a.kind == "open"),
-            "handled": sum(1 for a in elder_alerts if a.kind in ("handled", "false_alarm")),
-            "auto": sum(1 for a in elder_alerts if a.kind == "auto"),
-        }
 
     # --- rentals and floating population -----------------------------------------------------------
     def floating_tables(self) -> None:
