@@ -8,11 +8,11 @@ import datetime as dt
 import json
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
 
-from closedloop.models import Task
 from core.errors import StoreUnavailable
 from core.timefmt import aware
 from gates.models import PASS_STATUSES, GateHourly, PatrolRound, VisitorPass
@@ -21,15 +21,13 @@ from registry.models import (
     DEVICE_TYPES,
     Community,
     Device,
-    Household,
     PathSegment,
     PatrolRoute,
-    Residency,
 )
 from reports import calc
 from reports.model import Column, MapData, ReportData, ReportRequest, Table
 from reports.narrative import narrative
-from reports.sections import alerts, elders, response
+from reports.sections import alerts, elders, floating, response
 from reports.sections.context import LoadContext, Progress, SectionResult, chunks
 from reports.sections.load import load_context
 from store.alert_models import AlertRecord
@@ -46,7 +44,7 @@ class Collector:
 
     def __init__(self, ctx: LoadContext) -> None:
         self.ctx = ctx
-        self.floating_status: dict[str, Counter[str]] = defaultdict(Counter)  # community → status counts
+        self.floating_status: Mapping[str, Counter[str]] = {}  # community → status counts
         self.offline: dict[tuple[str, str], int] = defaultdict(int)  # (community, device type) → offline ms
         self.tables: dict[str, Table] = {}
         self.figures: dict[str, Any] = {}
@@ -66,7 +64,9 @@ class Collector:
         self.add(alerts.build(ctx))
         self.add(response.build(ctx))
         self.add(elders.build(ctx))
-        self.floating_tables()
+        floating_part = floating.build(ctx)
+        self.add(floating_part)
+        self.floating_status = floating_part.registration
         self.visitor_tables()
         checkpoint_share = self.patrol_tables()
         self.device_table()
@@ -101,128 +101,6 @@ class Collector:
         )
         data.narrative = narrative(data)
         return data
-
-    # --- rentals and floating population -----------------------------------------------------------
-    def floating_tables(self) -> None:
-        """Rental households per community, and each floating resident's registration status."""
-        ctx = self.ctx
-        session = ctx.session
-        alerts = ctx.alerts
-        floating = ctx.floating
-        rows = []
-        status_by_community = self.floating_status
-        for person, household in floating:
-            status = calc.floating_status(person.floating_registered_on, person.floating_expires_on, ctx.ref_date)
-            status_by_community[person.community_id][status] += 1
-            rows.append(
-                ctx.with_community(
-                    person.community_id,
-                    {
-                        "name": ctx.person_name(person.name),
-                        "place": ctx.places.get(household or "", household or "—"),
-                        "registered": person.floating_registered_on.isoformat()
-                        if person.floating_registered_on
-                        else "",
-                        "expires": person.floating_expires_on.isoformat() if person.floating_expires_on else "",
-                        "status": ctx.tr(f"report.floating.{status}"),
-                        "_status": status,
-                    },
-                )
-            )
-        urgency = {"unregistered": 0, "expired": 1, "expiring": 2, "valid": 3}
-        rows.sort(key=lambda r: (urgency[r["_status"]], r.get("expires") or ""))
-        for row in rows:
-            row.pop("_status")
-        self.tables["floating"] = Table(
-            "floating",
-            "report.table.floating",
-            [
-                *ctx.community_col(),
-                Column("name", "report.col.person", width=0.8),
-                Column("place", "report.col.place", width=1.6),
-                Column("registered", "report.col.registered_on", "date"),
-                Column("expires", "report.col.expires_on", "date"),
-                Column("status", "report.col.registration", width=0.8),
-            ],
-            rows,
-            note="report.note.floating",
-        )
-        # rentals: households, tenants, the period's tenant/lock alerts and registrations from tasks
-        categories: dict[str, Counter[str]] = defaultdict(Counter)
-        tenants: Counter[str] = Counter()
-        for ids in chunks(ctx.ids, 200):
-            for cid, category, n in session.execute(
-                select(Household.community_id, Household.category, func.count())
-                .where(Household.community_id.in_(ids))
-                .group_by(Household.community_id, Household.category)
-            ):
-                categories[cid][category] = int(n)
-            for cid, n in session.execute(
-                select(Household.community_id, func.count(func.distinct(Residency.person_id)))
-                .join(Residency, Residency.household_id == Household.id)
-                .where(
-                    Household.community_id.in_(ids),
-                    Household.category.in_(("rental", "group_rental")),
-                    Residency.role == "tenant",
-                )
-                .group_by(Household.community_id)
-            ):
-                tenants[cid] = int(n)
-        tenant_alerts: dict[str, Counter[str]] = defaultdict(Counter)
-        tenant_ids = [a.record.id for a in alerts if a.record.type == "tenant.unregistered"]
-        for a in alerts:
-            if a.record.type in ("tenant.unregistered", "lock.unregistered"):
-                tenant_alerts[a.record.community_id][a.record.type] += 1
-        registered: Counter[str] = Counter()
-        for ids in chunks(tenant_ids):
-            for cid, n in session.execute(
-                select(Task.community_id, func.count())
-                .where(Task.alert_id.in_(ids), Task.outcome == "registered")
-                .group_by(Task.community_id)
-            ):
-                registered[cid] = int(n)
-        rental_rows = []
-        for cid in ctx.ids:
-            counts = status_by_community.get(cid, Counter())
-            rental_rows.append(
-                {
-                    "community": ctx.names.get(cid, cid),
-                    "rentals": categories[cid]["rental"],
-                    "group_rentals": categories[cid]["group_rental"],
-                    "tenants": tenants[cid],
-                    "floating": sum(counts.values()),
-                    "valid": counts["valid"],
-                    "expiring": counts["expiring"],
-                    "expired": counts["expired"],
-                    "unregistered": counts["unregistered"],
-                    "tenant_alerts": tenant_alerts[cid]["tenant.unregistered"],
-                    "lock_alerts": tenant_alerts[cid]["lock.unregistered"],
-                    "registered": registered[cid],
-                }
-            )
-        self.tables["rentals"] = Table(
-            "rentals",
-            "report.table.rentals",
-            [
-                Column("community", "report.col.community", width=1.3),
-                Column("rentals", "kpi.rentals", "int"),
-                Column("group_rentals", "kpi.group_rentals", "int"),
-                Column("tenants", "report.col.tenants", "int"),
-                Column("floating", "tag.floating", "int"),
-                Column("valid", "report.floating.valid", "int"),
-                Column("expiring", "report.floating.expiring", "int"),
-                Column("expired", "report.floating.expired", "int"),
-                Column("unregistered", "report.floating.unregistered", "int"),
-                Column("tenant_alerts", "alert.type.tenant.unregistered", "int"),
-                Column("lock_alerts", "alert.type.lock.unregistered", "int"),
-                Column("registered", "report.col.registered_from_task", "int"),
-            ],
-            rental_rows,
-        )
-        totals: Counter[str] = Counter()
-        for row in rental_rows:
-            totals.update({k: v for k, v in row.items() if isinstance(v, int)})
-        self.figures["floating"] = dict(totals)
 
     # --- visitors and gates ---------------------------------------------------------------------
     def visitor_tables(self) -> None:
@@ -576,7 +454,7 @@ class Collector:
         rows: list[dict[str, Any]] = []
         for cid in ctx.ids:
             s = ctx.stats.get(cid, {})
-            status = self.floating_status[cid]
+            status = self.floating_status.get(cid, Counter())
             devices = int(sum((s.get("devices") or {}).values()))
             down = sum(ms for (community, _), ms in self.offline.items() if community == cid)
             availability = calc.availability(down, devices, ctx.span_ms)
