@@ -11,11 +11,11 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.errors import StoreUnavailable
 from core.timefmt import aware
-from gates.models import PASS_STATUSES, GateHourly, PatrolRound, VisitorPass
+from gates.models import PatrolRound
 from registry import queries
 from registry.models import (
     DEVICE_TYPES,
@@ -27,7 +27,7 @@ from registry.models import (
 from reports import calc
 from reports.model import Column, MapData, ReportData, ReportRequest, Table
 from reports.narrative import narrative
-from reports.sections import alerts, elders, floating, response
+from reports.sections import alerts, elders, floating, response, visitors
 from reports.sections.context import LoadContext, Progress, SectionResult, chunks
 from reports.sections.load import load_context
 from store.alert_models import AlertRecord
@@ -67,7 +67,7 @@ class Collector:
         floating_part = floating.build(ctx)
         self.add(floating_part)
         self.floating_status = floating_part.registration
-        self.visitor_tables()
+        self.add(visitors.build(ctx))
         checkpoint_share = self.patrol_tables()
         self.device_table()
         self.key_figures()
@@ -101,112 +101,6 @@ class Collector:
         )
         data.narrative = narrative(data)
         return data
-
-    # --- visitors and gates ---------------------------------------------------------------------
-    def visitor_tables(self) -> None:
-        """Visitor passes applied for in the period by status; gate entries and exits per day."""
-        ctx = self.ctx
-        session = ctx.session
-        passes: dict[str, Counter[str]] = defaultdict(Counter)
-        entered: Counter[str] = Counter()
-        gate: dict[tuple[str, dt.date], Counter[str]] = defaultdict(Counter)
-        hours_in, hours_out = [0] * 24, [0] * 24
-        for ids in chunks(ctx.ids, 200):
-            for cid, status, n, came in session.execute(
-                select(VisitorPass.community_id, VisitorPass.status, func.count(), func.count(VisitorPass.entered_at))
-                .where(
-                    VisitorPass.community_id.in_(ids),
-                    VisitorPass.created_at >= ctx.start,
-                    VisitorPass.created_at < ctx.end,
-                )
-                .group_by(VisitorPass.community_id, VisitorPass.status)
-            ):
-                passes[cid][status] += int(n)
-                entered[cid] += int(came)
-            for cid, day, hour, kind, direction, category, summed in session.execute(
-                select(
-                    GateHourly.community_id,
-                    GateHourly.day,
-                    GateHourly.hour,
-                    GateHourly.kind,
-                    GateHourly.direction,
-                    GateHourly.category,
-                    func.sum(GateHourly.count),
-                )
-                .where(
-                    GateHourly.community_id.in_(ids),
-                    GateHourly.day >= ctx.request.start,
-                    GateHourly.day <= ctx.request.end,
-                )
-                .group_by(
-                    GateHourly.community_id,
-                    GateHourly.day,
-                    GateHourly.hour,
-                    GateHourly.kind,
-                    GateHourly.direction,
-                    GateHourly.category,
-                )
-            ):
-                n = int(summed or 0)
-                counter = gate[(cid, day)]
-                counter[f"{kind}_{direction}"] += n
-                if direction == "in" and category in ("visitor", "unknown", "blacklisted"):
-                    counter[f"{category}_in"] += n
-                if 0 <= int(hour) < 24:
-                    (hours_in if direction == "in" else hours_out)[int(hour)] += n
-        pass_rows = []
-        for cid in ctx.ids:
-            counts = passes.get(cid, Counter())
-            pass_rows.append(
-                {
-                    "community": ctx.names.get(cid, cid),
-                    **{status: counts[status] for status in PASS_STATUSES},
-                    "total": sum(counts.values()),
-                    "entered": entered[cid],
-                }
-            )
-        self.tables["visitor_passes"] = Table(
-            "visitor_passes",
-            "report.table.visitor_passes",
-            [
-                Column("community", "report.col.community", width=1.3),
-                *(Column(status, f"report.pass.{status}", "int") for status in PASS_STATUSES),
-                Column("total", "report.col.total", "int"),
-                Column("entered", "report.col.entered", "int"),
-            ],
-            pass_rows,
-        )
-        gate_keys = ("face_in", "face_out", "vehicle_in", "vehicle_out", "visitor_in", "unknown_in", "blacklisted_in")
-        gate_rows = []
-        for (cid, day), counter in sorted(gate.items(), key=lambda item: (item[0][1], item[0][0])):
-            gate_rows.append(ctx.with_community(cid, {"day": day.isoformat(), **{k: counter[k] for k in gate_keys}}))
-        if gate_rows:
-            total = {k: sum(int(r[k]) for r in gate_rows) for k in gate_keys}
-            gate_rows.append({**({"community": ""} if ctx.multi else {}), "day": ctx.tr("report.total"), **total})
-            gate_rows[-1]["_total"] = True
-        self.tables["gate_daily"] = Table(
-            "gate_daily",
-            "report.table.gate_daily",
-            [
-                *ctx.community_col(),
-                Column("day", "report.col.date", "date"),
-                *(Column(k, f"report.gate.{k}", "int") for k in gate_keys),
-            ],
-            gate_rows,
-        )
-        self.charts["gate_hours"] = {"in": hours_in, "out": hours_out}
-        all_passes: Counter[str] = Counter()
-        for counts in passes.values():
-            all_passes.update(counts)
-        self.figures["visitors"] = {
-            "passes": sum(all_passes.values()),
-            "approved": all_passes["approved"],
-            "pending": all_passes["pending"],
-            "rejected": all_passes["rejected"],
-            "entered": sum(entered.values()),
-            "entries": sum(hours_in),
-            "exits": sum(hours_out),
-        }
 
     # --- patrol -------------------------------------------------------------------------------
     def patrol_tables(self) -> dict[str, float | None]:
