@@ -4,20 +4,15 @@ device status. Everything is aggregated here; the renderers only lay it out."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 
-from core.errors import StoreUnavailable
-from core.timefmt import aware
 from registry import queries
 from registry.models import (
-    DEVICE_TYPES,
     Community,
     Device,
     PathSegment,
@@ -25,16 +20,10 @@ from registry.models import (
 from reports import calc
 from reports.model import Column, MapData, ReportData, ReportRequest, Table
 from reports.narrative import narrative
-from reports.sections import alerts, elders, floating, patrol, response, visitors
+from reports.sections import alerts, devices, elders, floating, patrol, response, visitors
 from reports.sections.context import LoadContext, Progress, SectionResult, chunks
 from reports.sections.load import load_context
-from store.alert_models import AlertRecord
-from store.redis_server import STORE_ERRORS
 from store.stores import Stores
-
-log = logging.getLogger(__name__)
-
-OFFLINE_TYPES = ("device.offline", "sensor.silent")
 
 
 class Collector:
@@ -43,7 +32,7 @@ class Collector:
     def __init__(self, ctx: LoadContext) -> None:
         self.ctx = ctx
         self.floating_status: Mapping[str, Counter[str]] = {}  # community → status counts
-        self.offline: dict[tuple[str, str], int] = defaultdict(int)  # (community, device type) → offline ms
+        self.offline: Mapping[tuple[str, str], int] = {}  # (community, device type) → offline ms
         self.tables: dict[str, Table] = {}
         self.figures: dict[str, Any] = {}
         self.charts: dict[str, Any] = {}
@@ -68,7 +57,9 @@ class Collector:
         self.add(visitors.build(ctx))
         patrol_part = patrol.build(ctx)
         self.add(patrol_part)
-        self.device_table()
+        devices_part = devices.build(ctx)
+        self.add(devices_part)
+        self.offline = devices_part.offline_ms
         self.key_figures()
         ctx.progress(40, "report.progress.maps")
         maps = self.map_data(patrol_part.checkpoint_share)
@@ -100,112 +91,6 @@ class Collector:
         )
         data.narrative = narrative(data)
         return data
-
-    # --- devices --------------------------------------------------------------------------------
-    def live_status(self) -> dict[str, dict[str, str]] | None:
-        """online/offline per device from the live store, or None when Redis cannot be reached."""
-        from store.live import device_status
-
-        ctx = self.ctx
-
-        try:
-            return {c: device_status(ctx.stores, c, ctx.now_ms) for c in ctx.ids}
-        except (*STORE_ERRORS, StoreUnavailable, OSError) as err:
-            # expected from the command line when the embedded Redis is not running: no live column
-            log.info("live device status unavailable for the report: %s", err)
-            return None
-
-    def offline_window(self, record: AlertRecord) -> tuple[dt.datetime, dt.datetime]:
-        """When a device was down: from the silence the rule saw to the alert's closing (or now)."""
-        began = aware(record.detected_at)
-        since_text = record.evidence.get("offline_since") or record.evidence.get("silent_since")
-        if isinstance(since_text, str):
-            try:
-                began = aware(dt.datetime.fromisoformat(since_text.replace("Z", "+00:00")))
-            except ValueError:
-                began = aware(record.detected_at)
-        ended = aware(record.closed_at) if record.closed_at is not None else self.ctx.cutoff
-        return began, ended
-
-    def device_table(self) -> None:
-        """Per device type: how many, the period's offline alerts and hours, availability, live status."""
-        ctx = self.ctx
-        session = ctx.session
-        alerts = ctx.alerts
-        registered: Counter[str] = Counter()
-        device_type: dict[str, str] = {}
-        for ids in chunks(ctx.ids, 200):
-            for did, dtype in session.execute(select(Device.id, Device.type).where(Device.community_id.in_(ids))):
-                registered[dtype] += 1
-                device_type[did] = dtype
-        offline_alerts: Counter[str] = Counter(
-            device_type.get(str(a.record.subject.get("device") or ""), "")
-            for a in alerts
-            if a.record.type in OFFLINE_TYPES
-        )
-        # downtime inside the period: the period's offline alerts, and those still open from before it
-        records = [a.record for a in alerts if a.record.type in OFFLINE_TYPES]
-        for ids in chunks(ctx.ids, 200):
-            records += session.scalars(
-                select(AlertRecord).where(
-                    AlertRecord.community_id.in_(ids),
-                    AlertRecord.type.in_(OFFLINE_TYPES),
-                    AlertRecord.detected_at < ctx.start,
-                    (AlertRecord.closed_at.is_(None)) | (AlertRecord.closed_at > ctx.start),
-                )
-            ).all()
-        for record in records:
-            kind = device_type.get(str(record.subject.get("device") or ""))
-            if kind:
-                began, ended = self.offline_window(record)
-                self.offline[(record.community_id, kind)] += calc.overlap_ms(began, ended, ctx.start, ctx.cutoff)
-        down: Counter[str] = Counter()
-        for (_, dtype), ms in self.offline.items():
-            down[dtype] += ms
-        live = self.live_status()
-        online: Counter[str] = Counter()
-        offline_now: Counter[str] = Counter()
-        for states in (live or {}).values():
-            for did, state in states.items():
-                if did in device_type:
-                    (online if state == "online" else offline_now)[device_type[did]] += 1
-        rows = [
-            {
-                "type": ctx.tr(f"device.{dtype}"),
-                "registered": registered[dtype],
-                "offline_alerts": offline_alerts[dtype],
-                "offline_hours": round(down[dtype] / 3_600_000, 1),
-                "availability": calc.availability(down[dtype], registered[dtype], ctx.span_ms),
-                "online_now": online[dtype] if live is not None else None,
-                "offline_now": offline_now[dtype] if live is not None else None,
-            }
-            for dtype in DEVICE_TYPES
-            if registered[dtype]
-        ]
-        self.tables["devices"] = Table(
-            "devices",
-            "report.table.devices",
-            [
-                Column("type", "report.col.device_type", width=1.3),
-                Column("registered", "report.col.registered", "int"),
-                Column("offline_alerts", "report.col.offline_alerts", "int"),
-                Column("offline_hours", "report.col.offline_hours", "float"),
-                Column("availability", "report.col.availability", "pct"),
-                Column("online_now", "report.col.online_now", "int"),
-                Column("offline_now", "report.col.offline_now", "int"),
-            ],
-            rows,
-            note="report.note.devices",
-        )
-        total = sum(registered.values())
-        self.figures["devices"] = {
-            "registered": total,
-            "offline_alerts": sum(offline_alerts[d] for d in registered),
-            "availability": calc.availability(sum(down.values()), total, ctx.span_ms),
-            "online_now": sum(online.values()) if live is not None else None,
-            "reporting": sum(online.values()) + sum(offline_now.values()) if live is not None else None,
-        }
-        self.charts["devices"] = [(r["type"], r["availability"]) for r in rows]
 
     # --- key figures ------------------------------------------------------------------------------
     def key_figures(self) -> None:
