@@ -17,10 +17,9 @@ from registry.models import (
     Device,
     PathSegment,
 )
-from reports import calc
-from reports.model import Column, MapData, ReportData, ReportRequest, Table
+from reports.model import MapData, ReportData, ReportRequest, Table
 from reports.narrative import narrative
-from reports.sections import alerts, devices, elders, floating, patrol, response, visitors
+from reports.sections import alerts, devices, elders, floating, key_figures, patrol, response, visitors
 from reports.sections.context import LoadContext, Progress, SectionResult, chunks
 from reports.sections.load import load_context
 from store.stores import Stores
@@ -31,8 +30,6 @@ class Collector:
 
     def __init__(self, ctx: LoadContext) -> None:
         self.ctx = ctx
-        self.floating_status: Mapping[str, Counter[str]] = {}  # community → status counts
-        self.offline: Mapping[tuple[str, str], int] = {}  # (community, device type) → offline ms
         self.tables: dict[str, Table] = {}
         self.figures: dict[str, Any] = {}
         self.charts: dict[str, Any] = {}
@@ -53,14 +50,12 @@ class Collector:
         self.add(elders.build(ctx))
         floating_part = floating.build(ctx)
         self.add(floating_part)
-        self.floating_status = floating_part.registration
         self.add(visitors.build(ctx))
         patrol_part = patrol.build(ctx)
         self.add(patrol_part)
         devices_part = devices.build(ctx)
         self.add(devices_part)
-        self.offline = devices_part.offline_ms
-        self.key_figures()
+        self.add(key_figures.build(ctx, floating=floating_part, devices=devices_part))
         ctx.progress(40, "report.progress.maps")
         maps = self.map_data(patrol_part.checkpoint_share)
         order = [
@@ -91,63 +86,6 @@ class Collector:
         )
         data.narrative = narrative(data)
         return data
-
-    # --- key figures ------------------------------------------------------------------------------
-    def key_figures(self) -> None:
-        """One row per community (and a total row when there are several)."""
-        ctx = self.ctx
-        alerts = ctx.alerts
-        alerts_by: Counter[str] = Counter(a.record.community_id for a in alerts)
-        rows: list[dict[str, Any]] = []
-        for cid in ctx.ids:
-            s = ctx.stats.get(cid, {})
-            status = self.floating_status.get(cid, Counter())
-            devices = int(sum((s.get("devices") or {}).values()))
-            down = sum(ms for (community, _), ms in self.offline.items() if community == cid)
-            availability = calc.availability(down, devices, ctx.span_ms)
-            rows.append(
-                {
-                    "community": ctx.names.get(cid, cid),
-                    "residents": int(s.get("residents", 0)),
-                    "households": int(s.get("households", 0)),
-                    "rentals": int(s.get("rentals", 0)),
-                    "group_rentals": int(s.get("group_rentals", 0)),
-                    "elderly_alone": int(s.get("elderly_alone", 0)),
-                    "floating_registered": status["valid"] + status["expiring"],
-                    "floating_expired": status["expired"],
-                    "devices": devices,
-                    "availability": availability,
-                    "guards": int(s.get("guards", 0)),
-                    "alerts": alerts_by[cid],
-                }
-            )
-        if len(rows) > 1:
-            total: dict[str, Any] = {"community": ctx.tr("report.total"), "_total": True}
-            for key in rows[0]:
-                if key not in ("community", "availability"):
-                    total[key] = sum(int(r[key] or 0) for r in rows)
-            total["availability"] = self.figures["devices"]["availability"]
-            rows.append(total)
-        self.tables["key_figures"] = Table(
-            "key_figures",
-            "report.table.key_figures",
-            [
-                Column("community", "report.col.community", width=1.5),
-                Column("residents", "kpi.residents", "int"),
-                Column("households", "kpi.households", "int"),
-                Column("rentals", "kpi.rentals", "int"),
-                Column("group_rentals", "kpi.group_rentals", "int"),
-                Column("elderly_alone", "kpi.elderly", "int"),
-                Column("floating_registered", "report.col.floating_registered", "int"),
-                Column("floating_expired", "report.col.floating_expired", "int"),
-                Column("devices", "report.col.devices", "int"),
-                Column("availability", "report.col.availability", "pct"),
-                Column("guards", "report.col.guards", "int"),
-                Column("alerts", "report.col.alerts", "int"),
-            ],
-            rows,
-        )
-        self.figures["registry"] = rows[-1]
 
     # --- maps -----------------------------------------------------------------------------------
     def map_data(self, checkpoint_share: Mapping[str, float | None]) -> list[MapData]:
