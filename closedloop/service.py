@@ -31,6 +31,7 @@ from core.timefmt import aware, iso_utc, ms_to_utc
 from geodata.network import Network, metres, path_graph
 from registry import validate
 from registry.models import Community, Guard, Household, Person, PersonTag, Residency, utcnow
+from registry.queries import path_geometries
 from store.alert_models import AlertStep
 from store.alerts import AlertChange, AlertHistory, AlertStore
 from store.stores import Stores
@@ -185,7 +186,7 @@ class Loop:
         found = self._networks.get(community)
         if found is None:
             with self.stores.sessions() as session:
-                found = Network(path_graph(session, community))
+                found = Network(path_graph(path_geometries(session, community)))
             self._networks[community] = found
         return found
 

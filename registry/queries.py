@@ -95,6 +95,12 @@ def path_layer(session: Session, community_id: str) -> dict[str, Any]:
     return collection([feature(json.loads(p.geometry), kind=p.kind, name=p.name) for p in segments])
 
 
+def path_geometries(session: Session, community_id: str) -> list[dict[str, Any]]:
+    """The GeoJSON geometries of the community's roads and paths (its walkable network)."""
+    segments = session.scalars(select(PathSegment).where(PathSegment.community_id == community_id))
+    return [json.loads(p.geometry) for p in segments]
+
+
 def building_category(counts: dict[str, int]) -> str:
     """The colour class of a building from its households' categories."""
     total = sum(counts.values()) or 1
