@@ -30,9 +30,10 @@ from core.timefmt import SHANGHAI
 from gates.models import VisitorPass
 from gates.service import SELF_APPLIED, FieldErrors, PassRequest, Visitors
 from registry.address import find_households
-from registry.models import Community, utcnow
+from registry.models import Community
 from registry.validate import normalise_text
 from store.ratelimit import RateLimited, hit
+from store.sql import utcnow
 from store.stores import Stores
 
 log = logging.getLogger(__name__)

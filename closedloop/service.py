@@ -30,10 +30,11 @@ from core.secrets import keyed_hash
 from core.timefmt import aware, iso_utc, ms_to_utc
 from geodata.network import Network, metres, path_graph
 from registry import validate
-from registry.models import Community, Guard, Household, Person, PersonTag, Residency, utcnow
+from registry.models import Community, Guard, Household, Person, PersonTag, Residency
 from registry.queries import path_geometries
 from store.alert_models import AlertStep
 from store.alerts import AlertChange, AlertHistory, AlertStore
+from store.sql import utcnow
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
