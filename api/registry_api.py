@@ -76,8 +76,10 @@ def live_device_status(communities: list[str]) -> dict[str, str]:
     from store.live import device_status
 
     out: dict[str, str] = {}
+    with stores().sessions() as session:
+        doors = {community: queries.door_sensor_ids(session, community) for community in communities}
     for community in communities:
-        out.update(device_status(stores(), community))
+        out.update(device_status(stores(), community, door_sensors=doors[community]))
     return out
 
 

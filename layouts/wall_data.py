@@ -45,8 +45,9 @@ def key_figures(stores: Stores, principal: Principal, community: str, now: int) 
     """Residents, rentals, elders, devices online, guards on duty, open alerts by severity."""
     with stores.sessions() as session:
         stats = community_stats(session, [community])["communities"]
+        doors = queries.door_sensor_ids(session, community)
     registry = stats[0] if stats else {}
-    online, reported = live.device_counts(stores, community, now)
+    online, reported = live.device_counts(stores, community, now, doors)
     positions = live.guard_positions(stores, community, trail=False)
     on_duty = sum(1 for p in positions if now - p.ts < GUARD_ON_DUTY_MS)
     alerts = visible_alerts(live.open_alerts(stores, community), principal)

@@ -187,6 +187,13 @@ def device_layer(session: Session, scope: Scope, community_id: str, group: str |
     )
 
 
+def door_sensor_ids(session: Session, community_id: str) -> set[str]:
+    """The community's door sensors (their silence threshold is sensor_silent_hours)."""
+    return set(
+        session.scalars(select(Device.id).where(Device.community_id == community_id, Device.type == "door_sensor"))
+    )
+
+
 def guards(session: Session, scope: Scope, community_id: str) -> list[Guard]:
     """The community's guards (a grid worker sees their own grid's and the unassigned ones)."""
     rows = session.scalars(select(Guard).where(Guard.community_id == community_id).order_by(Guard.id))

@@ -936,7 +936,9 @@ class Collector:
         from store.live import device_status
 
         try:
-            return {c: device_status(self.stores, c, self.now_ms) for c in self.ids}
+            with self.stores.sessions() as session:
+                doors = {c: queries.door_sensor_ids(session, c) for c in self.ids}
+            return {c: device_status(self.stores, c, self.now_ms, door_sensors=doors[c]) for c in self.ids}
         except (*STORE_ERRORS, StoreUnavailable, OSError) as err:
             # expected from the command line when the embedded Redis is not running: no live column
             log.info("live device status unavailable for the report: %s", err)
