@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from api.access import audit, deny, require
 from api.params import query_time
 from api.registry_api import bad_request, scoped_communities
 from api.web import stores
 from auth.policy import PROPERTY_ALERT_TYPES
 from auth.principal import current_principal
-from auth.web import audit, deny, require
 from ingest.schema import split_body
 from ingest.service import IngestService
 from store.alert_models import ALERT_TYPES

@@ -22,9 +22,9 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, make_response, render_template_string, request
 from flask.typing import ResponseReturnValue
 
+from api.access import client_ip
 from api.resident import parse_local
 from api.web import request_lang, stores
-from auth.web import client_ip
 from core.i18n import normalize_lang, t
 from core.timefmt import SHANGHAI
 from gates.models import VisitorPass
