@@ -23,12 +23,13 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) manage.py run
 
-## The whole suite: ruff, mypy, pytest
+## The whole suite: ruff, the import layers (lint-imports), mypy, pytest
 test: install-dev lint typecheck pytest
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: install-dev
 	$(VENV)/bin/mypy
@@ -45,4 +46,4 @@ bench: install-dev
 	for b in benchmarks/*.py; do $(PY) $$b | tail -n 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache test-artifacts

@@ -64,13 +64,13 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
         importlib.import_module(module)
     _take_callbacks(app)
 
+    from api.access import install as install_access_control
     from api.events import bp as events_bp
     from api.map import bp as map_bp
     from api.registry_api import bp as registry_bp
     from api.resident import bp as resident_bp
     from api.visit import bp as visit_bp
     from api.web import register_web_routes
-    from auth.web import install as install_access_control
     from layouts.shell import shell_layout
 
     register_web_routes(server)

@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.models import utcnow
-from store.sql import Base, UTCDateTime
+from store.sql import Base, UTCDateTime, utcnow
 
 
 class AlertRecord(Base):

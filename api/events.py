@@ -8,11 +8,11 @@ from flask.typing import ResponseReturnValue
 from alerts.access import alert_filter, visible_to
 from alerts.constants import ALERT_TYPES
 from alerts.history import history_query, record_view
+from api.access import audit, deny, require
 from api.params import query_time
 from api.registry_api import bad_request, scoped_communities
 from api.web import clock, stores
 from auth.principal import current_principal
-from auth.web import audit, deny, require
 from ingest.schema import split_body
 from ingest.service import IngestService
 from store.events import Backlogged

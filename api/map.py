@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, request
 
+from api.access import require
 from api.web import stores
 from auth.principal import current_principal
-from auth.web import require
 from geodata.gcj02 import shift_geojson
 from registry import queries
 

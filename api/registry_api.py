@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from api.access import audit, deny, require
 from api.params import query_int
 from api.web import stores
 from auth.masking import mask_id_number, mask_phone, name_for
@@ -16,7 +17,6 @@ from auth.models import AuditEntry
 from auth.policy import can
 from auth.principal import Principal, current_principal
 from auth.service import flush_anonymous_denials
-from auth.web import audit, deny, require
 from core.spreadsheet import csv_writer
 from registry import queries
 from registry.models import Device, Household, Person, PersonTag, Residency
@@ -76,8 +76,10 @@ def live_device_status(communities: list[str]) -> dict[str, str]:
     from store.live import device_status
 
     out: dict[str, str] = {}
+    with stores().sessions() as session:
+        doors = {community: queries.door_sensor_ids(session, community) for community in communities}
     for community in communities:
-        out.update(device_status(stores(), community))
+        out.update(device_status(stores(), community, door_sensors=doors[community]))
     return out
 
 

@@ -12,11 +12,11 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
+from api.access import audit, require
 from api.registry_api import bp as api_v1
 from api.web import clock, request_lang, stores
 from auth.policy import can
 from auth.principal import current_principal
-from auth.web import audit, require
 from core.i18n import t
 from reports.jobs import JobStore
 from reports.scheduler import daily_path

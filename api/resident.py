@@ -17,8 +17,8 @@ from flask import Blueprint, Response, make_response, render_template_string, re
 from flask.typing import ResponseReturnValue
 from sqlalchemy import or_, select
 
+from api.access import client_ip
 from api.web import request_lang, stores
-from auth.web import client_ip
 from closedloop.models import Notice, ResidentReport, Task
 from core.i18n import t
 from core.timefmt import SHANGHAI, aware, local_text

@@ -22,17 +22,18 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, make_response, render_template_string, request
 from flask.typing import ResponseReturnValue
 
+from api.access import client_ip
 from api.resident import parse_local
 from api.web import request_lang, stores
-from auth.web import client_ip
 from core.i18n import normalize_lang, t
 from core.timefmt import SHANGHAI
 from gates.models import VisitorPass
 from gates.service import SELF_APPLIED, FieldErrors, PassRequest, Visitors
 from registry.address import find_households
-from registry.models import Community, utcnow
+from registry.models import Community
 from registry.validate import normalise_text
 from store.ratelimit import RateLimited, hit
+from store.sql import utcnow
 from store.stores import Stores
 
 log = logging.getLogger(__name__)

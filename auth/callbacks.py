@@ -3,7 +3,7 @@
 A callback belongs to a page, and the page's permission decides who may call it at all: the
 wall display may see alerts, but it may not call the console's detail callback, which shows a
 subject's evidence. ``page_callback(permission, ...)`` is ``dash.callback`` that records the
-callback's output under its permission; the access layer (``auth.web``) refuses any
+callback's output under its permission; the access layer (``api.access``) refuses any
 ``/_dash-update-component`` request whose principal lacks the permission, before Dash decodes
 the request, and the wrapper checks again when the function runs. A server callback that is
 declared without a permission is refused to everybody (``callback_permission`` returns None).

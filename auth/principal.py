@@ -53,7 +53,7 @@ SYSTEM = Principal(kind="system", id="system", role="admin", name="system")
 
 
 def current_principal() -> Principal:
-    """The principal of the current request (set by auth.web before every request)."""
+    """The principal of the current request (set by api.access before every request)."""
     if not has_request_context():
         return ANONYMOUS
     principal: Principal = g.get("principal", ANONYMOUS)

@@ -20,8 +20,9 @@ from auth.models import ApiToken, AuditEntry, User, WebSession
 from auth.principal import ANONYMOUS, CITY_ROLES, ROLES, Principal
 from core.errors import InvalidInput
 from core.settings import Settings
-from registry.models import Community, Grid, utcnow
+from registry.models import Community, Grid
 from store.ratelimit import closed_denials, count_denial
+from store.sql import utcnow
 
 if TYPE_CHECKING:
     from store.stores import Stores

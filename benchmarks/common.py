@@ -77,7 +77,7 @@ def bench_world(*, demo: bool = True, **overrides: Any) -> Iterator[Bench]:
         )
         stores = open_stores(settings)
         if demo:
-            from registry.demo import build_demo
+            from simulator.seed import build_demo
 
             build_demo(stores, reset=True)
         try:

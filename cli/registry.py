@@ -58,8 +58,8 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """Build the demo registry: Wanhu Xincun and Xingbang Central Park."""
-    from registry.demo import build_demo
     from registry.stats import community_stats
+    from simulator.seed import build_demo
 
     s = stores()
     if city:
@@ -72,7 +72,7 @@ def demo(
 
 
 def _build_city(s: Stores, *, reset: bool, size: int, as_json: bool) -> None:
-    from registry.city import build_city
+    from simulator.seed import build_city
 
     def progress(done: int, total: int) -> None:
         if not as_json and (done % 200 < 40 or done == total):

@@ -129,7 +129,7 @@ def _stop_children(children: list[Child]) -> None:
 
 def _ensure_demo(stores: Stores) -> None:
     """Build the demo registry when the registry is empty (a second run reuses the data)."""
-    from registry.demo import build_demo_if_empty
+    from simulator.seed import build_demo_if_empty
 
     if build_demo_if_empty(stores):
         log.info("the registry was empty: built the demo communities")

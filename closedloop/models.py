@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.models import utcnow
-from store.sql import Base, UTCDateTime
+from store.sql import Base, UTCDateTime, utcnow
 
 TASK_STATUSES = ("offered", "accepted", "on_scene", "closed", "declined", "expired", "cancelled")
 ACTIVE_TASK_STATUSES = ("offered", "accepted", "on_scene")

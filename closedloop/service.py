@@ -38,6 +38,7 @@ from core.timefmt import SHANGHAI, aware, iso_utc, ms_to_utc
 from geodata.network import Network, metres, path_graph
 from registry import validate
 from registry.models import Community, Guard, Household, Person, PersonTag, Residency
+from registry.queries import path_geometries
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,7 @@ class Loop:
         found = self._networks.get(community)
         if found is None:
             with self.stores.sessions() as session:
-                found = Network(path_graph(session, community))
+                found = Network(path_graph(path_geometries(session, community)))
             self._networks[community] = found
         return found
 

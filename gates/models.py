@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.models import utcnow
-from store.sql import Base, UTCDateTime
+from store.sql import Base, UTCDateTime, utcnow
 
 PASS_STATUSES = ("pending", "approved", "rejected", "cancelled")
 

@@ -23,7 +23,8 @@ from core.secrets import keyed_hash
 from gates.models import VisitorPass
 from gates.passes import project_passes
 from registry import validate
-from registry.models import Household, utcnow
+from registry.models import Household
+from store.sql import utcnow
 from store.stores import Stores
 
 MAX_PASS_DAYS = 7

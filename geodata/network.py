@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 from shapely.geometry import shape
 from shapely.ops import unary_union
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from registry.models import PathSegment
 
 M_PER_DEG_LAT = 111_320.0
 
@@ -24,14 +21,11 @@ def metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return math.hypot((lat2 - lat1) * M_PER_DEG_LAT, (lon2 - lon1) * k)
 
 
-def path_graph(session: Session, community: str) -> nx.Graph:
-    """The network as a graph: nodes are (lon, lat) vertices, edge weights in metres; lines that
-    cross are split at the crossing, so a crossing is a node."""
+def path_graph(geometries: Iterable[Mapping[str, Any]]) -> nx.Graph:
+    """The network of these GeoJSON line geometries as a graph: nodes are (lon, lat) vertices, edge
+    weights in metres; lines that cross are split at the crossing, so a crossing is a node."""
     graph = nx.Graph()
-    lines = [
-        shape(json.loads(p.geometry))
-        for p in session.scalars(select(PathSegment).where(PathSegment.community_id == community))
-    ]
+    lines = [shape(geometry) for geometry in geometries]
     if not lines:
         return graph
     merged = unary_union(lines)

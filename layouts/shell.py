@@ -83,7 +83,7 @@ def forbidden(lang: str, permission: str) -> html.Div | None:
     principal = current_principal()
     if can(principal, permission):
         return None
-    from auth.web import audit
+    from api.access import audit
 
     audit("denied", target=permission, reason=f"page needs {permission}", outcome="denied")
     return html.Div(

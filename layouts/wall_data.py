@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from alerts.access import alert_filter, visible_to
 from alerts.lifecycle import is_open
+from alerts.live import AlertStore
 from alerts.models import AlertRecord, AlertStep
 from auth.masking import name_for
 from auth.principal import Principal
@@ -41,11 +42,12 @@ def key_figures(stores: Stores, principal: Principal, community: str, now: int) 
     """Residents, rentals, elders, devices online, guards on duty, open alerts by severity."""
     with stores.sessions() as session:
         stats = community_stats(session, [community])["communities"]
+        doors = queries.door_sensor_ids(session, community)
     registry = stats[0] if stats else {}
-    online, reported = live.device_counts(stores, community, now)
+    online, reported = live.device_counts(stores, community, now, doors)
     positions = live.guard_positions(stores, community, trail=False)
     on_duty = sum(1 for p in positions if now - p.ts < GUARD_ON_DUTY_MS)
-    alerts = visible_alerts(stores, live.open_alerts(stores, community), principal)
+    alerts = visible_alerts(stores, AlertStore(stores.redis, stores.keys).open_alerts(community), principal)
     by_severity = dict.fromkeys(SEVERITY_ORDER, 0)
     for alert in alerts:
         by_severity[alert["severity"]] = by_severity.get(alert["severity"], 0) + 1
@@ -84,10 +86,10 @@ def feed_items(
     """The live alert feed: every open alert (most severe first, then newest), then a few recently
     closed ones. Many minor alerts of one type (a network outage takes many devices offline at
     once) become one grouped card, so that the feed never turns into spam."""
-    alerts = visible_alerts(stores, live.open_alerts(stores, community), principal)
+    alerts = visible_alerts(stores, AlertStore(stores.redis, stores.keys).open_alerts(community), principal)
     closed = [
         a
-        for a in visible_alerts(stores, live.alert_feed(stores, community, limit=15), principal)
+        for a in visible_alerts(stores, AlertStore(stores.redis, stores.keys).feed(community, 15), principal)
         if not is_open(a["status"])
     ][:5]
     names = building_names(stores, community, lang)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-import store.models_index  # noqa: F401  (registers every table on Base.metadata)
+import migrations.models_index  # noqa: F401  (registers every table on Base.metadata)
 from core.settings import get_settings
 from store.sql import Base, make_engine
 

@@ -1,10 +1,11 @@
 """The synthetic city (`manage.py demo --city`): Yancheng's 1,537 smart-security communities.
 
-The two surveyed demo communities (Wanhu Xincun, Xingbang Central Park) come first, built as
-by `demo`; the other 1,535 are generated here at full size — a boundary, 2–4 grids, a ring road
-with a cross path, residential buildings, ~500 households, ~1,400 residents and ~900 devices
-each (≈ 2.2 M residents and 1.35 M devices in all), spread over the city's districts and counties on
-a jittered lattice so that no two communities overlap.
+The two surveyed demo communities (Wanhu Xincun, Xingbang Central Park) come first, built as by
+`demo` (``simulator/seed.py`` builds them, then these, then the city's accounts); the other
+1,535 are generated here at full size — a boundary, 2–4 grids, a ring road with a cross path,
+residential buildings, ~500 households, ~1,400 residents and ~900 devices each (≈ 2.2 M
+residents and 1.35 M devices in all), spread over the city's districts and counties on a
+jittered lattice so that no two communities overlap.
 
 Speed and memory: rows are generated one community at a time and written with bulk Core inserts
 in chunks, committed every `CHUNK_COMMUNITIES` communities; no ORM objects, no per-row
@@ -22,16 +23,17 @@ import json
 import logging
 import math
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from core.secrets import keyed_hash
 from geodata.build import LocalFrame
-from registry.demo import DEMO_DATE, GIVEN_F, GIVEN_M, SURNAMES, build_demo, check_digit
+from registry.demo import DEMO_DATE, GIVEN_F, GIVEN_M, SURNAMES, check_digit
 from registry.models import (
     Building,
     Community,
@@ -617,19 +619,10 @@ class CityBuilder:
             )
 
 
-def build_city(
-    stores: Stores,
-    *,
-    reset: bool,
-    size: int = CITY_SIZE,
-    seed: int = 2026,
-    progress: Callable[[int, int], None] | None = None,
-) -> CityReport:
-    """The two demo communities, then `size - 2` synthetic ones (see the module docstring)."""
-    import time
-
-    started = time.monotonic()
-    build_demo(stores, reset=reset)
+def build_synthetic_communities(
+    stores: Stores, *, size: int, seed: int, progress: Callable[[int, int], None] | None = None
+) -> None:
+    """`size - 2` synthetic communities beside the two demo ones (see the module docstring)."""
     rng = random.Random(seed)
     ids = Identities(random.Random(seed + 1))
     with stores.sessions() as session:
@@ -651,13 +644,11 @@ def build_city(
             done = n
             if progress:
                 progress(done + 2, synthetic + 2)
-    with session_factory.begin() as session:
-        from auth.demo_users import create_city_users
 
-        create_city_users(session)
+
+def city_report(stores: Stores, started: float) -> CityReport:
+    """What the registry holds now, and the seconds since `started` (a `time.monotonic()`)."""
     with stores.sessions() as session:
-        from sqlalchemy import func
-
         communities = session.scalar(select(func.count()).select_from(Community)) or 0
         residents = session.scalar(select(func.count()).select_from(Person)) or 0
         devices = session.scalar(select(func.count()).select_from(Device)) or 0

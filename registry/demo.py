@@ -2,7 +2,8 @@
 
 Deterministic (fixed seeds). The survey layers come from ``geodata/`` through the same
 importers a deployment uses; households, people, vehicles, devices, guards and patrol routes
-are generated here and go through the same row validation.
+are generated here and go through the same row validation. ``simulator/seed.py`` builds it,
+with the demo accounts, and resets it.
 
 ID numbers are checksum-valid GB 11643 numbers with real place codes, but every one has the
 sequence digits ``99x`` (positions 15–17): the demo range, documented in docs/registry.md and
@@ -13,22 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from shapely.geometry import shape
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.secrets import keyed_hash
 from geodata.layers import load_geojson, survey_dir
 from registry import importers
 from registry.models import Building, Community, PathSegment, PatrolCheckpoint, PatrolRoute, WatchlistEntry
-from store.stores import Stores
-
-log = logging.getLogger(__name__)
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟"
@@ -156,49 +153,13 @@ def registry_is_empty(session: Session) -> bool:
     return (session.scalar(select(func.count()).select_from(Community)) or 0) == 0
 
 
-def build_demo_if_empty(stores: Stores) -> bool:
-    """Build the demo registry when the registry is empty; True when it was built."""
-    with stores.sessions() as session:
-        if not registry_is_empty(session):
-            return False
-    build_demo(stores, reset=False)
-    return True
-
-
-def reset_registry(stores: Stores) -> None:
-    """Delete every community (cascading to its registry) and the live state in Redis."""
-    from alerts.models import AlertRecord
-    from auth.models import ApiToken, User
-
-    with stores.sessions.begin() as session:
-        session.execute(delete(AlertRecord))
-        session.execute(delete(WatchlistEntry))
-        session.execute(delete(ApiToken))
-        session.execute(delete(User))
-        for community in session.scalars(select(Community)):
-            session.delete(community)
-    for key in stores.redis.scan_iter(match=f"{stores.keys.prefix}:*", count=1000):
-        stores.redis.delete(key)
-
-
-def build_demo(stores: Stores, *, reset: bool) -> None:
-    """Build both demo communities (after deleting everything when reset)."""
-    if reset:
-        reset_registry(stores)
-    with stores.sessions.begin() as session:
-        if not registry_is_empty(session):
-            raise importers.InvalidInput("the registry is not empty; use demo --reset to rebuild it")
-        people = DemoPeople(random.Random(7))
-        for plan in PLANS:
-            _build_community(session, plan, people, stores.id_hash_key)
-        session.add(
-            WatchlistEntry(id_hash=keyed_hash(stores.id_hash_key, WANTED_ID), note=WANTED_NOTE, added_by="demo")
-        )
-        session.flush()
-        from auth.demo_users import create_demo_users
-
-        create_demo_users(session)
-    log.info("demo registry built")
+def build_demo_registry(session: Session, id_hash_key: bytes) -> None:
+    """Both demo communities and the wanted man on the watch list, into an empty registry."""
+    people = DemoPeople(random.Random(7))
+    for plan in PLANS:
+        _build_community(session, plan, people, id_hash_key)
+    session.add(WatchlistEntry(id_hash=keyed_hash(id_hash_key, WANTED_ID), note=WANTED_NOTE, added_by="demo"))
+    session.flush()
 
 
 def _build_community(session: Session, plan: CommunityPlan, people: DemoPeople, key: bytes) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from store.sql import Base, UTCDateTime
+from store.sql import Base, UTCDateTime, utcnow
 
 HOUSEHOLD_CATEGORIES = ("owner", "rental", "group_rental", "vacant")
 RESIDENCY_ROLES = ("owner", "tenant", "family")
@@ -30,11 +30,6 @@ DEVICE_TYPES = (
     "intercom",
 )
 GUARD_KINDS = ("police", "auxiliary", "grid_worker", "volunteer", "security")
-
-
-def utcnow() -> dt.datetime:
-    """Now, in UTC, timezone-aware."""
-    return dt.datetime.now(dt.UTC)
 
 
 class Community(Base):

@@ -95,6 +95,12 @@ def path_layer(session: Session, community_id: str) -> dict[str, Any]:
     return collection([feature(json.loads(p.geometry), kind=p.kind, name=p.name) for p in segments])
 
 
+def path_geometries(session: Session, community_id: str) -> list[dict[str, Any]]:
+    """The GeoJSON geometries of the community's roads and paths (its walkable network)."""
+    segments = session.scalars(select(PathSegment).where(PathSegment.community_id == community_id))
+    return [json.loads(p.geometry) for p in segments]
+
+
 def building_category(counts: dict[str, int]) -> str:
     """The colour class of a building from its households' categories."""
     total = sum(counts.values()) or 1
@@ -178,6 +184,13 @@ def device_layer(session: Session, scope: Scope, community_id: str, group: str |
             for did, dtype, name, lat, lon, grid, building in session.execute(query)
             if scope.allows_grid(grid)
         ]
+    )
+
+
+def door_sensor_ids(session: Session, community_id: str) -> set[str]:
+    """The community's door sensors (their silence threshold is sensor_silent_hours)."""
+    return set(
+        session.scalars(select(Device.id).where(Device.community_id == community_id, Device.type == "door_sensor"))
     )
 
 

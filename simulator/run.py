@@ -15,9 +15,10 @@ from sqlalchemy import select, update
 from auth.models import ApiToken
 from auth.service import create_token
 from core.errors import StoreUnavailable
-from registry.models import Community, utcnow
+from registry.models import Community
 from simulator.generate import SLOT_MS, Story, make_story, slot_events
 from simulator.world import World, load_world
+from store.sql import utcnow
 from store.stores import Stores
 
 log = logging.getLogger(__name__)

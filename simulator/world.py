@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from geodata.network import path_graph
 from registry.models import Device, Guard, Household, PatrolRoute, Person, PersonTag, Residency, Vehicle
+from registry.queries import path_geometries
 
 
 @dataclass
@@ -159,5 +160,5 @@ def load_world(session: Session, community: str, rng: random.Random) -> World:
         world.route = [(c.device_id, *position[c.device_id]) for c in route.checkpoints if c.device_id in position]
         world.route_interval_min = route.interval_minutes
         world.route_hours = (route.start_hour, route.end_hour)
-    world.graph = path_graph(session, community)
+    world.graph = path_graph(path_geometries(session, community))
     return world

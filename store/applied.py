@@ -7,8 +7,7 @@ import datetime as dt
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.models import utcnow
-from store.sql import Base, UTCDateTime
+from store.sql import Base, UTCDateTime, utcnow
 
 
 class AppliedToken(Base):

@@ -10,7 +10,6 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from alerts.live import AlertStore
 from store.stores import Stores
 
 HOUR_MS = 3_600_000
@@ -21,39 +20,25 @@ def version(stores: Stores, community: str) -> int:
     return int(stores.redis.get(stores.keys.version(community)) or 0)
 
 
-def door_sensor_ids(stores: Stores, community: str) -> set[str]:
-    """The community's door sensors (their silence threshold is sensor_silent_hours)."""
-    from sqlalchemy import select
-
-    from registry.models import Device
-
-    with stores.sessions() as session:
-        return set(
-            session.scalars(select(Device.id).where(Device.community_id == community, Device.type == "door_sensor"))
-        )
-
-
 def _cutoffs(stores: Stores, now_ms: int) -> tuple[int, int]:
     """(last-seen cutoff of most devices, of door sensors): older than that is offline."""
     s = stores.settings
     return now_ms - int(s.device_offline_hours * HOUR_MS), now_ms - int(s.sensor_silent_hours * HOUR_MS)
 
 
-def offline_devices(
-    stores: Stores, community: str, now_ms: int, door_sensors: Collection[str] | None = None
-) -> set[str]:
+def offline_devices(stores: Stores, community: str, now_ms: int, door_sensors: Collection[str]) -> set[str]:
     """Devices heard from before, but not within their type's threshold: ``device_offline_hours``,
-    door sensors ``sensor_silent_hours`` (the thresholds of ``device.offline`` and ``sensor.silent``)."""
-    doors = door_sensor_ids(stores, community) if door_sensors is None else door_sensors
+    door sensors ``sensor_silent_hours`` (the thresholds of ``device.offline`` and ``sensor.silent``).
+    ``door_sensors``: the community's door sensors (``registry.queries.door_sensor_ids``)."""
     fast, slow = _cutoffs(stores, now_ms)
     candidates = stores.redis.zrangebyscore(
         stores.keys.device_seen(community), "-inf", max(fast, slow), withscores=True
     )
-    return {device for device, seen in candidates if seen <= (slow if device in doors else fast)}
+    return {device for device, seen in candidates if seen <= (slow if device in door_sensors else fast)}
 
 
 def device_status(
-    stores: Stores, community: str, now_ms: int | None = None, door_sensors: Collection[str] | None = None
+    stores: Stores, community: str, now_ms: int | None = None, *, door_sensors: Collection[str]
 ) -> dict[str, str]:
     """online / offline per device that has reported at least once."""
     import time
@@ -64,9 +49,7 @@ def device_status(
     return {device: ("offline" if device in offline else "online") for device in seen}
 
 
-def device_counts(
-    stores: Stores, community: str, now_ms: int, door_sensors: Collection[str] | None = None
-) -> tuple[int, int]:
+def device_counts(stores: Stores, community: str, now_ms: int, door_sensors: Collection[str]) -> tuple[int, int]:
     """(devices heard from within their type's threshold, devices ever heard from)."""
     total = int(stores.redis.zcard(stores.keys.device_seen(community)))
     return total - len(offline_devices(stores, community, now_ms, door_sensors)), total
@@ -138,16 +121,6 @@ def forget_changes(stores: Stores, community: str, before_ms: int) -> None:
 def household_log(stores: Stores, community: str, household: str, limit: int = 20) -> list[dict[str, Any]]:
     """A household's recent lock and gate events, newest first."""
     return [json.loads(x) for x in stores.redis.lrange(stores.keys.household_log(community, household), 0, limit - 1)]
-
-
-def open_alerts(stores: Stores, community: str) -> list[dict[str, Any]]:
-    """The community's open alerts, most recently updated first."""
-    return AlertStore(stores.redis, stores.keys).open_alerts(community)
-
-
-def alert_feed(stores: Stores, community: str, limit: int = 40) -> list[dict[str, Any]]:
-    """Open and recently closed alerts, most recently updated first."""
-    return AlertStore(stores.redis, stores.keys).feed(community, limit)
 
 
 def checkpoint_visits(stores: Stores, community: str) -> dict[str, int]:

@@ -77,6 +77,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+def utcnow() -> dt.datetime:
+    """Now, in UTC, timezone-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
 def dialect_insert(bind: Session | Connection | Engine, table: Any) -> Any:
     """INSERT for the bind's dialect, with ``on_conflict_do_update`` / ``on_conflict_do_nothing``.
 

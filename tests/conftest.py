@@ -338,7 +338,7 @@ def flush_namespace(client: redis.Redis, prefix: str) -> None:
 
 def build_demo_store(root: Path, redis_url: str, database_url: str) -> Settings:
     """Build the demo registry into the database; returns the settings that reach it."""
-    from registry.demo import build_demo
+    from simulator.seed import build_demo
 
     settings = load_settings(
         var_dir=root / "var",

@@ -18,7 +18,6 @@ from auth.service import principal_of_user
 from closedloop.service import Loop
 from core.errors import NotFound
 from layouts.wall_data import visible_alerts
-from store import live
 from store.stores import Stores
 from tests.conftest import DEMO_PASSWORD
 from tests.test_reports import raise_and_handle
@@ -36,7 +35,7 @@ def seen_through_each_reader(world: Stores, username: str) -> dict[str, set[str]
     """The open alerts the user sees, as each reader hands them out."""
     principal = principal_of(world, username)
     settings = world.settings
-    wall = {a["id"] for a in visible_alerts(world, live.open_alerts(world, "wanhu"), principal)}
+    wall = {a["id"] for a in visible_alerts(world, AlertStore(world.redis, world.keys).open_alerts("wanhu"), principal)}
     with world.sessions() as session:
         rows = history_query(session, communities=["wanhu"], status="open", visible=alert_filter(principal, settings))
         console = {a["id"] for a in visible_to(principal, (record_view(r) for r in rows), settings)}

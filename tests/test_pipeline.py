@@ -21,6 +21,7 @@ from core.clock import ManualClock
 from core.settings import ROOT
 from ingest.directory import Directory
 from ingest.service import IngestService
+from registry import queries
 from registry.models import Device
 from store.events import GROUP, EventLog
 from store.keys import Keys
@@ -96,11 +97,13 @@ def test_devices_go_offline_on_the_map_after_their_types_threshold(world: Stores
     worker = Worker(world)
     worker.start_community("wanhu")
     drain(worker)
-    assert live.offline_devices(world, "wanhu", now) == {camera}
-    assert live.device_status(world, "wanhu", now) == {door: "online", camera: "offline"}
-    assert live.device_counts(world, "wanhu", now) == (1, 2)
+    with world.sessions() as session:
+        doors = queries.door_sensor_ids(session, "wanhu")
+    assert live.offline_devices(world, "wanhu", now, doors) == {camera}
+    assert live.device_status(world, "wanhu", now, door_sensors=doors) == {door: "online", camera: "offline"}
+    assert live.device_counts(world, "wanhu", now, doors) == (1, 2)
     later = now + 31 * 60_000  # 2 h 1 min after the heartbeats: the door sensor too
-    assert live.offline_devices(world, "wanhu", later) == {door, camera}
+    assert live.offline_devices(world, "wanhu", later, doors) == {door, camera}
 
 
 @pytest.mark.also_on_cluster

@@ -391,8 +391,8 @@ def test_the_client_address_is_taken_from_a_trusted_proxy_only(
 ) -> None:
     from dataclasses import replace
 
+    from api.access import client_ip
     from app import create_app
-    from auth.web import client_ip
 
     proxied = replace(world, settings=world.settings.model_copy(update={"trusted_proxies": trusted}))
     server = create_app(proxied).server

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from alerts.models import AlertRecord
 from core.errors import StoreUnavailable
 from core.timefmt import aware
+from registry import queries
 from registry.models import DEVICE_TYPES, Device
 from reports import calc
 from reports.model import Column, Table
@@ -47,7 +48,8 @@ def live_status(ctx: LoadContext) -> dict[str, dict[str, str]] | None:
     from store.live import device_status
 
     try:
-        return {c: device_status(ctx.stores, c, ctx.now_ms) for c in ctx.ids}
+        doors = {c: queries.door_sensor_ids(ctx.session, c) for c in ctx.ids}
+        return {c: device_status(ctx.stores, c, ctx.now_ms, door_sensors=doors[c]) for c in ctx.ids}
     except (*STORE_ERRORS, StoreUnavailable, OSError) as err:
         # expected from the command line when the embedded Redis is not running: no live column
         log.info("live device status unavailable for the report: %s", err)

@@ -1,0 +1,1 @@
+"""Alembic migrations (``versions/``), their environment and the index of every model module."""
