@@ -13,6 +13,7 @@ from typing import Any
 import dash
 from flask import Flask
 
+from api.context import EXTENSION, Services
 from core.clock import Clock, WallClock
 from core.i18n import t
 from core.settings import ROOT, Settings, get_settings
@@ -44,8 +45,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
         MAX_CONTENT_LENGTH=settings.ingest_max_bytes * 4,
         JSON_AS_ASCII=False,
     )
-    server.extensions["sandtable"] = stores
-    server.extensions["sandtable.clock"] = clock or WallClock()
+    server.extensions[EXTENSION] = Services(stores, clock or WallClock())  # the one composition root
 
     app = dash.Dash(
         __name__,

@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlparse
 from flask import Flask, Response, g, jsonify, make_response, redirect, render_template_string, request
 from flask.typing import ResponseReturnValue
 
-from api.web import LANG_COOKIE, _safe_next, clock, request_lang, stores
+from api.context import LANG_COOKIE, clock, request_lang, safe_next, stores
 from auth import service
 from auth.callbacks import allowed, request_shape_error
 from auth.lockout import AccountSlowed, LoginGuard, LoginRefused
@@ -223,7 +223,7 @@ def _login_page(message: str = "", username: str = "", status: int = 200) -> Res
         t_submit=t("login.submit", lang),
         message=message,
         username=username,
-        next=_safe_next(request.values.get("next")),
+        next=safe_next(request.values.get("next")),
         other="en" if lang == "zh" else "zh",
         t_lang=t("lang.switch", lang),
     )
@@ -321,7 +321,7 @@ def install(
             return _login_page(t("login.locked" if locked else "login.failed", lang), username, status=401)
         guard.succeeded(username, ip)
         audit("login", target=username, principal=principal)
-        response = make_response(redirect(_safe_next(request.form.get("next")) or "/"))
+        response = make_response(redirect(safe_next(request.form.get("next")) or "/"))
         response.set_cookie(
             SESSION_COOKIE,
             raw,

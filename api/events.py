@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from alerts.access import alert_filter, visible_to
 from alerts.constants import ALERT_TYPES
 from alerts.history import history_query, record_view
 from api.access import audit, deny, require
+from api.context import clock, services, stores
 from api.params import query_time
 from api.registry_api import bad_request, scoped_communities
-from api.web import clock, stores
 from auth.principal import current_principal
 from ingest.schema import split_body
-from ingest.service import IngestService
 from store.events import Backlogged
 from store.evidence import EvidenceStore
 from store.ratelimit import RateLimited, hit
 
 bp = Blueprint("events_api", __name__, url_prefix="/api/v1")
-
-
-def ingest_service() -> IngestService:
-    """The process's ingest service (one per app: it caches the registry)."""
-    service: IngestService | None = current_app.extensions.get("sandtable.ingest")
-    if service is None:
-        service = IngestService(stores())
-        current_app.extensions["sandtable.ingest"] = service
-    return service
 
 
 def error(status: int, message: str, retry_after: int | None = None) -> ResponseReturnValue:
@@ -67,7 +57,7 @@ def post_events() -> ResponseReturnValue:
     if wanted and wanted != community:
         return error(403, f"this token is for community {community}, not {wanted}")
     try:
-        result = ingest_service().ingest(community, items)
+        result = services().ingest.ingest(community, items)
     except Backlogged as err:
         return error(503, str(err), retry_after=5)
     response = jsonify(result.body())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, request
 
 from api.access import require
-from api.web import stores
+from api.context import stores
 from auth.principal import current_principal
 from geodata.gcj02 import shift_geojson
 from registry import queries

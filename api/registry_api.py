@@ -10,8 +10,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from api.access import audit, deny, require
+from api.context import stores
 from api.params import query_int
-from api.web import stores
 from auth.masking import mask_id_number, mask_phone, name_for
 from auth.models import AuditEntry
 from auth.policy import can

@@ -9,16 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
 from api.access import audit, require
+from api.context import request_lang, services, stores
 from api.registry_api import bp as api_v1
-from api.web import clock, request_lang, stores
 from auth.policy import can
 from auth.principal import current_principal
 from core.i18n import t
-from reports.jobs import JobStore
 from reports.scheduler import daily_path
 
 log = logging.getLogger(__name__)
@@ -40,21 +39,12 @@ def not_found(reason: str) -> Response:
     return response
 
 
-def job_store() -> JobStore:
-    """The app's report jobs."""
-    found: JobStore | None = current_app.extensions.get("sandtable.reports")
-    if found is None:
-        found = JobStore(stores(), clock())
-        current_app.extensions["sandtable.reports"] = found
-    return found
-
-
 @bp.get("/<job_id>")
 @require("view.reports")
 def download(job_id: str) -> ResponseReturnValue:
     """The file of a finished report, to the user who made it (anyone else: 404, audited)."""
     principal = current_principal()
-    jobs = job_store()
+    jobs = services().reports
     job = jobs.owned(job_id, principal)
     path = jobs.file_of(job) if job is not None else None
     if job is None or path is None:

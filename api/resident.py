@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import or_, select
 
 from api.access import client_ip
-from api.web import request_lang, stores
+from api.context import request_lang, stores
 from closedloop.models import Notice, ResidentReport, Task
 from core.i18n import t
 from core.timefmt import SHANGHAI, aware, local_text

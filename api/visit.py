@@ -23,8 +23,8 @@ from flask import Blueprint, Response, make_response, render_template_string, re
 from flask.typing import ResponseReturnValue
 
 from api.access import client_ip
+from api.context import request_lang, stores
 from api.resident import parse_local
-from api.web import request_lang, stores
 from core.i18n import normalize_lang, t
 from core.timefmt import SHANGHAI
 from gates.models import VisitorPass

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlparse
 
 from dash.exceptions import DashException
-from flask import Flask, Response, current_app, jsonify, redirect, request, send_file
+from flask import Flask, Response, jsonify, redirect, request, send_file
 from flask.typing import ResponseReturnValue
 
+from api.context import LANG_COOKIE, safe_next, stores
 from api.params import BadParameter
-from core.clock import Clock
 from core.errors import StoreUnavailable
 from core.i18n import normalize_lang
 from geodata.layers import basemap_path
 from store.redis_server import TRANSIENT_ERRORS
-from store.stores import Stores
 
 log = logging.getLogger(__name__)
-LANG_COOKIE = "st_lang"
 
 
 def _build_id() -> str:
@@ -38,39 +35,12 @@ def _build_id() -> str:
 BUILD_ID = _build_id()
 
 
-def stores() -> Stores:
-    """The stores of the running app."""
-    found: Stores = current_app.extensions["sandtable"]
-    return found
-
-
-def clock() -> Clock:
-    """The clock of the running app (the wall clock; a test's hand-moved one)."""
-    found: Clock = current_app.extensions["sandtable.clock"]
-    return found
-
-
-def request_lang() -> str:
-    """The language of this request: the cookie, else the configured default (Chinese)."""
-    return normalize_lang(request.cookies.get(LANG_COOKIE), stores().settings.default_lang)
-
-
-def _safe_next(target: str | None) -> str:
-    """A same-site path to go back to (never an absolute URL: no open redirect)."""
-    if not target:
-        return "/"
-    parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    return target
-
-
 def register_web_routes(server: Flask) -> None:
     """Add the plain routes and the security headers to the server."""
 
     @server.get("/lang/<code>")
     def switch_language(code: str) -> ResponseReturnValue:
-        response = redirect(_safe_next(request.args.get("next")))
+        response = redirect(safe_next(request.args.get("next")))
         response.set_cookie(LANG_COOKIE, normalize_lang(code), max_age=365 * 86400, samesite="Lax", httponly=True)
         return response
 

@@ -14,7 +14,7 @@ from typing import Any
 from dash import Input, Output, Patch, State, clientside_callback
 from dash.exceptions import PreventUpdate
 
-from api.web import clock, stores
+from api.context import clock, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal

@@ -14,30 +14,18 @@ from sqlalchemy import select
 from alerts.access import alert_filter, visible_to
 from alerts.history import history_query, record_view
 from alerts.lifecycle import is_open
-from api.web import clock, stores
+from api.context import services, stores
 from auth.callbacks import page_callback
 from auth.masking import mask_id_number, name_for
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import Principal, current_principal
 from callbacks.util import as_list
 from closedloop.models import Notice, ResidentReport
-from closedloop.service import Loop
 from core.errors import Forbidden, InvalidInput, NotFound, SandtableError
 from core.i18n import t
 from core.timefmt import aware, local_text, utc_to_ms
 from layouts import ids
 from registry.models import Grid, Person
-
-
-def loop() -> Loop:
-    """The process's closed-loop service."""
-    from flask import current_app
-
-    found: Loop | None = current_app.extensions.get("sandtable.loop")
-    if found is None:
-        found = Loop(stores(), clock())
-        current_app.extensions["sandtable.loop"] = found
-    return found
 
 
 def lang_of(selected: Any) -> str:
@@ -171,10 +159,10 @@ def detail(selected: Any, _done: Any, _tick: Any, seen: Any) -> tuple[Any, Any]:
     lang = lang_of(selected)
     alert_id = str(selected["alert"])
     try:
-        doc = loop().visible_alert(principal, community, alert_id)
+        doc = services().loop.visible_alert(principal, community, alert_id)
     except (NotFound, Forbidden):
         return html.Div(t("error.not_found", lang), className="st-empty"), None
-    fingerprint = {"alert": alert_id, "status": doc["status"], "steps": len(loop().timeline(alert_id))}
+    fingerprint = {"alert": alert_id, "status": doc["status"], "steps": len(services().loop.timeline(alert_id))}
     if ctx.triggered_id == ids.CONSOLE_REFRESH and seen == fingerprint:
         raise PreventUpdate  # nothing new: keep the note being typed
     return render_detail(principal, community, doc, lang), fingerprint
@@ -234,7 +222,7 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
         ]
     suggestions: list[Any] = []
     if can(principal, "dispatch") and still_open:
-        ranked = loop().suggestions(principal, community, doc["id"])[:6]
+        ranked = services().loop.suggestions(principal, community, doc["id"])[:6]
         suggestions = [html.Div(t("console.suggest", lang), className="st-sub-title")]
         suggestions += [
             html.Div(
@@ -253,7 +241,7 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
             )
             for s in ranked
         ] or [html.Div(t("console.no_guards", lang), className="st-muted")]
-    timeline = loop().timeline(doc["id"])
+    timeline = services().loop.timeline(doc["id"])
     return html.Div(
         className="st-detail-body",
         children=[
@@ -335,14 +323,16 @@ def act(acts: list[Any], dispatches: list[Any], note: Any, selected: Any, seen: 
     text = note.strip() if isinstance(note, str) else ""
     try:
         if trigger.get("type") == "console-dispatch":
-            loop().dispatch(principal, community, alert_id, str(trigger.get("guard")), expected=expected, note=text)
+            services().loop.dispatch(
+                principal, community, alert_id, str(trigger.get("guard")), expected=expected, note=text
+            )
             label = t("console.dispatch", lang)
         elif trigger.get("action") == "to_property":
-            loop().hand_to_property(principal, community, alert_id, expected=expected, note=text)
+            services().loop.hand_to_property(principal, community, alert_id, expected=expected, note=text)
             label = t("console.to_property", lang)
         else:
             action = str(trigger.get("action"))
-            loop().act(principal, community, alert_id, action, expected=expected, note=text)
+            services().loop.act(principal, community, alert_id, action, expected=expected, note=text)
             label = {
                 "acknowledge": t("console.ack", lang),
                 "false_alarm": t("console.false", lang),

@@ -9,8 +9,7 @@ from typing import Any
 from dash import Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
-from api.reports import job_store
-from api.web import stores
+from api.context import services, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
@@ -85,12 +84,12 @@ def report_job(
                     end=end if isinstance(end, str) else "",
                     lang="en" if lang_choice == "en" else "zh",
                 )
-            job_id = job_store().start(principal, request, str(fmt))
+            job_id = services().reports.start(principal, request, str(fmt))
         except ReportInputError as err:
             return no_update, error(err.text(lang)), True, HIDDEN, "", {"width": "0%"}
         return {"job": job_id}, t("report.progress.registry", lang), False, HIDDEN, "", {"width": "2%"}
     waited = as_dict(job).get("job")
-    found = job_store().owned(waited, principal) if isinstance(waited, str) else None
+    found = services().reports.owned(waited, principal) if isinstance(waited, str) else None
     if found is None:
         return no_update, error(t("error.not_found", lang)), True, HIDDEN, "", {"width": "0%"}
     width = {"width": f"{max(2, min(100, found.progress))}%"}

@@ -9,11 +9,10 @@ from dash import ALL, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
 from sqlalchemy import or_, select
 
-from api.web import stores
+from api.context import services, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
-from callbacks.console import loop
 from callbacks.util import as_list
 from closedloop.models import Notice, Task
 from core.errors import SandtableError
@@ -52,7 +51,7 @@ def tasks(_tick: Any, _done: Any, versions: Any) -> tuple[Any, Any]:
     if not can(principal, "view.tasks"):
         raise PreventUpdate
     lang = "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
-    mine = loop().my_tasks(principal)
+    mine = services().loop.my_tasks(principal)
     shown = {task.id: task.version for task in mine}
     if ctx.triggered_id == ids.TASKS_REFRESH and isinstance(versions, dict) and versions.get("tasks") == shown:
         raise PreventUpdate  # nothing changed: keep what the user is typing
@@ -96,7 +95,7 @@ def act(clicks: list[Any], *_forms: Any) -> tuple[Any, Any]:
     principal = current_principal()
     try:
         if action == "register":
-            loop().register_floating(
+            services().loop.register_floating(
                 principal,
                 task_id,
                 version=version,
@@ -105,7 +104,7 @@ def act(clicks: list[Any], *_forms: Any) -> tuple[Any, Any]:
                 phone=field("reg-phone"),
             )
         else:
-            loop().task_action(
+            services().loop.task_action(
                 principal, task_id, action, version=version, outcome=field("task-outcome"), notes=field("task-notes")
             )
     except SandtableError as err:  # a conflict too: the list re-reads the tasks

@@ -7,7 +7,7 @@ from typing import Any
 from dash import ALL, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
 
-from api.web import stores
+from api.context import stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal

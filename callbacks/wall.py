@@ -11,7 +11,7 @@ from typing import Any
 from dash import ALL, Input, Output, Patch, State, clientside_callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
-from api.web import clock, stores
+from api.context import clock, services, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
@@ -85,9 +85,7 @@ def is_household_device(s: Any, community: str, device: str) -> bool:
 
 def ingest_directory(s: Any) -> Any:
     """The process's cached registry facts (shared with ingest)."""
-    from api.events import ingest_service
-
-    return ingest_service().directory
+    return services().directory
 
 
 def chart_alert_types(counts: dict[str, int], lang: str, scale: int = 1) -> dict[str, Any]:

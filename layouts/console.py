@@ -10,7 +10,7 @@ import dash
 from dash import dcc, html
 
 from alerts.constants import ALERT_TYPES
-from api.web import request_lang, stores
+from api.context import request_lang, stores
 from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids

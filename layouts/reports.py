@@ -9,7 +9,7 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from api.web import request_lang, stores
+from api.context import request_lang, stores
 from auth.principal import current_principal
 from core.i18n import t
 from core.timefmt import SHANGHAI

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import dash
 from dash import dcc, html
 
-from api.web import request_lang
+from api.context import request_lang
 from auth.policy import can
 from auth.principal import current_principal
 from core.i18n import t

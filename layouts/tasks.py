@@ -7,7 +7,7 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from api.web import request_lang
+from api.context import request_lang
 from auth.policy import can
 from auth.principal import current_principal
 from closedloop.models import OUTCOMES, Task

@@ -11,7 +11,7 @@ import dash_leaflet as dl
 from dash import dcc, html
 from dash_extensions.javascript import Namespace
 
-from api.web import request_lang, stores
+from api.context import request_lang, stores
 from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids

@@ -81,7 +81,7 @@ def client_for(app: Any, role: str) -> FlaskClient:
     if role == "kiosk.wall":  # a station's wall screen: a display token moved into the kiosk cookie
         from auth.service import create_token
 
-        stores = app.server.extensions["sandtable"]
+        stores = app.server.extensions["sandtable"].stores
         with stores.sessions.begin() as session:
             _, token = create_token(session, scope="role", role="wall", community="wanhu", name="matrix kiosk")
         assert client.get(f"/wall?kiosk=1&token={token}").status_code == 302
