@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import dash
+from dash import _callback
 from flask import Flask
 
 from api.context import EXTENSION, Services
@@ -95,8 +96,6 @@ def _take_callbacks(app: dash.Dash) -> None:
     """Give this app every ``dash.callback`` of our modules. Dash hands its module-level callbacks
     to the first app that serves a request and forgets them; a process that builds more than one
     app (the tests; a server is one app per process) needs each to get its own copy."""
-    from dash import _callback
-
     if not _CALLBACKS:
         _CALLBACKS.update(
             map=dict(_callback.GLOBAL_CALLBACK_MAP),
