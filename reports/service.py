@@ -54,7 +54,7 @@ def make_report(
     partial = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")
     try:
         if fmt == "pdf":
-            from reports.pdf import render_pdf
+            from reports.pdf import render_pdf  # noqa: PLC0415 — heavy, one export format only
 
             assert fonts is not None
             render_pdf(data, fonts, partial, max_rows=stores.settings.report_pdf_max_rows, progress=step)
