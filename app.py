@@ -11,12 +11,21 @@ import logging
 from typing import Any
 
 import dash
+from dash import _callback
 from flask import Flask
 
+from api.access import install as install_access_control
 from api.context import EXTENSION, Services
+from api.events import bp as events_bp
+from api.map import bp as map_bp
+from api.registry_api import bp as registry_bp
+from api.resident import bp as resident_bp
+from api.visit import bp as visit_bp
+from api.web import register_web_routes
 from core.clock import Clock, WallClock
 from core.i18n import t
 from core.settings import ROOT, Settings, get_settings
+from layouts.shell import shell_layout
 from store.stores import Stores, open_stores
 
 log = logging.getLogger(__name__)
@@ -64,15 +73,6 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
         importlib.import_module(module)
     _take_callbacks(app)
 
-    from api.access import install as install_access_control
-    from api.events import bp as events_bp
-    from api.map import bp as map_bp
-    from api.registry_api import bp as registry_bp
-    from api.resident import bp as resident_bp
-    from api.visit import bp as visit_bp
-    from api.web import register_web_routes
-    from layouts.shell import shell_layout
-
     register_web_routes(server)
     install_access_control(
         server,
@@ -95,8 +95,6 @@ def _take_callbacks(app: dash.Dash) -> None:
     """Give this app every ``dash.callback`` of our modules. Dash hands its module-level callbacks
     to the first app that serves a request and forgets them; a process that builds more than one
     app (the tests; a server is one app per process) needs each to get its own copy."""
-    from dash import _callback
-
     if not _CALLBACKS:
         _CALLBACKS.update(
             map=dict(_callback.GLOBAL_CALLBACK_MAP),

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import secrets
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -142,8 +143,6 @@ def _final_alerts(worker: Worker) -> list[dict[str, Any]]:
 def _write(alerts: list[dict[str, Any]], out: Path | None) -> None:
     lines = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in alerts)
     if out is None:
-        import sys
-
         sys.stdout.write(lines)
     else:
         out.write_text(lines, encoding="utf-8")

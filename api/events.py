@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
 from alerts.access import alert_filter, visible_to
@@ -13,6 +13,8 @@ from api.context import clock, services, stores
 from api.params import query_time
 from api.registry_api import bad_request, scoped_communities
 from auth.principal import current_principal
+from closedloop.service import Loop
+from core.errors import Forbidden, NotFound
 from ingest.schema import split_body
 from store.events import Backlogged
 from store.evidence import EvidenceStore
@@ -101,11 +103,6 @@ def alerts() -> ResponseReturnValue:
 def evidence_image(community: str, alert_id: str) -> ResponseReturnValue:
     """The evidence image of an alert (a video detection's frame with the trajectory or the fall drawn):
     only of an alert the caller may see, and only from that alert's community's evidence folder."""
-    from flask import send_file
-
-    from closedloop.service import Loop
-    from core.errors import Forbidden, NotFound
-
     try:
         doc = Loop(stores(), clock()).visible_alert(current_principal(), community, alert_id)
     except (NotFound, Forbidden):

@@ -20,6 +20,7 @@ from auth.service import flush_anonymous_denials
 from core.spreadsheet import csv_writer
 from registry import queries
 from registry.models import Device, Household, Person, PersonTag, Residency
+from store.live import device_status
 
 bp = Blueprint("registry_api", __name__, url_prefix="/api/v1")
 
@@ -73,8 +74,6 @@ def devices() -> ResponseReturnValue:
 
 def live_device_status(communities: list[str]) -> dict[str, str]:
     """online / offline per device from the live projections (empty before the pipeline runs)."""
-    from store.live import device_status
-
     out: dict[str, str] = {}
     with stores().sessions() as session:
         doors = {community: queries.door_sensor_ids(session, community) for community in communities}

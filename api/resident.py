@@ -22,6 +22,7 @@ from api.context import request_lang, stores
 from closedloop.models import Notice, ResidentReport, Task
 from core.i18n import t
 from core.timefmt import SHANGHAI, aware, local_text
+from gates.service import SELF_APPLIED, FieldErrors, PassRequest, Visitors
 from registry.models import Building, Household
 from store.ratelimit import RateLimited, hit
 from store.stores import Stores
@@ -171,8 +172,6 @@ def _page(
 
 
 def _passes_view(household: str, lang: str) -> list[dict[str, str]]:
-    from gates.service import SELF_APPLIED, Visitors
-
     out = []
     for p in Visitors(stores()).of_household(household):
         window = f"{_local(p.valid_from)} – {_local(p.valid_to)}"
@@ -206,8 +205,6 @@ def parse_local(text: str) -> dt.datetime:
 @bp.post("/resident/invite")
 def invite() -> ResponseReturnValue:
     """A resident invites a visitor: a pending pass for property or police to approve."""
-    from gates.service import FieldErrors, PassRequest, Visitors
-
     lang = request_lang()
     found = _household()
     if found is None:

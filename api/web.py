@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from dash.exceptions import DashException
@@ -12,6 +13,7 @@ from api.context import LANG_COOKIE, safe_next, stores
 from api.params import BadParameter
 from core.errors import StoreUnavailable
 from core.i18n import normalize_lang
+from core.settings import ROOT
 from geodata.layers import basemap_path
 from store.redis_server import TRANSIENT_ERRORS
 
@@ -20,10 +22,6 @@ log = logging.getLogger(__name__)
 
 def _build_id() -> str:
     """Changes when the served code or assets change (a deploy): open wall screens then reload."""
-    import hashlib
-
-    from core.settings import ROOT
-
     digest = hashlib.sha256()
     for folder in ("assets", "layouts", "callbacks"):
         for path in sorted((ROOT / folder).rglob("*")):

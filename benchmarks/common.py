@@ -21,6 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
+from auth.service import create_token
+from ingest.directory import Directory
+from registry.demo import WANTED_ID
+from registry.models import Device, Vehicle
+from simulator.seed import build_demo
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -77,8 +85,6 @@ def bench_world(*, demo: bool = True, **overrides: Any) -> Iterator[Bench]:
         )
         stores = open_stores(settings)
         if demo:
-            from simulator.seed import build_demo
-
             build_demo(stores, reset=True)
         try:
             yield Bench(root, server, settings, stores)
@@ -117,10 +123,6 @@ def web_server(bench: Bench, workers: int = 2) -> Iterator[str]:
 
 def devices_by_type(stores: Stores, community: str = "wanhu") -> dict[str, list[str]]:
     """Device ids of the community by type."""
-    from sqlalchemy import select
-
-    from registry.models import Device
-
     out: dict[str, list[str]] = {}
     with stores.sessions() as session:
         for did, dtype in session.execute(select(Device.id, Device.type).where(Device.community_id == community)):
@@ -130,8 +132,6 @@ def devices_by_type(stores: Stores, community: str = "wanhu") -> dict[str, list[
 
 def lock_faces(stores: Stores, community: str = "wanhu") -> dict[str, list[str]]:
     """Smart lock id → the registered tenants' face ids."""
-    from ingest.directory import Directory
-
     facts = Directory(stores.sessions).facts(community)
     faces_of = {pid: fid for fid, pid in facts.face_ids.items()}
     return {
@@ -143,10 +143,6 @@ def lock_faces(stores: Stores, community: str = "wanhu") -> dict[str, list[str]]
 
 def resident_plates(stores: Stores, community: str = "wanhu") -> list[str]:
     """The plates of the community's registered vehicles."""
-    from sqlalchemy import select
-
-    from registry.models import Vehicle
-
     with stores.sessions() as session:
         return list(
             session.scalars(
@@ -166,8 +162,6 @@ def event_mix(
 ) -> list[dict[str, Any]]:
     """A realistic mix: mostly heartbeats, door contacts, lock openings (by registered tenants, now and then
     by a stranger or with an ID number resolved by the gateway), gates."""
-    from registry.demo import WANTED_ID
-
     out: list[dict[str, Any]] = []
     locks, doors, hb = devices["smart_lock"], devices["door_sensor"], devices["smoke_detector"] + devices["camera"]
     gates = devices["vehicle_gate"]
@@ -211,8 +205,6 @@ def event_mix(
 
 def ingest_token(stores: Stores, community: str = "wanhu") -> str:
     """A fresh ingest token."""
-    from auth.service import create_token
-
     with stores.sessions.begin() as session:
         _, token = create_token(session, scope="ingest", community=community, name="bench")
     return token

@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app import create_app
+from registry.queries import Scope, device_layer
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select
@@ -114,8 +117,6 @@ def move(bench: Any, devices: list[str], guards: list[str], rng: random.Random, 
 
 def full_feature_collection(bench: Any, devices: list[str], guards: list[str]) -> int:
     """Bytes of the naive refresh: every device and guard as one FeatureCollection."""
-    from registry.queries import Scope, device_layer
-
     with bench.stores.sessions() as session:
         fc = device_layer(session, Scope(), "wanhu")
     for guard in guards:
@@ -140,8 +141,6 @@ def full_feature_collection(bench: Any, devices: list[str], guards: list[str]) -
 
 def main() -> None:
     """Run P5."""
-    from app import create_app
-
     with bench_world() as bench:
         devices, guards = grow_world(bench)
         app = create_app(bench.stores)

@@ -13,6 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
@@ -29,10 +34,6 @@ return out.join('|');
 
 def browser() -> object:
     """Headless Chromium through chromedriver."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
     options = Options()
     for arg in (
         "--headless=new",
@@ -50,8 +51,6 @@ def browser() -> object:
 
 def main() -> None:
     """Run P6."""
-    from selenium.webdriver.common.by import By
-
     with bench_world() as bench:
         wearable = devices_by_type(bench.stores)["wearable"][0]
         token = ingest_token(bench.stores)

@@ -25,6 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app import create_app
+from benchmarks.p5_wall_refresh import grow_world, move
+from registry.city import community_names, lattice_sites
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert
@@ -50,8 +54,6 @@ ORIGIN = {"Origin": "http://localhost"}
 
 def add_city(bench: Any) -> list[str]:
     """1,535 communities on the synthetic city's lattice (registry rows only)."""
-    from registry.city import community_names, lattice_sites
-
     rng = random.Random(9)
     sites = lattice_sites(rng, CITY - 2)
     names = community_names(rng, CITY - 2)
@@ -118,9 +120,6 @@ class Caller:
 
 def main() -> None:
     """Run P9."""
-    from app import create_app
-    from benchmarks.p5_wall_refresh import grow_world, move
-
     with bench_world() as bench:
         devices, guards = grow_world(bench)
         ids = add_city(bench)

@@ -19,6 +19,7 @@ from callbacks.requests import WALL_REFRESH_OUTPUTS
 from callbacks.util import time_ms
 from core.i18n import t
 from layouts import ids
+from layouts.drill import building_detail
 from layouts.map import DEVICE_COLORS
 from layouts.wall import feed_cards, kpi_tiles
 from layouts.wall_data import (
@@ -274,7 +275,6 @@ def building_drill(click: Any, _close: Any, state: dict[str, Any] | None) -> tup
         return no_update, "st-drill st-hidden"
     building_id = str((click.get("properties") or {}).get("id", ""))
     lang = "en" if isinstance(state, dict) and state.get("lang") == "en" else "zh"
-    from layouts.drill import building_detail
 
     content = building_detail(stores(), current_principal(), building_id, lang)
     if content is None:

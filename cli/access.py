@@ -9,10 +9,12 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import select
 
+from auth.models import AuditEntry, User
 from cli.main import JsonFlag, app, emit, user_errors
 from cli.registry import stores
 from core.errors import InvalidInput
 from core.spreadsheet import csv_writer
+from registry.models import Household
 
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 token_app = typer.Typer(help="API and display tokens.", no_args_is_help=True)
@@ -33,7 +35,7 @@ def user_add(
     password: Annotated[str | None, typer.Option(help="password (asked when not given)")] = None,
 ) -> None:
     """Add an account (the password is stored as an argon2 hash)."""
-    from auth.service import create_user
+    from auth.service import create_user  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     if password is None:
         if not sys.stdin.isatty():
@@ -51,8 +53,6 @@ def user_add(
 @user_errors
 def user_list(as_json: JsonFlag = False) -> None:
     """List accounts."""
-    from auth.models import User
-
     with stores().sessions() as session:
         rows = [
             {"username": u.username, "role": u.role, "community": u.community_id, "grid": u.grid_id, "active": u.active}
@@ -76,7 +76,7 @@ def token_create(
     name: Annotated[str, typer.Option(help="what the token is for")] = "",
 ) -> None:
     """Create a token; the token is printed alone on the last line (and never again)."""
-    from auth.service import create_token
+    from auth.service import create_token  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     if (role is None) == (scope is None):
         raise InvalidInput("give either --role ROLE or --scope ingest")
@@ -96,7 +96,7 @@ def token_create(
 @user_errors
 def token_revoke(token_id: Annotated[str, typer.Argument(help="the token's id (st_<id>_…)")]) -> None:
     """Revoke a token: integrations and displays using it are refused from now on."""
-    from auth.service import revoke_token
+    from auth.service import revoke_token  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     with stores().sessions.begin() as session:
         if not revoke_token(session, token_id.removeprefix("st_").split("_")[0]):
@@ -110,8 +110,7 @@ def audit_export(
     out: Annotated[typer.FileTextWrite, typer.Option(help="CSV file ('-' for standard output)")],
 ) -> None:
     """Export the audit log as CSV."""
-    from auth.models import AuditEntry
-    from auth.service import flush_anonymous_denials
+    from auth.service import flush_anonymous_denials  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     flush_anonymous_denials(stores())
 
@@ -142,8 +141,7 @@ def resident_link_command(
     base_url: Annotated[str, typer.Option(help="the site's address as residents reach it")] = "http://127.0.0.1:8050",
 ) -> None:
     """Print a household's link to the residents' page (for its door card / QR code)."""
-    from api.resident import resident_link
-    from registry.models import Household
+    from api.resident import resident_link  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     s = stores()
     with s.sessions() as session:

@@ -11,11 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import typer
+from sqlalchemy import text
 
 from cli.main import JsonFlag, app, emit, user_errors
 from core.errors import SandtableError
 from core.settings import Settings, load_settings
-from store.redis_server import RedisClient
+from reports.fonts import report_fonts
+from store.events import EventLog
+from store.keys import Keys
+from store.redis_server import STORE_ERRORS, RedisClient, client_for_url, connect, embedded_url, is_cluster
+from store.sql import check_connection, head_revision, make_engine, schema_revision
 
 MIN_POSTGRESQL = 120000  # server_version_num of 12.0 (EXECUTE FUNCTION triggers, ON CONFLICT)
 
@@ -64,14 +69,12 @@ def _packages() -> str:
             missing.append(name)
     if missing:
         raise SandtableError("missing: " + ", ".join(missing) + " (run: make install)")
-    import dash
+    import dash  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     return f"{len(names)} packages import (dash {dash.__version__})"
 
 
 def _database(cfg: Settings) -> str:
-    from store.sql import check_connection, head_revision, make_engine, schema_revision
-
     engine = make_engine(cfg)
     try:
         check_connection(engine, "SANDTABLE_DATABASE_URL" if cfg.database_url else "embedded SQLite")
@@ -87,8 +90,6 @@ def _database(cfg: Settings) -> str:
 
 def _postgresql_server(engine: Any) -> str:
     """ ", PostgreSQL <version>", with a note when the database does not sort like SQLite (collation C)."""
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         version_num, version, collation = conn.execute(
             text(
@@ -103,12 +104,8 @@ def _postgresql_server(engine: Any) -> str:
 
 
 def _redis(cfg: Settings) -> str:
-    from store.redis_server import connect, is_cluster
-
     client = connect(cfg, start_embedded_server=False) if cfg.redis_url else None
     if client is None:
-        from store.redis_server import client_for_url, embedded_url
-
         try:
             client = client_for_url(embedded_url(cfg, start=False), setting="embedded Redis")
         except SandtableError as err:
@@ -148,10 +145,6 @@ def _redis_cluster(client: RedisClient) -> str:
 
 def _dead_letters(cfg: Settings) -> str:
     """Rejected and poison events kept per community, and how many were stored truncated (issue #16)."""
-    from store.events import EventLog
-    from store.keys import Keys
-    from store.redis_server import STORE_ERRORS, connect
-
     try:
         log = EventLog(connect(cfg, start_embedded_server=False), Keys(cfg.key_prefix))
         counts = {community: log.dead_letter_counts(community) for community in log.communities()}
@@ -184,8 +177,6 @@ def _chromium() -> str:
 
 def _cjk_font(cfg: Settings) -> str:
     """The face the PDFs embed, found in the configured files (a missing package is named)."""
-    from reports.fonts import report_fonts
-
     fonts = report_fonts(cfg)
     return (
         f"{fonts.regular.name} (face {fonts.regular.index} of {fonts.regular.path.name}; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
 import threading
 from pathlib import Path
@@ -18,7 +19,7 @@ from store.stores import open_stores
 
 def _worker_main() -> None:
     setup_logging()
-    from analytics.worker import Worker
+    from analytics.worker import Worker  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -49,8 +50,6 @@ def worker(
         stopping.wait(0.5)
     for child in children:
         if child.is_alive() and child.pid is not None:
-            import os
-
             os.kill(child.pid, signal.SIGTERM)
     for child in children:
         child.join(timeout=20)
@@ -66,8 +65,8 @@ def replay(
     community: Annotated[str | None, typer.Option(help="community of the events (default: from the devices)")] = None,
 ) -> None:
     """Run recorded events through the production pipeline in an isolated namespace (interfaces §4)."""
-    from analytics.replay import run_replay
-    from ingest.schema import Rejected, parse_ts
+    from analytics.replay import run_replay  # noqa: PLC0415 — CLI start-up: loaded only by this command
+    from ingest.schema import Rejected, parse_ts  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     if clock != "event":
         raise InvalidInput("--clock must be 'event'")
@@ -98,7 +97,7 @@ def simulate(
     once: Annotated[bool, typer.Option("--once", help="stop after the backfill")] = False,
 ) -> None:
     """The demo world's device events: a backfilled lived-in day, then live events."""
-    from simulator.run import run_simulator
+    from simulator.run import run_simulator  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     hours = parse_duration_hours(backfill)
     if speed <= 0:

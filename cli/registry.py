@@ -8,6 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from cli.main import JsonFlag, app, emit, settings, user_errors
+from core.secrets import keyed_hash
+from registry.models import WatchlistEntry
+from registry.stats import community_stats
+from store.sql import check_connection, head_revision, make_engine, schema_revision
+from store.sql import migrate as upgrade
 from store.stores import Stores, open_stores
 
 watchlist_app = typer.Typer(help="The wanted list (stored only as keyed hashes of ID numbers).", no_args_is_help=True)
@@ -23,9 +28,6 @@ def stores() -> Stores:
 @user_errors
 def migrate(as_json: JsonFlag = False) -> None:
     """Bring the database schema to the newest migration (every other command does it too)."""
-    from store.sql import check_connection, head_revision, make_engine, schema_revision
-    from store.sql import migrate as upgrade
-
     cfg = settings()
     setting = "SANDTABLE_DATABASE_URL" if cfg.database_url else "embedded SQLite"
     engine = make_engine(cfg)
@@ -58,8 +60,7 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """Build the demo registry: Wanhu Xincun and Xingbang Central Park."""
-    from registry.stats import community_stats
-    from simulator.seed import build_demo
+    from simulator.seed import build_demo  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     s = stores()
     if city:
@@ -72,7 +73,7 @@ def demo(
 
 
 def _build_city(s: Stores, *, reset: bool, size: int, as_json: bool) -> None:
-    from simulator.seed import build_city
+    from simulator.seed import build_city  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     def progress(done: int, total: int) -> None:
         if not as_json and (done % 200 < 40 or done == total):
@@ -113,8 +114,6 @@ def _print_stats(figures: dict[str, Any]) -> None:
 @user_errors
 def stats(as_json: JsonFlag = False) -> None:
     """Registry counts per community."""
-    from registry.stats import community_stats
-
     with stores().sessions() as session:
         emit(community_stats(session), as_json, _print_stats)
 
@@ -133,7 +132,7 @@ def import_(
     as_json: JsonFlag = False,
 ) -> None:
     """Import a file into the registry: all rows or none; --dry-run lists every row error."""
-    from registry import importers
+    from registry import importers  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     s = stores()
     with s.sessions() as session:
@@ -187,7 +186,7 @@ def export(
     community: Annotated[str, typer.Option(help="community id")],
 ) -> None:
     """Export a geodata layer of a community (WGS-84)."""
-    from registry.importers import export_geo
+    from registry.importers import export_geo  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     with stores().sessions() as session:
         n = export_geo(session, kind, community, out)
@@ -202,9 +201,7 @@ def watchlist_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Add an identity to the wanted list (only its keyed hash is stored)."""
-    from core.secrets import keyed_hash
-    from registry import validate
-    from registry.models import WatchlistEntry
+    from registry import validate  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     s = stores()
     number = validate.id_number(id_number)

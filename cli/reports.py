@@ -9,6 +9,8 @@ import typer
 
 from cli.main import JsonFlag, app, emit, settings, user_errors
 from core.errors import InvalidInput
+from reports.narrative import is_empty
+from store.stores import open_stores
 
 
 @app.command()
@@ -30,11 +32,9 @@ def report(
     as_json: JsonFlag = False,
 ) -> None:
     """Write the situation report of one or more communities (or the city) over a period."""
-    from auth.principal import Principal
-    from reports.narrative import is_empty
-    from reports.request import build_request, check_format, check_role
-    from reports.service import make_report
-    from store.stores import open_stores
+    from auth.principal import Principal  # noqa: PLC0415 — CLI start-up: loaded only by this command
+    from reports.request import build_request, check_format, check_role  # noqa: PLC0415 — CLI start-up: loaded only by this command
+    from reports.service import make_report  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     if lang not in ("zh", "en"):
         raise InvalidInput(f"--lang must be zh or en, not {lang!r}")

@@ -6,9 +6,11 @@ import socket
 from typing import Annotated, Any
 
 import typer
+from gunicorn.app.base import BaseApplication
 
 from cli.main import app, settings, user_errors
 from core.errors import StoreUnavailable
+from store.stores import open_stores
 
 
 def port_free(host: str, port: int) -> bool:
@@ -30,10 +32,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="web worker processes [SANDTABLE_WEB_WORKERS]")] = None,
 ) -> None:
     """Serve the web app (Dash UI + HTTP API) on --host/--port (default 127.0.0.1:8050)."""
-    from gunicorn.app.base import BaseApplication
-
-    from app import create_app
-    from store.stores import open_stores
+    from app import create_app  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     cfg = settings()
     host = host or cfg.host

@@ -22,7 +22,8 @@ from cli.main import app, settings, user_errors
 from cli.serve import port_free
 from core.errors import StoreUnavailable
 from core.settings import ROOT, Settings
-from store.stores import Stores
+from store.redis_server import embedded_url
+from store.stores import Stores, open_stores
 
 log = logging.getLogger("sandtable.run")
 
@@ -63,9 +64,6 @@ def run(
     workers: Annotated[int, typer.Option(help="analytics worker processes")] = 1,
 ) -> None:
     """Run everything: stores, demo data when empty, workers, simulator, web app."""
-    from store.redis_server import embedded_url
-    from store.stores import open_stores
-
     cfg = settings()
     if not port_free(cfg.host, cfg.port):
         raise StoreUnavailable(f"SANDTABLE_PORT: port {cfg.port} on {cfg.host} is already in use")
@@ -129,7 +127,7 @@ def _stop_children(children: list[Child]) -> None:
 
 def _ensure_demo(stores: Stores) -> None:
     """Build the demo registry when the registry is empty (a second run reuses the data)."""
-    from simulator.seed import build_demo_if_empty
+    from simulator.seed import build_demo_if_empty  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     if build_demo_if_empty(stores):
         log.info("the registry was empty: built the demo communities")

@@ -11,9 +11,16 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from cli.main import app, settings, user_errors
+from core.clock import WallClock
 from core.errors import InvalidInput
+from core.timefmt import parse_rfc3339
+from registry.models import Device
+from store.evidence import EvidenceStore, evidence_root
+from store.sql import make_engine
 
 if TYPE_CHECKING:
     from store.evidence import CommunityEvidence
@@ -37,12 +44,6 @@ CommunityOption = Annotated[
 
 def _registered_communities(cameras: list[str]) -> dict[str, str]:
     """camera → its community in the configured registry (empty when there is no registry here)."""
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from registry.models import Device
-    from store.sql import make_engine
-
     cfg = settings()
     if cfg.database_url is None and not cfg.sqlite_path.exists():
         return {}  # no registry on this machine; reading would create an empty database
@@ -62,8 +63,6 @@ def _evidence(cameras: list[str], community: str | None, evidence_dir: Path | No
     """The evidence folder of the cameras' community: --community, else the registry's; None (events
     without an image) when neither knows it. Evidence is kept per community and named by an opaque
     id, so that an alert can only ever show an image of its own community (docs/video.md)."""
-    from store.evidence import EvidenceStore, evidence_root
-
     if community is not None and not 1 <= len(community) <= 32:
         raise InvalidInput("--community: a community id of 1 to 32 characters")
     store = EvidenceStore(evidence_dir if evidence_dir is not None else evidence_root(settings()))
@@ -89,9 +88,7 @@ def _evidence(cameras: list[str], community: str | None, evidence_dir: Path | No
 
 def _start_ms(start: str | None, source: str) -> int:
     """Wall time of frame 0: --start, else the file's modification time, else now (a stream)."""
-    from analytics.video.frames import is_stream_url
-    from core.clock import WallClock
-    from core.timefmt import parse_rfc3339
+    from analytics.video.frames import is_stream_url  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     if start is not None:
         try:
@@ -125,8 +122,8 @@ def detect(
     community: CommunityOption = None,
 ) -> None:
     """Analyse a video; print one interfaces §2 event (JSON) per line for each detection."""
-    from analytics.video.calibration import load_calibration
-    from analytics.video.pipeline import Kind, choose_kind, detect_file
+    from analytics.video.calibration import load_calibration  # noqa: PLC0415 — CLI start-up: loaded only by this command
+    from analytics.video.pipeline import Kind, choose_kind, detect_file  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     if not camera.strip() or len(camera) > 64:
         raise InvalidInput("--camera: a device id of 1 to 64 characters")
@@ -153,7 +150,7 @@ def watch(
     community: CommunityOption = None,
 ) -> None:
     """Analyse camera streams continuously and post each detection to the ingest API (Ctrl-C stops)."""
-    from analytics.video.maintainer import VideoMaintainer, check_api_url, load_watch_config
+    from analytics.video.maintainer import VideoMaintainer, check_api_url, load_watch_config  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     check_api_url(api)
     if not token.strip():

@@ -39,6 +39,7 @@ from geodata.network import Network, metres, path_graph
 from registry import validate
 from registry.models import Community, Guard, Household, Person, PersonTag, Residency
 from registry.queries import path_geometries
+from store import live
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,6 @@ class Loop:
         alert_type: str | None = None,
     ) -> list[Suggestion]:
         """On-duty guards who are not busy (and who may see an alert of alert_type), nearest (by walking) first."""
-        from store import live
-
         exclude = exclude or set()
         now = self.clock.now_ms()
         with self.stores.sessions() as session:

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from core.errors import ConfigError
 
@@ -211,8 +213,6 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
 
         try:
             make_url(value)

@@ -17,6 +17,8 @@ from typing import Any
 from shapely import prepared
 from shapely.geometry import Point, shape
 
+from geodata.layers import load_geojson
+
 HERE = Path(__file__).resolve().parent
 _A = 6378245.0  # Krasovsky 1940 semi-major axis
 _EE = 0.00669342162296594323  # its eccentricity squared
@@ -24,8 +26,6 @@ _EE = 0.00669342162296594323  # its eccentricity squared
 
 @lru_cache(maxsize=1)
 def _china() -> Any:
-    from geodata.layers import load_geojson
-
     data = load_geojson(HERE / "china_gcj02_area.geojson")
     return prepared.prep(shape(data["features"][0]["geometry"]))
 

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import dash
 from dash import dcc, html
 
+from api.access import audit
 from api.context import request_lang
 from auth.policy import can
 from auth.principal import current_principal
@@ -83,7 +84,6 @@ def forbidden(lang: str, permission: str) -> html.Div | None:
     principal = current_principal()
     if can(principal, permission):
         return None
-    from api.access import audit
 
     audit("denied", target=permission, reason=f"page needs {permission}", outcome="denied")
     return html.Div(

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from core.secrets import keyed_hash
 from geodata.layers import load_geojson, survey_dir
 from registry import importers
-from registry.models import Building, Community, PathSegment, PatrolCheckpoint, PatrolRoute, WatchlistEntry
+from registry.models import Building, Community, Grid, PathSegment, PatrolCheckpoint, PatrolRoute, WatchlistEntry
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟"
@@ -513,8 +513,6 @@ def _checkpoint_positions(session: Session, community: str, count: int) -> list[
 def _guards(
     plan: CommunityPlan, wearables: list[str], people: DemoPeople, rng: random.Random, session: Session
 ) -> list[dict[str, Any]]:
-    from registry.models import Grid
-
     grids = list(session.scalars(select(Grid.id).where(Grid.community_id == plan.id).order_by(Grid.id)))
     rows = []
     n = 0

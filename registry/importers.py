@@ -19,10 +19,11 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 from pyogrio.errors import DataLayerError, DataSourceError
-from shapely.geometry import shape
+from shapely.geometry import Point, shape
 from shapely.strtree import STRtree
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
+from stdnum.cn import ric
 
 from core.errors import InvalidInput
 from core.secrets import keyed_hash
@@ -248,7 +249,6 @@ class GridLocator:
         """The grid id at the position, or None."""
         if self._tree is None:
             return None
-        from shapely.geometry import Point
 
         point = Point(lon, lat)
         for index in self._tree.query(point):
@@ -635,8 +635,6 @@ def _people(
             continue
         birth = None
         if id_number:
-            from stdnum.cn import ric
-
             birth = ric.get_birth_date(id_number)
             gender = gender or ("M" if int(id_number[16]) % 2 else "F")
         row = {

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.i18n import t
 from registry.models import (
     Building,
     Community,
@@ -215,8 +216,6 @@ def elder_people_count(session: Session, community_id: str) -> int:
 
 def household_labels(session: Session, households: list[str], lang: str) -> dict[str, str]:
     """household id → its address as people read it (52幢2单元402室), for pages that list households."""
-    from core.i18n import t
-
     out: dict[str, str] = {}
     wanted = sorted({h for h in households if h})
     for start in range(0, len(wanted), 500):

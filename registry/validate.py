@@ -16,6 +16,7 @@ from typing import Any
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
+from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
@@ -65,8 +66,6 @@ def id_number(value: Any) -> str:
 
 @lru_cache(maxsize=4096)
 def _known_place(code: str) -> bool:
-    from stdnum import numdb
-
     return any(props for _part, props in numdb.get("cn/loc").info(code))
 
 

@@ -8,10 +8,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
+from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
 from core.i18n import t
 from reports import calc
@@ -41,8 +44,6 @@ def _figure(width_mm: float, height_mm: float) -> Figure:
 
 def _png(fig: Figure, *, tight: bool = False) -> bytes:
     """The figure as an opaque RGB PNG (an alpha channel would become a soft mask in the PDF)."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     extra: dict[str, Any] = {"bbox_inches": "tight", "pad_inches": 0.04} if tight else {}
     fig.savefig(buffer, format="png", dpi=DPI, facecolor="white", **extra)
@@ -58,8 +59,6 @@ def use_family(family: str) -> None:
 
     Set once per process and never restored: every report draws with the same face, so threads
     rendering at the same time agree (an rc_context restored by one would pull it from another)."""
-    import matplotlib
-
     wanted = [family, "DejaVu Sans"]
     if matplotlib.rcParams["font.sans-serif"][:2] != wanted:
         matplotlib.rcParams["font.sans-serif"] = wanted
@@ -307,8 +306,6 @@ def bars_by_type(items: Sequence[tuple[str, int]], family: str, lang: str) -> by
 
 
 def _int_locator() -> Any:
-    from matplotlib.ticker import MaxNLocator
-
     return MaxNLocator(integer=True, nbins=5)
 
 

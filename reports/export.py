@@ -75,9 +75,9 @@ def display_width(text: str) -> int:
 
 def write_xlsx(data: ReportData, out: Path) -> Path:
     """A workbook: the summary, then one sheet per table."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+    from openpyxl import Workbook  # noqa: PLC0415 — heavy, one export format only
+    from openpyxl.styles import Alignment, Font, PatternFill  # noqa: PLC0415 — heavy, one export format only
+    from openpyxl.utils import get_column_letter  # noqa: PLC0415 — heavy, one export format only
 
     lang = data.lang
     book = Workbook()

@@ -44,7 +44,7 @@ def find_face(path: Path, family: str = FAMILY) -> Face:
             f"the reports' CJK font {path} is missing (install the Debian package {FONT_PACKAGE}, "
             "or set SANDTABLE_REPORT_FONT_REGULAR/_BOLD)"
         )
-    from fontTools.ttLib import TTCollection, TTFont, TTLibError
+    from fontTools.ttLib import TTCollection, TTFont, TTLibError  # noqa: PLC0415 — heavy, one export format only
 
     try:
         opened = TTCollection(str(path), lazy=True) if path.suffix.lower() in (".ttc", ".otc") else None
@@ -70,7 +70,7 @@ def report_fonts(settings: Settings) -> ReportFonts:
 
 def matplotlib_family(fonts: ReportFonts) -> str:
     """Make the regular and bold faces known to matplotlib; returns the family name to use."""
-    from matplotlib import font_manager
+    from matplotlib import font_manager  # noqa: PLC0415 — heavy, one export format only
 
     known = {(Path(entry.fname), entry.name) for entry in font_manager.fontManager.ttflist}
     for face in (fonts.regular, fonts.bold):

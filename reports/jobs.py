@@ -18,7 +18,7 @@ from core.clock import Clock, WallClock
 from core.errors import SandtableError
 from reports.model import ReportRequest
 from reports.request import ReportInputError
-from reports.service import default_filename
+from reports.service import default_filename, make_report
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,6 @@ class JobStore:
         return job_id
 
     def _run(self, job_id: str, owner: str, request: ReportRequest, fmt: str, filename: str) -> None:
-        from reports.service import make_report
-
         folder = self.root / job_id
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
+from PIL import Image
 
 from core.i18n import t
 from core.timefmt import local_text
@@ -182,8 +183,6 @@ class ReportPDF(FPDF):
     @staticmethod
     def height_of(png: bytes, width: float) -> float:
         """The height (mm) an image takes at width mm."""
-        from PIL import Image
-
         with Image.open(io.BytesIO(png)) as img:
             w_px, h_px = img.size
         return width * h_px / w_px

@@ -18,6 +18,7 @@ from core.settings import Settings
 from core.timefmt import SHANGHAI, ms_to_utc
 from registry import queries
 from reports.model import ReportRequest
+from reports.service import make_report
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,6 @@ def run_due_reports(stores: Stores, now_ms: int) -> list[Path]:
             continue
         request = ReportRequest((community,), day, day, settings.default_lang, DAILY)
         try:
-            from reports.service import make_report
-
             make_report(stores, request, "pdf", path, now_ms=now_ms)
         except Exception:  # one community's failure must not stop the others, nor the worker
             log.exception("daily report of %s for %s failed; retried in %d min", community, day, LOCK_MS // 60_000)

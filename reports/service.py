@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reports.collect import collect
+from reports.export import write_csv, write_xlsx
 from reports.fonts import report_fonts
 from reports.model import ReportData, ReportRequest
 from reports.request import check_format
@@ -46,8 +47,6 @@ def make_report(
     data = collect(stores, request, now_ms=now, progress=step)
     out = Path(out)
     if fmt == "csv" and out.suffix.lower() != ".zip":
-        from reports.export import write_csv
-
         write_csv(data, out)
         step(100, "report.progress.done")
         return data
@@ -55,17 +54,13 @@ def make_report(
     partial = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")
     try:
         if fmt == "pdf":
-            from reports.pdf import render_pdf
+            from reports.pdf import render_pdf  # noqa: PLC0415 — heavy, one export format only
 
             assert fonts is not None
             render_pdf(data, fonts, partial, max_rows=stores.settings.report_pdf_max_rows, progress=step)
         elif fmt == "xlsx":
-            from reports.export import write_xlsx
-
             write_xlsx(data, partial)
         else:
-            from reports.export import write_csv
-
             write_csv(data, partial)
         os.replace(partial, out)  # readers never see half a file
     finally:

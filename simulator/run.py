@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 import urllib.error
@@ -107,8 +108,6 @@ def run_simulator(
     fraction: float = 1.0,
 ) -> None:
     """Backfill, then stream live events until stopped."""
-    import random
-
     wait_for(base_url, stop)
     with stores.sessions() as session:
         ids = list(session.scalars(select(Community.id).order_by(Community.id)))

@@ -6,6 +6,7 @@ Views and routes call these functions; none of them knows a Redis key.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +42,6 @@ def device_status(
     stores: Stores, community: str, now_ms: int | None = None, *, door_sensors: Collection[str]
 ) -> dict[str, str]:
     """online / offline per device that has reported at least once."""
-    import time
-
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     seen = stores.redis.zrange(stores.keys.device_seen(community), 0, -1)
     offline = offline_devices(stores, community, now, door_sensors)

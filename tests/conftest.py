@@ -16,10 +16,12 @@ the server cannot be started.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +29,19 @@ from typing import Any
 
 import pytest
 import redis
+import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 
+from auth.service import create_token
 from core.settings import ROOT, Settings, load_settings
+from simulator.seed import build_demo
 from store.redis_server import EmbeddedRedis, start_embedded, start_local_cluster
+from store.sql import make_engine, migrate
 from store.stores import Stores, open_stores
+from tests.pg import PostgresServer, PostgresUnavailable
 
 ARTIFACTS = ROOT / "test-artifacts"
 DATABASES = ("sqlite", "pg")
@@ -67,8 +78,6 @@ def db_mode(request: pytest.FixtureRequest, test_db: str) -> str:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Any]:
     """A throwaway PostgreSQL server for the session; fails (never skips) when it cannot start."""
-    from tests.pg import PostgresServer, PostgresUnavailable
-
     try:
         server = PostgresServer()
     except PostgresUnavailable as err:
@@ -80,8 +89,6 @@ def pg_server() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def pg_migrated_template(pg_server: Any) -> str:
     """A database with every migration applied, copied (CREATE DATABASE … TEMPLATE) for each test."""
-    from store.sql import make_engine, migrate
-
     pg_server.create_database(MIGRATED_TEMPLATE)
     engine = make_engine(load_settings(database_url=pg_server.url(MIGRATED_TEMPLATE)))
     migrate(engine)
@@ -250,8 +257,6 @@ class LiveServer:
         self._wait()
 
     def _wait(self, timeout: float = 60) -> None:
-        import urllib.request
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -292,10 +297,6 @@ def browser() -> Iterator[object]:
 
 def new_browser(width: int = 1920, height: int = 1080, *, mobile: bool = False) -> Any:
     """A new headless Chromium session (its own cookies)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
     options = Options()
     for arg in (
         "--headless=new",
@@ -338,8 +339,6 @@ def flush_namespace(client: redis.Redis, prefix: str) -> None:
 
 def build_demo_store(root: Path, redis_url: str, database_url: str) -> Settings:
     """Build the demo registry into the database; returns the settings that reach it."""
-    from simulator.seed import build_demo
-
     settings = load_settings(
         var_dir=root / "var",
         redis_url=redis_url,
@@ -401,8 +400,6 @@ DEMO_PASSWORD = "sandtable2026"
 
 def http_login(base_url: str, username: str, password: str = DEMO_PASSWORD) -> Any:
     """A requests session signed in to the live server (raises when the login fails)."""
-    import requests
-
     session = requests.Session()
     session.headers["Origin"] = base_url
     response = session.post(
@@ -417,8 +414,6 @@ def http_login(base_url: str, username: str, password: str = DEMO_PASSWORD) -> A
 
 def browser_login(driver: object, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
     """Sign the browser in through the login form."""
-    from selenium.webdriver.common.by import By
-
     driver.get_log("browser")  # type: ignore[attr-defined]  # drop what earlier tests left in the log
     driver.delete_all_cookies()  # type: ignore[attr-defined]
     driver.get(f"{base_url}/login")  # type: ignore[attr-defined]
@@ -465,7 +460,6 @@ def world(tmp_path: Path, test_redis_url: str, db_mode: str, request: pytest.Fix
     if db_mode == "pg":
         yield request.getfixturevalue("pg_world")
         return
-    import shutil
 
     demo_settings: Settings = request.getfixturevalue("demo_settings")
     target = tmp_path / "world.db"
@@ -477,8 +471,6 @@ def world(tmp_path: Path, test_redis_url: str, db_mode: str, request: pytest.Fix
 
 def ingest_token(stores: Stores, community: str = "wanhu") -> str:
     """A fresh ingest token for the community."""
-    from auth.service import create_token
-
     with stores.sessions.begin() as session:
         _, token = create_token(session, scope="ingest", community=community, name="test")
     return token

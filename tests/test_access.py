@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import re
+from dataclasses import replace
 
 import pytest
 import requests
@@ -14,8 +15,10 @@ from sqlalchemy.exc import DatabaseError
 
 from auth.models import AuditEntry, WebSession
 from auth.service import create_token, revoke_token
+from registry.importers import import_geo
 from store.stores import Stores
 from tests.conftest import DEMO_PASSWORD, LiveServer, http_login, run_manage
+from tests.test_importers import WANHU
 
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
 
@@ -215,9 +218,6 @@ def test_security_headers(demo_server: LiveServer) -> None:
 
 
 def test_token_create_prints_the_token_alone_on_its_last_line(stores: Stores) -> None:
-    from registry.importers import import_geo
-    from tests.test_importers import WANHU
-
     with stores.sessions.begin() as session:
         import_geo(session, "boundary", WANHU / "boundary.geojson", "wanhu")
     result = run_manage(stores.settings, "token", "create", "--scope", "ingest", "--community", "wanhu")
@@ -228,8 +228,6 @@ def test_token_create_prints_the_token_alone_on_its_last_line(stores: Stores) ->
 
 
 def test_logins_are_rate_limited_per_address(stores: Stores) -> None:
-    from dataclasses import replace
-
     limited = replace(stores, settings=stores.settings.model_copy(update={"login_rate_per_minute": 3}))
     server = LiveServer(limited.settings)
     try:

@@ -14,6 +14,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from app import create_app
+from auth.callbacks import callback_permission
+from auth.service import create_token
 from registry.models import Building, Household, Person, Residency
 from store.stores import Stores, open_stores
 from tests.conftest import DEMO_PASSWORD
@@ -33,8 +36,6 @@ CITY_PAGE = "/city"  # city-wide accounts only: a community's wall display opens
 
 @pytest.fixture(scope="module")
 def app(demo_settings: Any) -> Iterator[Any]:
-    from app import create_app
-
     stores = open_stores(demo_settings, run_migrations=False)
     dash_app = create_app(stores)
     dash_app.server.config["PROPAGATE_EXCEPTIONS"] = False
@@ -79,8 +80,6 @@ def world(demo_settings: Any) -> dict[str, Any]:
 def client_for(app: Any, role: str) -> FlaskClient:
     client: FlaskClient = app.server.test_client()
     if role == "kiosk.wall":  # a station's wall screen: a display token moved into the kiosk cookie
-        from auth.service import create_token
-
         stores = app.server.extensions["sandtable"].stores
         with stores.sessions.begin() as session:
             _, token = create_token(session, scope="role", role="wall", community="wanhu", name="matrix kiosk")
@@ -229,8 +228,6 @@ def callback_payloads(app: Any, world: dict[str, Any]) -> Iterator[tuple[str, di
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_dash_callback_stays_in_scope(app: Any, world: dict[str, Any], role: str) -> None:
-    from auth.callbacks import callback_permission
-
     client = client_for(app, role)
     client.get("/_dash-layout")  # the app's first request wires the callbacks
     pages = {path: role != "anonymous" and opens(client, path) for path in PAGE_OF.values()}

@@ -16,10 +16,16 @@ from sqlalchemy import func, select
 from alerts.live import AlertStore
 from analytics.worker import Worker
 from app import create_app
+from auth.principal import SYSTEM
 from callbacks.requests import city_refresh_request
 from ingest.service import IngestService
+from layouts.city_data import key_figures as city_figures
+from layouts.city_data import registry_figures
+from layouts.wall_data import key_figures as wall_figures
 from registry import validate
 from registry.models import Community, Device, Household, Person
+from reports.collect import collect
+from reports.request import build_request
 from store.stores import Stores
 from tests.conftest import DEMO_PASSWORD, LiveServer, browser_login, run_manage, save_screenshot
 from tests.test_map_page import severe_errors, wait_for
@@ -172,13 +178,6 @@ def test_demo_city_builds_a_valid_city(stores: Stores) -> None:
 
 def test_the_city_the_wall_and_the_report_count_rentals_the_same_way(world: Stores) -> None:
     """出租房 is one figure: the city view's tile, the wall's tile and a report's key figures agree."""
-    from auth.principal import SYSTEM
-    from layouts.city_data import key_figures as city_figures
-    from layouts.city_data import registry_figures
-    from layouts.wall_data import key_figures as wall_figures
-    from reports.collect import collect
-    from reports.request import build_request
-
     with world.sessions() as session:
         rentals = session.scalar(
             select(func.count()).where(Household.community_id == "wanhu", Household.category == "rental")

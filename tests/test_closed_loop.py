@@ -20,6 +20,7 @@ from stdnum.cn import ric
 
 from alerts.live import AlertStore
 from analytics.rules.occupancy import RENTAL_CATEGORIES
+from auth.models import User
 from auth.principal import Principal
 from closedloop.models import Task
 from closedloop.service import Loop
@@ -389,11 +390,6 @@ def close_with_feedback(phone: Any, outcome: str, notes: str, timeout: float = 3
 @pytest.mark.browser
 def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser) -> None:
     """The police console and a grid worker's phone, open at the same time, drive one alert to closed."""
-    from sqlalchemy import select
-
-    from auth.models import User
-    from registry.models import Guard
-
     alert = smoke_alert(world)
     with world.sessions() as session:
         guard_id = session.scalars(select(User.guard_id).where(User.username == "grid.wanhu-G1")).one()
@@ -451,10 +447,6 @@ def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser
 def test_a_task_changed_on_another_device_meanwhile_says_so_in_chinese(world: Stores, browser) -> None:
     """Two devices act on one task: the second to press gets the conflict in the page's language,
     not the service's English sentence."""
-    from sqlalchemy import select
-
-    from auth.models import User
-
     alert = smoke_alert(world)
     with world.sessions() as session:
         guard_id = session.scalars(select(User.guard_id).where(User.username == "grid.wanhu-G1")).one()

@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from auth.service import create_token
+from ingest.directory import Directory
 from ingest.service import IngestService
 from registry.demo import WANTED_ID
-from store.events import EventLog
+from registry.models import Device
+from store.events import Backlogged, EventLog
 from store.stores import Stores
 from tests.conftest import LiveServer, ingest_token
 
@@ -44,10 +47,6 @@ def elder_sensor() -> str:
 
 @pytest.fixture(autouse=True)
 def _sensor(world: Stores) -> None:
-    from sqlalchemy import select
-
-    from registry.models import Device
-
     with world.sessions() as session:
         _SENSOR[:] = [
             session.scalars(  # type: ignore[list-item]
@@ -152,10 +151,6 @@ def test_a_repeated_id_is_a_duplicate_within_and_across_batches(world: Stores, s
 
 
 def test_id_numbers_never_reach_redis_in_plain_text(world: Stores, server: LiveServer) -> None:
-    from sqlalchemy import select
-
-    from registry.models import Device
-
     with world.sessions() as session:
         lock = session.scalars(
             select(Device.id).where(Device.type == "smart_lock", Device.community_id == "wanhu")
@@ -208,8 +203,6 @@ def test_ingest_rate_limit_answers_429_with_retry_after(world: Stores) -> None:
 
 @pytest.mark.also_on_cluster
 def test_ingest_service_refuses_when_the_backlog_is_full(world: Stores) -> None:
-    from store.events import Backlogged
-
     small = IngestService(
         world.__class__(
             settings=world.settings.model_copy(update={"stream_backlog_limit": 5}), engine=world.engine, keys=world.keys
@@ -221,8 +214,6 @@ def test_ingest_service_refuses_when_the_backlog_is_full(world: Stores) -> None:
 
 
 def test_the_registry_cache_keeps_a_bounded_number_of_communities(demo_stores: Stores) -> None:
-    from ingest.directory import Directory
-
     directory = Directory(demo_stores.sessions, max_communities=1)
     wanhu = directory.facts("wanhu")
     assert directory.facts("wanhu") is wanhu  # cached

@@ -19,13 +19,16 @@ import requests
 from sqlalchemy import select
 
 from alerts.live import AlertStore
+from analytics.replay import run_replay
 from analytics.worker import Worker
 from core.clock import ManualClock
 from core.errors import ConfigError
+from core.secrets import keyed_hash
 from core.settings import load_settings
 from ingest.directory import Directory
 from ingest.schema import MAX_DEPTH, NESTED_TOO_DEEP
 from ingest.service import IngestService
+from registry.demo import WANTED_ID
 from registry.models import Device
 from store.events import GROUP, EventLog
 from store.stores import Stores
@@ -506,8 +509,6 @@ def test_the_new_limits_refuse_values_out_of_their_bounds_by_name(name: str, val
 
 
 def test_replay_reports_unreadable_lines_and_times_out_of_range_without_crashing(world: Stores, tmp_path: Path) -> None:
-    from analytics.replay import run_replay
-
     sensor = device_of(world, "door_sensor")
     door = {"type": "door.contact", "device": sensor, "ts": 1_790_000_000_000, "data": {"state": "open"}}
     year_1 = {**door, "ts": "0001-01-01T00:00:00+14:00"}
@@ -546,9 +547,6 @@ def test_replay_refuses_an_until_that_does_not_convert_in_one_line(world: Stores
 
 
 def test_an_id_number_sent_as_a_number_or_a_list_never_reaches_redis_in_plain_text(world: Stores) -> None:
-    from core.secrets import keyed_hash
-    from registry.demo import WANTED_ID
-
     sensor, lock = device_of(world, "door_sensor"), device_of(world, "smart_lock")
 
     def door(note: Any) -> dict[str, Any]:

@@ -23,11 +23,12 @@ from ingest.directory import Directory
 from ingest.service import IngestService
 from registry import queries
 from registry.models import Device
+from store import live
 from store.events import GROUP, EventLog
 from store.keys import Keys
 from store.redis_server import client_for_url, start_embedded
 from store.stores import Stores
-from tests.conftest import env_for, free_port
+from tests.conftest import env_for, free_port, run_manage
 
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
 
@@ -84,8 +85,6 @@ def test_projections_and_alerts_end_to_end(world: Stores) -> None:
 def test_devices_go_offline_on_the_map_after_their_types_threshold(world: Stores) -> None:
     """A door sensor is offline after sensor_silent_hours (2 h), like its sensor.silent alert; other
     devices after device_offline_hours (1 h), like device.offline."""
-    from store import live
-
     now = int(time.time() * 1000)
     door = devices_of(world, "door_sensor", 1)[0]
     camera = devices_of(world, "camera", 1)[0]
@@ -356,8 +355,6 @@ def test_timers_do_not_fire_while_a_backlog_is_worked_off(world: Stores) -> None
 def test_replay_writes_alerts_in_the_interface_format_and_leaves_live_state_alone(
     world: Stores, tmp_path: Path
 ) -> None:
-    from tests.conftest import run_manage
-
     directory = Directory(world.sessions)
     sensor, (person, _) = next(iter(directory.facts("wanhu").elder_sensors.items()))
     lock = devices_of(world, "smart_lock", 1)[0]

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DatabaseError
 
 from alerts.history import history_query
 from alerts.models import AlertRecord, AlertStep
+from analytics.rules.gates import write_gate_counts
 from auth.models import AuditEntry
 from auth.principal import Principal
 from auth.service import Auditor
@@ -236,8 +237,6 @@ def test_a_value_too_long_for_its_column_is_a_row_error_on_both(either: Stores, 
 
 def test_gate_counts_of_two_workers_at_once_add_up(pg_stores: Stores) -> None:
     """Two workers count the same hour in overlapping transactions: the upsert neither collides nor loses."""
-    from analytics.rules.gates import write_gate_counts
-
     key = ("gate_hourly", dt.date(2026, 3, 2), 8, "face", "in", "resident")
     first = pg_stores.sessions()
     first.begin()

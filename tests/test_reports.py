@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import re
 import subprocess
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -15,6 +16,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from sqlalchemy import select
 
 from alerts.live import AlertStore
@@ -31,10 +35,13 @@ from registry.demo import WANTED_ID
 from registry.models import PatrolRoute, Person
 from reports import calc
 from reports.request import build_request
+from reports.scheduler import daily_path, list_daily, run_due_reports
 from reports.service import make_report
 from reports.typeset import tokens, wrap
 from store.stores import Stores
-from tests.conftest import ARTIFACTS, run_manage
+from store.stores import Stores as StoresType
+from tests.conftest import ARTIFACTS, LiveServer, browser_login, env_for, http_login, run_manage, save_screenshot
+from tests.test_map_page import wait_for
 from tests.test_pipeline import devices_of, drain
 
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
@@ -444,8 +451,6 @@ def test_bad_input_is_one_line_and_a_failure(world: Stores, tmp_path: Path, args
 
 
 def test_a_missing_font_names_the_package(world: Stores, tmp_path: Path) -> None:
-    from tests.conftest import env_for
-
     env = env_for(world.settings)
     env["SANDTABLE_REPORT_FONT_REGULAR"] = str(tmp_path / "NotoSansCJK-Regular.ttc")
     args = ("report", "--community", "wanhu", "--from", "2026-11-01", "--to", "2026-11-01", "--out", "x.pdf")
@@ -479,11 +484,6 @@ def local_ms(day: dt.date, hour: int, minute: int) -> int:
 
 
 def test_daily_reports_are_written_once_after_their_time(world: Stores) -> None:
-    import threading
-
-    from reports.scheduler import daily_path, list_daily, run_due_reports
-    from store.stores import Stores as StoresType
-
     settings = world.settings.model_copy(update={"report_daily_enabled": True, "report_daily_at": "07:00"})
     stores = StoresType(settings=settings, engine=world.engine, keys=world.keys)
     day = dt.date(2026, 3, 2)
@@ -539,14 +539,6 @@ def job_request(start: str, end: str) -> dict[str, Any]:
 
 @pytest.mark.browser
 def test_reports_page_generates_downloads_and_keeps_it_private(world: Stores, browser) -> None:
-    import requests
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
-    from reports.scheduler import daily_path
-    from tests.conftest import LiveServer, browser_login, http_login, save_screenshot
-    from tests.test_map_page import wait_for
-
     yesterday = today() - dt.timedelta(days=1)
     for community in ("wanhu", "xingbang"):  # daily PDFs already made by the workers
         path = daily_path(world.settings, community, yesterday)

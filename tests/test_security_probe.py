@@ -8,12 +8,17 @@ import datetime as dt
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from api.access import client_ip
+from api.resident import household_key
+from app import create_app
+from auth.callbacks import DASH_PAGE_ROUTER, callback_permission
 from auth.models import AuditEntry
 from auth.service import ANON_DENIAL_WINDOW_S, create_token, flush_anonymous_denials
 from callbacks.requests import city_refresh_request, wall_refresh_request
@@ -32,8 +37,6 @@ DETAIL = ((ids.CONSOLE_DETAIL, "children"), (ids.CONSOLE_SEEN, "data"))
 
 @pytest.fixture
 def app(world: Stores) -> Iterator[Any]:
-    from app import create_app
-
     dash_app = create_app(world)
     dash_app.server.config["PROPAGATE_EXCEPTIONS"] = False
     yield dash_app
@@ -93,8 +96,6 @@ def test_the_wall_display_cannot_read_an_alerts_detail_through_the_console_callb
 
 
 def test_every_server_callback_declares_the_permission_of_its_page(app: Any) -> None:
-    from auth.callbacks import DASH_PAGE_ROUTER, callback_permission
-
     server_callbacks = [output for output, spec in app.callback_map.items() if "callback" in spec]
     assert len(server_callbacks) > 10
     undeclared = [o for o in server_callbacks if callback_permission(o) is None]
@@ -182,8 +183,6 @@ def invitation(n: int) -> dict[str, str]:
 
 
 def test_a_households_invitations_are_rate_limited(app: Any, world: Stores) -> None:
-    from api.resident import household_key
-
     key = household_key(world, HOUSEHOLD)
     client: FlaskClient = app.server.test_client()
     answers = [client.post("/resident/invite", data={**invitation(n), "k": key}).status_code for n in range(15)]
@@ -341,8 +340,6 @@ def fuzz_values(rng: random.Random) -> Iterator[Any]:
 
 
 def test_fuzzing_the_public_forms_and_query_parameters_never_crashes(app: Any, world: Stores) -> None:
-    from api.resident import household_key
-
     rng = random.Random(20261206)
     values = fuzz_values(rng)
     anonymous: FlaskClient = app.server.test_client()
@@ -389,11 +386,6 @@ def test_fuzzing_the_public_forms_and_query_parameters_never_crashes(app: Any, w
 def test_the_client_address_is_taken_from_a_trusted_proxy_only(
     world: Stores, trusted: str, peer: str, forwarded: str, expected: str
 ) -> None:
-    from dataclasses import replace
-
-    from api.access import client_ip
-    from app import create_app
-
     proxied = replace(world, settings=world.settings.model_copy(update={"trusted_proxies": trusted}))
     server = create_app(proxied).server
     with server.test_request_context(

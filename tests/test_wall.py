@@ -13,6 +13,7 @@ from analytics.worker import Worker
 from auth.service import create_token
 from ingest.service import IngestService
 from layouts import ids
+from registry.demo import WANTED_ID
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, save_screenshot
 from tests.test_map_page import severe_errors, wait_for
@@ -80,7 +81,6 @@ def test_the_wall_shows_figures_feed_guards_and_pulsing_alerts(lived_in: tuple[S
 
     # a new critical alert while the wall is open: it appears and pulses within a few refreshes
     lock = devices_of(world, "smart_lock", 3)[2]
-    from registry.demo import WANTED_ID
 
     feed(
         world,

@@ -21,12 +21,12 @@ from auth.service import create_token
 from callbacks.requests import city_refresh_request
 from closedloop.models import Task
 from closedloop.service import Loop
-from core.errors import InvalidInput
+from core.errors import ConfigError, InvalidInput
 from core.i18n import t
 from core.settings import ROLE_NAMES, load_settings
 from core.timefmt import SHANGHAI
 from layouts import wall_data
-from registry.demo import WANTED_NOTE
+from registry.demo import WANTED_ID, WANTED_NOTE
 from registry.models import Device, Household, Vehicle
 from reports.request import build_request
 from reports.service import make_report
@@ -52,8 +52,6 @@ class Hits:
 
 
 def wanted_hits(world: Stores) -> Hits:
-    from registry.demo import WANTED_ID
-
     with world.sessions() as session:
         lock = session.scalars(
             select(Device.id)
@@ -219,8 +217,6 @@ def test_the_setting_widens_who_sees_the_wanted_list(world: Stores) -> None:
 
 
 def test_the_setting_names_roles_and_refuses_an_unknown_one() -> None:
-    from core.errors import ConfigError
-
     assert load_settings(watchlist_visible_to="police, grid_worker").watchlist_roles == {"police", "grid_worker"}
     assert load_settings(watchlist_visible_to="").watchlist_roles == frozenset()  # admins only
     with pytest.raises(ConfigError, match="SANDTABLE_WATCHLIST_VISIBLE_TO"):

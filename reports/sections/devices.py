@@ -19,6 +19,7 @@ from registry.models import DEVICE_TYPES, Device
 from reports import calc
 from reports.model import Column, Table
 from reports.sections.context import LoadContext, SectionResult, chunks
+from store.live import device_status
 from store.redis_server import STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,6 @@ class DevicesResult(SectionResult):
 
 def live_status(ctx: LoadContext) -> dict[str, dict[str, str]] | None:
     """online/offline per device from the live store, or None when Redis cannot be reached."""
-    from store.live import device_status
-
     try:
         doors = {c: queries.door_sensor_ids(ctx.session, c) for c in ctx.ids}
         return {c: device_status(ctx.stores, c, ctx.now_ms, door_sensors=doors[c]) for c in ctx.ids}
