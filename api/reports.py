@@ -1,28 +1,23 @@
 """Downloads of situation reports: a report made on the /reports page (its owner only) and the daily
 PDFs (police and admins of the community).
 
-The blueprint is nested in the registry API's (``/api/v1``) when this module is imported, which the
-reports callbacks do while ``app.create_app`` imports its modules — before it registers the blueprints."""
+``app.create_app`` registers the blueprint under ``/api/v1/reports`` with the other API blueprints."""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from flask import Blueprint, Response, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
 from api.access import audit, require
 from api.context import request_lang, services, stores
-from api.registry_api import bp as api_v1
 from auth.policy import can
 from auth.principal import current_principal
 from core.i18n import t
 from reports.scheduler import daily_path
 
-log = logging.getLogger(__name__)
-
-bp = Blueprint("reports_api", __name__, url_prefix="/reports")
+bp = Blueprint("reports_api", __name__, url_prefix="/api/v1/reports")
 
 MIMETYPES = {
     "pdf": "application/pdf",
@@ -67,9 +62,3 @@ def daily(community: str, day: str) -> ResponseReturnValue:
         return not_found("daily report not found or outside the scope")
     audit("report.download", target=f"daily:{community}:{day}", community=community)
     return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=f"daily-{community}-{day}.pdf")
-
-
-if not api_v1._got_registered_once:  # imported before create_app registers /api/v1 (see module doc)
-    api_v1.register_blueprint(bp)
-else:  # pragma: no cover - a second app in a process that imported this module late
-    log.warning("the reports API was imported after /api/v1 was registered; downloads are unavailable")
