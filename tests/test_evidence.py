@@ -15,11 +15,10 @@ from sqlalchemy import select
 
 from alerts.live import AlertStore
 from app import create_app
-from auth.service import create_token
 from registry.models import Device
 from store.stores import Stores
-from tests.conftest import DEMO_PASSWORD
 from tests.test_wall import feed, now_ms
+from tests.test_wanted_list import signed_in, wall_client
 
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
 
@@ -88,21 +87,6 @@ def throw_alerts(world: Stores) -> dict[int, dict[str, Any]]:
         for a in AlertStore(world.redis, world.keys).open_alerts("wanhu")
         if a["type"] == "throw"
     }
-
-
-def signed_in(app: Any, username: str) -> Any:
-    client = app.server.test_client()
-    response = client.post("/login", data={"username": username, "password": DEMO_PASSWORD}, headers=ORIGIN)
-    assert response.status_code == 302
-    return client
-
-
-def wall_client(app: Any, world: Stores) -> Any:
-    with world.sessions.begin() as session:
-        _, token = create_token(session, scope="role", role="wall", community="wanhu")
-    client = app.server.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return client
 
 
 def image_url(alert: dict[str, Any]) -> str:
