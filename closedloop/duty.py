@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from auth.principal import Principal
@@ -36,6 +36,7 @@ REFUSING = frozenset({"retired", "no_account", "off_duty", "wanted_list"})
 LOOKBACK = dt.timedelta(days=7)  # check-ins and check-outs older than this no longer decide anything
 LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$")
 ROSTER_COLUMNS = ("guard", "start", "end")
+DEMO_SOURCE = "demo"  # the demo's generated rotation (simulator.demo_roster): an imported shift replaces it
 
 
 @dataclass(frozen=True)
@@ -242,8 +243,8 @@ def read_roster(text: str) -> list[RosterRow]:
 
 
 def check_roster(session: Session, community: str, rows: list[RosterRow]) -> list[RosterRow]:
-    """Add to each row what is wrong with it against the registry, the file and the stored shifts;
-    returns the rows that have reasons (the import is all-or-nothing)."""
+    """Add to each row what is wrong with it against the registry, the file and the stored shifts
+    (the demo's rotation aside); returns the rows that have reasons (the import is all-or-nothing)."""
     if session.get(Community, community) is None:
         raise InvalidInput(key="roster.err.community", community=community)
     ids = {r.guard for r in rows}
@@ -262,7 +263,10 @@ def check_roster(session: Session, community: str, rows: list[RosterRow]) -> lis
     for row in timed:
         stored = session.execute(
             select(DutyShift.start_at, DutyShift.end_at).where(
-                DutyShift.guard_id == row.guard, DutyShift.start_at < row.end, DutyShift.end_at > row.start
+                DutyShift.guard_id == row.guard,
+                DutyShift.start_at < row.end,
+                DutyShift.end_at > row.start,
+                DutyShift.source != DEMO_SOURCE,
             )
         ).first()
         if stored is not None:
@@ -290,6 +294,14 @@ def import_roster(
     bad = check_roster(session, community, rows)
     if not bad and not dry_run:
         for row in rows:
+            session.execute(  # an imported shift replaces the demo roster's shifts it overlaps
+                delete(DutyShift).where(
+                    DutyShift.guard_id == row.guard,
+                    DutyShift.source == DEMO_SOURCE,
+                    DutyShift.start_at < row.end,
+                    DutyShift.end_at > row.start,
+                )
+            )
             session.add(
                 DutyShift(
                     community_id=community,

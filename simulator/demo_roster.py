@@ -15,6 +15,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from closedloop.duty import DEMO_SOURCE
 from closedloop.duty_models import DutyShift
 from core.timefmt import SHANGHAI, aware
 from registry.models import Guard
@@ -22,7 +23,6 @@ from registry.models import Guard
 TEAMS = 3
 SHIFT_HOURS = 16
 TEAM_START_HOUR = (8, 16, 0)
-SOURCE = "demo"
 
 
 def team_of(position: int) -> int:
@@ -68,7 +68,12 @@ def extend_demo_roster(session: Session, community: str, start: dt.datetime, end
             continue
         session.add(
             DutyShift(
-                community_id=community, guard_id=guard, start_at=begin, end_at=finish, note="演示排班", source=SOURCE
+                community_id=community,
+                guard_id=guard,
+                start_at=begin,
+                end_at=finish,
+                note="演示排班",
+                source=DEMO_SOURCE,
             )
         )
         stored.setdefault(guard, []).append((begin, finish))
