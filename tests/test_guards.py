@@ -334,7 +334,7 @@ def test_the_console_ranks_the_guards_on_duty_and_greys_the_others_with_the_reas
     try:
         browser_login(browser, server.url, "police.wanhu")
         browser.get(server.url + "/console")
-        next(r for r in wait_for(browser, ".st-row") if "烟感报警" in r.text).click()
+        next(r for r in wait_for(browser, ".st-row", timeout=60) if "烟感报警" in r.text).click()
         wait_for(browser, ".st-suggest-off")
         deadline = time.monotonic() + 20
         while True:
