@@ -205,7 +205,7 @@ def dispatch_list(principal: Principal, community: str, alert_id: str, lang: str
                     html.Summary(f"{t('console.unavailable', lang)} ({len(others)})"),
                     *(
                         html.Div(
-                            className=f"st-suggest st-suggest-off st-off-{u.reason}",
+                            className=f"st-suggest-off st-off-{u.reason}",  # not .st-suggest: those can be dispatched
                             children=[
                                 html.Span(who(u.kind, u.name), className="st-suggest-who"),
                                 html.Span(t(f"reason.{u.reason}", lang), className="st-suggest-reason"),

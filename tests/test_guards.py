@@ -339,7 +339,7 @@ def test_the_console_ranks_the_guards_on_duty_and_greys_the_others_with_the_reas
         deadline = time.monotonic() + 20
         while True:
             try:
-                ranked = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".st-suggest:not(.st-suggest-off)")]
+                ranked = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".st-suggest")]
                 greyed = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".st-suggest-off")]
                 break
             except StaleElementReferenceException:
