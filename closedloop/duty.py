@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, select
 from sqlalchemy.orm import Session
 
 from auth.principal import Principal
@@ -263,10 +263,7 @@ def check_roster(session: Session, community: str, rows: list[RosterRow]) -> lis
     for row in timed:
         stored = session.execute(
             select(DutyShift.start_at, DutyShift.end_at).where(
-                DutyShift.guard_id == row.guard,
-                DutyShift.start_at < row.end,
-                DutyShift.end_at > row.start,
-                DutyShift.source != DEMO_SOURCE,
+                DutyShift.guard_id == row.guard, DutyShift.source != DEMO_SOURCE, overlapping(row)
             )
         ).first()
         if stored is not None:
@@ -279,6 +276,11 @@ def check_roster(session: Session, community: str, rows: list[RosterRow]) -> lis
                 )
             )
     return [r for r in rows if r.reasons]
+
+
+def overlapping(row: RosterRow) -> ColumnElement[bool]:
+    """SQL: a stored shift overlaps the row's [start, end)."""
+    return and_(DutyShift.start_at < row.end, DutyShift.end_at > row.start)
 
 
 def _overlap(row: RosterRow, start: dt.datetime | None, end: dt.datetime | None) -> bool:
@@ -296,10 +298,7 @@ def import_roster(
         for row in rows:
             session.execute(  # an imported shift replaces the demo roster's shifts it overlaps
                 delete(DutyShift).where(
-                    DutyShift.guard_id == row.guard,
-                    DutyShift.source == DEMO_SOURCE,
-                    DutyShift.start_at < row.end,
-                    DutyShift.end_at > row.start,
+                    DutyShift.guard_id == row.guard, DutyShift.source == DEMO_SOURCE, overlapping(row)
                 )
             )
             session.add(

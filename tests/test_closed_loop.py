@@ -415,7 +415,7 @@ def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser
         guard = session.get(Guard, guard_id)
         assert guard is not None and guard.device_id is not None
         wearable = guard.device_id
-    on_duty(world, guard_id)
+    on_duty(world, guard.id)
     place_guard(world, wearable, alert["location"]["lat"] + 0.0002, alert["location"]["lon"])
     server = LiveServer(world.settings)
     phone = new_browser(390, 844, mobile=True)
