@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from auth.models import ApiToken
+from auth.models import ApiToken, User
 from auth.service import create_token
 from core.errors import StoreUnavailable
 from core.timefmt import ms_to_utc
-from registry.models import Community
+from registry.models import Community, Guard
 from simulator.demo_roster import extend_demo_roster
 from simulator.generate import SLOT_MS, Story, make_story, slot_events
 from simulator.world import World, load_world
@@ -158,9 +158,17 @@ def run_simulator(
 
 def keep_roster(stores: Stores, communities: list[str], start_ms: int, now_ms: int) -> None:
     """Store the demo roster's shifts from start_ms to two days ahead of now (simulator.demo_roster),
-    so that a demo running for days has guards on duty at every hour."""
+    so that a demo running for days has guards on duty at every hour; only in the communities whose
+    guards have accounts (not the synthetic city's: nobody could be dispatched there anyway)."""
     with stores.sessions.begin() as session:
-        for community in communities:
+        staffed = set(
+            session.scalars(
+                select(Guard.community_id)
+                .join(User, User.guard_id == Guard.id)
+                .where(Guard.community_id.in_(communities))
+            )
+        )
+        for community in sorted(staffed):
             extend_demo_roster(session, community, ms_to_utc(start_ms), ms_to_utc(now_ms + ROSTER_AHEAD_MS))
 
 

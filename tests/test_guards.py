@@ -26,6 +26,7 @@ from core.timefmt import SHANGHAI, ms_to_utc
 from registry.models import Guard
 from simulator.demo_roster import TEAMS
 from simulator.generate import make_story, slot_events
+from simulator.run import keep_roster
 from simulator.world import load_world
 from store.sql import utcnow
 from store.stores import Stores
@@ -317,6 +318,24 @@ def test_the_simulator_walks_the_wearables_of_the_guards_on_duty(demo_stores: St
         duty = duty_of(session, "wanhu", slot_start, demo_stores.settings.duty_checkin_hours)
     on = {g for g, wearable, _ in world.guards if duty[g].on}
     assert walking == {wearable for g, wearable, _ in world.guards if g in on}
+
+
+def test_the_simulator_keeps_the_demo_roster_ahead_of_its_clock(world: Stores) -> None:
+    on_duty(world)  # no shift stored
+    later = now_ms() + 5 * 24 * 3_600_000  # the demo running for five days
+    keep_roster(world, ["wanhu", "xingbang"], later - 3_600_000, later)
+
+    def stored() -> int:
+        with world.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(DutyShift)) or 0)
+
+    count = stored()
+    keep_roster(world, ["wanhu", "xingbang"], later - 3_600_000, later)
+    assert stored() == count > 0  # idempotent
+    with world.sessions() as session:
+        for hours in (0, 20, 47):
+            duty = duty_of(session, "wanhu", ms_to_utc(later + hours * 3_600_000), 12)
+            assert sum(d.on for d in duty.values()) >= len(duty) * 2 // 3
 
 
 # --- the pages ----------------------------------------------------------------------------------
