@@ -385,7 +385,7 @@ def test_a_guard_checks_in_reads_the_handover_and_checks_out_on_the_phone(world:
     phone = new_browser(390, 844, mobile=True)
     try:
         browser_login(phone, server.url, "guard.wanhu-GD15")
-        phone.get(server.url + "/tasks")
+        assert phone.current_url.endswith("/tasks")  # the tasks page is where a guard lands
         assert "不在岗" in wait_for(phone, ".st-duty-off")[0].text
         phone.find_element(By.XPATH, "//button[normalize-space()='签到上岗']").click()
         wait_for(phone, ".st-duty-checkin")
