@@ -22,6 +22,11 @@ from layouts.tasks import duty_card, task_cards
 from registry.models import Building, Household
 
 
+def lang_of(versions: Any) -> str:
+    """The page's language, as the layout put it in the versions store (only used to choose texts)."""
+    return "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
+
+
 def places_of(tasks: list[Task], lang: str) -> dict[str, str]:
     """task id → where it is (building and room), for the cards."""
     out: dict[str, str] = {}
@@ -50,7 +55,7 @@ def tasks(_tick: Any, _done: Any, versions: Any) -> tuple[Any, Any]:
     principal = current_principal()
     if not can(principal, "view.tasks"):
         raise PreventUpdate
-    lang = "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
+    lang = lang_of(versions)
     mine = services().loop.my_tasks(principal)
     shown = {task.id: task.version for task in mine}
     if ctx.triggered_id == ids.TASKS_REFRESH and isinstance(versions, dict) and versions.get("tasks") == shown:
@@ -78,7 +83,7 @@ def act(clicks: list[Any], *_forms: Any) -> tuple[Any, Any]:
     if not isinstance(trigger, dict) or not any(as_list(clicks)):
         raise PreventUpdate
     versions, done = _forms[-2], _forms[-1]
-    lang = "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
+    lang = lang_of(versions)
     task_id, action = str(trigger.get("task")), str(trigger.get("action"))
     version = (versions or {}).get("tasks", {}).get(task_id) if isinstance(versions, dict) else None
     if not isinstance(version, int):
@@ -144,7 +149,7 @@ def duty(_done: Any, versions: Any) -> list[Any]:
     principal = current_principal()
     if principal.guard is None:
         raise PreventUpdate
-    lang = "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
+    lang = lang_of(versions)
     loop = services().loop
     state = loop.duty.state(principal)
     return duty_card(state, loop.duty.handovers(principal) if state.on else [], lang)
@@ -165,7 +170,7 @@ def check(clicks: list[Any], notes: list[Any], versions: Any, done: Any) -> tupl
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not any(as_list(clicks)):
         raise PreventUpdate
-    lang = "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
+    lang = lang_of(versions)
     kind = str(trigger.get("action"))
     note = next((n for n in as_list(notes) if isinstance(n, str)), "")
     count = (done if isinstance(done, int) else 0) + 1
