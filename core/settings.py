@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     sla_arrive_minutes: float = Field(default=15.0, gt=0)
     sla_close_minutes: float = Field(default=60.0, gt=0)
 
+    # --- the demo's simulator ------------------------------------------------------------
+    simulate_people: bool = Field(
+        default=True,
+        description="the simulator also plays the people (operator, guards, property) who handle alerts",
+    )
+
     # --- reports ------------------------------------------------------------------------
     report_max_days: int = Field(default=366, ge=1, description="longest period one report may cover")
     report_daily_at: str = Field(

@@ -15,10 +15,13 @@ from sqlalchemy import select, update
 
 from auth.models import ApiToken
 from auth.service import create_token
-from core.errors import StoreUnavailable
+from core.clock import Clock, WallClock
+from core.errors import SandtableError, StoreUnavailable
 from registry.models import Community
 from simulator.generate import SLOT_MS, Story, make_story, slot_events
+from simulator.people import People
 from simulator.world import World, load_world
+from store.redis_server import TRANSIENT_ERRORS
 from store.sql import utcnow
 from store.stores import Stores
 
@@ -106,8 +109,12 @@ def run_simulator(
     stop: threading.Event,
     once: bool,
     fraction: float = 1.0,
+    people: bool = False,
+    clock: Clock | None = None,
 ) -> None:
-    """Backfill, then stream live events until stopped."""
+    """Backfill, then stream live events until stopped; with people, the simulated operator, guards
+    and property office handle alerts meanwhile (simulator/people.py), on the same clock."""
+    clock = clock or WallClock()
     wait_for(base_url, stop)
     with stores.sessions() as session:
         ids = list(session.scalars(select(Community.id).order_by(Community.id)))
@@ -119,9 +126,10 @@ def run_simulator(
     if not worlds:
         log.warning("no community to simulate")
         return
-    anchor = int(time.time() * 1000)
+    anchor = clock.now_ms()
     stories = {c: make_story(w, anchor, seed) for c, w in worlds.items()}
     posters = {c: Poster(base_url, simulator_token(stores, c), stop) for c in worlds}
+    crew = People(stores, clock, list(worlds), lambda c, events: posters[c].post(events), seed=seed) if people else None
     if backfill_hours > 0:
         began = time.monotonic()
         for community, world in worlds.items():
@@ -141,11 +149,19 @@ def run_simulator(
     cursor = anchor
     while not stop.is_set():
         stop.wait(max(0.2, 2.0 / speed))
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
+        busy = crew.busy_wearables() if crew is not None else set()
         for community, world in worlds.items():
             events = window(world, stories[community], cursor, now, seed, rate=speed)
-            posters[community].post(events)
+            posters[community].post([e for e in events if e["device"] not in busy])  # walkers post their own
         cursor = now
+        if crew is not None:
+            try:
+                crew.tick()
+            except (*TRANSIENT_ERRORS, StoreUnavailable) as err:
+                log.warning("people: the stores are unavailable (%s); trying again", err)
+            except SandtableError as err:
+                log.warning("people: %s", err)
 
 
 def window(world: World, story: Story, start: int, end: int, seed: int, *, rate: float = 1.0) -> list[dict[str, Any]]:
