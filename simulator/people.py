@@ -340,3 +340,18 @@ def timed_walk(path: list[tuple[float, float]], start_ms: int, speed_m_s: float)
         else:
             out.append((start_ms + max(elapsed, 1), path[-1][0], path[-1][1]))
     return out
+
+
+def cast(
+    stores: Stores,
+    clock: Clock,
+    communities: list[str],
+    post: Post,
+    *,
+    enabled: bool,
+    seed: int = 42,
+    habits: Habits | None = None,
+) -> People | None:
+    """The people of the demo, or None when they are switched off (--no-people, or
+    SANDTABLE_SIMULATE_PEOPLE=false): then nobody acts on an alert."""
+    return People(stores, clock, communities, post, seed=seed, habits=habits) if enabled else None

@@ -19,7 +19,7 @@ from core.clock import Clock, WallClock
 from core.errors import SandtableError, StoreUnavailable
 from registry.models import Community
 from simulator.generate import SLOT_MS, Story, make_story, slot_events
-from simulator.people import People
+from simulator.people import cast
 from simulator.world import World, load_world
 from store.redis_server import TRANSIENT_ERRORS
 from store.sql import utcnow
@@ -129,7 +129,7 @@ def run_simulator(
     anchor = clock.now_ms()
     stories = {c: make_story(w, anchor, seed) for c, w in worlds.items()}
     posters = {c: Poster(base_url, simulator_token(stores, c), stop) for c in worlds}
-    crew = People(stores, clock, list(worlds), lambda c, events: posters[c].post(events), seed=seed) if people else None
+    crew = cast(stores, clock, list(worlds), lambda c, events: posters[c].post(events), enabled=people, seed=seed)
     if backfill_hours > 0:
         began = time.monotonic()
         for community, world in worlds.items():
