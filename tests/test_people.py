@@ -150,6 +150,32 @@ def test_the_people_acknowledge_dispatch_walk_arrive_by_geofence_and_close(world
     assert all(1 <= m <= 5.4 for m in chart["acknowledged"])
 
 
+def test_the_property_office_takes_its_matters_and_false_alarms_carry_a_reason(world: Stores) -> None:
+    """Smoke and falls are property matters: handed over, accepted and closed by the property account;
+    with every alert a false alarm, each is closed by the operator with one of the reasons."""
+    period = DemoPeriod(world, people_on=True, habits=Habits(take_up=1.0, false_alarm=0.0, to_property=1.0))
+    period.patrol()
+    alerts = period.raise_alerts()
+    ids = {a["id"] for a in alerts}
+    period.run(minutes=30, until_closed=ids)
+    loop = Loop(world)
+    for alert in alerts:
+        (task,) = loop.tasks_of_alert(alert["id"])
+        assert (task.assignee, task.kind, task.status, task.outcome) == ("property", "property", "closed", "handled")
+        steps = {s["action"]: s for s in loop.timeline(alert["id"])}
+        assert steps["task_accept"]["actor"] == steps["task_close"]["actor"] == "property.wanhu"
+        assert steps["task_close"]["note"] == "handled 物业已派人到场处理完毕"
+    falsely = DemoPeriod(world, people_on=True, habits=Habits(take_up=1.0, false_alarm=1.0))
+    falsely.patrol()
+    fresh = [a for a in falsely.raise_alerts() if a["id"] not in ids]
+    falsely.run(minutes=10, until_closed={a["id"] for a in fresh})
+    reasons = {"视频复核为设备自检误触发", "电话核实为住户正常活动", "与已处置警情重复"}
+    for alert in fresh:
+        steps = {s["action"]: s for s in loop.timeline(alert["id"])}
+        assert steps["false_alarm"]["actor"] == "police.wanhu" and steps["false_alarm"]["note"] in reasons
+        assert loop.tasks_of_alert(alert["id"]) == []
+
+
 def test_the_walk_follows_the_path_network_at_walking_speed(world: Stores) -> None:
     period = DemoPeriod(world, people_on=True)
     period.patrol()
