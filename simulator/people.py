@@ -119,7 +119,7 @@ class People:
         self.speed = stores.settings.walking_speed_m_s
         self.agenda: list[Due] = []
         self._seq = itertools.count()
-        self.seen: set[str] = set()  # alerts the operator has judged (taken up or left)
+        self.seen: dict[str, set[str]] = {}  # community → open alerts the operator has judged (taken up or left)
         self.followed: dict[str, str] = {}  # alert → community, while its tasks are followed
         self.tasks_seen: set[str] = set()
         self.walkers: dict[str, Walker] = {}  # guard → walker
@@ -178,15 +178,15 @@ class People:
     def _notice(self, community: str, now: int) -> None:
         """Judge each alert seen new for the first time: take it up (acknowledge later) or leave it."""
         open_docs = self.loop.alerts.open_alerts(community)
+        seen = self.seen.setdefault(community, set())
         for doc in open_docs:
-            if doc["id"] in self.seen:
+            if doc["id"] in seen:
                 continue
-            self.seen.add(doc["id"])
+            seen.add(doc["id"])
             if doc["status"] != "new" or self.rng.random() >= self.habits.take_up:
                 continue  # a person handles it already, or it stays open on the wall
             self._later(self.habits.acknowledge_s, partial(self._acknowledge, community, doc["id"]))
-        still_open = {doc["id"] for doc in open_docs}
-        self.seen = {a for a in self.seen if a in still_open}
+        seen &= {doc["id"] for doc in open_docs}  # a closed alert never opens again
 
     def _acknowledge(self, community: str, alert_id: str) -> None:
         operator = self.operators[community]

@@ -44,15 +44,20 @@ class DemoPeriod:
     """A stretch of the demo on one hand-moved clock: device events through ingest, the worker
     processing them (geofence arrival) and keeping the loop's timers, the people (when on) ticking."""
 
-    def __init__(self, world: Stores, *, people_on: bool, habits: Habits = EAGER) -> None:
+    def __init__(
+        self, world: Stores, *, people_on: bool, habits: Habits = EAGER, communities: tuple[str, ...] = ("wanhu",)
+    ) -> None:
         self.world = world
+        self.communities = communities
         self.clock = ManualClock(now_ms())
         self.ingest = IngestService(world, clock=self.clock)
         self.worker = Worker(world, clock=self.clock)
-        self.worker.start_community("wanhu", seed_timers=False)
+        for community in communities:
+            self.worker.start_community(community, seed_timers=False)
         settings = world.settings.model_copy(update={"simulate_people": people_on})
         self.walked: list[dict[str, Any]] = []  # what the people's wearables posted
-        self.people = cast(world, self.clock, ["wanhu"], self.walk, enabled=settings.simulate_people, habits=habits)
+        on = settings.simulate_people
+        self.people = cast(world, self.clock, list(communities), self.walk, enabled=on, habits=habits)
         self.guards = guards_with_accounts(world)
         nodes = sorted(Loop(world).network("wanhu").graph.nodes)
         spread = [nodes[i * 37 % len(nodes)] for i in range(len(self.guards))]  # network nodes, (lon, lat)
@@ -79,18 +84,18 @@ class DemoPeriod:
             ],
         )
 
-    def raise_alerts(self) -> list[dict[str, Any]]:
+    def raise_alerts(self, community: str = "wanhu") -> list[dict[str, Any]]:
         """Three alerts a guard can be sent to: two smoke alarms and a fall."""
         now = self.clock.now_ms()
-        detectors = devices_of(self.world, "smoke_detector", 2)
-        camera = devices_of(self.world, "camera", 1)[0]
+        detectors = devices_of(self.world, "smoke_detector", 2, community)
+        camera = devices_of(self.world, "camera", 1, community)[0]
         self.post(
-            "wanhu",
+            community,
             [{"type": "smoke.alarm", "device": d, "ts": now, "data": {"level": "alarm"}} for d in detectors]
             + [{"type": "camera.fall", "device": camera, "ts": now, "data": {"bbox": [620, 410, 180, 70]}}],
         )
-        drain(self.worker)
-        return AlertStore(self.world.redis, self.world.keys).open_alerts("wanhu")
+        drain(self.worker, community)
+        return AlertStore(self.world.redis, self.world.keys).open_alerts(community)
 
     def run(self, minutes: int, until_closed: set[str] | None = None) -> None:
         """Move the clock in 10 s ticks, as the live simulator and the worker would."""
@@ -100,8 +105,9 @@ class DemoPeriod:
                 self.patrol()
             if self.people is not None:
                 self.people.tick()
-            drain(self.worker)
-            self.worker.loop.maintain("wanhu")  # type: ignore[union-attr]
+            for community in self.communities:
+                drain(self.worker, community)
+                self.worker.loop.maintain(community)  # type: ignore[union-attr]
             if until_closed is not None and not until_closed & open_ids(self.world):
                 return
 
@@ -178,6 +184,19 @@ def test_the_property_office_takes_its_matters_and_false_alarms_carry_a_reason(w
         steps = {s["action"]: s for s in loop.timeline(alert["id"])}
         assert steps["false_alarm"]["actor"] == "police.wanhu" and steps["false_alarm"]["note"] in reasons
         assert loop.tasks_of_alert(alert["id"]) == []
+
+
+def test_each_alert_is_judged_once_and_some_are_left_open_in_every_community(world: Stores) -> None:
+    """The operator takes up about half (Habits.take_up) and leaves the others 新警情 for good, in each
+    community (one community's tick never makes the operator judge another's alerts again)."""
+    communities = ("wanhu", "xingbang")
+    period = DemoPeriod(world, people_on=True, habits=Habits(take_up=0.5), communities=communities)
+    alerts = {c: period.raise_alerts(c) for c in communities}
+    period.run(minutes=15)
+    for community, raised in alerts.items():
+        now = {a["id"]: a["status"] for a in AlertStore(world.redis, world.keys).open_alerts(community)}
+        left = [a for a in raised if now.get(a["id"]) == "new"]
+        assert 0 < len(left) < len(raised), (community, now)
 
 
 def test_the_walk_follows_the_path_network_at_walking_speed(world: Stores) -> None:
