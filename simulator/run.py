@@ -19,7 +19,7 @@ from core.clock import Clock, WallClock
 from core.errors import SandtableError, StoreUnavailable
 from registry.models import Community
 from simulator.generate import SLOT_MS, Story, make_story, slot_events
-from simulator.people import cast
+from simulator.people import People, cast
 from simulator.world import World, load_world
 from store.redis_server import TRANSIENT_ERRORS
 from store.sql import utcnow
@@ -144,6 +144,7 @@ def run_simulator(
                 posters[community].rejected,
                 time.monotonic() - began,
             )
+            play(crew)  # the backfill's first alerts are on the screens already: the operator notices them
     if once:
         return
     cursor = anchor
@@ -155,13 +156,19 @@ def run_simulator(
             events = window(world, stories[community], cursor, now, seed, rate=speed)
             posters[community].post([e for e in events if e["device"] not in busy])  # walkers post their own
         cursor = now
-        if crew is not None:
-            try:
-                crew.tick()
-            except (*TRANSIENT_ERRORS, StoreUnavailable) as err:
-                log.warning("people: the stores are unavailable (%s); trying again", err)
-            except SandtableError as err:
-                log.warning("people: %s", err)
+        play(crew)
+
+
+def play(crew: People | None) -> None:
+    """One tick of the people (when on); a store away or a refused action is logged, never fatal."""
+    if crew is None:
+        return
+    try:
+        crew.tick()
+    except (*TRANSIENT_ERRORS, StoreUnavailable) as err:
+        log.warning("people: the stores are unavailable (%s); trying again", err)
+    except SandtableError as err:
+        log.warning("people: %s", err)
 
 
 def window(world: World, story: Story, start: int, end: int, seed: int, *, rate: float = 1.0) -> list[dict[str, Any]]:
