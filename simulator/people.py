@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from alerts.lifecycle import is_open
 from auth.models import User
 from auth.policy import PROPERTY_ALERT_TYPES
 from auth.principal import Principal
@@ -50,6 +51,7 @@ SECOND_MS = 1000
 MINUTE_MS = 60 * SECOND_MS
 POSITION_EVERY_MS = 10 * SECOND_MS  # a walking guard's wearable reports this often
 LINGER_EVERY_MS = 20 * SECOND_MS  # and this often while on scene
+FOLLOW_EVERY_MS = 10 * SECOND_MS  # how often the people look at their tasks
 
 Post = Callable[[str, list[dict[str, Any]]], None]  # (community, events) → posted through ingest
 
@@ -123,6 +125,7 @@ class People:
         self.followed: dict[str, str] = {}  # alert → community, while its tasks are followed
         self.tasks_seen: set[str] = set()
         self.walkers: dict[str, Walker] = {}  # guard → walker
+        self._followed_at = 0
         with stores.sessions() as session:
             self.wearables = dict(
                 session.execute(
@@ -163,7 +166,9 @@ class People:
                 due.action()
             except SandtableError as err:  # someone else acted meanwhile, a guard left: let it be
                 log.info("people: %s", err)
-        self._follow_tasks(now)
+        if now - self._followed_at >= FOLLOW_EVERY_MS:  # a person glances at the phone now and then
+            self._followed_at = now
+            self._follow_tasks(now)
         self._move(now)
 
     def busy_wearables(self) -> set[str]:
@@ -235,7 +240,8 @@ class People:
                 self._react(community, task, now)
 
     def _alert_open(self, community: str, alert_id: str) -> bool:
-        return any(doc["id"] == alert_id for doc in self.loop.alerts.open_alerts(community))
+        doc = self.loop.alerts.get(community, alert_id)
+        return doc is not None and is_open(doc["status"])
 
     def _react(self, community: str, task: Task, now: int) -> None:
         """Each state of a task is reacted to once, by its assignee's account."""
