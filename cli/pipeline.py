@@ -95,8 +95,16 @@ def simulate(
     ] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed")] = 42,
     once: Annotated[bool, typer.Option("--once", help="stop after the backfill")] = False,
+    people: Annotated[
+        bool | None,
+        typer.Option(
+            "--people/--no-people",
+            help="also play the people who handle alerts [default: SANDTABLE_SIMULATE_PEOPLE]",
+        ),
+    ] = None,
 ) -> None:
-    """The demo world's device events: a backfilled lived-in day, then live events."""
+    """The demo world's device events: a backfilled lived-in day, then live events (and the people
+    who acknowledge, dispatch, walk to the place and close)."""
     from simulator.run import run_simulator  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     hours = parse_duration_hours(backfill)
@@ -115,8 +123,9 @@ def simulate(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     wanted = [c.strip() for c in communities.split(",")] if communities else None
+    plays_people = cfg.simulate_people if people is None else people
     run_simulator(
-        open_stores(cfg, connect_redis=False),
+        open_stores(cfg, connect_redis=plays_people),  # the people act through the closed loop (Redis)
         base_url=base,
         backfill_hours=hours,
         speed=speed,
@@ -125,6 +134,7 @@ def simulate(
         stop=stop,
         once=once,
         fraction=fraction,
+        people=plays_people,
     )
 
 

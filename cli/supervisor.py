@@ -47,12 +47,16 @@ class Child:
         log.info("started %s (pid %s)", self.name, self.process.pid)
 
 
-def child_plan(cfg: Settings, *, backfill: str, speed: float, workers: int) -> list[Child]:
-    """The processes of a full system."""
+def child_plan(cfg: Settings, *, backfill: str, speed: float, workers: int, people: bool | None = None) -> list[Child]:
+    """The processes of a full system (people: --people/--no-people for the simulator; None leaves
+    it to SANDTABLE_SIMULATE_PEOPLE)."""
+    simulate = ["simulate", "--backfill", backfill, "--speed", str(speed)]
+    if people is not None:
+        simulate.append("--people" if people else "--no-people")
     return [
         Child("web", ["serve", "--host", cfg.host, "--port", str(cfg.port)]),
         Child("worker", ["worker", "--processes", str(workers)]),
-        Child("simulator", ["simulate", "--backfill", backfill, "--speed", str(speed)]),
+        Child("simulator", simulate),
     ]
 
 
@@ -62,8 +66,16 @@ def run(
     backfill: Annotated[str, typer.Option(help="simulated history before live events")] = "24h",
     speed: Annotated[float, typer.Option(help="simulator speed (1 = real time)")] = 1.0,
     workers: Annotated[int, typer.Option(help="analytics worker processes")] = 1,
+    people: Annotated[
+        bool | None,
+        typer.Option(
+            "--people/--no-people",
+            help="the simulator also plays the people who handle alerts [default: SANDTABLE_SIMULATE_PEOPLE]",
+        ),
+    ] = None,
 ) -> None:
-    """Run everything: stores, demo data when empty, workers, simulator, web app."""
+    """Run everything: stores, demo data when empty, workers, simulator (and the people who handle
+    alerts), web app."""
     cfg = settings()
     if not port_free(cfg.host, cfg.port):
         raise StoreUnavailable(f"SANDTABLE_PORT: port {cfg.port} on {cfg.host} is already in use")
@@ -74,7 +86,7 @@ def run(
     _ensure_demo(stores)
     stores.engine.dispose()
 
-    children = child_plan(cfg, backfill=backfill, speed=speed, workers=workers)
+    children = child_plan(cfg, backfill=backfill, speed=speed, workers=workers, people=people)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:

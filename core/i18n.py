@@ -809,6 +809,17 @@ TABLE: dict[str, tuple[str, str]] = {
     "value.overstay": ("访客逾时未离开", "visitor overstayed"),
     "value.in": ("进", "in"),
     "value.out": ("出", "out"),
+    # the living demo: what the simulated people write in the timeline (simulator/people.py)
+    "people.ack": ("值班民警已查看，正在核实", "Seen by the officer on duty, checking"),
+    "people.dispatch": ("请就近前往核实处置", "Please go and check"),
+    "people.to_property": ("转物业处置", "Handed to the property office"),
+    "people.false_alarm.device_test": ("视频复核为设备自检误触发", "Video check: the device's self-test"),
+    "people.false_alarm.resident": ("电话核实为住户正常活动", "Called: the residents' normal activity"),
+    "people.false_alarm.duplicate": ("与已处置警情重复", "A repeat of an alert already handled"),
+    "people.close.handled": ("已到场处置完毕，现场恢复正常", "On scene and handled; all back to normal"),
+    "people.close.no_problem_found": ("到场查看，现场无异常", "On scene: nothing wrong found"),
+    "people.close.referred": ("已移交相关部门跟进", "Referred to the department concerned"),
+    "people.close.property": ("物业已派人到场处理完毕", "The property office sent someone and handled it"),
     # login
     "login.title": ("用户登录", "Sign in"),
     "login.username": ("用户名", "Username"),

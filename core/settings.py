@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         description="a check-in on the tasks page counts as on duty this long without a check-out",
     )
 
+    # --- the demo's simulator ------------------------------------------------------------
+    simulate_people: bool = Field(
+        default=True,
+        description="the simulator also plays the people (operator, guards, property) who handle alerts",
+    )
+
     # --- reports ------------------------------------------------------------------------
     report_max_days: int = Field(default=366, ge=1, description="longest period one report may cover")
     report_daily_at: str = Field(

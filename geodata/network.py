@@ -36,6 +36,20 @@ def path_graph(geometries: Iterable[Mapping[str, Any]]) -> nx.Graph:
     return graph
 
 
+def walking_path(graph: nx.Graph, start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
+    """The points (lat, lon) of the shortest walk from start to end over the network: start, the
+    network's vertices from the node nearest start to the node nearest end, end (a straight line
+    when there is no network or no way through)."""
+    if graph.number_of_nodes() == 0:
+        return [start, end]
+    a, b = (min(graph.nodes, key=lambda n: (n[0] - lon) ** 2 + (n[1] - lat) ** 2) for lat, lon in (start, end))
+    try:
+        nodes = nx.shortest_path(graph, a, b, weight="weight")
+    except nx.NetworkXNoPath:
+        return [start, end]
+    return [start, *[(n[1], n[0]) for n in nodes], end]
+
+
 @dataclass
 class Walk:
     """A walking distance to a target."""
@@ -73,3 +87,7 @@ class Network:
             else:
                 out[key] = Walk(off + lengths[node] + t_off, straight)
         return out
+
+    def path(self, start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
+        """The points (lat, lon) of the shortest walk from start to end (walking_path)."""
+        return walking_path(self.graph, start, end)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from alerts.access import alert_filter, visible_to
 from alerts.lifecycle import is_open
@@ -233,7 +233,8 @@ def response_minutes(stores: Stores, principal: Principal, community: str, now: 
             AlertRecord.community_id == community,
             AlertRecord.detected_at >= since,
             AlertStep.status.in_(["acknowledged", "dispatched", "on_scene", "resolved"]),
-            AlertStep.actor != "system",
+            # the system's own steps (escalations, re-offers) are no response; an arrival the geofence saw is
+            or_(AlertStep.actor != "system", AlertStep.action == "task_arrive"),
         )
         .group_by(AlertRecord.id, AlertRecord.detected_at, AlertStep.status)
     )

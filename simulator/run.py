@@ -15,12 +15,15 @@ from sqlalchemy import select, update
 
 from auth.models import ApiToken, User
 from auth.service import create_token
-from core.errors import StoreUnavailable
+from core.clock import Clock, WallClock
+from core.errors import SandtableError, StoreUnavailable
 from core.timefmt import ms_to_utc
 from registry.models import Community, Guard
 from simulator.demo_roster import extend_demo_roster
 from simulator.generate import SLOT_MS, Story, make_story, slot_events
+from simulator.people import People, cast
 from simulator.world import World, load_world
+from store.redis_server import TRANSIENT_ERRORS
 from store.sql import utcnow
 from store.stores import Stores
 
@@ -110,8 +113,12 @@ def run_simulator(
     stop: threading.Event,
     once: bool,
     fraction: float = 1.0,
+    people: bool = False,
+    clock: Clock | None = None,
 ) -> None:
-    """Backfill, then stream live events until stopped."""
+    """Backfill, then stream live events until stopped; with people, the simulated operator, guards
+    and property office handle alerts meanwhile (simulator/people.py), on the same clock."""
+    clock = clock or WallClock()
     wait_for(base_url, stop)
     with stores.sessions() as session:
         ids = list(session.scalars(select(Community.id).order_by(Community.id)))
@@ -123,10 +130,11 @@ def run_simulator(
     if not worlds:
         log.warning("no community to simulate")
         return
-    anchor = int(time.time() * 1000)
+    anchor = clock.now_ms()
     keep_roster(stores, list(worlds), anchor - int(backfill_hours * 3_600_000), anchor)
     stories = {c: make_story(w, anchor, seed) for c, w in worlds.items()}
     posters = {c: Poster(base_url, simulator_token(stores, c), stop) for c in worlds}
+    crew = cast(stores, clock, list(worlds), lambda c, events: posters[c].post(events), enabled=people, seed=seed)
     if backfill_hours > 0:
         began = time.monotonic()
         for community, world in worlds.items():
@@ -141,19 +149,34 @@ def run_simulator(
                 posters[community].rejected,
                 time.monotonic() - began,
             )
+            play(crew)  # the backfill's first alerts are on the screens already: the operator notices them
     if once:
         return
     cursor = rostered = anchor
     while not stop.is_set():
         stop.wait(max(0.2, 2.0 / speed))
-        now = int(time.time() * 1000)
+        now = clock.now_ms()
         if now - rostered >= ROSTER_EVERY_MS:
             keep_roster(stores, list(worlds), now, now)
             rostered = now
+        busy = crew.busy_wearables() if crew is not None else set()
         for community, world in worlds.items():
             events = window(world, stories[community], cursor, now, seed, rate=speed)
-            posters[community].post(events)
+            posters[community].post([e for e in events if e["device"] not in busy])  # walkers post their own
         cursor = now
+        play(crew)
+
+
+def play(crew: People | None) -> None:
+    """One tick of the people (when on); a store away or a refused action is logged, never fatal."""
+    if crew is None:
+        return
+    try:
+        crew.tick()
+    except (*TRANSIENT_ERRORS, StoreUnavailable) as err:
+        log.warning("people: the stores are unavailable (%s); trying again", err)
+    except SandtableError as err:
+        log.warning("people: %s", err)
 
 
 def keep_roster(stores: Stores, communities: list[str], start_ms: int, now_ms: int) -> None:

@@ -10,7 +10,7 @@ import networkx as nx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geodata.network import path_graph
+from geodata.network import path_graph, walking_path
 from registry.models import Device, Guard, Household, PatrolRoute, Person, PersonTag, Residency, Vehicle
 from registry.queries import path_geometries
 from simulator.demo_roster import team_of
@@ -62,19 +62,7 @@ class World:
 
     def walk(self, start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
         """Positions (lat, lon) along the shortest walk on the path network."""
-        if self.graph.number_of_nodes() == 0:
-            return [start, end]
-        a, b = _nearest(self.graph, start), _nearest(self.graph, end)
-        try:
-            nodes = nx.shortest_path(self.graph, a, b, weight="weight")
-        except nx.NetworkXNoPath:
-            return [start, end]
-        return [start, *[(n[1], n[0]) for n in nodes], end]
-
-
-def _nearest(graph: nx.Graph, point: tuple[float, float]) -> Any:
-    lat, lon = point
-    return min(graph.nodes, key=lambda n: (n[0] - lon) ** 2 + (n[1] - lat) ** 2)
+        return walking_path(self.graph, start, end)
 
 
 def load_world(session: Session, community: str, rng: random.Random) -> World:
