@@ -79,7 +79,7 @@ class Incident:
     caller: dict[str, str] = field(default_factory=dict)
 
 
-def _refuse(key: str, field_name: str, **values: str) -> InvalidInput:
+def _refuse(key: str, field_name: str, **values: Any) -> InvalidInput:
     """A refusal that names the field (``err.values["field"]``: the API's JSON names it too)."""
     return InvalidInput(key=key, field=field_name, **values)
 
