@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
@@ -286,7 +287,10 @@ def wait_text(driver: Any, css: str, text: str, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     seen = ""
     while time.monotonic() < deadline:
-        seen = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+        try:
+            seen = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+        except StaleElementReferenceException:
+            continue  # redrawn between the find and the read: look again
         if text in seen:
             return seen
         time.sleep(0.2)
