@@ -37,6 +37,7 @@ CALLBACK_MODULES = (
     "callbacks.wall",
     "callbacks.city",
     "callbacks.console",
+    "callbacks.incidents",
     "callbacks.tasks",
     "callbacks.visitors",
     "callbacks.reports",

@@ -22,7 +22,7 @@ from closedloop.service import Loop
 from registry.models import Guard, Household
 from store.stores import Stores
 from tests.conftest import LiveServer, http_login, new_browser, save_screenshot
-from tests.test_rules import M, T0, Ids, Scenario, ids  # noqa: F401  (ids: the fixture)
+from tests.test_rules import T0, Ids, M, Scenario, ids  # noqa: F401  (ids: the fixture)
 from tests.test_wall import feed, now_ms
 
 pytestmark = pytest.mark.also_on_pg
@@ -141,9 +141,7 @@ def test_only_police_and_admins_of_the_community_may_register_an_incident(world:
     for role, community in (("grid_worker", "wanhu"), ("property", "wanhu"), ("wall", "wanhu")):
         denied = requests.post(url, json=incident(), headers=role_token(world, role, community), timeout=30)
         assert denied.status_code == 403, (role, denied.text)
-    elsewhere = requests.post(
-        url, json=incident(), headers=role_token(world, "police", "xingbang"), timeout=30
-    )
+    elsewhere = requests.post(url, json=incident(), headers=role_token(world, "police", "xingbang"), timeout=30)
     assert elsewhere.status_code == 403
     anonymous = requests.post(url, json=incident(), timeout=30)
     assert anonymous.status_code in (401, 403)
@@ -206,7 +204,8 @@ def nearest_guard(world: Stores, alert: dict[str, Any]) -> Guard:
         ).first()
     assert guard is not None and guard.device_id is not None
     lat, lon = alert["location"]["lat"], alert["location"]["lon"] + 0.0003
-    feed(world, [{"type": "guard.position", "device": guard.device_id, "ts": now_ms(), "data": {"lat": lat, "lon": lon}}])
+    position = {"type": "guard.position", "device": guard.device_id, "ts": now_ms(), "data": {"lat": lat, "lon": lon}}
+    feed(world, [position])
     return guard
 
 
