@@ -24,6 +24,7 @@ from registry.models import Building
 from registry.queries import household_labels
 
 POINT = "point"
+KEEP = (no_update,) * 5  # the selection, the queue and what was typed stay as they are
 
 
 def click_position(click: Any) -> tuple[float, float] | None:
@@ -126,6 +127,9 @@ def error_slot(field: str) -> str:
     Output(ids.INCIDENT_MSG, "children"),
     Output(ids.CONSOLE_SELECTED, "data", allow_duplicate=True),
     Output(ids.CONSOLE_DONE, "data", allow_duplicate=True),
+    Output(ids.INCIDENT_SUMMARY, "value"),
+    Output(ids.INCIDENT_CALLER_NAME, "value"),
+    Output(ids.INCIDENT_CALLER_PHONE, "value"),
     Input(ids.INCIDENT_SUBMIT, "n_clicks"),
     State(ids.INCIDENT_SOURCE, "value"),
     State(ids.INCIDENT_SUMMARY, "value"),
@@ -148,7 +152,8 @@ def register(
     selected: Any,
     done: Any,
 ) -> tuple[Any, ...]:
-    """Register the incident; the new alert is then selected in the queue."""
+    """Register the incident; the new alert is then selected in the queue and the form is emptied for
+    the next call (on a refusal everything typed stays)."""
     if not clicks:
         raise PreventUpdate
     principal = current_principal()
@@ -169,11 +174,11 @@ def register(
         slot = error_slot(str(err.values.get("field", "")))
         if slot:
             errors[slot] = err.text(lang)
-            return *errors.values(), "", no_update, no_update
-        return *errors.values(), html.Div(err.text(lang), className="st-msg-error"), no_update, no_update
+            return *errors.values(), "", *KEEP
+        return *errors.values(), html.Div(err.text(lang), className="st-msg-error"), *KEEP
     except SandtableError as err:
-        return *errors.values(), html.Div(err.text(lang), className="st-msg-error"), no_update, no_update
+        return *errors.values(), html.Div(err.text(lang), className="st-msg-error"), *KEEP
     label = t(f"alert.type.{alert['type']}", lang)
     message = html.Div(t("incident.done", lang, label=label), className="st-msg-ok")
     count = (done if isinstance(done, int) else 0) + 1
-    return *errors.values(), message, {**selected, "alert": alert["id"]}, count
+    return *errors.values(), message, {**selected, "alert": alert["id"]}, count, "", "", ""

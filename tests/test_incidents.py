@@ -10,6 +10,7 @@ import pytest
 import requests
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from sqlalchemy import select
 
 from alerts.live import AlertStore
@@ -21,7 +22,8 @@ from closedloop.models import ResidentReport, Task
 from closedloop.service import Loop
 from registry.models import Guard, Household
 from store.stores import Stores
-from tests.conftest import LiveServer, http_login, new_browser, save_screenshot
+from tests.conftest import LiveServer, browser_login, http_login, new_browser, save_screenshot
+from tests.test_map_page import wait_for
 from tests.test_rules import T0, Ids, M, Scenario, ids  # noqa: F401  (ids: the fixture)
 from tests.test_wall import feed, now_ms
 
@@ -246,6 +248,45 @@ def test_a_residents_call_is_an_alert_at_the_household_and_a_flood_is_refused(
     assert forged.status_code == 404
 
 
+@pytest.mark.browser
+def test_a_call_entered_in_the_console_is_placed_refused_by_field_and_selected(
+    world: Stores, server: LiveServer, browser: Any
+) -> None:
+    browser_login(browser, server.url, "police.wanhu")
+    browser.get(server.url + "/console")
+    wait_for(browser, "details.st-incident > summary")[0].click()
+    submit = browser.find_element(By.ID, "incident-submit")
+    submit.click()
+    wait_text(browser, "#incident-error-summary", "请填写警情摘要")
+    browser.find_element(By.ID, "incident-summary").send_keys("楼上住户家中传出呼救声")
+    browser.find_element(By.ID, "incident-submit").click()
+    wait_text(browser, "#incident-error-place", "请指定地点")
+    assert browser.find_element(By.ID, "incident-error-summary").text == ""
+
+    # a click on the map chooses a point; typing an address replaces it by the household found
+    browser.find_element(By.ID, "incident-map").click()
+    wait_text(browser, "#incident-place", "地图选点")
+    browser.find_element(By.ID, "incident-address").send_keys("52幢2单元402室" + Keys.ENTER)
+    wait_text(browser, "#incident-place", "52幢2单元402室")
+    browser.find_element(By.ID, "incident-caller-phone").send_keys("12345")
+    browser.find_element(By.ID, "incident-submit").click()
+    wait_text(browser, "#incident-error-caller-phone", "不是有效的手机号")
+    phone = browser.find_element(By.ID, "incident-caller-phone")
+    phone.send_keys(Keys.CONTROL, "a")
+    phone.send_keys(Keys.BACKSPACE, "13812345678")
+    browser.find_element(By.ID, "incident-submit").click()
+
+    # the new alert is selected: its detail opens, and it is in the queue
+    wait_text(browser, ".st-detail-type", "接警登记")
+    wait_text(browser, ".st-evidence", "楼上住户家中传出呼救声")
+    wait_text(browser, ".st-evidence", "138****5678")
+    wait_text(browser, ".st-queue-list", "接警登记")
+    save_screenshot(browser, "console-incident-registered")
+    (alert,) = AlertStore(world.redis, world.keys).open_alerts("wanhu")
+    assert alert["type"] == "incident.reported" and alert["subject"]["household"] == HOUSEHOLD
+
+
+@pytest.mark.browser
 def test_browser_b_a_resident_watches_their_call_move_until_the_feedback(world: Stores, server: LiveServer) -> None:
     """Issue 18, browser test (b): the resident calls the police on their page and watches the status
     move (received → someone on the way → done, with the feedback text) while the loop runs."""
