@@ -70,7 +70,7 @@ def chosen_match(community: str, value: Any, lang: str) -> PlaceMatch | None:
 
 
 @page_callback(
-    "dispatch",
+    "view.console",
     Output(ids.INCIDENT_PLACE, "options"),
     Output(ids.INCIDENT_PLACE, "value"),
     Output(ids.INCIDENT_PIN, "children"),
@@ -122,7 +122,7 @@ def error_slot(field: str) -> str:
 
 
 @page_callback(
-    "dispatch",
+    "view.console",
     [Output(error_id(name), "children") for name in ERROR_FIELDS],
     Output(ids.INCIDENT_MSG, "children"),
     Output(ids.CONSOLE_SELECTED, "data", allow_duplicate=True),
