@@ -18,7 +18,7 @@ about alerts is written once, here:
   get no person ids;
 - **a caller** (an incident's or a resident's call, ``evidence.caller``): the phone is masked for
   every role, like any other phone (``auth/masking.py``); the name as ``name_for`` shows names; the
-  wall gets no caller at all.
+  wall gets no caller at all, and no incident summary (a caller's own words may name people).
 
 The SQL readers narrow their queries with ``alert_filter`` (so that limits count visible alerts
 only) and still pass every row through ``alert_for``.
@@ -122,6 +122,7 @@ def alert_for(principal: Principal, doc: dict[str, Any], settings: Settings) -> 
         evidence.pop("opener", None)
         evidence.pop("opener_kind", None)
         evidence.pop("caller", None)
+        evidence.pop("summary", None)  # a caller's own words may name people
     caller = evidence.get("caller")
     if isinstance(caller, dict):
         evidence["caller"] = {

@@ -102,7 +102,7 @@ def test_a_call_to_110_becomes_an_alert_of_its_own_with_the_caller_masked(world:
         headers=role_token(world, "wall"),
         timeout=30,
     ).json()
-    assert wall and all("caller" not in a["evidence"] for a in wall)
+    assert wall and all("caller" not in a["evidence"] and "summary" not in a["evidence"] for a in wall)
 
 
 REFUSALS = [
