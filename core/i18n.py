@@ -852,8 +852,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "resident.stage.done": ("已处理", "Done"),
     "resident.feedback": ("处理结果：{text}", "Outcome: {text}"),
     "console.reports_in_queue": (
-        "居民报警已作为警情进入左侧队列(居民求助)",
-        "Residents' calls to the police are alerts in the queue (Resident's call)",
+        "居民报警同时作为警情(居民报警求助)列入上方警情队列，点击可查看",
+        "Each call is also an alert (Resident's call) in the queue above; click one to open it",
     ),
 }
 

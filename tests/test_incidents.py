@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from alerts.live import AlertStore
 from api.resident import resident_link
+from auth.models import User
 from auth.principal import Principal
 from auth.service import create_token
 from closedloop.incidents import Incidents, find_places
@@ -154,9 +155,8 @@ def test_an_incident_follows_the_loop_to_its_close(world: Stores) -> None:
     loop = Loop(world)
     alert = Incidents(loop).report(POLICE, incident())
     loop.act(POLICE, "wanhu", alert["id"], "acknowledge", expected="new")
-    guard = nearest_guard(world, alert)
+    guard, worker = nearest_guard(world, alert)
     task = loop.dispatch(POLICE, "wanhu", alert["id"], guard.id, expected="acknowledged")
-    worker = Principal(kind="user", id="g", role="grid_worker", community="wanhu", guard=guard.id)
     task = loop.task_action(worker, task.id, "accept", version=task.version)
     task = loop.task_action(worker, task.id, "close", version=task.version, outcome="handled", notes="已劝解")
     assert AlertStore(world.redis, world.keys).get("wanhu", alert["id"])["status"] == "resolved"  # type: ignore[index]
@@ -198,17 +198,20 @@ def test_a_low_battery_raises_one_alert_per_device_until_a_new_battery(world: St
 # --- the resident's call ------------------------------------------------------------------------------
 
 
-def nearest_guard(world: Stores, alert: dict[str, Any]) -> Guard:
-    """A guard of the alert's grid, placed next to it (so that dispatch finds them)."""
+def nearest_guard(world: Stores, alert: dict[str, Any]) -> tuple[Guard, Principal]:
+    """The guard of the grid worker account grid.wanhu-G1 (a guard with an account), placed next to the
+    alert so that dispatch finds them, and the principal of that account."""
     with world.sessions() as session:
-        guard = session.scalars(
-            select(Guard).where(Guard.community_id == "wanhu", Guard.device_id.is_not(None)).order_by(Guard.id)
-        ).first()
+        guard_id = session.scalars(select(User.guard_id).where(User.username == "grid.wanhu-G1")).one()
+        guard = session.get(Guard, guard_id)
     assert guard is not None and guard.device_id is not None
     lat, lon = alert["location"]["lat"], alert["location"]["lon"] + 0.0003
     position = {"type": "guard.position", "device": guard.device_id, "ts": now_ms(), "data": {"lat": lat, "lon": lon}}
     feed(world, [position])
-    return guard
+    worker = Principal(
+        kind="user", id="grid.wanhu-G1", role="grid_worker", community="wanhu", grid="wanhu-G1", guard=guard.id
+    )
+    return guard, worker
 
 
 def call_police(server: LiveServer, link: str, text: str, contact: str = "13912345678") -> requests.Response:
@@ -304,10 +307,9 @@ def test_browser_b_a_resident_watches_their_call_move_until_the_feedback(world: 
         loop.act(POLICE, "wanhu", alert_id, "acknowledge", expected="new")
         stage_is(driver, "已收到")
         doc = loop.visible_alert(POLICE, "wanhu", alert_id)
-        guard = nearest_guard(world, doc)
+        guard, worker = nearest_guard(world, doc)
         task = loop.dispatch(POLICE, "wanhu", alert_id, guard.id, expected="acknowledged")
         stage_is(driver, "民警/卫士正在赶来")
-        worker = Principal(kind="user", id="g", role="grid_worker", community="wanhu", guard=guard.id)
         task = loop.task_action(worker, task.id, "accept", version=task.version)
         task = loop.task_action(worker, task.id, "arrive", version=task.version)
         stage_is(driver, "民警/卫士正在赶来")
