@@ -105,6 +105,12 @@ def test_a_call_to_110_becomes_an_alert_of_its_own_with_the_caller_masked(world:
     ).json()
     assert wall and all("caller" not in a["evidence"] and "summary" not in a["evidence"] for a in wall)
 
+    # the OpenAPI document (public) knows the new types and the route
+    spec = requests.get(server.url + "/api/v1/openapi.json", timeout=30).json()
+    alert_types = spec["components"]["schemas"]["Alert"]["properties"]["type"]["enum"]
+    assert {"incident.reported", "resident.call", "device.battery_low"} <= set(alert_types)
+    assert "201" in spec["paths"]["/api/v1/incidents"]["post"]["responses"]
+
 
 REFUSALS = [
     (incident(place=None), "place"),
