@@ -17,7 +17,9 @@ from flask import Flask
 from api.access import install as install_access_control
 from api.context import EXTENSION, Services
 from api.events import bp as events_bp
+from api.incidents import bp as incidents_bp
 from api.map import bp as map_bp
+from api.openapi import bp as openapi_bp
 from api.registry_api import bp as registry_bp
 from api.reports import bp as reports_bp
 from api.resident import bp as resident_bp
@@ -36,6 +38,7 @@ CALLBACK_MODULES = (
     "callbacks.wall",
     "callbacks.city",
     "callbacks.console",
+    "callbacks.incidents",
     "callbacks.tasks",
     "callbacks.visitors",
     "callbacks.reports",
@@ -83,6 +86,8 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
     server.register_blueprint(map_bp)
     server.register_blueprint(registry_bp)
     server.register_blueprint(events_bp)
+    server.register_blueprint(incidents_bp)
+    server.register_blueprint(openapi_bp)
     server.register_blueprint(resident_bp)
     server.register_blueprint(visit_bp)
     server.register_blueprint(reports_bp)

@@ -15,7 +15,10 @@ about alerts is written once, here:
   and only when it is an evidence id (``store/evidence.py``): a server path stored by an older
   version is never handed out;
 - **the wall** (a display others may see) gets no person ids, openers or plates; property staff
-  get no person ids.
+  get no person ids;
+- **a caller** (an incident's or a resident's call, ``evidence.caller``): the phone is masked for
+  every role, like any other phone (``auth/masking.py``); the name as ``name_for`` shows names; the
+  wall gets no caller at all, and no incident summary (a caller's own words may name people).
 
 The SQL readers narrow their queries with ``alert_filter`` (so that limits count visible alerts
 only) and still pass every row through ``alert_for``.
@@ -32,6 +35,7 @@ from sqlalchemy import Select
 
 from alerts.constants import WANTED_LIST_ALERTS
 from alerts.models import AlertRecord
+from auth.masking import mask_phone, name_for
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import Principal
 from core.settings import Settings
@@ -117,6 +121,15 @@ def alert_for(principal: Principal, doc: dict[str, Any], settings: Settings) -> 
         subject.pop("plate", None)
         evidence.pop("opener", None)
         evidence.pop("opener_kind", None)
+        evidence.pop("caller", None)
+        evidence.pop("summary", None)  # a caller's own words may name people
+    caller = evidence.get("caller")
+    if isinstance(caller, dict):
+        evidence["caller"] = {
+            k: v
+            for k, v in (("name", name_for(principal, caller.get("name"))), ("phone", mask_phone(caller.get("phone"))))
+            if v
+        }
     return out
 
 

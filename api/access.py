@@ -35,6 +35,7 @@ PUBLIC_ROUTES = frozenset(
     {
         ("GET", "/resident"),
         ("POST", "/resident/report"),
+        ("GET", "/resident/calls"),
         ("POST", "/resident/invite"),
         ("GET", "/visit"),
         ("POST", "/visit"),

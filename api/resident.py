@@ -13,12 +13,13 @@ import hmac
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, make_response, render_template_string, request
+from flask import Blueprint, Response, jsonify, make_response, render_template_string, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import or_, select
 
 from api.access import client_ip
-from api.context import request_lang, stores
+from api.context import request_lang, services, stores
+from closedloop.incidents import Incidents
 from closedloop.models import Notice, ResidentReport, Task
 from core.i18n import t
 from core.timefmt import SHANGHAI, aware, local_text
@@ -59,6 +60,15 @@ PAGE = """<!doctype html>
 <button class="st-btn st-btn-danger" name="to" value="police">{{ t_police }}</button>
 </div>
 </form>
+<section id="st-calls" data-src="/resident/calls?h={{ household }}&amp;k={{ key }}"
+ {% if not calls %}hidden{% endif %}>
+<h2>{{ t_calls }}</h2>
+<div id="st-call-list">{% for c in calls %}<div class="st-notice st-call st-call-{{ c.stage }}" data-call="{{ c.id }}">
+<div class="st-muted">{{ c.when }}</div><div class="st-call-text">{{ c.text }}</div>
+<b class="st-call-stage">{{ c.label }}</b>
+{% if c.feedback %}<div class="st-call-feedback">{{ c.feedback }}</div>{% endif %}
+</div>{% endfor %}</div>
+</section>
 <h2>{{ t_invite }}</h2>
 <form method="post" action="/resident/invite" class="st-form" id="invite">
 <input type="hidden" name="h" value="{{ household }}"><input type="hidden" name="k" value="{{ key }}">
@@ -76,7 +86,7 @@ PAGE = """<!doctype html>
 {% for n in notices %}<div class="st-notice"><b>{{ n.title }}</b><div>{{ n.body }}</div></div>{% else %}
 <p class="st-muted">{{ t_none }}</p>{% endfor %}
 <p class="st-login-lang"><a href="/lang/{{ other }}?next={{ back }}">{{ t_lang }}</a></p>
-</main></body></html>"""
+</main><script src="/assets/js/resident.js"></script></body></html>"""
 
 
 def _household() -> tuple[Household, Building] | None:
@@ -167,8 +177,25 @@ def _page(
         t_passes=t("visitor.mine", lang),
         fields=visitor_fields(lang, values or {}, errors or {}),
         passes=_passes_view(household.id, lang),
+        t_calls=t("resident.calls", lang),
+        calls=_calls_view(household.id, lang),
     )
     return make_response(html, status)
+
+
+def _calls_view(household: str, lang: str) -> list[dict[str, str]]:
+    """The household's calls to the police with their stage and feedback (the page and its poll)."""
+    return [
+        {
+            "id": c["id"],
+            "when": _local(c["at"]),
+            "text": c["text"],
+            "stage": c["stage"],
+            "label": c["label"],
+            "feedback": t("resident.feedback", lang, text=c["feedback"]) if c["feedback"] else "",
+        }
+        for c in Incidents(services().loop).calls_of_household(household, lang)
+    ]
 
 
 def _passes_view(household: str, lang: str) -> list[dict[str, str]]:
@@ -262,7 +289,7 @@ def page() -> ResponseReturnValue:
 
 @bp.post("/resident/report")
 def report() -> ResponseReturnValue:
-    """A call to the property (a task for them) or to the police (on the console)."""
+    """A call to the property (a task for them) or to the police (a ``resident.call`` alert)."""
     lang = request_lang()
     found = _household()
     if found is None:
@@ -274,10 +301,12 @@ def report() -> ResponseReturnValue:
     if to not in ("property", "police") or not text:
         return _page(household, building, error=t("resident.need_text", lang), status=400)
     s = stores()
-    try:
-        hit(s.redis, s.keys.prefix, f"resident:{household.id}", limit=10, window_s=3600)
-    except RateLimited:
-        return _page(household, building, error=t("resident.too_many", lang), status=429)
+    try:  # a flood of calls from one household (a stuck button, a leaked link)
+        hit(s.redis, s.keys.prefix, f"resident:{household.id}", limit=s.settings.resident_calls_per_hour, window_s=3600)
+    except RateLimited as err:
+        response = _page(household, building, error=t("resident.too_many", lang), status=429)
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
     with s.sessions.begin() as session:
         report_id = secrets.token_hex(8)
         session.add(
@@ -309,5 +338,18 @@ def report() -> ResponseReturnValue:
                     created_by="resident",
                 )
             )
+    if to == "police":  # the call is an alert in the console's queue, in the closed loop
+        Incidents(services().loop).resident_call(report_id, household.id, text, contact)
     s.redis.incr(s.keys.version(household.community_id))
     return _page(household, building, message=t(f"resident.sent_{to}", lang))
+
+
+@bp.get("/resident/calls")
+def calls() -> ResponseReturnValue:
+    """The household's calls to the police and their status (polled by the page: assets/js/resident.js)."""
+    found = _household()
+    if found is None:
+        return make_response(t("resident.bad_link", request_lang()), 404)
+    response = jsonify(_calls_view(found[0].id, request_lang()))
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -63,7 +63,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 # Alert types a property account may see: the non-police matters handed to them.
 PROPERTY_ALERT_TYPES = frozenset(
-    {"smoke", "throw", "fall", "device.offline", "sensor.silent", "visitor.unapproved", "patrol.missed"}
+    {
+        "smoke",
+        "throw",
+        "fall",
+        "device.offline",
+        "device.battery_low",  # the property office changes the batteries
+        "sensor.silent",
+        "visitor.unapproved",
+        "patrol.missed",
+    }
 )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from alerts.access import alert_filter, visible_to
 from alerts.history import history_query, record_view
 from alerts.lifecycle import is_open
+from alerts.models import AlertRecord
 from api.context import services, stores
 from auth.callbacks import page_callback
 from auth.masking import mask_id_number, name_for
@@ -26,6 +27,7 @@ from core.i18n import t
 from core.timefmt import aware, local_text, utc_to_ms
 from layouts import ids
 from registry.models import Grid, Person
+from registry.queries import household_labels
 
 
 def lang_of(selected: Any) -> str:
@@ -130,13 +132,16 @@ def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -
     "view.console",
     Output(ids.CONSOLE_SELECTED, "data"),
     Input({"type": "console-alert", "id": ALL}, "n_clicks"),
+    Input({"type": "console-call", "id": ALL}, "n_clicks"),
     State(ids.CONSOLE_SELECTED, "data"),
     prevent_initial_call=True,
 )
-def choose_alert(clicks: list[Any], selected: Any) -> Any:
-    """Remember which alert is open in the detail panel."""
+def choose_alert(clicks: list[Any], calls: list[Any], selected: Any) -> Any:
+    """Remember which alert is open in the detail panel (picked in the queue or in the residents' calls)."""
     trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not any(as_list(clicks)) or not isinstance(selected, dict):
+    if not isinstance(trigger, dict) or not any(as_list(clicks) + as_list(calls)) or not isinstance(selected, dict):
+        raise PreventUpdate
+    if not ctx.triggered or not ctx.triggered[0].get("value"):  # a list redrawn, not a click
         raise PreventUpdate
     return {**selected, "alert": str(trigger.get("id", ""))}
 
@@ -385,7 +390,8 @@ def act(acts: list[Any], dispatches: list[Any], note: Any, selected: Any, seen: 
     State(ids.CONSOLE_SELECTED, "data"),
 )
 def reports(_tick: Any, selected: Any) -> list[Any]:
-    """Residents' calls to the police (newest first)."""
+    """Residents' calls to the police (newest first): each is a ``resident.call`` alert in the queue
+    too; this list shows the address and the call's stage, and a click opens its alert."""
     principal = current_principal()
     if not can(principal, "view.console"):
         raise PreventUpdate
@@ -400,17 +406,31 @@ def reports(_tick: Any, selected: Any) -> list[Any]:
                 .limit(20)
             )
         )
+        where = household_labels(session, [r.household_id for r in rows], lang)
+        statuses = {
+            r.id: str(r.status)
+            for r in session.scalars(
+                select(AlertRecord).where(AlertRecord.id.in_([row.alert_id for row in rows if row.alert_id]))
+            )
+        }
     if not rows:
         return [html.Div(t("wall.no_data", lang), className="st-muted")]
-    return [
-        html.Div(
-            className="st-report",
+    return [html.Div(t("console.reports_in_queue", lang), className="st-muted")] + [
+        html.Button(
+            id={"type": "console-call", "id": r.alert_id or r.id},
+            n_clicks=0,
+            disabled=r.alert_id is None,
+            className="st-report st-row",
             children=[
                 html.Span(
                     local_text(int(aware(r.created_at).timestamp() * 1000), "%m-%d %H:%M"), className="st-row-when"
                 ),
-                html.Span(r.household_id, className="st-report-where"),
+                html.Span(where.get(r.household_id, r.household_id), className="st-report-where"),
                 html.Span(r.text, className="st-report-text"),
+                html.Span(
+                    t(f"status.{statuses[r.alert_id]}", lang) if r.alert_id in statuses else "",
+                    className="st-report-status",
+                ),
             ],
         )
         for r in rows

@@ -65,6 +65,7 @@ class ResidentReport(Base):
     text: Mapped[str] = mapped_column(Text)
     contact: Mapped[str] = mapped_column(String(20), default="")
     status: Mapped[str] = mapped_column(String(16), default="new")  # new / handled
+    alert_id: Mapped[str | None] = mapped_column(String(32), index=True)  # a call to the police: its alert
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -187,6 +187,19 @@ class Settings(BaseSettings):
         default=10, ge=1, description="residents' visitor invitations (POST /resident/invite) per household per hour"
     )
 
+    # --- incidents and residents' calls (issue 18) -----------------------------------------
+    resident_calls_per_hour: int = Field(
+        default=10,
+        ge=1,
+        description="residents' calls (POST /resident/report, property or police) per household per hour",
+    )
+    battery_low_percent: float = Field(
+        default=20.0,
+        ge=0,
+        le=100,
+        description="device.battery_low: a heartbeat's battery at or below this percentage raises the alert",
+    )
+
     # --- reverse proxy --------------------------------------------------------------------
     trusted_proxies: str = Field(
         default="",

@@ -1,6 +1,6 @@
 """The police console (警务工作台): the alert queue, an alert's detail and timeline, and the actions of
 the closed loop (acknowledge, false alarm, dispatch the nearest force, hand to property, resolve);
-residents' calls and police notices."""
+the 接警登记 form (layouts/incident_form.py); residents' calls and police notices."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from dash import dcc, html
 
 from alerts.constants import ALERT_TYPES
 from api.context import request_lang, stores
+from auth.policy import can
 from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
+from layouts.incident_form import incident_form
 from layouts.shell import forbidden, header, nav_links
 from layouts.visitors import approval_panel
 from registry import queries
@@ -49,6 +51,7 @@ def layout(community: str | None = None, **_: Any) -> html.Div:
                     html.Section(
                         className="st-panel st-queue",
                         children=[
+                            incident_form(chosen, lang, stores().settings) if can(principal, "dispatch") else None,
                             html.Div(t("console.queue", lang), className="st-panel-title"),
                             html.Div(
                                 className="st-filters",

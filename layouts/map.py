@@ -38,12 +38,15 @@ LEGEND_CATEGORIES = (
 )
 
 
-def base_layer(settings: Settings) -> Any:
-    """An intranet XYZ tile layer when configured, else the offline vector basemap."""
+def base_layer(settings: Settings, *, named: bool = True) -> Any:
+    """An intranet XYZ tile layer when configured, else the offline vector basemap (``named=False``: without
+    the page map's ids, for a second, small map such as the console's place picker)."""
     if settings.tile_url:
-        return dl.TileLayer(id=ids.MAP_TILES, url=settings.tile_url, attribution=settings.tile_attribution, maxZoom=20)
+        tile_id = {"id": ids.MAP_TILES} if named else {}
+        return dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution, maxZoom=20, **tile_id)
+    basemap_id = {"id": ids.MAP_BASEMAP} if named else {}
     return dl.GeoJSON(
-        id=ids.MAP_BASEMAP, url="/geo/basemap.geojson", style=ns("basemapStyle"), interactive=False, pane="basemap"
+        url="/geo/basemap.geojson", style=ns("basemapStyle"), interactive=False, pane="basemap", **basemap_id
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from analytics.rules.arrival import GeofenceArrival
 from analytics.rules.base import Rule
+from analytics.rules.battery import BatteryLow
 from analytics.rules.elder_inactive import ElderInactive
 from analytics.rules.elder_routine import ElderRoutine
 from analytics.rules.gates import PatrolMissed, VehicleCheck, VisitorCheck
@@ -17,6 +18,7 @@ RULE_CLASSES: tuple[type[Rule], ...] = (
     ElderRoutine,
     SensorSilent,
     DeviceOffline,
+    BatteryLow,
     LockUnregistered,
     TenantUnregistered,
     WatchlistMatch,

@@ -1,0 +1,177 @@
+"""``GET /api/v1/openapi.json`` (interfaces §3): the OpenAPI document of the HTTP API, built from the
+same constants the routes check (alert types, severities, incident sources), so that it cannot
+drift from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from alerts.constants import ALERT_TYPES, INCIDENT_SOURCES, SEVERITIES
+from alerts.lifecycle import CLOSED_STATUSES, OPEN_STATUSES
+
+bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
+ERROR = {
+    "description": "a refusal with one sentence",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _list_of(ref: str, description: str) -> dict[str, Any]:
+    return _json({"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}}, description)
+
+
+def _query(name: str, description: str, enum: tuple[str, ...] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if enum:
+        schema["enum"] = list(enum)
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.0 document."""
+    place = {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["lat", "lon"],
+                "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+            },
+            {"type": "object", "required": ["building"], "properties": {"building": {"type": "string"}}},
+            {"type": "object", "required": ["household"], "properties": {"household": {"type": "string"}}},
+        ],
+        "description": "WGS-84 degrees inside the community's boundary, or a building or household of the community",
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Sandtable API", "version": "1"},
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "manage.py token create"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "st_session"},
+            },
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "string"}, "field": {"type": "string"}}},
+                "Alert": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "type": {"type": "string", "enum": list(ALERT_TYPES)},
+                        "severity": {"type": "string", "enum": list(SEVERITIES)},
+                        "status": {"type": "string", "enum": [*OPEN_STATUSES, *CLOSED_STATUSES]},
+                        "community": {"type": "string"},
+                        "subject": {"type": "object"},
+                        "location": {
+                            "type": "object",
+                            "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+                        },
+                        "opened_at": {"type": "string", "format": "date-time"},
+                        "detected_at": {"type": "string", "format": "date-time"},
+                        "count": {"type": "integer"},
+                        "evidence": {"type": "object"},
+                    },
+                },
+                "Incident": {
+                    "type": "object",
+                    "required": ["community", "source", "summary", "place"],
+                    "properties": {
+                        "community": {"type": "string"},
+                        "source": {"type": "string", "enum": list(INCIDENT_SOURCES)},
+                        "summary": {"type": "string", "minLength": 1, "maxLength": 1000},
+                        "severity": {"type": "string", "enum": list(SEVERITIES), "default": "high"},
+                        "place": place,
+                        "caller": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
+                            "description": "the phone is masked in every answer",
+                        },
+                    },
+                },
+                "Device": {"type": "object"},
+                "Household": {"type": "object"},
+                "Person": {"type": "object", "description": "ID number and phone masked"},
+            },
+        },
+        "paths": {
+            "/api/v1/events": {
+                "post": {
+                    "summary": "device events (interfaces §2): one object, an array of at most 1,000, or NDJSON",
+                    "security": [{"bearer": []}],
+                    "responses": {
+                        "202": _json({"type": "object"}, "accepted, duplicates and rejected events"),
+                        "400": ERROR,
+                        "401": ERROR,
+                        "403": ERROR,
+                        "413": ERROR,
+                        "429": ERROR,
+                    },
+                }
+            },
+            "/api/v1/alerts": {
+                "get": {
+                    "summary": "alerts in the caller's scope (interfaces §3)",
+                    "security": BEARER,
+                    "parameters": [
+                        _query("status", "open (default) or all", ("open", "all")),
+                        _query("type", "one alert type", ALERT_TYPES),
+                        _query("community", "one community of the caller's scope"),
+                        _query("since", "RFC 3339"),
+                    ],
+                    "responses": {"200": _list_of("Alert", "alerts, newest first"), "400": ERROR, "403": ERROR},
+                }
+            },
+            "/api/v1/incidents": {
+                "post": {
+                    "summary": "register an incident by hand (接警登记, interfaces §8): police or admin",
+                    "security": BEARER,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Incident"}}},
+                    },
+                    "responses": {
+                        "201": _json({"$ref": "#/components/schemas/Alert"}, "the alert of type incident.reported"),
+                        "400": ERROR,
+                        "403": ERROR,
+                    },
+                }
+            },
+            "/api/v1/devices": {
+                "get": {
+                    "security": BEARER,
+                    "parameters": [_query("type", "device type"), _query("community", "community")],
+                    "responses": {"200": _list_of("Device", "devices"), "403": ERROR},
+                }
+            },
+            "/api/v1/households": {
+                "get": {
+                    "security": BEARER,
+                    "parameters": [
+                        _query("category", "household category", ("rental", "group_rental", "owner", "vacant")),
+                        _query("community", "community"),
+                    ],
+                    "responses": {"200": _list_of("Household", "households"), "400": ERROR, "403": ERROR},
+                }
+            },
+            "/api/v1/people": {
+                "get": {
+                    "security": BEARER,
+                    "parameters": [_query("tag", "person tag"), _query("community", "community")],
+                    "responses": {"200": _list_of("Person", "people, masked"), "403": ERROR},
+                }
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    """The OpenAPI document (public: it holds no data)."""
+    return jsonify(document())
