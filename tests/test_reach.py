@@ -1,0 +1,142 @@
+"""Issue 18, browser test (a): a phone call entered in the console reaches a guard whose account was
+linked a minute earlier; the guard accepts on the phone, arrives (the geofence sees it) and closes
+with feedback; the console's timeline shows every step."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from sqlalchemy import delete, select
+
+from alerts.live import AlertStore
+from auth.models import User
+from closedloop.service import Loop
+from registry.models import Guard
+from store.stores import Stores
+from tests.conftest import LiveServer, browser_login, new_browser, run_manage, save_screenshot
+from tests.test_closed_loop import close_with_feedback, on_duty, place_guard
+from tests.test_map_page import wait_for
+
+PASSWORD = "volunteer-pass-2026"
+
+
+def click_button_of(driver: Any, css: str, text: str, timeout: float = 30.0) -> None:
+    """Press the button inside the element matching css that holds text (found afresh on each try:
+    the panel may be drawn again between the find and the click)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            row = next(e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text)
+            row.find_element(By.TAG_NAME, "button").click()
+            return
+        except (StaleElementReferenceException, StopIteration):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {css} with {text!r} to press") from None
+            time.sleep(0.2)
+
+
+def wait_text(driver: Any, css: str, text: str, timeout: float = 30.0) -> str:
+    """Wait until the elements matching css hold text (re-found on every look)."""
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        try:
+            seen = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+        except StaleElementReferenceException:
+            continue
+        if text in seen:
+            return seen
+        time.sleep(0.2)
+    raise AssertionError(f"{css}: wanted {text!r}, saw {seen!r}")
+
+
+@pytest.mark.browser
+def test_a_phone_call_reaches_a_guard_linked_a_minute_earlier_who_closes_it_from_the_phone(
+    world: Stores, browser: Any
+) -> None:
+    with world.sessions.begin() as session:
+        volunteer = session.scalars(
+            select(Guard).where(Guard.community_id == "wanhu", Guard.kind == "volunteer").order_by(Guard.id)
+        ).first()
+        assert volunteer is not None and volunteer.device_id is not None
+        session.execute(delete(User).where(User.guard_id == volunteer.id))  # one of the guards without an account
+        guard_id, name, wearable = volunteer.id, volunteer.name, volunteer.device_id
+    on_duty(world)  # nobody else on duty: the call can only go to the volunteer once they can be reached
+
+    # a minute before the call: the station links an account to the volunteer, who checks in on the phone
+    linked = run_manage(
+        world.settings, "user", "add", "volunteer.fu", "--role", "guard", "--guard", guard_id, "--password", PASSWORD
+    )
+    assert linked.returncode == 0, linked.stderr
+    server = LiveServer(world.settings)
+    phone = new_browser(390, 844, mobile=True)
+    try:
+        browser_login(phone, server.url, "volunteer.fu", PASSWORD)
+        phone.get(server.url + "/tasks")
+        wait_for(phone, ".st-duty-off")
+        phone.find_element(By.XPATH, "//button[normalize-space()='签到上岗']").click()
+        wait_for(phone, ".st-duty-checkin")
+
+        # the station takes a phone call and enters it at the console
+        browser_login(browser, server.url, "police.wanhu")
+        browser.get(server.url + "/console")
+        wait_for(browser, "details.st-incident > summary")[0].click()
+        browser.find_element(By.ID, "incident-summary").send_keys("来电：楼道内有人晕倒")
+        browser.find_element(By.ID, "incident-address").send_keys("52幢2单元402室" + Keys.ENTER)
+        wait_text(browser, "#incident-place", "52幢2单元402室")
+        browser.find_element(By.ID, "incident-caller-phone").send_keys("13912345678")
+        browser.find_element(By.ID, "incident-submit").click()
+        wait_text(browser, ".st-detail-type", "接警登记")
+        (alert,) = [
+            a for a in AlertStore(world.redis, world.keys).open_alerts("wanhu") if a["type"] == "incident.reported"
+        ]
+        place_guard(world, wearable, alert["location"]["lat"] + 0.0006, alert["location"]["lon"])  # ~70 m away
+
+        # acknowledge, then dispatch the volunteer, who is ranked (named, not by id)
+        browser.find_element(By.XPATH, "//button[normalize-space()='确认']").click()
+        wait_for(browser, ".st-msg-ok")
+        click_button_of(browser, ".st-suggest", name)
+        wait_text(browser, ".st-timeline", name)
+
+        # the volunteer, on the phone: accept; walking up to the place is seen by the geofence
+        phone.get(server.url + "/tasks")
+        wait_for(phone, ".st-task-offered")
+        phone.find_element(By.XPATH, "//button[normalize-space()='接单']").click()
+        wait_for(phone, ".st-task-accepted")
+        place_guard(world, wearable, alert["location"]["lat"], alert["location"]["lon"])
+        wait_for(phone, ".st-task-on_scene", timeout=60)
+        close_with_feedback(phone, "已处置", "老人低血糖晕倒，已送医")
+        wait_for(phone, ".st-msg-ok")
+        save_screenshot(phone, "reach_volunteer_closed")
+
+        # the console, still open, shows the whole timeline
+        wait_text(browser, ".st-timeline", "老人低血糖晕倒，已送医", timeout=60)
+        save_screenshot(browser, "reach_console_timeline")
+    finally:
+        phone.quit()
+        server.stop()
+    steps = Loop(world).timeline(alert["id"])
+    actions = [s["action"] for s in steps]
+    for expected in (
+        "raised",
+        "acknowledged",
+        "dispatched",
+        "task_offered",
+        "task_accept",
+        "task_arrive",
+        "on_scene",
+        "task_close",
+        "resolved",
+    ):
+        assert expected in actions, actions
+    arrive = next(s for s in steps if s["action"] == "task_arrive")
+    assert arrive["note"] == "geofence"  # arrival came from the wearable, not a button
+    accept = next(s for s in steps if s["action"] == "task_accept")
+    assert accept["actor"] == "volunteer.fu"
+    final = AlertStore(world.redis, world.keys).get("wanhu", alert["id"])
+    assert final is not None and final["status"] == "resolved"
