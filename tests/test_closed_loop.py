@@ -406,6 +406,21 @@ def close_with_feedback(phone: Any, outcome: str, notes: str, timeout: float = 3
             raise AssertionError("the close form could not be filled in")
 
 
+def click_button_of(driver: Any, css: str, text: str, timeout: float = 30.0) -> None:
+    """Press the button inside the element matching css that holds text (found afresh on each try:
+    the panel may be drawn again between the find and the click)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            row = next(e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text)
+            row.find_element(By.TAG_NAME, "button").click()
+            return
+        except (StaleElementReferenceException, StopIteration):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {css} with {text!r} to press") from None
+            time.sleep(0.2)
+
+
 @pytest.mark.browser
 def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser) -> None:
     """The police console and a grid worker's phone, open at the same time, drive one alert to closed."""
@@ -429,8 +444,7 @@ def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser
         browser.find_element(By.CSS_SELECTOR, "#console-note").send_keys("已电话联系住户")
         browser.find_element(By.XPATH, "//button[normalize-space()='确认']").click()
         wait_for(browser, ".st-msg-ok")
-        suggestion = next(d for d in wait_for(browser, ".st-suggest") if "网格员" in d.text)
-        suggestion.find_element(By.TAG_NAME, "button").click()
+        click_button_of(browser, ".st-suggest", "网格员")
         wait_for(browser, ".st-tl-what", minimum=4)
 
         # the grid worker, on the phone: accept, arrive, report and close

@@ -19,25 +19,10 @@ from closedloop.service import Loop
 from registry.models import Guard
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, new_browser, run_manage, save_screenshot
-from tests.test_closed_loop import close_with_feedback, on_duty, place_guard
+from tests.test_closed_loop import click_button_of, close_with_feedback, on_duty, place_guard
 from tests.test_map_page import wait_for
 
 PASSWORD = "volunteer-pass-2026"
-
-
-def click_button_of(driver: Any, css: str, text: str, timeout: float = 30.0) -> None:
-    """Press the button inside the element matching css that holds text (found afresh on each try:
-    the panel may be drawn again between the find and the click)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            row = next(e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text)
-            row.find_element(By.TAG_NAME, "button").click()
-            return
-        except (StaleElementReferenceException, StopIteration):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {css} with {text!r} to press") from None
-            time.sleep(0.2)
 
 
 def wait_text(driver: Any, css: str, text: str, timeout: float = 30.0) -> str:
