@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from sqlalchemy import delete, select
 from stdnum.cn import ric
@@ -421,6 +421,34 @@ def click_button_of(driver: Any, css: str, text: str, timeout: float = 30.0) -> 
             time.sleep(0.2)
 
 
+def wait_text(driver: Any, css: str, text: str, timeout: float = 30.0) -> str:
+    """Wait until the elements matching css hold text (re-found on every look)."""
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        try:
+            seen = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+        except StaleElementReferenceException:
+            continue
+        if text in seen:
+            return seen
+        time.sleep(0.2)
+    raise AssertionError(f"{css}: wanted {text!r}, saw {seen!r}")
+
+
+def press(driver: Any, label: str, timeout: float = 30.0) -> None:
+    """Press the button labelled label (found afresh when the page redraws it under the click)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']").click()
+            return
+        except (StaleElementReferenceException, NoSuchElementException):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no button {label!r} to press") from None
+            time.sleep(0.2)
+
+
 @pytest.mark.browser
 def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser) -> None:
     """The police console and a grid worker's phone, open at the same time, drive one alert to closed."""
@@ -442,7 +470,7 @@ def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser
         next(r for r in rows if "烟感报警" in r.text).click()
         wait_for(browser, ".st-detail-type")
         browser.find_element(By.CSS_SELECTOR, "#console-note").send_keys("已电话联系住户")
-        browser.find_element(By.XPATH, "//button[normalize-space()='确认']").click()
+        press(browser, "确认")
         wait_for(browser, ".st-msg-ok")
         click_button_of(browser, ".st-suggest", "网格员")
         wait_for(browser, ".st-tl-what", minimum=4)
@@ -451,20 +479,16 @@ def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser
         browser_login(phone, server.url, "grid.wanhu-G1")
         phone.get(server.url + "/tasks")
         wait_for(phone, ".st-task-offered")
-        phone.find_element(By.XPATH, "//button[normalize-space()='接单']").click()
+        press(phone, "接单")
         wait_for(phone, ".st-task-accepted")
-        phone.find_element(By.XPATH, "//button[normalize-space()='已到场']").click()
+        press(phone, "已到场")
         wait_for(phone, ".st-task-on_scene")
         save_screenshot(phone, "tasks_phone_on_scene")
         close_with_feedback(phone, "已处置", "厨房油烟，已处置")
         wait_for(phone, ".st-msg-ok")
 
         # the console, still open, shows the whole timeline
-        deadline = time.monotonic() + 20
-        while (
-            time.monotonic() < deadline and "反馈办结" not in browser.find_element(By.CSS_SELECTOR, ".st-timeline").text
-        ):
-            time.sleep(0.5)
+        wait_text(browser, ".st-timeline", "反馈办结")
         save_screenshot(browser, "console_timeline_closed")
     finally:
         phone.quit()

@@ -4,11 +4,9 @@ with feedback; the console's timeline shows every step."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from sqlalchemy import delete, select
@@ -19,25 +17,10 @@ from closedloop.service import Loop
 from registry.models import Guard
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, new_browser, run_manage, save_screenshot
-from tests.test_closed_loop import click_button_of, close_with_feedback, on_duty, place_guard
+from tests.test_closed_loop import click_button_of, close_with_feedback, on_duty, place_guard, press, wait_text
 from tests.test_map_page import wait_for
 
 PASSWORD = "volunteer-pass-2026"
-
-
-def wait_text(driver: Any, css: str, text: str, timeout: float = 30.0) -> str:
-    """Wait until the elements matching css hold text (re-found on every look)."""
-    deadline = time.monotonic() + timeout
-    seen = ""
-    while time.monotonic() < deadline:
-        try:
-            seen = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
-        except StaleElementReferenceException:
-            continue
-        if text in seen:
-            return seen
-        time.sleep(0.2)
-    raise AssertionError(f"{css}: wanted {text!r}, saw {seen!r}")
 
 
 @pytest.mark.browser
@@ -64,7 +47,7 @@ def test_a_phone_call_reaches_a_guard_linked_a_minute_earlier_who_closes_it_from
         browser_login(phone, server.url, "volunteer.fu", PASSWORD)
         phone.get(server.url + "/tasks")
         wait_for(phone, ".st-duty-off")
-        phone.find_element(By.XPATH, "//button[normalize-space()='签到上岗']").click()
+        press(phone, "签到上岗")
         wait_for(phone, ".st-duty-checkin")
 
         # the station takes a phone call and enters it at the console
@@ -83,7 +66,7 @@ def test_a_phone_call_reaches_a_guard_linked_a_minute_earlier_who_closes_it_from
         place_guard(world, wearable, alert["location"]["lat"] + 0.0006, alert["location"]["lon"])  # ~70 m away
 
         # acknowledge, then dispatch the volunteer, who is ranked (named, not by id)
-        browser.find_element(By.XPATH, "//button[normalize-space()='确认']").click()
+        press(browser, "确认")
         wait_for(browser, ".st-msg-ok")
         click_button_of(browser, ".st-suggest", name)
         wait_text(browser, ".st-timeline", name)
@@ -91,7 +74,7 @@ def test_a_phone_call_reaches_a_guard_linked_a_minute_earlier_who_closes_it_from
         # the volunteer, on the phone: accept; walking up to the place is seen by the geofence
         phone.get(server.url + "/tasks")
         wait_for(phone, ".st-task-offered")
-        phone.find_element(By.XPATH, "//button[normalize-space()='接单']").click()
+        press(phone, "接单")
         wait_for(phone, ".st-task-accepted")
         place_guard(world, wearable, alert["location"]["lat"], alert["location"]["lon"])
         wait_for(phone, ".st-task-on_scene", timeout=60)
