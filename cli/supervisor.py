@@ -53,6 +53,7 @@ def child_plan(cfg: Settings, *, backfill: str, speed: float, workers: int) -> l
         Child("web", ["serve", "--host", cfg.host, "--port", str(cfg.port)]),
         Child("worker", ["worker", "--processes", str(workers)]),
         Child("simulator", ["simulate", "--backfill", backfill, "--speed", str(speed)]),
+        Child("notify", ["notify", "send"]),  # the outbox's sender (notify/sender.py)
     ]
 
 
