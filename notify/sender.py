@@ -28,9 +28,10 @@ from core.clock import Clock, WallClock
 from core.errors import StoreUnavailable
 from core.i18n import t
 from core.timefmt import iso_utc, ms_to_utc
-from notify.channels import Outcome, Poster, parse_url
+from notify.channels import Outcome, Poster
 from notify.models import NotifyDelivery, NotifyTarget
 from notify.policy import backoff_seconds
+from notify.targets import target_label
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -48,17 +49,6 @@ class Claimed:
     url: str
     secret: str
     target: str  # the target as people read it: its name, else channel and host
-
-
-def target_label(target: NotifyTarget) -> str:
-    """110平台, or ``webhook hooks.example.cn`` when the target has no name."""
-    if target.name:
-        return target.name
-    try:
-        host = parse_url(target.url)[1]
-    except ValueError:
-        host = target.url[:60]
-    return f"{target.channel} {host}"
 
 
 class Sender:
@@ -123,9 +113,8 @@ class Sender:
         window = dt.timedelta(hours=cfg.notify_retry_hours)
         with self.stores.sessions.begin() as session:
             alert_ids = sorted({c.alert_id for c, _ in results})
-            statuses = dict(
-                session.execute(select(AlertRecord.id, AlertRecord.status).where(AlertRecord.id.in_(alert_ids)))
-            )
+            found = session.execute(select(AlertRecord.id, AlertRecord.status).where(AlertRecord.id.in_(alert_ids)))
+            statuses = {alert_id: status for alert_id, status in found}
             deliveries = {
                 row.seq: row
                 for row in session.scalars(

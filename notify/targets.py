@@ -11,10 +11,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alerts.constants import ALERT_TYPES, SEVERITIES
+from alerts.history import record_view
+from alerts.models import AlertRecord
 from auth.masking import mask_phone
 from core.errors import InvalidInput, NotFound
 from core.settings import Settings
-from notify.channels import check_destination
+from notify.channels import check_destination, parse_url
+from notify.labels import alert_sentence
 from notify.models import NotifyDelivery, NotifyTarget
 from notify.outbox import forget_targets
 from notify.policy import CHANNELS, EVENTS
@@ -120,6 +123,49 @@ def target_rows(session: Session) -> list[dict[str, Any]]:
         }
         for t in session.scalars(select(NotifyTarget).order_by(NotifyTarget.community_id, NotifyTarget.created_at))
     ]
+
+
+def target_label(target: NotifyTarget) -> str:
+    """110平台, or ``webhook hooks.example.cn`` when the target has no name."""
+    if target.name:
+        return target.name
+    try:
+        host = parse_url(target.url)[1]
+    except InvalidInput:
+        host = target.url[:60]
+    return f"{target.channel} {host}"
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    """How many targets there are and how many deliveries wait to be sent."""
+    pending = select(func.count()).select_from(NotifyDelivery).where(NotifyDelivery.state == "pending")
+    return {
+        "targets": session.scalar(select(func.count()).select_from(NotifyTarget)) or 0,
+        "pending": session.scalar(pending) or 0,
+    }
+
+
+@dataclass(frozen=True)
+class DeadLine:
+    """A dead delivery as people read it."""
+
+    target: str
+    alert: str
+    at_ms: int
+    error: str
+
+
+def dead_lines(session: Session, rows: list[Any], lang: str) -> list[DeadLine]:
+    """The target and the alert (community, address, alert name) of each dead delivery."""
+    ids = sorted({delivery.alert_id for delivery, _ in rows})
+    records = {r.id: r for r in session.scalars(select(AlertRecord).where(AlertRecord.id.in_(ids)))}
+    out = []
+    for delivery, target in rows:
+        record = records.get(delivery.alert_id)
+        alert = alert_sentence(session, record_view(record), delivery.event, lang) if record else delivery.alert_id
+        finished = delivery.finished_at or delivery.created_at
+        out.append(DeadLine(target_label(target), alert, int(finished.timestamp() * 1000), delivery.last_error))
+    return out
 
 
 def dead_deliveries(session: Session, communities: frozenset[str] | None, limit: int = 50) -> tuple[int, list[Any]]:
