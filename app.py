@@ -39,6 +39,7 @@ CALLBACK_MODULES = (
     "callbacks.tasks",
     "callbacks.visitors",
     "callbacks.reports",
+    "callbacks.notifications",
 )
 
 

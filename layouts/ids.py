@@ -85,3 +85,13 @@ CITY_CHART_TOP = "city-chart-top"
 CITY_CHART_TYPES = "city-chart-types"
 CITY_REFRESH = "city-refresh"
 CITY_STATE = "city-state"
+
+# notifications (issue #18: layouts/notifications.py, callbacks/notifications.py)
+NOTIFY_TICK = "notify-tick"
+NOTIFY_SEEN = "notify-seen"  # the newest notice the user dismissed (browser storage)
+NOTIFY_LATEST = "notify-latest"
+NOTIFY_ALARM = "notify-alarm"
+NOTIFY_SOUNDED = "notify-sounded"
+NOTIFY_PANEL = "notify-panel"
+NOTIFY_LIST = "notify-list"
+NOTIFY_DISMISS = "notify-dismiss"

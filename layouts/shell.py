@@ -9,12 +9,13 @@ import dash
 from dash import dcc, html
 
 from api.access import audit
-from api.context import request_lang
+from api.context import request_lang, stores
 from auth.policy import can
 from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
 from layouts.attrs import data_attrs
+from layouts.notifications import notification_area
 
 
 def header(lang: str, *, subtitle: str = "", tools: list[Any] | None = None, path: str = "/") -> html.Header:
@@ -106,5 +107,6 @@ def shell_layout() -> html.Div:
             dcc.Store(id=ids.LANG, data=lang),
             dcc.Interval(id=ids.CLOCK_TICK, interval=1000),
             dash.page_container,
+            notification_area(lang, int(stores().settings.refresh_seconds * 1000)),
         ],
     )

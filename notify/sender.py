@@ -113,8 +113,8 @@ class Sender:
         window = dt.timedelta(hours=cfg.notify_retry_hours)
         with self.stores.sessions.begin() as session:
             alert_ids = sorted({c.alert_id for c, _ in results})
-            found = session.execute(select(AlertRecord.id, AlertRecord.status).where(AlertRecord.id.in_(alert_ids)))
-            statuses = {alert_id: status for alert_id, status in found}
+            found = select(AlertRecord.id, AlertRecord.status).where(AlertRecord.id.in_(alert_ids))
+            statuses: dict[str, str] = {str(row[0]): str(row[1]) for row in session.execute(found)}
             deliveries = {
                 row.seq: row
                 for row in session.scalars(

@@ -8,11 +8,14 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from alerts.history import AlertHistory
@@ -27,9 +30,11 @@ from notify.models import NotifyDelivery, NotifyNotice
 from notify.policy import audiences, audiences_of, backoff_seconds
 from notify.sender import Sender
 from notify.targets import NewTarget, add_target
-from registry.models import Household
+from registry.models import Building, Household
+from registry.queries import household_labels
 from store.stores import Stores
-from tests.conftest import free_port, run_manage
+from tests.conftest import LiveServer, browser_login, free_port, new_browser, run_manage
+from tests.test_map_page import wait_for
 
 SECRET = "receiver-secret"
 LOOPBACK = "127.0.0.0/8"
@@ -403,3 +408,82 @@ def test_cli_add_list_test_remove(notified: Stores, receiver: Receiver) -> None:
     assert json.loads(run_manage(settings, "notify", "list", "--json").stdout) == []
     missing = run_manage(settings, "notify", "remove", target)
     assert missing.returncode != 0 and target in missing.stderr
+
+
+def households_in_two_grids(world: Stores) -> tuple[tuple[str, str], tuple[str, str]]:
+    """(household, grid) in one grid and (household, grid) in another."""
+    with world.sessions() as session:
+        rows = session.execute(
+            select(Household.id, Building.grid_id)
+            .join(Building, Building.id == Household.building_id)
+            .where(Building.community_id == "wanhu", Building.grid_id.is_not(None))
+            .order_by(Household.id)
+        ).all()
+    first = rows[0]
+    second = next(r for r in rows if r[1] != first[1])
+    return (first[0], first[1]), (second[0], second[1])
+
+
+def notice_texts(driver: Any) -> str:
+    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, "#notify-list .st-notice"))
+
+
+def wait_for_notice(driver: Any, text: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    shown = ""
+    while time.monotonic() < deadline:
+        try:
+            shown = notice_texts(driver)
+        except StaleElementReferenceException:
+            continue  # re-rendered meanwhile: read it again
+        if text in shown:
+            return shown
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not shown; shown: {shown!r}")
+
+
+@pytest.mark.browser
+def test_in_app_notification_reaches_the_right_people_only(world: Stores) -> None:
+    """A critical smoke alarm in grid A reaches the property office (with the alarm) and grid A's
+    worker; grid B's worker gets only the alert of their own grid, and the property office no elder alert."""
+    (house_a, grid_a), (house_b, grid_b) = households_in_two_grids(world)
+    with world.sessions() as session:
+        label_a = household_labels(session, [house_a], "zh")[house_a]
+        label_b = household_labels(session, [house_b], "zh")[house_b]
+    server = LiveServer(world.settings)
+    driver = new_browser()
+    try:
+        now = int(time.time() * 1000)
+        browser_login(driver, server.url, "property.wanhu")
+        driver.get(server.url + "/tasks")
+        wait_for(driver, "#notify-panel")
+        raise_alerts(
+            world,
+            [
+                alert_doc(1, house_a, alert_type="smoke", severity="critical", grid=grid_a) | at_ms(now),
+                alert_doc(2, house_b, grid=grid_b) | at_ms(now),
+            ],
+        )
+        shown = wait_for_notice(driver, f"{label_a} 烟感报警 (紧急)")
+        assert label_b not in shown  # an elder alert is not the property office's
+        deadline = time.monotonic() + 10
+        while driver.find_element(By.TAG_NAME, "html").get_attribute("data-notify-rang") is None:
+            assert time.monotonic() < deadline, "no alarm for a critical notification"
+            time.sleep(0.2)
+
+        browser_login(driver, server.url, f"grid.{grid_b}")
+        driver.get(server.url + "/tasks")
+        shown = wait_for_notice(driver, f"{label_b} 独居老人门磁超时未开关 (高)")
+        assert label_a not in shown  # another grid's alarm
+
+        browser_login(driver, server.url, f"grid.{grid_a}")
+        driver.get(server.url + "/tasks")
+        wait_for_notice(driver, f"{label_a} 烟感报警 (紧急)")
+    finally:
+        driver.quit()
+        server.stop()
+
+
+def at_ms(ms: int) -> dict[str, str]:
+    at = iso_utc(ms)
+    return {"opened_at": at, "detected_at": at, "updated_at": at}
