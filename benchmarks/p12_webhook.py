@@ -113,6 +113,11 @@ def alert(n: int, household: str, at_ms: int) -> dict[str, Any]:
     }
 
 
+def p95_of(sorted_ms: list[float]) -> float:
+    """The 95th percentile of sorted latencies (infinite when there are none)."""
+    return sorted_ms[max(0, int(len(sorted_ms) * 0.95) - 1)] if sorted_ms else float("inf")
+
+
 def run_once(bench: Bench) -> dict[str, Any]:
     """One P12 run on a fresh target; its figures."""
     receiver = Receiver()
@@ -166,16 +171,17 @@ def run_once(bench: Bench) -> dict[str, Any]:
         log.close()
         receiver.stop()
     outage = (start + OUTAGE[0], start + OUTAGE[1])
-    outside = sorted(
-        (receiver.arrived[a] - raised_at[a]) * 1000
-        for a in receiver.arrived
-        if not outage[0] <= raised_at[a] < outage[1]
-    )
-    p95 = outside[int(len(outside) * 0.95) - 1] if outside else float("inf")
+    latency = {a: (receiver.arrived[a] - raised_at[a]) * 1000 for a in receiver.arrived}
+    before = sorted(ms for a, ms in latency.items() if raised_at[a] < outage[0])
+    after = sorted(ms for a, ms in latency.items() if raised_at[a] >= outage[1])
+    outside = sorted(before + after)
+    p95 = p95_of(outside)
     interval_ms = bench.settings.refresh_seconds * 1000
     return {
         "ratio": round(p95 / interval_ms, 3),
         "p95_ms": round(p95),
+        "p95_before_outage_ms": round(p95_of(before)),
+        "p95_after_outage_ms": round(p95_of(after)),
         "median_ms": round(statistics.median(outside)) if outside else None,
         "lost": total - len(receiver.arrived),
         "alerts": total,

@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import case, exists, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
@@ -82,7 +82,9 @@ class Sender:
         )
         with self.stores.sessions.begin() as session:
             due = select(d.seq).where(d.state == "pending", d.next_at <= now, free, ~blocked)
-            seqs = list(session.scalars(due.order_by(d.next_at, d.seq).limit(limit)))
+            # a fresh event goes before the retries: a backlog left by an outage never delays new alerts
+            retry_last = case((d.attempts == 0, 0), else_=1)
+            seqs = list(session.scalars(due.order_by(retry_last, d.next_at, d.seq).limit(limit)))
             if not seqs:
                 return []
             lease = now + dt.timedelta(seconds=self.settings.notify_lease_seconds)
@@ -148,7 +150,7 @@ class Sender:
                             at=now,
                             action=action,
                             status=statuses[claimed.alert_id],
-                            actor="notify",
+                            actor="system",  # not a person: reports count only human steps (reports/calc.is_human)
                             note=note[:1000],
                         )
                     )
