@@ -38,11 +38,12 @@ def refresh_notifications(_tick: int | None, seen: int | None, path: str | None)
     lang = request_lang()
     opened = stores()
     since = dt.datetime.now(dt.UTC) - RECENT
-    after = seen if isinstance(seen, int) else None
+    after = seen if isinstance(seen, int) and not isinstance(seen, bool) else None  # browser input: checked
+    on_console = isinstance(path, str) and path.startswith("/console")
     with opened.sessions() as session:
         notices = notices_for(session, opened.settings, principal, lang, after=after, since=since)
         dead: list[Any] = []
-        if (path or "").startswith("/console") and can(principal, "dispatch"):
+        if on_console and can(principal, "dispatch"):
             count, rows = dead_deliveries(session, principal.scope.communities, limit=5)
             if count:
                 dead = [
@@ -77,7 +78,7 @@ def refresh_notifications(_tick: int | None, seen: int | None, path: str | None)
 )
 def dismiss_notifications(_clicks: int | None, latest: int | None) -> Any:
     """Hide what is listed now (remembered in the browser)."""
-    return latest if latest is not None else no_update
+    return latest if isinstance(latest, int) and not isinstance(latest, bool) else no_update
 
 
 # a critical notification rings once (WebAudio, generated in the browser: no sound file, no network)

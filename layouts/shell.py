@@ -96,6 +96,13 @@ def forbidden(lang: str, permission: str) -> html.Div | None:
     )
 
 
+def notifications(lang: str) -> list[Any]:
+    """The in-app notifications, for those who may read them (nobody else polls for them)."""
+    if not can(current_principal(), "read.notifications"):
+        return []
+    return [notification_area(lang, int(stores().settings.refresh_seconds * 1000))]
+
+
 def shell_layout() -> html.Div:
     """The app's root layout (a function: it depends on the request's language)."""
     lang = request_lang()
@@ -107,6 +114,6 @@ def shell_layout() -> html.Div:
             dcc.Store(id=ids.LANG, data=lang),
             dcc.Interval(id=ids.CLOCK_TICK, interval=1000),
             dash.page_container,
-            notification_area(lang, int(stores().settings.refresh_seconds * 1000)),
+            *notifications(lang),
         ],
     )

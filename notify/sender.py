@@ -95,7 +95,9 @@ class Sender:
                 .execution_options(synchronize_session=False)
             )
             rows = session.execute(
-                select(d, NotifyTarget).join(NotifyTarget, NotifyTarget.id == d.target_id).where(d.leased_by == token)
+                select(d, NotifyTarget)
+                .join(NotifyTarget, NotifyTarget.id == d.target_id)
+                .where(d.seq.in_(seqs), d.leased_by == token)
             )
             return [
                 Claimed(row.seq, row.id, token, row.alert_id, row.body.encode(), t.url, t.secret, target_label(t))
