@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cli.main import JsonFlag, app, emit, user_errors
@@ -169,6 +170,8 @@ def _notifications(cfg: Settings) -> str:
             counts = outbox_counts(session)
             dead, rows = dead_deliveries(session, None, limit=5)
             shown = "; ".join(f"{line.target} → {line.alert}" for line in dead_lines(session, rows, "zh"))
+    except SQLAlchemyError as err:  # no database, or not migrated yet: the database line says which
+        raise SandtableError(f"the outbox cannot be read ({str(err.orig or err).splitlines()[0]})") from None
     finally:
         engine.dispose()
     summary = f"{counts['targets']} targets, {counts['pending']} pending, {dead} dead"
