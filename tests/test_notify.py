@@ -19,13 +19,15 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from alerts.history import AlertHistory
-from alerts.live import AlertChange
+from alerts.live import AlertChange, AlertStore
 from alerts.models import AlertStep
 from auth.principal import Principal
+from closedloop.service import Loop
 from core.clock import ManualClock
 from core.errors import Forbidden, InvalidInput
 from core.settings import Settings
-from core.timefmt import iso_utc
+from core.timefmt import iso_utc, ms_to_utc
+from notify.inbox import notices_for
 from notify.models import NotifyDelivery, NotifyNotice
 from notify.policy import audiences, audiences_of, backoff_seconds
 from notify.sender import Sender
@@ -36,9 +38,12 @@ from reports.calc import Step, is_human
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, free_port, new_browser, run_manage
 from tests.test_map_page import wait_for
+from tests.test_pipeline import devices_of
+from tests.test_wall import feed, now_ms
 
 SECRET = "receiver-secret"
 LOOPBACK = "127.0.0.0/8"
+LOOP_POLICE = Principal(kind="user", id="police.wanhu", role="police", community="wanhu", name="民警")
 T0 = 1_790_000_000_000  # 2026-09-21, the tests' clock start
 
 
@@ -491,3 +496,41 @@ def test_in_app_notification_reaches_the_right_people_only(world: Stores) -> Non
 def at_ms(ms: int) -> dict[str, str]:
     at = iso_utc(ms)
     return {"opened_at": at, "detected_at": at, "updated_at": at}
+
+
+def test_the_closed_loop_notifies_dispatch_offer_and_escalation_to_supervisors(
+    notified: Stores, receiver: Receiver
+) -> None:
+    """A smoke alarm through the real pipeline, dispatched in the console, then a missed SLA: the
+    webhook gets every event in the order of the timeline, and only the station's supervisor is
+    told of the escalation."""
+    stores = open_world_with(notified, notify_supervisors="chief.wanhu")
+    add_webhook(stores, receiver.url)
+    detector = devices_of(stores, "smoke_detector", 1)[0]
+    feed(stores, [{"type": "smoke.alarm", "device": detector, "ts": now_ms(), "data": {"level": "alarm"}}])
+    (alert,) = [a for a in AlertStore(stores.redis, stores.keys).open_alerts("wanhu") if a["type"] == "smoke"]
+    clock = ManualClock(now_ms())
+    loop = Loop(stores, clock)
+    loop.dispatch(LOOP_POLICE, "wanhu", alert["id"], "wanhu-GD01", expected="new")
+    clock.advance(int(stores.settings.sla_arrive_minutes * 60_000) + 5_000)
+    assert loop.maintain("wanhu")["escalated"] >= 1
+    sender = Sender(stores, clock=clock)
+    sender.drain()
+    sender.close()
+
+    events = [b["event"] for b in receiver.bodies() if b["alert"]["id"] == alert["id"]]
+    assert events[0] == "alert.raised"
+    assert set(events[1:]) == {"task.offered", "alert.dispatched", "alert.escalated"}
+    steps = [s.action for s in timeline(stores, alert["id"]) if s.action in ("task_offered", "dispatched", "escalated")]
+    assert events[1:] == [
+        {"task_offered": "task.offered", "dispatched": "alert.dispatched"}.get(s, "alert.escalated") for s in steps
+    ]
+
+    chief = Principal(kind="user", id="chief.wanhu", role="police", community="wanhu")
+    since = ms_to_utc(clock.now_ms() - 3_600_000)
+    with stores.sessions() as session:
+        told = notices_for(session, stores.settings, chief, "zh", after=None, since=since)
+        others = notices_for(session, stores.settings, LOOP_POLICE, "zh", after=None, since=since)
+    assert [n.event for n in told] == ["alert.escalated", "alert.raised"]
+    assert told[0].text.startswith("超时升级 万户新村 ") and "烟感报警" in told[0].text
+    assert [n.event for n in others] == ["alert.raised"]
