@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,9 @@ from alerts.history import AlertHistory
 from alerts.live import AlertChange
 from benchmarks.common import ROOT, Bench, bench_world, free_port, report
 from core.timefmt import iso_utc, parse_rfc3339
-from notify.targets import NewTarget, add_target
+from notify.targets import NewTarget, add_target, remove_target
 from registry.models import Household
+from tests.test_notify import ReceiverServer
 
 RATE = 100  # alerts per second
 DURATION_S = 60
@@ -55,7 +56,7 @@ class Receiver:
         self.deliveries: set[str] = set()
         self.bad_signatures = 0
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
+        self.server: ReceiverServer | None = None
 
     def start(self) -> None:
         receiver = self
@@ -85,7 +86,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ReceiverServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -123,7 +124,7 @@ def run_once(bench: Bench) -> dict[str, Any]:
     receiver = Receiver()
     receiver.start()
     with bench.stores.sessions.begin() as session:
-        add_target(
+        target = add_target(
             session,
             bench.settings,
             NewTarget(
@@ -131,6 +132,7 @@ def run_once(bench: Bench) -> dict[str, Any]:
             ),
         )
         households = list(session.scalars(select(Household.id).where(Household.id.like("wanhu-%"))))
+        target_id = target.id
     log = (bench.root / "notify.log").open("a")
     sender = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "notify", "send"], env=bench.env(), cwd=ROOT, stdout=log, stderr=log
@@ -170,6 +172,8 @@ def run_once(bench: Bench) -> dict[str, Any]:
         sender.wait(timeout=60)
         log.close()
         receiver.stop()
+        with bench.stores.sessions.begin() as session:
+            remove_target(session, target_id)  # the next run starts with one target, not a dead one more
     outage = (start + OUTAGE[0], start + OUTAGE[1])
     latency = {a: (receiver.arrived[a] - raised_at[a]) * 1000 for a in receiver.arrived}
     before = sorted(ms for a, ms in latency.items() if raised_at[a] < outage[0])

@@ -35,6 +35,7 @@ from notify.targets import target_label
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
+BREAKER_THRESHOLD = 5  # failures in a row after which a target is only probed
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,46 @@ class Claimed:
     seq: int
     id: str
     token: str
+    target_id: str
     alert_id: str
     body: bytes
     url: str
     secret: str
     target: str  # the target as people read it: its name, else channel and host
+
+
+class Breaker:
+    """Targets that keep failing (a webhook down for hours, an SMS gateway unplugged): after
+    ``threshold`` failures in a row a target is only probed — one delivery per ``probe_ms`` — until
+    one succeeds, so a dead target never eats the sender's capacity for the others. Per sender,
+    in memory: a restarted sender learns it again in a few attempts."""
+
+    def __init__(self, threshold: int, probe_ms: int) -> None:
+        self.threshold = threshold
+        self.probe_ms = probe_ms
+        self._failures: dict[str, int] = {}
+        self._next_probe: dict[str, int] = {}
+
+    def outcome(self, target: str, ok: bool, now_ms: int) -> None:
+        """Count a success (closes the breaker) or a failure (opens it at the threshold)."""
+        if ok:
+            self._failures.pop(target, None)
+            self._next_probe.pop(target, None)
+            return
+        self._failures[target] = self._failures.get(target, 0) + 1
+        if self._failures[target] >= self.threshold:
+            self._next_probe[target] = now_ms + self.probe_ms
+
+    def held(self) -> list[str]:
+        """The targets only probed now."""
+        return sorted(self._next_probe)
+
+    def probes_due(self, now_ms: int) -> list[str]:
+        """The held targets whose next probe is due (each is then not due again for ``probe_ms``)."""
+        due = [t for t, at in self._next_probe.items() if at <= now_ms]
+        for target in due:
+            self._next_probe[target] = now_ms + self.probe_ms
+        return sorted(due)
 
 
 class Sender:
@@ -63,6 +99,7 @@ class Sender:
             allowed=cfg.notify_networks, timeout=cfg.notify_timeout_seconds, pool_size=cfg.notify_concurrency
         )
         self.pool = ThreadPoolExecutor(max_workers=cfg.notify_concurrency, thread_name_prefix="notify")
+        self.breaker = Breaker(BREAKER_THRESHOLD, int(cfg.notify_backoff_seconds * 500))
 
     def _now(self) -> dt.datetime:
         return ms_to_utc(self.clock.now_ms())
@@ -83,8 +120,12 @@ class Sender:
         with self.stores.sessions.begin() as session:
             due = select(d.seq).where(d.state == "pending", d.next_at <= now, free, ~blocked)
             # a fresh event goes before the retries: a backlog left by an outage never delays new alerts
-            retry_last = case((d.attempts == 0, 0), else_=1)
-            seqs = list(session.scalars(due.order_by(retry_last, d.next_at, d.seq).limit(limit)))
+            order = (case((d.attempts == 0, 0), else_=1), d.next_at, d.seq)
+            held = self.breaker.held()
+            query = due.where(d.target_id.not_in(held)) if held else due
+            seqs = list(session.scalars(query.order_by(*order).limit(limit)))
+            for target in self.breaker.probes_due(self.clock.now_ms()):
+                seqs += session.scalars(due.where(d.target_id == target).order_by(*order).limit(1))
             if not seqs:
                 return []
             lease = now + dt.timedelta(seconds=self.settings.notify_lease_seconds)
@@ -100,7 +141,7 @@ class Sender:
                 .where(d.seq.in_(seqs), d.leased_by == token)
             )
             return [
-                Claimed(row.seq, row.id, token, row.alert_id, row.body.encode(), t.url, t.secret, target_label(t))
+                Claimed(row.seq, row.id, token, t.id, row.alert_id, row.body.encode(), t.url, t.secret, target_label(t))
                 for row, t in rows
             ]
 
@@ -129,6 +170,7 @@ class Sender:
                 delivery = deliveries.get(claimed.seq)
                 if delivery is None or delivery.state != "pending" or delivery.leased_by != claimed.token:
                     continue  # the target was removed, or the lease ran out and another sender took it
+                self.breaker.outcome(claimed.target_id, outcome.ok, self.clock.now_ms())
                 delivery.attempts += 1
                 delivery.lease_until = None
                 delivery.last_error = "" if outcome.ok else outcome.detail[:300]

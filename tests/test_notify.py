@@ -41,10 +41,20 @@ from tests.test_map_page import wait_for
 from tests.test_pipeline import devices_of
 from tests.test_wall import feed, now_ms
 
+pytestmark = pytest.mark.also_on_pg  # the outbox's claims and leases run on PostgreSQL too
+
 SECRET = "receiver-secret"
 LOOPBACK = "127.0.0.0/8"
 LOOP_POLICE = Principal(kind="user", id="police.wanhu", role="police", community="wanhu", name="民警")
 T0 = 1_790_000_000_000  # 2026-09-21, the tests' clock start
+
+
+class ReceiverServer(ThreadingHTTPServer):
+    """A receiver's HTTP server that keeps up with a sender's concurrent connections (the
+    standard library's listen backlog of 5 would refuse some of them)."""
+
+    request_queue_size = 256
+    daemon_threads = True
 
 
 class Receiver:
@@ -57,7 +67,7 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         self.status = 200
         self.location = ""
-        self._server: ThreadingHTTPServer | None = None
+        self._server: ReceiverServer | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -77,7 +87,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = ReceiverServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -534,3 +544,38 @@ def test_the_closed_loop_notifies_dispatch_offer_and_escalation_to_supervisors(
     assert [n.event for n in told] == ["alert.escalated", "alert.raised"]
     assert told[0].text.startswith("超时升级 万户新村 ") and "烟感报警" in told[0].text
     assert [n.event for n in others] == ["alert.raised"]
+
+
+def test_a_target_that_keeps_failing_is_only_probed_and_the_others_go_on(notified: Stores, receiver: Receiver) -> None:
+    """A webhook that is down does not take the sender's capacity: after a few failures in a row it
+    gets one probe a second, while a healthy target gets everything; the first success reopens it."""
+    down = Receiver()  # never started: connection refused
+    add_webhook(notified, receiver.url)
+    add_webhook(notified, down.url)
+    docs = [alert_doc(i, h) for i, h in enumerate(households(notified, 50))]
+    raise_alerts(notified, docs)
+    clock = ManualClock(T0 + 100)
+    sender = Sender(notified, clock=clock)
+
+    def attempts_on_down() -> int:
+        with notified.sessions() as session:
+            rows = session.execute(select(NotifyDelivery.attempts, NotifyDelivery.target_id)).all()
+        return sum(a for a, target in rows if target != healthy)
+
+    sender.drain()
+    with notified.sessions() as session:
+        healthy = session.scalars(select(NotifyDelivery.target_id).where(NotifyDelivery.state == "delivered")).first()
+    assert len(receiver.received) == 50
+    first_round = attempts_on_down()
+    for _ in range(20):  # 40 s: without the breaker each delivery would be retried 4 times more
+        clock.advance(2_000)
+        sender.drain()
+    assert attempts_on_down() - first_round <= 20  # one probe per round
+    down.start()
+    clock.advance(2_000)
+    sender.drain()
+    clock.advance(120_000)  # past every delivery's backoff
+    sender.drain()
+    sender.close()
+    down.stop()
+    assert len({json.loads(r["raw"])["delivery"] for r in down.received}) == 50
