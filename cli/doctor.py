@@ -171,7 +171,8 @@ def _notifications(cfg: Settings) -> str:
             dead, rows = dead_deliveries(session, None, limit=5)
             shown = "; ".join(f"{line.target} → {line.alert}" for line in dead_lines(session, rows, "zh"))
     except SQLAlchemyError as err:  # no database, or not migrated yet: the database line says which
-        raise SandtableError(f"the outbox cannot be read ({str(err.orig or err).splitlines()[0]})") from None
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise SandtableError(f"the outbox cannot be read ({reason})") from None
     finally:
         engine.dispose()
     summary = f"{counts['targets']} targets, {counts['pending']} pending, {dead} dead"

@@ -23,7 +23,7 @@ def notification_area(lang: str, refresh_ms: int) -> html.Div:
             html.Aside(
                 id=ids.NOTIFY_PANEL,
                 className="st-notify",
-                **{"aria-live": "assertive"},
+                role="alert",  # read out when it changes
                 children=[
                     html.Div(t("notify.panel", lang), className="st-notify-title"),
                     html.Div(id=ids.NOTIFY_LIST),

@@ -100,13 +100,26 @@ class Poster:
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                common = {"timeout": self.timeout, "maxsize": self.pool_size, "block": False, "retries": False}
                 if dest.scheme == "https":
                     pool = urllib3.HTTPSConnectionPool(
-                        dest.address, dest.port, server_hostname=dest.host, assert_hostname=dest.host, **common
+                        dest.address,
+                        dest.port,
+                        timeout=self.timeout,
+                        maxsize=self.pool_size,
+                        block=False,
+                        retries=False,
+                        server_hostname=dest.host,
+                        assert_hostname=dest.host,
                     )
                 else:
-                    pool = urllib3.HTTPConnectionPool(dest.address, dest.port, **common)
+                    pool = urllib3.HTTPConnectionPool(
+                        dest.address,
+                        dest.port,
+                        timeout=self.timeout,
+                        maxsize=self.pool_size,
+                        block=False,
+                        retries=False,
+                    )
                 self._pools[key] = pool
             return pool
 

@@ -18,6 +18,7 @@ import secrets
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import case, exists, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,6 +37,7 @@ from store.stores import Stores
 
 log = logging.getLogger(__name__)
 BREAKER_THRESHOLD = 5  # failures in a row after which a target is only probed
+RECENT_SECONDS = 5  # deliveries due for longer than this are a backlog: sent after the newly due
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,10 @@ class Sender:
         )
         with self.stores.sessions.begin() as session:
             due = select(d.seq).where(d.state == "pending", d.next_at <= now, free, ~blocked)
-            # a fresh event goes before the retries: a backlog left by an outage never delays new alerts
-            order = (case((d.attempts == 0, 0), else_=1), d.next_at, d.seq)
+            # what became due in the last few seconds goes first: a backlog left by an outage (or by a
+            # target only probed meanwhile) drains behind new alerts, never in front of them
+            recent = now - dt.timedelta(seconds=RECENT_SECONDS)
+            order = (case((d.next_at >= recent, 0), else_=1), d.next_at, d.seq)
             held = self.breaker.held()
             query = due.where(d.target_id.not_in(held)) if held else due
             seqs = list(session.scalars(query.order_by(*order).limit(limit)))
@@ -245,7 +249,12 @@ class Sender:
     def send_test(self, target: NotifyTarget) -> Outcome:
         """Send a test delivery to a target now (not through the outbox)."""
         delivery = secrets.token_hex(16)
-        body = {"delivery": delivery, "event": "test", "at": iso_utc(self.clock.now_ms()), "alert": None}
+        body: dict[str, Any] = {
+            "delivery": delivery,
+            "event": "test",
+            "at": iso_utc(self.clock.now_ms()),
+            "alert": None,
+        }
         if target.channel == "sms":
             body["to"] = list(target.recipients)
             body["text"] = t("notify.test_text", "zh")

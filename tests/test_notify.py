@@ -298,14 +298,15 @@ def test_a_target_allowed_then_disallowed_is_refused_at_send_time(notified: Stor
 
 
 def test_bad_target_input_names_the_field(notified: Stores) -> None:
-    for more, field in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"channel": "fax"}, "channel"),
         ({"url": "ftp://example.org/x"}, "url"),
         ({"types": ("smoke", "fire")}, "types"),
         ({"min_severity": "urgent"}, "min-severity"),
         ({"community": "nowhere"}, "community"),
-    ]:
-        new = {"channel": "webhook", "url": "http://127.0.0.1:9/h", "community": "wanhu"} | more
+    ]
+    for more, field in cases:
+        new: dict[str, Any] = {"channel": "webhook", "url": "http://127.0.0.1:9/h", "community": "wanhu"} | more
         with notified.sessions() as session, pytest.raises(InvalidInput) as refused:
             add_target(session, notified.settings, NewTarget(**new))
         assert str(refused.value).startswith(field + ":")
@@ -440,7 +441,19 @@ def households_in_two_grids(world: Stores) -> tuple[tuple[str, str], tuple[str, 
         ).all()
     first = rows[0]
     second = next(r for r in rows if r[1] != first[1])
-    return (first[0], first[1]), (second[0], second[1])
+    return (first[0], str(first[1])), (second[0], str(second[1]))
+
+
+def wait_for_text(driver: Any, css: str, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(text in e.text for e in driver.find_elements(By.CSS_SELECTOR, css)):
+                return
+        except StaleElementReferenceException:
+            continue  # re-rendered meanwhile: find it again
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not in {css}")
 
 
 def notice_texts(driver: Any) -> str:
@@ -462,10 +475,12 @@ def wait_for_notice(driver: Any, text: str, timeout: float = 30) -> str:
 
 
 @pytest.mark.browser
-def test_in_app_notification_reaches_the_right_people_only(world: Stores) -> None:
+def test_in_app_notification_reaches_the_right_people_only(world: Stores, notified: Stores) -> None:
     """A critical smoke alarm in grid A reaches the property office (with the alarm) and grid A's
-    worker; grid B's worker gets only the alert of their own grid, and the property office no elder alert."""
+    worker; grid B's worker gets only the alert of their own grid, and the property office no elder
+    alert. The police console lists the deliveries to a webhook that never answered, once dead."""
     (house_a, grid_a), (house_b, grid_b) = households_in_two_grids(world)
+    add_webhook(notified, f"http://127.0.0.1:{free_port()}/hook", name="110平台")
     with world.sessions() as session:
         label_a = household_labels(session, [house_a], "zh")[house_a]
         label_b = household_labels(session, [house_b], "zh")[house_b]
@@ -498,6 +513,14 @@ def test_in_app_notification_reaches_the_right_people_only(world: Stores) -> Non
         browser_login(driver, server.url, f"grid.{grid_a}")
         driver.get(server.url + "/tasks")
         wait_for_notice(driver, f"{label_a} 烟感报警 (紧急)")
+
+        dead = Sender(notified, clock=ManualClock(now + 25 * 3_600_000))  # the webhook never answered
+        dead.drain()
+        dead.close()
+        browser_login(driver, server.url, "police.wanhu")
+        driver.get(server.url + "/console")
+        wait_for_text(driver, "#notify-list", "投递失败的通知 2 条")
+        wait_for_text(driver, "#notify-list", f"110平台：万户新村 {label_a} 烟感报警 (紧急)")
     finally:
         driver.quit()
         server.stop()
