@@ -602,3 +602,22 @@ def test_a_target_that_keeps_failing_is_only_probed_and_the_others_go_on(notifie
     sender.close()
     down.stop()
     assert len({json.loads(r["raw"])["delivery"] for r in down.received}) == 50
+
+
+def test_two_senders_share_the_outbox_and_a_dead_senders_claims_are_taken_up(notified: Stores) -> None:
+    """Leases: two senders at once claim disjoint deliveries; what a sender claimed and never
+    recorded (it died) is claimed again once its lease has run out."""
+    add_webhook(notified, "http://127.0.0.1:9/hook")
+    raise_alerts(notified, [alert_doc(i, h) for i, h in enumerate(households(notified, 20))])
+    clock = ManualClock(T0 + 100)
+    first, second = Sender(notified, clock=clock), Sender(notified, clock=clock)
+    mine = first.claim(12)
+    theirs = second.claim(500)
+    assert len(mine) == 12 and len(theirs) == 8
+    assert not {c.id for c in mine} & {c.id for c in theirs}
+    assert second.claim(500) == []  # everything is leased
+    clock.advance(int(notified.settings.notify_lease_seconds * 1000) + 1)  # the first sender died
+    again = second.claim(500)
+    assert {c.id for c in again} == {c.id for c in mine} | {c.id for c in theirs}
+    first.close()
+    second.close()
