@@ -36,7 +36,7 @@ from registry.models import Building, Household
 from registry.queries import household_labels
 from reports.calc import Step, is_human
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, free_port, new_browser, run_manage
+from tests.conftest import LiveServer, browser_login, free_port, new_browser, run_manage, save_screenshot
 from tests.test_map_page import wait_for
 from tests.test_pipeline import devices_of
 from tests.test_wall import feed, now_ms
@@ -521,6 +521,7 @@ def test_in_app_notification_reaches_the_right_people_only(world: Stores, notifi
         driver.get(server.url + "/console")
         wait_for_text(driver, "#notify-list", "投递失败的通知 2 条")
         wait_for_text(driver, "#notify-list", f"110平台：万户新村 {label_a} 烟感报警 (紧急)")
+        save_screenshot(driver, "notify-console")
     finally:
         driver.quit()
         server.stop()
