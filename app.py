@@ -42,6 +42,7 @@ CALLBACK_MODULES = (
     "callbacks.tasks",
     "callbacks.visitors",
     "callbacks.reports",
+    "callbacks.notifications",
 )
 
 

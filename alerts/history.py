@@ -13,6 +13,7 @@ from alerts.access import AlertFilter
 from alerts.lifecycle import OPEN_STATUSES
 from alerts.live import AlertChange, dedup_key
 from alerts.models import AlertRecord, AlertStep
+from notify.outbox import record_step
 
 
 class AlertHistory:
@@ -79,6 +80,7 @@ def apply_change(session: Session, change: AlertChange, known: dict[str, AlertRe
             alert_id=record.id, at=at, action=change.action, status=doc["status"], actor=change.actor, note=change.note
         )
     )
+    record_step(session, doc, change.action, at)  # its notifications, in the same transaction
     return record
 
 

@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "read.evidence",
             "read.registry",
             "read.people",
+            "read.notifications",
             "act.alerts",
             "dispatch",
             "unmask",
@@ -37,6 +38,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "read.evidence",
             "read.registry",
             "read.people",
+            "read.notifications",
             "act.alerts",
             "dispatch",
             "unmask",
@@ -52,14 +54,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "read.evidence",
             "read.registry",
             "read.people",
+            "read.notifications",
             "tasks.work",
             "register.floating",
         }
     ),
     # a 万家卫士 member (volunteer, security, auxiliary police): their tasks page and nothing else
     "guard": frozenset({"view.tasks", "tasks.work"}),
-    "property": frozenset({"view.tasks", "read.registry", "tasks.work", "visitors.approve", "read.people"}),
-    "wall": frozenset({"view.wall", "view.city", "read.alerts", "read.registry"}),  # no read.evidence: a display
+    "property": frozenset(
+        {"view.tasks", "read.registry", "tasks.work", "visitors.approve", "read.people", "read.notifications"}
+    ),
+    "wall": frozenset(
+        {"view.wall", "view.city", "read.alerts", "read.registry", "read.notifications"}
+    ),  # no read.evidence: a display
 }
 # Alert types a property account may see: the non-police matters handed to them.
 PROPERTY_ALERT_TYPES = frozenset(

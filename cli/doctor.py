@@ -12,10 +12,13 @@ from typing import Any
 
 import typer
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from cli.main import JsonFlag, app, emit, user_errors
 from core.errors import SandtableError
 from core.settings import Settings, load_settings
+from notify.targets import dead_deliveries, dead_lines, outbox_counts
 from reports.fonts import report_fonts
 from store.events import EventLog
 from store.keys import Keys
@@ -159,6 +162,25 @@ def _dead_letters(cfg: Settings) -> str:
     return f"{kept} kept, {truncated} truncated ({cap})" + (f": {shown}{more}" if shown else "")
 
 
+def _notifications(cfg: Settings) -> str:
+    """The outbox (issue #18): pending deliveries, and every dead one named by target and alert."""
+    engine = make_engine(cfg)
+    try:
+        with Session(engine) as session:
+            counts = outbox_counts(session)
+            dead, rows = dead_deliveries(session, None, limit=5)
+            shown = "; ".join(f"{line.target} → {line.alert}" for line in dead_lines(session, rows, "zh"))
+    except SQLAlchemyError as err:  # no database, or not migrated yet: the database line says which
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise SandtableError(f"the outbox cannot be read ({reason})") from None
+    finally:
+        engine.dispose()
+    summary = f"{counts['targets']} targets, {counts['pending']} pending, {dead} dead"
+    if dead:
+        raise SandtableError(f"{summary}: {shown}" + ("; …" if dead > len(rows) else ""))
+    return summary
+
+
 def _var_dir(cfg: Settings) -> str:
     cfg.var_dir.mkdir(parents=True, exist_ok=True)
     probe = cfg.var_dir / ".doctor"
@@ -193,6 +215,7 @@ def run_checks(cfg: Settings) -> list[Check]:
         ("database", lambda: _database(cfg), True),
         ("redis", lambda: _redis(cfg), True),
         ("dead-letters", lambda: _dead_letters(cfg), False),
+        ("notify", lambda: _notifications(cfg), False),
         ("chromium", _chromium, False),
         ("cjk-font", lambda: _cjk_font(cfg), False),
     ]

@@ -57,6 +57,7 @@ def child_plan(cfg: Settings, *, backfill: str, speed: float, workers: int, peop
         Child("web", ["serve", "--host", cfg.host, "--port", str(cfg.port)]),
         Child("worker", ["worker", "--processes", str(workers)]),
         Child("simulator", simulate),
+        Child("notify", ["notify", "send"]),  # the outbox's sender (notify/sender.py)
     ]
 
 

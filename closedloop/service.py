@@ -37,6 +37,7 @@ from core.i18n import t
 from core.secrets import keyed_hash
 from core.timefmt import SHANGHAI, aware, iso_utc, ms_to_utc
 from geodata.network import Network, metres, path_graph
+from notify.outbox import record_step
 from registry import validate
 from registry.models import Community, Guard, Household, Person, PersonTag, Residency
 from registry.queries import path_geometries
@@ -390,6 +391,7 @@ class Loop:
                     note=f"{assignee}",
                 )
             )
+            record_step(session, doc, "task_offered", self._now())
         self.stores.redis.incr(self.stores.keys.version(community))
         return task
 
@@ -642,6 +644,7 @@ class Loop:
                     note=f"{stage}: {why}",
                 )
             )
+            record_step(session, doc, "escalated", self._now())
         self.auditor.record(
             SYSTEM, "alert.escalate", target=f"alert:{doc['id']}", reason=f"{stage}: {why}", community=doc["community"]
         )

@@ -916,6 +916,39 @@ TABLE: dict[str, tuple[str, str]] = {
         "居民报警同时作为警情(居民报警求助)列入上方警情队列，点击可查看",
         "Each call is also an alert (Resident's call) in the queue above; click one to open it",
     ),
+    # --- notifications (issue #18, the notify part: notify/, layouts/notifications.py, cli/notify.py) ---
+    "notify.severity": (" ({severity})", " ({severity})"),
+    "notify.event.alert.raised": ("新警情", "New alert"),
+    "notify.event.alert.escalated": ("超时升级", "Escalated"),
+    "notify.event.alert.dispatched": ("已派警", "Dispatched"),
+    "notify.event.alert.closed": ("已办结", "Closed"),
+    "notify.event.task.offered": ("下发任务", "Task offered"),
+    "notify.test_text": ("【数字沙盘】测试消息，请忽略", "[Sand-Table] test message, please ignore"),
+    "notify.panel": ("新通知", "New notifications"),
+    "notify.dismiss": ("知道了", "Dismiss"),
+    "notify.dead": ("投递失败的通知 {n} 条", "{n} notifications could not be delivered"),
+    "notify.dead_row": ("{target}：{alert}（{at}）", "{target}: {alert} ({at})"),
+    "step.notify_delivered": ("通知已送达", "Notification delivered"),
+    "step.notify_failed": ("通知发送失败", "Notification failed"),
+    "step.notify_dead": ("通知投递失败（已放弃）", "Notification given up"),
+    "notify.error.url": ("通知地址 {url} 不是 http(s) 网址", "url: {url} is not an http(s) URL"),
+    "notify.error.resolve": ("通知地址的主机 {host} 无法解析", "url: the host {host} cannot be resolved"),
+    "notify.error.private": (
+        "通知地址的主机 {host} 解析为非公网地址 {address}，已拒绝（其网段须列入 SANDTABLE_NOTIFY_ALLOWED_NETWORKS）",
+        "url: the host {host} resolves to {address}, which is not a public address "
+        "(its network must be listed in SANDTABLE_NOTIFY_ALLOWED_NETWORKS)",
+    ),
+    "notify.error.channel": ("通知渠道 {channel} 不存在（webhook 或 sms）", "channel: {channel} is not webhook or sms"),
+    "notify.error.community": ("小区 {community} 不存在", "community: no community {community}"),
+    "notify.error.type": ("警情类型 {type} 不存在", "types: {type} is not an alert type"),
+    "notify.error.event": ("事件 {event} 不存在", "events: {event} is not an event"),
+    "notify.error.severity": (
+        "等级 {severity} 不存在（low、medium、high、critical）",
+        "min-severity: {severity} is not low, medium, high or critical",
+    ),
+    "notify.error.phone": ("手机号 {phone} 格式不正确", "to: {phone} is not a phone number"),
+    "notify.error.long": ("网址、名称或密钥过长", "url, name or secret: too long"),
+    "notify.error.no_target": ("通知目标 {target} 不存在", "no notification target {target}"),
 }
 
 

@@ -207,9 +207,31 @@ class Settings(BaseSettings):
         "only a request from one of them has its client address taken from X-Forwarded-For (empty: none)",
     )
 
-    @field_validator("trusted_proxies")
+    # --- notifications (issue #18, interfaces §8; docs/closed-loop.md "Notifications") ------
+    notify_allowed_networks: str = Field(
+        default="",
+        description="comma-separated networks (CIDR) a webhook or SMS gateway may be on although they are "
+        "loopback, private or otherwise not public (e.g. the station's intranet); empty: public addresses only",
+    )
+    notify_supervisors: str = Field(
+        default="",
+        description="comma-separated usernames of the station supervisors (police or admin accounts): a missed "
+        "SLA (the closed loop's escalation) is notified to them",
+    )
+    notify_retry_hours: float = Field(default=24.0, gt=0, description="a delivery failing this long is dead")
+    notify_backoff_seconds: float = Field(default=2.0, gt=0, description="the first retry's delay; doubles")
+    notify_backoff_max_seconds: float = Field(default=300.0, gt=0, description="the longest delay between retries")
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="one webhook or SMS request")
+    notify_concurrency: int = Field(default=32, ge=1, le=512, description="requests in flight per sender")
+    notify_lease_seconds: float = Field(
+        default=120.0, gt=0, description="a delivery claimed by a sender that died is taken up again after this"
+    )
+    notify_poll_seconds: float = Field(default=0.2, gt=0, le=60, description="the sender's pause when idle")
+    notify_batch: int = Field(default=500, ge=1, description="deliveries one sender claims at a time")
+
+    @field_validator("trusted_proxies", "notify_allowed_networks")
     @classmethod
-    def _check_trusted_proxies(cls, value: str) -> str:
+    def _check_networks(cls, value: str) -> str:
         for item in filter(None, (v.strip() for v in value.split(","))):
             try:
                 ipaddress.ip_network(item, strict=False)
@@ -220,9 +242,17 @@ class Settings(BaseSettings):
     @property
     def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """The trusted proxies as networks."""
-        return tuple(
-            ipaddress.ip_network(v.strip(), strict=False) for v in self.trusted_proxies.split(",") if v.strip()
-        )
+        return _networks(self.trusted_proxies)
+
+    @property
+    def notify_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The non-public networks a notification target may be on."""
+        return _networks(self.notify_allowed_networks)
+
+    @property
+    def supervisors(self) -> frozenset[str]:
+        """The usernames of the station supervisors."""
+        return frozenset(v.strip() for v in self.notify_supervisors.split(",") if v.strip())
 
     @field_validator("redis_url")
     @classmethod
@@ -268,6 +298,10 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The configured database, or the embedded SQLite file."""
         return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+
+def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in value.split(",") if v.strip())
 
 
 ENV_PREFIX = "SANDTABLE_"

@@ -101,3 +101,13 @@ INCIDENT_PIN = "incident-pin"
 INCIDENT_SUBMIT = "incident-submit"
 INCIDENT_MSG = "incident-msg"
 INCIDENT_ERROR = "incident-error"  # + "-" + the field: source, summary, severity, caller-name, caller-phone, place
+
+# notifications (issue #18: layouts/notifications.py, callbacks/notifications.py)
+NOTIFY_TICK = "notify-tick"
+NOTIFY_SEEN = "notify-seen"  # the newest notice the user dismissed (browser storage)
+NOTIFY_LATEST = "notify-latest"
+NOTIFY_ALARM = "notify-alarm"
+NOTIFY_SOUNDED = "notify-sounded"
+NOTIFY_PANEL = "notify-panel"
+NOTIFY_LIST = "notify-list"
+NOTIFY_DISMISS = "notify-dismiss"

@@ -9,12 +9,13 @@ import dash
 from dash import dcc, html
 
 from api.access import audit
-from api.context import request_lang
+from api.context import request_lang, stores
 from auth.policy import can
 from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
 from layouts.attrs import data_attrs
+from layouts.notifications import notification_area
 
 
 def header(lang: str, *, subtitle: str = "", tools: list[Any] | None = None, path: str = "/") -> html.Header:
@@ -95,6 +96,13 @@ def forbidden(lang: str, permission: str) -> html.Div | None:
     )
 
 
+def notifications(lang: str) -> list[Any]:
+    """The in-app notifications, for those who may read them (nobody else polls for them)."""
+    if not can(current_principal(), "read.notifications"):
+        return []
+    return [notification_area(lang, int(stores().settings.refresh_seconds * 1000))]
+
+
 def shell_layout() -> html.Div:
     """The app's root layout (a function: it depends on the request's language)."""
     lang = request_lang()
@@ -106,5 +114,6 @@ def shell_layout() -> html.Div:
             dcc.Store(id=ids.LANG, data=lang),
             dcc.Interval(id=ids.CLOCK_TICK, interval=1000),
             dash.page_container,
+            *notifications(lang),
         ],
     )
