@@ -73,3 +73,32 @@ class Network:
             else:
                 out[key] = Walk(off + lengths[node] + t_off, straight)
         return out
+
+    def route(self, start: tuple[float, float], target: tuple[float, float]) -> Route:
+        """The walk from start (lat, lon) to target (lat, lon) over the network: the path's points
+        as (lat, lon), from the start, through the nearest network nodes, to the target (a straight
+        line when there is no network or no way through it)."""
+        s_node, s_off = self.nearest(*start)
+        t_node, t_off = self.nearest(*target)
+        straight = metres(*start, *target)
+        if s_node is None or t_node is None:
+            return Route([start, target], straight, straight)
+        try:
+            length, nodes = nx.single_source_dijkstra(self.graph, s_node, t_node, weight="weight")
+        except nx.NetworkXNoPath:
+            return Route([start, target], straight, straight)
+        points = [start, *((lat, lon) for lon, lat in nodes), target]
+        return Route(points, s_off + float(length) + t_off, straight)
+
+
+@dataclass
+class Route:
+    """A walking route: its points (lat, lon) and its length over the network."""
+
+    points: list[tuple[float, float]]
+    metres: float
+    straight_m: float
+
+    def geojson(self) -> dict[str, Any]:
+        """The route as a GeoJSON LineString (lon, lat)."""
+        return {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in self.points]}
