@@ -37,6 +37,7 @@ CALLBACK_MODULES = (
     "callbacks.city",
     "callbacks.console",
     "callbacks.tasks",
+    "callbacks.mymap",
     "callbacks.visitors",
     "callbacks.reports",
 )

@@ -17,7 +17,7 @@ from alerts.history import history_query, record_view
 from alerts.lifecycle import is_open
 from api.context import services, stores
 from auth.callbacks import page_callback
-from auth.labels import labels, relabel
+from auth.labels import labels, relabel, subject_place
 from auth.masking import mask_id_number, name_for
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import Principal, current_principal
@@ -49,7 +49,6 @@ def when(iso: str) -> str:
 
 
 NO_LABELS: Mapping[str, str] = {}
-SUBJECT_PLACES = ("household", "device", "building", "checkpoint")  # the most precise place first
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 
 
@@ -87,12 +86,6 @@ def evidence_rows(evidence: dict[str, Any], lang: str, found: Mapping[str, str] 
     ]
 
 
-def place_id(alert: dict[str, Any]) -> str:
-    """The id of the most precise place of an alert's subject ("" when it has none)."""
-    subject = alert.get("subject") or {}
-    return next((str(subject[k]) for k in SUBJECT_PLACES if subject.get(k)), "")
-
-
 @page_callback(
     "view.console",
     Output(ids.CONSOLE_LIST, "children"),
@@ -121,7 +114,7 @@ def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -
             most_serious_first=True,
         )
         alerts = visible_to(principal, (record_view(r) for r in rows), stores().settings)
-        found = labels(session, principal, [place_id(a) for a in alerts], lang)
+        found = labels(session, principal, [subject_place(a.get("subject")) for a in alerts], lang)
     if not alerts:
         return [html.Div(t("alert.none", lang), className="st-empty")]
     return [
@@ -133,7 +126,7 @@ def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -
                 html.Span(t(f"severity.{a['severity']}", lang), className="st-card-sev"),
                 html.Span(t(f"alert.type.{a['type']}", lang), className="st-row-type"),
                 html.Span(t(f"status.{a['status']}", lang), className=f"st-status-{a['status']}"),
-                html.Span(found.get(place_id(a), ""), className="st-row-where"),
+                html.Span(found.get(subject_place(a.get("subject")), ""), className="st-row-where"),
                 html.Span(when(a["detected_at"]), className="st-row-when"),
             ],
         )

@@ -775,6 +775,14 @@ TABLE: dict[str, tuple[str, str]] = {
     "error.forbidden": ("无权访问", "Access denied"),
     "error.not_found": ("未找到", "Not found"),
     "error.generic": ("操作失败", "Something went wrong"),
+    # grid map and people-readable labels (issue #18: the grid worker's map, landing, labels)
+    "actor.property": ("物业", "Property office"),
+    "label.person": ("住户人员", "A resident"),
+    "mymap.title": ("我的网格地图", "My grid"),
+    "mymap.me": ("我的位置", "Me"),
+    "mymap.walk": ("步行约 {d} 米，约 {m} 分钟", "About {d} m on foot, about {m} min"),
+    "mymap.no_position": ("暂无我的定位，已标出任务位置", "My position is not known yet; the task's place is marked"),
+    "mymap.no_target": ("暂无需要前往的任务", "No task to walk to"),
 }
 
 
