@@ -283,7 +283,11 @@ def entity_labels(
             )
         }
         for did, dtype, name, household, building in devices:
-            what = name or t(f"device.{dtype}", lang)
             where = places.get(household or "") or buildings.get(building or "", "")
-            out[did] = f"{where} {what}".strip() if where and where not in what else what
+            if lang == "en" or not name:  # device names are Chinese: English names the type at the place
+                out[did] = (
+                    f"{where or name} · {t(f'device.{dtype}', lang)}" if where or name else t(f"device.{dtype}", lang)
+                )
+            else:
+                out[did] = f"{where} {name}" if where and where not in name else name
     return out
