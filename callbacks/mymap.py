@@ -168,8 +168,14 @@ def my_targets(_tick: Any, selected: Any) -> tuple[Any, ...]:
         )
         for tid, label in view.choices
     ]
-    fit = ctx.triggered_id == ids.MYMAP_SELECTED and view.bounds is not None
-    viewport = {"bounds": view.bounds, "options": {"padding": [40, 40], "maxZoom": 19}} if fit else no_update
+    # the walk in view when the page opens and when a task is tapped; a refresh leaves the view alone
+    fit = ctx.triggered_id in (None, ids.MYMAP_SELECTED) and view.bounds is not None
+    room = {
+        "paddingTopLeft": [30, 60],
+        "paddingBottomRight": [30, 30],
+        "maxZoom": 19,
+    }  # the target's label sits above it
+    viewport = {"bounds": view.bounds, "options": room} if fit else no_update
     return view.targets, view.route, view.me, info, pick, viewport
 
 

@@ -303,6 +303,14 @@ def today() -> str:
 # --- the phone ------------------------------------------------------------------------------------
 
 
+def settled(driver: Any, timeout: float = 15.0) -> None:
+    """Wait until the map has finished moving (Leaflet's zoom and pan animations are over)."""
+    deadline = time.monotonic() + timeout
+    moving = ".leaflet-zoom-anim, .leaflet-pan-anim"
+    while driver.find_elements(By.CSS_SELECTOR, moving) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 @pytest.mark.browser
 def test_a_grid_worker_signs_in_and_lands_on_their_map_on_a_phone(scene: Scene) -> None:
     server = LiveServer(scene.world.settings)
@@ -323,7 +331,17 @@ def test_a_grid_worker_signs_in_and_lands_on_their_map_on_a_phone(scene: Scene) 
         assert "烟感报警" in choice.text and "幢" in choice.text
         body = phone.find_element(By.TAG_NAME, "body").text
         assert raw_ids(body) == []
+        settled(phone)
         save_screenshot(phone, "gridmap_phone_390x844")
+        phone.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False},
+        )
+        phone.get(server.url + "/")  # a laptop, the app's own link to the start page
+        wait_for(phone, "path.st-mymap-route")
+        assert phone.current_url.endswith("/tasks")
+        settled(phone)
+        save_screenshot(phone, "gridmap_laptop_1366x768")
         assert [e for e in phone.get_log("browser") if e["level"] == "SEVERE"] == []
     finally:
         phone.quit()
