@@ -64,12 +64,8 @@ def task_places(session: Session, reader: Principal, tasks: list[Task], lang: st
     """task id → where it is, as people read it (52幢2单元402室, 东门人脸门禁1): the household of its
     form, else the place of its alert's subject; one query for the alerts, one labelling."""
     wanted = sorted({task.alert_id for task in tasks if task.alert_id})
-    subjects: dict[str, Any] = {
-        alert_id: subject
-        for alert_id, subject in session.execute(
-            select(AlertRecord.id, AlertRecord.subject).where(AlertRecord.id.in_(wanted))
-        )
-    }
+    query = select(AlertRecord.id, AlertRecord.subject).where(AlertRecord.id.in_(wanted))
+    subjects: dict[str, Any] = dict(session.execute(query).tuples().all())
     places = {
         task.id: (task.prefill or {}).get("household") or subject_place(subjects.get(task.alert_id or ""))
         for task in tasks
