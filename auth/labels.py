@@ -21,6 +21,13 @@ from auth.principal import Principal
 from registry.queries import entity_labels
 
 TOKEN = re.compile(r"[\w.-]+")
+SUBJECT_PLACES = ("household", "device", "building", "checkpoint")  # the most precise place first
+
+
+def subject_place(subject: Mapping[str, Any] | None) -> str:
+    """The id of the most precise place of an alert's subject ("" when it has none)."""
+    found = subject or {}
+    return next((str(found[k]) for k in SUBJECT_PLACES if found.get(k)), "")
 
 
 def ids_in(values: Iterable[Any]) -> set[str]:

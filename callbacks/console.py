@@ -22,7 +22,7 @@ from auth.masking import mask_id_number, name_for
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import Principal, current_principal
 from callbacks.util import as_list
-from closedloop.models import Notice, ResidentReport
+from closedloop.models import Notice, ResidentReport, outcome_labels
 from core.errors import Forbidden, InvalidInput, NotFound, SandtableError
 from core.i18n import t
 from core.timefmt import aware, local_text, utc_to_ms
@@ -182,7 +182,7 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
     timeline = services().loop.timeline(doc["id"])
     rows: list[Any] = []
     with stores().sessions() as session:
-        found = labels(
+        found = outcome_labels(lang) | labels(
             session,
             principal,
             [subject, doc.get("evidence"), *(s["actor"] for s in timeline), *(s["note"] for s in timeline)],

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from alerts.access import alert_filter
 from alerts.models import AlertRecord, AlertStep
 from auth.labels import labels
+from closedloop.models import outcome_labels
 from core.settings import Settings
 from core.timefmt import aware
 from registry.models import Community, Person, PersonTag, Residency
@@ -118,7 +119,7 @@ def label_alert_places(
         for pid, name in session.execute(select(Person.id, Person.name).where(Person.id.in_(ids))):
             person_names[pid] = masked_name(request.principal, name)
     named = [a.record.subject for a in alerts] + [[s.actor, s.note] for a in alerts for s in a.steps]
-    places.update(labels(session, request.principal, named, request.lang))
+    places.update(outcome_labels(request.lang) | labels(session, request.principal, named, request.lang))
     return person_names
 
 
