@@ -17,14 +17,17 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from alerts.live import AlertStore
+from auth.labels import labels
+from auth.masking import mask_name
 from auth.policy import landing_page
 from auth.principal import Principal
+from callbacks.console import evidence_rows
 from callbacks.mymap import area, my_map
 from callbacks.util import dash_request, prop
 from closedloop.service import Loop
 from geodata.network import Network, metres, path_graph
 from layouts import ids
-from registry.models import Building, Device, Guard
+from registry.models import Building, Device, Guard, Person
 from reports.request import build_request
 from reports.service import make_report
 from store.stores import Stores
@@ -346,3 +349,18 @@ def test_a_grid_worker_signs_in_and_lands_on_their_map_on_a_phone(scene: Scene) 
     finally:
         phone.quit()
         server.stop()
+
+
+def test_evidence_names_people_and_places_masked_for_the_reader(demo_stores: Stores) -> None:
+    """A lock opened by a registered person at a building's door: police read the name, property staff
+    a masked one; the building and the guard by their names."""
+    evidence = {"opener": "wanhu-P00001", "origin": {"building": "wanhu-B052", "floor": 3}, "checked_by": "wanhu-GD10"}
+    property_staff = Principal(kind="user", id="property.wanhu", role="property", community="wanhu")
+    with demo_stores.sessions() as session:
+        name = session.scalars(select(Person.name).where(Person.id == "wanhu-P00001")).one()
+        for reader, shown in ((POLICE, name), (property_staff, mask_name(name))):
+            rows = dict(evidence_rows(evidence, "zh", labels(session, reader, [evidence], "zh")))
+            assert rows["开锁人"] == shown
+            assert rows["抛物起点"] == "楼栋 52幢 · 楼层 3"
+            assert rows["checked_by"].startswith("网格员 ")
+            assert raw_ids(" ".join(rows.values())) == []
