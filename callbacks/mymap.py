@@ -23,7 +23,6 @@ from registry import queries
 from store import live
 from store.stores import Stores
 
-WALK_M_PER_MIN = 80.0  # an unhurried walk, for the minutes shown beside the distance
 BUSY = ("accepted", "on_scene")  # a task being worked on is the one shown first
 
 
@@ -158,7 +157,8 @@ def my_targets(_tick: Any, selected: Any) -> tuple[Any, ...]:
     elif view.metres is None:
         info = t("mymap.no_position", lang)
     else:
-        info = t("mymap.walk", lang, d=round(view.metres), m=max(1, round(view.metres / WALK_M_PER_MIN)))
+        minutes = view.metres / stores().settings.walking_speed_m_s / 60  # the dispatch ranking's speed
+        info = t("mymap.walk", lang, d=round(view.metres), m=max(1, round(minutes)))
     pick = [
         html.Button(
             label,
