@@ -323,7 +323,10 @@ def install(
             return _login_page(t("login.locked" if locked else "login.failed", lang), username, status=401)
         guard.succeeded(username, ip)
         audit("login", target=username, principal=principal)
-        response = make_response(redirect(safe_next(request.form.get("next")) or "/"))
+        landing = safe_next(request.form.get("next")) or "/"
+        if landing == "/":
+            landing = landing_page(principal)  # a guard or the property office has no wall: their tasks page
+        response = make_response(redirect(landing))
         response.set_cookie(
             SESSION_COOKIE,
             raw,

@@ -56,6 +56,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "register.floating",
         }
     ),
+    # a 万家卫士 member (volunteer, security, auxiliary police): their tasks page and nothing else
+    "guard": frozenset({"view.tasks", "tasks.work"}),
     "property": frozenset({"view.tasks", "read.registry", "tasks.work", "visitors.approve", "read.people"}),
     "wall": frozenset({"view.wall", "view.city", "read.alerts", "read.registry"}),  # no read.evidence: a display
 }

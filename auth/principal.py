@@ -8,8 +8,9 @@ from flask import g, has_request_context
 
 from registry.queries import Scope
 
-ROLES = ("admin", "police", "grid_worker", "property", "wall")
+ROLES = ("admin", "police", "grid_worker", "guard", "property", "wall")
 CITY_ROLES = ("police", "wall")  # may be city-wide: an account of these roles without a community
+GUARD_ROLES = ("guard", "grid_worker", "police")  # the roles an account linked to a guard (万家卫士) may have
 
 
 @dataclass(frozen=True)

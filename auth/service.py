@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth.models import ApiToken, AuditEntry, User, WebSession
-from auth.principal import ANONYMOUS, CITY_ROLES, ROLES, Principal
+from auth.principal import ANONYMOUS, CITY_ROLES, GUARD_ROLES, ROLES, Principal
 from core.errors import InvalidInput
 from core.settings import Settings
-from registry.models import Community, Grid
+from registry.models import Community, Grid, Guard
 from store.ratelimit import closed_denials, count_denial
 from store.sql import utcnow
 
@@ -81,8 +81,10 @@ def create_user(
     display_name: str = "",
     guard: str | None = None,
     check_strength: bool = True,
+    password_hash: str | None = None,
 ) -> User:
-    """A new account (the password is stored as an argon2 hash)."""
+    """A new account (the password is stored as an argon2 hash). With ``guard``, the account is that
+    guard's (万家卫士): its community (and a grid worker's grid) default to the guard's."""
     username = username.strip()
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{3,64}", username):
         raise InvalidInput("username must be 3–64 letters, digits or _ . @ -")
@@ -92,10 +94,18 @@ def create_user(
         raise InvalidInput(f"user {username!r} exists already")
     if check_strength:
         check_password_strength(password)
+    if guard is not None:
+        found = _free_guard(session, guard, role, community, username)
+        community = community or found.community_id
+        if role == "grid_worker":
+            _same_grid(found, grid or found.grid_id)
+            grid = grid or found.grid_id
+    elif role == "guard":
+        raise InvalidInput("a guard account needs --guard GUARD_ID (the 万家卫士 member it belongs to)")
     _check_scope(session, role, community, grid)
     user = User(
         username=username,
-        password_hash=hash_password(password),
+        password_hash=password_hash or hash_password(password),  # a hash given: many demo accounts, one hashing
         role=role,
         community_id=community,
         grid_id=grid,
@@ -103,6 +113,43 @@ def create_user(
         guard_id=guard,
     )
     session.add(user)
+    session.flush()
+    return user
+
+
+def _free_guard(session: Session, guard_id: str, role: str, community: str | None, username: str) -> Guard:
+    """The registry guard an account may be linked to, or one line saying why not."""
+    if role not in GUARD_ROLES:
+        raise InvalidInput(f"only {', '.join(GUARD_ROLES)} accounts are linked to a guard, not a {role} account")
+    guard = session.get(Guard, guard_id)
+    if guard is None:
+        raise InvalidInput(f"unknown guard {guard_id!r}")
+    if community is not None and guard.community_id != community:
+        raise InvalidInput(
+            f"guard {guard_id!r} ({guard.name}) is a guard of community {guard.community_id!r}, not {community!r}"
+        )
+    holder = session.scalar(select(User.username).where(User.guard_id == guard_id, User.username != username))
+    if holder is not None:
+        raise InvalidInput(f"guard {guard_id!r} ({guard.name}) is linked to account {holder!r} already")
+    return guard
+
+
+def _same_grid(guard: Guard, grid: str | None) -> None:
+    if guard.grid_id is not None and guard.grid_id != grid:
+        raise InvalidInput(f"guard {guard.id!r} ({guard.name}) works grid {guard.grid_id!r}, not {grid!r}")
+
+
+def link_guard(session: Session, username: str, guard_id: str) -> User:
+    """Link an existing account to a registry guard (万家卫士): the guard's tasks become the account's."""
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        raise InvalidInput(f"unknown user {username!r}")
+    if user.community_id is None:
+        raise InvalidInput(f"account {username!r} has no community; a guard belongs to one")
+    guard = _free_guard(session, guard_id, user.role, user.community_id, user.username)
+    if user.role == "grid_worker":
+        _same_grid(guard, user.grid_id)
+    user.guard_id = guard.id
     session.flush()
     return user
 

@@ -176,6 +176,57 @@ def detail(selected: Any, _done: Any, _tick: Any, seen: Any) -> tuple[Any, Any]:
     return render_detail(principal, community, doc, lang), fingerprint
 
 
+# the greyed guards, those nearest to being available first
+GREYED_ORDER = ("busy", "no_position", "asked", "wanted_list", "off_duty", "no_account", "retired")
+
+
+def dispatch_list(principal: Principal, community: str, alert_id: str, lang: str) -> list[Any]:
+    """The guards who may go, nearest (by walking) first, each with a dispatch button; then the
+    others greyed, each with the reason they are not offered the task."""
+    ranked, others = services().loop.dispatch_list(principal, community, alert_id)
+
+    def who(kind: str, name: str) -> str:
+        return f"{t(f'guard.{kind}', lang)} {name_for(principal, name) or ''}"
+
+    rows: list[Any] = [html.Div(t("console.suggest", lang), className="st-sub-title")]
+    rows += [
+        html.Div(
+            className="st-suggest",
+            children=[
+                html.Span(who(s.kind, s.name), className="st-suggest-who"),
+                html.Span(t("console.eta", lang, m=s.eta_minutes, d=s.walking_m), className="st-suggest-eta"),
+                html.Button(
+                    t("console.dispatch", lang),
+                    id={"type": "console-dispatch", "guard": s.guard},
+                    className="st-btn st-btn-small",
+                ),
+            ],
+        )
+        for s in ranked[:6]
+    ] or [html.Div(t("console.no_guards", lang), className="st-muted")]
+    if others:
+        rows.append(
+            html.Details(
+                open=True,
+                className="st-unavailable",
+                children=[
+                    html.Summary(f"{t('console.unavailable', lang)} ({len(others)})"),
+                    *(
+                        html.Div(
+                            className=f"st-suggest-off st-off-{u.reason}",  # not .st-suggest: those can be dispatched
+                            children=[
+                                html.Span(who(u.kind, u.name), className="st-suggest-who"),
+                                html.Span(t(f"reason.{u.reason}", lang), className="st-suggest-reason"),
+                            ],
+                        )
+                        for u in sorted(others, key=lambda u: (GREYED_ORDER.index(u.reason), u.guard))
+                    ),
+                ],
+            )
+        )
+    return rows
+
+
 def render_detail(principal: Principal, community: str, doc: dict[str, Any], lang: str) -> html.Div:
     """The detail panel of one alert."""
     subject = doc.get("subject", {})
@@ -238,25 +289,7 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
         ]
     suggestions: list[Any] = []
     if can(principal, "dispatch") and still_open:
-        ranked = services().loop.suggestions(principal, community, doc["id"])[:6]
-        suggestions = [html.Div(t("console.suggest", lang), className="st-sub-title")]
-        suggestions += [
-            html.Div(
-                className="st-suggest",
-                children=[
-                    html.Span(
-                        f"{t(f'guard.{s.kind}', lang)} {name_for(principal, s.name) or ''}", className="st-suggest-who"
-                    ),
-                    html.Span(t("console.eta", lang, m=s.eta_minutes, d=s.walking_m), className="st-suggest-eta"),
-                    html.Button(
-                        t("console.dispatch", lang),
-                        id={"type": "console-dispatch", "guard": s.guard},
-                        className="st-btn st-btn-small",
-                    ),
-                ],
-            )
-            for s in ranked
-        ] or [html.Div(t("console.no_guards", lang), className="st-muted")]
+        suggestions = dispatch_list(principal, community, doc["id"], lang)
     return html.Div(
         className="st-detail-body",
         children=[

@@ -18,7 +18,12 @@ from closedloop.models import Notice
 from core.errors import SandtableError
 from core.i18n import t
 from layouts import ids
-from layouts.tasks import task_cards
+from layouts.tasks import duty_card, task_cards
+
+
+def lang_of(versions: Any) -> str:
+    """The page's language, as the layout put it in the versions store (only used to choose texts)."""
+    return "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
 
 
 @page_callback(
@@ -34,7 +39,7 @@ def tasks(_tick: Any, _done: Any, versions: Any) -> tuple[Any, Any]:
     principal = current_principal()
     if not can(principal, "view.tasks"):
         raise PreventUpdate
-    lang = "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
+    lang = lang_of(versions)
     mine = services().loop.my_tasks(principal)
     shown = {task.id: task.version for task in mine}
     if ctx.triggered_id == ids.TASKS_REFRESH and isinstance(versions, dict) and versions.get("tasks") == shown:
@@ -64,7 +69,7 @@ def act(clicks: list[Any], *_forms: Any) -> tuple[Any, Any]:
     if not isinstance(trigger, dict) or not any(as_list(clicks)):
         raise PreventUpdate
     versions, done = _forms[-2], _forms[-1]
-    lang = "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
+    lang = lang_of(versions)
     task_id, action = str(trigger.get("task")), str(trigger.get("action"))
     version = (versions or {}).get("tasks", {}).get(task_id) if isinstance(versions, dict) else None
     if not isinstance(version, int):
@@ -116,3 +121,47 @@ def notices(_tick: Any) -> list[Any]:
             query = query.where(or_(Notice.grid_id.is_(None), Notice.grid_id == principal.grid))
         rows = list(session.scalars(query.order_by(Notice.created_at.desc()).limit(10)))
     return [html.Div(className="st-notice", children=[html.B(n.title), html.Div(n.body)]) for n in rows]
+
+
+@page_callback(
+    "view.tasks",
+    Output(ids.DUTY_PANEL, "children"),
+    Input(ids.DUTY_DONE, "data"),
+    State(ids.TASKS_VERSIONS, "data"),
+)
+def duty(_done: Any, versions: Any) -> list[Any]:
+    """The signed-in guard's duty: check in, or check out with a handover note (and the last
+    handover notes of their grid or community while on duty)."""
+    principal = current_principal()
+    if principal.guard is None:
+        raise PreventUpdate
+    lang = lang_of(versions)
+    loop = services().loop
+    state = loop.duty.state(principal)
+    return duty_card(state, loop.duty.handovers(principal) if state.on else [], lang)
+
+
+@page_callback(
+    "view.tasks",
+    Output(ids.DUTY_MSG, "children"),
+    Output(ids.DUTY_DONE, "data"),
+    Input({"type": "duty-act", "action": ALL}, "n_clicks"),
+    State({"type": "duty-note", "action": ALL}, "value"),
+    State(ids.TASKS_VERSIONS, "data"),
+    State(ids.DUTY_DONE, "data"),
+    prevent_initial_call=True,
+)
+def check(clicks: list[Any], notes: list[Any], versions: Any, done: Any) -> tuple[Any, Any]:
+    """Check in, or check out with the handover note (audited by the service)."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not any(as_list(clicks)):
+        raise PreventUpdate
+    lang = lang_of(versions)
+    kind = str(trigger.get("action"))
+    note = next((n for n in as_list(notes) if isinstance(n, str)), "")
+    count = (done if isinstance(done, int) else 0) + 1
+    try:
+        services().loop.duty.check(current_principal(), kind, note)
+    except SandtableError as err:
+        return html.Div(err.text(lang), className="st-msg-error"), count
+    return html.Div(t(f"duty.checked_{kind}", lang), className="st-msg-ok"), count

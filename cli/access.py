@@ -8,13 +8,15 @@ from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from auth.models import AuditEntry, User
 from cli.main import JsonFlag, app, emit, user_errors
 from cli.registry import stores
 from core.errors import InvalidInput
+from core.i18n import t
 from core.spreadsheet import csv_writer
-from registry.models import Household
+from registry.models import Guard, Household
 
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 token_app = typer.Typer(help="API and display tokens.", no_args_is_help=True)
@@ -28,9 +30,14 @@ app.add_typer(audit_app, name="audit")
 @user_errors
 def user_add(
     username: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Option(help="admin, police, grid_worker, property or wall")],
-    community: Annotated[str | None, typer.Option(help="community id (all roles but admin)")] = None,
-    grid: Annotated[str | None, typer.Option(help="grid id (grid_worker)")] = None,
+    role: Annotated[str, typer.Option(help="admin, police, grid_worker, guard, property or wall")],
+    community: Annotated[
+        str | None, typer.Option(help="community id (all roles but admin; taken from --guard when not given)")
+    ] = None,
+    grid: Annotated[str | None, typer.Option(help="grid id (grid_worker; taken from --guard when not given)")] = None,
+    guard: Annotated[
+        str | None, typer.Option(help="the registry guard (万家卫士) this account is: guard, grid_worker, police")
+    ] = None,
     name: Annotated[str, typer.Option(help="display name")] = "",
     password: Annotated[str | None, typer.Option(help="password (asked when not given)")] = None,
 ) -> None:
@@ -45,8 +52,34 @@ def user_add(
             if getpass.getpass("again: ") != password:
                 raise InvalidInput("the two passwords differ")
     with stores().sessions.begin() as session:
-        create_user(session, username, password, role, community=community, grid=grid, display_name=name)
-    typer.echo(f"user {username} added ({role})")
+        made = create_user(
+            session, username, password, role, community=community, grid=grid, display_name=name, guard=guard
+        )
+        linked = f", guard {guard_label(session, made.guard_id)}" if made.guard_id else ""
+    typer.echo(f"user {username} added ({role}{linked})")
+
+
+@user_app.command("link")
+@user_errors
+def user_link(
+    username: Annotated[str, typer.Argument()],
+    guard: Annotated[str, typer.Option(help="the registry guard (万家卫士) to link the account to")],
+) -> None:
+    """Link an account to a registry guard: the guard's tasks, check-in and dispatch become the account's."""
+    from auth.service import link_guard  # noqa: PLC0415 — CLI start-up: loaded only by this command
+
+    with stores().sessions.begin() as session:
+        user = link_guard(session, username, guard)
+        label = guard_label(session, user.guard_id)
+    typer.echo(f"user {username} linked to guard {label}")
+
+
+def guard_label(session: Session, guard_id: str | None) -> str:
+    """A guard as people read it: kind and name, then the id (志愿者 付宇宇 wanhu-GD12)."""
+    guard = session.get(Guard, guard_id) if guard_id else None
+    if guard is None:
+        return ""
+    return f"{t(f'guard.{guard.kind}', 'zh')} {guard.name} ({guard.id})"
 
 
 @user_app.command("list")
@@ -55,13 +88,24 @@ def user_list(as_json: JsonFlag = False) -> None:
     """List accounts."""
     with stores().sessions() as session:
         rows = [
-            {"username": u.username, "role": u.role, "community": u.community_id, "grid": u.grid_id, "active": u.active}
+            {
+                "username": u.username,
+                "role": u.role,
+                "community": u.community_id,
+                "grid": u.grid_id,
+                "active": u.active,
+                "guard": u.guard_id,
+                "guard_label": guard_label(session, u.guard_id),
+            }
             for u in session.scalars(select(User).order_by(User.username))
         ]
 
     def human(rs: list[dict[str, Any]]) -> None:
         for r in rs:
-            typer.echo(f"{r['username']:<24} {r['role']:<12} {r['community'] or '-':<10} {r['grid'] or ''}")
+            typer.echo(
+                f"{r['username']:<24} {r['role']:<12} {r['community'] or '-':<10} {r['grid'] or '-':<14} "
+                f"{r['guard_label']}".rstrip()
+            )
 
     emit(rows, as_json, human)
 

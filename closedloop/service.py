@@ -29,6 +29,7 @@ from auth.models import User
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import SYSTEM, Principal
 from auth.service import Auditor
+from closedloop.duty import REFUSING, Duty, duty_of, unavailable_reason
 from closedloop.models import ACTIVE_TASK_STATUSES, OUTCOMES, Task
 from core.clock import Clock, WallClock
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -45,6 +46,13 @@ from store.stores import Stores
 log = logging.getLogger(__name__)
 ACTIVE_GUARD_MS = 10 * 60_000
 ACTIONS = {"acknowledge": "acknowledged", "false_alarm": "false_alarm", "resolve": "resolved", "on_scene": "on_scene"}
+# the refusal of a direct dispatch to a guard who may not take it (closedloop.duty.REFUSING)
+REFUSALS = {
+    "retired": "dispatch.error.retired",
+    "no_account": "dispatch.error.no_account",
+    "off_duty": "dispatch.error.off_duty",
+    "wanted_list": "error.wanted_list_guard",
+}
 
 
 @dataclass
@@ -59,6 +67,16 @@ class Suggestion:
     eta_minutes: float
 
 
+@dataclass
+class Unavailable:
+    """A guard who is not offered the task now, with the reason (a key of closedloop.duty.REASONS)."""
+
+    guard: str
+    name: str
+    kind: str
+    reason: str
+
+
 class Loop:
     """The closed-loop operations on one set of stores."""
 
@@ -70,6 +88,7 @@ class Loop:
         self.history = AlertHistory(stores.sessions)
         self.auditor = Auditor(stores.sessions)
         self._networks: dict[str, Network] = {}
+        self.duty = Duty(stores, self.clock, self.auditor)  # check-in and check-out on the tasks page
 
     def _now(self) -> dt.datetime:
         """The loop's clock as an aware UTC datetime."""
@@ -155,6 +174,16 @@ class Loop:
             return []
         return self.rank(community, (float(location["lat"]), float(location["lon"])), alert_type=doc["type"])
 
+    def dispatch_list(
+        self, principal: Principal, community: str, alert_id: str
+    ) -> tuple[list[Suggestion], list[Unavailable]]:
+        """The console's dispatch list: the available guards ranked by walking time, and the others
+        with the reason each is not offered the task."""
+        if not can(principal, "dispatch"):
+            self._deny(principal, f"alert:{alert_id}", "dispatch list needs dispatch", community)
+        doc = self._alert_in_scope(principal, community, alert_id)
+        return self.board(community, _target(doc), alert_type=doc["type"])
+
     def rank(
         self,
         community: str,
@@ -163,16 +192,34 @@ class Loop:
         *,
         alert_type: str | None = None,
     ) -> list[Suggestion]:
-        """On-duty guards who are not busy (and who may see an alert of alert_type), nearest (by walking) first."""
+        """The guards who may be offered the task (see board), nearest (by walking) first."""
+        return self.board(community, target, exclude=exclude, alert_type=alert_type)[0]
+
+    def board(
+        self,
+        community: str,
+        target: tuple[float, float] | None,
+        exclude: set[str] | None = None,
+        *,
+        alert_type: str | None = None,
+    ) -> tuple[list[Suggestion], list[Unavailable]]:
+        """Every guard of the community, at the loop's clock: those who may be offered the task
+        (in service, with an account, on duty by roster or check-in, allowed to see an alert of
+        alert_type, not busy, with a recent position, not in exclude) ranked by walking time to
+        the target, and the others, each with the first reason that applies."""
         exclude = exclude or set()
         now = self.clock.now_ms()
         with self.stores.sessions() as session:
             guards = {
                 g.id: g
-                for g in session.scalars(select(Guard).where(Guard.community_id == community, Guard.on_duty.is_(True)))
+                for g in session.scalars(select(Guard).where(Guard.community_id == community).order_by(Guard.id))
             }
-            if alert_type in WANTED_LIST_TYPES:
-                guards = {g: guard for g, guard in guards.items() if self._sees_wanted_list(session, guard)}
+            roles: dict[str, set[str]] = {}
+            for guard_id, role in session.execute(
+                select(User.guard_id, User.role).where(User.guard_id.in_(list(guards)), User.active.is_(True))
+            ):
+                roles.setdefault(str(guard_id), set()).add(role)
+            duty = duty_of(session, community, ms_to_utc(now), self.settings.duty_checkin_hours)
             busy = set(
                 session.scalars(
                     select(Task.assignee).where(Task.community_id == community, Task.status.in_(ACTIVE_TASK_STATUSES))
@@ -181,9 +228,25 @@ class Loop:
         positions = {
             p.guard: (p.lat, p.lon)
             for p in live.guard_positions(self.stores, community, list(guards), trail=False)
-            if now - p.ts < ACTIVE_GUARD_MS and p.guard not in busy and p.guard not in exclude
+            if now - p.ts < ACTIVE_GUARD_MS
         }
-        walks = self.network(community).walks_to(target, positions)
+        others: list[Unavailable] = []
+        sources: dict[str, tuple[float, float]] = {}
+        for gid, guard in guards.items():
+            reason = unavailable_reason(
+                in_service=guard.on_duty,
+                has_account=gid in roles,
+                on_duty=duty[gid].on,
+                may_see=self._may_see(roles.get(gid, set()), guard.kind, alert_type),
+                busy=gid in busy,
+                has_position=gid in positions and target is not None,
+                asked=gid in exclude,
+            )
+            if reason is None:
+                sources[gid] = positions[gid]
+            else:
+                others.append(Unavailable(guard=gid, name=guard.name, kind=guard.kind, reason=reason))
+        walks = self.network(community).walks_to(target, sources) if target is not None and sources else {}
         speed = self.settings.walking_speed_m_s
         ranked = [
             Suggestion(
@@ -196,13 +259,14 @@ class Loop:
             )
             for g, w in walks.items()
         ]
-        return sorted(ranked, key=lambda s: (s.walking_m, s.guard))
+        return sorted(ranked, key=lambda s: (s.walking_m, s.guard)), others
 
-    def _sees_wanted_list(self, session: Session, guard: Guard) -> bool:
-        """True when a guard may be given a wanted-list hit: judged by the role of their account, or
-        by their kind (police, grid_worker, …) when they have none (a task reaches them by radio)."""
-        roles = set(session.scalars(select(User.role).where(User.guard_id == guard.id))) or {guard.kind}
-        return all(role_sees_wanted_list(role, self.settings) for role in roles)
+    def _may_see(self, roles: set[str], kind: str, alert_type: str | None) -> bool:
+        """True when a guard may be given an alert of this type: a wanted-list hit only to a guard
+        whose every account's role may see it (by their kind when they have none)."""
+        if alert_type not in WANTED_LIST_TYPES:
+            return True
+        return all(role_sees_wanted_list(role, self.settings) for role in roles or {kind})
 
     def network(self, community: str) -> Network:
         """The community's path network (built once per process)."""
@@ -231,11 +295,11 @@ class Loop:
             guard = session.get(Guard, guard_id)
             if guard is None or guard.community_id != community:
                 raise InvalidInput(key="error.no_guard", guard=guard_id)
-            if doc["type"] in WANTED_LIST_TYPES and not self._sees_wanted_list(session, guard):
-                raise InvalidInput(key="error.wanted_list_guard")
             guard_name = guard.name
-        target = _target(doc)
-        ranked = self.rank(community, target, alert_type=doc["type"]) if target else []
+        ranked, others = self.board(community, _target(doc), alert_type=doc["type"])
+        refused = next((u.reason for u in others if u.guard == guard_id and u.reason in REFUSING), None)
+        if refused is not None:
+            raise InvalidInput(key=REFUSALS[refused], guard=guard_name)
         suggestion = next((s for s in ranked if s.guard == guard_id), None)
         change = self.alerts.transition(
             community,

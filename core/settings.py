@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError
 from core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
-ROLE_NAMES = ("admin", "police", "grid_worker", "property", "wall")  # auth.principal.ROLES, checked by a test
+ROLE_NAMES = ("admin", "police", "grid_worker", "guard", "property", "wall")  # auth.principal.ROLES, checked by a test
 
 
 class Settings(BaseSettings):
@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     sla_dispatch_minutes: float = Field(default=10.0, gt=0)
     sla_arrive_minutes: float = Field(default=15.0, gt=0)
     sla_close_minutes: float = Field(default=60.0, gt=0)
+    duty_checkin_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=72,
+        description="a check-in on the tasks page counts as on duty this long without a check-out",
+    )
 
     # --- reports ------------------------------------------------------------------------
     report_max_days: int = Field(default=366, ge=1, description="longest period one report may cover")

@@ -10,8 +10,10 @@ from dash import dcc, html
 from api.context import request_lang
 from auth.policy import can
 from auth.principal import current_principal
+from closedloop.duty import DutyState
 from closedloop.models import OUTCOMES, Task
 from core.i18n import t
+from core.timefmt import local_text, utc_to_ms
 from layouts import ids
 from layouts.mymap import my_map
 from layouts.shell import forbidden, header, nav_links
@@ -104,6 +106,52 @@ def task_cards(tasks: list[Task], lang: str, places: dict[str, str]) -> list[Any
     return cards
 
 
+def duty_panel() -> list[Any]:
+    """Check-in / check-out, for an account linked to a guard (filled by callbacks.tasks.duty)."""
+    if current_principal().guard is None:
+        return []
+    return [
+        html.Section(id=ids.DUTY_PANEL, className="st-duty"),
+        html.Div(id=ids.DUTY_MSG, className="st-msg", role="status"),
+        dcc.Store(id=ids.DUTY_DONE, data=0),
+    ]
+
+
+def duty_card(state: DutyState, handovers: list[dict[str, Any]], lang: str) -> list[Any]:
+    """The guard's duty now, the button that changes it, and (on duty) the last handover notes."""
+    until = local_text(utc_to_ms(state.until), "%m-%d %H:%M") if state.until else ""
+    line = t({"shift": "duty.on_shift", "checkin": "duty.on_checkin"}.get(state.how, "duty.off"), lang, until=until)
+    out: list[Any] = [html.Div(line, className=f"st-duty-state st-duty-{state.how or 'off'}")]
+    if not state.on:
+        out.append(html.Button(t("duty.check_in", lang), id={"type": "duty-act", "action": "in"}, className="st-btn"))
+        return out
+    out += [
+        dcc.Textarea(
+            id={"type": "duty-note", "action": "out"},
+            placeholder=t("duty.handover", lang),
+            maxLength=2000,
+            className="st-notes",
+        ),
+        html.Button(
+            t("duty.check_out", lang), id={"type": "duty-act", "action": "out"}, className="st-btn st-btn-ghost"
+        ),
+        html.Div(t("duty.handovers", lang), className="st-sub-title"),
+    ]
+    out += [
+        html.Div(
+            className="st-handover",
+            children=[
+                html.Span(
+                    f"{local_text(utc_to_ms(h['at']), '%m-%d %H:%M')} {t('guard.' + h['kind'], lang)} {h['name']}："
+                ),
+                html.Span(h["note"]),
+            ],
+        )
+        for h in handovers
+    ] or [html.Div(t("duty.no_handovers", lang), className="st-muted")]
+    return out
+
+
 def layout(**_: Any) -> html.Div:
     """The tasks page."""
     lang = request_lang()
@@ -117,6 +165,7 @@ def layout(**_: Any) -> html.Div:
             html.Main(
                 className="st-tasks-main",
                 children=[
+                    *duty_panel(),
                     html.Div(id=ids.TASKS_MSG, className="st-msg", role="status"),
                     my_map(lang),  # the grid worker's map (layouts/mymap.py)
                     html.Div(id=ids.TASKS_LIST, className="st-tasks"),

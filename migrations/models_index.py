@@ -2,6 +2,7 @@
 
 from alerts import models as alert_models  # noqa: F401
 from auth import models as auth_models  # noqa: F401
+from closedloop import duty_models as duty_tables  # noqa: F401
 from closedloop import models as loop_models  # noqa: F401
 from gates import models as gate_models  # noqa: F401
 from registry import models as registry_models  # noqa: F401

@@ -19,6 +19,7 @@ from typing import Any
 
 from core.timefmt import SHANGHAI, ms_to_utc
 from registry.demo import WANTED_ID
+from simulator.demo_roster import team_on_duty
 from simulator.world import World
 
 SLOT_MS = 600_000
@@ -238,9 +239,9 @@ def slot_events(world: World, story: Story, slot: int, seed: int, *, positions: 
     out.extend(patrol_checkins(world, start, end, seed))
     # guards' positions
     if positions:
-        for guard, wearable, kind in world.guards:
-            if not on_duty(kind, hour):
-                continue
+        for guard, wearable, _kind in world.guards:
+            if not team_on_duty(world.guard_teams.get(guard, 0), hour):
+                continue  # the guard's team is off duty (simulator.demo_roster): the wearable is silent
             loop = guard_loop(world, guard, seed)
             first = start + (-start) % POSITION_EVERY_MS
             for ts in range(first, end, POSITION_EVERY_MS):
@@ -302,11 +303,6 @@ def lock_times(lock: str, day: int, seed: int) -> list[int]:
     """When a rental's lock is opened on a day."""
     rng = random.Random(stable(seed, lock, day))
     return sorted(day + rng.randint(6 * 60, 23 * 60) * MIN_MS + rng.randrange(MIN_MS) for _ in range(rng.randint(1, 4)))
-
-
-def on_duty(kind: str, hour: float) -> bool:
-    """Police and security are always on duty; the others by day."""
-    return kind in ("police", "security", "auxiliary") or 8 <= hour < 21
 
 
 def guard_loop(world: World, guard: str, seed: int) -> list[tuple[float, float, float]]:

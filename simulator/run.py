@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from auth.models import ApiToken
+from auth.models import ApiToken, User
 from auth.service import create_token
 from core.errors import StoreUnavailable
-from registry.models import Community
+from core.timefmt import ms_to_utc
+from registry.models import Community, Guard
+from simulator.demo_roster import extend_demo_roster
 from simulator.generate import SLOT_MS, Story, make_story, slot_events
 from simulator.world import World, load_world
 from store.sql import utcnow
@@ -24,6 +26,8 @@ from store.stores import Stores
 
 log = logging.getLogger(__name__)
 BATCH = 500
+ROSTER_AHEAD_MS = 2 * 24 * 3_600_000  # the demo roster is kept stored this far ahead of the clock
+ROSTER_EVERY_MS = 3_600_000
 
 
 class Poster:
@@ -120,6 +124,7 @@ def run_simulator(
         log.warning("no community to simulate")
         return
     anchor = int(time.time() * 1000)
+    keep_roster(stores, list(worlds), anchor - int(backfill_hours * 3_600_000), anchor)
     stories = {c: make_story(w, anchor, seed) for c, w in worlds.items()}
     posters = {c: Poster(base_url, simulator_token(stores, c), stop) for c in worlds}
     if backfill_hours > 0:
@@ -138,14 +143,33 @@ def run_simulator(
             )
     if once:
         return
-    cursor = anchor
+    cursor = rostered = anchor
     while not stop.is_set():
         stop.wait(max(0.2, 2.0 / speed))
         now = int(time.time() * 1000)
+        if now - rostered >= ROSTER_EVERY_MS:
+            keep_roster(stores, list(worlds), now, now)
+            rostered = now
         for community, world in worlds.items():
             events = window(world, stories[community], cursor, now, seed, rate=speed)
             posters[community].post(events)
         cursor = now
+
+
+def keep_roster(stores: Stores, communities: list[str], start_ms: int, now_ms: int) -> None:
+    """Store the demo roster's shifts from start_ms to two days ahead of now (simulator.demo_roster),
+    so that a demo running for days has guards on duty at every hour; only in the communities whose
+    guards have accounts (not the synthetic city's: nobody could be dispatched there anyway)."""
+    with stores.sessions.begin() as session:
+        staffed = set(
+            session.scalars(
+                select(Guard.community_id)
+                .join(User, User.guard_id == Guard.id)
+                .where(Guard.community_id.in_(communities))
+            )
+        )
+        for community in sorted(staffed):
+            extend_demo_roster(session, community, ms_to_utc(start_ms), ms_to_utc(now_ms + ROSTER_AHEAD_MS))
 
 
 def window(world: World, story: Story, start: int, end: int, seed: int, *, rate: float = 1.0) -> list[dict[str, Any]]:

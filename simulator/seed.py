@@ -7,6 +7,7 @@ are in ``simulator/demo_users.py``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -15,14 +16,20 @@ from sqlalchemy import delete, select
 
 from alerts.models import AlertRecord
 from auth.models import ApiToken, User
+from closedloop.duty_models import DutyCheck, DutyShift
 from registry import importers
 from registry.city import CITY_SIZE, CityReport, build_synthetic_communities, city_report
 from registry.demo import build_demo_registry, registry_is_empty
 from registry.models import Community, WatchlistEntry
+from simulator.demo_roster import extend_demo_roster
 from simulator.demo_users import create_city_users, create_demo_users
+from store.sql import utcnow
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
+# the demo roster is stored for this long around the build (the simulator extends it as it runs)
+ROSTER_BEHIND = dt.timedelta(days=2)
+ROSTER_AHEAD = dt.timedelta(days=14)
 
 
 def build_demo_if_empty(stores: Stores) -> bool:
@@ -41,6 +48,8 @@ def reset_registry(stores: Stores) -> None:
         session.execute(delete(WatchlistEntry))
         session.execute(delete(ApiToken))
         session.execute(delete(User))
+        session.execute(delete(DutyCheck))
+        session.execute(delete(DutyShift))
         for community in session.scalars(select(Community)):
             session.delete(community)
     for key in stores.redis.scan_iter(match=f"{stores.keys.prefix}:*", count=1000):
@@ -56,6 +65,9 @@ def build_demo(stores: Stores, *, reset: bool) -> None:
             raise importers.InvalidInput("the registry is not empty; use demo --reset to rebuild it")
         build_demo_registry(session, stores.id_hash_key)
         create_demo_users(session)
+        now = utcnow()
+        for community in session.scalars(select(Community.id)):
+            extend_demo_roster(session, community, now - ROSTER_BEHIND, now + ROSTER_AHEAD)
     log.info("demo registry built")
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from geodata.network import path_graph
 from registry.models import Device, Guard, Household, PatrolRoute, Person, PersonTag, Residency, Vehicle
 from registry.queries import path_geometries
+from simulator.demo_roster import team_of
 
 
 @dataclass
@@ -53,6 +54,7 @@ class World:
     throw_cameras: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cameras: list[str] = field(default_factory=list)
     guards: list[tuple[str, str, str]] = field(default_factory=list)  # guard, wearable, kind
+    guard_teams: dict[str, int] = field(default_factory=dict)  # guard → team of the demo roster
     route: list[tuple[str, float, float]] = field(default_factory=list)  # checkpoint, lat, lon
     route_interval_min: int = 120
     route_hours: tuple[int, int] = (20, 6)
@@ -149,11 +151,9 @@ def load_world(session: Session, community: str, rng: random.Random) -> World:
         select(Vehicle.plate, Vehicle.blacklisted).where(Vehicle.community_id == community).order_by(Vehicle.plate)
     ):
         (world.blacklisted_plates if blacklisted else world.resident_plates).append(plate)
-    world.guards = [
-        (g.id, g.device_id, g.kind)
-        for g in session.scalars(select(Guard).where(Guard.community_id == community).order_by(Guard.id))
-        if g.device_id
-    ]
+    guards = list(session.scalars(select(Guard).where(Guard.community_id == community).order_by(Guard.id)))
+    world.guards = [(g.id, g.device_id, g.kind) for g in guards if g.device_id]
+    world.guard_teams = {g.id: team_of(position) for position, g in enumerate(guards)}
     route = session.scalars(select(PatrolRoute).where(PatrolRoute.community_id == community)).first()
     if route is not None:
         position = {d.id: (d.lat, d.lon) for d in by_type.get("checkpoint", [])}

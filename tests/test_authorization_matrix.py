@@ -27,7 +27,8 @@ PHONE_RE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 # hex signature), are not phone numbers even when 11 of their digits happen to line up
 NOT_PERSONAL = re.compile(r'[?&]m=[0-9.]+|\.v[0-9_]+m[0-9]+|"end_id":"[^"]*"')
 ORIGIN = {"Origin": "http://localhost"}
-ROLES = ("anonymous", "police.wanhu", "grid.wanhu-G1", "property.wanhu", "wall.wanhu", "kiosk.wall")
+# guard.wanhu-GD04: an auxiliary policeman's account of the guard role (万家卫士: their tasks page only)
+ROLES = ("anonymous", "police.wanhu", "grid.wanhu-G1", "guard.wanhu-GD04", "property.wanhu", "wall.wanhu", "kiosk.wall")
 # the page each callback permission belongs to: a role may call a page's callbacks exactly when it
 # may open that page (the visitor-approval panel sits on both the console and the tasks page)
 PAGE_OF = {"view.wall": "/", "view.console": "/console", "view.tasks": "/tasks", "view.reports": "/reports"}
@@ -110,7 +111,7 @@ def forbidden_markers(role: str, world: dict[str, Any]) -> list[str]:
     markers = ['"xingbang-', "xingbang-B", "xingbang-P0", "兴邦中央公园"]
     if role == "grid.wanhu-G1":
         markers += world["g3_markers"] + [world["person_g3"]]
-    if role in ("wall.wanhu", "kiosk.wall", "anonymous"):
+    if role in ("wall.wanhu", "kiosk.wall", "anonymous", "guard.wanhu-GD04"):
         markers += ["wanhu-P0", *world["names"]]
     return markers
 
@@ -280,3 +281,11 @@ def test_every_page_layout_is_scoped_and_masked(app: Any, world: dict[str, Any],
         response = client.post("/_dash-update-component", json=payload, headers=ORIGIN)
         assert response.status_code in (200, 204), f"{role} {path}{search}: {response.status_code}"
         check_body(role, f"page {path}{search}", response.get_data().decode("utf-8", "replace"), world)
+
+
+def test_a_guard_opens_their_tasks_page_and_nothing_else(app: Any) -> None:
+    client = client_for(app, "guard.wanhu-GD04")
+    client.get("/_dash-layout")
+    assert {path for path in [*PAGE_OF.values(), CITY_PAGE] if opens(client, path)} == {"/tasks"}
+    assert client.get("/api/v1/alerts?status=all").status_code == 403
+    assert client.get("/api/v1/people?community=wanhu").status_code == 403

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from stdnum.cn import ric
 
 from alerts.live import AlertStore
 from analytics.rules.occupancy import RENTAL_CATEGORIES
 from auth.models import User
 from auth.principal import Principal
+from closedloop.duty_models import DutyShift
 from closedloop.models import Task
 from closedloop.service import Loop
 from core.clock import ManualClock
@@ -58,6 +59,18 @@ def smoke_alert(world: Stores) -> dict[str, Any]:
     return alert
 
 
+def on_duty(world: Stores, *guards: str, community: str = "wanhu") -> None:
+    """Only these guards on duty, whatever the hour: the demo roster's shifts are deleted (its teams
+    take turns by the hour of the day) and each guard checks in, as on the tasks page."""
+    with world.sessions.begin() as session:
+        session.execute(delete(DutyShift).where(DutyShift.community_id == community))
+    loop = Loop(world)
+    for guard in guards:
+        loop.duty.check(
+            Principal(kind="user", id=f"guard.{guard}", role="guard", community=community, guard=guard), "in"
+        )
+
+
 def place_guard(world: Stores, wearable: str, lat: float, lon: float) -> None:
     feed(world, [{"type": "guard.position", "device": wearable, "ts": now_ms(), "data": {"lat": lat, "lon": lon}}])
 
@@ -85,6 +98,7 @@ def test_dispatch_ranks_by_walking_time_not_straight_distance(world: Stores, tmp
     with world.sessions.begin() as session:
         importers.import_geo(session, "paths", path, "wanhu")
     a_wearable, b_wearable = devices_of(world, "wearable", 2)
+    on_duty(world, "wanhu-GD01", "wanhu-GD02")
     place_guard(world, a_wearable, *at(40, 0))
     place_guard(world, b_wearable, *at(0, 120))
     ranked = Loop(world).rank("wanhu", at(0, 0))
@@ -128,6 +142,7 @@ def test_a_task_acted_on_twice_at_once_keeps_the_first(world: Stores) -> None:
     alert = smoke_alert(world)
     wearable = devices_of(world, "wearable", 1)[0]
     place_guard(world, wearable, alert["location"]["lat"], alert["location"]["lon"] + 0.0005)
+    on_duty(world, "wanhu-GD01")
     loop = Loop(world)
     task = loop.dispatch(POLICE, "wanhu", alert["id"], "wanhu-GD01", expected="new")
     guard = Principal(kind="user", id="guard", role="grid_worker", community="wanhu", guard="wanhu-GD01")
@@ -143,6 +158,7 @@ def test_an_offer_not_accepted_in_time_goes_to_the_next_guard(world: Stores) -> 
     first, second = devices_of(world, "wearable", 2)
     place_guard(world, first, alert["location"]["lat"], alert["location"]["lon"] + 0.0003)
     place_guard(world, second, alert["location"]["lat"], alert["location"]["lon"] + 0.0009)
+    on_duty(world, "wanhu-GD01", "wanhu-GD02")
     clock = ManualClock(now_ms())
     loop = Loop(world, clock)
     task = loop.dispatch(POLICE, "wanhu", alert["id"], "wanhu-GD01", expected="new")
@@ -214,6 +230,9 @@ def tenant_tasks(world: Stores, n: int) -> list[TenantTask]:
     alerts = [a for a in AlertStore(world.redis, world.keys).open_alerts("wanhu") if a["type"] == "tenant.unregistered"]
     assert len(alerts) == n
     loop = Loop(world)
+    with world.sessions() as session:
+        workers = session.scalars(select(Guard.id).where(Guard.community_id == "wanhu", Guard.kind == "grid_worker"))
+        on_duty(world, *workers)
     out = []
     for alert in alerts:
         with world.sessions() as session:
@@ -396,6 +415,7 @@ def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser
         guard = session.get(Guard, guard_id)
         assert guard is not None and guard.device_id is not None
         wearable = guard.device_id
+    on_duty(world, guard.id)
     place_guard(world, wearable, alert["location"]["lat"] + 0.0002, alert["location"]["lon"])
     server = LiveServer(world.settings)
     phone = new_browser(390, 844, mobile=True)
@@ -451,6 +471,7 @@ def test_a_task_changed_on_another_device_meanwhile_says_so_in_chinese(world: St
     with world.sessions() as session:
         guard_id = session.scalars(select(User.guard_id).where(User.username == "grid.wanhu-G1")).one()
     assert guard_id is not None
+    on_duty(world, guard_id)
     loop = Loop(world)
     task = loop.dispatch(POLICE, "wanhu", alert["id"], guard_id, expected="new")
     server = LiveServer(world.settings)

@@ -32,6 +32,7 @@ from reports.request import build_request
 from reports.service import make_report
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, http_login, new_browser, save_screenshot
+from tests.test_closed_loop import on_duty
 from tests.test_map_page import wait_for
 from tests.test_wall import feed, now_ms
 
@@ -150,6 +151,7 @@ def scene(world: Stores) -> Scene:
         assert far is not None
         lat, lon = far.lat, far.lon  # at another building of the grid
     feed(world, [{"type": "guard.position", "device": wearable, "ts": now_ms(), "data": {"lat": lat, "lon": lon}}])
+    on_duty(world, "wanhu-GD10", "wanhu-GD11")
     mine = loop.dispatch(POLICE, "wanhu", mine_alert["id"], "wanhu-GD10", expected=None, note="请速去")
     theirs = loop.dispatch(POLICE, "wanhu", their_alert["id"], "wanhu-GD11", expected=None)
     worker = Principal(

@@ -41,7 +41,7 @@ from registry.stats import community_stats
 from store.sql import Base, alembic_config, head_revision, make_engine, schema_revision
 from store.stores import Stores, open_stores
 from tests.conftest import LiveServer, env_for, http_login, run_manage, settings_for
-from tests.test_closed_loop import POLICE, place_guard, smoke_alert
+from tests.test_closed_loop import POLICE, on_duty, place_guard, smoke_alert
 from tests.test_pipeline import devices_of
 
 pytestmark = pytest.mark.pg
@@ -266,6 +266,7 @@ def test_an_alert_raised_by_the_worker_becomes_a_task_and_closes(pg_world: Store
     alert = smoke_alert(pg_world)  # ingest → stream → worker → Redis and the SQL history
     wearable = devices_of(pg_world, "wearable", 1)[0]
     place_guard(pg_world, wearable, alert["location"]["lat"], alert["location"]["lon"] + 0.0004)
+    on_duty(pg_world, "wanhu-GD01")
     loop = Loop(pg_world)
     (nearest, *_) = loop.suggestions(POLICE, "wanhu", alert["id"])
     task = loop.dispatch(POLICE, "wanhu", alert["id"], nearest.guard, expected="new")

@@ -41,6 +41,7 @@ from reports.typeset import tokens, wrap
 from store.stores import Stores
 from store.stores import Stores as StoresType
 from tests.conftest import ARTIFACTS, LiveServer, browser_login, env_for, http_login, run_manage, save_screenshot
+from tests.test_closed_loop import on_duty
 from tests.test_map_page import wait_for
 from tests.test_pipeline import devices_of, drain
 
@@ -115,6 +116,7 @@ def raise_and_handle(world: Stores) -> dict[str, Any]:
             }
         ],
     )
+    on_duty(world, "wanhu-GD01")
     task = loop.dispatch(POLICE, "wanhu", smoke["id"], "wanhu-GD01", expected="acknowledged")
     guard = Principal(kind="user", id="guard.gd01", role="grid_worker", community="wanhu", guard="wanhu-GD01")
 

@@ -32,6 +32,7 @@ from reports.request import build_request
 from reports.service import make_report
 from store.stores import Stores
 from tests.conftest import DEMO_PASSWORD
+from tests.test_closed_loop import on_duty
 from tests.test_wall import feed, now_ms
 
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
@@ -192,6 +193,7 @@ def test_a_wanted_list_hit_is_never_a_grid_workers_task(world: Stores) -> None:
     grid_worker = Principal(
         kind="user", id="grid.wanhu-G1", role="grid_worker", community="wanhu", grid="wanhu-G1", guard=hits.grid_guard
     )
+    on_duty(world, hits.grid_guard)
     # police cannot send the grid worker to it …
     with pytest.raises(InvalidInput, match="wanted list"):
         Loop(world).dispatch(POLICE, "wanhu", wanted["id"], hits.grid_guard, expected="new")
