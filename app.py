@@ -40,6 +40,7 @@ CALLBACK_MODULES = (
     "callbacks.console",
     "callbacks.incidents",
     "callbacks.tasks",
+    "callbacks.mymap",
     "callbacks.visitors",
     "callbacks.reports",
     "callbacks.notifications",

@@ -18,7 +18,7 @@ from auth import service
 from auth.callbacks import allowed, request_shape_error
 from auth.lockout import AccountSlowed, LoginGuard, LoginRefused
 from auth.models import ApiToken
-from auth.policy import can
+from auth.policy import can, landing_page
 from auth.principal import ANONYMOUS, Principal, current_principal
 from core.i18n import t
 from store.ratelimit import RateLimited, hit
@@ -263,6 +263,8 @@ def install(
         if principal.authenticated:
             if dash_update and not allowed(output):
                 return deny(f"role may not call {output}")
+            if path == "/" and request.method in ("GET", "HEAD") and landing_page(principal) != "/":
+                return redirect(landing_page(principal))  # each role's own page, never 无权访问
             return None
         if path.startswith(API_PREFIX):
             reason = g.get("auth_error", "missing token or session")
@@ -323,8 +325,8 @@ def install(
         guard.succeeded(username, ip)
         audit("login", target=username, principal=principal)
         landing = safe_next(request.form.get("next")) or "/"
-        if landing == "/" and not can(principal, "view.wall") and can(principal, "view.tasks"):
-            landing = "/tasks"  # a guard (or the property office) has no wall: their tasks page is their start
+        if landing == "/":
+            landing = landing_page(principal)  # a guard or the property office has no wall: their tasks page
         response = make_response(redirect(landing))
         response.set_cookie(
             SESSION_COOKIE,

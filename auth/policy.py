@@ -90,3 +90,20 @@ def can(principal: Principal, permission: str) -> bool:
     if principal.token_scope == "ingest":
         return permission == "ingest"
     return permission in PERMISSIONS.get(principal.role or "", frozenset())
+
+
+# The page each role lands on at "/" (police and admin on the wall, with the console a click away;
+# a grid worker, the property office and a guard (万家卫士) on their tasks).
+LANDING_PAGES: dict[str, str] = {
+    "admin": "/",
+    "police": "/",
+    "wall": "/",
+    "grid_worker": "/tasks",
+    "property": "/tasks",
+    "guard": "/tasks",
+}
+
+
+def landing_page(principal: Principal) -> str:
+    """The path the principal is sent to when they open "/" (never a page they may not open)."""
+    return LANDING_PAGES.get(principal.role or "", "/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
@@ -17,17 +18,17 @@ from alerts.lifecycle import is_open
 from alerts.models import AlertRecord
 from api.context import services, stores
 from auth.callbacks import page_callback
+from auth.labels import labels, relabel, subject_place
 from auth.masking import mask_id_number, name_for
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import Principal, current_principal
 from callbacks.util import as_list
-from closedloop.models import Notice, ResidentReport
+from closedloop.models import Notice, ResidentReport, outcome_labels
 from core.errors import Forbidden, InvalidInput, NotFound, SandtableError
 from core.i18n import t
 from core.timefmt import aware, local_text, utc_to_ms
 from layouts import ids
 from registry.models import Grid, Person
-from registry.queries import household_labels
 
 
 def lang_of(selected: Any) -> str:
@@ -48,6 +49,7 @@ def when(iso: str) -> str:
     return local_text(utc_to_ms(dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))), "%m-%d %H:%M:%S")
 
 
+NO_LABELS: Mapping[str, str] = {}
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 
 
@@ -57,26 +59,29 @@ def field_label(key: str, lang: str) -> str:
     return key if label == f"field.{key}" else label
 
 
-def field_value(value: Any, lang: str) -> str:
-    """An evidence value for people: times in Asia/Shanghai, yes/no, known codes translated."""
+def field_value(value: Any, lang: str, found: Mapping[str, str] = NO_LABELS) -> str:
+    """An evidence value for people: times in Asia/Shanghai, yes/no, known codes translated, ids
+    as people read them (``found``: auth.labels.labels of the alert)."""
     if isinstance(value, bool):
         return t(f"value.{str(value).lower()}", lang)
     if isinstance(value, str):
+        if value in found:
+            return found[value]
         if ISO_UTC.match(value):
             return when(value)
         known = t(f"value.{value}", lang)
         return value if known == f"value.{value}" else known
     if isinstance(value, dict):
-        return " · ".join(f"{field_label(str(k), lang)} {field_value(v, lang)}" for k, v in value.items())
+        return " · ".join(f"{field_label(str(k), lang)} {field_value(v, lang, found)}" for k, v in value.items())
     if isinstance(value, list):
-        return ", ".join(field_value(v, lang) for v in value)
+        return ", ".join(field_value(v, lang, found) for v in value)
     return "—" if value is None else str(value)
 
 
-def evidence_rows(evidence: dict[str, Any], lang: str) -> list[tuple[str, str]]:
+def evidence_rows(evidence: dict[str, Any], lang: str, found: Mapping[str, str] = NO_LABELS) -> list[tuple[str, str]]:
     """The evidence as (label, value) rows (the trajectory and the image are shown otherwise)."""
     return [
-        (field_label(k, lang), field_value(v, lang))
+        (field_label(k, lang), field_value(v, lang, found))
         for k, v in evidence.items()
         if k not in ("trajectory", "image", "_") and v not in (None, "")
     ]
@@ -110,6 +115,7 @@ def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -
             most_serious_first=True,
         )
         alerts = visible_to(principal, (record_view(r) for r in rows), stores().settings)
+        found = labels(session, principal, [subject_place(a.get("subject")) for a in alerts], lang)
     if not alerts:
         return [html.Div(t("alert.none", lang), className="st-empty")]
     return [
@@ -121,6 +127,7 @@ def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -
                 html.Span(t(f"severity.{a['severity']}", lang), className="st-card-sev"),
                 html.Span(t(f"alert.type.{a['type']}", lang), className="st-row-type"),
                 html.Span(t(f"status.{a['status']}", lang), className=f"st-status-{a['status']}"),
+                html.Span(found.get(subject_place(a.get("subject")), ""), className="st-row-where"),
                 html.Span(when(a["detected_at"]), className="st-row-when"),
             ],
         )
@@ -227,7 +234,15 @@ def dispatch_list(principal: Principal, community: str, alert_id: str, lang: str
 def render_detail(principal: Principal, community: str, doc: dict[str, Any], lang: str) -> html.Div:
     """The detail panel of one alert."""
     subject = doc.get("subject", {})
+    timeline = services().loop.timeline(doc["id"])
     rows: list[Any] = []
+    with stores().sessions() as session:
+        found = outcome_labels(lang) | labels(
+            session,
+            principal,
+            [subject, doc.get("evidence"), *(s["actor"] for s in timeline), *(s["note"] for s in timeline)],
+            lang,
+        )
     if subject.get("person"):
         with stores().sessions() as session:
             person = session.get(Person, subject["person"])
@@ -240,8 +255,8 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
             )
     for key in ("household", "building", "device", "plate", "pass", "route", "checkpoint"):
         if subject.get(key):
-            rows.append((field_label(key, lang), str(subject[key])))
-    evidence = evidence_rows(doc.get("evidence") or {}, lang)
+            rows.append((field_label(key, lang), found.get(str(subject[key]), str(subject[key]))))
+    evidence = evidence_rows(doc.get("evidence") or {}, lang, found)
     has_image = bool((doc.get("evidence") or {}).get("image"))
     still_open = is_open(doc["status"])
     actions: list[Any] = []
@@ -279,7 +294,6 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
     suggestions: list[Any] = []
     if can(principal, "dispatch") and still_open:
         suggestions = dispatch_list(principal, community, doc["id"], lang)
-    timeline = services().loop.timeline(doc["id"])
     return html.Div(
         className="st-detail-body",
         children=[
@@ -320,11 +334,8 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
                         [
                             html.Span(when(s["at"]), className="st-tl-when"),
                             html.Span(t(f"step.{s['action']}", lang), className="st-tl-what"),
-                            html.Span(
-                                t("actor.system", lang) if s["actor"] == "system" else s["actor"],
-                                className="st-tl-who",
-                            ),
-                            html.Span(s["note"], className="st-tl-note"),
+                            html.Span(found.get(s["actor"], s["actor"]), className="st-tl-who"),
+                            html.Span(relabel(s["note"], found), className="st-tl-note"),
                         ]
                     )
                     for s in timeline
@@ -406,7 +417,7 @@ def reports(_tick: Any, selected: Any) -> list[Any]:
                 .limit(20)
             )
         )
-        where = household_labels(session, [r.household_id for r in rows], lang)
+        where = labels(session, principal, [r.household_id for r in rows], lang)
         statuses = {
             r.id: str(r.status)
             for r in session.scalars(

@@ -13,33 +13,17 @@ from api.context import services, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
-from callbacks.util import as_list
-from closedloop.models import Notice, Task
+from callbacks.util import as_list, task_places
+from closedloop.models import Notice
 from core.errors import SandtableError
 from core.i18n import t
 from layouts import ids
 from layouts.tasks import duty_card, task_cards
-from registry.models import Building, Household
 
 
 def lang_of(versions: Any) -> str:
     """The page's language, as the layout put it in the versions store (only used to choose texts)."""
     return "en" if isinstance(versions, dict) and versions.get("lang") == "en" else "zh"
-
-
-def places_of(tasks: list[Task], lang: str) -> dict[str, str]:
-    """task id → where it is (building and room), for the cards."""
-    out: dict[str, str] = {}
-    with stores().sessions() as session:
-        for task in tasks:
-            household = (task.prefill or {}).get("household")
-            if household:
-                found = session.get(Household, household)
-                building = session.get(Building, found.building_id) if found else None
-                if found and building:
-                    name = building.name_en or building.name if lang == "en" else building.name
-                    out[task.id] = f"{name} {found.unit}-{found.room}"
-    return out
 
 
 @page_callback(
@@ -60,7 +44,9 @@ def tasks(_tick: Any, _done: Any, versions: Any) -> tuple[Any, Any]:
     shown = {task.id: task.version for task in mine}
     if ctx.triggered_id == ids.TASKS_REFRESH and isinstance(versions, dict) and versions.get("tasks") == shown:
         raise PreventUpdate  # nothing changed: keep what the user is typing
-    return task_cards(mine, lang, places_of(mine, lang)), {"lang": lang, "tasks": shown}
+    with stores().sessions() as session:
+        places = task_places(session, principal, mine, lang)
+    return task_cards(mine, lang, places), {"lang": lang, "tasks": shown}
 
 
 @page_callback(

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alerts.models import AlertRecord
+from auth.labels import labels, subject_place
+from auth.principal import Principal
+from closedloop.models import Task
+
 
 def as_list(value: Any) -> list[Any]:
     """The value when it is a list (the inputs of an ALL pattern), else an empty list."""
@@ -50,3 +58,17 @@ def dash_request(
         "state": states,
         "changedPropIds": [changed],
     }
+
+
+def task_places(session: Session, reader: Principal, tasks: list[Task], lang: str) -> dict[str, str]:
+    """task id → where it is, as people read it (52幢2单元402室, 东门人脸门禁1): the household of its
+    form, else the place of its alert's subject; one query for the alerts, one labelling."""
+    wanted = sorted({task.alert_id for task in tasks if task.alert_id})
+    query = select(AlertRecord.id, AlertRecord.subject).where(AlertRecord.id.in_(wanted))
+    subjects: dict[str, Any] = dict(session.execute(query).tuples().all())
+    places = {
+        task.id: (task.prefill or {}).get("household") or subject_place(subjects.get(task.alert_id or ""))
+        for task in tasks
+    }
+    found = labels(session, reader, list(places.values()), lang)
+    return {tid: found.get(place, "") for tid, place in places.items() if place}

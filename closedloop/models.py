@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.i18n import t
 from store.sql import Base, UTCDateTime, utcnow
 
 TASK_STATUSES = ("offered", "accepted", "on_scene", "closed", "declined", "expired", "cancelled")
@@ -81,3 +82,8 @@ class Notice(Base):
     body: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def outcome_labels(lang: str) -> dict[str, str]:
+    """outcome code → its name, for the notes that begin with one (a closed task's feedback)."""
+    return {outcome: t(f"outcome.{outcome}", lang) for outcome in OUTCOMES}

@@ -949,6 +949,14 @@ TABLE: dict[str, tuple[str, str]] = {
     "notify.error.phone": ("手机号 {phone} 格式不正确", "to: {phone} is not a phone number"),
     "notify.error.long": ("网址、名称或密钥过长", "url, name or secret: too long"),
     "notify.error.no_target": ("通知目标 {target} 不存在", "no notification target {target}"),
+    # grid map and people-readable labels (issue #18: the grid worker's map, landing, labels)
+    "actor.property": ("物业", "Property office"),
+    "label.person": ("住户人员", "A resident"),
+    "mymap.title": ("我的网格地图", "My grid"),
+    "mymap.me": ("我的位置", "Me"),
+    "mymap.walk": ("步行约 {d} 米，约 {m} 分钟", "About {d} m on foot, about {m} min"),
+    "mymap.no_position": ("暂无我的定位，已标出任务位置", "My position is not known yet; the task's place is marked"),
+    "mymap.no_target": ("暂无需要前往的任务", "No task to walk to"),
 }
 
 

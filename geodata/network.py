@@ -37,17 +37,8 @@ def path_graph(geometries: Iterable[Mapping[str, Any]]) -> nx.Graph:
 
 
 def walking_path(graph: nx.Graph, start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
-    """The points (lat, lon) of the shortest walk from start to end over the network: start, the
-    network's vertices from the node nearest start to the node nearest end, end (a straight line
-    when there is no network or no way through)."""
-    if graph.number_of_nodes() == 0:
-        return [start, end]
-    a, b = (min(graph.nodes, key=lambda n: (n[0] - lon) ** 2 + (n[1] - lat) ** 2) for lat, lon in (start, end))
-    try:
-        nodes = nx.shortest_path(graph, a, b, weight="weight")
-    except nx.NetworkXNoPath:
-        return [start, end]
-    return [start, *[(n[1], n[0]) for n in nodes], end]
+    """The points (lat, lon) of the shortest walk from start to end over the network (Network.route)."""
+    return Network(graph).route(start, end).points
 
 
 @dataclass
@@ -88,6 +79,31 @@ class Network:
                 out[key] = Walk(off + lengths[node] + t_off, straight)
         return out
 
-    def path(self, start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
-        """The points (lat, lon) of the shortest walk from start to end (walking_path)."""
-        return walking_path(self.graph, start, end)
+    def route(self, start: tuple[float, float], target: tuple[float, float]) -> Route:
+        """The walk from start (lat, lon) to target (lat, lon) over the network: the path's points
+        as (lat, lon), from the start, through the nearest network nodes, to the target (a straight
+        line when there is no network or no way through it)."""
+        s_node, s_off = self.nearest(*start)
+        t_node, t_off = self.nearest(*target)
+        straight = metres(*start, *target)
+        if s_node is None or t_node is None:
+            return Route([start, target], straight, straight)
+        try:
+            length, nodes = nx.single_source_dijkstra(self.graph, s_node, t_node, weight="weight")
+        except nx.NetworkXNoPath:
+            return Route([start, target], straight, straight)
+        points = [start, *((lat, lon) for lon, lat in nodes), target]
+        return Route(points, s_off + float(length) + t_off, straight)
+
+
+@dataclass
+class Route:
+    """A walking route: its points (lat, lon) and its length over the network."""
+
+    points: list[tuple[float, float]]
+    metres: float
+    straight_m: float
+
+    def geojson(self) -> dict[str, Any]:
+        """The route as a GeoJSON LineString (lon, lat)."""
+        return {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in self.points]}

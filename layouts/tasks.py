@@ -15,6 +15,7 @@ from closedloop.models import OUTCOMES, Task
 from core.i18n import t
 from core.timefmt import local_text, utc_to_ms
 from layouts import ids
+from layouts.mymap import my_map
 from layouts.shell import forbidden, header, nav_links
 from layouts.visitors import approval_panel
 
@@ -166,6 +167,7 @@ def layout(**_: Any) -> html.Div:
                 children=[
                     *duty_panel(),
                     html.Div(id=ids.TASKS_MSG, className="st-msg", role="status"),
+                    my_map(lang),  # the grid worker's map (layouts/mymap.py)
                     html.Div(id=ids.TASKS_LIST, className="st-tasks"),
                     approval_panel(lang) if can(current_principal(), "visitors.approve") else None,
                     html.Div(t("tasks.notices", lang), className="st-panel-title st-gap"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from registry.models import (
     Guard,
     Household,
     PathSegment,
+    PatrolRoute,
     Person,
     PersonTag,
     Residency,
@@ -218,12 +220,74 @@ def household_labels(session: Session, households: list[str], lang: str) -> dict
     """household id → its address as people read it (52幢2单元402室), for pages that list households."""
     out: dict[str, str] = {}
     wanted = sorted({h for h in households if h})
-    for start in range(0, len(wanted), 500):
+    for chunk in _batches(wanted):
         for hid, unit, room, name, name_en in session.execute(
             select(Household.id, Household.unit, Household.room, Building.name, Building.name_en)
             .join(Building, Building.id == Household.building_id)
-            .where(Household.id.in_(wanted[start : start + 500]))
+            .where(Household.id.in_(chunk))
         ):
             building = name if lang == "zh" else (name_en or name)
             out[hid] = t("report.room", lang, building=building, unit=unit, room=room)
+    return out
+
+
+def _batches(values: list[str], size: int = 500) -> list[list[str]]:
+    """The values in chunks a SQL ``IN`` takes on every database."""
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+def entity_labels(
+    session: Session, values: list[str], lang: str, *, person_name: Callable[[str], str | None] = lambda n: n
+) -> dict[str, str]:
+    """id → what people read for each registry id among ``values`` (households 52幢2单元402室,
+    buildings, devices 东门人脸门禁1, guards 志愿者 付宇宇, people, grids, patrol routes, and the
+    assignee ``property``); one query per kind, whatever the number of ids. ``person_name``: how
+    the reader may see a person's or guard's name (masking); None hides it. Unknown ids are left out."""
+    wanted = sorted({v for v in values if isinstance(v, str) and v})
+    if not wanted:
+        return {}
+    out = {v: t(f"actor.{v}", lang) for v in wanted if v in ("property", "system")}
+    rest = [v for v in wanted if v not in out]
+    out.update(household_labels(session, rest, lang))
+
+    def pick(name: str, name_en: str | None) -> str:
+        return name if lang == "zh" else (name_en or name)
+
+    for chunk in _batches([v for v in rest if v not in out]):
+        for bid, name, name_en in session.execute(
+            select(Building.id, Building.name, Building.name_en).where(Building.id.in_(chunk))
+        ):
+            out[bid] = pick(name, name_en)
+        for gid, name, name_en in session.execute(select(Grid.id, Grid.name, Grid.name_en).where(Grid.id.in_(chunk))):
+            out[gid] = pick(name, name_en)
+        for rid, name in session.execute(select(PatrolRoute.id, PatrolRoute.name).where(PatrolRoute.id.in_(chunk))):
+            out[rid] = name
+        for gid, name, kind in session.execute(select(Guard.id, Guard.name, Guard.kind).where(Guard.id.in_(chunk))):
+            out[gid] = f"{t(f'guard.{kind}', lang)} {person_name(name) or ''}".strip()
+        for pid, name in session.execute(select(Person.id, Person.name).where(Person.id.in_(chunk))):
+            out[pid] = person_name(name) or t("label.person", lang)
+        devices = list(
+            session.execute(
+                select(Device.id, Device.type, Device.name, Device.household_id, Device.building_id).where(
+                    Device.id.in_(chunk)
+                )
+            )
+        )
+        places = household_labels(session, [d.household_id for d in devices if d.household_id], lang)
+        buildings = {
+            bid: pick(name, name_en)
+            for bid, name, name_en in session.execute(
+                select(Building.id, Building.name, Building.name_en).where(
+                    Building.id.in_(sorted({d.building_id for d in devices if d.building_id}))
+                )
+            )
+        }
+        for did, dtype, name, household, building in devices:
+            where = places.get(household or "") or buildings.get(building or "", "")
+            if lang == "en" or not name:  # device names are Chinese: English names the type at the place
+                out[did] = (
+                    f"{where or name} · {t(f'device.{dtype}', lang)}" if where or name else t(f"device.{dtype}", lang)
+                )
+            else:
+                out[did] = f"{where} {name}" if where and where not in name else name
     return out

@@ -288,7 +288,7 @@ class People:
             return
         here = live.guard_positions(self.stores, community, [task.assignee], trail=False)
         start = (here[0].lat, here[0].lon) if here else (task.lat, task.lon)
-        path = self.loop.network(community).path(start, (task.lat, task.lon))
+        path = self.loop.network(community).route(start, (task.lat, task.lon)).points
         self.walkers[task.assignee] = Walker(
             community, task.assignee, wearable, task.id, timed_walk(path, now, self.speed), posted_until=now
         )

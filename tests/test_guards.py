@@ -395,7 +395,11 @@ def test_a_guard_checks_in_reads_the_handover_and_checks_out_on_the_phone(world:
         phone.find_element(By.XPATH, "//button[normalize-space()='签退交班']").click()
         wait_for(phone, ".st-duty-off")
         save_screenshot(phone, "tasks_duty_checked_out")
-        phone.get(server.url + "/")  # the tasks page is all a guard has
+        phone.get(server.url + "/")  # the start page takes a guard to their tasks page (auth.policy.landing_page) …
+        wait_for(phone, ".st-duty-off")
+        assert phone.current_url.endswith("/tasks")
+        assert "无权访问" not in phone.find_element(By.TAG_NAME, "body").text
+        phone.get(server.url + "/console")  # … which is all a guard has
         deadline = time.monotonic() + 20
         while "无权访问" not in phone.find_element(By.TAG_NAME, "body").text and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -107,8 +107,8 @@ def build(ctx: LoadContext) -> SectionResult:
         day = local_text(utc_to_ms(a.detected), "%m-%d")
         for s in a.steps:
             stamp = local_text(utc_to_ms(s.at), "%m-%d %H:%M").removeprefix(day + " ")  # the day once
-            actor = s.actor if s.actor != "system" else ctx.tr("report.system")
-            note = ctx.note(s.note)[:40]
+            actor = ctx.tr("report.system") if s.actor == "system" else ctx.label(s.actor)
+            note = ctx.note(ctx.label(s.note))[:40]
             timeline.append(f"{stamp} {ctx.tr(f'step.{s.action}')} · {actor}" + (f" · {note}" if note else ""))
             steps.append(
                 {
@@ -117,7 +117,7 @@ def build(ctx: LoadContext) -> SectionResult:
                     "action": ctx.tr(f"step.{s.action}"),
                     "status": ctx.tr(f"status.{s.status}"),
                     "actor": actor,
-                    "note": ctx.note(s.note),
+                    "note": ctx.note(ctx.label(s.note)),
                 }
             )
         minutes = None

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from alerts.models import AlertRecord
+from auth.labels import relabel, subject_place
 from auth.masking import NAMED_ROLES, name_for
 from auth.principal import Principal
 from core.i18n import Lang, t
@@ -91,7 +92,7 @@ class LoadContext:
     names: Mapping[str, str]  # community id → name in the report's language
     stats: Mapping[str, dict[str, Any]]  # community id → the registry's counts
     alerts: tuple[Alert, ...]  # detected in the period, with their steps to date
-    places: Mapping[str, str]  # household / building / device id → label
+    places: Mapping[str, str]  # every id the alerts name (place, person, guard, account) → label
     person_names: Mapping[str, str]  # person id → name as the requester may see it
     elders: tuple[Tagged, ...]  # elders living alone
     floating: tuple[Tagged, ...]  # the floating population
@@ -167,11 +168,12 @@ class LoadContext:
 
     def place_of(self, subject: dict[str, Any]) -> str:
         """Where an alert happened, as a person reads it."""
-        for key in ("household", "building", "device"):
-            value = subject.get(key)
-            if value and value in self.places:
-                return self.places[value]
-        return str(subject.get("household") or subject.get("building") or subject.get("device") or "—")
+        place = subject_place(subject)
+        return self.places.get(place, place) or "—"
+
+    def label(self, text: str) -> str:
+        """A text (an actor, a note) with the ids in it as people read them."""
+        return relabel(text, self.places)
 
     def community_col(self) -> list[Column]:
         """The community column, when the report covers several."""

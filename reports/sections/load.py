@@ -11,10 +11,12 @@ from sqlalchemy.orm import Session
 
 from alerts.access import alert_filter
 from alerts.models import AlertRecord, AlertStep
-from core.i18n import t
+from auth.labels import labels
+from closedloop.models import outcome_labels
 from core.settings import Settings
 from core.timefmt import aware
-from registry.models import Building, Community, Device, Household, Person, PersonTag, Residency
+from registry.models import Community, Person, PersonTag, Residency
+from registry.queries import household_labels
 from registry.stats import community_stats
 from reports import calc
 from reports.model import ReportRequest
@@ -109,36 +111,20 @@ def people_with_tag(session: Session, communities: Sequence[str], tag: str) -> l
 def label_alert_places(
     session: Session, request: ReportRequest, alerts: list[Alert], places: dict[str, str]
 ) -> dict[str, str]:
-    """Label the buildings, households and devices the alerts name (into places); their people's names."""
-    zh = request.lang == "zh"
-    buildings = {a.record.subject.get("building") for a in alerts} - {None}
-    households = {a.record.subject.get("household") for a in alerts} - {None}
-    devices = {a.record.subject.get("device") for a in alerts} - {None}
+    """Label every id the alerts and their steps name (places, people, guards, accounts: into
+    places, by auth.labels, the one labelling of the console and the tasks page); their people's names."""
     people = sorted({str(a.record.subject["person"]) for a in alerts if a.record.subject.get("person")})
     person_names: dict[str, str] = {}
     for ids in chunks(people):
         for pid, name in session.execute(select(Person.id, Person.name).where(Person.id.in_(ids))):
             person_names[pid] = masked_name(request.principal, name)
-    label_households(session, request, [str(h) for h in households], places)
-    for ids in chunks(sorted(str(b) for b in buildings if str(b) not in places)):
-        for b in session.scalars(select(Building).where(Building.id.in_(ids))):
-            places[b.id] = b.name if zh else (b.name_en or b.name)
-    for ids in chunks(sorted(str(d) for d in devices)):
-        for did, name, dtype in session.execute(select(Device.id, Device.name, Device.type).where(Device.id.in_(ids))):
-            places[did] = (name if zh else "") or t(f"device.{dtype}", request.lang) + " " + did
+    named = [a.record.subject for a in alerts] + [[s.actor, s.note] for a in alerts for s in a.steps]
+    places.update(outcome_labels(request.lang) | labels(session, request.principal, named, request.lang))
     return person_names
 
 
 def label_households(
     session: Session, request: ReportRequest, households: Iterable[str], places: dict[str, str]
 ) -> None:
-    """'3号楼 2单元 502' for each household not labelled yet (into places)."""
-    wanted = sorted({h for h in households if h and h not in places})
-    for ids in chunks(wanted):
-        for hid, unit, room, name, name_en in session.execute(
-            select(Household.id, Household.unit, Household.room, Building.name, Building.name_en)
-            .join(Building, Building.id == Household.building_id)
-            .where(Household.id.in_(ids))
-        ):
-            building = name if request.lang == "zh" else (name_en or name)
-            places[hid] = t("report.room", request.lang, building=building, unit=unit, room=room)
+    """52幢2单元402室 for each household not labelled yet (into places)."""
+    places.update(household_labels(session, [h for h in households if h and h not in places], request.lang))
