@@ -60,7 +60,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         }
     ),
     # a 万家卫士 member (volunteer, security, auxiliary police): their tasks page and nothing else
-    "guard": frozenset({"view.tasks", "tasks.work"}),
+    "guard": frozenset({"view.tasks", "tasks.work", "read.notifications"}),
     "property": frozenset(
         {"view.tasks", "read.registry", "tasks.work", "visitors.approve", "read.people", "read.notifications"}
     ),

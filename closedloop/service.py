@@ -391,7 +391,7 @@ class Loop:
                     note=f"{assignee}",
                 )
             )
-            record_step(session, doc, "task_offered", self._now())
+            record_step(session, doc, "task_offered", self._now(), assignee=assignee)
         self.stores.redis.incr(self.stores.keys.version(community))
         return task
 

@@ -55,13 +55,16 @@ def forget_targets(session: Session) -> None:
     session.info.pop(_CACHE, None)
 
 
-def record_step(session: Session, doc: dict[str, Any], action: str, at: dt.datetime) -> None:
-    """Add the notifications an alert's step causes to the session (none when it is no event)."""
+def record_step(
+    session: Session, doc: dict[str, Any], action: str, at: dt.datetime, *, assignee: str | None = None
+) -> None:
+    """Add the notifications an alert's step causes to the session (none when it is no event);
+    assignee: whom a task is offered to."""
     event = event_of_step(action)
     if event is None:
         return
     alert_type, severity, community = str(doc["type"]), str(doc["severity"]), str(doc["community"])
-    for audience in audiences(event, alert_type, doc.get("grid")):
+    for audience in audiences(event, alert_type, doc.get("grid"), assignee):
         session.add(
             NotifyNotice(
                 community_id=community,

@@ -6,6 +6,8 @@ Defaults (issue #18):
   the community, the station's wall, admins);
 - smoke, fall and thrown-object alerts → the property staff at once (``property``);
 - an alert with a grid → the grid worker of that grid (``grid:G``);
+- a task offered → the guard it is offered to (``guard:G``: the account linked to the guard), or the
+  property office;
 - a missed SLA (the closed loop's ``escalated`` step) → the station's supervisors (``supervisor``:
   the accounts named by SANDTABLE_NOTIFY_SUPERVISORS).
 """
@@ -34,8 +36,9 @@ def event_of_step(action: str) -> str | None:
     return STEP_EVENTS.get(action)
 
 
-def audiences(event: str, alert_type: str, grid: str | None) -> list[str]:
-    """Who in the app must know about this event of an alert."""
+def audiences(event: str, alert_type: str, grid: str | None, assignee: str | None = None) -> list[str]:
+    """Who in the app must know about this event of an alert (assignee: the guard, or "property",
+    a task is offered to)."""
     if event == "alert.raised":
         out = ["police"]
         if alert_type in PROPERTY_AT_ONCE:
@@ -45,6 +48,8 @@ def audiences(event: str, alert_type: str, grid: str | None) -> list[str]:
         return out
     if event == "alert.escalated":
         return ["supervisor"]
+    if event == "task.offered" and assignee:
+        return ["property"] if assignee == "property" else [f"guard:{assignee}"]
     return []
 
 
@@ -58,6 +63,8 @@ def audiences_of(principal: Principal, supervisors: frozenset[str]) -> list[str]
         out.append("property")
     if role == "grid_worker" and principal.grid:
         out.append(f"grid:{principal.grid}")
+    if principal.guard:
+        out.append(f"guard:{principal.guard}")  # the tasks offered to the guard the account is
     if principal.kind == "user" and role in ("admin", "police") and principal.id in supervisors:
         out.append("supervisor")
     return out

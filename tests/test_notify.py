@@ -340,6 +340,8 @@ def test_routing_defaults() -> None:
     assert set(audiences("alert.raised", "throw", None)) == {"police", "property"}
     assert audiences("alert.escalated", "smoke", "wanhu-G1") == ["supervisor"]
     assert audiences("alert.closed", "smoke", "wanhu-G1") == []
+    assert audiences("task.offered", "fall", "wanhu-G1", "wanhu-GD07") == ["guard:wanhu-GD07"]  # the one asked
+    assert audiences("task.offered", "smoke", "wanhu-G1", "property") == ["property"]
     supervisors = frozenset({"chief.wanhu"})
     police = Principal(kind="user", id="police.wanhu", role="police", community="wanhu")
     chief = Principal(kind="user", id="chief.wanhu", role="police", community="wanhu")
@@ -349,6 +351,8 @@ def test_routing_defaults() -> None:
     assert audiences_of(chief, supervisors) == ["police", "supervisor"]
     assert audiences_of(grid, supervisors) == ["grid:wanhu-G1"]
     assert audiences_of(staff, supervisors) == ["property"]
+    volunteer = Principal(kind="user", id="guard.wanhu-GD07", role="guard", community="wanhu", guard="wanhu-GD07")
+    assert audiences_of(volunteer, supervisors) == ["guard:wanhu-GD07"]
 
 
 def test_a_step_and_its_notifications_commit_together(notified: Stores, receiver: Receiver) -> None:

@@ -4,6 +4,7 @@ with feedback; the console's timeline shows every step."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -13,11 +14,22 @@ from sqlalchemy import delete, select
 
 from alerts.live import AlertStore
 from auth.models import User
+from auth.principal import Principal
 from closedloop.service import Loop
+from notify.inbox import notices_for
 from registry.models import Guard
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, new_browser, run_manage, save_screenshot
-from tests.test_closed_loop import click_button_of, close_with_feedback, on_duty, place_guard, press, wait_text
+from tests.test_closed_loop import (
+    POLICE,
+    click_button_of,
+    close_with_feedback,
+    on_duty,
+    place_guard,
+    press,
+    smoke_alert,
+    wait_text,
+)
 from tests.test_map_page import wait_for
 
 PASSWORD = "volunteer-pass-2026"
@@ -108,3 +120,28 @@ def test_a_phone_call_reaches_a_guard_linked_a_minute_earlier_who_closes_it_from
     assert accept["actor"] == "volunteer.fu"
     final = AlertStore(world.redis, world.keys).get("wanhu", alert["id"])
     assert final is not None and final["status"] == "resolved"
+
+
+def test_the_guard_asked_is_told_in_the_app_and_nobody_else_is(world: Stores) -> None:
+    """A task offered reaches, as a notification, the account of the guard it is offered to (their
+    tasks page shows it), not the other guards."""
+    alert = smoke_alert(world)
+    with world.sessions() as session:
+        first, second = session.scalars(
+            select(Guard).where(Guard.community_id == "wanhu", Guard.kind == "volunteer").order_by(Guard.id).limit(2)
+        ).all()
+    on_duty(world, first.id)
+    assert first.device_id is not None
+    place_guard(world, first.device_id, alert["location"]["lat"] + 0.0003, alert["location"]["lon"])
+    Loop(world).dispatch(POLICE, "wanhu", alert["id"], first.id, expected="new")
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+
+    def told(guard: Guard) -> list[str]:
+        account = Principal(kind="user", id=f"guard.{guard.id}", role="guard", community="wanhu", guard=guard.id)
+        with world.sessions() as session:
+            found = notices_for(session, world.settings, account, "zh", after=None, since=since)
+        return [n.text for n in found if n.event == "task.offered"]
+
+    (text,) = told(first)
+    assert "烟感报警" in text and "wanhu-" not in text  # read by a person: the place and the alert, no ids
+    assert told(second) == []
