@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auth.labels import subject_place
 from core.i18n import t
-from registry.models import Building, Community, Device
-from registry.queries import household_labels
+from registry.models import Community
+from registry.queries import entity_labels
 
 
 def community_name(session: Session, community_id: str, lang: str) -> str:
@@ -22,23 +23,10 @@ def community_name(session: Session, community_id: str, lang: str) -> str:
 
 
 def place_label(session: Session, subject: dict[str, Any], lang: str) -> str:
-    """Where the alert is, as people read it: the household's address, else the building, else the device."""
-    household = subject.get("household")
-    if household:
-        label = household_labels(session, [str(household)], lang).get(str(household))
-        if label:
-            return label
-    building = subject.get("building")
-    if building:
-        row = session.execute(select(Building.name, Building.name_en).where(Building.id == building)).first()
-        if row is not None:
-            return str(row[0] if lang == "zh" else (row[1] or row[0]))
-    device = subject.get("device")
-    if device:
-        found = session.execute(select(Device.name, Device.type).where(Device.id == device)).first()
-        if found is not None:
-            return str(found[0] if found[0] and lang == "zh" else t(f"device.{found[1]}", lang))
-    return ""
+    """Where the alert is, as people read it (the household's address, else the building, else the
+    device: the registry's one labelling, registry.queries.entity_labels); no name of a person."""
+    place = subject_place(subject)
+    return entity_labels(session, [place], lang).get(place, "") if place else ""
 
 
 def alert_name(alert_type: str, lang: str) -> str:
