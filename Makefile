@@ -36,8 +36,11 @@ typecheck: install-dev
 
 ## The suite includes the PostgreSQL tests (marked pg: tests/test_postgres.py and the also_on_pg
 ## variants) on a throwaway server; pytest-pg runs only those
+## The suite runs on PYTEST_WORKERS processes (pytest-xdist; each test module stays on one worker, so
+## its module fixtures are built once); PYTEST_WORKERS=0 runs it in this process
+PYTEST_WORKERS ?= 2
 pytest: install-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 pytest-pg: install-dev
 	$(PY) -m pytest -m pg $(PYTEST_ARGS)
