@@ -12,6 +12,7 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from registry.models import Building, Device
+from registry.queries import household_labels
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, run_manage, save_screenshot
 from tests.test_map_page import wait_for
@@ -69,7 +70,9 @@ def test_a_thrown_object_in_a_video_reaches_the_console_with_its_image(world: St
                 break
             loaded = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image)
         assert loaded and loaded > 100
-        assert f"{building}-1-502" in browser.find_element(By.CSS_SELECTOR, ".st-kv").text  # traced to a household
+        with world.sessions() as session:
+            flat = household_labels(session, [f"{building}-1-502"], "zh")[f"{building}-1-502"]
+        assert flat in browser.find_element(By.CSS_SELECTOR, ".st-kv").text  # traced to a household, by its address
         # the evidence reads as labelled fields, times in Beijing time (no raw JSON, no UTC "Z")
         evidence = browser.find_element(By.CSS_SELECTOR, "table.st-evidence").text
         assert "抛物起点" in evidence and "楼层 5" in evidence and "发现时间" in evidence
