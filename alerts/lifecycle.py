@@ -24,3 +24,11 @@ def can_become(current: str, status: str) -> bool:
 def is_open(status: str) -> bool:
     """True while an alert still waits for someone (not resolved, not a false alarm)."""
     return status in OPEN_STATUSES
+
+
+def step_key(action: str, actor: str) -> str:
+    """The translation key of a timeline step: an alert raised by a person (an incident entered at
+    the console, a resident's call) reads as registered (登记), one raised by the rules as detected."""
+    if action == "raised" and actor not in ("system", ""):
+        return "step.reported"
+    return f"step.{action}"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from alerts.access import alert_filter, visible_to
 from alerts.history import history_query, record_view
-from alerts.lifecycle import is_open
+from alerts.lifecycle import is_open, step_key
 from alerts.models import AlertRecord
 from api.context import services, stores
 from auth.callbacks import page_callback
@@ -333,7 +333,7 @@ def render_detail(principal: Principal, community: str, doc: dict[str, Any], lan
                     html.Li(
                         [
                             html.Span(when(s["at"]), className="st-tl-when"),
-                            html.Span(t(f"step.{s['action']}", lang), className="st-tl-what"),
+                            html.Span(t(step_key(s["action"], s["actor"]), lang), className="st-tl-what"),
                             html.Span(found.get(s["actor"], s["actor"]), className="st-tl-who"),
                             html.Span(relabel(s["note"], found), className="st-tl-note"),
                         ]

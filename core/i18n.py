@@ -279,6 +279,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "outcome.registered": ("已登记", "Registered"),
     "outcome.unreachable": ("无法联系", "Unreachable"),
     "step.raised": ("系统发现", "Detected"),
+    "step.reported": ("登记", "Registered"),  # raised by a person: an incident entered, a resident's call
     "step.repeated": ("再次发生", "Repeated"),
     "step.acknowledged": ("确认", "Acknowledged"),
     "step.dispatched": ("派警", "Dispatched"),

@@ -414,7 +414,8 @@ def http_login(base_url: str, username: str, password: str = DEMO_PASSWORD) -> A
 
 def browser_login(driver: object, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
     """Sign the browser in through the login form."""
-    driver.get_log("browser")  # type: ignore[attr-defined]  # drop what earlier tests left in the log
+    driver.get("about:blank")  # type: ignore[attr-defined]  # leave the page of an earlier test (its server may be gone)
+    driver.get_log("browser")  # type: ignore[attr-defined]  # then drop what it left in the log
     driver.delete_all_cookies()  # type: ignore[attr-defined]
     driver.get(f"{base_url}/login")  # type: ignore[attr-defined]
     driver.find_element(By.NAME, "username").send_keys(username)  # type: ignore[attr-defined]

@@ -65,7 +65,7 @@ def test_a_phone_call_reaches_a_guard_linked_a_minute_earlier_who_closes_it_from
         # the station takes a phone call and enters it at the console
         browser_login(browser, server.url, "police.wanhu")
         browser.get(server.url + "/console")
-        wait_for(browser, "details.st-incident > summary")[0].click()
+        wait_for(browser, "details.st-incident > summary", timeout=60)[0].click()  # a fresh server's first console
         browser.find_element(By.ID, "incident-summary").send_keys("来电：楼道内有人晕倒")
         browser.find_element(By.ID, "incident-address").send_keys("52幢2单元402室" + Keys.ENTER)
         wait_text(browser, "#incident-place", "52幢2单元402室")
@@ -96,6 +96,8 @@ def test_a_phone_call_reaches_a_guard_linked_a_minute_earlier_who_closes_it_from
 
         # the console, still open, shows the whole timeline
         wait_text(browser, ".st-timeline", "老人低血糖晕倒，已送医", timeout=60)
+        timeline = wait_text(browser, ".st-timeline", "登记")  # entered by the officer, not detected by a rule
+        assert "系统发现" not in timeline and "wanhu-" not in timeline  # and every actor by name
         save_screenshot(browser, "reach_console_timeline")
     finally:
         phone.quit()

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from alerts.constants import ALERT_TYPES, SEVERITIES
+from alerts.lifecycle import step_key
 from core.timefmt import SHANGHAI, aware, local_text, utc_to_ms
 from reports.model import Column, Table
 from reports.sections.context import LoadContext, SectionResult, when
@@ -109,12 +110,12 @@ def build(ctx: LoadContext) -> SectionResult:
             stamp = local_text(utc_to_ms(s.at), "%m-%d %H:%M").removeprefix(day + " ")  # the day once
             actor = ctx.tr("report.system") if s.actor == "system" else ctx.label(s.actor)
             note = ctx.note(ctx.label(s.note))[:40]
-            timeline.append(f"{stamp} {ctx.tr(f'step.{s.action}')} · {actor}" + (f" · {note}" if note else ""))
+            timeline.append(f"{stamp} {ctx.tr(step_key(s.action, s.actor))} · {actor}" + (f" · {note}" if note else ""))
             steps.append(
                 {
                     "alert": r.id,
                     "at": local_text(utc_to_ms(s.at), "%Y-%m-%d %H:%M:%S"),
-                    "action": ctx.tr(f"step.{s.action}"),
+                    "action": ctx.tr(step_key(s.action, s.actor)),
                     "status": ctx.tr(f"status.{s.status}"),
                     "actor": actor,
                     "note": ctx.note(ctx.label(s.note)),
