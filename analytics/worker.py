@@ -33,6 +33,7 @@ from core.errors import SandtableError
 from core.timefmt import ms_to_utc
 from ingest.directory import Directory
 from ingest.schema import Event
+from memory.archive import Archiver
 from reports.scheduler import run_due_reports
 from store.applied import AppliedToken
 from store.events import EventLog, StreamEntry
@@ -126,6 +127,8 @@ class Worker:
         self.history = AlertHistory(stores.sessions) if write_history else None
         # the closed loop (dispatch, arrival, SLAs) runs with live state only, never in a replay
         self.loop = Loop(stores, clock=self.clock) if write_history else None
+        # the event archive (memory/archive.py): its own consumer group, live only (a replay archives nothing)
+        self.archiver = Archiver(stores, consumer=self.consumer, directory=self.directory) if write_history else None
         self.plan_timers = True  # registry-driven schedules (patrol rounds); a replay judges only its file
         self.raised: list[AlertChange] = []  # every change, for replay's output
         self.keep_changes = not write_history
@@ -295,6 +298,8 @@ class Worker:
         if community in self._started:
             return
         self.events.ensure_group(community)
+        if self.archiver is not None:
+            self.archiver.start(community)
         self.alerts.recount(community)  # open-alert counts of the city view, exact after any restart
         if seed_timers:
             ctx = self.context(community)
@@ -360,6 +365,8 @@ class Worker:
                 )
                 if entries:
                     self.process(entries)
+                if self.archiver is not None:
+                    self.archiver.run_once(self._communities, count=s.archive_batch)
                 if now - last["sweep"] > s.sweep_seconds:
                     for community in self._communities:
                         if self._sweep_lock(community):
@@ -375,6 +382,8 @@ class Worker:
                 if now - last["claim"] > max(1.0, s.worker_claim_idle_ms / 3000):
                     for community in self._communities:
                         self.reclaim(community)
+                        if self.archiver is not None:
+                            self.archiver.reclaim(community, s.worker_claim_idle_ms)
                     last["claim"] = now
                 if now - last["trim"] > 60:
                     for community in self._communities:

@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     # --- workers ------------------------------------------------------------------------
     worker_batch: int = Field(default=500, ge=1)
     worker_block_ms: int = Field(default=1000, ge=1)
+    archive_batch: int = Field(default=2000, ge=1, description="stream entries the archiver copies to SQL per pass")
     worker_cluster_block_ms: int = Field(
         default=100, ge=1, description="on a Redis Cluster: the longest a worker blocks on one slot group when idle"
     )

@@ -26,7 +26,8 @@ from store.keys import Keys
 from store.redis_server import STORE_ERRORS, RedisClient, is_cluster
 
 log = logging.getLogger(__name__)
-GROUP = "workers"
+GROUP = "workers"  # the analytics workers' consumer group
+ARCHIVE_GROUP = "archive"  # the archiver's consumer group (memory/archive.py): every entry, read a second time
 SLOT_GROUPS_PER_PIPELINE = 512  # a cluster read pass sends at most this many XREADGROUPs per round of pipelines
 # replies of a slot that is moving or has moved (the parser strips the MOVED/ASK/... prefix from the text)
 _REDIRECTS = (redis.exceptions.AskError, redis.exceptions.TryAgainError, redis.exceptions.ClusterDownError)
@@ -157,8 +158,10 @@ class EventLog:
         cluster_block_ms: int = 100,
         dead_letter_max_bytes: int = 4096,
         dead_letter_budget_mb: int = 64,
+        group: str = GROUP,
     ) -> None:
         self.client = client
+        self.group = group  # the consumer group this log reads, acknowledges and claims in
         self.keys = keys
         self.dedup_s = dedup_hours * 3600
         self.backlog_limit = backlog_limit
@@ -227,7 +230,7 @@ class EventLog:
     def ensure_group(self, community: str) -> None:
         """Create the consumer group (idempotent: only BUSYGROUP is swallowed)."""
         try:
-            self.client.xgroup_create(self.keys.events(community), GROUP, id="0", mkstream=True)
+            self.client.xgroup_create(self.keys.events(community), self.group, id="0", mkstream=True)
         except redis.ResponseError as err:
             if "BUSYGROUP" not in str(err):
                 raise
@@ -239,7 +242,9 @@ class EventLog:
         if self._cluster:
             return self._read_cluster(communities, consumer, count=count, block_ms=block_ms)
         try:
-            reply = self.client.xreadgroup(GROUP, consumer, self._streams(communities), count=count, block=block_ms)
+            reply = self.client.xreadgroup(
+                self.group, consumer, self._streams(communities), count=count, block=block_ms
+            )
         except redis.ResponseError as err:
             if "NOGROUP" in str(err):
                 for c in communities:
@@ -293,7 +298,7 @@ class EventLog:
         for node, node_groups in by_node.values():
             pipe = self.client.get_redis_connection(node).pipeline(transaction=False)
             for group in node_groups:
-                pipe.xreadgroup(GROUP, consumer, self._streams(group), count=count)
+                pipe.xreadgroup(self.group, consumer, self._streams(group), count=count)
             try:
                 replies = pipe.execute(raise_on_error=False)
             except (redis.ConnectionError, redis.TimeoutError):
@@ -318,7 +323,7 @@ class EventLog:
     def _read_one(self, group: list[str], consumer: str, count: int, block_ms: int | None) -> list[StreamEntry]:
         """One XREADGROUP on the streams of one slot group, through the cluster client (redirections followed)."""
         try:
-            reply = self.client.xreadgroup(GROUP, consumer, self._streams(group), count=count, block=block_ms)
+            reply = self.client.xreadgroup(self.group, consumer, self._streams(group), count=count, block=block_ms)
         except redis.ResponseError as err:
             if "NOGROUP" not in str(err):
                 raise
@@ -344,7 +349,7 @@ class EventLog:
     def ack(self, community: str, entry_ids: list[str]) -> None:
         """Acknowledge processed entries."""
         if entry_ids:
-            self.client.xack(self.keys.events(community), GROUP, *entry_ids)
+            self.client.xack(self.keys.events(community), self.group, *entry_ids)
 
     def claim_stale(
         self, community: str, consumer: str, min_idle_ms: int, count: int = 500
@@ -355,7 +360,7 @@ class EventLog:
         claimed: list[StreamEntry] = []
         cursor = "0-0"
         while True:
-            reply = self.client.xautoclaim(stream, GROUP, consumer, min_idle_ms, start_id=cursor, count=count)
+            reply = self.client.xautoclaim(stream, self.group, consumer, min_idle_ms, start_id=cursor, count=count)
             cursor, entries = reply[0], reply[1]
             for entry_id, fields in entries:
                 if fields is not None:
@@ -367,7 +372,7 @@ class EventLog:
         counts: dict[str, int] = {}
         first, last = claimed[0].entry_id, claimed[-1].entry_id
         for row in self.client.xpending_range(
-            stream, GROUP, min=first, max=last, count=len(claimed) + 100, consumername=consumer
+            stream, self.group, min=first, max=last, count=len(claimed) + 100, consumername=consumer
         ):
             counts[row["message_id"]] = int(row["times_delivered"])
         return [(e, counts.get(e.entry_id, 1)) for e in claimed]
@@ -379,7 +384,7 @@ class EventLog:
             groups = self.client.xinfo_groups(stream)
         except redis.ResponseError:
             return {"pending": 0, "undelivered": int(self.client.xlen(stream))}
-        group = next((g for g in groups if g["name"] == GROUP), None)
+        group = next((g for g in groups if g["name"] == self.group), None)
         if group is None:
             return {"pending": 0, "undelivered": int(self.client.xlen(stream))}
         last = group["last-delivered-id"]
@@ -394,7 +399,7 @@ class EventLog:
             groups = self.client.xinfo_groups(stream)
         except redis.ResponseError:
             return True  # no stream: nothing to catch up with
-        group = next((g for g in groups if g["name"] == GROUP), None)
+        group = next((g for g in groups if g["name"] == self.group), None)
         if group is None:
             return int(info["length"]) == 0
         return int(group["pending"]) == 0 and str(group["last-delivered-id"]) == str(info["last-generated-id"])

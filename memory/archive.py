@@ -1,0 +1,200 @@
+"""The archiver: a second consumer group (``archive``) on every community stream copies each
+accepted event, with its place, into the SQL archive (``event_archive``).
+
+It runs inside every worker process, after the analytics batch, off the ingest path. An entry is
+acknowledged in the archive group only after its row is committed, and the row's primary key
+(community, stream entry, ts) makes a redelivered entry a no-op: a crash between the commit and
+the acknowledgement never writes an event twice, and an entry never acknowledged is delivered
+again (to this process, or claimed by another after ``worker_claim_idle_ms``), so none is skipped.
+Poison entries (undecodable: the analytics group dead-letters them) are acknowledged and not archived.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ingest.directory import CommunityFacts, Directory
+from ingest.schema import Event
+from memory.models import ArchivedEvent, cell_of
+from store.events import ARCHIVE_GROUP, EventLog, StreamEntry
+from store.sql import dialect_insert
+from store.stores import Stores
+
+log = logging.getLogger(__name__)
+WEEK_MS = 7 * 86_400_000
+# Monday 1970-01-05 00:00 UTC: partitions are whole ISO weeks in UTC
+_WEEK_ZERO_MS = 4 * 86_400_000
+INSERT_CHUNK = 500  # rows per INSERT statement (SQLite binds at most 32,766 parameters)
+
+
+def identity_of(data: dict[str, Any], facts: CommunityFacts) -> str | None:
+    """Who an event names: a registry person id (sent, or resolved from a registered face or an ID
+    hash), else ``face:<face id>`` for an unregistered face, ``id:<hash>`` for an unknown ID number."""
+    person = data.get("person")
+    if isinstance(person, str) and person:
+        return person
+    face = data.get("face_id")
+    if isinstance(face, str) and face:
+        return facts.face_ids.get(face) or f"face:{face}"
+    id_hash = data.get("id_hash")
+    if isinstance(id_hash, str) and id_hash:
+        return facts.id_hashes.get(id_hash) or f"id:{id_hash}"
+    return None
+
+
+def archive_row(community: str, entry_id: str, event: Event, facts: CommunityFacts) -> dict[str, Any]:
+    """The archive row of one accepted event: the event and where it happened (a guard's position
+    is where the guard was; any other event is at its device)."""
+    device = facts.devices.get(event.device)
+    lat = lon = None
+    guard = None
+    if event.type == "guard.position":
+        lat, lon = float(event.data["lat"]), float(event.data["lon"])
+        guard = facts.wearables.get(event.device)
+    elif device is not None:
+        lat, lon = device.lat, device.lon
+    if event.type == "patrol.checkin":
+        guard = str(event.data.get("guard") or "") or None
+    plate = event.data.get("plate") if event.type == "gate.vehicle" else None
+    return {
+        "community_id": community,
+        "entry": entry_id,
+        "ts": event.ts,
+        "received": event.received,
+        "event_id": event.id,
+        "type": event.type,
+        "device_id": event.device,
+        "building_id": device.building if device else None,
+        "household_id": device.household if device else None,
+        "grid_id": device.grid if device else None,
+        "lat": lat,
+        "lon": lon,
+        "cell": cell_of(lat, lon) if lat is not None and lon is not None else None,
+        "guard_id": guard,
+        "plate": str(plate) if plate else None,
+        "person": identity_of(event.data, facts),
+        "data": event.data,
+    }
+
+
+def week_start(ts_ms: int) -> int:
+    """The start (epoch ms) of the UTC ISO week holding ts_ms: the bounds of a partition."""
+    return ts_ms - (ts_ms - _WEEK_ZERO_MS) % WEEK_MS
+
+
+def partition_name(start_ms: int) -> str:
+    """The name of the partition of the week starting at start_ms (event_archive_w20261130)."""
+    day = dt.datetime.fromtimestamp(start_ms / 1000, dt.UTC)
+    return f"event_archive_w{day:%Y%m%d}"
+
+
+class Partitions:
+    """PostgreSQL only: creates the week partitions that rows need (once per process per week).
+    Two processes creating the same partition race harmlessly: the loser finds it there."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self.known: set[int] = set()
+        self._lock = threading.Lock()
+
+    def ensure(self, ts_values: list[int]) -> None:
+        """Create the partitions of these event times that may not exist yet."""
+        for start in sorted({week_start(ts) for ts in ts_values} - self.known):
+            with self._lock:
+                self._create(start)
+                self.known.add(start)
+
+    def _create(self, start: int) -> None:
+        name = partition_name(start)
+        statement = text(
+            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF event_archive "  # name from digits only
+            f"FOR VALUES FROM ({start}) TO ({start + WEEK_MS})"
+        )
+        for _attempt in range(3):
+            try:
+                with self.sessions.begin() as session:
+                    session.execute(statement)
+                return
+            except DBAPIError as err:  # another process created it meanwhile (a duplicate relation)
+                if "already exists" not in str(err) and "duplicate" not in str(err).lower():
+                    raise
+
+
+class Archiver:
+    """Reads the ``archive`` group of the community streams and writes the archive."""
+
+    def __init__(self, stores: Stores, *, consumer: str, directory: Directory | None = None) -> None:
+        self.stores = stores
+        self.consumer = consumer
+        self.directory = directory or Directory(stores.sessions)
+        self.events = EventLog(
+            stores.redis,
+            stores.keys,
+            cluster_block_ms=stores.settings.worker_cluster_block_ms,
+            group=ARCHIVE_GROUP,
+        )
+        self.partitions = Partitions(stores.sessions) if stores.engine.dialect.name == "postgresql" else None
+        self.archived = 0  # rows offered to the archive by this process (a redelivery counts again)
+        self._started: set[str] = set()
+
+    def start(self, community: str) -> None:
+        """Create the archive group of the community's stream (once per process)."""
+        if community not in self._started:
+            self.events.ensure_group(community)
+            self._started.add(community)
+
+    def run_once(self, communities: list[str], *, count: int = 2000) -> int:
+        """Archive what is new in the communities' streams (one non-blocking read); returns how many."""
+        for community in communities:
+            self.start(community)
+        entries = self.events.read(communities, self.consumer, count=count, block_ms=None)
+        return self.write(entries)
+
+    def reclaim(self, community: str, min_idle_ms: int) -> int:
+        """Take over and archive the entries another archiver left unacknowledged (it crashed)."""
+        claimed = self.events.claim_stale(community, self.consumer, min_idle_ms)
+        return self.write([entry for entry, _deliveries in claimed])
+
+    def write(self, entries: list[StreamEntry]) -> int:
+        """Insert the entries' rows (a row already there is left as it is), then acknowledge them."""
+        by_community: dict[str, list[StreamEntry]] = defaultdict(list)
+        for entry in entries:
+            by_community[entry.community].append(entry)
+        written = 0
+        for community, batch in by_community.items():
+            facts = self.directory.facts(community)
+            rows: list[dict[str, Any]] = []
+            for entry in batch:
+                try:
+                    if entry.doc is None:
+                        raise ValueError("not a JSON object")
+                    event = Event.from_wire(entry.doc)
+                except (KeyError, TypeError, ValueError, OverflowError):
+                    continue  # poison: the analytics group dead-letters it
+                rows.append(archive_row(community, entry.entry_id, event, facts))
+            self.insert(rows)
+            self.events.ack(community, [entry.entry_id for entry in batch])
+            written += len(rows)
+        self.archived += written
+        return written
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        """Insert archive rows, skipping those already archived (a redelivery)."""
+        if not rows:
+            return
+        if self.partitions is not None:
+            self.partitions.ensure([row["ts"] for row in rows])
+        with self.stores.sessions.begin() as session:
+            for start in range(0, len(rows), INSERT_CHUNK):
+                statement = dialect_insert(session, ArchivedEvent.__table__).on_conflict_do_nothing(
+                    index_elements=["community_id", "entry", "ts"]
+                )
+                session.execute(statement, rows[start : start + INSERT_CHUNK])

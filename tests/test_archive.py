@@ -1,0 +1,173 @@
+"""The event archive (issue #19): every accepted event once, with its place, whatever crashes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from analytics.worker import Worker
+from core.settings import ROOT
+from ingest.service import IngestService
+from memory.archive import Archiver, archive_row
+from memory.models import ArchivedEvent
+from memory.search import SearchQuery, search
+from registry.models import Device
+from store.events import ARCHIVE_GROUP
+from store.stores import Stores
+from tests.conftest import env_for
+
+pytestmark = pytest.mark.also_on_pg
+
+
+def devices(stores: Stores, device_type: str, n: int) -> list[Device]:
+    with stores.sessions() as session:
+        found = list(
+            session.scalars(
+                select(Device).where(Device.type == device_type, Device.community_id == "wanhu").order_by(Device.id)
+            )
+        )[:n]
+        session.expunge_all()
+        return found
+
+
+def archived(stores: Stores) -> list[ArchivedEvent]:
+    with stores.sessions() as session:
+        return list(session.scalars(select(ArchivedEvent).order_by(ArchivedEvent.ts, ArchivedEvent.entry)))
+
+
+def test_every_accepted_event_is_archived_once_with_its_place(world: Stores) -> None:
+    now = int(time.time() * 1000)
+    lock = devices(world, "smart_lock", 1)[0]
+    gate = devices(world, "vehicle_gate", 1)[0]
+    wearable = devices(world, "wearable", 1)[0]
+    events: list[dict[str, Any]] = [
+        {
+            "id": "a1",
+            "type": "lock.open",
+            "device": lock.id,
+            "ts": now - 5000,
+            "data": {"method": "card", "person": "P1"},
+        },
+        {
+            "id": "a2",
+            "type": "gate.vehicle",
+            "device": gate.id,
+            "ts": now - 4000,
+            "data": {"direction": "in", "plate": "苏J12345"},
+        },
+        {"type": "guard.position", "device": wearable.id, "ts": now - 3000, "data": {"lat": 33.3891, "lon": 120.1532}},
+        {
+            "id": "a3",
+            "type": "lock.open",
+            "device": lock.id,
+            "ts": now - 2000,
+            "data": {"method": "face", "face_id": "U1"},
+        },
+    ]
+    assert IngestService(world).ingest("wanhu", events).accepted == 4
+    worker = Worker(world)
+    worker.start_community("wanhu")
+    assert worker.archiver is not None
+    assert worker.archiver.run_once(["wanhu"]) == 4
+    assert worker.archiver.run_once(["wanhu"]) == 0  # nothing new
+    rows = archived(world)
+    assert [r.type for r in rows] == ["lock.open", "gate.vehicle", "guard.position", "lock.open"]
+    first, barrier, position, stranger = rows
+    assert (first.event_id, first.household_id, first.building_id, first.person) == (
+        "a1",
+        lock.household_id,
+        lock.building_id,
+        "P1",
+    )
+    assert (first.lat, first.lon) == (lock.lat, lock.lon)
+    assert barrier.plate == "苏J12345" and barrier.household_id is None
+    assert (position.lat, position.lon) == (33.3891, 120.1532) and position.guard_id  # where the guard was
+    assert stranger.person == "face:U1"
+    # searched by plate, by household, by person, by time
+    with world.sessions() as session:
+        by_plate = search(session, SearchQuery("wanhu", now - 60_000, now, plate="苏J12345"))
+        assert [i["id"] for i in by_plate.items] == ["a2"]
+        by_household = search(session, SearchQuery("wanhu", now - 60_000, now, household=lock.household_id))
+        assert [i["id"] for i in by_household.items] == ["a1", "a3"]
+        paged = search(session, SearchQuery("wanhu", now - 60_000, now, limit=3))
+        assert len(paged.items) == 3 and paged.next is not None
+        rest = search(session, SearchQuery("wanhu", now - 60_000, now, limit=3), paged.next)
+        assert len(rest.items) == 1 and rest.next is None
+
+
+def test_a_redelivered_entry_is_not_archived_twice(world: Stores) -> None:
+    now = int(time.time() * 1000)
+    lock = devices(world, "smart_lock", 1)[0]
+    IngestService(world).ingest(
+        "wanhu",
+        [{"type": "lock.open", "device": lock.id, "ts": now - i, "data": {"method": "card"}} for i in range(20)],
+    )
+    archiver = Archiver(world, consumer="crashing")
+    archiver.start("wanhu")
+    entries = archiver.events.read(["wanhu"], "crashing", count=100, block_ms=None)
+    facts = archiver.directory.facts("wanhu")
+    from ingest.schema import Event  # noqa: PLC0415 — test-only
+
+    # the rows were committed, then the process died before its XACK
+    archiver.insert([archive_row("wanhu", e.entry_id, Event.from_wire(e.doc or {}), facts) for e in entries[:12]])
+    other = Archiver(world, consumer="survivor")
+    assert other.reclaim("wanhu", min_idle_ms=0) == 20
+    with world.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ArchivedEvent)) == 20
+    assert world.redis.xpending(world.keys.events("wanhu"), ARCHIVE_GROUP)["pending"] == 0
+
+
+def test_a_worker_killed_while_it_archives_leaves_every_event_archived_exactly_once(world: Stores) -> None:
+    """A real worker process is SIGKILLed while it archives; a new one finishes the archive."""
+    settings = world.settings.model_copy(update={"worker_claim_idle_ms": 500, "archive_batch": 100})
+    locks = devices(world, "smart_lock", 50)
+    now = int(time.time() * 1000)
+    sent = [
+        {"id": f"k{lock.id}-{i}", "type": "lock.open", "device": lock.id, "ts": now - i, "data": {"method": "card"}}
+        for lock in locks
+        for i in range(60)
+    ]
+    ingest = IngestService(world)
+    for start in range(0, len(sent), 1000):
+        assert ingest.ingest("wanhu", sent[start : start + 1000]).accepted == len(sent[start : start + 1000])
+    env = env_for(settings)
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def count() -> int:
+        with world.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(ArchivedEvent)) or 0)
+
+    first = start()
+    deadline = time.monotonic() + 90
+    while count() == 0 and time.monotonic() < deadline:  # killed once it has begun to archive
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert 0 < count() < len(sent), "the kill must land while the archive is being written"
+    second = start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+            count() == len(sent) and world.redis.xpending(world.keys.events("wanhu"), ARCHIVE_GROUP)["pending"] == 0
+        ):
+            time.sleep(0.2)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    with world.sessions() as session:
+        ids = list(session.scalars(select(ArchivedEvent.event_id)))
+    assert len(ids) == len(sent) and sorted(ids) == sorted(e["id"] for e in sent)  # each once, none skipped
