@@ -25,6 +25,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "audit.read",
             "reports.export",
             "visitors.approve",
+            "investigate",
         }
     ),
     "police": frozenset(
@@ -45,6 +46,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "notices",
             "reports.export",
             "visitors.approve",
+            "investigate",
         }
     ),
     "grid_worker": frozenset(
@@ -57,6 +59,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "read.notifications",
             "tasks.work",
             "register.floating",
+            "investigate",  # within their grid (the archive search is scoped by grid)
         }
     ),
     # a 万家卫士 member (volunteer, security, auxiliary police): their tasks page and nothing else
