@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from cli.main import JsonFlag, app, emit, user_errors
 from core.errors import SandtableError
 from core.settings import Settings, load_settings
+from memory.archive import archive_size
 from notify.targets import dead_deliveries, dead_lines, outbox_counts
 from reports.fonts import report_fonts
-from store.events import EventLog
+from store.events import ARCHIVE_GROUP, EventLog
 from store.keys import Keys
 from store.redis_server import STORE_ERRORS, RedisClient, client_for_url, connect, embedded_url, is_cluster
 from store.sql import check_connection, head_revision, make_engine, schema_revision
@@ -162,6 +163,26 @@ def _dead_letters(cfg: Settings) -> str:
     return f"{kept} kept, {truncated} truncated ({cap})" + (f": {shown}{more}" if shown else "")
 
 
+def _archive(cfg: Settings) -> str:
+    """The event archive (issue #19): entries the archive group has not copied to SQL yet, and rows kept."""
+    try:
+        log = EventLog(connect(cfg, start_embedded_server=False), Keys(cfg.key_prefix), group=ARCHIVE_GROUP)
+        behind = {community: log.lag(community) for community in log.communities()}
+    except STORE_ERRORS as err:
+        raise SandtableError(f"Redis did not answer ({err})") from None
+    waiting = sum(lag["pending"] + lag["undelivered"] for lag in behind.values())
+    engine = make_engine(cfg)
+    try:
+        with Session(engine) as session:
+            rows = archive_size(session)
+    except SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise SandtableError(f"the archive cannot be read ({reason})") from None
+    finally:
+        engine.dispose()
+    return f"{rows} events archived, {waiting} waiting to be archived ({len(behind)} communities)"
+
+
 def _notifications(cfg: Settings) -> str:
     """The outbox (issue #18): pending deliveries, and every dead one named by target and alert."""
     engine = make_engine(cfg)
@@ -215,6 +236,7 @@ def run_checks(cfg: Settings) -> list[Check]:
         ("database", lambda: _database(cfg), True),
         ("redis", lambda: _redis(cfg), True),
         ("dead-letters", lambda: _dead_letters(cfg), False),
+        ("archive", lambda: _archive(cfg), False),
         ("notify", lambda: _notifications(cfg), False),
         ("chromium", _chromium, False),
         ("cjk-font", lambda: _cjk_font(cfg), False),

@@ -17,7 +17,7 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -198,3 +198,8 @@ class Archiver:
                     index_elements=["community_id", "entry", "ts"]
                 )
                 session.execute(statement, rows[start : start + INSERT_CHUNK])
+
+
+def archive_size(session: Session) -> int:
+    """How many events the archive holds (every community)."""
+    return int(session.scalar(select(func.count()).select_from(ArchivedEvent)) or 0)
