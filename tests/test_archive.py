@@ -22,8 +22,6 @@ from store.events import ARCHIVE_GROUP
 from store.stores import Stores
 from tests.conftest import env_for
 
-pytestmark = pytest.mark.also_on_pg
-
 
 def devices(stores: Stores, device_type: str, n: int) -> list[Device]:
     with stores.sessions() as session:
@@ -41,6 +39,7 @@ def archived(stores: Stores) -> list[ArchivedEvent]:
         return list(session.scalars(select(ArchivedEvent).order_by(ArchivedEvent.ts, ArchivedEvent.entry)))
 
 
+@pytest.mark.also_on_pg
 def test_every_accepted_event_is_archived_once_with_its_place(world: Stores) -> None:
     now = int(time.time() * 1000)
     lock = devices(world, "smart_lock", 1)[0]
@@ -101,6 +100,7 @@ def test_every_accepted_event_is_archived_once_with_its_place(world: Stores) -> 
         assert len(rest.items) == 1 and rest.next is None
 
 
+@pytest.mark.also_on_pg
 def test_a_redelivered_entry_is_not_archived_twice(world: Stores) -> None:
     now = int(time.time() * 1000)
     lock = devices(world, "smart_lock", 1)[0]
@@ -131,7 +131,7 @@ def test_a_worker_killed_while_it_archives_leaves_every_event_archived_exactly_o
     sent = [
         {"id": f"k{lock.id}-{i}", "type": "lock.open", "device": lock.id, "ts": now - i, "data": {"method": "card"}}
         for lock in locks
-        for i in range(60)
+        for i in range(40)
     ]
     ingest = IngestService(world)
     for start in range(0, len(sent), 1000):
