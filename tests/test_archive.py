@@ -40,6 +40,7 @@ def archived(stores: Stores) -> list[ArchivedEvent]:
 
 
 @pytest.mark.also_on_pg
+@pytest.mark.also_on_cluster
 def test_every_accepted_event_is_archived_once_with_its_place(world: Stores) -> None:
     now = int(time.time() * 1000)
     lock = devices(world, "smart_lock", 1)[0]
