@@ -349,7 +349,7 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Work until stop is set, then finish the batch in hand and return."""
         s = self.settings
-        last = {"communities": 0.0, "sweep": 0.0, "claim": 0.0, "trim": 0.0}
+        last = {"communities": 0.0, "sweep": 0.0, "claim": 0.0, "trim": 0.0, "archive": 0.0}
         log.info("worker %s started", self.consumer)
         while not stop.is_set():
             now = time.monotonic()
@@ -365,8 +365,11 @@ class Worker:
                 )
                 if entries:
                     self.process(entries)
-                if self.archiver is not None:
+                # the archive gives way to the analytics in a backlog (a full batch read): it copies a
+                # batch once a second then, and catches up as soon as the analytics do
+                if self.archiver is not None and (len(entries) < s.worker_batch or now - last["archive"] >= 1.0):
                     self.archiver.run_once(self._communities, count=s.archive_batch)
+                    last["archive"] = now
                 if now - last["sweep"] > s.sweep_seconds:
                     for community in self._communities:
                         if self._sweep_lock(community):
