@@ -135,8 +135,8 @@ def test_a_worker_killed_while_it_archives_leaves_every_event_archived_exactly_o
         for i in range(40)
     ]
     ingest = IngestService(world)
-    for start in range(0, len(sent), 1000):
-        assert ingest.ingest("wanhu", sent[start : start + 1000]).accepted == len(sent[start : start + 1000])
+    for chunk in range(0, len(sent), 1000):
+        assert ingest.ingest("wanhu", sent[chunk : chunk + 1000]).accepted == len(sent[chunk : chunk + 1000])
     env = env_for(settings)
 
     def start() -> subprocess.Popen[bytes]:
@@ -171,4 +171,6 @@ def test_a_worker_killed_while_it_archives_leaves_every_event_archived_exactly_o
         second.wait(timeout=30)
     with world.sessions() as session:
         ids = list(session.scalars(select(ArchivedEvent.event_id)))
-    assert len(ids) == len(sent) and sorted(ids) == sorted(e["id"] for e in sent)  # each once, none skipped
+    assert len(ids) == len(sent) and sorted(str(i) for i in ids) == sorted(
+        str(e["id"]) for e in sent
+    )  # each once, none skipped
