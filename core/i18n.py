@@ -958,6 +958,23 @@ TABLE: dict[str, tuple[str, str]] = {
     "mymap.walk": ("步行约 {d} 米，约 {m} 分钟", "About {d} m on foot, about {m} min"),
     "mymap.no_position": ("暂无我的定位，已标出任务位置", "My position is not known yet; the task's place is marked"),
     "mymap.no_target": ("暂无需要前往的任务", "No task to walk to"),
+    # --- issue #19, part "case files (案件) and retention": memory/cases.py, layouts/cases.py, purge ---
+    "nav.cases": ("案件", "Cases"),
+    "case.error.forbidden": ("当前角色无权查看或办理案件", "This role may not work on cases"),
+    "case.error.not_found": ("未找到案件 {case}", "No case {case}"),
+    "case.error.closed": ("案件 {case} 已结案，不能再修改", "Case {case} is closed and can no longer be changed"),
+    "case.error.name": ("请填写案件名称", "name: give the case a name"),
+    "case.error.name_long": ("案件名称不能超过 {n} 个字", "name: at most {n} characters"),
+    "case.error.query": ("查询条件格式不正确", "query: must be a search body (a JSON object)"),
+    "case.error.kind": ("无法识别的标记类型 {kind}", "kind: {kind!r} is neither event nor alert"),
+    "case.error.item": (
+        "要标记的条目缺少编号或时间",
+        "item: an event needs its id and ts, an alert its id and opened_at",
+    ),
+    "case.error.no_pin": ("该案件没有标记 {pin}", "The case has no pin {pin}"),
+    "case.error.note": ("请填写备注内容", "text: write the note"),
+    "case.error.note_long": ("备注不能超过 {n} 个字", "text: at most {n} characters"),
+    "case.error.out": ("无法写入导出目录 {out}", "--out: cannot write to {out}"),
 }
 
 
