@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from analytics.worker import Worker
 from auth.models import AuditEntry
 from auth.principal import Principal
 from core.errors import Forbidden, InvalidInput, NotFound
+from core.timefmt import iso_utc
+from ingest.service import IngestService
 from memory import cases
+from memory.case_export import verify
+from memory.search import SearchQuery, search
 from registry.models import Device, Grid
 from store.stores import Stores
+from tests.conftest import run_manage
 
 pytestmark = pytest.mark.also_on_pg
 
@@ -117,3 +125,64 @@ def test_a_grid_worker_sees_only_their_own_cases_and_the_wall_none(world: Stores
         assert "name" in str(empty.value)
     assert ("case.list", "wall.wanhu", "denied") in audit_actions(world)
     assert ("case.create", "police.wanhu", "denied") in audit_actions(world)
+
+
+def archive(stores: Stores, events: list[dict[str, Any]]) -> None:
+    assert IngestService(stores).ingest("wanhu", events).accepted == len(events)
+    worker = Worker(stores)
+    worker.start_community("wanhu")
+    assert worker.archiver is not None
+    worker.archiver.run_once(["wanhu"])
+
+
+def test_a_case_export_is_its_query_and_pins_with_hashes_that_show_a_change(world: Stores, tmp_path: Path) -> None:
+    now = int(time.time() * 1000)
+    with world.sessions() as session:
+        gate = session.scalars(
+            select(Device).where(Device.type == "vehicle_gate", Device.community_id == "wanhu")
+        ).first()
+        assert gate is not None
+        gate_id = gate.id
+    archive(
+        world,
+        [
+            {
+                "id": f"v{i}",
+                "type": "gate.vehicle",
+                "device": gate_id,
+                "ts": now - 50_000 + i * 1000,
+                "data": {"direction": "in", "plate": f"苏J0000{i}"},
+            }
+            for i in range(3)
+        ],
+    )
+    query = {"from": iso_utc(now - 3_600_000), "to": iso_utc(now + 1000), "types": ["gate.vehicle"]}
+    with world.sessions.begin() as session:
+        found = search(session, SearchQuery("wanhu", now - 3_600_000, now + 1000, types=("gate.vehicle",)))
+        case_id = cases.create_case(session, POLICE, community="wanhu", name="夜间车辆盗窃", query=query)
+        cases.pin(session, POLICE, case_id, found.items[1])
+        old = lock_item(world, now - 86_400_000 * 400)  # pinned long ago: the archive no longer has it
+        cases.pin(session, POLICE, case_id, old)
+        cases.add_note(session, POLICE, case_id, "苏J00001 本周仅出现一次")
+    out = tmp_path / "export"
+    done = run_manage(world.settings, "case", "export", case_id, "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["counts"]["timeline"] == 4 and summary["counts"]["pins"] == 2
+    assert sorted(p.name for p in out.iterdir()) == ["case.pdf", "manifest.json", "timeline.csv", "timeline.json"]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["case"] == case_id and manifest["query"]["types"] == ["gate.vehicle"]
+    assert manifest["exported_by"].startswith("manage.py") and manifest["exported_at"].endswith("Z")
+    assert set(manifest["files"]) == {"case.pdf", "timeline.csv", "timeline.json"}
+    assert verify(out) == []
+    timeline = json.loads((out / "timeline.json").read_text(encoding="utf-8"))["timeline"]
+    assert [(r["id"], r["pinned"]) for r in timeline] == [(old["id"], True), ("v0", False), ("v1", True), ("v2", False)]
+    assert "苏J00001" in timeline[2]["plate"] and timeline[1]["device"] and gate_id not in timeline[1]["device"]
+    csv_text = (out / "timeline.csv").read_text(encoding="utf-8-sig")
+    assert csv_text.splitlines()[0].startswith("时间,标记") and "★ 已标记" in csv_text
+    assert (out / "case.pdf").read_bytes().startswith(b"%PDF")
+    (out / "timeline.csv").write_text(csv_text.replace("苏J00001", "苏J99999"), encoding="utf-8-sig")
+    assert verify(out) == ["timeline.csv"]
+    assert ("case.export", manifest["exported_by"], "ok") in audit_actions(world)
+    refused = run_manage(world.settings, "case", "export", "C-nope", "--out", str(tmp_path / "x"))
+    assert refused.returncode == 1 and refused.stderr.strip() == "error: No case C-nope"
