@@ -192,11 +192,12 @@ class Purge:
 
     def events(self) -> None:
         """Archived events past their retention: old week partitions dropped (PostgreSQL), then rows."""
-        if self.postgresql:
-            self._drop_partitions()
-        self._archive_rows("events", self._keys().where(ArchivedEvent.ts < self.cut.events))
+        floor = self._drop_partitions() if self.postgresql else 0  # below it: in the partitions dropped
+        self._archive_rows("events", self._keys().where(ArchivedEvent.ts < self.cut.events, ArchivedEvent.ts >= floor))
 
-    def _drop_partitions(self) -> None:
+    def _drop_partitions(self) -> int:
+        """Drop (or count) the week partitions wholly before the cut-off; the end of the last one."""
+        floor = 0
         with self.sessions() as session:
             names = list(
                 session.scalars(
@@ -219,6 +220,8 @@ class Purge:
                     session.execute(text(f"DROP TABLE {name}"))
             self.report.add("events", "event_archive", n)
             self.report.partitions.append(name)
+            floor = max(floor, int(start.timestamp() * 1000) + WEEK_MS)
+        return floor
 
     def gate_captures(self) -> None:
         """Gate passages, plate captures and lock openings past their (shorter) retention."""
@@ -322,7 +325,8 @@ class Purge:
             if self.dry_run:
                 n = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
             else:
-                n = session.execute(delete(model).where(*conditions)).rowcount or 0  # type: ignore[attr-defined]
+                stmt = delete(model).where(*conditions).execution_options(synchronize_session=False)
+                n = session.execute(stmt).rowcount or 0  # type: ignore[attr-defined]
         self.report.add(klass, table, n)
 
     def visitor_passes(self) -> None:
