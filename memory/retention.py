@@ -419,6 +419,10 @@ def run_nightly_purge(stores: Stores, now_ms: int) -> PurgeReport | None:
     owner = f"{socket.gethostname()}-{os.getpid()}"
     if not stores.redis.set(f"{prefix}:lock:{day.isoformat()}", owner, nx=True, px=LOCK_MS):
         return None  # another worker is on it
-    report = purge(stores, now_ms)
+    try:
+        report = purge(stores, now_ms)
+    except Exception:  # the worker must go on; another worker retries once the lock has expired
+        log.exception("nightly purge failed; retried in %d min", LOCK_MS // 60_000)
+        return None
     stores.redis.set(done, owner, px=DONE_MS)
     return report
