@@ -126,12 +126,15 @@ def search_query(query: dict[str, Any], principal: Principal) -> SearchQuery | N
 
 
 # --- the timeline -----------------------------------------------------------------------------
+def pin_items(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A case's pins as timeline items (the pinned copy, marked with its pin id)."""
+    return [{**pin["item"], "_kind": pin["kind"], "_pin": pin["id"], "_ts": pin["ts"]} for pin in doc["pins"]]
+
+
 def timeline_items(session: Session, principal: Principal, doc: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     """The merged timeline's items (pins marked with ``_pin``), by time; and whether the query's
     rows were cut at MAX_ROWS."""
-    items: dict[tuple[str, str], dict[str, Any]] = {}
-    for pin in doc["pins"]:
-        items[(pin["kind"], pin["ref"])] = {**pin["item"], "_kind": pin["kind"], "_pin": pin["id"], "_ts": pin["ts"]}
+    items = {(pin["kind"], pin["ref"]): pin_item for pin, pin_item in zip(doc["pins"], pin_items(doc), strict=True)}
     cut = False
     query = search_query(doc["query"], principal)
     if query is not None:
@@ -180,6 +183,11 @@ def timeline(
 ) -> tuple[list[dict[str, Any]], bool]:
     """The timeline's rows as people read them (COLUMNS), and whether the query's rows were cut."""
     items, cut = timeline_items(session, principal, doc)
+    return readable(session, principal, items, lang), cut
+
+
+def readable(session: Session, principal: Principal, items: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """Timeline items as people read them: places, devices and people by name, local times."""
     wanted: list[Any] = []
     for item in items:
         subject = item.get("subject") or {}
@@ -222,7 +230,7 @@ def timeline(
                 "location": item.get("location"),
             }
         )
-    return out, cut
+    return out
 
 
 # --- the files --------------------------------------------------------------------------------
@@ -410,7 +418,8 @@ def case_map(
     return buffer.getvalue()
 
 
-def _query_lines(query: dict[str, Any], found: dict[str, str], lang: str) -> list[str]:
+def query_lines(query: dict[str, Any], found: dict[str, str], lang: str) -> list[str]:
+    """The search body as people read it, a line per condition (``found``: labels of its ids)."""
     lines = []
     for key in ("from", "to"):
         if query.get(key):
@@ -477,7 +486,7 @@ def write_pdf(
     for label, value in pairs:
         pdf.paragraph(f"{label}: {value}", size=9.5)
     pdf.heading(t("case.pdf.query", lang), level=1, keep=20)
-    for line in _query_lines(doc["query"], found, lang) or [t("case.q.none", lang)]:
+    for line in query_lines(doc["query"], found, lang) or [t("case.q.none", lang)]:
         pdf.paragraph(line, size=9)
     at_ms = _chosen_time(doc["query"], rows_)
     pdf.heading(t("case.pdf.map", lang, at=local_text(at_ms, "%Y-%m-%d %H:%M")), level=1, keep=110)

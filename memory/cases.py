@@ -268,6 +268,12 @@ def get_case(session: Session, principal: Principal, case_id: str) -> dict[str, 
     return case_doc(session, case)
 
 
+def read_case(session: Session, principal: Principal, case_id: str) -> dict[str, Any]:
+    """A case shown again on a page that opened it already (after a note, a pin removed): checked,
+    not audited again."""
+    return case_doc(session, _case(session, principal, case_id, "case.open"))
+
+
 def close_case(session: Session, principal: Principal, case_id: str) -> None:
     """Close an open case: no more pins or notes; its retention period starts now."""
     case = _open_case(session, principal, case_id, "case.close")

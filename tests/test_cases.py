@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from analytics.worker import Worker
@@ -21,7 +23,7 @@ from memory.case_export import verify
 from memory.search import SearchQuery, search
 from registry.models import Device, Grid
 from store.stores import Stores
-from tests.conftest import run_manage
+from tests.conftest import LiveServer, browser_login, run_manage, save_screenshot
 
 pytestmark = pytest.mark.also_on_pg
 
@@ -186,3 +188,54 @@ def test_a_case_export_is_its_query_and_pins_with_hashes_that_show_a_change(worl
     assert ("case.export", manifest["exported_by"], "ok") in audit_actions(world)
     refused = run_manage(world.settings, "case", "export", "C-nope", "--out", str(tmp_path / "x"))
     assert refused.returncode == 1 and refused.stderr.strip() == "error: No case C-nope"
+
+
+def wait_for_text(driver: Any, css: str, text: str, timeout: float = 30) -> None:
+    """Wait until an element matching css shows the text (re-found after every Dash re-render)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(text in e.text for e in driver.find_elements(By.CSS_SELECTOR, css)):
+                return
+        except StaleElementReferenceException:
+            continue
+        time.sleep(0.1)
+    raise AssertionError(f"{css}: no {text!r}")
+
+
+@pytest.mark.browser
+def test_the_cases_page_opens_a_case_and_adds_a_note(world: Stores, browser: Any) -> None:
+    now = int(time.time() * 1000)
+    with world.sessions.begin() as session:
+        case_id = cases.create_case(
+            session,
+            POLICE,
+            community="wanhu",
+            name="东门走失犬只",
+            query={"from": iso_utc(now - 3_600_000), "to": iso_utc(now)},
+        )
+        cases.pin(session, POLICE, case_id, lock_item(world, now - 60_000))
+    server = LiveServer(world.settings)
+    try:
+        browser_login(browser, server.url, "police.wanhu")
+        browser.get(server.url + "/cases")
+        wait_for_text(browser, ".st-case-list", "东门走失犬只")
+        assert "案件" in browser.find_element(By.CSS_SELECTOR, ".st-header").text  # the nav link
+        browser.find_element(By.LINK_TEXT, "东门走失犬只").click()
+        wait_for_text(browser, ".st-case-pins", "门锁开锁")
+        pinned = browser.find_element(By.CSS_SELECTOR, ".st-case-pin").text
+        assert "单元" in pinned  # the household's address, not its id
+        browser.find_element(By.ID, "case-note-text").send_keys("19:40 随住户从东门离开")
+        browser.find_element(By.ID, "case-add-note").click()
+        wait_for_text(browser, ".st-case-notes", "19:40 随住户从东门离开")
+        wait_for_text(browser, "#case-message", "已保存")
+        save_screenshot(browser, "cases_page")
+        browser.find_element(By.ID, "case-export-zip").click()
+        wait_for_text(browser, "#case-export-message", "已导出")
+    finally:
+        server.stop()
+    with world.sessions() as session:
+        doc = cases.get_case(session, POLICE, case_id)
+    assert [n["text"] for n in doc["notes"]] == ["19:40 随住户从东门离开"]
+    actions = audit_actions(world)
+    assert ("case.open", "police.wanhu", "ok") in actions and ("case.export", "police.wanhu", "ok") in actions
