@@ -40,7 +40,7 @@ def _page(data: Any) -> tuple[str, str]:
     Output(page.ADD_NOTE, "disabled"),
     Output(page.CLOSE, "disabled"),
     Input(page.ADD_NOTE, "n_clicks"),
-    Input(page.CLOSE, "n_clicks"),
+    Input(page.CLOSE_CONFIRM, "submit_n_clicks"),
     Input({"type": page.UNPIN, "pin": ALL}, "n_clicks"),
     State(page.NOTE, "value"),
     State(page.PAGE, "data"),
@@ -57,7 +57,7 @@ def act(_add: Any, _close: Any, _unpins: Any, note: Any, data: Any) -> Any:
         with stores().sessions.begin() as session:
             if trigger == page.ADD_NOTE:
                 cases.add_note(session, principal, case_id, note if isinstance(note, str) else "")
-            elif trigger == page.CLOSE:
+            elif trigger == page.CLOSE_CONFIRM:
                 cases.close_case(session, principal, case_id)
             elif isinstance(trigger, dict) and trigger.get("type") == page.UNPIN:
                 pin = trigger.get("pin")
@@ -79,7 +79,7 @@ def act(_add: Any, _close: Any, _unpins: Any, note: Any, data: Any) -> Any:
             no_update,
         )
     closed = doc["status"] != "open"
-    done = t("case.page.closed" if trigger == page.CLOSE else "case.page.saved", lang)
+    done = t("case.page.closed" if trigger == page.CLOSE_CONFIRM else "case.page.saved", lang)
     return (
         body,
         html.Span(done, className="st-msg-ok"),

@@ -1044,6 +1044,10 @@ TABLE: dict[str, tuple[str, str]] = {
     "case.page.note_placeholder": ("写下研判备注…", "Write a note…"),
     "case.page.add_note": ("添加备注", "Add note"),
     "case.page.close": ("结案", "Close case"),
+    "case.page.close_confirm": (
+        "结案后不能再添加标记或备注，确定结案吗？",
+        "A closed case takes no more pins or notes. Close it?",
+    ),
     "case.page.export_pdf": ("导出 PDF", "Export PDF"),
     "case.page.export_zip": ("导出全部（ZIP，含校验清单）", "Export all (ZIP with manifest)"),
     "case.page.saved": ("已保存", "Saved"),

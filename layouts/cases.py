@@ -26,6 +26,7 @@ MESSAGE = "case-message"
 NOTE = "case-note-text"
 ADD_NOTE = "case-add-note"
 CLOSE = "case-close"
+CLOSE_CONFIRM = "case-close-confirm"
 EXPORT_PDF = "case-export-pdf"
 EXPORT_ZIP = "case-export-zip"
 EXPORT_MESSAGE = "case-export-message"
@@ -35,6 +36,12 @@ UNPIN = "case-unpin"  # dict ids: {"type": UNPIN, "pin": id}
 
 def _minute(value: Any) -> str:
     return local_text(int(value.timestamp() * 1000), "%Y-%m-%d %H:%M") if value is not None else "—"
+
+
+def where(row: dict[str, Any]) -> str:
+    """Place, device, person and plate of a timeline row (the place once, when the device's name holds it)."""
+    place = "" if row["place"] and row["place"] in row["device"] else row["place"]
+    return " ".join(x for x in (place, row["device"], row["who"], row["plate"]) if x)
 
 
 def case_list(rows: list[dict[str, Any]], lang: str, current: str | None) -> html.Div | html.Ul:
@@ -109,7 +116,7 @@ def case_view(session: Any, principal: Principal, doc: dict[str, Any], lang: str
                         html.Span(p["time"], className="st-case-time"),
                         html.Span(f"{t('case.kind.' + p['kind'], lang)} · {p['type']}", className="st-case-type"),
                         html.Span(
-                            " ".join(x for x in (p["place"], p["device"], p["who"], p["plate"]) if x),
+                            where(p),
                             className="st-case-place",
                         ),
                         html.Button(
@@ -157,8 +164,12 @@ def controls(lang: str, is_open: bool) -> html.Div:
                 className="st-field-row",
                 children=[
                     html.Button(t("case.page.add_note", lang), id=ADD_NOTE, className="st-btn", disabled=not is_open),
-                    html.Button(
-                        t("case.page.close", lang), id=CLOSE, className="st-btn st-btn-danger", disabled=not is_open
+                    dcc.ConfirmDialogProvider(
+                        id=CLOSE_CONFIRM,
+                        message=t("case.page.close_confirm", lang),
+                        children=html.Button(
+                            t("case.page.close", lang), id=CLOSE, className="st-btn st-btn-danger", disabled=not is_open
+                        ),
                     ),
                     html.Button(t("case.page.export_pdf", lang), id=EXPORT_PDF, className="st-btn st-btn-ghost"),
                     html.Button(t("case.page.export_zip", lang), id=EXPORT_ZIP, className="st-btn st-btn-ghost"),
