@@ -283,20 +283,9 @@ class CasePDF(ReportPDF):
     """The case's PDF: the reports' fonts, line breaking and tables, with the case's own page furniture."""
 
     def __init__(self, settings: Settings, title: str, lang: str) -> None:
-        FPDF.__init__(self, orientation="P", unit="mm", format="A4")
-        fonts = report_fonts(settings)
-        self.case_fonts = fonts
-        self.lang = lang
-        self.add_font(FONT, "", str(fonts.regular.path), collection_font_number=fonts.regular.index)
-        self.add_font(FONT, "B", str(fonts.bold.path), collection_font_number=fonts.bold.index)
-        self.set_margins(15, 17, 15)
-        self.set_auto_page_break(True, margin=16)
-        self.set_lang("zh-CN" if lang == "zh" else "en")
-        self.set_title(title)
-        self.set_creator(t("app.title", lang))
-        self.set_author(t("app.title", lang))
-        self.set_text_color(*INK)
-        self.running_title = title
+        FPDF.__init__(self, orientation="P", unit="mm", format="A4")  # no ReportData: the case's own facts
+        self.case_fonts = report_fonts(settings)
+        self.set_up(self.case_fonts, lang, title)
 
     def header(self) -> None:
         """The case's name from the second page on."""
@@ -373,37 +362,17 @@ def case_map(
                 )
     ax.set_aspect("equal")
     ax.autoscale_view()
+
+    def dot(marker: str, size: float, color: str, label: str) -> Line2D:
+        return Line2D(
+            [], [], marker=marker, linestyle="none", markersize=size, markerfacecolor=color,
+            markeredgecolor="white", label=t(label, lang),
+        )  # fmt: skip
+
     handles = [
-        Line2D(
-            [],
-            [],
-            marker="o",
-            linestyle="none",
-            markersize=5,
-            markerfacecolor=KIND_COLORS["event"],
-            markeredgecolor="white",
-            label=t("case.kind.event", lang),
-        ),
-        Line2D(
-            [],
-            [],
-            marker="o",
-            linestyle="none",
-            markersize=5,
-            markerfacecolor=KIND_COLORS["alert"],
-            markeredgecolor="white",
-            label=t("case.kind.alert", lang),
-        ),
-        Line2D(
-            [],
-            [],
-            marker="*",
-            linestyle="none",
-            markersize=9,
-            markerfacecolor="#555555",
-            markeredgecolor="white",
-            label=t("case.map.pinned", lang),
-        ),
+        dot("o", 5, KIND_COLORS["event"], "case.kind.event"),
+        dot("o", 5, KIND_COLORS["alert"], "case.kind.alert"),
+        dot("*", 9, "#555555", "case.map.pinned"),
         Line2D([], [], color="#f05a36", linestyle="--", label=t("case.map.area", lang)),
     ]
     fig.legend(

@@ -165,7 +165,7 @@ class Purge:
         return self.report
 
     # --- the archive ----------------------------------------------------------------------
-    def _archive_rows(self, klass: str, stmt: Select[Any]) -> None:
+    def _archive_rows(self, klass: str, stmt: Select[str, str, int]) -> None:
         """Delete (or count) the archive rows a statement of primary keys selects, in chunks."""
         if self.dry_run:
             with self.sessions() as session:
@@ -186,7 +186,7 @@ class Purge:
             if len(keys) < CHUNK:
                 return
 
-    def _keys(self) -> Select[Any]:
+    def _keys(self) -> Select[str, str, int]:
         a = ArchivedEvent
         return select(a.community_id, a.entry, a.ts)
 

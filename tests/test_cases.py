@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
@@ -24,6 +23,7 @@ from memory.search import SearchQuery, search
 from registry.models import Device, Grid
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, run_manage, save_screenshot
+from tests.test_notify import wait_for_text
 
 pytestmark = pytest.mark.also_on_pg
 
@@ -188,19 +188,6 @@ def test_a_case_export_is_its_query_and_pins_with_hashes_that_show_a_change(worl
     assert ("case.export", manifest["exported_by"], "ok") in audit_actions(world)
     refused = run_manage(world.settings, "case", "export", "C-nope", "--out", str(tmp_path / "x"))
     assert refused.returncode == 1 and refused.stderr.strip() == "error: No case C-nope"
-
-
-def wait_for_text(driver: Any, css: str, text: str, timeout: float = 30) -> None:
-    """Wait until an element matching css shows the text (re-found after every Dash re-render)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if any(text in e.text for e in driver.find_elements(By.CSS_SELECTOR, css)):
-                return
-        except StaleElementReferenceException:
-            continue
-        time.sleep(0.1)
-    raise AssertionError(f"{css}: no {text!r}")
 
 
 @pytest.mark.browser
