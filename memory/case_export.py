@@ -149,6 +149,11 @@ def timeline_items(session: Session, principal: Principal, doc: dict[str, Any]) 
     return sorted(items.values(), key=lambda i: (i["_ts"], str(i.get("id")))), cut
 
 
+def colon(lang: str) -> str:
+    """The colon after a label: full width in Chinese."""
+    return "：" if lang == "zh" else ": "
+
+
 def _who(item: dict[str, Any], found: dict[str, str], lang: str) -> str:
     if item["_kind"] == "alert":
         subject = item.get("subject") or {}
@@ -174,7 +179,7 @@ def _detail(item: dict[str, Any], lang: str) -> str:
         name = t(f"field.{key}", lang) if f"field.{key}" in TABLE else key
         vkey = f"value.{str(shown).lower() if isinstance(shown, bool) else shown}"
         word = t(vkey, lang) if vkey in TABLE else shown
-        parts.append(f"{name}: {word}")
+        parts.append(f"{name}{colon(lang)}{word}")
     return "，".join(parts) if lang == "zh" else ", ".join(parts)
 
 
@@ -389,24 +394,21 @@ def case_map(
 
 def query_lines(query: dict[str, Any], found: dict[str, str], lang: str) -> list[str]:
     """The search body as people read it, a line per condition (``found``: labels of its ids)."""
-    lines = []
+    lines: list[tuple[str, Any]] = []
     for key in ("from", "to"):
         if query.get(key):
             try:
-                lines.append(
-                    f"{t(f'case.q.{key}', lang)}: {local_text(parse_rfc3339(str(query[key])), '%Y-%m-%d %H:%M')}"
-                )
+                lines.append((key, local_text(parse_rfc3339(str(query[key])), "%Y-%m-%d %H:%M")))
             except ValueError:
-                lines.append(f"{t(f'case.q.{key}', lang)}: {query[key]}")
+                lines.append((key, query[key]))
     for key in ("building", "household", "device", "plate", "person"):
         if query.get(key):
-            lines.append(f"{t(f'case.q.{key}', lang)}: {found.get(str(query[key]), query[key])}")
+            lines.append((key, found.get(str(query[key]), query[key])))
     if query.get("types"):
         names = [t(f"case.etype.{x}", lang) for x in query["types"]]
-        lines.append(f"{t('case.q.types', lang)}: {'、'.join(names)}")
-    if query.get("polygon"):
-        lines.append(t("case.q.polygon", lang))
-    return lines
+        lines.append(("types", ("、" if lang == "zh" else ", ").join(names)))
+    out = [f"{t(f'case.q.{key}', lang)}{colon(lang)}{value}" for key, value in lines]
+    return out + ([t("case.q.polygon", lang)] if query.get("polygon") else [])
 
 
 def write_pdf(
@@ -453,7 +455,7 @@ def write_pdf(
         ),
     ]
     for label, value in pairs:
-        pdf.paragraph(f"{label}: {value}", size=9.5)
+        pdf.paragraph(f"{label}{colon(lang)}{value}", size=9.5)
     pdf.heading(t("case.pdf.query", lang), level=1, keep=20)
     for line in query_lines(doc["query"], found, lang) or [t("case.q.none", lang)]:
         pdf.paragraph(line, size=9)
