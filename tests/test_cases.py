@@ -166,11 +166,28 @@ def test_a_case_export_is_its_query_and_pins_with_hashes_that_show_a_change(worl
         old = lock_item(world, now - 86_400_000 * 400)  # pinned long ago: the archive no longer has it
         cases.pin(session, POLICE, case_id, old)
         cases.add_note(session, POLICE, case_id, "苏J00001 本周仅出现一次")
+        alert = {
+            "id": "A-smoke-1",
+            "type": "smoke",
+            "severity": "high",
+            "status": "resolved",
+            "community": "wanhu",
+            "subject": {"household": old["household"], "device": old["device"]},
+            "location": old["location"],
+            "opened_at": iso_utc(now - 20_000),
+            "detected_at": iso_utc(now - 20_000),
+            "count": 1,
+            "evidence": {},
+        }
+        cases.pin(session, POLICE, case_id, alert, kind="alert")
+        with pytest.raises(InvalidInput):
+            cases.pin(session, POLICE, case_id, {"id": "x"}, kind="alert")  # no time
     out = tmp_path / "export"
     done = run_manage(world.settings, "case", "export", case_id, "--out", str(out), "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["counts"]["timeline"] == 4 and summary["counts"]["pins"] == 2
+    assert summary["counts"]["timeline"] == 5 and summary["counts"]["pins"] == 3
+    assert summary["counts"]["alerts"] == 1
     assert sorted(p.name for p in out.iterdir()) == ["case.pdf", "manifest.json", "timeline.csv", "timeline.json"]
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["case"] == case_id and manifest["query"]["types"] == ["gate.vehicle"]
@@ -178,7 +195,14 @@ def test_a_case_export_is_its_query_and_pins_with_hashes_that_show_a_change(worl
     assert set(manifest["files"]) == {"case.pdf", "timeline.csv", "timeline.json"}
     assert verify(out) == []
     timeline = json.loads((out / "timeline.json").read_text(encoding="utf-8"))["timeline"]
-    assert [(r["id"], r["pinned"]) for r in timeline] == [(old["id"], True), ("v0", False), ("v1", True), ("v2", False)]
+    assert [(r["id"], r["pinned"]) for r in timeline] == [
+        (old["id"], True),
+        ("v0", False),
+        ("v1", True),
+        ("v2", False),
+        ("A-smoke-1", True),
+    ]
+    assert timeline[4]["type"] == "烟感报警" and "单元" in timeline[4]["place"]
     assert "苏J00001" in timeline[2]["plate"] and timeline[1]["device"] and gate_id not in timeline[1]["device"]
     csv_text = (out / "timeline.csv").read_text(encoding="utf-8-sig")
     assert csv_text.splitlines()[0].startswith("时间,标记") and "★ 已标记" in csv_text
