@@ -177,8 +177,9 @@ def _detail(item: dict[str, Any], lang: str) -> str:
             continue
         shown = MASKED[key](str(value)) if key in MASKED else value
         name = t(f"field.{key}", lang) if f"field.{key}" in TABLE else key
-        vkey = f"value.{str(shown).lower() if isinstance(shown, bool) else shown}"
-        word = t(vkey, lang) if vkey in TABLE else shown
+        word = next(
+            (t(k, lang) for k in (f"case.value.{key}.{shown}", f"value.{str(shown).lower()}") if k in TABLE), shown
+        )
         parts.append(f"{name}{colon(lang)}{word}")
     return "，".join(parts) if lang == "zh" else ", ".join(parts)
 
