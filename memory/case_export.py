@@ -304,14 +304,9 @@ class CasePDF(ReportPDF):
         self.set_text_color(*INK)
         self.set_y(17)
 
-    def footer(self) -> None:
-        """The handling mark and page n of N."""
-        self.set_y(-11)
-        self.set_font(FONT, "", 7.5)
-        self.set_text_color(*MUTED)
-        self.cell(self.epw / 2, 4, t("case.pdf.classification", self.lang))
-        self.cell(self.epw / 2, 4, t("report.page", self.lang, n=self.page_no(), total="{nb}"), align="R")
-        self.set_text_color(*INK)
+    def handling_mark(self) -> str:
+        """A case file is internal and confidential."""
+        return "case.pdf.classification"
 
 
 def case_map(

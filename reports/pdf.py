@@ -88,10 +88,13 @@ class ReportPDF(FPDF):
         self.set_y(-11)
         self.set_font(FONT, "", 7.5)
         self.set_text_color(*MUTED)
-        mark = "report.classification.wall" if self.data.request.principal.role == "wall" else "report.classification"
-        self.cell(self.epw / 2, 4, t(mark, self.lang))
+        self.cell(self.epw / 2, 4, t(self.handling_mark(), self.lang))
         self.cell(self.epw / 2, 4, t("report.page", self.lang, n=self.page_no(), total="{nb}"), align="R")
         self.set_text_color(*INK)
+
+    def handling_mark(self) -> str:
+        """The i18n key of the footer's handling mark."""
+        return "report.classification.wall" if self.data.request.principal.role == "wall" else "report.classification"
 
     def fit(self, text: str, width: float) -> str:
         """Text cut with an ellipsis to fit width at the current font."""
