@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -215,7 +217,7 @@ def test_a_case_export_is_its_query_and_pins_with_hashes_that_show_a_change(worl
 
 
 @pytest.mark.browser
-def test_the_cases_page_opens_a_case_and_adds_a_note(world: Stores, browser: Any) -> None:
+def test_the_cases_page_opens_a_case_and_adds_a_note(world: Stores, browser: Any, tmp_path: Path) -> None:
     now = int(time.time() * 1000)
     with world.sessions.begin() as session:
         case_id = cases.create_case(
@@ -241,9 +243,26 @@ def test_the_cases_page_opens_a_case_and_adds_a_note(world: Stores, browser: Any
         wait_for_text(browser, ".st-case-notes", "19:40 随住户从东门离开")
         wait_for_text(browser, "#case-message", "已保存")
         save_screenshot(browser, "cases_page")
+        downloads = tmp_path / "downloads"
+        downloads.mkdir()
+        browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
         browser.find_element(By.ID, "case-export-zip").click()
         wait_for_text(browser, "#case-export-message", "已导出")
+        zipped = downloads / f"{case_id}.zip"
+        deadline = time.monotonic() + 30
+        while not zipped.is_file() and time.monotonic() < deadline:  # the browser writes it after the reply
+            time.sleep(0.1)
+        with zipfile.ZipFile(zipped) as archive:
+            names = sorted(archive.namelist())
+            manifest = json.loads(archive.read("manifest.json"))
+            pdf = archive.read("case.pdf")
+        assert names == ["case.pdf", "manifest.json", "timeline.csv", "timeline.json"]
+        assert (
+            manifest["exported_by"] == "police.wanhu"
+            and hashlib.sha256(pdf).hexdigest() == manifest["files"]["case.pdf"]
+        )
     finally:
+        browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "default"})
         server.stop()
     with world.sessions() as session:
         doc = cases.get_case(session, POLICE, case_id)
