@@ -434,7 +434,7 @@ def write_pdf(
     closed = doc["closed_at"]
     pairs = [
         (t("case.fact.id", lang), doc["id"]),
-        (t("case.fact.community", lang), community.name if community is not None else doc["community"]),
+        (t("case.fact.community", lang), community_name(community, lang) if community else doc["community"]),
         (t("case.fact.status", lang), t(f"case.status.{doc['status']}", lang)),
         (
             t("case.fact.created", lang),
@@ -483,6 +483,11 @@ def write_pdf(
     for name, digest in hashes.items():
         pdf.paragraph(f"{name}  SHA-256  {digest}", size=8)
     pdf.output(str(path))
+
+
+def community_name(community: Community, lang: str) -> str:
+    """A community's name in the language of the export."""
+    return community.name if lang == "zh" else (community.name_en or community.name)
 
 
 def _minute(moment: dt.datetime) -> str:
