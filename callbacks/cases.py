@@ -34,6 +34,7 @@ def _page(data: Any) -> tuple[str, str]:
 @page_callback(
     page.PERMISSION,
     Output(page.BODY, "children"),
+    Output(page.LIST, "children"),
     Output(page.MESSAGE, "children"),
     Output(page.NOTE, "value"),
     Output(page.NOTE, "disabled"),
@@ -47,7 +48,7 @@ def _page(data: Any) -> tuple[str, str]:
     prevent_initial_call=True,
 )
 def act(_add: Any, _close: Any, _unpins: Any, note: Any, data: Any) -> Any:
-    """Add a note, remove a pin or close the case; then show the case again."""
+    """Add a note, remove a pin or close the case; then show the case (and the list's counts) again."""
     lang, case_id = _page(data)
     principal = current_principal()
     trigger = ctx.triggered_id
@@ -69,8 +70,10 @@ def act(_add: Any, _close: Any, _unpins: Any, note: Any, data: Any) -> Any:
         with stores().sessions() as session:
             doc = cases.read_case(session, principal, case_id)
             body = page.case_view(session, principal, doc, lang)
+            listed = page.case_list(cases.list_cases(session, principal), lang, case_id)
     except SandtableError as err:
         return (
+            no_update,
             no_update,
             html.Span(err.text(lang), className="st-msg-error"),
             no_update,
@@ -82,6 +85,7 @@ def act(_add: Any, _close: Any, _unpins: Any, note: Any, data: Any) -> Any:
     done = t("case.page.closed" if trigger == page.CLOSE_CONFIRM else "case.page.saved", lang)
     return (
         body,
+        listed,
         html.Span(done, className="st-msg-ok"),
         "" if trigger == page.ADD_NOTE else no_update,
         closed,

@@ -22,6 +22,7 @@ from memory.case_export import pin_items, query_lines, readable
 PERMISSION = "investigate"
 PAGE = "case-page"
 BODY = "case-body"
+LIST = "case-list"
 MESSAGE = "case-message"
 NOTE = "case-note-text"
 ADD_NOTE = "case-add-note"
@@ -214,7 +215,7 @@ def layout(case: str | None = None, **_: Any) -> html.Div:
                         className="st-panel",
                         children=[
                             html.Div(t("case.page.list", lang), className="st-panel-title"),
-                            case_list(listed, lang, case),
+                            html.Div(id=LIST, children=case_list(listed, lang, case)),
                         ],
                     ),
                     html.Section(

@@ -242,6 +242,7 @@ def test_the_cases_page_opens_a_case_and_adds_a_note(world: Stores, browser: Any
         browser.find_element(By.ID, "case-add-note").click()
         wait_for_text(browser, ".st-case-notes", "19:40 随住户从东门离开")
         wait_for_text(browser, "#case-message", "已保存")
+        wait_for_text(browser, "#case-list", "备注 1")
         save_screenshot(browser, "cases_page")
         downloads = tmp_path / "downloads"
         downloads.mkdir()
