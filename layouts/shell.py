@@ -61,6 +61,7 @@ def nav_links(lang: str) -> list[Any]:
         ("/console", "nav.console", "view.console"),
         ("/tasks", "nav.tasks", "view.tasks"),
         ("/reports", "nav.reports", "view.reports"),
+        ("/cases", "nav.cases", "investigate"),
     ]
     return [
         html.A(t(key, lang), href=href, className="st-nav")
