@@ -65,6 +65,13 @@ COLUMNS = (
 )
 INSERT = f"INSERT INTO event_archive ({COLUMNS}) VALUES ({', '.join('?' * 17)})"
 CHUNK = 50_000
+DEVICE_OF = {
+    "lock.open": "smart_lock",
+    "door.contact": "door_sensor",
+    "gate.face": "face_gate",
+    "gate.vehicle": "vehicle_gate",
+    "patrol.checkin": "checkpoint",
+}
 
 
 @dataclass
@@ -116,73 +123,44 @@ def day_rows(reg: Registry, day_start: int, rng: random.Random) -> list[tuple[An
 
 
 def _row(reg: Registry, kind: str, ts: int, rng: random.Random) -> tuple[Any, ...]:
-    guard = plate = person = None
-    if kind == "guard.position":
-        wearable, guard, grid = rng.choice(reg.wearables)
+    """One archive row (its community and entry filled in by ``day_rows``)."""
+    guard = plate = person = building = household = None
+    if kind == "guard.position":  # where the guard was: near a building, somewhere
+        device_id, guard, grid = rng.choice(reg.wearables)
         lat, lon = rng.choice(reg.spots)
         lat, lon = lat + rng.uniform(-0.0004, 0.0004), lon + rng.uniform(-0.0004, 0.0004)
         data: dict[str, Any] = {"lat": lat, "lon": lon, "accuracy_m": 5}
-        return (
-            None,
-            None,
-            ts,
-            ts + 800,
-            None,
-            kind,
-            wearable,
-            None,
-            None,
-            grid,
-            lat,
-            lon,
-            cell_of(lat, lon),
-            guard,
-            None,
-            None,
-            json.dumps(data),
+    else:  # at the device
+        device = rng.choice(reg.devices if kind == "device.heartbeat" else reg.by_type[DEVICE_OF[kind]])
+        device_id, building, household, grid, lat, lon = (
+            device.id,
+            device.building,
+            device.household,
+            device.grid,
+            device.lat,
+            device.lon,
         )
-    if kind == "device.heartbeat":
-        device = rng.choice(reg.devices)
-        data = {"battery": rng.randint(20, 100)}
-    elif kind == "lock.open":
-        device = rng.choice(reg.by_type["smart_lock"])
-        person = rng.choice(reg.people)
-        data = {"method": "face", "person": person}
-    elif kind == "door.contact":
-        device = rng.choice(reg.by_type["door_sensor"])
-        data = {"state": rng.choice(("open", "closed"))}
-    elif kind == "gate.face":
-        device = rng.choice(reg.by_type["face_gate"])
-        face = rng.choice(reg.faces) if reg.faces else "F0"
-        person = f"face:{face}"
-        data = {"direction": rng.choice(("in", "out")), "face_id": face, "score": 0.93}
-    elif kind == "gate.vehicle":
-        device = rng.choice(reg.by_type["vehicle_gate"])
-        plate = rng.choice(reg.plates)
-        data = {"direction": rng.choice(("in", "out")), "plate": plate}
-    else:  # patrol.checkin
-        device = rng.choice(reg.by_type["checkpoint"])
-        guard = rng.choice(reg.guards)
-        data = {"guard": guard}
-    return (
-        None,
-        None,
-        ts,
-        ts + 800,
-        None,
-        kind,
-        device.id,
-        device.building,
-        device.household,
-        device.grid,
-        device.lat,
-        device.lon,
-        cell_of(device.lat, device.lon),
-        guard,
-        plate,
-        person,
-        json.dumps(data),
-    )
+        if kind == "device.heartbeat":
+            data = {"battery": rng.randint(20, 100)}
+        elif kind == "lock.open":
+            person = rng.choice(reg.people)
+            data = {"method": "face", "person": person}
+        elif kind == "door.contact":
+            data = {"state": rng.choice(("open", "closed"))}
+        elif kind == "gate.face":
+            face = rng.choice(reg.faces) if reg.faces else "F0"
+            person = f"face:{face}"
+            data = {"direction": rng.choice(("in", "out")), "face_id": face, "score": 0.93}
+        elif kind == "gate.vehicle":
+            plate = rng.choice(reg.plates)
+            data = {"direction": rng.choice(("in", "out")), "plate": plate}
+        else:  # patrol.checkin
+            guard = rng.choice(reg.guards)
+            data = {"guard": guard}
+    cell = cell_of(lat, lon)
+    received = ts + 800
+    return (None, None, ts, received, None, kind, device_id, building, household, grid, lat, lon, cell, guard, plate,
+            person, json.dumps(data))  # fmt: skip
 
 
 def fill(stores: Stores, reg: Registry, first_day: int, days: int, seed: int) -> int:

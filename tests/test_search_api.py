@@ -81,6 +81,11 @@ def archive(world: Stores, events: list[dict[str, Any]]) -> None:
     assert worker.archiver.run_once(["wanhu"]) == len(events)
 
 
+def sent(event_id: str, kind: str, device: Device, ts: int, **data: Any) -> dict[str, Any]:
+    """An event as a gateway sends it."""
+    return {"id": event_id, "type": kind, "device": device.id, "ts": ts, "data": data}
+
+
 @pytest.fixture
 def scene(world: Stores) -> Iterator[Scene]:
     now = int(time.time() * 1000)
@@ -92,32 +97,14 @@ def scene(world: Stores) -> Iterator[Scene]:
     )
     gate = pick(world, "vehicle_gate")[0]
     wearable = pick(world, "wearable")[0]
-    events: list[dict[str, Any]] = [
-        {"id": "s1", "type": "lock.open", "device": lock.id, "ts": now - 50_000, "data": {"method": "card"}},
-        {
-            "id": "s2",
-            "type": "lock.open",
-            "device": lock.id,
-            "ts": now - 40_000,
-            "data": {"method": "face", "person": PERSON},
-        },
-        {
-            "id": "s3",
-            "type": "guard.position",
-            "device": wearable.id,
-            "ts": now - 30_000,
-            "data": {"lat": lock.lat + 0.00005, "lon": lock.lon - 0.00005},
-        },
-        {"id": "s4", "type": "lock.open", "device": far_lock.id, "ts": now - 20_000, "data": {"method": "card"}},
-        {
-            "id": "s5",
-            "type": "gate.vehicle",
-            "device": gate.id,
-            "ts": now - 10_000,
-            "data": {"direction": "in", "plate": PLATE},
-        },
+    events = [
+        sent("s1", "lock.open", lock, now - 50_000, method="card"),
+        sent("s2", "lock.open", lock, now - 40_000, method="face", person=PERSON),
+        sent("s3", "guard.position", wearable, now - 30_000, lat=lock.lat + 0.00005, lon=lock.lon - 0.00005),
+        sent("s4", "lock.open", far_lock, now - 20_000, method="card"),
+        sent("s5", "gate.vehicle", gate, now - 10_000, direction="in", plate=PLATE),
         # a gateway's backlog: it happened three hours ago and arrives now
-        {"id": "late", "type": "lock.open", "device": lock.id, "ts": now - 3 * HOUR_MS, "data": {"method": "key"}},
+        sent("late", "lock.open", lock, now - 3 * HOUR_MS, method="key"),
     ]
     archive(world, events)
     server = LiveServer(world.settings)
@@ -199,6 +186,8 @@ def ring(*points: tuple[Any, Any]) -> dict[str, Any]:
 def test_every_bad_input_is_refused_naming_its_field_and_the_earliest_time_to_search(scene: Scene) -> None:
     lat, lon = scene.lock.lat, scene.lock.lon
     bowtie = ring((lon, lat), (lon + 0.001, lat + 0.001), (lon + 0.001, lat), (lon, lat + 0.001), (lon, lat))
+    far = square(lat + 0.01, lon)["coordinates"][0]
+    holed = {"type": "Polygon", "coordinates": [square(lat, lon)["coordinates"][0], far]}
     refusals: list[tuple[dict[str, Any], str, str]] = [
         (query(scene, polygon={"type": "Point", "coordinates": [lon, lat]}), "polygon", "GeoJSON Polygon"),
         (query(scene, polygon=ring((lon, lat), (lon + 0.001, lat), (lon, lat))), "polygon", "at least 4"),
@@ -208,6 +197,7 @@ def test_every_bad_input_is_refused_naming_its_field_and_the_earliest_time_to_se
             "not closed",
         ),
         (query(scene, polygon=bowtie), "polygon", "crosses itself"),
+        (query(scene, polygon=holed), "polygon", "invalid (Hole lies outside shell"),
         (query(scene, polygon=ring((lon, lat), ("x", lat), (lon, lat + 1), (lon, lat))), "polygon", "position"),
         (query(scene, polygon=square(lat + 1.0, lon)), "polygon", "does not reach into community wanhu"),
         (query(scene, **{"from": "yesterday"}), "from", "RFC 3339"),
