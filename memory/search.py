@@ -145,11 +145,11 @@ def keys(
     a = ArchivedEvent
     base = statement(query).with_only_columns(a.ts, a.entry, a.lat, a.lon)
     while True:
-        batch = session.execute(_after(base, cursor).limit(fetch)).all()
+        batch = session.connection().execute(_after(base, cursor).limit(fetch)).all()  # Core rows: no ORM loading
         if shape is None:
             yield from ((r.ts, r.entry) for r in batch)
         elif batch:
-            lat_lon = np.array([(r.lat, r.lon) for r in batch], dtype=float)  # None (no position): NaN, outside
+            lat_lon = np.array([(r[2], r[3]) for r in batch], dtype=float)  # None (no position): NaN, outside
             inside = intersects_xy(shape, lat_lon[:, 1], lat_lon[:, 0])  # a point on the boundary counts (covers)
             yield from ((r.ts, r.entry) for r, keep in zip(batch, inside, strict=True) if keep)
         if len(batch) < fetch:
@@ -193,7 +193,9 @@ def search(session: Session, query: SearchQuery, cursor: tuple[int, str] | None 
     page_keys = wanted[: query.limit]
     page = SearchPage()
     if page_keys:
-        found = session.execute(select(*ArchivedEvent.__table__.columns).where(*_by_keys(query.community, page_keys)))
+        found = session.connection().execute(
+            select(*ArchivedEvent.__table__.columns).where(*_by_keys(query.community, page_keys))
+        )
         by_key = {(row.ts, row.entry): row for row in found}
         page.items = [item_of(by_key[k]) for k in page_keys if k in by_key]
     if len(wanted) > query.limit:
