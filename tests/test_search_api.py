@@ -222,6 +222,8 @@ def test_every_bad_input_is_refused_naming_its_field_and_the_earliest_time_to_se
     assert unknown.status_code == 400 and unknown.json()["field"] == "community"
     not_json = requests.post(scene.url + "/api/v1/events/search", data="x", headers=scene.police, timeout=30)
     assert not_json.status_code == 400 and not_json.json()["field"] == "body"
+    spec = requests.get(scene.url + "/api/v1/openapi.json", timeout=30).json()
+    assert "400" in spec["paths"]["/api/v1/events/search"]["post"]["responses"]  # integrators read the rules
     chinese = post(scene, query(scene, polygon=bowtie))
     assert "自相交" in chinese.json()["error"]  # Chinese by default
     # a window beyond the events' retention (180 days) is refused with the earliest time to search
