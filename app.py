@@ -19,6 +19,7 @@ from api.context import EXTENSION, Services
 from api.events import bp as events_bp
 from api.incidents import bp as incidents_bp
 from api.map import bp as map_bp
+from api.memory import bp as memory_bp
 from api.openapi import bp as openapi_bp
 from api.registry_api import bp as registry_bp
 from api.reports import bp as reports_bp
@@ -90,6 +91,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
     server.register_blueprint(registry_bp)
     server.register_blueprint(events_bp)
     server.register_blueprint(incidents_bp)
+    server.register_blueprint(memory_bp)
     server.register_blueprint(openapi_bp)
     server.register_blueprint(resident_bp)
     server.register_blueprint(visit_bp)

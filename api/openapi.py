@@ -11,6 +11,8 @@ from flask.typing import ResponseReturnValue
 
 from alerts.constants import ALERT_TYPES, INCIDENT_SOURCES, SEVERITIES
 from alerts.lifecycle import CLOSED_STATUSES, OPEN_STATUSES
+from ingest.schema import EVENT_DEVICE_TYPES
+from memory.search import LIMIT_DEFAULT, LIMIT_MAX
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -95,6 +97,71 @@ def document() -> dict[str, Any]:
                         },
                     },
                 },
+                "SearchQuery": {
+                    "type": "object",
+                    "required": ["community", "from", "to"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "community": {"type": "string"},
+                        "from": {"type": "string", "format": "date-time", "description": "inclusive"},
+                        "to": {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": "exclusive; the window is at most SANDTABLE_RETAIN_EVENTS_DAYS long",
+                        },
+                        "polygon": {
+                            "type": "object",
+                            "description": "GeoJSON Polygon, WGS-84 [longitude, latitude], closed, not self-crossing",
+                        },
+                        "building": {"type": "string"},
+                        "household": {"type": "string"},
+                        "device": {"type": "string"},
+                        "types": {"type": "array", "items": {"type": "string", "enum": list(EVENT_DEVICE_TYPES)}},
+                        "plate": {"type": "string"},
+                        "person": {"type": "string", "description": "registry person id, face:<id> or id:<hash>"},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT},
+                        "cursor": {"type": "string", "description": "the previous page's next, for the same query"},
+                    },
+                },
+                "SearchPage": {
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/ArchivedEvent"}},
+                        "next": {"type": "string", "nullable": True},
+                        "clipped": {"type": "boolean", "description": "a grid worker's polygon was cut to their grid"},
+                        "note": {"type": "string"},
+                    },
+                },
+                "ArchivedEvent": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "type": {"type": "string"},
+                        "device": {"type": "string"},
+                        "ts": {"type": "integer", "description": "event time, epoch milliseconds (UTC)"},
+                        "data": {"type": "object"},
+                        "community": {"type": "string"},
+                        "building": {"type": "string", "nullable": True},
+                        "household": {"type": "string", "nullable": True},
+                        "location": {
+                            "type": "object",
+                            "nullable": True,
+                            "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+                        },
+                        "guard": {"type": "string", "nullable": True},
+                        "person": {"type": "string", "nullable": True},
+                        "plate": {"type": "string", "nullable": True},
+                        "entry": {"type": "string"},
+                    },
+                },
+                "SearchError": {
+                    "type": "object",
+                    "properties": {
+                        "error": {"type": "string"},
+                        "field": {"type": "string"},
+                        "earliest": {"type": "string", "format": "date-time"},
+                    },
+                },
                 "Device": {"type": "object"},
                 "Household": {"type": "object"},
                 "Person": {"type": "object", "description": "ID number and phone masked"},
@@ -139,6 +206,22 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "201": _json({"$ref": "#/components/schemas/Alert"}, "the alert of type incident.reported"),
                         "400": ERROR,
+                        "403": ERROR,
+                    },
+                }
+            },
+            "/api/v1/events/search": {
+                "post": {
+                    "summary": "the event archive by place and time (interfaces §9): police, admin, grid worker",
+                    "security": BEARER,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchQuery"}}},
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/SearchPage"}, "a page, ordered by ts"),
+                        "400": _json({"$ref": "#/components/schemas/SearchError"}, "the field refused and why"),
+                        "401": ERROR,
                         "403": ERROR,
                     },
                 }

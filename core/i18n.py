@@ -1074,6 +1074,71 @@ TABLE: dict[str, tuple[str, str]] = {
         "The SHA-256 of the timeline files of this export: they show the files are complete and unaltered; "
         "manifest.json also holds this PDF's.",
     ),
+    # --- issue #19, the search API (api/memory.py, memory/search.py): POST /api/v1/events/search ---
+    "search.error.body": ("请求内容应为 JSON 对象", "the body must be a JSON object"),
+    "search.error.missing": ("{field}：必填", "{field}: required"),
+    "search.error.unknown_field": ("{field}：不是检索条件", "{field}: not a search field"),
+    "search.error.type": ("{field}：类型不正确，应为 {expected}", "{field}: must be {expected}"),
+    "search.error.scope": ("无权检索小区 {community}", "community {community} is outside your scope"),
+    "search.error.community": ("community：小区 {community} 不存在", "community: no community {community}"),
+    "search.error.time": (
+        "{field}：时间 {value} 不是带时区的 RFC 3339 格式，例如 2026-11-25T22:00:00+08:00",
+        "{field}: {value} is not RFC 3339 with an offset, e.g. 2026-11-25T22:00:00+08:00",
+    ),
+    "search.error.window_order": ("to：结束时间应晚于开始时间", "to: must be later than from"),
+    "search.error.window_long": (
+        "to：检索时段不能超过事件保存期 {days} 天；最早可检索 {earliest}",
+        "to: the window may not be longer than the {days} days events are kept; the earliest time "
+        "that can be searched is {earliest}",
+    ),
+    "search.error.window_early": (
+        "from：事件只保存 {days} 天，最早可检索 {earliest}",
+        "from: events are kept {days} days; the earliest time that can be searched is {earliest}",
+    ),
+    "search.error.limit": ("limit：应为 1 至 {high} 的整数", "limit: must be an integer from 1 to {high}"),
+    "search.error.types": (
+        "types：未知事件类型 {unknown}（可选：{known}）",
+        "types: unknown event type {unknown} (known: {known})",
+    ),
+    "search.error.text": ("{field}：应为 1 至 {n} 个字符", "{field}: must have 1 to {n} characters"),
+    "search.error.place": (
+        "{field}：小区 {community} 中没有 {value}",
+        "{field}: {value} is not in community {community}",
+    ),
+    "search.error.polygon_type": (
+        "polygon：应为 GeoJSON Polygon（type 为 Polygon）",
+        "polygon: must be a GeoJSON Polygon (type Polygon)",
+    ),
+    "search.error.polygon_positions": (
+        "polygon：每个环至少需要 4 个坐标（首尾相同），当前为 {n} 个",
+        "polygon: each ring needs at least 4 positions (the first repeated last), not {n}",
+    ),
+    "search.error.polygon_large": ("polygon：每个环最多 {n} 个坐标", "polygon: at most {n} positions per ring"),
+    "search.error.polygon_position": (
+        "polygon：坐标 {position} 应为 [经度, 纬度]（WGS-84 度数）",
+        "polygon: position {position} must be [longitude, latitude] in WGS-84 degrees",
+    ),
+    "search.error.polygon_open": (
+        "polygon：多边形未闭合，首尾坐标应相同",
+        "polygon: the ring is not closed (its first and last positions must be equal)",
+    ),
+    "search.error.polygon_crossing": (
+        "polygon：多边形自相交，位置 {at}",
+        "polygon: the polygon crosses itself at {at}",
+    ),
+    "search.error.polygon_invalid": ("polygon：多边形无效（{reason}）", "polygon: the polygon is invalid ({reason})"),
+    "search.error.polygon_outside": (
+        "polygon：所画范围不在小区 {community} 内",
+        "polygon: the area does not reach into community {community}",
+    ),
+    "search.error.cursor": (
+        "cursor：翻页标记不属于本次检索，请重新检索",
+        "cursor: this cursor belongs to another query; search again",
+    ),
+    "search.clipped": (
+        "所画范围超出您的网格，仅检索了您网格内的部分",
+        "The area reaches beyond your grid: only the part inside your grid was searched",
+    ),
 }
 
 

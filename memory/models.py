@@ -40,7 +40,8 @@ class ArchivedEvent(Base):
     __tablename__ = "event_archive"
     __table_args__ = (
         Index("ix_event_archive_time", "community_id", "ts"),
-        Index("ix_event_archive_cell", "community_id", "cell", "ts"),
+        # covering: a polygon's first pass (keys and positions, by kind and grid) reads this index alone
+        Index("ix_event_archive_cell", "community_id", "cell", "ts", "entry", "lat", "lon", "type", "grid_id"),
         Index("ix_event_archive_building", "community_id", "building_id", "ts"),
         Index("ix_event_archive_household", "community_id", "household_id", "ts"),
         Index("ix_event_archive_device", "community_id", "device_id", "ts"),
