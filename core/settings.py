@@ -109,12 +109,6 @@ class Settings(BaseSettings):
     tenant_window_days: int = Field(default=7, ge=1)
     stream_backlog_limit: int = Field(default=2_000_000, ge=0, description="0 = no limit")
     stream_retain_minutes: int = Field(default=60, ge=0, description="acknowledged events kept for inspection")
-    retain_events_days: int = Field(
-        default=180,
-        ge=1,
-        le=3650,
-        description="archived events are kept (and searchable) this long; older ones are purged",
-    )
 
     # --- closed loop --------------------------------------------------------------------
     dispatch_accept_minutes: float = Field(default=3.0, gt=0, description="re-dispatch when not accepted in time")
@@ -158,7 +152,9 @@ class Settings(BaseSettings):
     report_font_bold: Path = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 
     # --- retention (PIPL, issue #19): days each data class is kept (memory/retention.py) ----
-    retain_events_days: int = Field(default=180, ge=1, le=36_500, description="archived events (the archive)")
+    retain_events_days: int = Field(
+        default=180, ge=1, le=36_500, description="archived events: kept, and searchable, this long; then purged"
+    )
     retain_evidence_days: int = Field(
         default=90, ge=1, le=36_500, description="evidence images (unless pinned by a case still kept)"
     )
