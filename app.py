@@ -18,6 +18,7 @@ from api.access import install as install_access_control
 from api.context import EXTENSION, Services
 from api.events import bp as events_bp
 from api.incidents import bp as incidents_bp
+from api.state import bp as state_bp
 from api.map import bp as map_bp
 from api.openapi import bp as openapi_bp
 from api.registry_api import bp as registry_bp
@@ -89,6 +90,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
     server.register_blueprint(registry_bp)
     server.register_blueprint(events_bp)
     server.register_blueprint(incidents_bp)
+    server.register_blueprint(state_bp)
     server.register_blueprint(openapi_bp)
     server.register_blueprint(resident_bp)
     server.register_blueprint(visit_bp)
