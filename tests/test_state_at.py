@@ -96,7 +96,7 @@ def comparable(state: dict[str, Any]) -> dict[str, Any]:
 def run_stream(world: Stores, seed: int, steps: int) -> tuple[Community, list[tuple[int, dict[str, Any]]]]:
     """A random stream over a few hours; the live state recorded at random moments."""
     rng = random.Random(seed)
-    c = Community(world, int(time.time() * 1000) - 6 * 3_600_000)
+    c = Community(world, int(time.time() * 1000) - 26 * 3_600_000)
     recorded: list[tuple[int, dict[str, Any]]] = []
     for _ in range(steps):
         start = c.clock.now_ms() + 1  # nothing new lands at a moment already recorded
