@@ -18,12 +18,12 @@ from api.access import install as install_access_control
 from api.context import EXTENSION, Services
 from api.events import bp as events_bp
 from api.incidents import bp as incidents_bp
-from api.state import bp as state_bp
 from api.map import bp as map_bp
 from api.openapi import bp as openapi_bp
 from api.registry_api import bp as registry_bp
 from api.reports import bp as reports_bp
 from api.resident import bp as resident_bp
+from api.state import bp as state_bp
 from api.visit import bp as visit_bp
 from api.web import register_web_routes
 from core.clock import Clock, WallClock

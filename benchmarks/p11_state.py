@@ -70,8 +70,8 @@ def fill_archive(stores: Stores, now: int, days: int, heartbeat_min: int, positi
             ts += period
     schedule.sort()
     rows = []
-    for n, (ts, kind, device, data) in enumerate(schedule):
-        event = Event(id=None, type=kind, device=device, ts=ts, data=data, received=ts + 500)
+    for n, (ts, kind, device_id, data) in enumerate(schedule):
+        event = Event(id=None, type=kind, device=device_id, ts=ts, data=data, received=ts + 500)
         rows.append(archive_row("wanhu", f"{ts}-{n}", event, facts))
         if len(rows) >= CHUNK:
             archiver.insert(rows)
@@ -158,8 +158,10 @@ def main() -> None:
         live_projections(stores, now)
         with stores.sessions() as session:
             frames, size = session.execute(select(func.count(), func.sum(func.length(Keyframe.data)))).one()
-        print(f"archive: {events} events in {t1 - t0:.1f} s; keyframes: {frames} built in {t2 - t1:.1f} s, "
-              f"{size / max(frames, 1) / 1024:.1f} KiB each, {size / 2**20:.1f} MiB in all")
+        print(
+            f"archive: {events} events in {t1 - t0:.1f} s; keyframes: {frames} built in {t2 - t1:.1f} s, "
+            f"{size / max(frames, 1) / 1024:.1f} KiB each, {size / 2**20:.1f} MiB in all"
+        )
         rng = random.Random(13)
         ratios, results = [], []
         for i in range(args.repeat):

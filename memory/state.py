@@ -101,9 +101,7 @@ class Folded:
         doc = {
             "ids": ids,
             "seen": [at - r.seen for r in rows],
-            "battery": {
-                i: [r.battery, at - r.battery_ts] for i, r in enumerate(rows) if r.battery_ts is not None
-            },
+            "battery": {i: [r.battery, at - r.battery_ts] for i, r in enumerate(rows) if r.battery_ts is not None},
             "door": {i: [r.door, at - r.door_ts] for i, r in enumerate(rows) if r.door_ts is not None},
             "guards": {g: [lat, lon, at - ts] for g, (lat, lon, ts) in self.guards.items()},
         }
@@ -236,9 +234,7 @@ def _online(stores: Stores, facts: CommunityFacts, device: str, seen: int, at: i
     return seen > at - int(hours * HOUR_MS)
 
 
-def _device_item(
-    stores: Stores, facts: CommunityFacts, device: str, fold: DeviceFold, at: int
-) -> dict[str, Any]:
+def _device_item(stores: Stores, facts: CommunityFacts, device: str, fold: DeviceFold, at: int) -> dict[str, Any]:
     info = facts.devices.get(device)
     state: dict[str, Any] = {}
     if fold.battery_ts is not None:

@@ -7,6 +7,7 @@ import json
 import random
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -126,7 +127,7 @@ def test_the_state_at_any_recorded_moment_equals_what_the_wall_showed_then(world
     for at, shown in order:
         assert comparable(state_at(world, POLICE, "wanhu", at, now_ms=now)) == comparable(shown), iso_utc(at)
     with world.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Keyframe)) > 3
+        assert (session.scalar(select(func.count()).select_from(Keyframe)) or 0) > 3
     # a second pass reads the keyframes now stored: the same answers
     for at, shown in recorded[::3]:
         assert comparable(state_at(world, POLICE, "wanhu", at, now_ms=now)) == comparable(shown)
@@ -138,7 +139,7 @@ def test_the_state_at_any_recorded_moment_equals_what_the_wall_showed_then(world
 
 
 def test_the_http_api_answers_the_state_and_refuses_bad_times(world: Stores) -> None:
-    c, recorded = run_stream(world, 7, steps=10)
+    _c, recorded = run_stream(world, 7, steps=10)
     with world.sessions.begin() as session:
         _, police = create_token(session, scope="role", role="police", community="wanhu", name="test")
         _, wall = create_token(session, scope="role", role="wall", community="wanhu", name="test wall")
@@ -157,7 +158,7 @@ def test_the_http_api_answers_the_state_and_refuses_bad_times(world: Stores) -> 
                 return err.code, json.loads(err.read() or b"null")
 
         at, shown = recorded[-1]
-        when = urllib.request.quote(iso_utc(at))
+        when = urllib.parse.quote(iso_utc(at))
         status, body = get(police, f"community=wanhu&at={when}")
         assert status == 200 and comparable(body) == comparable(shown)
         status, body = get(wall, f"community=wanhu&at={when}")
@@ -169,7 +170,7 @@ def test_the_http_api_answers_the_state_and_refuses_bad_times(world: Stores) -> 
             ("community=wanhu", "at"),
             ("community=wanhu&at=yesterday", "at"),
             ("community=wanhu&at=2026-12-05T01:12:00", "at"),  # no offset
-            (f"community=wanhu&at={urllib.request.quote(iso_utc(int(time.time() * 1000) + 3_600_000))}", "at"),
+            (f"community=wanhu&at={urllib.parse.quote(iso_utc(int(time.time() * 1000) + 3_600_000))}", "at"),
             ("community=wanhu&at=2020-01-01T00:00:00Z", "at"),  # before the retention
             ("community=elsewhere&at=2026-12-05T01:12:00Z", "community"),
         ]:
