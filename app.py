@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 PAGE_MODULES = ("layouts.city", "layouts.wall", "layouts.console", "layouts.tasks", "layouts.reports")
 CALLBACK_MODULES = (
     "callbacks.wall",
+    "callbacks.scrubber",
     "callbacks.city",
     "callbacks.console",
     "callbacks.incidents",

@@ -978,6 +978,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "scrubber.time": ("回放时间", "Replay time"),
     "scrubber.bad_time": ("时间格式应为 2026-12-05 01:12", "Enter a time like 2026-12-05 01:12"),
     "scrubber.alerts": ("当时未结警情 {n} 起", "{n} alerts open then"),
+    "scrubber.days_ago": ("{n}天前", "{n} d ago"),
+    "scrubber.now": ("现在", "now"),
 }
 
 

@@ -12,6 +12,8 @@ import urllib.request
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
 from sqlalchemy import func, select
 
 from alerts.live import AlertStore
@@ -20,13 +22,14 @@ from auth.principal import Principal
 from auth.service import create_token
 from closedloop.service import Loop
 from core.clock import ManualClock
-from core.timefmt import iso_utc
+from core.timefmt import iso_utc, local_text
 from ingest.directory import Directory
 from ingest.service import IngestService
+from layouts.scrubber import SCRUB_BANNER, SCRUB_GO, SCRUB_LIVE, SCRUB_OPEN, SCRUB_PANEL, SCRUB_TIME
 from memory.keyframes import Keyframe
 from memory.state import live_state, state_at
 from store.stores import Stores
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, browser_login, save_screenshot
 
 pytestmark = pytest.mark.also_on_pg
 
@@ -210,3 +213,69 @@ def test_a_late_event_rebuilds_the_keyframes_after_it(world: Stores) -> None:
     # the moment before the late event still shows the door untouched
     (earlier,) = [d for d in state_at(world, POLICE, "wanhu", late - 1, now_ms=now)["devices"] if d["id"] == door]
     assert "door" not in earlier["state"]
+
+
+def wait_for(driver: Any, css: str, *, text: str = "", minimum: int = 1, timeout: float = 30.0) -> list[Any]:
+    """Elements matching css (and holding text), re-found until there are enough."""
+    deadline = time.monotonic() + timeout
+    found: list[Any] = []
+    while time.monotonic() < deadline:
+        try:
+            found = [e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text]
+        except StaleElementReferenceException:
+            found = []
+        if len(found) >= minimum:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{css} {text!r}: {len(found)} found, wanted {minimum}")
+
+
+@pytest.mark.browser
+def test_the_wall_replays_a_past_moment_and_goes_back_to_live(world: Stores, browser: Any) -> None:
+    c = Community(world, int(time.time() * 1000) - 50 * MINUTE)
+    detector = c.detectors[0]
+    c.clock.set(c.clock.now_ms() + 5 * MINUTE)
+    positions = [
+        {"type": "guard.position", "device": w, "ts": c.clock.now_ms() - k * MINUTE, "data": {"lat": lat, "lon": lon}}
+        for i, w in enumerate(c.wearables)
+        for k in range(4)
+        for lat, lon in [(33.3880 + 0.0004 * i + 0.0001 * k, 120.1520 + 0.0005 * i)]
+    ]
+    c.feed([*positions, {"type": "smoke.alarm", "device": detector, "ts": c.clock.now_ms(), "data": {"level": "alarm"}}])
+    (alert,) = [a for a in c.open_alerts() if a["type"] == "smoke"]
+    then = c.clock.now_ms() + 2 * MINUTE
+    c.clock.set(int(time.time() * 1000))
+    c.loop.act(POLICE, "wanhu", alert["id"], "resolve", expected="new")  # closed now
+    assert not [a for a in c.open_alerts() if a["id"] == alert["id"]]
+    server = LiveServer(world.settings.model_copy(update={"refresh_seconds": 1.0}))
+    try:
+        browser_login(browser, server.url, "police.wanhu")
+        browser.get(server.url + "/")
+        wait_for(browser, "path.st-bld", minimum=128)
+        wait_for(browser, ".st-card.st-closed")  # live: the smoke alert is closed
+        assert not browser.find_elements(By.CSS_SELECTOR, ".st-card.st-sev-critical:not(.st-closed)")
+        browser.find_element(By.ID, SCRUB_OPEN).click()
+        wait_for(browser, f"#{SCRUB_PANEL}:not(.st-hidden)")
+        typed = local_text(then, "%Y-%m-%d %H:%M")
+        box = browser.find_element(By.ID, SCRUB_TIME)
+        box.send_keys(typed)
+        browser.find_element(By.ID, SCRUB_GO).click()
+        banner = wait_for(browser, f"#{SCRUB_BANNER}", text=f"回放 {typed}")[0]
+        assert "当时未结警情 1 起" in banner.text
+        card = wait_for(browser, ".st-card.st-sev-critical:not(.st-closed)", text="新警情")[0]
+        assert "烟" in card.text
+        wait_for(browser, ".st-alert-marker.st-sev-critical")
+        wait_for(browser, "path.st-guard-active", minimum=len(c.wearables))
+        save_screenshot(browser, "wall_replay")
+        # the wall's live polling (every second here) is held: the replay is still what it shows
+        assert browser.find_elements(By.CSS_SELECTOR, ".st-card.st-sev-critical:not(.st-closed)")
+        browser.find_element(By.ID, SCRUB_LIVE).click()
+        wait_for(browser, f"#{SCRUB_BANNER}.st-hidden")
+        wait_for(browser, ".st-card.st-closed")
+        deadline = time.monotonic() + 15
+        while browser.find_elements(By.CSS_SELECTOR, ".st-card.st-sev-critical:not(.st-closed)"):
+            assert time.monotonic() < deadline, "the live feed still shows the replayed alert"
+            time.sleep(0.2)
+        save_screenshot(browser, "wall_back_to_live")
+    finally:
+        server.stop()
