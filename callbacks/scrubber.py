@@ -8,7 +8,6 @@ browser wants); the state is scoped and masked like the live wall."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from dash import Input, Output, State, ctx, no_update
@@ -19,7 +18,7 @@ from auth.callbacks import page_callback
 from auth.principal import Principal, current_principal
 from core.errors import InvalidInput
 from core.i18n import t
-from core.timefmt import SHANGHAI, local_text, parse_rfc3339
+from core.timefmt import local_text, parse_rfc3339
 from layouts import ids
 from layouts.map import DEVICE_COLORS
 from layouts.scrubber import (
@@ -35,8 +34,8 @@ from layouts.scrubber import (
     SCRUB_STATE,
     SCRUB_TICK,
     SCRUB_TIME,
-    SPEEDS,
-    TICK_MS,
+    next_state,
+    whole,
 )
 from layouts.wall import feed_cards
 from layouts.wall_data import alert_layer, building_names, feed_item, guard_layer, guard_roster
@@ -45,40 +44,6 @@ from registry import queries
 from store.live import GuardPosition
 
 MINUTE = 60_000
-
-
-def parse_local(text: str) -> int:
-    """A typed local time (Asia/Shanghai) ``2026-12-05 01:12`` as epoch ms; InvalidInput otherwise."""
-    try:
-        value = dt.datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
-    except ValueError as err:
-        raise InvalidInput(key="scrubber.bad_time", field="at") from err
-    return int(value.replace(tzinfo=SHANGHAI).timestamp() * 1000)
-
-
-def next_state(state: dict[str, Any], trigger: Any, values: dict[str, Any], now: int) -> dict[str, Any]:
-    """The scrubber's state after one user action or tick (raises InvalidInput for a bad time)."""
-    out = dict(state)
-    at = out.get("at")
-    if trigger == SCRUB_OPEN:
-        out.update(open=True, playing=False, at=at if at is not None else now + int(values["slider"] or 0) * MINUTE)
-    elif trigger == SCRUB_SLIDER:
-        out.update(at=now + min(0, int(values["slider"] or 0)) * MINUTE, playing=False)
-    elif trigger in (SCRUB_GO, SCRUB_TIME):
-        if not values["time"]:
-            raise PreventUpdate
-        out.update(at=parse_local(str(values["time"])), playing=False)
-    elif trigger == SCRUB_PLAY and at is not None:
-        out["playing"] = not out.get("playing")
-    elif trigger == SCRUB_SPEED:
-        out["speed"] = values["speed"] if values["speed"] in SPEEDS else 1
-    elif trigger == SCRUB_TICK and at is not None and out.get("playing"):
-        out["at"] = at + int(out.get("speed") or 1) * TICK_MS
-        if out["at"] >= now:  # caught up with the present: live again
-            out.update(at=None, playing=False, open=False)
-    elif trigger == SCRUB_LIVE:
-        out.update(at=None, playing=False, open=False)
-    return out
 
 
 @page_callback(
@@ -147,7 +112,11 @@ def replay_layers(principal: Principal, community: str, at: int, lang: str) -> d
     trails = trails_at(s, principal, community, at)
     positions = {  # trails newest first, as the live trail lists hold them
         g["id"]: GuardPosition(
-            g["id"], g["lat"], g["lon"], parse_rfc3339(g["ts"]), [(p[0], p[1]) for p in reversed(trails.get(g["id"], []))]
+            g["id"],
+            g["lat"],
+            g["lon"],
+            parse_rfc3339(g["ts"]),
+            [(p[0], p[1]) for p in reversed(trails.get(g["id"], []))],
         )
         for g in state["guards"]
     }
@@ -191,14 +160,17 @@ def show(state: dict[str, Any] | None, live_state: dict[str, Any] | None) -> tup
     principal = current_principal()
     community = str(live_state.get("community", ""))
     lang = "en" if live_state.get("lang") == "en" else "zh"
-    at = state.get("at")
+    at = whole(state.get("at"))
     if at is None:  # live: the next tick of the wall redraws everything
         reset = {**live_state, "since": 0, "ver": -1, "full_at": 0}
         keep = (no_update,) * 6
         return (*keep, False, reset, "", "st-replay-banner st-hidden")
-    layers = replay_layers(principal, community, int(at), lang)
+    try:
+        layers = replay_layers(principal, community, at, lang)
+    except InvalidInput as err:  # a moment the control would not have let through
+        raise PreventUpdate from err
     banner = [
-        t("scrubber.banner", lang, when=local_text(int(at), "%Y-%m-%d %H:%M")),
+        t("scrubber.banner", lang, when=local_text(at, "%Y-%m-%d %H:%M")),
         " · ",
         t("scrubber.alerts", lang, n=layers["count"]),
     ]

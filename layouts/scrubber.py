@@ -5,11 +5,15 @@ was at T from memory.state, and hold the page's live polling."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from dash import dcc, html
+from dash.exceptions import PreventUpdate
 
+from core.errors import InvalidInput
 from core.i18n import t
+from core.timefmt import SHANGHAI
 
 SCRUB_OPEN = "scrub-open"
 SCRUB_PANEL = "scrub-panel"
@@ -27,6 +31,7 @@ SCRUB_TICK = "scrub-tick"
 DAYS = 7  # the slider's reach back
 SPEEDS = (1, 10, 60)
 TICK_MS = 1000
+MINUTE = 60_000
 
 
 def scrubber(community: str, lang: str) -> html.Div:
@@ -88,3 +93,43 @@ def scrubber(community: str, lang: str) -> html.Div:
 def initial_state(community: str, lang: str) -> dict[str, Any]:
     """Live: no replay time, not playing."""
     return {"community": community, "lang": lang, "at": None, "playing": False, "speed": 1, "open": False}
+
+
+def parse_local(text: str) -> int:
+    """A typed local time (Asia/Shanghai) ``2026-12-05 01:12`` as epoch ms; InvalidInput otherwise."""
+    try:
+        value = dt.datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
+    except ValueError as err:
+        raise InvalidInput(key="scrubber.bad_time", field="at") from err
+    return int(value.replace(tzinfo=SHANGHAI).timestamp() * 1000)
+
+
+def whole(value: Any) -> int | None:
+    """An integer the browser sent, or None for anything else."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e15 else None
+
+
+def next_state(state: dict[str, Any], trigger: Any, values: dict[str, Any], now: int) -> dict[str, Any]:
+    """The scrubber's state after one user action or tick (raises InvalidInput for a bad time)."""
+    out = dict(state)
+    at = out["at"] = whole(out.get("at"))
+    minutes = min(0, whole(values["slider"]) or 0)
+    if trigger == SCRUB_OPEN:
+        out.update(open=True, playing=False, at=at if at is not None else now + minutes * MINUTE)
+    elif trigger == SCRUB_SLIDER:
+        out.update(at=now + minutes * MINUTE, playing=False)
+    elif trigger in (SCRUB_GO, SCRUB_TIME):
+        if not values["time"] or not isinstance(values["time"], str):
+            raise PreventUpdate
+        out.update(at=parse_local(values["time"]), playing=False)
+    elif trigger == SCRUB_PLAY and at is not None:
+        out["playing"] = not out.get("playing")
+    elif trigger == SCRUB_SPEED:
+        out["speed"] = values["speed"] if values["speed"] in SPEEDS else 1
+    elif trigger == SCRUB_TICK and at is not None and out.get("playing"):
+        out["at"] = at + (out["speed"] if out.get("speed") in SPEEDS else 1) * TICK_MS
+        if out["at"] >= now:  # caught up with the present: live again
+            out.update(at=None, playing=False, open=False)
+    elif trigger == SCRUB_LIVE:
+        out.update(at=None, playing=False, open=False)
+    return out

@@ -22,10 +22,22 @@ from auth.principal import Principal
 from auth.service import create_token
 from closedloop.service import Loop
 from core.clock import ManualClock
+from core.errors import InvalidInput
 from core.timefmt import iso_utc, local_text
 from ingest.directory import Directory
 from ingest.service import IngestService
-from layouts.scrubber import SCRUB_BANNER, SCRUB_GO, SCRUB_LIVE, SCRUB_OPEN, SCRUB_PANEL, SCRUB_TIME
+from layouts.scrubber import (
+    SCRUB_BANNER,
+    SCRUB_GO,
+    SCRUB_LIVE,
+    SCRUB_OPEN,
+    SCRUB_PANEL,
+    SCRUB_PLAY,
+    SCRUB_SPEED,
+    SCRUB_TICK,
+    SCRUB_TIME,
+    next_state,
+)
 from memory.keyframes import Keyframe
 from memory.state import live_state, state_at
 from store.stores import Stores
@@ -241,7 +253,9 @@ def test_the_wall_replays_a_past_moment_and_goes_back_to_live(world: Stores, bro
         for k in range(4)
         for lat, lon in [(33.3880 + 0.0004 * i + 0.0001 * k, 120.1520 + 0.0005 * i)]
     ]
-    c.feed([*positions, {"type": "smoke.alarm", "device": detector, "ts": c.clock.now_ms(), "data": {"level": "alarm"}}])
+    c.feed(
+        [*positions, {"type": "smoke.alarm", "device": detector, "ts": c.clock.now_ms(), "data": {"level": "alarm"}}]
+    )
     (alert,) = [a for a in c.open_alerts() if a["type"] == "smoke"]
     then = c.clock.now_ms() + 2 * MINUTE
     c.clock.set(int(time.time() * 1000))
@@ -279,3 +293,23 @@ def test_the_wall_replays_a_past_moment_and_goes_back_to_live(world: Stores, bro
         save_screenshot(browser, "wall_back_to_live")
     finally:
         server.stop()
+
+
+def test_the_scrubber_plays_from_t_and_returns_to_live_when_it_catches_up() -> None:
+    now = int(time.time() * 1000)
+    state = {"community": "wanhu", "lang": "zh", "at": None, "playing": False, "speed": 1, "open": False}
+    values: dict[str, Any] = {"slider": -30, "time": None, "speed": 60}
+    opened = next_state(state, SCRUB_OPEN, values, now)
+    assert opened["open"] and opened["at"] == now - 30 * MINUTE
+    playing = next_state(next_state(opened, SCRUB_SPEED, values, now), SCRUB_PLAY, values, now)
+    assert playing["playing"] and playing["speed"] == 60
+    ticked = next_state(playing, SCRUB_TICK, values, now)
+    assert ticked["at"] == now - 30 * MINUTE + 60_000  # a tick a second at 60×: a minute
+    caught_up = next_state({**ticked, "at": now - 30_000}, SCRUB_TICK, values, now)
+    assert caught_up["at"] is None and not caught_up["playing"]  # live again
+    typed = next_state(opened, SCRUB_GO, {**values, "time": "2026-12-05 01:12"}, now)
+    assert local_text(typed["at"], "%Y-%m-%d %H:%M") == "2026-12-05 01:12"
+    with pytest.raises(InvalidInput) as refused:
+        next_state(opened, SCRUB_GO, {**values, "time": "5 Dec, 1am"}, now)
+    assert refused.value.text("zh") == "时间格式应为 2026-12-05 01:12"
+    assert next_state(opened, SCRUB_LIVE, values, now)["at"] is None
