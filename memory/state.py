@@ -92,35 +92,44 @@ class Folded:
         elif kind == "guard.position" and guard is not None and lat is not None and lon is not None:
             self.guards[guard] = (float(lat), float(lon), ts)
 
-    # --- the keyframe's compact form: columns, times as offsets back from ``at`` -----------------
+    # --- the keyframe's compact form ---------------------------------------------------------
     def encode(self, at: int) -> bytes:
-        """The keyframe at ``at`` of this state: zlib-compressed columnar JSON, times as offsets back
-        from ``at`` (a few bytes a device)."""
+        """The keyframe at ``at`` of this state: zlib-compressed columnar JSON. Last seen is an offset
+        back from ``at``; a battery's or a door's time an offset back from the device's last seen
+        (mostly 0: the heartbeat is the last event), sparse columns by index delta."""
         ids = sorted(self.devices)
         rows = [self.devices[d] for d in ids]
-        doc = {
-            "ids": ids,
-            "seen": [at - r.seen for r in rows],
-            "battery": {i: [r.battery, at - r.battery_ts] for i, r in enumerate(rows) if r.battery_ts is not None},
-            "door": {i: [r.door, at - r.door_ts] for i, r in enumerate(rows) if r.door_ts is not None},
-            "guards": {g: [lat, lon, at - ts] for g, (lat, lon, ts) in self.guards.items()},
-        }
-        return zlib.compress(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode(), 6)
+        doc: dict[str, Any] = {"ids": ids, "seen": [at - r.seen for r in rows]}
+        for name, value_of, time_of in (
+            ("battery", lambda r: r.battery, lambda r: r.battery_ts),
+            ("door", lambda r: r.door, lambda r: r.door_ts),
+        ):
+            picked = [(i, r) for i, r in enumerate(rows) if time_of(r) is not None]
+            doc[name] = [
+                [i - (picked[n - 1][0] if n else 0) for n, (i, _r) in enumerate(picked)],
+                [value_of(r) for _i, r in picked],
+                [r.seen - time_of(r) for _i, r in picked],
+            ]
+        doc["guards"] = {g: [lat, lon, at - ts] for g, (lat, lon, ts) in self.guards.items()}
+        return zlib.compress(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode(), 9)
 
     @classmethod
     def decode(cls, at: int, blob: bytes) -> Folded:
         """The state a keyframe holds."""
         doc = json.loads(zlib.decompress(blob))
-        devices = {d: DeviceFold(seen=at - back) for d, back in zip(doc["ids"], doc["seen"], strict=True)}
-        ids = doc["ids"]
-        for i, (battery, back) in doc["battery"].items():
-            row = devices[ids[int(i)]]
-            row.battery, row.battery_ts = battery, at - back
-        for i, (door, back) in doc["door"].items():
-            row = devices[ids[int(i)]]
-            row.door, row.door_ts = door, at - back
+        rows = [DeviceFold(seen=at - back) for back in doc["seen"]]
+        for name in ("battery", "door"):
+            steps, values, backs = doc[name]
+            i = 0
+            for step, value, back in zip(steps, values, backs, strict=True):
+                i += step
+                row = rows[i]
+                if name == "battery":
+                    row.battery, row.battery_ts = value, row.seen - back
+                else:
+                    row.door, row.door_ts = value, row.seen - back
         guards = {g: (float(lat), float(lon), at - back) for g, (lat, lon, back) in doc["guards"].items()}
-        return cls(at=at, devices=devices, guards=guards)
+        return cls(at=at, devices=dict(zip(doc["ids"], rows, strict=True)), guards=guards)
 
 
 def boundary(ms: int, interval_ms: int) -> int:
