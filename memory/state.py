@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, delete, or_, select
+from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.access import alert_filter, visible_to
@@ -183,8 +183,9 @@ def fold_to(stores: Stores, community: str, at: int, *, now_ms: int | None = Non
         ).first()
         state = Folded.decode(found.at, found.data) if found is not None else Folded(at=-1)
         start = state.at
-        saves: dict[int, bytes] = {}
+        saves: list[Frame] = []
         previous: int | None = None  # the time of the last event folded in since the last keyframe
+        segment = [start, 0]  # events folded in since the last saved boundary: (after, how many)
 
         def snapshot(before: int) -> None:
             """Save the state as the keyframe of the last boundary before ``before`` when no event
@@ -192,13 +193,15 @@ def fold_to(stores: Stores, community: str, at: int, *, now_ms: int | None = Non
             nonlocal previous
             edge = boundary(before - 1, interval)
             if previous is not None and previous <= edge and start < edge <= settled:
-                saves[edge] = state.encode(edge)
+                saves.append(Frame(segment[0], edge, segment[1], state.encode(edge)))
+                segment[:] = [edge, 0]
                 previous = None
 
         for device, kind, ts, guard, lat, lon, data in _events(session, community, start, at):
             snapshot(ts)
             state.apply(device, kind, ts, guard, lat, lon, data if isinstance(data, dict) else None)
             previous = ts
+            segment[1] += 1
         snapshot(at + 1)
     if saves:
         _save(stores, community, saves, now)
@@ -206,11 +209,41 @@ def fold_to(stores: Stores, community: str, at: int, *, now_ms: int | None = Non
     return state
 
 
-def _save(stores: Stores, community: str, frames: dict[int, bytes], now: int) -> None:
-    """Store keyframes (one already there, from a concurrent reader, is replaced by the same)."""
+@dataclass(frozen=True)
+class Frame:
+    """A keyframe to save, with the events folded in since the previous one (after, at]."""
+
+    after: int
+    at: int
+    events: int
+    data: bytes
+
+
+def _save(stores: Stores, community: str, frames: list[Frame], now: int) -> None:
+    """Store keyframes (one already there, from a concurrent reader, is replaced by the same). A late
+    event archived while the fold ran (its segment now holds more events than were folded in) stops
+    the saving at that keyframe: it and the later ones are left to the next read."""
     with stores.sessions.begin() as session:
-        session.execute(delete(Keyframe).where(Keyframe.community_id == community, Keyframe.at.in_(sorted(frames))))
-        session.add_all(Keyframe(community_id=community, at=at, built=now, data=blob) for at, blob in frames.items())
+        kept = []
+        for frame in frames:
+            found = session.scalar(
+                select(func.count())
+                .select_from(ArchivedEvent)
+                .where(
+                    ArchivedEvent.community_id == community,
+                    ArchivedEvent.ts > frame.after,
+                    ArchivedEvent.ts <= frame.at,
+                )
+            )
+            if found != frame.events:
+                break
+            kept.append(frame)
+        if not kept:
+            return
+        session.execute(
+            delete(Keyframe).where(Keyframe.community_id == community, Keyframe.at.in_([f.at for f in kept]))
+        )
+        session.add_all(Keyframe(community_id=community, at=f.at, built=now, data=f.data) for f in kept)
 
 
 # --- the state at T, as §9 hands it out --------------------------------------------------------
