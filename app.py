@@ -24,6 +24,7 @@ from api.openapi import bp as openapi_bp
 from api.registry_api import bp as registry_bp
 from api.reports import bp as reports_bp
 from api.resident import bp as resident_bp
+from api.state import bp as state_bp
 from api.visit import bp as visit_bp
 from api.web import register_web_routes
 from core.clock import Clock, WallClock
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 PAGE_MODULES = ("layouts.city", "layouts.wall", "layouts.console", "layouts.tasks", "layouts.reports", "layouts.cases")
 CALLBACK_MODULES = (
     "callbacks.wall",
+    "callbacks.scrubber",
     "callbacks.city",
     "callbacks.console",
     "callbacks.incidents",
@@ -92,6 +94,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
     server.register_blueprint(events_bp)
     server.register_blueprint(incidents_bp)
     server.register_blueprint(memory_bp)
+    server.register_blueprint(state_bp)
     server.register_blueprint(openapi_bp)
     server.register_blueprint(resident_bp)
     server.register_blueprint(visit_bp)

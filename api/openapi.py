@@ -62,6 +62,40 @@ def document() -> dict[str, Any]:
             },
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}, "field": {"type": "string"}}},
+                "State": {
+                    "type": "object",
+                    "properties": {
+                        "at": {"type": "string", "format": "date-time"},
+                        "community": {"type": "string"},
+                        "devices": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "type": {"type": "string"},
+                                    "online": {"type": "boolean"},
+                                    "state": {"type": "object", "description": "battery, door, door_at"},
+                                    "last_seen": {"type": "string", "format": "date-time"},
+                                },
+                            },
+                        },
+                        "guards": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "lat": {"type": "number"},
+                                    "lon": {"type": "number"},
+                                    "ts": {"type": "string", "format": "date-time"},
+                                    "active": {"type": "boolean"},
+                                },
+                            },
+                        },
+                        "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
+                    },
+                },
                 "Alert": {
                     "type": "object",
                     "properties": {
@@ -222,6 +256,24 @@ def document() -> dict[str, Any]:
                         "200": _json({"$ref": "#/components/schemas/SearchPage"}, "a page, ordered by ts"),
                         "400": _json({"$ref": "#/components/schemas/SearchError"}, "the field refused and why"),
                         "401": ERROR,
+                        "403": ERROR,
+                    },
+                }
+            },
+            "/api/v1/state": {
+                "get": {
+                    "summary": "the sand-table at a past moment (interfaces §9): devices, guards, alerts open then",
+                    "security": BEARER,
+                    "parameters": [
+                        {**_query("community", "community"), "required": True},
+                        {
+                            **_query("at", "RFC 3339 with an offset; not in the future, within the events' retention"),
+                            "required": True,
+                        },
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/State"}, "the state at that time"),
+                        "400": ERROR,
                         "403": ERROR,
                     },
                 }

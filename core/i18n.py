@@ -1139,6 +1139,28 @@ TABLE: dict[str, tuple[str, str]] = {
         "所画范围超出您的网格，仅检索了您网格内的部分",
         "The area reaches beyond your grid: only the part inside your grid was searched",
     ),
+    # the sand-table at any moment (issue #19: keyframes, GET /api/v1/state, the time scrubber)
+    "state.error.at": (
+        "时间 at 须为带时区的 RFC 3339 时间，例如 2026-12-05T01:12:00+08:00",
+        "at: must be an RFC 3339 time with an offset, e.g. 2026-12-05T01:12:00+08:00",
+    ),
+    "state.error.future": ("时间 at 不能晚于现在", "at: the time is in the future"),
+    "state.error.retention": (
+        "时间 at 早于事件保留期，最早可查 {earliest}",
+        "at: before the events' retention period; the earliest time is {earliest}",
+    ),
+    "state.error.community": ("小区 community 不存在或不在权限范围内", "community: no such community in your scope"),
+    "scrubber.open": ("回放", "Replay"),
+    "scrubber.live": ("回到实时", "Back to live"),
+    "scrubber.banner": ("回放 {when}", "Replay {when}"),
+    "scrubber.play": ("播放", "Play"),
+    "scrubber.pause": ("暂停", "Pause"),
+    "scrubber.go": ("跳转", "Go"),
+    "scrubber.time": ("回放时间", "Replay time"),
+    "scrubber.bad_time": ("时间格式应为 2026-12-05 01:12", "Enter a time like 2026-12-05 01:12"),
+    "scrubber.alerts": ("当时未结警情 {n} 起", "{n} alerts open then"),
+    "scrubber.days_ago": ("{n}天前", "{n} d ago"),
+    "scrubber.now": ("现在", "now"),
 }
 
 

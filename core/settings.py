@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     worker_batch: int = Field(default=500, ge=1)
     worker_block_ms: int = Field(default=1000, ge=1)
     archive_batch: int = Field(default=2000, ge=1, description="stream entries the archiver copies to SQL per pass")
+    # the sand-table at any moment (memory/state.py): a keyframe every N minutes, events forward from it
+    keyframe_minutes: int = Field(default=10, ge=1, le=1440, description="minutes between state keyframes")
     worker_cluster_block_ms: int = Field(
         default=100, ge=1, description="on a Redis Cluster: the longest a worker blocks on one slot group when idle"
     )

@@ -17,6 +17,7 @@ from core.i18n import t
 from layouts import ids
 from layouts.attrs import data_attrs
 from layouts.map import community_map, legend, map_bounds
+from layouts.scrubber import scrubber
 from layouts.shell import forbidden, header
 from layouts.wall_data import SEVERITY_ORDER
 from registry import queries
@@ -233,6 +234,7 @@ def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> 
                             community_map(chosen, lang, s.settings, extra=live_layers()),
                             legend(lang),
                             html.Div(id=ids.DRILL, className="st-drill st-hidden"),
+                            scrubber(chosen.id, lang),
                         ],
                     ),
                     html.Aside(

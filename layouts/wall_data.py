@@ -102,11 +102,11 @@ def feed_items(
     for a in alerts + closed:
         if a["type"] in grouped and is_open(a["status"]) and a["severity"] in ("low", "medium"):
             continue
-        items.append(_feed_item(a, names, lang))
+        items.append(feed_item(a, names, lang))
     for alert_type in grouped:
         group = minor[alert_type]
         newest = max(group, key=lambda a: a.get("updated_at", a["detected_at"]))
-        item = _feed_item(newest, names, lang)
+        item = feed_item(newest, names, lang)
         item.update(
             id=f"group:{alert_type}",
             count=len(group),
@@ -119,7 +119,8 @@ def feed_items(
     return items[:limit]
 
 
-def _feed_item(a: dict[str, Any], names: dict[str, str], lang: str) -> dict[str, Any]:
+def feed_item(a: dict[str, Any], names: dict[str, str], lang: str) -> dict[str, Any]:
+    """One alert as a card of the feed (and a point of the alert layer)."""
     subject = a.get("subject", {})
     where = names.get(subject.get("building", ""), "")
     if subject.get("household"):
@@ -178,14 +179,21 @@ def guard_roster(stores: Stores, principal: Principal, community: str, lang: str
 
 
 def guard_layer(
-    stores: Stores, roster: list[dict[str, Any]], community: str, center: tuple[float, float], now: int
+    stores: Stores,
+    roster: list[dict[str, Any]],
+    community: str,
+    center: tuple[float, float],
+    now: int,
+    positions: dict[str, live.GuardPosition] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Guards as points and their short trails as lines, both indexed in roster order (so that a
-    refresh can patch one guard by its index)."""
-    positions = {
-        p.guard: p
-        for p in live.guard_positions(stores, community, [g["id"] for g in roster], trail_points=TRAIL_POINTS)
-    }
+    refresh can patch one guard by its index). ``positions``: given (the replay's, at a past
+    moment), else the live ones."""
+    if positions is None:
+        positions = {
+            p.guard: p
+            for p in live.guard_positions(stores, community, [g["id"] for g in roster], trail_points=TRAIL_POINTS)
+        }
     points, trails = [], []
     for g in roster:
         p = positions.get(g["id"])

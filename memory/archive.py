@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ingest.directory import CommunityFacts, Directory
 from ingest.schema import Event
 from memory.models import ArchivedEvent, cell_of
+from memory.state import invalidate
 from store.events import ARCHIVE_GROUP, EventLog, StreamEntry
 from store.sql import dialect_insert
 from store.stores import Stores
@@ -198,6 +199,7 @@ class Archiver:
                     index_elements=["community_id", "entry", "ts"]
                 )
                 session.execute(statement, rows[start : start + INSERT_CHUNK])
+            invalidate(session, rows)  # keyframes the rows arrive too late for (memory/state.py)
 
 
 def archive_size(session: Session) -> int:

@@ -54,6 +54,21 @@ def device_counts(stores: Stores, community: str, now_ms: int, door_sensors: Col
     return total - len(offline_devices(stores, community, now_ms, door_sensors)), total
 
 
+def last_seen(stores: Stores, community: str) -> dict[str, int]:
+    """device → time (ms) of the newest event heard from it."""
+    return {d: int(ts) for d, ts in stores.redis.zrange(stores.keys.device_seen(community), 0, -1, withscores=True)}
+
+
+def device_states(stores: Stores, community: str) -> dict[str, dict[str, Any]]:
+    """device → its last reported state (``{"battery", "ts"}`` of its last heartbeat with a battery)."""
+    return {d: json.loads(v) for d, v in stores.redis.hgetall(stores.keys.device_state(community)).items()}
+
+
+def door_activity(stores: Stores, community: str) -> dict[str, int]:
+    """door sensor → time (ms) of its last door contact."""
+    return {d: int(ts) for d, ts in stores.redis.zrange(stores.keys.door_last(community), 0, -1, withscores=True)}
+
+
 @dataclass
 class GuardPosition:
     """A guard's live position."""

@@ -1,7 +1,7 @@
 """case files, and the audit log's purge floor (issue #19: cases and retention)
 
 Revision ID: 0012
-Revises: 0011a
+Revises: 0011
 Create Date: 2026-12-06 16:30:00
 
 The audit log stays append-only, except that the purge (memory/retention.py) may delete rows older
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision = "0012"
-down_revision = "0011a"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
