@@ -5,7 +5,7 @@ Classes, in the order they are purged (a row is counted in the first class that 
 
 - ``events``: archived events older than ``retain_events_days``. On PostgreSQL every week
   partition wholly older is dropped (``memory.archive.partition_name``); the rest is deleted in
-  chunks (the whole table on SQLite).
+  chunks (the whole table on SQLite); the state keyframes of those times go with them.
 - ``gate_captures``: the identities among the archived events — gate.face, gate.vehicle and
   lock.open rows — and the barrier's capture records (``gate_capture``), after
   ``retain_gate_captures_days``.
@@ -47,6 +47,7 @@ from core.timefmt import SHANGHAI, ms_to_utc
 from gates.models import GateCapture, VisitorPass
 from memory.archive import WEEK_MS
 from memory.case_models import AuditPurgeFloor, Case, CaseNote, CasePin
+from memory.keyframes import Keyframe
 from memory.models import ArchivedEvent
 from notify.models import NotifyDelivery, NotifyNotice
 from store.evidence import EVIDENCE_ID, evidence_root
@@ -194,6 +195,8 @@ class Purge:
         """Archived events past their retention: old week partitions dropped (PostgreSQL), then rows."""
         floor = self._drop_partitions() if self.postgresql else 0  # below it: in the partitions dropped
         self._archive_rows("events", self._keys().where(ArchivedEvent.ts < self.cut.events, ArchivedEvent.ts >= floor))
+        # the state keyframes (memory/state.py) of moments no longer searchable: nothing asks for them
+        self._delete_rows(None, Keyframe, Keyframe.at < self.cut.events)
 
     def _drop_partitions(self) -> int:
         """Drop (or count) the week partitions wholly before the cut-off; the end of the last one."""
@@ -319,7 +322,8 @@ class Purge:
             self.report.add("evidence", "evidence files", 1)
 
     # --- rows of other tables -------------------------------------------------------------
-    def _delete_rows(self, klass: str, model: Any, *conditions: Any) -> None:
+    def _delete_rows(self, klass: str | None, model: Any, *conditions: Any) -> None:
+        """Delete (or count) a table's rows; counted in the class, or (klass None) in the tables only."""
         table = model.__tablename__
         with self.sessions.begin() as session:
             if self.dry_run:
@@ -327,7 +331,10 @@ class Purge:
             else:
                 stmt = delete(model).where(*conditions).execution_options(synchronize_session=False)
                 n = session.execute(stmt).rowcount or 0  # type: ignore[attr-defined]
-        self.report.add(klass, table, n)
+        if klass is None:
+            self.report.tables[table] = self.report.tables.get(table, 0) + n
+        else:
+            self.report.add(klass, table, n)
 
     def visitor_passes(self) -> None:
         """Visitor passes whose validity ended long enough ago."""

@@ -21,6 +21,7 @@ from gates.models import GateCapture, VisitorPass
 from memory import cases
 from memory.archive import Archiver, partition_name, week_start
 from memory.case_models import Case
+from memory.keyframes import Keyframe
 from memory.models import ArchivedEvent, cell_of
 from memory.retention import run_nightly_purge
 from notify.models import NotifyDelivery, NotifyNotice, NotifyTarget
@@ -156,6 +157,9 @@ def age_world(world: Stores, now: int) -> dict[str, Any]:
                 NotifyNotice(community_id="wanhu", audience="police", alert_id=aid, event="raised",
                              alert_type="smoke", severity="high", at=opened)
             )  # fmt: skip
+        for days in (200, 10):  # state keyframes of a moment no longer searchable, and of a recent one
+            at = (now - days * DAY) // HOUR * HOUR
+            session.add(Keyframe(community_id="wanhu", at=at, built=now, data=b""))
         session.add(AuditEntry(actor="x", role="admin", action="login", at=ago(now, 1200)))
         session.add(AuditEntry(actor="x", role="admin", action="login", at=ago(now, 10)))
     return {"images": images, "evidence": evidence, "kept_case": kept_case, "old_case": old_case, "hour": hour}
@@ -201,6 +205,7 @@ def test_purge_dry_run_then_real_removes_each_class_past_its_period_and_keeps_th
     assert done["tables"]["alert_step"] == 1 and done["tables"]["notify_delivery"] == 1
     assert done["tables"]["notify_notice"] == 1 and done["tables"]["task"] == 1
     assert done["tables"]["resident_report"] == 1 and done["tables"]["gate_capture"] == 1
+    assert done["tables"]["state_keyframe"] == 1 and count(world, Keyframe) == 1  # the 200-day-old one
 
     left = entries(world)
     assert {"old-door", "old-lock"}.isdisjoint(left) and {"kept-door", "new-lock"} <= left
