@@ -158,8 +158,8 @@ def age_world(world: Stores, now: int) -> dict[str, Any]:
                              alert_type="smoke", severity="high", at=opened)
             )  # fmt: skip
         for days in (200, 10):  # state keyframes of a moment no longer searchable, and of a recent one
-            at = (now - days * DAY) // HOUR * HOUR
-            session.add(Keyframe(community_id="wanhu", at=at, built=now, data=b""))
+            boundary = (now - days * DAY) // HOUR * HOUR
+            session.add(Keyframe(community_id="wanhu", at=boundary, built=now, data=b""))
         session.add(AuditEntry(actor="x", role="admin", action="login", at=ago(now, 1200)))
         session.add(AuditEntry(actor="x", role="admin", action="login", at=ago(now, 10)))
     return {"images": images, "evidence": evidence, "kept_case": kept_case, "old_case": old_case, "hour": hour}
