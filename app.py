@@ -33,7 +33,14 @@ from store.stores import Stores, open_stores
 
 log = logging.getLogger(__name__)
 
-PAGE_MODULES = ("layouts.city", "layouts.wall", "layouts.console", "layouts.tasks", "layouts.reports")
+PAGE_MODULES = (
+    "layouts.city",
+    "layouts.wall",
+    "layouts.console",
+    "layouts.tasks",
+    "layouts.reports",
+    "layouts.investigate",
+)
 CALLBACK_MODULES = (
     "callbacks.wall",
     "callbacks.city",
@@ -44,6 +51,7 @@ CALLBACK_MODULES = (
     "callbacks.visitors",
     "callbacks.reports",
     "callbacks.notifications",
+    "callbacks.investigate",
 )
 
 
