@@ -36,7 +36,7 @@ from core.i18n import t
 from core.timefmt import SHANGHAI, local_text, ms_to_utc
 from layouts import ids
 from layouts.attrs import data_attrs
-from layouts.investigate import KINDS
+from layouts.investigate import KINDS, draw_control, place_options
 from memory.models import ArchivedEvent
 from memory.search import SearchQuery, rows
 from registry.models import Building, Community, Device, Grid, Household, Vehicle, WatchlistEntry
@@ -531,6 +531,36 @@ def marker(entry: Mapping[str, Any], *, extra: str = "", radius: int = 7) -> Any
 
 
 # --- callbacks ----------------------------------------------------------------------------
+
+
+@page_callback(
+    "investigate",
+    Output(ids.INV_DRAW_SLOT, "children"),
+    Input(ids.INV_DRAW_TIMER, "n_intervals"),
+    prevent_initial_call=True,
+)
+def add_draw_control(_ticks: Any) -> Any:
+    """The drawing tools, once the page's other components have loaded (layouts.investigate.draw_control)."""
+    return draw_control()
+
+
+@page_callback(
+    "investigate",
+    Output(ids.INV_PLACE, "options"),
+    Input(ids.INV_PLACE, "search_value"),
+    State(ids.INV_PLACE, "value"),
+    State(ids.INV_STATE, "data"),
+    prevent_initial_call=True,
+)
+def search_places(search: Any, picked: Any, state: Any) -> Any:
+    """The picker's places with the households whose address holds what the user typed."""
+    principal = current_principal()
+    community = _community(principal, state)
+    keep = frozenset(str(p) for p in as_list(picked))
+    with stores().sessions() as session:
+        return place_options(
+            session, community, principal.scope.grid, _lang(state), search=str(search or "")[:40], keep=keep
+        )
 
 
 @page_callback(

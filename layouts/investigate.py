@@ -31,9 +31,16 @@ KINDS = ("door", "lock", "face", "vehicle", "patrol", "guard", "alert")
 PRESETS = ("last_night", "last_24h", "custom")
 
 
-def place_options(session: Any, community: str, grid: str | None, lang: str) -> list[dict[str, str]]:
-    """The picker's places: gates (face gates and barriers), buildings, households (a grid
-    worker's: those of their grid), labelled as people read them."""
+MAX_HOUSEHOLD_OPTIONS = 30
+
+
+def place_options(
+    session: Any, community: str, grid: str | None, lang: str, *, search: str = "", keep: frozenset[str] = frozenset()
+) -> list[dict[str, str]]:
+    """The picker's places: gates (face gates and barriers), buildings, and the households whose
+    address holds ``search`` or that are picked already (``keep``; thousands of households would
+    make the page heavy); a grid worker's buildings and households are those of their grid. Labelled
+    as people read them."""
     gates = list(
         session.scalars(
             select(Device.id)
@@ -48,8 +55,11 @@ def place_options(session: Any, community: str, grid: str | None, lang: str) -> 
         buildings = buildings.where(Building.grid_id == grid)
         households = households.where(Household.grid_id == grid)
     building_ids = list(session.scalars(buildings))
-    household_ids = list(session.scalars(households))
+    household_ids = list(session.scalars(households)) if search or keep else []
     found = queries.entity_labels(session, gates + building_ids + household_ids, lang)
+    needle = search.strip()
+    household_ids = [h for h in household_ids if f"h:{h}" in keep or (needle and needle in found.get(h, ""))]
+    household_ids = household_ids[: MAX_HOUSEHOLD_OPTIONS + len(keep)]
     return [
         *({"label": found.get(g, g), "value": f"d:{g}"} for g in gates),
         *({"label": found.get(b, b), "value": f"b:{b}"} for b in building_ids),
@@ -131,6 +141,24 @@ def controls(lang: str, options: list[dict[str, str]], defaults: dict[str, str])
     )
 
 
+def draw_control() -> dl.EditControl:
+    """The drawing tools (polygon, rectangle). Added a moment after the page (``INV_DRAW_TIMER``):
+    when its script loads together with the map's layers and the picker, the first visit of a
+    browser sometimes never finishes loading any of them (dash-leaflet 1.1.3's lazy loading)."""
+    return dl.EditControl(
+        id=ids.INV_DRAW,
+        position="topleft",
+        draw={
+            "polygon": True,
+            "rectangle": True,
+            "polyline": False,
+            "circle": False,
+            "marker": False,
+            "circlemarker": False,
+        },
+    )
+
+
 def layout(community: str | None = None, **_: Any) -> html.Div:
     """The Investigate page."""
     lang = request_lang()
@@ -152,20 +180,7 @@ def layout(community: str | None = None, **_: Any) -> html.Div:
             lang,
             stores().settings,
             extra=[
-                dl.FeatureGroup(
-                    children=dl.EditControl(
-                        id=ids.INV_DRAW,
-                        position="topleft",
-                        draw={
-                            "polygon": True,
-                            "rectangle": True,
-                            "polyline": False,
-                            "circle": False,
-                            "marker": False,
-                            "circlemarker": False,
-                        },
-                    )
-                ),
+                dl.FeatureGroup(id=ids.INV_DRAW_SLOT),
                 dl.LayerGroup(id=ids.INV_AREA_LAYER),
                 dl.LayerGroup(id=ids.INV_FOLLOW_MARKERS),
                 dl.LayerGroup(id=ids.INV_MARKERS),
@@ -220,6 +235,7 @@ def layout(community: str | None = None, **_: Any) -> html.Div:
             dcc.Store(id=ids.INV_SELECTED),
             dcc.Store(id=ids.INV_FOLLOW),
             dcc.Store(id=ids.INV_CASE),
+            dcc.Interval(id=ids.INV_DRAW_TIMER, interval=1500, max_intervals=1),
         ],
     )
 

@@ -1,0 +1,221 @@
+"""The Investigate page (研判) tells the article's two stories from the simulator's own data: the
+dog that walked out of the east gate at 19:40 with a resident while a guard passed the building,
+and the car that came at night, seen nowhere else that week."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from analytics.worker import Worker
+from core.timefmt import local_text
+from ingest.service import IngestService
+from simulator.generate import SLOT_MS, Story, local_midnight, make_story, slot_events
+from simulator.world import World, load_world
+from store.stores import Stores
+from tests.conftest import LiveServer, browser_login, save_screenshot
+
+pytestmark = pytest.mark.browser
+
+SEED = 7
+HOUR_MS = 3_600_000
+MIN_MS = 60_000
+
+
+def story_events(
+    world: World, story: Story, start: int, end: int, keep: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    """The simulator's events in [start, end) that the story needs (guards' positions every 2 minutes,
+    as the backfill sends them)."""
+    out = []
+    for slot in range(start // SLOT_MS, end // SLOT_MS + 1):
+        for event in slot_events(world, story, slot, SEED, positions=True, position_every_ms=2 * MIN_MS):
+            if start <= event["ts"] < end and keep(event):
+                out.append(event)
+    return out
+
+
+def archive(stores: Stores, events: list[dict[str, Any]]) -> None:
+    """Ingest the events as the gateways would, then let a worker's archive consumer store them."""
+    service = IngestService(stores)
+    for first in range(0, len(events), 500):
+        result = service.ingest("wanhu", events[first : first + 500])
+        assert result.accepted == len(events[first : first + 500]), result
+    worker = Worker(stores)
+    worker.start_community("wanhu")
+    assert worker.archiver is not None
+    while worker.archiver.run_once(["wanhu"]):
+        pass
+
+
+def simulated(stores: Stores) -> tuple[World, Story]:
+    with stores.sessions() as session:
+        world = load_world(session, "wanhu", random.Random(SEED))
+    return world, make_story(world, int(time.time() * 1000), SEED)
+
+
+@pytest.fixture
+def server(world: Stores) -> Iterator[LiveServer]:
+    live = LiveServer(world.settings)
+    yield live
+    live.stop()
+
+
+def wait_until(find: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """The first truthy answer of find() (elements are found again on every try: Dash re-renders)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = find()
+        except StaleElementReferenceException:
+            found = None
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def texts(browser: Any, css: str) -> list[str]:
+    return [e.text for e in browser.find_elements(By.CSS_SELECTOR, css)]
+
+
+def pick(browser: Any, label: str) -> None:
+    """Choose a place in the picker by typing its label."""
+    browser.find_element(By.CSS_SELECTOR, "#inv-place").click()
+    field = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#inv-place input"), "the picker's input")[0]
+    field.send_keys(label)
+    wait_until(
+        lambda: [o for o in browser.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text.strip() == label],
+        f"the option {label}",
+    )[0].click()
+    field.send_keys(Keys.ESCAPE)
+
+
+def custom_window(browser: Any, start_ms: int, end_ms: int) -> None:
+    """Type a custom window (Asia/Shanghai) into the date and time fields."""
+    browser.find_element(By.CSS_SELECTOR, "#inv-preset input[value=custom]").click()
+    for element, value in (
+        ("inv-from-date", local_text(start_ms, "%Y-%m-%d")),
+        ("inv-from-time", local_text(start_ms, "%H:%M")),
+        ("inv-to-date", local_text(end_ms, "%Y-%m-%d")),
+        ("inv-to-time", local_text(end_ms, "%H:%M")),
+    ):
+        field = browser.find_element(By.ID, element)
+        field.clear()
+        field.send_keys(value)
+
+
+def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, server: LiveServer, browser) -> None:
+    the_world, story = simulated(world)
+    dog = story.dog
+    assert dog is not None
+    evening = local_midnight(story.anchor) - 24 * HOUR_MS + 19 * HOUR_MS  # yesterday 19:00, Asia/Shanghai
+    events = story_events(
+        the_world,
+        story,
+        evening,
+        evening + 90 * MIN_MS,
+        lambda e: e["type"] == "gate.face" and e["device"] == dog.gate or e["type"] == "guard.position",
+    )
+    archive(world, events)
+    browser_login(browser, server.url, "police.wanhu")
+    browser.get(server.url + "/investigate?community=wanhu")
+    try:
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
+    except AssertionError:
+        save_screenshot(browser, "inv_debug")
+        print(browser.get_log("browser"))
+        print(server.log.read_text()[-3000:])
+        raise
+    with world.sessions() as session:
+        from registry.queries import entity_labels  # noqa: PLC0415
+
+        found = entity_labels(session, [dog.gate, dog.building, dog.person, dog.guard], "zh")
+    pick(browser, found[dog.gate])
+    pick(browser, found[dog.building])
+    browser.find_element(By.ID, "inv-box").click()
+    wait_until(lambda: "米" in browser.find_element(By.ID, "inv-area-text").text, "the rectangle around the picks")
+    custom_window(browser, evening, evening + 90 * MIN_MS)
+    browser.find_element(By.ID, "inv-search").click()
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".st-inv-entry"), "the timeline")
+    entries = texts(browser, ".st-inv-entry")
+    passage = [e for e in entries if found[dog.person] in e and "19:40" in e and "出门" in e]
+    assert passage, entries
+    assert found[dog.gate] in passage[0] and "登记住户" in passage[0]
+    stay = [e for e in entries if found[dog.guard] in e and "在区域内" in e]
+    assert stay, entries
+    assert any(m in stay[0] for m in ("19:3", "19:4")), stay
+    # both are on the map, and clicking the passage highlights its marker
+    assert browser.find_elements(By.CSS_SELECTOR, "path.st-inv-marker.st-inv-m-face")
+    assert browser.find_elements(By.CSS_SELECTOR, "path.st-inv-marker.st-inv-m-guard")
+    row = [
+        e
+        for e in browser.find_elements(By.CSS_SELECTOR, ".st-inv-entry")
+        if found[dog.person] in e.text and "19:40" in e.text
+    ][0]
+    row.find_element(By.CSS_SELECTOR, ".st-inv-place").click()
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-inv-hl.st-inv-m-face"), "the highlighted marker")
+    assert browser.find_elements(By.CSS_SELECTOR, ".st-inv-entry.st-inv-selected")
+    # the filter by kind hides the guards
+    browser.find_element(By.CSS_SELECTOR, "#inv-kinds input[value=guard]").click()
+    wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, "path.st-inv-m-guard"), "the guards hidden")
+    browser.find_element(By.CSS_SELECTOR, "#inv-kinds input[value=guard]").click()
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-inv-m-guard"), "the guards back")
+    save_screenshot(browser, "investigate_dog_zh")
+    browser.get(server.url + "/lang/en?next=%2Finvestigate%3Fcommunity%3Dwanhu")
+    wait_until(lambda: "Investigate" in browser.find_element(By.CSS_SELECTOR, ".st-subtitle").text, "English")
+    save_screenshot(browser, "investigate_empty_en")
+    browser.get(server.url + "/lang/zh?next=/")
+
+
+def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveServer, browser) -> None:
+    the_world, story = simulated(world)
+    assert story.night_plate is not None
+    night = [ts for ts, e in story.incidents if e["data"].get("plate") == story.night_plate]
+    assert len(night) == 2
+    midnight = local_midnight(night[0])
+    barriers = story_events(
+        the_world, story, midnight - 20 * HOUR_MS, midnight + 4 * HOUR_MS, lambda e: e["type"] == "gate.vehicle"
+    )
+    archive(world, barriers)
+    browser_login(browser, server.url, "police.wanhu")
+    browser.get(server.url + "/investigate?community=wanhu")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
+    with world.sessions() as session:
+        from registry.models import Community  # noqa: PLC0415
+
+        boundary = session.get(Community, "wanhu")
+        assert boundary is not None
+        from shapely.geometry import mapping, shape  # noqa: PLC0415
+        import json  # noqa: PLC0415
+
+        outline = mapping(shape(json.loads(boundary.boundary)).envelope)
+    # the rectangle as the EditControl reports a drawn one (its geojson property)
+    drawn = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"type": "rectangle"}, "geometry": outline}]}
+    browser.execute_script("window.dash_clientside.set_props('inv-draw', {geojson: arguments[0]});", drawn)
+    wait_until(lambda: "米" in browser.find_element(By.ID, "inv-area-text").text, "the drawn area")
+    custom_window(browser, midnight, midnight + 4 * HOUR_MS)
+    browser.find_element(By.ID, "inv-search").click()
+    row = wait_until(
+        lambda: browser.find_elements(By.CSS_SELECTOR, f"tr[data-plate='{story.night_plate}']"), "the plate's row"
+    )[0]
+    assert "本周仅此一次出现" in row.text
+    assert "st-inv-once" in row.get_attribute("class")
+    row.find_element(By.CSS_SELECTOR, "button").click()
+    title = wait_until(lambda: texts(browser, ".st-inv-followtitle"), "the followed plate")[0]
+    assert story.night_plate in title and "2" in title
+    followed = texts(browser, ".st-inv-follow .st-inv-entry")
+    assert len(followed) == 2
+    assert "驶入" in followed[0] and "01:1" in followed[0]
+    assert "驶出" in followed[1] and ("01:3" in followed[1] or "01:4" in followed[1])
+    assert len(browser.find_elements(By.CSS_SELECTOR, "path.st-inv-follow")) == 2
+    browser.find_element(By.CSS_SELECTOR, "#inv-follow-span input[value=week]").click()
+    wait_until(lambda: "本周" in browser.find_element(By.CSS_SELECTOR, "#inv-follow-span").text, "the week")
+    save_screenshot(browser, "investigate_car_zh")
