@@ -40,6 +40,7 @@ PAGE_MODULES = (
     "layouts.tasks",
     "layouts.reports",
     "layouts.investigate",
+    "layouts.cases",
 )
 CALLBACK_MODULES = (
     "callbacks.wall",
@@ -52,6 +53,7 @@ CALLBACK_MODULES = (
     "callbacks.reports",
     "callbacks.notifications",
     "callbacks.investigate",
+    "callbacks.cases",
 )
 
 

@@ -34,6 +34,7 @@ from core.timefmt import ms_to_utc
 from ingest.directory import Directory
 from ingest.schema import Event
 from memory.archive import Archiver
+from memory.retention import run_nightly_purge
 from reports.scheduler import run_due_reports
 from store.applied import AppliedToken
 from store.events import EventLog, StreamEntry
@@ -378,6 +379,7 @@ class Worker:
                             run_due_reports(self.stores, self.clock.now_ms())
                         except SandtableError as err:
                             log.warning("daily reports: %s", err)
+                        run_nightly_purge(self.stores, self.clock.now_ms())  # once a night across workers
                     last["sweep"] = now
                 if now - last["claim"] > max(1.0, s.worker_claim_idle_ms / 3000):
                     for community in self._communities:

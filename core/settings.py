@@ -151,6 +151,28 @@ class Settings(BaseSettings):
     )
     report_font_bold: Path = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 
+    # --- retention (PIPL, issue #19): days each data class is kept (memory/retention.py) ----
+    retain_events_days: int = Field(default=180, ge=1, le=36_500, description="archived events (the archive)")
+    retain_evidence_days: int = Field(
+        default=90, ge=1, le=36_500, description="evidence images (unless pinned by a case still kept)"
+    )
+    retain_gate_captures_days: int = Field(
+        default=90, ge=1, le=36_500, description="gate passages, plate captures and lock openings (identities)"
+    )
+    retain_visitor_passes_days: int = Field(default=30, ge=1, le=36_500, description="visitor passes, after expiry")
+    retain_alerts_days: int = Field(
+        default=365, ge=1, le=36_500, description="closed alerts, their steps, tasks, resident reports, notifications"
+    )
+    retain_cases_days: int = Field(default=1825, ge=1, le=36_500, description="case files, after they are closed")
+    retain_audit_days: int = Field(default=1095, ge=1, le=36_500, description="the audit log")
+    retain_heartbeats_full_days: int = Field(
+        default=7, ge=1, le=36_500, description="then heartbeats: one per device per hour, and every change"
+    )
+    purge_daily_at: str = Field(
+        default="03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local time of the nightly purge"
+    )
+    purge_daily_enabled: bool = True
+
     # --- the wanted list -----------------------------------------------------------------
     watchlist_visible_to: str = Field(
         default="police",

@@ -62,6 +62,7 @@ def nav_links(lang: str) -> list[Any]:
         ("/investigate", "nav.investigate", "investigate"),
         ("/tasks", "nav.tasks", "view.tasks"),
         ("/reports", "nav.reports", "view.reports"),
+        ("/cases", "nav.cases", "investigate"),
     ]
     return [
         html.A(t(key, lang), href=href, className="st-nav")

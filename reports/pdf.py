@@ -50,17 +50,20 @@ class ReportPDF(FPDF):
     def __init__(self, data: ReportData, fonts: ReportFonts) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.data = data
-        self.lang = data.lang
+        self.set_up(fonts, data.lang, f"{t('report.title', data.lang)} · {data.title_place}")
+        self.set_subject(f"{data.request.start.isoformat()} – {data.request.end.isoformat()}")
+
+    def set_up(self, fonts: ReportFonts, lang: str, title: str) -> None:
+        """Fonts, margins, language and metadata of a Sandtable PDF (reports and case files)."""
+        self.lang = lang
         self.add_font(FONT, "", str(fonts.regular.path), collection_font_number=fonts.regular.index)
         self.add_font(FONT, "B", str(fonts.bold.path), collection_font_number=fonts.bold.index)
         self.set_margins(15, 17, 15)
         self.set_auto_page_break(True, margin=16)
-        self.set_lang("zh-CN" if self.lang == "zh" else "en")
-        title = f"{t('report.title', self.lang)} · {data.title_place}"
+        self.set_lang("zh-CN" if lang == "zh" else "en")
         self.set_title(title)
-        self.set_subject(f"{data.request.start.isoformat()} – {data.request.end.isoformat()}")
-        self.set_creator(t("app.title", self.lang))
-        self.set_author(t("app.title", self.lang))
+        self.set_creator(t("app.title", lang))
+        self.set_author(t("app.title", lang))
         self.set_text_color(*INK)
         self.running_title = title
 
@@ -85,10 +88,13 @@ class ReportPDF(FPDF):
         self.set_y(-11)
         self.set_font(FONT, "", 7.5)
         self.set_text_color(*MUTED)
-        mark = "report.classification.wall" if self.data.request.principal.role == "wall" else "report.classification"
-        self.cell(self.epw / 2, 4, t(mark, self.lang))
+        self.cell(self.epw / 2, 4, t(self.handling_mark(), self.lang))
         self.cell(self.epw / 2, 4, t("report.page", self.lang, n=self.page_no(), total="{nb}"), align="R")
         self.set_text_color(*INK)
+
+    def handling_mark(self) -> str:
+        """The i18n key of the footer's handling mark."""
+        return "report.classification.wall" if self.data.request.principal.role == "wall" else "report.classification"
 
     def fit(self, text: str, width: float) -> str:
         """Text cut with an ellipsis to fit width at the current font."""

@@ -31,7 +31,13 @@ ORIGIN = {"Origin": "http://localhost"}
 ROLES = ("anonymous", "police.wanhu", "grid.wanhu-G1", "guard.wanhu-GD04", "property.wanhu", "wall.wanhu", "kiosk.wall")
 # the page each callback permission belongs to: a role may call a page's callbacks exactly when it
 # may open that page (the visitor-approval panel sits on both the console and the tasks page)
-PAGE_OF = {"view.wall": "/", "view.console": "/console", "view.tasks": "/tasks", "view.reports": "/reports"}
+PAGE_OF = {
+    "view.wall": "/",
+    "view.console": "/console",
+    "view.tasks": "/tasks",
+    "view.reports": "/reports",
+    "investigate": "/cases",  # issue #19: the cases page (and the Investigate page) need investigate
+}
 CITY_PAGE = "/city"  # city-wide accounts only: a community's wall display opens it and sees nothing
 
 

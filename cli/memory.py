@@ -1,0 +1,78 @@
+"""``manage.py case export`` and ``manage.py purge`` (issue #19: case files and retention; interfaces §9)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.main import JsonFlag, app, settings, user_errors
+from core.errors import InvalidInput
+from store.stores import open_stores
+
+case_app = typer.Typer(help="Case files (案件): export.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+
+
+def _summary(data: dict[str, Any], as_json: bool, human: str) -> None:
+    """A line for a human, or the machine-readable summary as the last line."""
+    typer.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")) if as_json else human)
+
+
+@case_app.command("export")
+@user_errors
+def case_export(
+    case_id: Annotated[str, typer.Argument(help="the case id (C20261206-1a2b3c)")],
+    out: Annotated[Path, typer.Option("--out", help="the folder to write the four files into")],
+    lang: Annotated[str, typer.Option("--lang", help="zh or en")] = "zh",
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a case's timeline.csv, timeline.json, case.pdf and manifest.json (SHA-256 of each)."""
+    from auth.principal import Principal  # noqa: PLC0415 — CLI start-up: loaded only by this command
+    from memory.case_export import export_case  # noqa: PLC0415 — CLI start-up: loaded only by this command
+
+    if lang not in ("zh", "en"):
+        raise InvalidInput(f"--lang must be zh or en, not {lang!r}")
+    cfg = settings()
+    # an operator at the server's console: every case, audited under their login name
+    operator = Principal(kind="system", id=f"manage.py:{getpass.getuser()}", role="admin", name="manage.py case export")
+    stores = open_stores(cfg, connect_redis=False, start_redis=False)
+    try:
+        with stores.sessions.begin() as session:
+            done = export_case(session, cfg, operator, case_id, out, lang)
+    finally:
+        stores.engine.dispose()
+    _summary(
+        {"case": done.case, "out": str(out), "files": done.files, "counts": done.counts},
+        as_json,
+        f"case {done.case}: {done.counts['timeline']} timeline entries ({done.counts['pins']} pins), "
+        f"{done.counts['notes']} notes; written to {out}",
+    )
+
+
+@app.command()
+@user_errors
+def purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be purged; remove nothing")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Apply the retention periods (SANDTABLE_RETAIN_*_DAYS): purge what is older, per data class."""
+    from auth.principal import Principal  # noqa: PLC0415 — CLI start-up: loaded only by this command
+    from memory import retention  # noqa: PLC0415 — CLI start-up: loaded only by this command
+
+    cfg = settings()
+    operator = Principal(kind="system", id=f"manage.py:{getpass.getuser()}", role="admin", name="manage.py purge")
+    stores = open_stores(cfg)
+    try:
+        report = retention.purge(stores, int(time.time() * 1000), dry_run=dry_run, principal=operator)
+    finally:
+        stores.engine.dispose()
+    verb = "would purge" if dry_run else "purged"
+    lines = [f"{klass:<16} {report.classes[klass]:>9}  (before {report.before[klass]})" for klass in retention.CLASSES]
+    if report.partitions:
+        lines.append(f"partitions dropped: {', '.join(report.partitions)}")
+    _summary(report.as_dict(), as_json, f"{verb}:\n" + "\n".join(lines))
