@@ -499,9 +499,8 @@ def entry_row(index: int, entry: Mapping[str, Any], selected: bool, lang: str, *
             html.Span(entry.get("time", ""), className="st-inv-time"),
             html.Span(t(f"inv.kind.{kind}", lang), className="st-inv-kind"),
             html.Span(entry.get("place", ""), className="st-inv-place"),
-            html.Span(entry.get("who", ""), className="st-inv-who"),
+            html.Span([entry.get("who", ""), *follow_buttons(index, entry)], className="st-inv-who"),
             html.Span(entry.get("what", ""), className="st-inv-what"),
-            *follow_buttons(index, entry),
             html.Button(
                 t("inv.pin", lang), id={"type": ids.INV_PIN, "index": index}, className="st-inv-pin", n_clicks=0
             )

@@ -206,6 +206,8 @@ def layout(community: str | None = None, **_: Any) -> html.Div:
                         children=[
                             html.Div(t("inv.timeline", lang), className="st-panel-title"),
                             html.Div(id=ids.INV_TIMELINE, className="st-inv-timeline"),
+                            html.Div(t("inv.plates", lang), className="st-panel-title st-gap"),
+                            html.Div(id=ids.INV_PLATES, className="st-inv-plates"),
                             html.Div(
                                 className="st-inv-span",
                                 children=[
@@ -223,8 +225,6 @@ def layout(community: str | None = None, **_: Any) -> html.Div:
                                 ],
                             ),
                             html.Div(id=ids.INV_FOLLOW_PANEL, className="st-inv-follow"),
-                            html.Div(t("inv.plates", lang), className="st-panel-title st-gap"),
-                            html.Div(id=ids.INV_PLATES, className="st-inv-plates"),
                         ],
                     ),
                 ],
