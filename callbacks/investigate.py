@@ -33,12 +33,13 @@ from auth.principal import Principal, current_principal
 from callbacks.util import as_dict, as_list
 from core.errors import InvalidInput, SandtableError
 from core.i18n import t
-from core.timefmt import SHANGHAI, local_text, ms_to_utc
+from core.timefmt import SHANGHAI, iso_utc, local_text, ms_to_utc
 from layouts import ids
 from layouts.attrs import data_attrs
 from layouts.investigate import KINDS, draw_control, place_options
+from memory.cases import create_case, pin
 from memory.models import ArchivedEvent
-from memory.search import SearchQuery, rows
+from memory.search import SearchQuery, item_of, rows
 from registry.models import Building, Community, Device, Grid, Household, Vehicle, WatchlistEntry
 
 KIND_OF_TYPE = {
@@ -790,4 +791,120 @@ def render_follow(followed: Any, state: Any) -> tuple[Any, ...]:
             *(entry_row(i, e, False, lang, pin=False) for i, e in enumerate(entries)),
         ],
         [marker(e, extra="st-inv-follow", radius=9) for e in entries if e.get("lat") is not None],
+    )
+
+
+# --- cases (memory.cases, the case files part of issue #19) -------------------------------
+
+
+def case_query(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The investigation as a §9 search body, kept with the case."""
+    window = [v for v in as_list(results.get("window")) if isinstance(v, int)]
+    query: dict[str, Any] = {"types": [*KIND_OF_TYPE, "alert"]}
+    if len(window) == 2:
+        query.update({"from": iso_utc(window[0]), "to": iso_utc(window[1])})
+    area = as_dict(results.get("area"))
+    if area:
+        query["polygon"] = area
+    return query
+
+
+@page_callback(
+    "investigate",
+    Output(ids.INV_CASE, "data"),
+    Output(ids.INV_CASE_MSG, "children"),
+    Input(ids.INV_SAVE, "n_clicks"),
+    State(ids.INV_CASE_NAME, "value"),
+    State(ids.INV_RESULTS, "data"),
+    State(ids.INV_STATE, "data"),
+    prevent_initial_call=True,
+)
+def save_case(_clicks: Any, name: Any, results: Any, state: Any) -> tuple[Any, ...]:
+    """Save the investigation as a case (its name and query), then link to it."""
+    principal = current_principal()
+    community = _community(principal, state)
+    lang = _lang(state)
+    if not as_dict(results):
+        return no_update, html.Span(t("inv.save.need_search", lang), className="st-msg-error")
+    try:
+        with stores().sessions.begin() as session:
+            case_id = create_case(
+                session, principal, community=community, name=str(name or ""), query=case_query(as_dict(results))
+            )
+    except SandtableError as err:
+        return no_update, html.Span(err.text(lang), className="st-msg-error")
+    return case_id, html.Span(
+        [
+            t("inv.saved", lang),
+            " ",
+            html.A(t("inv.open_case", lang), href=f"/cases?case={case_id}", className="st-inv-caselink"),
+        ],
+        className="st-msg-ok",
+    )
+
+
+def pinned_item(
+    session: Session, principal: Principal, community: str, entry: Mapping[str, Any]
+) -> tuple[dict[str, Any], str] | None:
+    """The item of a timeline entry read again from the archive or the alert history, as the
+    principal may see it (the browser names the entry; it never supplies its content)."""
+    if entry.get("kind") == "alert":
+        record = session.get(AlertRecord, str(entry.get("entry", "")))
+        if record is None or record.community_id != community:
+            return None
+        seen = alert_for(principal, record_view(record), stores().settings)
+        return (seen, "alert") if seen is not None else None
+    ts = entry.get("ts")
+    if not isinstance(ts, int):
+        return None
+    row = session.scalar(
+        select(ArchivedEvent).where(
+            ArchivedEvent.community_id == community,
+            ArchivedEvent.ts == ts,
+            ArchivedEvent.entry == str(entry.get("entry", "")),
+        )
+    )
+    grid = principal.scope.grid
+    if row is None or (grid is not None and row.grid_id != grid):
+        return None
+    return item_of(row), "event"
+
+
+@page_callback(
+    "investigate",
+    Output(ids.INV_CASE_MSG, "children", allow_duplicate=True),
+    Input({"type": ids.INV_PIN, "index": ALL}, "n_clicks"),
+    State(ids.INV_RESULTS, "data"),
+    State(ids.INV_CASE, "data"),
+    State(ids.INV_STATE, "data"),
+    prevent_initial_call=True,
+)
+def pin_entry(clicks: Any, results: Any, case_id: Any, state: Any) -> Any:
+    """Pin one timeline entry to the case saved from this investigation."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, Mapping) or not any(isinstance(c, int) and c > 0 for c in as_list(clicks)):
+        raise PreventUpdate
+    principal = current_principal()
+    community = _community(principal, state)
+    lang = _lang(state)
+    if not isinstance(case_id, str) or not case_id:
+        return html.Span(t("inv.pin.no_case", lang), className="st-msg-error")
+    entries = as_list(as_dict(results).get("entries"))
+    index = trigger.get("index")
+    if not isinstance(index, int) or not 0 <= index < len(entries) or not isinstance(entries[index], dict):
+        raise PreventUpdate
+    try:
+        with stores().sessions.begin() as session:
+            found = pinned_item(session, principal, community, entries[index])
+            if found is None:
+                raise PreventUpdate
+            pin(session, principal, case_id, found[0], kind=found[1])
+    except SandtableError as err:
+        return html.Span(err.text(lang), className="st-msg-error")
+    return html.Span(
+        [
+            f"{t('inv.pinned', lang)}: {entries[index].get('time', '')} {entries[index].get('what', '')} ",
+            html.A(t("inv.open_case", lang), href=f"/cases?case={case_id}", className="st-inv-caselink"),
+        ],
+        className="st-msg-ok",
     )

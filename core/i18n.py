@@ -1015,6 +1015,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "inv.pin": ("钉选", "Pin"),
     "inv.pinned": ("已钉选到案件", "Pinned to the case"),
     "inv.pin.no_case": ("请先保存为案件", "Save the investigation as a case first"),
+    "inv.save.need_search": ("请先查询，再保存为案件", "Search first, then save it as a case"),
     "inv.what.door.open": ("门被打开", "Door opened"),
     "inv.what.door.closed": ("门关闭", "Door closed"),
     "inv.what.lock": ("开锁 · {method}", "Unlocked · {method}"),

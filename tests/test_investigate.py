@@ -17,8 +17,10 @@ from selenium.webdriver.common.keys import Keys
 from shapely.geometry import mapping, shape
 
 from analytics.worker import Worker
+from auth.principal import SYSTEM
 from core.timefmt import local_text
 from ingest.service import IngestService
+from memory.cases import read_case
 from registry.models import Community
 from registry.queries import entity_labels
 from simulator.generate import SLOT_MS, Story, local_midnight, make_story, slot_events
@@ -29,6 +31,7 @@ from tests.conftest import LiveServer, browser_login, save_screenshot
 pytestmark = pytest.mark.browser
 
 SEED = 7
+BROWSER: list[Any] = []
 HOUR_MS = 3_600_000
 MIN_MS = 60_000
 
@@ -83,6 +86,7 @@ def wait_until(find: Callable[[], Any], what: str, timeout: float = 30.0) -> Any
         if found:
             return found
         time.sleep(0.2)
+    save_screenshot(BROWSER[0], "investigate_timeout") if BROWSER else None
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -92,7 +96,7 @@ def texts(browser: Any, css: str) -> list[str]:
 
 def pick(browser: Any, label: str) -> None:
     """Choose a place in the picker by typing its label."""
-    browser.find_element(By.ID, "inv-place").click()
+    wait_until(lambda: browser.find_elements(By.ID, "inv-place"), "the picker")[0].click()
     field = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"), "the search")[0]
     field.send_keys(label)
     wait_until(
@@ -138,6 +142,7 @@ def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, s
         lambda e: (e["type"] == "gate.face" and e["device"] == dog.gate) or e["type"] == "guard.position",
     )
     archive(world, events)
+    BROWSER[:] = [browser]
     browser_login(browser, server.url, "police.wanhu")
     browser.get(server.url + "/investigate?community=wanhu")
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
@@ -174,6 +179,23 @@ def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, s
     wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, "path.st-inv-m-guard"), "the guards hidden")
     choose(browser, "inv-kinds", "guard")
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-inv-m-guard"), "the guards back")
+    # saved as a case, the passage pinned to it (memory.cases)
+    browser.find_element(By.ID, "inv-case-name").send_keys("东门遛狗走失")
+    browser.find_element(By.ID, "inv-save").click()
+    link = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#inv-case-msg a.st-inv-caselink"), "the case")[0]
+    href = link.get_attribute("href")
+    assert "/cases?case=" in href
+    passage_row = next(
+        e
+        for e in browser.find_elements(By.CSS_SELECTOR, ".st-inv-entry")
+        if found[dog.person] in e.text and "19:40" in e.text
+    )
+    passage_row.find_element(By.CSS_SELECTOR, ".st-inv-pin").click()
+    wait_until(lambda: "已钉选到案件" in browser.find_element(By.ID, "inv-case-msg").text, "the pin")
+    with world.sessions() as session:
+        case = read_case(session, SYSTEM, href.split("case=")[1])
+    assert case["name"] == "东门遛狗走失"
+    assert [p["item"]["person"] for p in case["pins"]] == [dog.person]
     save_screenshot(browser, "investigate_dog_zh")
     browser.get(server.url + "/lang/en?next=%2Finvestigate%3Fcommunity%3Dwanhu")
     wait_until(lambda: "Investigate" in " ".join(texts(browser, ".st-subtitle")), "English")
