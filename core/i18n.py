@@ -1044,6 +1044,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "inv.error.long": ("时段不能超过 {days} 天", "The window may not be longer than {days} days"),
     "inv.error.polygon": ("所画区域无效：{problem}", "The area is not valid: {problem}"),
     "inv.error.outside": ("所画区域不在小区内", "The area lies outside the community"),
+    "inv.error.follow": ("只能追踪车牌或人员", "Only a plate or a person can be followed"),
     # --- issue #19, part "case files (案件) and retention": memory/cases.py, layouts/cases.py, purge ---
     "nav.cases": ("案件", "Cases"),
     "case.error.forbidden": ("当前角色无权查看或办理案件", "This role may not work on cases"),

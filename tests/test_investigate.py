@@ -14,21 +14,26 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from shapely import box
 from shapely.geometry import mapping, shape
+from sqlalchemy import select
 
 from analytics.worker import Worker
-from auth.principal import SYSTEM
+from auth.principal import SYSTEM, Principal
+from core.errors import InvalidInput
 from core.timefmt import local_text
 from ingest.service import IngestService
 from memory.cases import read_case
-from registry.models import Community
+from memory.investigation import investigate, local_ms, read_window
+from memory.models import ArchivedEvent
+from registry.models import Community, Device, Household
 from registry.queries import entity_labels
 from simulator.generate import SLOT_MS, Story, local_midnight, make_story, slot_events
 from simulator.world import World, load_world
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, save_screenshot
 
-pytestmark = pytest.mark.browser
+browser_test = pytest.mark.browser
 
 SEED = 7
 BROWSER: list[Any] = []
@@ -129,6 +134,7 @@ def custom_window(browser: Any, start_ms: int, end_ms: int) -> None:
         assert field.get_attribute("value") == value
 
 
+@browser_test
 def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, server: LiveServer, browser) -> None:
     the_world, story = simulated(world)
     dog = story.dog
@@ -204,6 +210,7 @@ def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, s
     browser.get(server.url + "/lang/zh?next=/")
 
 
+@browser_test
 def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveServer, browser) -> None:
     the_world, story = simulated(world)
     assert story.night_plate is not None
@@ -250,3 +257,62 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
     choose(browser, "inv-follow-span", "week")
     wait_until(lambda: "本周" in texts(browser, ".st-inv-followtitle")[0] or True, "the week")
     save_screenshot(browser, "investigate_car_zh")
+
+
+def test_a_window_typed_wrong_gets_a_clear_error() -> None:
+    now = local_ms("2026-12-06", "12:00")
+    assert read_window("custom", ("2026-12-05", "19:00", "2026-12-05", "20:30"), now) == (
+        local_ms("2026-12-05", "19:00"),
+        local_ms("2026-12-05", "19:00") + 90 * MIN_MS,
+    )
+    for parts, key in (
+        (("2026-12-05", "20:30", "2026-12-05", "19:00"), "inv.error.window"),
+        (("2026-12-05", "7pm", "2026-12-05", "20:30"), "inv.error.time"),
+        (("2026-10-01", "00:00", "2026-12-05", "00:00"), "inv.error.long"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            read_window("custom", parts, now)
+        assert refused.value.key == key
+    # 昨晚 22:00–06:00: the night that has ended (at 03:00 it is the one before)
+    assert read_window("last_night", ("", "", "", ""), now) == (
+        local_ms("2026-12-05", "22:00"),
+        local_ms("2026-12-06", "06:00"),
+    )
+    early = local_ms("2026-12-06", "03:00")
+    assert read_window("last_night", ("", "", "", ""), early)[0] == local_ms("2026-12-04", "22:00")
+
+
+def test_a_grid_workers_area_is_clipped_to_their_grid(world: Stores) -> None:
+    with world.sessions() as session:
+        locks = session.execute(
+            select(Device.id, Household.grid_id)
+            .join(Household, Household.id == Device.household_id)
+            .where(Device.community_id == "wanhu", Device.type == "smart_lock")
+            .order_by(Device.id)
+        ).all()
+        boundary = session.get(Community, "wanhu")
+        assert boundary is not None
+        everywhere = mapping(shape(json.loads(boundary.boundary)).envelope)
+    mine, theirs = locks[0], next(lock for lock in locks if lock[1] != locks[0][1])
+    now = int(time.time() * 1000)
+    archive(
+        world,
+        [
+            {"id": f"t{i}", "type": "lock.open", "device": lock, "ts": now - 60_000 + i, "data": {"method": "card"}}
+            for i, (lock, _) in enumerate((mine, theirs))
+        ],
+    )
+    worker = Principal(kind="user", id="gw", role="grid_worker", community="wanhu", grid=mine[1], name="gw")
+    police = Principal(kind="user", id="p", role="police", community="wanhu", name="p")
+    with world.sessions() as session:
+        seen = investigate(session, worker, "wanhu", everywhere, (now - HOUR_MS, now), "zh", world.settings)
+        assert seen["clipped"] is True
+        assert [e["entry"] for e in seen["entries"] if e["kind"] == "lock"] == [
+            r.entry for r in session.scalars(select(ArchivedEvent).where(ArchivedEvent.device_id == mine[0]))
+        ]
+        whole = investigate(session, police, "wanhu", everywhere, (now - HOUR_MS, now), "zh", world.settings)
+        assert whole["clipped"] is False
+        assert len([e for e in whole["entries"] if e["kind"] == "lock"]) == 2
+        with pytest.raises(InvalidInput) as refused:
+            investigate(session, police, "wanhu", mapping(box(0, 0, 1, 1)), (now - HOUR_MS, now), "zh", world.settings)
+        assert refused.value.key == "inv.error.outside"
