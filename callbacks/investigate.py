@@ -1,8 +1,9 @@
 """Callbacks of the Investigate page (研判); the investigation itself is memory.investigation.
-Role and scope come from the server session: the community is checked against the caller's scope, a grid worker's area is clipped to their grid
-and their searches carry their grid (``SearchQuery.grids``), alerts pass ``alerts.access``, names
-are shown as the reader may see them (``auth.labels``). The browser sends only the area, the
-window and what was clicked; a pinned entry is read again from the archive, never taken from it."""
+Role and scope come from the server session: the community is checked against the caller's scope,
+a grid worker's area is clipped to their grid and their searches carry their grid
+(``SearchQuery.grids``), alerts pass ``alerts.access``, names are shown as the reader may see them
+(``auth.labels``). The browser sends only the area, the window and what was clicked; a pinned
+entry is read again from the archive, never taken from it."""
 
 from __future__ import annotations
 
