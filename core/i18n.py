@@ -1027,6 +1027,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "inv.what.guard": ("在区域内 {start}–{end}（{n} 个定位）", "In the area {start}–{end} ({n} positions)"),
     "inv.what.alert": ("告警：{type}", "Alert: {type}"),
     "inv.what.other": ("事件 {type}", "Event {type}"),
+    "inv.near": ("{place}附近", "Near {place}"),
     "inv.who.resident": ("登记住户 {name}", "Registered resident {name}"),
     "inv.who.stranger": ("未登记人脸", "Unregistered face"),
     "inv.who.id": ("身份证（未登记）", "ID card (not registered)"),

@@ -213,6 +213,21 @@ def guard_stays(positions: list[ArchivedEvent]) -> list[list[ArchivedEvent]]:
     return stays
 
 
+def nearest_buildings(session: Session, community: str, points: list[ArchivedEvent]) -> list[str | None]:
+    """The building nearest to each point (where a guard's stay is said to be)."""
+    buildings = session.execute(
+        select(Building.id, Building.lat, Building.lon).where(Building.community_id == community)
+    ).all()
+    out: list[str | None] = []
+    for point in points:
+        if point.lat is None or point.lon is None or not buildings:
+            out.append(None)
+            continue
+        scale = math.cos(math.radians(point.lat))
+        out.append(min(buildings, key=lambda b: (b.lat - point.lat) ** 2 + ((b.lon - point.lon) * scale) ** 2).id)
+    return out
+
+
 def identity(row: ArchivedEvent, found: Mapping[str, str], wanted: set[str], lang: str) -> str:
     """Who opened a door or passed a gate: a registered resident, an unregistered face, an ID
     card, a wanted-list match (``wanted``: only for the roles that may see the wanted list)."""
@@ -266,11 +281,13 @@ def event_entries(
     """The archive rows as people read them: one entry per event, one per guard per stay."""
     events = [r for r in archived if r.type != "guard.position" and r.type in KIND_OF_TYPE]
     stays = guard_stays([r for r in archived if r.type == "guard.position"])
+    near = nearest_buildings(session, archived[0].community_id, [s[len(s) // 2] for s in stays]) if stays else []
     found = labels(
         session,
         principal,
         [v for r in events for v in (r.device_id, r.building_id, r.household_id, r.guard_id, r.person)]
-        + [s[0].guard_id for s in stays],
+        + [s[0].guard_id for s in stays]
+        + [b for b in near if b],
         lang,
     )
     hashes = sorted({(r.person or "")[3:] for r in events if (r.person or "").startswith("id:")})
@@ -300,7 +317,7 @@ def event_entries(
         out.append(
             entry_of(row, kind, place=place, who=who, what=what_of(row, lang), follow=found.get(row.person or ""))
         )
-    for stay in stays:
+    for stay, building in zip(stays, near, strict=True):
         first, last = stay[0], stay[-1]
         middle = stay[len(stay) // 2]
         text = t(
@@ -310,7 +327,8 @@ def event_entries(
             end=local_text(last.ts, "%H:%M"),
             n=len(stay),
         )
-        entry = entry_of(first, "guard", place="", who=found.get(first.guard_id or "", first.device_id), what=text)
+        place = t("inv.near", lang, place=found[building]) if building in found else ""
+        entry = entry_of(first, "guard", place=place, who=found.get(first.guard_id or "", first.device_id), what=text)
         entry.update(lat=middle.lat, lon=middle.lon, guard=first.guard_id)
         out.append(entry)
     return out

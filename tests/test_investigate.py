@@ -168,7 +168,8 @@ def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, s
     assert found[dog.gate] in passage[0] and "登记住户" in passage[0]
     stay = [e for e in entries if found[dog.guard] in e and "在区域内" in e]
     assert stay, entries
-    assert any("19:3" in s or "19:4" in s for s in stay), stay  # the walk past the building, 19:35–19:50
+    passing = [s for s in stay if "19:3" in s or "19:4" in s]  # the walk past the building, 19:35–19:50
+    assert any(f"{found[dog.building]}附近" in s for s in passing), stay
     # both are on the map, and clicking the passage highlights its marker
     assert browser.find_elements(By.CSS_SELECTOR, "path.st-inv-marker.st-inv-m-face")
     assert browser.find_elements(By.CSS_SELECTOR, "path.st-inv-marker.st-inv-m-guard")
