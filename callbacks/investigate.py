@@ -330,11 +330,20 @@ def render(results: Any, kinds: Any, selected: Any, state: Any) -> tuple[Any, ..
                         className="st-inv-once" if p.get("once") else "",
                         children=[
                             html.Td(
-                                html.Button(
-                                    p.get("plate"),
-                                    id={"type": ids.INV_FOLLOW_BTN, "index": f"p{n}|plate:{p.get('plate')}"},
-                                    className="st-inv-followbtn",
-                                )
+                                [
+                                    html.Button(
+                                        p.get("plate"),
+                                        id={"type": ids.INV_FOLLOW_BTN, "index": f"p{n}|plate:{p.get('plate')}"},
+                                        className="st-inv-followbtn",
+                                    ),
+                                    html.Span(
+                                        t(
+                                            "inv.who.registered_car" if p.get("registered") else "inv.who.visitor_car",
+                                            lang,
+                                        ),
+                                        className="st-inv-cartag",
+                                    ),
+                                ]
                             ),
                             html.Td(p.get("window")),
                             html.Td(p.get("week")),

@@ -388,13 +388,18 @@ def plate_summary(
     archived: list[ArchivedEvent],
 ) -> list[dict[str, Any]]:
     """Each plate that passed a barrier in the area and window: its passages then and in the 7
-    days around the window (the whole community), ``once`` when all of them fall in the window."""
+    days around the window (the whole community), ``once`` when all of them fall in the window,
+    ``registered`` for a car of the registry; visiting cars seen once first."""
     in_window: dict[str, int] = defaultdict(int)
     for row in archived:
         if row.type == "gate.vehicle" and row.plate:
             in_window[row.plate] += 1
     middle = (window[0] + window[1]) // 2
     week = (min(window[0], middle - WEEK_MS // 2), max(window[1], middle + WEEK_MS // 2))
+    plates = sorted(in_window)
+    registered = set(
+        session.scalars(select(Vehicle.plate).where(Vehicle.community_id == community, Vehicle.plate.in_(plates)))
+    )
     out = []
     for plate in sorted(in_window, key=lambda p: (-in_window[p], p))[:MAX_PLATES]:
         around = sum(
@@ -404,8 +409,16 @@ def plate_summary(
                 SearchQuery(community, week[0], week[1], plate=plate, types=("gate.vehicle",), grids=grids),
             )
         )
-        out.append({"plate": plate, "window": in_window[plate], "week": around, "once": around <= in_window[plate]})
-    out.sort(key=lambda p: (not p["once"], p["plate"]))
+        out.append(
+            {
+                "plate": plate,
+                "window": in_window[plate],
+                "week": around,
+                "once": around <= in_window[plate],
+                "registered": plate in registered,
+            }
+        )
+    out.sort(key=lambda p: (not p["once"], p["registered"], p["plate"]))
     return out
 
 

@@ -245,7 +245,9 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
     row = wait_until(
         lambda: browser.find_elements(By.CSS_SELECTOR, f"tr[data-plate='{story.night_plate}']"), "the plate's row"
     )[0]
-    assert "本周仅此一次出现" in row.text
+    assert "本周仅此一次出现" in row.text and "外来车辆" in row.text
+    first = browser.find_element(By.CSS_SELECTOR, ".st-inv-platetable tr[data-plate]")
+    assert first.get_attribute("data-plate") == story.night_plate  # the visiting car seen once comes first
     assert "st-inv-once" in row.get_attribute("class")
     row.find_element(By.CSS_SELECTOR, "button").click()
     title = wait_until(lambda: texts(browser, ".st-inv-followtitle"), "the followed plate")[0]
