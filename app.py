@@ -35,7 +35,15 @@ from store.stores import Stores, open_stores
 
 log = logging.getLogger(__name__)
 
-PAGE_MODULES = ("layouts.city", "layouts.wall", "layouts.console", "layouts.tasks", "layouts.reports", "layouts.cases")
+PAGE_MODULES = (
+    "layouts.city",
+    "layouts.wall",
+    "layouts.console",
+    "layouts.tasks",
+    "layouts.reports",
+    "layouts.investigate",
+    "layouts.cases",
+)
 CALLBACK_MODULES = (
     "callbacks.wall",
     "callbacks.scrubber",
@@ -47,6 +55,7 @@ CALLBACK_MODULES = (
     "callbacks.visitors",
     "callbacks.reports",
     "callbacks.notifications",
+    "callbacks.investigate",
     "callbacks.cases",
 )
 

@@ -51,6 +51,13 @@ def layout(community: str | None = None, **_: Any) -> html.Div:
                     html.Section(
                         className="st-panel st-queue",
                         children=[
+                            html.A(
+                                t("inv.open", lang),
+                                href=f"/investigate?community={chosen.id}",
+                                className="st-btn st-inv-link",
+                            )
+                            if can(principal, "investigate")
+                            else None,
                             incident_form(chosen, lang, stores().settings) if can(principal, "dispatch") else None,
                             html.Div(t("console.queue", lang), className="st-panel-title"),
                             html.Div(

@@ -59,6 +59,7 @@ def nav_links(lang: str) -> list[Any]:
         ("/city", "nav.city", "view.city"),
         ("/", "nav.wall", "view.wall"),
         ("/console", "nav.console", "view.console"),
+        ("/investigate", "nav.investigate", "investigate"),
         ("/tasks", "nav.tasks", "view.tasks"),
         ("/reports", "nav.reports", "view.reports"),
         ("/cases", "nav.cases", "investigate"),

@@ -4,7 +4,10 @@ Every slot's events depend only on the seed, the community and the slot, so a ba
 live phase that follows agree, and re-running a backfill produces the same event ids (ingest
 counts them as duplicates). The "story" of the day — elders who stopped using their door, a
 silent sensor, a tenant who never registered, the wanted man, a smoke alarm, a blacklisted car —
-is anchored to the moment the simulator started.
+is anchored to the moment the simulator started. Two stories of the Investigate page (issue #19)
+come back: every evening at 19:40 a resident walks the dog out of the east face gate while a
+guard's walk passes the resident's building (``DogWalk``), and once, on the night before the
+start, a car seen nowhere else that week enters a barrier at about 01:12 and leaves at about 01:38.
 """
 
 from __future__ import annotations
@@ -59,6 +62,23 @@ def activity(hour: float) -> float:
     )
 
 
+DOG_OUT_MIN = 19 * 60 + 40  # local minutes: the resident leaves by the east gate with the dog
+DOG_WALK_MIN = (19 * 60 + 35, 19 * 60 + 50)  # the guard's walk gate → building → gate
+NIGHT_CAR_MIN = (60 + 12, 60 + 38)  # local minutes: the night car's entry and exit
+
+
+@dataclass(frozen=True)
+class DogWalk:
+    """The evening story: who walks the dog through which gate, and the guard who passes by."""
+
+    person: str
+    gate: str  # the east face gate
+    building: str  # the resident's building
+    guard: str
+    wearable: str
+    path: tuple[tuple[float, float], ...]  # the guard's walk (lat, lon): gate → building → gate
+
+
 @dataclass
 class Story:
     """The day's incidents, anchored to the simulator's start."""
@@ -69,6 +89,8 @@ class Story:
     intruders: dict[str, str] = field(default_factory=dict)  # lock → unknown face id moving in
     wanted_lock: str | None = None
     incidents: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    dog: DogWalk | None = None
+    night_plate: str | None = None
 
 
 def make_story(world: World, anchor: int, seed: int) -> Story:
@@ -115,6 +137,10 @@ def make_story(world: World, anchor: int, seed: int) -> Story:
                 },
             )
         )
+    memory = random.Random(stable(seed, world.community, "investigate"))  # its own draws: the others stay as they were
+    story.dog = dog_walk(world, memory)
+    if world.vehicle_gates:
+        night_car(world, story, memory)
     if world.throw_cameras:
         camera, calibration = rng.choice(world.throw_cameras)
         if calibration:
@@ -145,14 +171,74 @@ def make_story(world: World, anchor: int, seed: int) -> Story:
     return story
 
 
+def east_gate(world: World) -> str | None:
+    """The community's east face gate (an entrance named ``…-GATE-E``, else the easternmost face gate)."""
+    placed = [g for g in world.face_gates if g in world.positions]
+    east = [g for g in placed if world.gate_of.get(g, "").endswith("-GATE-E")]
+    return min(east) if east else max(placed, key=lambda g: world.positions[g][1], default=None)
+
+
+def dog_walk(world: World, rng: random.Random) -> DogWalk | None:
+    """Choose the evening's dog walker (a resident of a building near the east gate) and the guard
+    on duty whose walk passes that building."""
+    gate = east_gate(world)
+    on_duty = [(g, w) for g, w, _ in world.guards if team_on_duty(world.guard_teams.get(g, 0), DOG_OUT_MIN / 60)]
+    if gate is None or not on_duty:
+        return None
+    glat, glon = world.positions[gate]
+    homes = {p: b for p, b in world.homes.items() if p in set(world.resident_people) and b in world.positions}
+    if not homes:
+        return None
+    near = sorted(
+        set(homes.values()),
+        key=lambda b: math.hypot(world.positions[b][0] - glat, (world.positions[b][1] - glon) * 0.83),
+    )[:3]
+    building = rng.choice(near)
+    person = rng.choice(sorted(p for p, b in homes.items() if b == building))
+    guard, wearable = rng.choice(on_duty)
+    there = world.walk((glat, glon), world.positions[building]) or [(glat, glon), world.positions[building]]
+    return DogWalk(person, gate, building, guard, wearable, tuple(there + there[::-1]))
+
+
+def night_car(world: World, story: Story, rng: random.Random) -> None:
+    """The night before the anchor: a plate from another province (so seen nowhere else) enters a
+    barrier at about 01:12 and leaves at about 01:38."""
+    night = local_midnight(story.anchor)
+    if night + (NIGHT_CAR_MIN[1] + 5) * MIN_MS > story.anchor:  # tonight's 01:38 has not come yet
+        night -= 24 * HOUR_MS
+    gate = rng.choice(world.vehicle_gates)
+    story.night_plate = "皖" + rng.choice("ABCK") + f"{rng.randrange(10**5):05d}"
+    for minute, direction in zip(NIGHT_CAR_MIN, ("in", "out"), strict=True):
+        ts = night + minute * MIN_MS + rng.randrange(MIN_MS)
+        story.incidents.append(
+            (ts, {"type": "gate.vehicle", "device": gate, "data": {"direction": direction, "plate": story.night_plate}})
+        )
+
+
+def dog_position(dog: DogWalk, ts: int) -> tuple[float, float] | None:
+    """Where the dog story's guard is at ts (None outside the evening walk)."""
+    minute = local_minutes(ts)
+    first, last = DOG_WALK_MIN
+    if not first <= minute < last or len(dog.path) < 2:
+        return None
+    along = (minute - first) / (last - first) * (len(dog.path) - 1)
+    i = min(int(along), len(dog.path) - 2)
+    f = along - i
+    (lat1, lon1), (lat2, lon2) = dog.path[i], dog.path[i + 1]
+    return lat1 + (lat2 - lat1) * f, lon1 + (lon2 - lon1) * f
+
+
 def _event(
     world: World, slot: int, n: int, ts: int, event_type: str, device: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     return {"id": f"sim-{world.community}-{slot}-{n}", "type": event_type, "device": device, "ts": ts, "data": data}
 
 
-def slot_events(world: World, story: Story, slot: int, seed: int, *, positions: bool) -> list[dict[str, Any]]:
-    """Every event of one 10-minute slot, sorted by time."""
+def slot_events(
+    world: World, story: Story, slot: int, seed: int, *, positions: bool, position_every_ms: int = POSITION_EVERY_MS
+) -> list[dict[str, Any]]:
+    """Every event of one 10-minute slot, sorted by time (guards' positions, when asked for, one per
+    guard every ``position_every_ms``)."""
     start = slot * SLOT_MS
     end = start + SLOT_MS
     rng = random.Random(stable(seed, world.community, slot))
@@ -243,12 +329,20 @@ def slot_events(world: World, story: Story, slot: int, seed: int, *, positions: 
             if not team_on_duty(world.guard_teams.get(guard, 0), hour):
                 continue  # the guard's team is off duty (simulator.demo_roster): the wearable is silent
             loop = guard_loop(world, guard, seed)
-            first = start + (-start) % POSITION_EVERY_MS
-            for ts in range(first, end, POSITION_EVERY_MS):
-                lat, lon = position_on_loop(loop, ts, stable(guard) % 600)
+            first = start + (-start) % position_every_ms
+            walker = story.dog is not None and story.dog.guard == guard
+            for ts in range(first, end, position_every_ms):
+                at_dog = dog_position(story.dog, ts) if walker and story.dog is not None else None
+                lat, lon = at_dog or position_on_loop(loop, ts, stable(guard) % 600)
                 out.append(
                     (ts, "guard.position", wearable, {"lat": round(lat, 7), "lon": round(lon, 7), "accuracy_m": 5})
                 )
+    # the evening dog walk through the east gate
+    dog = story.dog
+    if dog is not None:
+        ts = local_midnight(start) + DOG_OUT_MIN * MIN_MS + stable(seed, dog.person, local_midnight(start)) % 30_000
+        if start <= ts < end:
+            out.append((ts, "gate.face", dog.gate, {"direction": "out", "person": dog.person, "score": 0.95}))
     # the story's one-off incidents
     for ts, incident in story.incidents:
         if start <= ts < end:

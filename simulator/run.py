@@ -20,7 +20,7 @@ from core.errors import SandtableError, StoreUnavailable
 from core.timefmt import ms_to_utc
 from registry.models import Community, Guard
 from simulator.demo_roster import extend_demo_roster
-from simulator.generate import SLOT_MS, Story, make_story, slot_events
+from simulator.generate import POSITION_EVERY_MS, SLOT_MS, Story, make_story, slot_events
 from simulator.people import People, cast
 from simulator.world import World, load_world
 from store.redis_server import TRANSIENT_ERRORS
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 BATCH = 500
 ROSTER_AHEAD_MS = 2 * 24 * 3_600_000  # the demo roster is kept stored this far ahead of the clock
 ROSTER_EVERY_MS = 3_600_000
+OLD_POSITION_EVERY_MS = 120_000  # guards' positions of the backfill older than half an hour
 
 
 class Poster:
@@ -196,12 +197,14 @@ def keep_roster(stores: Stores, communities: list[str], start_ms: int, now_ms: i
 
 
 def window(world: World, story: Story, start: int, end: int, seed: int, *, rate: float = 1.0) -> list[dict[str, Any]]:
-    """Every event with start <= ts < end (guards' positions only for the last half hour)."""
+    """Every event with start <= ts < end; guards' positions every 20 s in the last half hour and
+    one per guard every 2 minutes before (the archive keeps where the guards were)."""
     out: list[dict[str, Any]] = []
     for slot in range(start // SLOT_MS, end // SLOT_MS + 1):
         slot_start = slot * SLOT_MS
-        positions = slot_start + SLOT_MS > end - 30 * 60_000
-        for event in slot_events(world, story, slot, seed, positions=positions):
+        recent = slot_start + SLOT_MS > end - 30 * 60_000
+        every = POSITION_EVERY_MS if recent else OLD_POSITION_EVERY_MS
+        for event in slot_events(world, story, slot, seed, positions=True, position_every_ms=every):
             if start <= event["ts"] < end:
                 out.append(event)
         if rate > 1.0:  # faster than real time: more activity per minute

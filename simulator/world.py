@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geodata.network import path_graph, walking_path
-from registry.models import Device, Guard, Household, PatrolRoute, Person, PersonTag, Residency, Vehicle
+from registry.models import Building, Device, Guard, Household, PatrolRoute, Person, PersonTag, Residency, Vehicle
 from registry.queries import path_geometries
 from simulator.demo_roster import team_of
 
@@ -59,6 +59,9 @@ class World:
     route_interval_min: int = 120
     route_hours: tuple[int, int] = (20, 6)
     graph: nx.Graph = field(default_factory=nx.Graph)
+    positions: dict[str, tuple[float, float]] = field(default_factory=dict)  # gate device or building → (lat, lon)
+    gate_of: dict[str, str] = field(default_factory=dict)  # face gate → the gate (entrance) it stands at
+    homes: dict[str, str] = field(default_factory=dict)  # resident person → building
 
     def walk(self, start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
         """Positions (lat, lon) along the shortest walk on the path network."""
@@ -119,6 +122,14 @@ def load_world(session: Session, community: str, rng: random.Random) -> World:
                 )
             )
     world.face_gates = [d.id for d in by_type.get("face_gate", []) if (d.config or {}).get("gate")]
+    world.gate_of = {d.id: str((d.config or {}).get("gate")) for d in by_type.get("face_gate", [])}
+    world.positions = {d.id: (d.lat, d.lon) for d in devices if d.type in ("face_gate", "vehicle_gate")}
+    world.positions.update(
+        (b, (lat, lon))
+        for b, lat, lon in session.execute(
+            select(Building.id, Building.lat, Building.lon).where(Building.community_id == community)
+        )
+    )
     world.vehicle_gates = [d.id for d in by_type.get("vehicle_gate", [])]
     world.smoke_detectors = [d.id for d in by_type.get("smoke_detector", [])]
     world.cameras = [d.id for d in by_type.get("camera", [])]
@@ -131,6 +142,14 @@ def load_world(session: Session, community: str, rng: random.Random) -> World:
             .where(Person.community_id == community)
             .order_by(Person.id)
         )
+    )
+    world.homes = dict(
+        session.execute(
+            select(Residency.person_id, Household.building_id)
+            .join(Household, Household.id == Residency.household_id)
+            .where(Household.community_id == community)
+            .order_by(Residency.person_id, Household.id)
+        ).all()
     )
     # elders living alone pass the gates on their own outings (simulator.generate.elder_outings)
     alone = {e.person for e in world.elders}
