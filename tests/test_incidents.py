@@ -24,6 +24,7 @@ from closedloop.service import Loop
 from registry.models import Guard, Household
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, http_login, new_browser, save_screenshot
+from tests.test_closed_loop import on_duty
 from tests.test_map_page import wait_for
 from tests.test_rules import T0, Ids, M, Scenario, ids  # noqa: F401  (ids: the fixture)
 from tests.test_wall import feed, now_ms
@@ -206,11 +207,13 @@ def test_a_low_battery_raises_one_alert_per_device_until_a_new_battery(world: St
 
 def nearest_guard(world: Stores, alert: dict[str, Any]) -> tuple[Guard, Principal]:
     """The guard of the grid worker account grid.wanhu-G1 (a guard with an account), placed next to the
-    alert so that dispatch finds them, and the principal of that account."""
+    alert so that dispatch finds them, on duty whatever the hour (the demo roster's teams take turns),
+    and the principal of that account."""
     with world.sessions() as session:
         guard_id = session.scalars(select(User.guard_id).where(User.username == "grid.wanhu-G1")).one()
         guard = session.get(Guard, guard_id)
     assert guard is not None and guard.device_id is not None
+    on_duty(world, guard.id)
     lat, lon = alert["location"]["lat"], alert["location"]["lon"] + 0.0003
     position = {"type": "guard.position", "device": guard.device_id, "ts": now_ms(), "data": {"lat": lat, "lon": lon}}
     feed(world, [position])
