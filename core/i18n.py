@@ -1006,7 +1006,10 @@ TABLE: dict[str, tuple[str, str]] = {
     "inv.follow.span": ("追踪范围", "Follow over"),
     "inv.follow.window": ("查询时段", "The window"),
     "inv.follow.week": ("本周", "This week"),
-    "inv.follow.title": ("追踪 {who}：全小区 {n} 次记录", "Following {who}: {n} records in the whole community"),
+    "inv.follow.title": (
+        "追踪 {who}：{start} 至 {end} 全小区 {n} 次记录",
+        "Following {who}: {n} records in the whole community, {start} to {end}",
+    ),
     "inv.follow.clear": ("结束追踪", "Stop following"),
     "inv.save": ("保存为案件", "Save as a case"),
     "inv.case_name": ("案件名称", "Case name"),

@@ -388,8 +388,9 @@ def plate_summary(
     archived: list[ArchivedEvent],
 ) -> list[dict[str, Any]]:
     """Each plate that passed a barrier in the area and window: its passages then and in the 7
-    days around the window (the whole community), ``once`` when all of them fall in the window,
-    ``registered`` for a car of the registry; visiting cars seen once first."""
+    days around the window (the whole community), ``once`` for a visiting car (not in the registry)
+    whose passages all fall in the window (a resident's car seen once is no lead), ``registered`` for
+    a car of the registry; visiting cars seen once first."""
     in_window: dict[str, int] = defaultdict(int)
     for row in archived:
         if row.type == "gate.vehicle" and row.plate:
@@ -414,7 +415,7 @@ def plate_summary(
                 "plate": plate,
                 "window": in_window[plate],
                 "week": around,
-                "once": around <= in_window[plate],
+                "once": around <= in_window[plate] and plate not in registered,
                 "registered": plate in registered,
             }
         )
@@ -480,4 +481,5 @@ def follow(
     found = list(rows(session, query))[:MAX_ENTRIES]
     entries = event_entries(session, principal, found, lang, settings) if found else []
     who = value if kind == "plate" else labels(session, principal, [value], lang).get(value, t("label.person", lang))
-    return {"title": t("inv.follow.title", lang, who=who, n=len(entries)), "entries": entries}
+    span = {"start": local_text(window[0], "%m-%d %H:%M"), "end": local_text(window[1], "%m-%d %H:%M")}
+    return {"title": t("inv.follow.title", lang, who=who, n=len(entries), **span), "entries": entries}

@@ -42,13 +42,19 @@ MIN_MS = 60_000
 
 
 def story_events(
-    world: World, story: Story, start: int, end: int, keep: Callable[[dict[str, Any]], bool]
+    world: World,
+    story: Story,
+    start: int,
+    end: int,
+    keep: Callable[[dict[str, Any]], bool],
+    *,
+    positions: bool = True,
 ) -> list[dict[str, Any]]:
     """The simulator's events in [start, end) that the story needs (guards' positions every 2 minutes,
     as the backfill sends them)."""
     out = []
     for slot in range(start // SLOT_MS, end // SLOT_MS + 1):
-        for event in slot_events(world, story, slot, SEED, positions=True, position_every_ms=2 * MIN_MS):
+        for event in slot_events(world, story, slot, SEED, positions=positions, position_every_ms=2 * MIN_MS):
             if start <= event["ts"] < end and keep(event):
                 out.append(event)
     return out
@@ -218,9 +224,12 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
     night = [ts for ts, e in story.incidents if e["data"].get("plate") == story.night_plate]
     assert len(night) == 2
     midnight = local_midnight(night[0])
+    # every barrier passage of the week around that night, up to now (the summary's "that week")
+    week_start, now = midnight - 84 * HOUR_MS, int(time.time() * 1000)
     barriers = story_events(
-        the_world, story, midnight - 20 * HOUR_MS, midnight + 4 * HOUR_MS, lambda e: e["type"] == "gate.vehicle"
-    )
+        the_world, story, week_start, min(now, midnight + 84 * HOUR_MS), lambda e: e["type"] == "gate.vehicle",
+        positions=False,
+    )  # fmt: skip
     archive(world, barriers)
     browser_login(browser, server.url, "police.wanhu")
     browser.get(server.url + "/investigate?community=wanhu")
@@ -249,6 +258,10 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
     first = browser.find_element(By.CSS_SELECTOR, ".st-inv-platetable tr[data-plate]")
     assert first.get_attribute("data-plate") == story.night_plate  # the visiting car seen once comes first
     assert "st-inv-once" in row.get_attribute("class")
+    residents = [
+        r for r in browser.find_elements(By.CSS_SELECTOR, ".st-inv-platetable tr[data-plate]") if "登记车辆" in r.text
+    ]
+    assert residents and not any("本周仅此一次出现" in r.text for r in residents)  # a resident's car is no lead
     row.find_element(By.CSS_SELECTOR, "button").click()
     title = wait_until(lambda: texts(browser, ".st-inv-followtitle"), "the followed plate")[0]
     assert story.night_plate in title and "2" in title
@@ -257,8 +270,15 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
     assert "驶入" in followed[0] and "01:1" in followed[0]
     assert "驶出" in followed[1] and ("01:3" in followed[1] or "01:4" in followed[1])
     assert len(browser.find_elements(By.CSS_SELECTOR, "path.st-inv-follow")) == 2
-    choose(browser, "inv-follow-span", "week")
-    wait_until(lambda: "本周" in texts(browser, ".st-inv-followtitle")[0] or True, "the week")
+    choose(browser, "inv-follow-span", "week")  # the week around the night: still those two, nowhere else
+    week_from = local_text(midnight - 84 * HOUR_MS + 4 * HOUR_MS // 2, "%m-%d")
+    title = wait_until(
+        lambda: [
+            x for x in texts(browser, ".st-inv-followtitle") if x.startswith(f"追踪 {story.night_plate}：{week_from}")
+        ],
+        "the plate followed over the week",
+    )[0]
+    assert "2 次记录" in title and len(texts(browser, ".st-inv-follow .st-inv-entry")) == 2
     save_screenshot(browser, "investigate_car_zh")
 
 
