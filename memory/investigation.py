@@ -71,13 +71,15 @@ def local_ms(date_text: Any, time_text: Any) -> int:
 
 
 def preset_window(preset: str, now_ms: int) -> tuple[int, int]:
-    """昨晚 22:00–06:00 (the last night that has ended) or the last 24 hours."""
+    """昨晚 22:00–06:00, or the last 24 hours. After 06:00 "last night" is the night that has ended;
+    before 06:00 it is the night still going on, from 22:00 to now (at 01:38 the officer asking about
+    "last night" means the break-in of 01:12, not the night before)."""
     if preset == "last_24h":
         return now_ms - DAY_MS, now_ms
     now = ms_to_utc(now_ms).astimezone(SHANGHAI)
     midnight = int(dt.datetime(now.year, now.month, now.day, tzinfo=SHANGHAI).timestamp() * 1000)
     if now_ms < midnight + 6 * HOUR_MS:
-        midnight -= DAY_MS
+        return midnight - 2 * HOUR_MS, now_ms
     return midnight - 2 * HOUR_MS, midnight + 6 * HOUR_MS
 
 

@@ -296,13 +296,13 @@ def test_a_window_typed_wrong_gets_a_clear_error() -> None:
         with pytest.raises(InvalidInput) as refused:
             read_window("custom", parts, now)
         assert refused.value.key == key
-    # 昨晚 22:00–06:00: the night that has ended (at 03:00 it is the one before)
+    # 昨晚 22:00–06:00: the night that has ended (at 03:00, the night so far)
     assert read_window("last_night", ("", "", "", ""), now) == (
         local_ms("2026-12-05", "22:00"),
         local_ms("2026-12-06", "06:00"),
     )
-    early = local_ms("2026-12-06", "03:00")
-    assert read_window("last_night", ("", "", "", ""), early)[0] == local_ms("2026-12-04", "22:00")
+    early = local_ms("2026-12-06", "03:00")  # the night still going on: from 22:00 to now
+    assert read_window("last_night", ("", "", "", ""), early) == (local_ms("2026-12-05", "22:00"), early)
 
 
 def test_a_grid_workers_area_is_clipped_to_their_grid(world: Stores) -> None:
