@@ -137,6 +137,7 @@ class Worker:
         self._unschedule = stores.redis.register_script(UNSCHEDULE_LUA)
         self._communities: list[str] = []
         self._started: set[str] = set()
+        self._keyframed: dict[str, float] = {}  # community → when this process last built its keyframes
 
     # --- one community's context ------------------------------------------------------------
     def context(self, community: str, token: str = "") -> RuleContext:
@@ -377,6 +378,7 @@ class Worker:
                             self.sweep(community)
                             if self.loop is not None:
                                 self.loop.maintain(community)
+                            self._keyframes(community)
                     if self.loop is not None:  # live state only, never in a replay
                         try:
                             run_due_reports(self.stores, self.clock.now_ms())
@@ -405,6 +407,14 @@ class Worker:
             self.stats.timers_fired,
             self.stats.rule_errors,
         )
+
+    def _keyframes(self, community: str) -> None:
+        """Build the state keyframes up to now, once per keyframe interval per community (live only)."""
+        every = self.settings.keyframe_minutes * 60.0
+        if self.archiver is None or time.monotonic() - self._keyframed.get(community, -every) < every:
+            return
+        if self.archiver.keep_keyframes(community, self.clock.now_ms()):
+            self._keyframed[community] = time.monotonic()
 
     def _sweep_lock(self, community: str) -> bool:
         """Only one worker sweeps a community at a time (the others would find nothing due)."""

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ingest.directory import CommunityFacts, Directory
 from ingest.schema import Event
 from memory.models import ArchivedEvent, cell_of
-from memory.state import invalidate
+from memory.state import fold_to, invalidate
 from store.events import ARCHIVE_GROUP, EventLog, StreamEntry
 from store.sql import dialect_insert
 from store.stores import Stores
@@ -163,6 +163,15 @@ class Archiver:
         """Take over and archive the entries another archiver left unacknowledged (it crashed)."""
         claimed = self.events.claim_stale(community, self.consumer, min_idle_ms)
         return self.write([entry for entry, _deliveries in claimed])
+
+    def keep_keyframes(self, community: str, now_ms: int) -> bool:
+        """Fold the sand-table's state forward to now (memory/state.py), saving the keyframes crossed,
+        so that nobody's first look at a past moment pays for folding the day; only once the archive
+        has caught up (a keyframe built ahead of a backlog would be thrown away by its late rows)."""
+        if not self.events.caught_up(community):
+            return False
+        fold_to(self.stores, community, now_ms, now_ms=now_ms)
+        return True
 
     def write(self, entries: list[StreamEntry]) -> int:
         """Insert the entries' rows (a row already there is left as it is), then acknowledge them."""

@@ -15,6 +15,7 @@ from analytics.worker import Worker
 from core.settings import ROOT
 from ingest.service import IngestService
 from memory.archive import Archiver, archive_row
+from memory.keyframes import Keyframe
 from memory.models import ArchivedEvent
 from memory.search import SearchQuery, search
 from registry.models import Device
@@ -174,3 +175,33 @@ def test_a_worker_killed_while_it_archives_leaves_every_event_archived_exactly_o
     assert len(ids) == len(sent) and sorted(str(i) for i in ids) == sorted(
         str(e["id"]) for e in sent
     )  # each once, none skipped
+
+
+def test_the_worker_keeps_the_state_keyframes_up_to_now_once_the_archive_has_caught_up(world: Stores) -> None:
+    """Nobody's first look at a past moment pays for folding the whole day: the sweep builds the keyframes."""
+    now = int(time.time() * 1000)
+    lock = devices(world, "smart_lock", 1)[0]
+    day = [
+        {"type": "lock.open", "device": lock.id, "ts": now - hours * 3_600_000, "data": {"method": "card"}}
+        for hours in (20, 12, 5, 1)
+    ]
+    IngestService(world).ingest("wanhu", day)
+    worker = Worker(world)
+    worker.start_community("wanhu")
+    assert worker.archiver is not None
+
+    def keyframes() -> list[int]:
+        with world.sessions() as session:
+            return list(session.scalars(select(Keyframe.at).where(Keyframe.community_id == "wanhu")))
+
+    worker._keyframes("wanhu")  # the archive has not copied the events yet: nothing is built ahead of it
+    assert keyframes() == []
+    worker.archiver.run_once(["wanhu"])
+    worker._keyframes("wanhu")
+    built = sorted(keyframes())
+    # a keyframe at the last boundary before each later change (holding every event before it), and
+    # one at the last settled boundary before now
+    interval = world.settings.keyframe_minutes * 60_000
+    for hours in (12, 5, 1):
+        change = now - hours * 3_600_000
+        assert any(change - interval <= at < change for at in built), (hours, built)
