@@ -37,6 +37,7 @@ from registry.queries import household_labels
 from reports.calc import Step, is_human
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, free_port, new_browser, run_manage, save_screenshot
+from tests.test_closed_loop import on_duty
 from tests.test_map_page import wait_for
 from tests.test_pipeline import devices_of
 from tests.test_wall import feed, now_ms
@@ -547,6 +548,7 @@ def test_the_closed_loop_notifies_dispatch_offer_and_escalation_to_supervisors(
     detector = devices_of(stores, "smoke_detector", 1)[0]
     feed(stores, [{"type": "smoke.alarm", "device": detector, "ts": now_ms(), "data": {"level": "alarm"}}])
     (alert,) = [a for a in AlertStore(stores.redis, stores.keys).open_alerts("wanhu") if a["type"] == "smoke"]
+    on_duty(stores, "wanhu-GD01")  # whatever the hour (the demo roster's teams take turns); before the clock
     clock = ManualClock(now_ms())
     loop = Loop(stores, clock)
     loop.dispatch(LOOP_POLICE, "wanhu", alert["id"], "wanhu-GD01", expected="new")
