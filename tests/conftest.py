@@ -416,7 +416,10 @@ def browser_login(driver: object, base_url: str, username: str, password: str = 
     """Sign the browser in through the login form."""
     driver.get("about:blank")  # type: ignore[attr-defined]  # leave the page of an earlier test (its server may be gone)
     driver.get_log("browser")  # type: ignore[attr-defined]  # then drop what it left in the log
-    driver.delete_all_cookies()  # type: ignore[attr-defined]
+    # every cookie of every host: cookies ignore ports, so an earlier test's language (st_lang) and
+    # session on 127.0.0.1 would reach this test's server; delete_all_cookies on about:blank
+    # deletes nothing (it acts on the current page's domain)
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})  # type: ignore[attr-defined]
     driver.get(f"{base_url}/login")  # type: ignore[attr-defined]
     driver.find_element(By.NAME, "username").send_keys(username)  # type: ignore[attr-defined]
     driver.find_element(By.NAME, "password").send_keys(password)  # type: ignore[attr-defined]

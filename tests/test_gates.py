@@ -274,7 +274,7 @@ def test_the_visitor_form_and_the_approval_page(world: Stores, browser) -> None:
     server = LiveServer(world.settings)
     try:
         browser.get_log("browser")
-        browser.delete_all_cookies()
+        browser.execute_cdp_cmd("Network.clearBrowserCookies", {})  # every host and port
         browser.get(resident_link(world, HOUSEHOLD, server.url))
         wait_for(browser, "form#invite")
 

@@ -107,7 +107,7 @@ def test_drill_down_masks_per_role(lived_in: tuple[Stores, LiveServer], browser)
 
     with world.sessions.begin() as session:
         _, token = create_token(session, scope="role", role="wall", community="wanhu", name="station")
-    browser.delete_all_cookies()
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})  # every host and port
     browser.get(f"{server.url}/wall?kiosk=1&token={token}")
     click(browser, wait_for(browser, "path.st-bld", minimum=128)[10])
     wait_for(browser, ".st-drill:not(.st-hidden) .st-room", minimum=10)
@@ -119,7 +119,7 @@ def test_kiosk_at_4k_has_no_chrome(lived_in: tuple[Stores, LiveServer], browser)
     world, server = lived_in
     with world.sessions.begin() as session:
         _, token = create_token(session, scope="role", role="wall", community="wanhu", name="station 4k")
-    browser.delete_all_cookies()
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})  # every host and port
     browser.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride", {"width": 3840, "height": 2160, "deviceScaleFactor": 1, "mobile": False}
     )
