@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from analytics.worker import Worker
-from core.settings import ROOT
 from ingest.service import IngestService
 from memory.archive import Archiver, archive_row
 from memory.keyframes import Keyframe
@@ -21,7 +19,7 @@ from memory.search import SearchQuery, search
 from registry.models import Device
 from store.events import ARCHIVE_GROUP
 from store.stores import Stores
-from tests.conftest import env_for
+from tests.test_pipeline import start_worker
 
 
 def devices(stores: Stores, device_type: str, n: int) -> list[Device]:
@@ -138,16 +136,9 @@ def test_a_worker_killed_while_it_archives_leaves_every_event_archived_exactly_o
     ingest = IngestService(world)
     for chunk in range(0, len(sent), 1000):
         assert ingest.ingest("wanhu", sent[chunk : chunk + 1000]).accepted == len(sent[chunk : chunk + 1000])
-    env = env_for(settings)
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        return start_worker(settings)
 
     def count() -> int:
         with world.sessions() as session:

@@ -51,6 +51,17 @@ def smoke(device: str, ts: int, event_id: str) -> dict[str, Any]:
     return {"id": event_id, "type": "smoke.alarm", "device": device, "ts": ts, "data": {"level": "alarm"}}
 
 
+def start_worker(settings: Any) -> subprocess.Popen[bytes]:
+    """A real ``manage.py worker`` process on these settings (quiet)."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "worker"],
+        env=env_for(settings),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def drain(worker: Worker, community: str = "wanhu") -> None:
     while entries := worker.events.read([community], worker.consumer, count=500, block_ms=None):
         worker.process(entries)
@@ -136,16 +147,9 @@ def test_kill_9_of_a_worker_process_under_load(world: Stores) -> None:
     detectors = devices_of(world, "smoke_detector", 200)
     now = int(time.time() * 1000)
     IngestService(world).ingest("wanhu", [smoke(d, now + i, f"k{d}-{i}") for d in detectors for i in range(5)])
-    env = env_for(settings)
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        return start_worker(settings)
 
     first = start()
     stream = world.keys.events("wanhu")
