@@ -35,6 +35,7 @@ from ingest.directory import Directory
 from ingest.schema import Event
 from memory.archive import Archiver
 from memory.retention import run_nightly_purge
+from registry.watchlist import project_all as project_watchlist
 from reports.scheduler import run_due_reports
 from store.applied import AppliedToken
 from store.events import EventLog, StreamEntry
@@ -300,6 +301,10 @@ class Worker:
         if community in self._started:
             return
         self.events.ensure_group(community)
+        if not self._started:
+            # the wanted list's live copy, rebuilt from SQL once per process (after a lost or flushed Redis)
+            with self.stores.sessions() as session:
+                project_watchlist(self.stores.redis, self.stores.keys, session)
         if self.archiver is not None:
             self.archiver.start(community)
         self.alerts.recount(community)  # open-alert counts of the city view, exact after any restart

@@ -1,15 +1,18 @@
-"""Registry commands: migrate, demo, stats, import, export, watchlist."""
+"""Registry commands: migrate, demo, stats, import, export, watchlist (add, remove, list, import)."""
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from auth.principal import Principal
+from auth.service import Auditor
 from cli.main import JsonFlag, app, emit, settings, user_errors
+from core.errors import InvalidInput
 from core.secrets import keyed_hash
-from registry.models import WatchlistEntry
 from registry.stats import community_stats
 from store.sql import check_connection, head_revision, make_engine, schema_revision
 from store.sql import migrate as upgrade
@@ -151,6 +154,12 @@ def import_(
             session.rollback()
             _print_report(err.report, as_json)
             raise typer.Exit(1) from None
+    if report.identities and not dry_run:
+        # the wanted list checked for every imported person; the importer sees nothing different
+        from closedloop.service import Loop  # noqa: PLC0415 — CLI start-up: loaded only by this command
+        from closedloop.wanted import check_people  # noqa: PLC0415
+
+        check_people(Loop(s), community, report.identities)
     _print_report(report, as_json)
 
 
@@ -193,27 +202,113 @@ def export(
     typer.echo(f"{kind}: {n} features written to {out}")
 
 
+def _operator(name: str) -> Principal:
+    """Who is at the server's console: audited under their login name."""
+    return Principal(kind="system", id=f"manage.py:{getpass.getuser()}", role="admin", name=f"manage.py {name}")
+
+
+def _watchlist_changed(s: Stores, hashes: list[str], action: str, reason: str) -> None:
+    """After a committed change: the live copy rewritten, the change audited (a hash prefix, never a number)."""
+    from registry import watchlist  # noqa: PLC0415 — CLI start-up: loaded only by these commands
+
+    with s.sessions() as session:
+        watchlist.project(s.redis, s.keys, session, hashes)
+    target = "watchlist:" + (hashes[0][:12] if len(hashes) == 1 else f"{len(hashes)} entries")
+    Auditor(s.sessions).record(_operator(f"watchlist {action}"), f"watchlist.{action}", target=target, reason=reason)
+
+
 @watchlist_app.command("add")
 @user_errors
 def watchlist_add(
     id_number: Annotated[str, typer.Argument(help="the 18-character ID number")],
     note: Annotated[str, typer.Option(help="why the person is wanted")] = "",
+    expires: Annotated[str | None, typer.Option(help="the last day the entry holds (YYYY-MM-DD, Beijing)")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Add an identity to the wanted list (only its keyed hash is stored)."""
-    from registry import validate  # noqa: PLC0415 — CLI start-up: loaded only by this command
+    """Add an identity to the wanted list (only its keyed hash is stored), or change its note and last day."""
+    from registry import validate, watchlist  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     s = stores()
     number = validate.id_number(id_number)
+    last_day = watchlist.parse_expiry(expires, watchlist.today_local())
     digest = keyed_hash(s.id_hash_key, number)
     with s.sessions.begin() as session:
-        existing = session.get(WatchlistEntry, digest)
-        if existing is None:
-            session.add(WatchlistEntry(id_hash=digest, note=note[:200], added_by="cli"))
-        elif note:
-            existing.note = note[:200]
+        added = watchlist.add(session, digest, note, last_day, "cli")
+    _watchlist_changed(s, [digest], "add", note[:200])
     emit(
-        {"id_hash": digest, "added": existing is None},
+        {"id_hash": digest, "added": added, "expires": last_day.isoformat() if last_day else None},
         as_json,
-        lambda d: typer.echo(("added to" if d["added"] else "already on") + f" the watchlist: {d['id_hash'][:12]}…"),
+        lambda d: typer.echo(
+            ("added to" if d["added"] else "updated on")
+            + f" the wanted list: {d['id_hash'][:12]}…"
+            + (f" until {d['expires']}" if d["expires"] else "")
+        ),
     )
+
+
+@watchlist_app.command("remove")
+@user_errors
+def watchlist_remove(
+    id_number: Annotated[str, typer.Argument(help="the 18-character ID number")],
+    reason: Annotated[str, typer.Option(help="why the entry is removed (audited)")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Take an identity off the wanted list."""
+    from registry import validate, watchlist  # noqa: PLC0415 — CLI start-up: loaded only by this command
+
+    s = stores()
+    digest = keyed_hash(s.id_hash_key, validate.id_number(id_number))
+    with s.sessions.begin() as session:
+        removed = watchlist.remove(session, digest)
+    if not removed:
+        raise InvalidInput(key="watchlist.err.not_listed")
+    _watchlist_changed(s, [digest], "remove", reason)
+    emit(
+        {"id_hash": digest, "removed": True},
+        as_json,
+        lambda d: typer.echo(f"removed from the wanted list: {d['id_hash'][:12]}…"),
+    )
+
+
+@watchlist_app.command("list")
+@user_errors
+def watchlist_list(as_json: JsonFlag = False) -> None:
+    """The wanted list: hash prefix, note, last day (never a number)."""
+    from registry import watchlist  # noqa: PLC0415 — CLI start-up: loaded only by this command
+
+    with stores().sessions() as session:
+        entries = watchlist.listing(session, watchlist.today_local())
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        for e in rows:
+            until = e["expires"] or "-"
+            flag = " (expired)" if e["expired"] else ""
+            typer.echo(f"{e['hash_prefix']}…  until {until}{flag}  {e['note']}  (added by {e['added_by']})")
+        typer.echo(f"{len(rows)} entries")
+
+    emit(entries, as_json, human)
+
+
+@watchlist_app.command("import")
+@user_errors
+def watchlist_import(
+    path: Annotated[Path, typer.Argument(help="CSV or XLSX with the columns id_number, note, expires")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check every row, write nothing")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import wanted identities: every row valid or nothing imported (each bad row with its reason)."""
+    from registry import importers, watchlist  # noqa: PLC0415 — CLI start-up: loaded only by this command
+
+    s = stores()
+    try:
+        rows, report = watchlist.read_import(path, s.id_hash_key, watchlist.today_local())
+    except importers.ImportRejected as err:
+        _print_report(err.report, as_json)
+        raise typer.Exit(1) from None
+    report.dry_run = dry_run
+    if not dry_run:
+        with s.sessions.begin() as session:
+            for row in rows:
+                watchlist.add(session, row.id_hash, row.note, row.expires_on, "import")
+        _watchlist_changed(s, [r.id_hash for r in rows], "import", f"{path.name}: {len(rows)} rows")
+    _print_report(report, as_json)

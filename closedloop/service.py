@@ -730,6 +730,18 @@ class Loop:
             community=snapshot.community_id,
         )
         self._follow_alert(snapshot, "close", principal, outcome="registered", notes=notes)
+        # the wanted list: the police get the critical alert; the grid worker sees nothing different
+        from closedloop.wanted import check_person  # noqa: PLC0415 — cycle: wanted → incidents → service
+
+        check_person(
+            self.stores,
+            snapshot.community_id,
+            id_hash,
+            household_id,
+            source="registration",
+            extra={"person": person_id},
+            loop=self,
+        )
         return snapshot
 
     # --- errors -----------------------------------------------------------------------------------

@@ -1252,6 +1252,17 @@ TABLE: dict[str, tuple[str, str]] = {
     "scrubber.alerts": ("当时未结警情 {n} 起", "{n} alerts open then"),
     "scrubber.days_ago": ("{n}天前", "{n} d ago"),
     "scrubber.now": ("现在", "now"),
+    # --- issue #20, the wanted list managed and checked everywhere (registry/watchlist.py, closedloop/wanted.py) ---
+    "error.no_community": ("未找到小区 {community}", "No community {community}"),
+    "watchlist.err.expires_format": ("到期日期应为 YYYY-MM-DD，收到 {value}", "expires must be a date YYYY-MM-DD, not {value}"),
+    "watchlist.err.expires_past": ("到期日期 {day} 已过", "expires {day} is already past"),
+    "watchlist.err.columns": ("布控名单文件需要列：{columns}", "a wanted-list file needs the columns: {columns}"),
+    "watchlist.err.not_listed": ("该身份证号不在布控名单上", "that ID number is not on the wanted list"),
+    "value.event": ("门禁/门锁通行", "a passage or lock opening"),
+    "value.gate_decision": ("闸机放行问询", "a gate asking to open"),
+    "value.registration": ("网格员登记流动人口", "a grid worker's registration"),
+    "value.people_import": ("人口导入", "a people import"),
+    "value.visitor_pass": ("访客申请", "a visitor's application"),
 }
 
 

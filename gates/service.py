@@ -17,6 +17,7 @@ from auth.masking import mask_id_number
 from auth.policy import can
 from auth.principal import Principal
 from auth.service import Auditor
+from closedloop.wanted import check_person
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.i18n import t
 from core.secrets import keyed_hash
@@ -112,6 +113,15 @@ class Visitors:
         with self.stores.sessions.begin() as session:
             session.add(visitor)
         self.stores.redis.incr(self.stores.keys.version(valid.household.community_id))
+        # the wanted list: the police get the critical alert; the resident's page shows the same pass
+        check_person(
+            self.stores,
+            visitor.community_id,
+            visitor.id_hash,
+            visitor.household_id,
+            source="visitor_pass",
+            extra={"pass": visitor.id},
+        )
         return visitor
 
     def _checked(self, req: PassRequest, now: dt.datetime) -> _Valid:

@@ -26,7 +26,6 @@ from registry.models import (
     PersonTag,
     Residency,
     Vehicle,
-    WatchlistEntry,
 )
 
 
@@ -62,7 +61,6 @@ class Directory:
     miss_reload_s: float = 5.0
     max_communities: int = 256  # least recently used communities beyond this are dropped (a city's worth)
     _facts: OrderedDict[str, CommunityFacts] = field(default_factory=OrderedDict)
-    _watchlist: tuple[float, dict[str, str]] = (0.0, {})
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def facts(self, community: str) -> CommunityFacts:
@@ -99,20 +97,10 @@ class Directory:
                 self._facts[community] = facts = self._load(community)
         return guard_id in facts.guards
 
-    def watchlist(self) -> dict[str, str]:
-        """id hash → note of every wanted identity."""
-        loaded_at, entries = self._watchlist
-        if time.monotonic() - loaded_at > self.ttl_s:
-            with self.sessions() as session:
-                entries = {w.id_hash: w.note for w in session.scalars(select(WatchlistEntry))}
-            self._watchlist = (time.monotonic(), entries)
-        return entries
-
     def invalidate(self) -> None:
         """Forget everything (tests; after registry changes)."""
         with self._lock:
             self._facts.clear()
-            self._watchlist = (0.0, {})
 
     def _load(self, community: str) -> CommunityFacts:
         facts = CommunityFacts(loaded_at=time.monotonic())
@@ -151,7 +139,7 @@ class Directory:
                     "room": h.room,
                 }
             for p in session.scalars(select(Person).where(Person.community_id == community)):
-                facts.people[p.id] = {"tags": set(), "threshold": p.elder_inactive_hours}
+                facts.people[p.id] = {"tags": set(), "threshold": p.elder_inactive_hours, "id_hash": p.id_hash}
 
                 if p.face_id:
                     facts.face_ids[p.face_id] = p.id

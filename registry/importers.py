@@ -72,6 +72,9 @@ class ImportReport:
     written: int = 0
     errors: list[RowError] = field(default_factory=list)
     dry_run: bool = False
+    # people imported with an ID number: (person id, ID-number hash, household or None), for the
+    # wanted-list check that follows the commit (closedloop/wanted.py)
+    identities: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -671,6 +674,8 @@ def _people(
     if residencies:
         session.execute(insert(Residency), residencies)
     report.written = len(people)
+    lives_in = {r["person_id"]: r["household_id"] for r in residencies}
+    report.identities = [(p["id"], p["id_hash"], lives_in.get(p["id"])) for p in people if p["id_hash"]]
 
 
 def _devices(

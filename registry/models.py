@@ -262,3 +262,5 @@ class WatchlistEntry(Base):
     note: Mapped[str] = mapped_column(String(200), default="")
     added_by: Mapped[str] = mapped_column(String(64), default="")
     added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the last day (Asia/Shanghai) the entry holds; None: until removed
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)

@@ -35,6 +35,12 @@ class Keys:
         """STRING (JSON, short TTL) of the city's registry figures per community, shared by web workers."""
         return f"{self.prefix}:city:registry"
 
+    @property
+    def watchlist(self) -> str:
+        """HASH of the wanted list: ID-number hash → JSON ``{"note", "expires"}`` (expires: epoch ms or null),
+        the live copy every check reads (registry/watchlist.py; SQL is the source)."""
+        return f"{self.prefix}:watchlist"
+
     def anon_denials(self, address: str, window: int) -> str:
         """STRING count of anonymous requests refused from one address in one window (audited in one row)."""
         return f"{self.prefix}:audit:anon:{address}:{window}"

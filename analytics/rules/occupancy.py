@@ -7,8 +7,10 @@
 - ``tenant.unregistered`` — the same unregistered identity keeps coming back (on
   ``tenant_days`` different days within ``tenant_window_days``): someone has moved in and never
   reported as floating population.
-- ``watchlist.match`` — an identity (ID number resolved by the gateway, hashed at ingest) on the
-  wanted list opens a lock or passes a face gate.
+- ``watchlist.match`` — an identity on the wanted list opens a lock or passes a face gate: its ID
+  number (resolved by the gateway, hashed at ingest), or a registered ``person`` or ``face_id`` whose
+  person's ID number is on the list. The list is read from its live copy in Redis
+  (registry/watchlist.py), rebuilt from SQL by every worker process as it starts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from analytics.rules.base import Rule, location_of
 from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
 from ingest.directory import CommunityFacts
 from ingest.schema import DeviceInfo, Event
+from registry.watchlist import wanted
 
 RENTAL_CATEGORIES = ("rental", "group_rental")
 
@@ -139,6 +142,17 @@ class TenantUnregistered(Rule):
             )
 
 
+def id_hashes_of(facts: CommunityFacts, data: dict[str, Any]) -> list[str]:
+    """Every ID-number hash an event's identity stands for: its own, and its registered person's."""
+    hashes = [str(data["id_hash"])] if data.get("id_hash") else []
+    for kind in ("person", "face_id"):
+        if data.get(kind):
+            person = person_of(facts, (kind, str(data[kind])))
+            if person is not None and facts.people[person].get("id_hash"):
+                hashes.append(str(facts.people[person]["id_hash"]))
+    return hashes
+
+
 class WatchlistMatch(Rule):
     """A wanted identity opens a lock or passes a face gate."""
 
@@ -146,12 +160,13 @@ class WatchlistMatch(Rule):
     events = frozenset({"lock.open", "gate.face"})
 
     def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
-        id_hash = event.data.get("id_hash")
-        if not id_hash:
+        hashes = id_hashes_of(ctx.facts, event.data)
+        if not hashes:
             return
-        note = ctx.directory.watchlist().get(str(id_hash))
-        if note is None:
-            return
+        for id_hash, note in wanted(ctx.redis, ctx.keys, hashes, event.ts).items():
+            self._raise(ctx, event, device, id_hash, note)
+
+    def _raise(self, ctx: RuleContext, event: Event, device: DeviceInfo, id_hash: str, note: str) -> None:
         ctx.alert(
             self.name,
             severity=WANTED_LIST_ALERTS[self.name],
@@ -163,6 +178,7 @@ class WatchlistMatch(Rule):
                 "watchlist_note": note,
                 "seen_at": iso_utc(event.ts),
                 "event_type": event.type,
+                "source": "event",
                 "opener": str(id_hash)[:16],
             },
         )
