@@ -20,6 +20,7 @@ from core.errors import SandtableError
 from core.settings import Settings, load_settings
 from memory.archive import archive_size
 from notify.targets import dead_deliveries, dead_lines, outbox_counts
+from registry.watchlist import listing, today_local
 from reports.fonts import report_fonts
 from store.events import ARCHIVE_GROUP, EventLog
 from store.keys import Keys
@@ -183,6 +184,29 @@ def _archive(cfg: Settings) -> str:
     return f"{rows} events archived, {waiting} waiting to be archived ({len(behind)} communities)"
 
 
+def _watchlist(cfg: Settings) -> str:
+    """The wanted list (issue #20): entries in SQL, and whether Redis's live copy, which every check
+    reads, holds them all."""
+    engine = make_engine(cfg)
+    try:
+        with Session(engine) as session:
+            entries = listing(session, today_local())
+    except SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise SandtableError(f"the wanted list cannot be read ({reason})") from None
+    finally:
+        engine.dispose()
+    try:
+        live = connect(cfg, start_embedded_server=False).hlen(Keys(cfg.key_prefix).watchlist)
+    except STORE_ERRORS as err:
+        raise SandtableError(f"Redis did not answer ({err})") from None
+    expired = sum(1 for e in entries if e["expired"])
+    summary = f"{len(entries)} entries ({expired} past their last day), {live} in the live copy"
+    if live != len(entries):
+        raise SandtableError(f"{summary}: the live copy is out of date (a worker rebuilds it as it starts)")
+    return summary
+
+
 def _notifications(cfg: Settings) -> str:
     """The outbox (issue #18): pending deliveries, and every dead one named by target and alert."""
     engine = make_engine(cfg)
@@ -237,6 +261,7 @@ def run_checks(cfg: Settings) -> list[Check]:
         ("redis", lambda: _redis(cfg), True),
         ("dead-letters", lambda: _dead_letters(cfg), False),
         ("archive", lambda: _archive(cfg), False),
+        ("watchlist", lambda: _watchlist(cfg), False),
         ("notify", lambda: _notifications(cfg), False),
         ("chromium", _chromium, False),
         ("cjk-font", lambda: _cjk_font(cfg), False),

@@ -190,3 +190,19 @@ def test_a_people_import_with_a_wanted_person_alerts_the_police(world: Stores, t
     (alert,) = wanted_alerts(world)
     assert alert["evidence"]["source"] == "people_import" and alert["evidence"]["person"] == "wanhu-NEW1"
     assert alert["subject"]["household"] == household
+
+
+def test_doctor_says_when_the_live_copy_of_the_wanted_list_is_out_of_date(stores: Stores) -> None:
+    assert run_manage(stores.settings, "watchlist", "add", FIRST, "--note", "甲").returncode == 0
+
+    def watchlist_line() -> str:
+        out = run_manage(stores.settings, "doctor").stdout
+        return next(line for line in out.splitlines() if "watchlist" in line)
+
+    assert (
+        watchlist_line().startswith("ok")
+        and "1 entries (0 past their last day), 1 in the live copy" in watchlist_line()
+    )
+    stores.redis.delete(stores.keys.watchlist)  # a flushed Redis, before any worker started
+    line = watchlist_line()
+    assert line.startswith("warn") and "the live copy is out of date" in line
