@@ -199,10 +199,8 @@ def test_doctor_says_when_the_live_copy_of_the_wanted_list_is_out_of_date(stores
         out = run_manage(stores.settings, "doctor").stdout
         return next(line for line in out.splitlines() if "watchlist" in line)
 
-    assert (
-        watchlist_line().startswith("ok")
-        and "1 entries (0 past their last day), 1 in the live copy" in watchlist_line()
-    )
+    line = watchlist_line()
+    assert line.startswith("ok") and "1 entries (0 past their last day), 1 in the live copy" in line
     stores.redis.delete(stores.keys.watchlist)  # a flushed Redis, before any worker started
     line = watchlist_line()
     assert line.startswith("warn") and "the live copy is out of date" in line
