@@ -16,7 +16,7 @@ from core.errors import SandtableError
 from core.i18n import t
 from gates.service import PENDING_PAGE_SIZE, Visitors
 from layouts import ids
-from layouts.visitors import approval_rows
+from layouts.visitors import approval_rows, revocable_rows
 from registry.queries import household_labels
 
 
@@ -72,10 +72,7 @@ def decide(clicks: Any, notes: Any, lang: Any, done: Any) -> tuple[Any, Any]:
         raise PreventUpdate
     language = "en" if lang == "en" else "zh"
     pass_id = str(trigger.get("pass"))
-    note = ""
-    for item in as_list(ctx.states_list[0] if ctx.states_list else []):
-        if isinstance(item, dict) and item.get("id", {}).get("pass") == pass_id and isinstance(item.get("value"), str):
-            note = item["value"]
+    note = _note_of(pass_id)
     approve = trigger.get("approve") == 1
     count = (done if isinstance(done, int) else 0) + 1
     try:
@@ -84,3 +81,56 @@ def decide(clicks: Any, notes: Any, lang: Any, done: Any) -> tuple[Any, Any]:
         return html.Div(err.text(language), className="st-msg-error"), count
     label = t("visitor.approve" if approve else "visitor.reject", language)
     return html.Div(t("console.done", language, a=label), className="st-msg-ok"), count
+
+
+def _note_of(pass_id: str) -> str:
+    """The text typed in the note field of this pass (the callback's first state)."""
+    note = ""
+    for item in as_list(ctx.states_list[0] if ctx.states_list else []):
+        if isinstance(item, dict) and item.get("id", {}).get("pass") == pass_id and isinstance(item.get("value"), str):
+            note = item["value"]
+    return note
+
+
+@page_callback(
+    "visitors.approve",
+    Output(ids.VISITOR_REVOCABLE, "children"),
+    Input(ids.VISITOR_DONE, "data"),
+    Input(ids.VISITOR_REVOKED, "data"),
+    Input(ids.VISITOR_LANG, "data"),
+)
+def revocable(_done: Any, _revoked: Any, lang: Any) -> Any:
+    """The approved passes that have not ended, each with revoke."""
+    principal = current_principal()
+    if not can(principal, "visitors.approve"):
+        raise PreventUpdate
+    language = "en" if lang == "en" else "zh"
+    passes = Visitors(stores()).revocable(principal)
+    with stores().sessions() as session:
+        places = household_labels(session, [p.household_id for p in passes], language)
+    return revocable_rows(passes, language, places)
+
+
+@page_callback(
+    "visitors.approve",
+    Output(ids.VISITOR_REVOKE_MSG, "children"),
+    Output(ids.VISITOR_REVOKED, "data"),
+    Input({"type": "visitor-revoke", "pass": ALL}, "n_clicks"),
+    State({"type": "visitor-revoke-note", "pass": ALL}, "value"),
+    State(ids.VISITOR_LANG, "data"),
+    State(ids.VISITOR_REVOKED, "data"),
+    prevent_initial_call=True,
+)
+def revoke(clicks: Any, _notes: Any, lang: Any, revoked: Any) -> tuple[Any, Any]:
+    """Revoke one pass (the reason is needed): the gates refuse it at their next decision."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not any(as_list(clicks)):
+        raise PreventUpdate
+    language = "en" if lang == "en" else "zh"
+    pass_id = str(trigger.get("pass"))
+    count = (revoked if isinstance(revoked, int) else 0) + 1
+    try:
+        Visitors(stores()).revoke(current_principal(), pass_id, reason=_note_of(pass_id))
+    except SandtableError as err:
+        return html.Div(err.text(language), className="st-msg-error"), count
+    return html.Div(t("visitor.revoked_done", language), className="st-msg-ok"), count

@@ -249,9 +249,7 @@ class Visitors:
             query = select(VisitorPass).where(*where).order_by(VisitorPass.valid_from, VisitorPass.id).limit(100)
             return list(session.scalars(query))
 
-    def revoke(
-        self, principal: Principal, pass_id: str, *, reason: str, now: dt.datetime | None = None
-    ) -> VisitorPass:
+    def revoke(self, principal: Principal, pass_id: str, *, reason: str, now: dt.datetime | None = None) -> VisitorPass:
         """Revoke an approved or pending pass that has not ended (property or police of its community;
         a reason is needed): status ``revoked``, the reason as the decision note the resident sees, the
         gates told at once (the next decision is ``revoked``), audited ``visitor.revoke``."""
@@ -275,7 +273,11 @@ class Visitors:
             snapshot = _snapshot(visitor)
         self.project(snapshot)
         self.auditor.record(
-            principal, "visitor.revoke", target=f"visitor:{pass_id}", reason=reason[:500], community=snapshot["community"]
+            principal,
+            "visitor.revoke",
+            target=f"visitor:{pass_id}",
+            reason=reason[:500],
+            community=snapshot["community"],
         )
         self.stores.redis.incr(self.stores.keys.version(snapshot["community"]))
         return self._reread(pass_id)
