@@ -52,7 +52,7 @@ def decide(device: str) -> ResponseReturnValue:
     if found.type not in GATE_TYPES:
         return refusal(409, Conflict(key="gate.err.not_a_gate", field="device", type=found.type))
     try:
-        ask = parse_ask(request.get_json(silent=True), found.type, stores().id_hash_key)
+        ask = parse_ask(request.get_json(silent=True, force=True), found.type, stores().id_hash_key)
     except InvalidInput as err:
         return refusal(400, err)
     decision = decide_and_alert(services().loop, found, ask, clock().now_ms())

@@ -136,6 +136,8 @@ def measure(bench: Bench, url: str, token: str, sample: list[tuple[str, dict[str
         decide_ms.append((t1 - t0) * 1000)
         get_ms.append((t2 - t1) * 1000)
     conn.close()
+    if not {"resident", "pass", "unknown", "blacklist"} <= set(reasons):
+        raise SystemExit(f"the answers lack a kind the mix asks for: {reasons}")
     return {
         "decide_p50": pct(decide_ms, 50),
         "decide_p99": pct(decide_ms, 99),

@@ -36,6 +36,7 @@ if at and tonumber(at) > tonumber(ARGV[1]) then
   return 0
 end
 redis.call('RENAME', KEYS[2], KEYS[1])
+redis.call('PERSIST', KEYS[1])  -- RENAME keeps the staged key's TTL
 return 1
 """
 

@@ -265,6 +265,7 @@ def test_a_registry_change_without_a_hook_reaches_the_gates_at_the_next_sweep(ga
     worker = Worker(gates.world, clock=ManualClock(T0), directory=Directory(gates.world.sessions))
     worker.sweep("wanhu")
     assert gates.face(face_id="FACE-NEW2") == {"allow": True, "reason": "resident", "pass": None}
+    assert gates.world.redis.ttl(gates.world.keys.gate_identities("wanhu")) == -1  # kept, not the staging TTL
     # facts read before the change never overwrite the newer projection
     stale = Directory(gates.world.sessions).facts("wanhu")
     stale.loaded_ms -= 3_600_000
