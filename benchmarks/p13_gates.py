@@ -77,6 +77,7 @@ def asks(bench: Bench, passes: list[tuple[str, str]], n: int, rng: random.Random
         plates = session.execute(
             select(Vehicle.plate, Vehicle.blacklisted).where(Vehicle.community_id == "wanhu")
         ).all()
+    blacklisted = next(p.plate for p in plates if p.blacklisted)
     with_face = [p for p in people if p.face_id]
     with_number = [p for p in people if p.id_number]
     out: list[tuple[str, dict[str, Any]]] = []
@@ -100,7 +101,7 @@ def asks(bench: Bench, passes: list[tuple[str, str]], n: int, rng: random.Random
         else:
             body = {
                 "plate": rng.choice(
-                    [rng.choice(plates).plate, rng.choice(passes)[1], "苏J12345", rng.choice(plates).plate]
+                    [rng.choice(plates).plate, rng.choice(passes)[1], "苏J12345", rng.choice(plates).plate, blacklisted]
                 )
             }
         gate = rng.choice(barriers) if "plate" in body else rng.choice(faces)
