@@ -67,20 +67,24 @@ def pending(_done: Any, lang: Any, order: Any, _prev: Any, _next: Any, page: Any
 )
 def decide(clicks: Any, notes: Any, lang: Any, done: Any) -> tuple[Any, Any]:
     """Approve or reject one pass."""
-    trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not any(as_list(clicks)):
-        raise PreventUpdate
-    language = "en" if lang == "en" else "zh"
+    trigger, language, count = _clicked(clicks, lang, done)
     pass_id = str(trigger.get("pass"))
-    note = _note_of(pass_id)
     approve = trigger.get("approve") == 1
-    count = (done if isinstance(done, int) else 0) + 1
     try:
-        Visitors(stores()).decide(current_principal(), pass_id, approve=approve, note=note)
+        Visitors(stores()).decide(current_principal(), pass_id, approve=approve, note=_note_of(pass_id))
     except SandtableError as err:
         return html.Div(err.text(language), className="st-msg-error"), count
     label = t("visitor.approve" if approve else "visitor.reject", language)
     return html.Div(t("console.done", language, a=label), className="st-msg-ok"), count
+
+
+def _clicked(clicks: Any, lang: Any, counter: Any) -> tuple[dict[str, Any], str, int]:
+    """The clicked row button's id, the page's language and the panel's counter moved on
+    (PreventUpdate when nothing was clicked: a re-render fires the pattern input too)."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not any(as_list(clicks)):
+        raise PreventUpdate
+    return trigger, "en" if lang == "en" else "zh", (counter if isinstance(counter, int) else 0) + 1
 
 
 def _note_of(pass_id: str) -> str:
@@ -123,12 +127,8 @@ def revocable(_done: Any, _revoked: Any, lang: Any) -> Any:
 )
 def revoke(clicks: Any, _notes: Any, lang: Any, revoked: Any) -> tuple[Any, Any]:
     """Revoke one pass (the reason is needed): the gates refuse it at their next decision."""
-    trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not any(as_list(clicks)):
-        raise PreventUpdate
-    language = "en" if lang == "en" else "zh"
+    trigger, language, count = _clicked(clicks, lang, revoked)
     pass_id = str(trigger.get("pass"))
-    count = (revoked if isinstance(revoked, int) else 0) + 1
     try:
         Visitors(stores()).revoke(current_principal(), pass_id, reason=_note_of(pass_id))
     except SandtableError as err:
