@@ -35,6 +35,7 @@ from registry.demo import WANTED_ID
 from registry.models import Device, Person, Vehicle
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, ingest_token, run_manage, save_screenshot
+from tests.test_closed_loop import TenantTask, new_id_number, register, tenant_tasks
 from tests.test_gates import HOUSEHOLD, PROPERTY, VISITOR_ID, face, gate, now_at, request
 from tests.test_rules import T0, M, Scenario
 
@@ -247,6 +248,22 @@ def test_a_resident_imported_is_let_in_at_once(gates: Gates, tmp_path: Path) -> 
     assert done.returncode == 0, done.stdout + done.stderr
     assert gates.face(id_number=newcomer) == {"allow": True, "reason": "resident", "pass": None}
     assert gates.face(person="wanhu-NEW1")["reason"] == "resident"
+
+
+@pytest.fixture
+def tenant_task(world: Stores) -> TenantTask:
+    """A grid worker's task to register a tenant (tests/test_closed_loop.py)."""
+    (tenant,) = tenant_tasks(world, 1)
+    return tenant
+
+
+def test_a_tenant_registered_by_a_grid_worker_passes_at_once(gates: Gates, tenant_task: TenantTask) -> None:
+    loop = tenant_task.loop
+    accepted = loop.task_action(tenant_task.worker, tenant_task.task.id, "accept", version=tenant_task.task.version)
+    number = new_id_number(gates.world)
+    assert gates.face(id_number=number)["reason"] == "unknown"
+    register(tenant_task, number, accepted.version)
+    assert gates.face(id_number=number) == {"allow": True, "reason": "resident", "pass": None}
 
 
 def test_a_registry_change_without_a_hook_reaches_the_gates_at_the_next_sweep(gates: Gates) -> None:
