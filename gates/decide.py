@@ -126,9 +126,8 @@ def decide(redis: RedisClient, keys: Keys, device: DeviceInfo, ask: GateAsk, at_
             decision = judge_pass(found[1], at_ms)
     elif ask.kind == "id_hash":
         listed = bool(found[2])
-        resident = Decision(True, "resident", id_hash=ask.value)
-        decision = resident if found[0] is not None else judge_pass(found[1], at_ms)
-        decision = Decision(decision.allow, decision.reason, decision.pass_id, ask.value)
+        judged = Decision(True, "resident") if found[0] is not None else judge_pass(found[1], at_ms)
+        decision = Decision(judged.allow, judged.reason, judged.pass_id, ask.value)
     else:
         person_hash = found[0]
         decision = (
