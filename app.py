@@ -17,6 +17,7 @@ from flask import Flask
 from api.access import install as install_access_control
 from api.context import EXTENSION, Services
 from api.events import bp as events_bp
+from api.gates import bp as gates_bp
 from api.incidents import bp as incidents_bp
 from api.map import bp as map_bp
 from api.memory import bp as memory_bp
@@ -101,6 +102,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
     server.register_blueprint(map_bp)
     server.register_blueprint(registry_bp)
     server.register_blueprint(events_bp)
+    server.register_blueprint(gates_bp)
     server.register_blueprint(incidents_bp)
     server.register_blueprint(memory_bp)
     server.register_blueprint(state_bp)

@@ -11,6 +11,8 @@ from flask.typing import ResponseReturnValue
 
 from alerts.constants import ALERT_TYPES, INCIDENT_SOURCES, SEVERITIES
 from alerts.lifecycle import CLOSED_STATUSES, OPEN_STATUSES
+from gates.decide import IDENTITIES as GATE_IDENTITIES
+from gates.decide import REASONS as GATE_REASONS
 from ingest.schema import EVENT_DEVICE_TYPES
 from memory.search import LIMIT_DEFAULT, LIMIT_MAX
 
@@ -62,6 +64,23 @@ def document() -> dict[str, Any]:
             },
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}, "field": {"type": "string"}}},
+                "GateAsk": {
+                    "type": "object",
+                    "required": ["direction"],
+                    "description": "at most one identity: person, face_id, id_number (face gates) or plate (barriers)",
+                    "properties": {
+                        "direction": {"type": "string", "enum": ["in", "out"]},
+                        **{name: {"type": "string", "maxLength": 64} for name in GATE_IDENTITIES},
+                    },
+                },
+                "GateDecision": {
+                    "type": "object",
+                    "properties": {
+                        "allow": {"type": "boolean"},
+                        "reason": {"type": "string", "enum": list(GATE_REASONS)},
+                        "pass": {"type": "string", "nullable": True},
+                    },
+                },
                 "State": {
                     "type": "object",
                     "properties": {
@@ -213,6 +232,27 @@ def document() -> dict[str, Any]:
                         "403": ERROR,
                         "413": ERROR,
                         "429": ERROR,
+                    },
+                }
+            },
+            "/api/v1/gates/{device}/decide": {
+                "post": {
+                    "summary": "a face gate or barrier asks whether to open (interfaces §10); ingest token",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "device", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GateAsk"}}},
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/GateDecision"}, "allow or deny, with the reason"),
+                        "400": ERROR,
+                        "401": ERROR,
+                        "403": ERROR,
+                        "404": ERROR,
+                        "409": ERROR,
                     },
                 }
             },

@@ -224,7 +224,7 @@ def _status(visitor: VisitorPass, lang: str) -> dict[str, str]:
         "label_title": t("visit.status", lang),
         "label": t(f"visitor.status.{visitor.status}", lang),
         "note_title": t("visit.note", lang),
-        "note": visitor.decision_note if visitor.status in ("rejected", "approved") else "",
+        "note": visitor.decision_note if visitor.status in ("rejected", "approved", "revoked") else "",
     }
 
 

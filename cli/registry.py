@@ -154,6 +154,11 @@ def import_(
             session.rollback()
             _print_report(err.report, as_json)
             raise typer.Exit(1) from None
+    if not dry_run and kind not in importers.GEO_KINDS:
+        # the gates answer from Redis: who may pass is re-projected at once (gates/identities.py)
+        from gates.identities import project_identities  # noqa: PLC0415 — CLI start-up: loaded only by this command
+
+        project_identities(s, community)
     if report.identities and not dry_run:
         # the wanted list checked for every imported person; the importer sees nothing different
         from closedloop.service import Loop  # noqa: PLC0415 — CLI start-up: loaded only by this command

@@ -36,6 +36,7 @@ from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.i18n import t
 from core.secrets import keyed_hash
 from core.timefmt import SHANGHAI, aware, iso_utc, ms_to_utc
+from gates.identities import project_identities
 from geodata.network import Network, metres, path_graph
 from notify.outbox import record_step
 from registry import validate
@@ -730,6 +731,8 @@ class Loop:
             community=snapshot.community_id,
         )
         self._follow_alert(snapshot, "close", principal, outcome="registered", notes=notes)
+        # the gates answer from Redis: the new resident passes at once (gates/identities.py)
+        project_identities(self.stores, snapshot.community_id)
         # the wanted list: the police get the critical alert; the grid worker sees nothing different
         from closedloop.wanted import check_person  # noqa: PLC0415 — cycle: wanted → incidents → service
 

@@ -1254,7 +1254,10 @@ TABLE: dict[str, tuple[str, str]] = {
     "scrubber.now": ("现在", "now"),
     # --- issue #20, the wanted list managed and checked everywhere (registry/watchlist.py, closedloop/wanted.py) ---
     "error.no_community": ("未找到小区 {community}", "No community {community}"),
-    "watchlist.err.expires_format": ("到期日期应为 YYYY-MM-DD，收到 {value}", "expires must be a date YYYY-MM-DD, not {value}"),
+    "watchlist.err.expires_format": (
+        "到期日期应为 YYYY-MM-DD，收到 {value}",
+        "expires must be a date YYYY-MM-DD, not {value}",
+    ),
     "watchlist.err.expires_past": ("到期日期 {day} 已过", "expires {day} is already past"),
     "watchlist.err.columns": ("布控名单文件需要列：{columns}", "a wanted-list file needs the columns: {columns}"),
     "watchlist.err.not_listed": ("该身份证号不在布控名单上", "that ID number is not on the wanted list"),
@@ -1263,6 +1266,43 @@ TABLE: dict[str, tuple[str, str]] = {
     "value.registration": ("网格员登记流动人口", "a grid worker's registration"),
     "value.people_import": ("人口导入", "a people import"),
     "value.visitor_pass": ("访客申请", "a visitor's application"),
+    # --- issue #20, gates that decide; passes revoked (api/gates.py, gates/decide.py, gates/service.py) ---
+    "gate.err.body": ("请求体须为 JSON 对象", "the body must be a JSON object"),
+    "gate.err.direction": ("direction 须为 in 或 out", "direction must be in or out"),
+    "gate.err.identities": ("只能给出一种身份，收到：{names}", "give one identity only, not {names}"),
+    "gate.err.value": ("{field} 须为 1 至 64 个字符的字符串", "{field} must be a string of 1–64 characters"),
+    "gate.err.id_number": ("身份证号无效：{reason}", "id_number: {reason}"),
+    "gate.err.plate": ("车牌号无效：{reason}", "plate: {reason}"),
+    "gate.err.not_for_face_gate": (
+        "人脸闸机只判定人员、人脸和身份证号，不判定 {field}",
+        "a face gate decides persons, faces and ID numbers, not {field}",
+    ),
+    "gate.err.not_for_vehicle_gate": ("道闸只判定车牌，不判定 {field}", "a barrier decides plates, not {field}"),
+    "gate.err.token": (
+        "此令牌不能询问闸机(须为本小区的 ingest 令牌)",
+        "this token may not ask a gate (use an ingest token of its community)",
+    ),
+    "gate.err.no_device": ("未找到设备 {device}", "no device {device}"),
+    "gate.err.community": (
+        "该设备不属于此令牌的小区 {community}",
+        "this device is not in the token's community {community}",
+    ),
+    "gate.err.not_a_gate": (
+        "该设备类型为 {type}，不是闸机或道闸",
+        "this device is a {type}, not a face gate or a barrier",
+    ),
+    "visitor.status.revoked": ("已撤销", "Revoked"),
+    "visitor.revoke": ("撤销", "Revoke"),
+    "visitor.revoke_reason": ("撤销原因", "Reason for revoking"),
+    "visitor.revocable": ("已通过的访客通行证(当前及将来)", "Approved passes (current and upcoming)"),
+    "visitor.none_revocable": ("暂无有效通行证", "No current or upcoming pass"),
+    "visitor.revoked_done": ("已撤销通行证，闸机将拒绝通行", "Pass revoked; the gates will refuse it"),
+    "visitor.error.revoke_reason": (
+        "撤销须填写原因(至少2个字)",
+        "Give the reason for revoking (at least 2 characters)",
+    ),
+    "visitor.error.not_revocable": ("该通行证状态为 {status}，不能撤销", "This pass is {status} and cannot be revoked"),
+    "visitor.error.pass_over": ("该通行证已过期，无需撤销", "This pass has already ended"),
 }
 
 

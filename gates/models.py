@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from store.sql import Base, UTCDateTime, utcnow
 
-PASS_STATUSES = ("pending", "approved", "rejected", "cancelled")
+# revoked: approved (or pending), then withdrawn by property or police before it ended (gates/service.py)
+PASS_STATUSES = ("pending", "approved", "rejected", "cancelled", "revoked")
 
 
 class VisitorPass(Base):

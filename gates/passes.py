@@ -1,8 +1,10 @@
-"""Approved visitor passes where the worker looks at the gates: per community one Redis hash
+"""Approved visitor passes where the worker and the gates look: per community one Redis hash
 (``rule_state(C, "passes")``), field ``id:<id hash>`` or ``plate:<plate>``, value the JSON list
-of that identity's newest approved passes ``[{pass, household, from, to}, …]`` (epoch ms, oldest
-first). SQL is the source: a field is always rewritten whole from the ``visitor_pass`` table, so a
-visitor invited for two different days holds both passes, and the hash can be rebuilt at any time.
+of that identity's newest approved or revoked passes ``[{pass, household, from, to, status}, …]``
+(epoch ms, oldest first). A revoked pass stays there with its status, so that a gate is told
+``revoked`` rather than ``unknown``; it lets no one through. SQL is the source: a field is always
+rewritten whole from the ``visitor_pass`` table, so a visitor invited for two different days holds
+both passes, and the hash can be rebuilt at any time.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from gates.models import VisitorPass
 from store.keys import Keys
 from store.redis_server import RedisClient
 
-PASSES_KEPT = 20  # newest approved passes kept per ID number or plate
+PASSES_KEPT = 20  # newest approved or revoked passes kept per ID number or plate
+AT_GATES = ("approved", "revoked")  # the statuses a gate is told about
 
 
 def _ms(value: dt.datetime) -> int:
@@ -34,6 +37,7 @@ def gate_doc(visitor: VisitorPass) -> dict[str, Any]:
         "household": visitor.household_id,
         "from": _ms(visitor.valid_from),
         "to": _ms(visitor.valid_to),
+        "status": visitor.status,
     }
 
 
@@ -52,7 +56,7 @@ def project_passes(
         for value in {v for v in values if v}:
             rows = session.scalars(
                 select(VisitorPass)
-                .where(VisitorPass.community_id == community, VisitorPass.status == "approved", column == value)
+                .where(VisitorPass.community_id == community, VisitorPass.status.in_(AT_GATES), column == value)
                 .order_by(VisitorPass.valid_from.desc())
                 .limit(PASSES_KEPT)
             )
@@ -62,10 +66,10 @@ def project_passes(
 
 
 def project_all_passes(redis: RedisClient, keys: Keys, session: Session, community: str) -> None:
-    """Rebuild the community's gate fields from every approved pass (a worker starting on it)."""
+    """Rebuild the community's gate fields from every approved or revoked pass (a worker starting on it)."""
     found = session.execute(
         select(VisitorPass.id_hash, VisitorPass.plate).where(
-            VisitorPass.community_id == community, VisitorPass.status == "approved"
+            VisitorPass.community_id == community, VisitorPass.status.in_(AT_GATES)
         )
     ).all()
     project_passes(
@@ -86,13 +90,21 @@ def held_passes(raw: str | bytes | None) -> list[dict[str, Any]]:
     return [value] if isinstance(value, dict) else list(value)
 
 
+def revoked(doc: dict[str, Any]) -> bool:
+    """True for a pass revoked after its approval (a field written before revoking existed has no status)."""
+    return doc.get("status", "approved") == "revoked"
+
+
 def pass_at(passes: list[dict[str, Any]], at_ms: int) -> tuple[dict[str, Any] | None, str]:
-    """The pass valid at at_ms, else None and why (``no_pass``, ``not_yet_valid``, ``expired``)."""
+    """The approved pass valid at at_ms, else None and why: ``no_pass``; ``revoked`` (a revoked pass
+    whose window has not ended); ``not_yet_valid``; ``expired``."""
     if not passes:
         return None, "no_pass"
     for doc in passes:
-        if int(doc["from"]) <= at_ms <= int(doc["to"]):
+        if not revoked(doc) and int(doc["from"]) <= at_ms <= int(doc["to"]):
             return doc, ""
+    if any(revoked(doc) and at_ms <= int(doc["to"]) for doc in passes):
+        return None, "revoked"
     started = [doc for doc in passes if int(doc["from"]) <= at_ms]
     return None, "expired" if started else "not_yet_valid"
 

@@ -235,13 +235,61 @@ class Visitors:
             community=snapshot["community"],
         )
         self.stores.redis.incr(self.stores.keys.version(snapshot["community"]))
+        return self._reread(pass_id)
+
+    def revocable(self, principal: Principal, *, now: dt.datetime | None = None) -> list[VisitorPass]:
+        """The approved passes of the caller's community that have not ended (current and upcoming,
+        soonest first, at most 100): what the approval panel offers to revoke."""
+        if not can(principal, "visitors.approve"):
+            return []
+        with self.stores.sessions() as session:
+            where = [VisitorPass.status == "approved", VisitorPass.valid_to > (now or utcnow())]
+            if principal.scope.communities is not None:
+                where.append(VisitorPass.community_id.in_(sorted(principal.scope.communities)))
+            query = select(VisitorPass).where(*where).order_by(VisitorPass.valid_from, VisitorPass.id).limit(100)
+            return list(session.scalars(query))
+
+    def revoke(self, principal: Principal, pass_id: str, *, reason: str, now: dt.datetime | None = None) -> VisitorPass:
+        """Revoke an approved or pending pass that has not ended (property or police of its community;
+        a reason is needed): status ``revoked``, the reason as the decision note the resident sees, the
+        gates told at once (the next decision is ``revoked``), audited ``visitor.revoke``."""
+        if not can(principal, "visitors.approve"):
+            self.auditor.record(
+                principal, "denied", target=f"visitor:{pass_id}", reason="needs visitors.approve", outcome="denied"
+            )
+            raise Forbidden(key="visitor.error.may_not_approve")
+        if len(reason.strip()) < 2:
+            raise InvalidInput(key="visitor.error.revoke_reason", field="reason")
+        with self.stores.sessions.begin() as session:
+            visitor = session.get(VisitorPass, pass_id)
+            if visitor is None or not principal.scope.allows_community(visitor.community_id):
+                raise NotFound(key="visitor.error.no_pass", visitor_pass=pass_id)
+            if visitor.status not in ("approved", "pending"):
+                raise Conflict(key="visitor.error.not_revocable", status=visitor.status)
+            if _aware(visitor.valid_to) <= (now or utcnow()):
+                raise Conflict(key="visitor.error.pass_over")
+            visitor.status = "revoked"
+            visitor.decided_by, visitor.decided_at, visitor.decision_note = principal.id, utcnow(), reason.strip()[:500]
+            snapshot = _snapshot(visitor)
+        self.project(snapshot)
+        self.auditor.record(
+            principal,
+            "visitor.revoke",
+            target=f"visitor:{pass_id}",
+            reason=reason[:500],
+            community=snapshot["community"],
+        )
+        self.stores.redis.incr(self.stores.keys.version(snapshot["community"]))
+        return self._reread(pass_id)
+
+    def _reread(self, pass_id: str) -> VisitorPass:
         with self.stores.sessions() as session:
             found = session.get(VisitorPass, pass_id)
             assert found is not None
             return found
 
     def project(self, visitor: dict[str, Any]) -> None:
-        """Put an approved pass where the worker looks at the gate (beside the visitor's other passes)."""
+        """Rewrite the gate fields of an approved or revoked pass (beside the visitor's other passes)."""
         with self.stores.sessions() as session:
             project_passes(
                 self.stores.redis,

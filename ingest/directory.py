@@ -50,6 +50,7 @@ class CommunityFacts:
     # patrol routes: id → {"interval", "start_hour", "end_hour", "tolerance", "checkpoints": [(seq, device, offset)]}
     routes: dict[str, dict[str, Any]] = field(default_factory=dict)
     loaded_at: float = 0.0
+    loaded_ms: int = 0  # wall-clock ms at which the read began (which of two processes' facts is newer)
 
 
 @dataclass
@@ -103,7 +104,7 @@ class Directory:
             self._facts.clear()
 
     def _load(self, community: str) -> CommunityFacts:
-        facts = CommunityFacts(loaded_at=time.monotonic())
+        facts = CommunityFacts(loaded_at=time.monotonic(), loaded_ms=int(time.time() * 1000))
         with self.sessions() as session:
             for d in session.scalars(select(Device).where(Device.community_id == community)):
                 facts.devices[d.id] = DeviceInfo(

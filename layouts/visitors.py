@@ -43,6 +43,10 @@ def approval_panel(lang: str) -> html.Div:
             html.Div(id=ids.VISITOR_MSG, className="st-msg", role="status"),
             dcc.Store(id=ids.VISITOR_DONE, data=0),
             dcc.Store(id=ids.VISITOR_LANG, data=lang),
+            html.Div(t("visitor.revocable", lang), className="st-panel-title st-gap"),
+            html.Div(id=ids.VISITOR_REVOCABLE),
+            html.Div(id=ids.VISITOR_REVOKE_MSG, className="st-msg", role="status"),
+            dcc.Store(id=ids.VISITOR_REVOKED, data=0),
         ],
     )
 
@@ -51,49 +55,78 @@ def _when(value: Any) -> str:
     return local_text(int(aware(value).timestamp() * 1000), "%m-%d %H:%M")
 
 
+def _pass_row(
+    p: VisitorPass, lang: str, places: dict[str, str], note: dict[str, str], placeholder: str, buttons: list[Any]
+) -> html.Div:
+    """One pass: visitor (masked), address, window, plate, reason; a note field and the buttons."""
+    return html.Div(
+        className="st-approval st-revocable" if note["type"] == "visitor-revoke-note" else "st-approval",
+        id=f"visitor-{p.id}",
+        children=[
+            html.Div(
+                [
+                    html.B(p.visitor_name),
+                    f" · {p.id_masked} · {mask_phone(p.phone)}",
+                    html.Div(
+                        f"{places.get(p.household_id, '—')} · {_when(p.valid_from)} – {_when(p.valid_to)}"
+                        + (f" · {p.plate}" if p.plate else "")
+                        + (f" · {p.reason}" if p.reason else "")
+                        + (f" · {t('visitor.self_applied', lang)}" if p.requested_by == SELF_APPLIED else ""),
+                        className="st-muted",
+                    ),
+                    dcc.Input(id=note, placeholder=placeholder, maxLength=200, className="st-note"),
+                ]
+            ),
+            html.Div(className="st-actions", children=buttons),
+        ],
+    )
+
+
 def approval_rows(passes: list[VisitorPass], lang: str, places: dict[str, str]) -> list[Any]:
     """One row per pending pass (places: household id → its address)."""
     if not passes:
         return [html.Div(t("visitor.none_pending", lang), className="st-muted")]
     return [
-        html.Div(
-            className="st-approval",
-            id=f"visitor-{p.id}",
-            children=[
-                html.Div(
-                    [
-                        html.B(p.visitor_name),
-                        f" · {p.id_masked} · {mask_phone(p.phone)}",
-                        html.Div(
-                            f"{places.get(p.household_id, '—')} · {_when(p.valid_from)} – {_when(p.valid_to)}"
-                            + (f" · {p.plate}" if p.plate else "")
-                            + (f" · {p.reason}" if p.reason else "")
-                            + (f" · {t('visitor.self_applied', lang)}" if p.requested_by == SELF_APPLIED else ""),
-                            className="st-muted",
-                        ),
-                        dcc.Input(
-                            id={"type": "visitor-note", "pass": p.id},
-                            placeholder=t("console.reason", lang),
-                            maxLength=200,
-                            className="st-note",
-                        ),
-                    ]
+        _pass_row(
+            p,
+            lang,
+            places,
+            {"type": "visitor-note", "pass": p.id},
+            t("console.reason", lang),
+            [
+                html.Button(
+                    t("visitor.approve", lang),
+                    id={"type": "visitor-act", "pass": p.id, "approve": 1},
+                    className="st-btn st-btn-small",
                 ),
-                html.Div(
-                    className="st-actions",
-                    children=[
-                        html.Button(
-                            t("visitor.approve", lang),
-                            id={"type": "visitor-act", "pass": p.id, "approve": 1},
-                            className="st-btn st-btn-small",
-                        ),
-                        html.Button(
-                            t("visitor.reject", lang),
-                            id={"type": "visitor-act", "pass": p.id, "approve": 0},
-                            className="st-btn st-btn-small st-btn-ghost",
-                        ),
-                    ],
+                html.Button(
+                    t("visitor.reject", lang),
+                    id={"type": "visitor-act", "pass": p.id, "approve": 0},
+                    className="st-btn st-btn-small st-btn-ghost",
                 ),
+            ],
+        )
+        for p in passes
+    ]
+
+
+def revocable_rows(passes: list[VisitorPass], lang: str, places: dict[str, str]) -> list[Any]:
+    """One row per approved pass that has not ended, with a reason field and **revoke**."""
+    if not passes:
+        return [html.Div(t("visitor.none_revocable", lang), className="st-muted")]
+    return [
+        _pass_row(
+            p,
+            lang,
+            places,
+            {"type": "visitor-revoke-note", "pass": p.id},
+            t("visitor.revoke_reason", lang),
+            [
+                html.Button(
+                    t("visitor.revoke", lang),
+                    id={"type": "visitor-revoke", "pass": p.id},
+                    className="st-btn st-btn-small st-btn-danger",
+                )
             ],
         )
         for p in passes

@@ -99,6 +99,20 @@ class Keys:
         """LIST of recent gate passages (newest first, bounded)."""
         return self._c(community, "gate:log")
 
+    def gate_identities(self, community: str) -> str:
+        """HASH of who may pass the community's gates (gates/identities.py): ``p:<person>`` / ``f:<face id>``
+        → the person's ID hash (or empty), ``h:<ID hash>`` → person id, ``v:<plate>`` → JSON
+        ``{"blacklisted", "note"}``; ``_at`` (ms the registry facts were read) and ``_fp`` (their fingerprint)."""
+        return self._c(community, "gate:who")
+
+    def gate_identities_staged(self, community: str, token: str) -> str:
+        """HASH of a projection being written, renamed onto ``gate:who`` in one step (TTL)."""
+        return self._c(community, f"gate:who:stage:{token}")
+
+    def gate_decisions(self, community: str, day: str) -> str:
+        """HASH ``<device>|<reason>`` → decisions of the gates that ask, per local day ``YYYY-MM-DD`` (TTL)."""
+        return self._c(community, f"gate:decide:{day}")
+
     def guards_geo(self, community: str) -> str:
         """GEO of guard positions."""
         return self._c(community, "guards:geo")

@@ -141,6 +141,7 @@ def route_urls(app: Any, world: dict[str, Any]) -> list[tuple[str, str]]:
         "job_id": ["AAAAAAAAAAAAAAAAAAAAAAAA"],  # a well-formed id of nobody's report
         "alert_id": ["0123456789abcdef"],  # a well-formed id of no alert
         "day": ["2026-11-24", "2026-13-99"],
+        "device": ["FG-wanhu-GATE-E-1", "FG-xingbang-GATE-E-1"],  # gates of both communities
     }
     out: list[tuple[str, str]] = []
     for rule in app.server.url_map.iter_rules():

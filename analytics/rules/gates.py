@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session
 from analytics.context import RuleContext
 from analytics.rules.base import Rule, location_of
 from analytics.rules.occupancy import opener, person_of
+from core.settings import Settings
 from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
+from gates.identities import refresh_identities, write_identities
 from gates.models import GateCapture, GateHourly, PatrolRound, VisitorPass
 from gates.passes import held_passes, latest_started, pass_at, project_all_passes
 from ingest.schema import DeviceInfo, Event
@@ -82,10 +84,22 @@ class VisitorCheck(Rule):
     events = frozenset({"gate.face"})
     timers = ("overstay",)
 
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._checked: dict[str, int] = {}  # community → read time of the facts last compared
+
     def on_start(self, ctx: RuleContext) -> None:
-        """Rebuild the approved passes at the gates from SQL (after a lost or flushed Redis)."""
+        """Rebuild the passes and who may pass at the gates (after a lost or flushed Redis)."""
         with ctx.directory.sessions() as session:
             project_all_passes(ctx.redis, ctx.keys, session, ctx.community)
+        write_identities(ctx.redis, ctx.keys, ctx.community, ctx.facts)
+        self._checked[ctx.community] = ctx.facts.loaded_ms
+
+    def on_sweep(self, ctx: RuleContext) -> None:
+        """Re-project who may pass when this process's registry facts were re-read and differ."""
+        if self._checked.get(ctx.community) != ctx.facts.loaded_ms:
+            refresh_identities(ctx.redis, ctx.keys, ctx.community, ctx.facts)
+            self._checked[ctx.community] = ctx.facts.loaded_ms
 
     def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
         data = event.data
