@@ -16,9 +16,12 @@ from core.errors import Forbidden, InvalidInput, NotFound
 from core.timefmt import iso_utc, local_text
 from registry.modes import ModePeriod
 from store.stores import Stores
+from tests import test_rules
 from tests.conftest import run_manage
-from tests.test_rules import H, M, T0, Ids, Scenario, beat, door, ids  # noqa: F401 — the ids fixture
+from tests.test_rules import T0, H, Ids, M, Scenario, beat, door
 from upkeep.modes import Modes
+
+ids = test_rules.ids  # the demo world's devices and identities (a fixture)
 
 pytestmark = pytest.mark.also_on_pg
 

@@ -81,7 +81,7 @@ class Modes:
 
     # --- set and end -------------------------------------------------------------------------
     def start(
-        self, principal: Principal, kind: str, subject_id: str, until: str | int, reason: str = ""
+        self, principal: Principal, kind: str, subject_id: str, until: str | int, reason: str = "", lang: str = "zh"
     ) -> dict[str, Any]:
         """Put a device in maintenance (kind ``maintenance``) or a person away (``away``) until then."""
         self._allowed(principal, kind, subject_id)
@@ -108,12 +108,12 @@ class Modes:
             )
             session.add(period)
             session.flush()
-            view = self._view(period, subject)
+            view = {**self._view(period, subject), "label": self._label(session, principal, subject, lang)}
             project_period(self.stores.redis, self.stores.keys, period)
         self._changed(principal, subject, ACTIONS[kind][0], view, f"until {iso_utc(until_ms)}; {text}".rstrip("; "))
         return view
 
-    def end(self, principal: Principal, kind: str, subject_id: str) -> dict[str, Any]:
+    def end(self, principal: Principal, kind: str, subject_id: str, lang: str = "zh") -> dict[str, Any]:
         """End a subject's live period now."""
         self._allowed(principal, kind, subject_id)
         now = self.clock.now_ms()
@@ -124,7 +124,7 @@ class Modes:
                 raise NotFound(key=f"modes.error.not_{kind}", subject=subject_id)
             for period in live:
                 period.ended_at, period.ended_by = ms_to_utc(now), principal.id
-            view = self._view(live[-1], subject)
+            view = {**self._view(live[-1], subject), "label": self._label(session, principal, subject, lang)}
             project_period(self.stores.redis, self.stores.keys, live[-1])
         self._changed(principal, subject, ACTIONS[kind][1], view, f"ended at {iso_utc(now)}")
         return view
@@ -182,6 +182,13 @@ class Modes:
                 .order_by(ModePeriod.id)
             )
         )
+
+    @staticmethod
+    def _label(session: Session, principal: Principal, subject: Subject, lang: str) -> str:
+        """What people read for the subject: a device's name and place, a person's address and name."""
+        if subject.kind == MAINTENANCE:
+            return entity_labels(session, [subject.id], lang).get(subject.id, subject.id)
+        return person_labels(session, principal, [subject.id], lang).get(subject.id, subject.id)
 
     @staticmethod
     def _view(period: ModePeriod, subject: Subject | None) -> dict[str, Any]:
