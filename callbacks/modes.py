@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import ALL, Input, Output, State, ctx, html
+from dash import ALL, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from api.context import clock, stores
@@ -41,6 +41,7 @@ def live_modes(_done: Any, _tick: Any, context: Any) -> list[Any]:
     PERMISSION,
     Output(ids.MODES_MSG, "children"),
     Output(ids.MODES_DONE, "data"),
+    Output(ids.MODES_REASON, "value"),
     Input(ids.MODES_SET_MAINTENANCE, "n_clicks"),
     Input(ids.MODES_SET_AWAY, "n_clicks"),
     Input({"type": ids.MODES_END, "kind": ALL, "subject": ALL}, "n_clicks"),
@@ -54,8 +55,8 @@ def live_modes(_done: Any, _tick: Any, context: Any) -> list[Any]:
 )
 def act(
     _maint: Any, _away: Any, ends: Any, device: Any, person: Any, until: Any, reason: Any, context: Any, done: Any
-) -> tuple[Any, int]:
-    """Set a device in maintenance, an elder away, or end a period now."""
+) -> tuple[Any, int, Any]:
+    """Set a device in maintenance, an elder away, or end a period now (a success clears the reason)."""
     trigger = ctx.triggered_id
     _, lang = _context(context)
     count = (done if isinstance(done, int) else 0) + 1
@@ -66,15 +67,15 @@ def act(
             if not any(as_list(ends)):
                 raise PreventUpdate  # the list was redrawn: no click
             view = modes.end(principal, str(trigger.get("kind")), str(trigger.get("subject")), lang)
-            return _ok("modes.done.end", view, lang), count
+            return _ok("modes.done.end", view, lang), count, no_update
         kind = MAINTENANCE if trigger == ids.MODES_SET_MAINTENANCE else AWAY
         subject = device if kind == MAINTENANCE else person
         if not isinstance(subject, str) or not subject:
             raise InvalidInput(key="modes.error.pick_device" if kind == MAINTENANCE else "modes.error.pick_person")
         view = modes.start(principal, kind, subject, str(until or ""), str(reason or ""), lang)
-        return _ok(f"modes.done.{kind}", view, lang), count
+        return _ok(f"modes.done.{kind}", view, lang), count, ""
     except SandtableError as err:
-        return html.Div(err.text(lang), className="st-msg-error"), done if isinstance(done, int) else 0
+        return html.Div(err.text(lang), className="st-msg-error"), done if isinstance(done, int) else 0, no_update
 
 
 def _ok(key: str, view: dict[str, Any], lang: str) -> html.Div:

@@ -5,8 +5,13 @@ and the command line."""
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from sqlalchemy import select
 
 from analytics.worker import Worker
@@ -14,12 +19,16 @@ from auth.models import AuditEntry
 from auth.principal import Principal
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.timefmt import iso_utc, local_text
+from layouts import ids as layout_ids
+from registry.models import Device
 from registry.modes import ModePeriod
+from registry.queries import Scope, building_layer, entity_labels
 from store.stores import Stores
 from tests import test_rules
-from tests.conftest import run_manage
+from tests.conftest import LiveServer, browser_login, run_manage, save_screenshot
+from tests.test_investigate import pick, wait_until
 from tests.test_rules import T0, H, Ids, M, Scenario, beat, door
-from upkeep.modes import Modes
+from upkeep.modes import Modes, person_labels
 
 ids = test_rules.ids  # the demo world's devices and identities (a fixture)
 
@@ -148,8 +157,6 @@ def test_a_starting_worker_rebuilds_the_modes_from_sql(world: Stores, ids: Ids) 
 
 
 def test_the_command_line_sets_ends_and_refuses(world: Stores, ids: Ids) -> None:
-    import time  # noqa: PLC0415 — only this test runs on the wall clock (the command line's)
-
     until = local_text(int(time.time() * 1000) + 26 * H, "%Y-%m-%d %H:%M")
     done = run_manage(
         world.settings, "device", "maintenance", ids.detector, "--until", until, "--reason", "换电池", "--json"
@@ -166,3 +173,64 @@ def test_the_command_line_sets_ends_and_refuses(world: Stores, ids: Ids) -> None
     assert unknown.returncode != 0 and "person: no person nobody" in unknown.stderr
     assert "Traceback" not in past.stderr + unknown.stderr
     assert [a for a, _, _ in audit(world, "device.maintenance")] == ["device.maintenance", "device.maintenance_end"]
+
+
+# --- on the console, the wall map and the drill-down (headless Chromium) ----------------------
+
+
+@pytest.mark.browser
+def test_the_console_sets_modes_and_the_wall_shows_them(world: Stores, ids: Ids, browser) -> None:
+    with world.sessions() as session:
+        camera = session.get(Device, ids.camera)
+        assert camera is not None
+        device_label = entity_labels(session, [ids.camera], "zh")[ids.camera]
+        elder_label = person_labels(session, POLICE, [ids.elder], "zh")[ids.elder]
+        buildings = [f["properties"]["id"] for f in building_layer(session, Scope(), "wanhu")["features"]]
+        elder_building = session.get(Device, ids.sensor).building_id  # type: ignore[union-attr]
+    server = LiveServer(world.settings)
+    try:
+        browser_login(browser, server.url, "police.wanhu")
+        browser.get(server.url + "/console?community=wanhu")
+        # the dropdowns' code is loaded on demand: on a busy machine it takes a while
+        wait_until(lambda: browser.find_elements(By.ID, layout_ids.MODES_DEVICE), "the device picker", timeout=90)
+        until = local_text(int(time.time() * 1000) + 30 * H, "%Y-%m-%d %H:%M")
+        pick(browser, device_label, picker=layout_ids.MODES_DEVICE)
+        browser.find_element(By.ID, layout_ids.MODES_UNTIL).send_keys(until)
+        browser.find_element(By.ID, layout_ids.MODES_REASON).send_keys("更换镜头")
+        browser.find_element(By.ID, layout_ids.MODES_SET_MAINTENANCE).click()
+        row = wait_until(lambda: browser.find_elements(By.ID, f"mode-maintenance-{ids.camera}"), "the maintenance row")
+        assert "维护中 至" in row[0].text and device_label in row[0].text and ids.camera not in row[0].text
+        pick(browser, elder_label, picker=layout_ids.MODES_PERSON)
+        browser.find_element(By.ID, layout_ids.MODES_REASON).send_keys("住院")
+        browser.find_element(By.ID, layout_ids.MODES_SET_AWAY).click()
+        wait_until(lambda: browser.find_elements(By.ID, f"mode-away-{ids.elder}"), "the away row")
+        save_screenshot(browser, "modes_console")
+
+        # a bad end is refused in the form, nothing else changes
+        field = browser.find_element(By.ID, layout_ids.MODES_UNTIL)
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(Keys.DELETE)
+        field.send_keys("2020-01-01 08:00")
+        browser.find_element(By.ID, layout_ids.MODES_SET_MAINTENANCE).click()
+        wait_until(lambda: "不能早于现在" in browser.find_element(By.ID, layout_ids.MODES_MSG).text, "the refusal")
+
+        # the wall: the camera's marker says so, and the elder's household in the drill-down
+        browser.get(server.url + "/")
+
+        def hovered() -> list[Any]:
+            """Hover the marker in maintenance (found afresh: the wall redraws its layers) and read its tooltip."""
+            for marker in browser.find_elements(By.CSS_SELECTOR, "path.st-dev-maintenance"):
+                ActionChains(browser).move_to_element(marker).perform()
+            return [e for e in browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip") if "维护中 至" in e.text]
+
+        wait_until(hovered, "the marker's tooltip", timeout=60)
+        save_screenshot(browser, "modes_wall_marker")
+        paths = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld")[127:], "the buildings")
+        assert paths
+        building = browser.find_elements(By.CSS_SELECTOR, "path.st-bld")[buildings.index(elder_building)]
+        browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", building)
+        away = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".st-drill .st-room-away"), "the away mark")
+        assert "外出 至" in away[0].text and "住院" in away[0].text
+        save_screenshot(browser, "modes_drill_away")
+    finally:
+        server.stop()
