@@ -146,6 +146,14 @@ def test_an_away_ended_early_resumes_the_watch_from_that_moment(world: Stores, i
     assert [a for a, _, _ in audit(world, "person.away")] == ["person.away", "person.away_end"]
 
 
+def test_the_routine_watch_runs_from_the_end_of_the_away_time(world: Stores, ids: Ids) -> None:
+    s = Scenario(world).at(0, door(ids, T0))
+    Modes(world, s.clock).start(POLICE, "away", ids.elder, T0 + 5 * H)
+    s.at(5 * H + M)
+    profile = json.loads(world.redis.hget(world.keys.rule_state("wanhu", "elder.routine"), ids.sensor) or "{}")
+    assert profile["in"] == T0 + 5 * H  # like a return through a gate: the allowance runs from here
+
+
 def test_a_starting_worker_rebuilds_the_modes_from_sql(world: Stores, ids: Ids) -> None:
     s = Scenario(world)
     Modes(world, s.clock).start(POLICE, "maintenance", ids.detector, T0 + 2 * H)
