@@ -54,6 +54,7 @@ CALLBACK_MODULES = (
     "callbacks.tasks",
     "callbacks.mymap",
     "callbacks.visitors",
+    "callbacks.modes",
     "callbacks.reports",
     "callbacks.notifications",
     "callbacks.investigate",

@@ -12,6 +12,7 @@ from core.clock import Clock
 from core.settings import Settings
 from core.timefmt import iso_utc
 from ingest.directory import CommunityFacts, Directory
+from registry.modes import AWAY, AWAY_ALERTS, MAINTENANCE, NEVER_SILENCED, count_suppressed, holds, mode_field
 from store.keys import Keys
 from store.redis_server import RedisClient
 
@@ -44,6 +45,10 @@ class RuleContext:
     sql: list[tuple[str, Any]] = field(default_factory=list)  # (token, function(session))
     counted: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)  # (token, counter key)
     _tasks: dict[str, str] | None = None
+    # the time of the fact being judged (the event's ts, the timer's due time), and the timer firing
+    fact_ms: int | None = None
+    firing: tuple[str, str] | None = None  # (timer, member) while a timer is handled
+    _modes: dict[str, str] | None = None
 
     def active_tasks(self) -> dict[str, str]:
         """guard id → its accepted task (JSON), read once per batch."""
@@ -86,6 +91,8 @@ class RuleContext:
         """Raise (or count a repeat of) an alert; idempotent per event or timer. Raises of one batch
         are coalesced per (type, subject) and sent at the end of the batch."""
         clean = {k: v for k, v in subject.items() if v}
+        if self._silenced(alert_type, clean):
+            return
         key = dedup_key(alert_type, identity if identity is not None else clean)
         pending = self._pending.get(key)
         if pending is None:  # whether it is flapping is looked up for the whole batch in flush_alerts
@@ -94,6 +101,31 @@ class RuleContext:
             )
         else:
             pending.tokens.append(self.token)
+
+    # --- maintenance and away modes (registry/modes.py) --------------------------------------
+    def mode(self, kind: str, subject: str) -> dict[str, Any] | None:
+        """The maintenance (of a device) or away (of a person) period holding at the fact's time, or
+        None; the community's modes hash is read once per batch."""
+        if self._modes is None:
+            self._modes = self.redis.hgetall(self.keys.modes(self.community))
+        at = self.fact_ms if self.fact_ms is not None else self.now()
+        return holds(self._modes.get(mode_field(kind, subject)), at)
+
+    def _silenced(self, alert_type: str, subject: dict[str, Any]) -> bool:
+        """True when the raise is suppressed: an away elder's elder alert, or any alert (but a wanted
+        person's) whose subject device is in maintenance. The period counts it (once per event or
+        timer); a silenced timer of a device in maintenance fires again when the maintenance ends."""
+        period = None
+        if alert_type in AWAY_ALERTS and subject.get("person"):
+            period = self.mode(AWAY, str(subject["person"]))
+        if period is None and alert_type not in NEVER_SILENCED and subject.get("device"):
+            period = self.mode(MAINTENANCE, str(subject["device"]))
+            if period is not None and self.firing is not None:
+                self.schedule(self.firing[0], self.firing[1], int(period["until"]))
+        if period is None:
+            return False
+        self.write_sql(lambda session, pid=int(period["id"]): count_suppressed(session, pid))
+        return True
 
     def _note_clear(self, key: str) -> None:
         """Remember when an alert of this (type, subject) was cleared (flapping detection)."""

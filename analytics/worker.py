@@ -220,6 +220,7 @@ class Worker:
             project(ctx.writes, self.stores.keys, community, event, device, facts.wearables.get(device.id))
             frontier = max(frontier, event.ts)
             ctx.token = entry.entry_id
+            ctx.fact_ms = event.ts
             for rule in self.by_type.get(event.type, ()):
                 try:
                     rule.on_event(ctx, event, device)
@@ -269,6 +270,7 @@ class Worker:
             ctx = self.context(community)
             for member, score in due:
                 ctx.token = f"timer:{timer}:{member}:{int(score)}"
+                ctx.fact_ms, ctx.firing = int(score), (timer, member)
                 try:
                     rule.on_timer(ctx, timer, member, int(score))
                 except STORE_ERRORS:
@@ -312,6 +314,7 @@ class Worker:
             ctx = self.context(community)
             for rule in self.rules:
                 rule.on_start(ctx)
+            ctx.flush()  # the timers the rules seeded
         self._started.add(community)
 
     # --- crashed consumers and poison ---------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, request
 
 from api.access import require
-from api.context import stores
+from api.context import clock, stores
 from auth.principal import current_principal
 from geodata.gcj02 import shift_geojson
 from registry import queries
@@ -39,7 +39,11 @@ def layer(community: str, layer: str) -> Response:
         else:
             group = request.args.get("group")
             data = queries.device_layer(
-                session, scope, community, group if group in ("household", "frontend") else None
+                session,
+                scope,
+                community,
+                group if group in ("household", "frontend") else None,
+                now_ms=clock().now_ms(),
             )
     if s.settings.tile_url and s.settings.tile_crs == "gcj02":
         data = shift_geojson(data)

@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "reports.export",
             "visitors.approve",
             "investigate",
+            "modes.set",  # maintenance and away modes (upkeep/modes.py)
         }
     ),
     "police": frozenset(
@@ -47,6 +48,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "reports.export",
             "visitors.approve",
             "investigate",
+            "modes.set",
         }
     ),
     "grid_worker": frozenset(

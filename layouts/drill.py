@@ -4,15 +4,20 @@ marks, devices), masked per role."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from dash import html
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from auth.masking import name_for
+from auth.masking import NAMED_ROLES, name_for
 from auth.principal import Principal
 from core.i18n import t
+from core.timefmt import local_text, utc_to_ms
 from registry.models import Building, Device, Household, Person, PersonTag, Residency
+from registry.modes import AWAY, ModePeriod
+from store.sql import utcnow
 from store.stores import Stores
 
 
@@ -41,6 +46,7 @@ def building_detail(stores: Stores, principal: Principal, building_id: str, lang
             tags[pid].add(tag)
         for household, pid, name in rows:
             residents[household].append((name, tags[pid]))
+        away = away_notes(session, rows, lang, with_reason=principal.role in NAMED_ROLES)
         devices: dict[str, list[str]] = defaultdict(list)
         counts: dict[str, int] = defaultdict(int)
         for _device, dtype, device_household in session.execute(
@@ -66,14 +72,18 @@ def building_detail(stores: Stores, principal: Principal, building_id: str, lang
                 elder = any("elderly_alone" in tg for _, tg in people)
                 marks = ("★" if elder else "") + ("▣" if "smart_lock" in devices.get(h.id, []) else "")
                 names = ", ".join(filter(None, (name_for(principal, n) for n, _ in people))) if show_people else ""
+                gone = away.get(h.id, "") if show_people else ""
                 rooms.append(
                     html.Div(
-                        className=f"st-room st-cat-{h.category}" + (" st-room-elder" if elder else ""),
-                        title=t(f"category.{h.category}", lang),
+                        className=f"st-room st-cat-{h.category}"
+                        + (" st-room-elder" if elder else "")
+                        + (" st-room-gone" if gone else ""),
+                        title=" · ".join(filter(None, (t(f"category.{h.category}", lang), gone))),
                         children=[
                             html.B(h.room),
                             html.Span(marks, className="st-room-marks"),
                             html.Div(names, className="st-room-names") if names else None,
+                            html.Div(gone, className="st-room-away") if gone else None,
                         ],
                     )
                 )
@@ -98,3 +108,27 @@ def building_detail(stores: Stores, principal: Principal, building_id: str, lang
             html.Table(className="st-drill-table", children=[html.Thead(header), html.Tbody(body)]),
         ]
     )
+
+
+def away_notes(session: Session, residents: Sequence[Any], lang: str, *, with_reason: bool) -> dict[str, str]:
+    """household id → 外出 至 12-20 18:00 (· the reason, for the roles that work with named people),
+    for the households whose residents (rows of household, person, name) are away now."""
+    people = {pid: household for household, pid, _ in residents}
+    if not people:
+        return {}
+    now = utcnow()
+    notes: dict[str, str] = {}
+    for period in session.scalars(
+        select(ModePeriod)
+        .where(
+            ModePeriod.kind == AWAY,
+            ModePeriod.subject.in_(sorted(people)),
+            ModePeriod.ended_at.is_(None),
+            ModePeriod.starts_at <= now,
+            ModePeriod.until > now,
+        )
+        .order_by(ModePeriod.id)
+    ):
+        text = t("drill.away", lang, until=local_text(utc_to_ms(period.until), "%m-%d %H:%M"))
+        notes[people[period.subject]] = f"{text} · {period.reason}" if with_reason and period.reason else text
+    return notes

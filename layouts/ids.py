@@ -163,3 +163,16 @@ INV_CASE_MSG = "inv-case-msg"
 INV_ENTRY = "inv-entry"  # dict ids: {"type": INV_ENTRY, "index": i}
 INV_FOLLOW_BTN = "inv-follow-btn"  # {"type": INV_FOLLOW_BTN, "index": "plate:…" / "person:…"}
 INV_PIN = "inv-pin"  # {"type": INV_PIN, "index": i}
+
+# maintenance and away modes (issue #20, upkeep): the console's panel (layouts/modes.py)
+MODES_DEVICE = "modes-device"
+MODES_PERSON = "modes-person"
+MODES_UNTIL = "modes-until"
+MODES_REASON = "modes-reason"
+MODES_SET_MAINTENANCE = "modes-set-maintenance"
+MODES_SET_AWAY = "modes-set-away"
+MODES_MSG = "modes-msg"
+MODES_LIST = "modes-list"
+MODES_DONE = "modes-done"
+MODES_CONTEXT = "modes-context"  # {"community", "lang"}
+MODES_END = "modes-end"  # dict ids: {"type": MODES_END, "kind": …, "subject": …}

@@ -10,4 +10,5 @@ from memory import keyframes as keyframe_models  # noqa: F401
 from memory import models as memory_models  # noqa: F401
 from notify import models as notify_models  # noqa: F401
 from registry import models as registry_models  # noqa: F401
+from registry import modes as mode_models  # noqa: F401
 from store import applied as applied_models  # noqa: F401

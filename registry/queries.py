@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.i18n import t
+from core.timefmt import iso_utc, ms_to_utc, utc_to_ms
 from registry.models import (
     Building,
     Community,
@@ -29,6 +30,8 @@ from registry.models import (
     PersonTag,
     Residency,
 )
+from registry.modes import MAINTENANCE, ModePeriod
+from store.sql import utcnow
 
 
 @dataclass(frozen=True)
@@ -163,8 +166,12 @@ def building_layer(session: Session, scope: Scope, community_id: str) -> dict[st
 HOUSEHOLD_DEVICE_TYPES = ("door_sensor", "smart_lock", "smoke_detector", "intercom")
 
 
-def device_layer(session: Session, scope: Scope, community_id: str, group: str | None = None) -> dict[str, Any]:
-    """Devices as points (no personal data); group "household" (in-home) or "frontend" (the rest)."""
+def device_layer(
+    session: Session, scope: Scope, community_id: str, group: str | None = None, *, now_ms: int | None = None
+) -> dict[str, Any]:
+    """Devices as points (no personal data); group "household" (in-home) or "frontend" (the rest). A
+    device in maintenance at now_ms carries ``maintenance_until`` (RFC 3339, UTC)."""
+    maintained = maintenance_ends(session, community_id, now_ms)
     query = (
         select(Device.id, Device.type, Device.name, Device.lat, Device.lon, Device.grid_id, Device.building_id)
         .where(Device.community_id == community_id, Device.type != "wearable")
@@ -183,11 +190,27 @@ def device_layer(session: Session, scope: Scope, community_id: str, group: str |
                 name=name,
                 grid=grid,
                 building=building,
+                **({"maintenance_until": maintained[did]} if did in maintained else {}),
             )
             for did, dtype, name, lat, lon, grid, building in session.execute(query)
             if scope.allows_grid(grid)
         ]
     )
+
+
+def maintenance_ends(session: Session, community_id: str, now_ms: int | None = None) -> dict[str, str]:
+    """device id → the end (RFC 3339, UTC) of its maintenance holding at now_ms (default: now)."""
+    now = ms_to_utc(now_ms) if now_ms is not None else utcnow()
+    rows = session.execute(
+        select(ModePeriod.subject, ModePeriod.until).where(
+            ModePeriod.community_id == community_id,
+            ModePeriod.kind == MAINTENANCE,
+            ModePeriod.ended_at.is_(None),
+            ModePeriod.starts_at <= now,
+            ModePeriod.until > now,
+        )
+    )
+    return {device: iso_utc(utc_to_ms(until)) for device, until in rows}
 
 
 def door_sensor_ids(session: Session, community_id: str) -> set[str]:

@@ -145,6 +145,11 @@ class Keys:
         """ZSET alert id → last update time (ms): the live feed."""
         return self._c(community, "alerts:feed")
 
+    def modes(self, community: str) -> str:
+        """HASH ``maintenance:<device>`` / ``away:<person>`` → JSON ``{id, from, until}`` (ms) of the
+        community's maintenance and away modes (registry/modes.py; rebuilt from SQL by a starting worker)."""
+        return self._c(community, "modes")
+
     def rule_state(self, community: str, rule: str) -> str:
         """HASH of one rule's private state."""
         return self._c(community, f"rule:{rule}")

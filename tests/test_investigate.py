@@ -105,17 +105,18 @@ def texts(browser: Any, css: str) -> list[str]:
     return [e.text for e in browser.find_elements(By.CSS_SELECTOR, css)]
 
 
-def pick(browser: Any, label: str) -> None:
-    """Choose a place in the picker by typing its label."""
-    wait_until(lambda: browser.find_elements(By.ID, "inv-place"), "the picker")[0].click()
+def pick(browser: Any, label: str, picker: str = "inv-place") -> None:
+    """Choose an option of a dropdown (the place picker by default) by typing its label."""
+    wait_until(lambda: browser.find_elements(By.ID, picker), "the picker")[0].click()
     field = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"), "the search")[0]
     field.send_keys(label)
     wait_until(
         lambda: [o for o in browser.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text.strip() == label],
         f"the option {label}",
     )[0].click()
-    browser.find_element(By.CSS_SELECTOR, "input.dash-dropdown-search").send_keys(Keys.ESCAPE)
-    wait_until(lambda: label in browser.find_element(By.ID, "inv-place").text, f"{label} picked")
+    for still_open in browser.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"):  # a multiple choice
+        still_open.send_keys(Keys.ESCAPE)
+    wait_until(lambda: label in browser.find_element(By.ID, picker).text, f"{label} picked")
 
 
 def choose(browser: Any, name: str, value: str) -> None:

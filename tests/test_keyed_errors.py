@@ -13,7 +13,7 @@ from core.i18n import TABLE
 from core.settings import ROOT
 
 # the modules whose errors reach the console, tasks, visitors and resident pages
-USER_FACING = ["closedloop", "gates", "callbacks", "alerts", "api/resident.py", "api/visit.py"]
+USER_FACING = ["closedloop", "gates", "callbacks", "alerts", "upkeep", "api/resident.py", "api/visit.py"]
 ERRORS = {"SandtableError", "InvalidInput", "NotFound", "Forbidden", "Conflict"}
 
 

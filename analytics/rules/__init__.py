@@ -9,6 +9,7 @@ from analytics.rules.elder_inactive import ElderInactive
 from analytics.rules.elder_routine import ElderRoutine
 from analytics.rules.gates import PatrolMissed, VehicleCheck, VisitorCheck
 from analytics.rules.hazards import Fall, GateBlacklist, Smoke, Throw
+from analytics.rules.modes import Modes
 from analytics.rules.occupancy import LockUnregistered, TenantUnregistered, WatchlistMatch
 from analytics.rules.silence import DeviceOffline, SensorSilent
 from core.settings import Settings
@@ -30,6 +31,7 @@ RULE_CLASSES: tuple[type[Rule], ...] = (
     VisitorCheck,
     VehicleCheck,
     PatrolMissed,
+    Modes,
 )
 
 

@@ -8,8 +8,10 @@ from analytics.context import RuleContext
 from analytics.rules.base import HOUR_MS, Rule, location_of
 from core.timefmt import iso_utc
 from ingest.schema import DeviceInfo, Event
+from registry.modes import AWAY, AWAY_RESUME_TIMERS
 
 TIMER = "elder"
+RESUME = AWAY_RESUME_TIMERS[0]  # member: a person whose away period ends (registry/modes.py)
 
 
 def deadline(last_door_ms: int, threshold_hours: float) -> int:
@@ -22,7 +24,7 @@ class ElderInactive(Rule):
 
     name = "elder.inactive"
     events = frozenset({"door.contact"})
-    timers = (TIMER,)
+    timers = (TIMER, RESUME)
 
     def threshold(self, override: float | None) -> float:
         """The person's threshold in hours."""
@@ -44,6 +46,9 @@ class ElderInactive(Rule):
         )
 
     def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
+        if timer == RESUME:
+            self._resume(ctx, key, due_ms)
+            return
         elder = ctx.facts.elder_sensors.get(key)
         device = ctx.facts.devices.get(key)
         if elder is None or device is None:
@@ -59,3 +64,11 @@ class ElderInactive(Rule):
             grid=device.grid,
             evidence={"last_door_at": iso_utc(due_ms - int(hours * HOUR_MS)), "threshold_hours": hours},
         )
+
+    def _resume(self, ctx: RuleContext, person: str, end_ms: int) -> None:
+        """An elder's away period ended: the silence is counted from its end (or from a later door use)."""
+        sensor = ctx.facts.elder_sensor_of.get(person)
+        if sensor is None or ctx.mode(AWAY, person) is not None:
+            return  # no door sensor to watch, or still away (the period was extended)
+        override = ctx.facts.elder_sensors[sensor][1]
+        ctx.schedule(TIMER, sensor, deadline(end_ms, self.threshold(override)), only_later=True)

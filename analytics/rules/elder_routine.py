@@ -33,8 +33,10 @@ from analytics.rules.occupancy import opener, person_of
 from core.settings import Settings
 from core.timefmt import SHANGHAI, iso_utc
 from ingest.schema import DeviceInfo, Event
+from registry.modes import AWAY, AWAY_RESUME_TIMERS
 
 TIMER = "routine"
+RESUME = AWAY_RESUME_TIMERS[1]  # member: a person whose away period ends (registry/modes.py)
 BINS = 24
 MINUTE_MS = 60_000
 DAY_MS = 24 * HOUR_MS
@@ -221,7 +223,7 @@ class ElderRoutine(Rule):
 
     name = "elder.routine"
     events = frozenset({"door.contact", "gate.face"})
-    timers = (TIMER,)
+    timers = (TIMER, RESUME)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -276,6 +278,17 @@ class ElderRoutine(Rule):
             lambda stored: None if stored is None else pass_gate(stored, event.ts, direction),
         )
 
+    def _resume(self, ctx: RuleContext, person: str, end_ms: int) -> None:
+        """An elder's away period ended: like a return through a gate, the allowed silence runs from
+        its end, and the away time teaches the routine nothing."""
+        sensor = ctx.facts.elder_sensor_of.get(person)
+        if sensor is None or ctx.mode(AWAY, person) is not None:
+            return  # no door sensor to watch, or still away (the period was extended)
+        stored = RoutineProfile.from_json(ctx.state_get(self.name, sensor))
+        if stored is None:
+            return
+        self._plan(ctx, sensor, ctx.facts.elder_sensors[sensor][1], stored, pass_gate(stored, end_ms, "in"))
+
     def _seen(
         self,
         ctx: RuleContext,
@@ -290,7 +303,17 @@ class ElderRoutine(Rule):
         and move the timer to its new deadline (or cancel it)."""
         ctx.clear(self.name, {"person": person}, note=note, fact_ms=ts, since_field="last_door_at")
         stored = RoutineProfile.from_json(ctx.state_get(self.name, sensor))
-        profile = update(stored)
+        self._plan(ctx, sensor, override, stored, update(stored))
+
+    def _plan(
+        self,
+        ctx: RuleContext,
+        sensor: str,
+        override: float | None,
+        stored: RoutineProfile | None,
+        profile: RoutineProfile | None,
+    ) -> None:
+        """When the profile changed: store it and move the timer to its new deadline (or cancel it)."""
         if profile is None or profile is stored:
             return
         ctx.state_set(self.name, sensor, profile.to_json())
@@ -301,6 +324,9 @@ class ElderRoutine(Rule):
             ctx.schedule(TIMER, sensor, deadline, only_later=True)
 
     def on_timer(self, ctx: RuleContext, timer: str, key: str, due_ms: int) -> None:
+        if timer == RESUME:
+            self._resume(ctx, key, due_ms)
+            return
         elder = ctx.facts.elder_sensors.get(key)
         device = ctx.facts.devices.get(key)
         profile = RoutineProfile.from_json(ctx.state_get(self.name, key))

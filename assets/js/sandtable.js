@@ -99,14 +99,28 @@ window.sandtable = window.sandtable || {};
                        {className: "st-tooltip"});
         return cp;
       }
+      var upkeep = st.map.maintenanceText(p, h.lang === "en");  // in maintenance: a violet ring and its end
       var marker = L.circleMarker(latlng, {
         radius: p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5,
-        color: off ? "#ff5a36" : "#0b1220", weight: off ? 1.5 : 1,
+        color: upkeep ? "#b388ff" : off ? "#ff5a36" : "#0b1220", weight: upkeep ? 2 : off ? 1.5 : 1,
         fillColor: off ? "#3a4254" : (colors[p.type] || "#ffffff"), fillOpacity: 0.95,
-        className: "st-dev st-dev-" + p.type + (off ? " st-dev-offline" : "")
+        className: "st-dev st-dev-" + p.type + (off ? " st-dev-offline" : "") + (upkeep ? " st-dev-maintenance" : "")
       });
-      marker.bindTooltip(st.escape(p.name || p.id), {className: "st-tooltip"});
+      marker.bindTooltip(st.escape(p.name || p.id) + (upkeep ? "<br>" + st.escape(upkeep) : ""),
+                         {className: "st-tooltip"});
       return marker;
+    },
+    maintenanceText: function (p, en) {
+      // "维护中 至 18:00" (Beijing time; the date too when the end is on another day), "" when not in maintenance
+      if (!p.maintenance_until) { return ""; }
+      var end = new Date(p.maintenance_until);
+      var day = function (d) {
+        return new Intl.DateTimeFormat("en-CA", {timeZone: "Asia/Shanghai", month: "2-digit", day: "2-digit"}).format(d);
+      };
+      var time = new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit",
+                                                   hour12: false}).format(end);
+      var when = day(end) === day(new Date()) ? time : day(end) + " " + time;
+      return (en ? "In maintenance until " : "维护中 至 ") + when;
     },
     trailStyle: function (feature) {
       return {color: feature.properties.color || "#35d07f", weight: 2, opacity: 0.55, dashArray: "2 4"};
