@@ -7,7 +7,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from api.access import require
 from api.context import stores
 from auth.principal import current_principal
-from geodata.gcj02 import shift_geojson
+from geodata.gcj02 import for_display
 from registry import queries
 
 bp = Blueprint("map", __name__, url_prefix="/api/v1/map")
@@ -41,8 +41,6 @@ def layer(community: str, layer: str) -> Response:
             data = queries.device_layer(
                 session, scope, community, group if group in ("household", "frontend") else None
             )
-    if s.settings.tile_url and s.settings.tile_crs == "gcj02":
-        data = shift_geojson(data)
-    response = jsonify(data)
+    response = jsonify(for_display(s.settings, data))
     response.headers["Cache-Control"] = "private, max-age=60"
     return response

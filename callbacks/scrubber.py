@@ -129,7 +129,7 @@ def replay_layers(principal: Principal, community: str, at: int, lang: str) -> d
     return {
         "guards": guards,
         "trails": lines,
-        "alerts": alert_layer(items),
+        "alerts": alert_layer(items, s.settings),
         "feed": feed_cards(items, lang),
         "front": {"offline": offline_front, "lang": lang, "colors": DEVICE_COLORS, "visited": {}},
         "home": {"offline": offline_home, "lang": lang, "colors": DEVICE_COLORS},

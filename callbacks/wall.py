@@ -18,6 +18,7 @@ from auth.principal import current_principal
 from callbacks.requests import WALL_REFRESH_OUTPUTS
 from callbacks.util import time_ms
 from core.i18n import t
+from geodata.gcj02 import latlng_for_display, place_for_display
 from layouts import ids
 from layouts.drill import building_detail
 from layouts.map import DEVICE_COLORS
@@ -190,9 +191,14 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
     # alerts: the feed and the map layer when an alert changed (or on a full refresh)
     if full or changes["alert"]:
         items = feed_items(s, principal, community, lang)
-        feed, alerts_data = feed_cards(items, lang), alert_layer(items)
-        serious = [
-            {"id": i["id"], "severity": i["severity"], "status": i["status"], **i["location"]}
+        feed, alerts_data = feed_cards(items, lang), alert_layer(items, s.settings)
+        serious = [  # fly-to targets
+            {
+                "id": i["id"],
+                "severity": i["severity"],
+                "status": i["status"],
+                **place_for_display(s.settings, i["location"]),
+            }
             for i in items
             if i["open"] and i["severity"] in ("high", "critical") and i["location"] and not i.get("flapping")
         ]
@@ -211,9 +217,9 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
         guards_data, trails_data = Patch(), Patch()
         for p in live.guard_positions(s, community, moved, trail=False):
             i = index[p.guard]
-            guards_data["features"][i]["geometry"]["coordinates"] = [round(p.lon, 7), round(p.lat, 7)]
-
-            trails_data["features"][i]["geometry"]["coordinates"].append([round(p.lon, 7), round(p.lat, 7)])
+            lat, lon = latlng_for_display(s.settings, [round(p.lat, 7), round(p.lon, 7)])
+            guards_data["features"][i]["geometry"]["coordinates"] = [lon, lat]
+            trails_data["features"][i]["geometry"]["coordinates"].append([lon, lat])
             del trails_data["features"][i]["geometry"]["coordinates"][0]
 
     # devices: offline ones are drawn grey; a patch of the changed ones, on the layer that holds them

@@ -18,7 +18,9 @@ from alerts.models import AlertRecord, AlertStep
 from auth.masking import name_for
 from auth.principal import Principal
 from core.i18n import t
+from core.settings import Settings
 from core.timefmt import aware
+from geodata.gcj02 import for_display
 from registry import queries
 from registry.models import Building, Guard
 from registry.stats import community_stats
@@ -147,8 +149,8 @@ def _neg_iso(text: str) -> float:
     return -dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def alert_layer(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Open alerts as points for the map (pulsing markers)."""
+def alert_layer(items: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """Open alerts as points for the map (pulsing markers), as the map draws them."""
     features = [
         queries.feature(
             {"type": "Point", "coordinates": [i["location"]["lon"], i["location"]["lat"]]},
@@ -160,7 +162,7 @@ def alert_layer(items: list[dict[str, Any]]) -> dict[str, Any]:
         for i in items
         if i["open"] and i["location"].get("lat") is not None
     ]
-    return queries.collection(features)
+    return for_display(settings, queries.collection(features))
 
 
 def guard_roster(stores: Stores, principal: Principal, community: str, lang: str) -> list[dict[str, Any]]:
@@ -187,8 +189,8 @@ def guard_layer(
     positions: dict[str, live.GuardPosition] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Guards as points and their short trails as lines, both indexed in roster order (so that a
-    refresh can patch one guard by its index). ``positions``: given (the replay's, at a past
-    moment), else the live ones."""
+    refresh can patch one guard by its index), as the map draws them. ``positions``: given (the
+    replay's, at a past moment), else the live ones."""
     if positions is None:
         positions = {
             p.guard: p
@@ -216,7 +218,8 @@ def guard_layer(
         trails.append(
             queries.feature({"type": "LineString", "coordinates": path}, id=g["id"], color=color, active=active)
         )
-    return queries.collection(points), queries.collection(trails)
+    settings = stores.settings
+    return for_display(settings, queries.collection(points)), for_display(settings, queries.collection(trails))
 
 
 def alerts_by_type_24h(stores: Stores, principal: Principal, community: str, now: int) -> dict[str, int]:
