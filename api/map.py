@@ -9,10 +9,11 @@ from api.context import stores
 from auth.principal import current_principal
 from geodata.gcj02 import for_display
 from registry import queries
+from registry.coverage import coverage_layer
 
 bp = Blueprint("map", __name__, url_prefix="/api/v1/map")
 
-LAYERS = ("boundary", "grids", "buildings", "paths", "devices")
+LAYERS = ("boundary", "grids", "buildings", "paths", "devices", "coverage")
 
 
 @bp.get("/<community>/<layer>.geojson")
@@ -36,6 +37,8 @@ def layer(community: str, layer: str) -> Response:
             data = queries.building_layer(session, scope, community)
         elif layer == "paths":
             data = queries.path_layer(session, community)
+        elif layer == "coverage":
+            data = coverage_layer(session, scope, community)
         else:
             group = request.args.get("group")
             data = queries.device_layer(

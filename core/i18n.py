@@ -1252,6 +1252,25 @@ TABLE: dict[str, tuple[str, str]] = {
     "scrubber.alerts": ("当时未结警情 {n} 起", "{n} alerts open then"),
     "scrubber.days_ago": ("{n}天前", "{n} d ago"),
     "scrubber.now": ("现在", "now"),
+    # --- issue 20, device upkeep (first half): batteries shown, camera coverage, map layers ---
+    "layer.coverage": ("摄像头覆盖", "Camera coverage"),
+    "map.battery": ("电量 {n}%", "battery {n}%"),
+    "map.battery_low": ("低电量", "low battery"),
+    "map.battery_at": ("{when} 上报", "reported {when}"),
+    "report.table.device_upkeep": ("设备维护清单", "Device upkeep"),
+    "report.col.device": ("设备", "Device"),
+    "report.col.battery": ("电量(%)", "Battery (%)"),
+    "report.col.reported_at": ("上报时间", "Reported at"),
+    "report.col.upkeep": ("需处理", "Needs"),
+    "report.upkeep.battery_low": ("更换电池", "new battery"),
+    "report.upkeep.offline": ("离线,检修", "offline: repair"),
+    "report.upkeep.battery_low_offline": ("离线且电量低", "offline, battery low"),
+    "report.note.device_upkeep": (
+        "电量为设备最近一次心跳上报的值;电量不高于低电量阈值(SANDTABLE_BATTERY_LOW_PERCENT,默认 20%)"
+        "的设备和当前离线的设备按设备和位置列出。",
+        "The battery is the one the device's last heartbeat reported; devices at or below the low-battery "
+        "threshold (SANDTABLE_BATTERY_LOW_PERCENT, 20% by default) and devices offline now, by name and place.",
+    ),
 }
 
 

@@ -106,6 +106,17 @@ def community_map(
     """The map of one community with its layers, a layer switcher, a legend and a scale."""
     base = f"/api/v1/map/{community.id}"
     overlays = [
+        dl.Overlay(  # cameras' fields of view, off until asked for
+            name=t("layer.coverage", lang),
+            checked=False,
+            children=dl.GeoJSON(
+                id=ids.MAP_COVERAGE,
+                url=f"{base}/coverage.geojson",
+                style=ns("coverageStyle"),
+                interactive=False,
+                hideout={"colors": DEVICE_COLORS},
+            ),
+        ),
         dl.Overlay(
             name=t("layer.grids", lang),
             checked=True,

@@ -464,13 +464,16 @@ def _devices(
             building=building.id,
             name=f"{building.name}高空抛物相机",
             config={
+                "heading": 0,  # looking north, up the south façade
+                "fov": 60,
+                "range_m": 45,
                 "calibration": {
                     "camera": f"TC-{building.id}",
                     "building": building.id,
                     "floors": building.floors,
                     "columns": building.units * 2,
                     "facade": [[160, 60], [1120, 60], [1120, 680], [160, 680]],
-                }
+                },
             },
         )
     # patrol checkpoints at path crossings along a loop, and wearables for the guards

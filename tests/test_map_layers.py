@@ -8,8 +8,10 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from shapely.geometry import Point, shape
 from sqlalchemy import select
@@ -19,8 +21,9 @@ from auth.principal import Principal
 from auth.service import create_token
 from ingest.service import IngestService
 from layouts.wall_data import alert_layer, feed_items, guard_layer, guard_roster
-from registry import queries
-from registry.models import Device
+from registry import importers, queries
+from registry.coverage import View, coverage_layer, view_of
+from registry.models import Building, Device
 from store.stores import Stores
 from tests.conftest import LiveServer
 from tests.test_pipeline import drain
@@ -116,7 +119,9 @@ def test_on_gcj02_tiles_a_guard_and_an_alert_sit_on_their_building_as_on_plain_t
     gcj = dataclasses.replace(world, settings=world.settings.model_copy(update=GCJ02_TILES))
     server = LiveServer(gcj.settings)
     try:
-        shifted_buildings = footprints(fetch_layer(server, police_token(world), "buildings"))
+        token = police_token(world)
+        shifted_buildings = footprints(fetch_layer(server, token, "buildings"))
+        shifted_sectors = footprints(fetch_layer(server, token, "coverage"))
     finally:
         server.stop()
     with world.sessions() as session:
@@ -129,3 +134,70 @@ def test_on_gcj02_tiles_a_guard_and_an_alert_sit_on_their_building_as_on_plain_t
         (alert,) = [f for f in alerts["features"] if f["properties"]["severity"] == "critical"]
         assert metres_from(buildings[building], *guard["geometry"]["coordinates"]) == 0  # inside, on both tiles
         assert metres_from(buildings[building], *alert["geometry"]["coordinates"]) < 15  # at its door
+    for camera, watched in throw_cameras(world).items():  # the coverage layer is shifted with the rest
+        assert shifted_sectors[camera].contains(facade_centre(shifted_buildings[watched]))
+
+
+# --- the camera-coverage layer -------------------------------------------------------------------
+
+
+def facade_centre(footprint: Any) -> Point:
+    """The middle of a building's south façade (the demo's thrown-object cameras look up at it)."""
+    minx, miny, maxx, _ = footprint.bounds
+    return Point((minx + maxx) / 2, miny + 0.00001)  # a metre inside the wall
+
+
+def throw_cameras(world: Stores) -> dict[str, str]:
+    """thrown-object camera → its building."""
+    with world.sessions() as session:
+        rows = session.execute(
+            select(Device.id, Device.building_id).where(Device.community_id == "wanhu", Device.type == "throw_camera")
+        )
+        return {str(d): str(b) for d, b in rows}
+
+
+def test_a_thrown_object_cameras_sector_covers_its_buildings_facade(world: Stores) -> None:
+    cameras = throw_cameras(world)
+    with world.sessions() as session:
+        sectors = footprints(coverage_layer(session, POLICE.scope, "wanhu"))
+        buildings = footprints(queries.building_layer(session, POLICE.scope, "wanhu"))
+    assert len(cameras) == 10
+    for camera, building in cameras.items():
+        assert sectors[camera].contains(facade_centre(buildings[building]))
+    # every camera, gate face camera and thrown-object camera has a sector; no lock or sensor has one
+    kinds = {f["properties"]["type"] for f in coverage_layer_features(world)}
+    assert kinds == {"camera", "throw_camera", "face_gate"}
+
+
+def coverage_layer_features(world: Stores) -> list[dict[str, Any]]:
+    with world.sessions() as session:
+        return list(coverage_layer(session, POLICE.scope, "wanhu")["features"])
+
+
+def test_a_camera_without_a_heading_looks_at_its_building() -> None:
+    square = shape({"type": "Polygon", "coordinates": [[[0, 0], [0.001, 0], [0.001, 0.001], [0, 0.001], [0, 0]]]})
+    view = view_of("camera", {}, lat=0.0005, lon=0.0015, footprint=square)  # east of the building
+    assert view.heading == pytest.approx(270)
+    assert (view.fov, view.range_m) == (90.0, 30.0)
+    assert view_of("camera", {"heading": 45, "fov": 120, "range_m": 60}, 0, 0, square) == View(45.0, 120.0, 60.0)
+
+
+def test_a_device_import_with_a_bad_field_of_view_is_refused_with_its_row(world: Stores, tmp_path: Path) -> None:
+    with world.sessions() as session:
+        building = session.scalars(select(Building.id).where(Building.community_id == "wanhu")).first()
+    path = tmp_path / "devices.csv"
+    pd.DataFrame(
+        [
+            {"id": "CAM-NEW-1", "type": "camera", "building": building, "heading": 90, "fov": 70, "range_m": 25},
+            {"id": "CAM-NEW-2", "type": "camera", "building": building, "heading": 180, "fov": 400, "range_m": 25},
+            {"id": "CAM-NEW-3", "type": "camera", "building": building, "heading": "", "fov": "wide", "range_m": ""},
+        ]
+    ).to_csv(path, index=False)
+    with world.sessions() as session:
+        with pytest.raises(importers.ImportRejected) as caught:
+            importers.import_table(session, "devices", path, "wanhu", id_hash_key=b"k")
+        session.rollback()
+    reasons = {(e.row, e.column): e.reason for e in caught.value.report.errors}
+    assert reasons == {(2, "fov"): "must be from 1 to 360 (was 400)", (3, "fov"): "must be a number"}
+    with world.sessions() as session:  # all or nothing: not even the good row
+        assert session.get(Device, "CAM-NEW-1") is None

@@ -65,6 +65,12 @@ window.sandtable = window.sandtable || {};
       if (h.selected && h.selected === p.id) { style.color = "#ffffff"; style.weight = 3; }
       return style;
     },
+    coverageStyle: function (feature, context) {
+      // a camera's field of view: a translucent sector in its device colour
+      var colors = ((context && context.hideout) || {}).colors || {};
+      var c = colors[feature.properties.type] || "#9b8cff";
+      return {color: c, weight: 1, opacity: 0.6, fillColor: c, fillOpacity: 0.18, className: "st-fov st-fov-" + feature.properties.type};
+    },
     hoverStyle: function () { return {weight: 3, color: "#ffffff"}; },
     buildingTooltip: function (feature, layer, context) {
       var p = feature.properties;
