@@ -1254,9 +1254,6 @@ TABLE: dict[str, tuple[str, str]] = {
     "scrubber.now": ("现在", "now"),
     # --- issue 20, device upkeep (first half): batteries shown, camera coverage, map layers ---
     "layer.coverage": ("摄像头覆盖", "Camera coverage"),
-    "map.battery": ("电量 {n}%", "battery {n}%"),
-    "map.battery_low": ("低电量", "low battery"),
-    "map.battery_at": ("{when} 上报", "reported {when}"),
     "report.table.device_upkeep": ("设备维护清单", "Device upkeep"),
     "report.col.device": ("设备", "Device"),
     "report.col.battery": ("电量(%)", "Battery (%)"),

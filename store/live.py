@@ -64,6 +64,16 @@ def device_states(stores: Stores, community: str) -> dict[str, dict[str, Any]]:
     return {d: json.loads(v) for d, v in stores.redis.hgetall(stores.keys.device_state(community)).items()}
 
 
+def batteries(stores: Stores, community: str) -> dict[str, tuple[float, int]]:
+    """device → (battery %, time in ms) of its last heartbeat that reported one."""
+    out = {}
+    for device, state in device_states(stores, community).items():
+        level, ts = state.get("battery"), state.get("ts")
+        if isinstance(level, int | float) and not isinstance(level, bool) and isinstance(ts, int):
+            out[device] = (float(level), ts)
+    return out
+
+
 def door_activity(stores: Stores, community: str) -> dict[str, int]:
     """door sensor → time (ms) of its last door contact."""
     return {d: int(ts) for d, ts in stores.redis.zrange(stores.keys.door_last(community), 0, -1, withscores=True)}

@@ -30,6 +30,15 @@ window.sandtable = window.sandtable || {};
       .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
   };
 
+  // a device's last reported battery for its popup: "<br>电量 15% · 低电量 · 12-06 14:03 上报"
+  st.batteryNote = function (p, lang) {
+    if (p.battery == null) { return ""; }
+    var en = lang === "en";
+    var low = p.battery_low ? " · <b class='st-battery-low'>" + (en ? "low battery" : "低电量") + "</b>" : "";
+    var at = p.battery_at ? " · " + (en ? "reported " + st.escape(p.battery_at) : st.escape(p.battery_at) + " 上报") : "";
+    return "<br>" + (en ? "battery " : "电量 ") + st.escape(p.battery) + "%" + low + at;
+  };
+
   st.map = {
     basemapStyle: function (feature) {
       var k = feature.properties.kind;
@@ -105,13 +114,14 @@ window.sandtable = window.sandtable || {};
                        {className: "st-tooltip"});
         return cp;
       }
+      var low = !off && p.battery_low;  // an amber ring: change the battery
       var marker = L.circleMarker(latlng, {
         radius: p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5,
-        color: off ? "#ff5a36" : "#0b1220", weight: off ? 1.5 : 1,
+        color: off ? "#ff5a36" : low ? "#ffb020" : "#0b1220", weight: off ? 1.5 : low ? 2.5 : 1,
         fillColor: off ? "#3a4254" : (colors[p.type] || "#ffffff"), fillOpacity: 0.95,
-        className: "st-dev st-dev-" + p.type + (off ? " st-dev-offline" : "")
+        className: "st-dev st-dev-" + p.type + (off ? " st-dev-offline" : "") + (low ? " st-dev-battery-low" : "")
       });
-      marker.bindTooltip(st.escape(p.name || p.id), {className: "st-tooltip"});
+      marker.bindTooltip(st.escape(p.name || p.id) + st.batteryNote(p, h.lang), {className: "st-tooltip"});
       return marker;
     },
     trailStyle: function (feature) {
