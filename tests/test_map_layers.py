@@ -4,6 +4,7 @@ devices' batteries (issue #20, device upkeep, first half)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import time
 import urllib.request
@@ -19,11 +20,14 @@ from sqlalchemy import select
 from analytics.worker import Worker
 from auth.principal import Principal
 from auth.service import create_token
+from core.timefmt import SHANGHAI
 from ingest.service import IngestService
 from layouts.wall_data import alert_layer, feed_items, guard_layer, guard_roster
 from registry import importers, queries
 from registry.coverage import View, coverage_layer, view_of
 from registry.models import Building, Device
+from reports.collect import collect
+from reports.request import build_request
 from store.stores import Stores
 from tests.conftest import LiveServer
 from tests.test_pipeline import drain
@@ -201,3 +205,64 @@ def test_a_device_import_with_a_bad_field_of_view_is_refused_with_its_row(world:
     assert reasons == {(2, "fov"): "must be from 1 to 360 (was 400)", (3, "fov"): "must be a number"}
     with world.sessions() as session:  # all or nothing: not even the good row
         assert session.get(Device, "CAM-NEW-1") is None
+
+
+# --- batteries: on the device's popup and in the report ------------------------------------------
+
+
+@pytest.fixture
+def low_and_full(world: Stores) -> tuple[str, str]:
+    """Two smoke detectors of a building's stairwells: one reports 12 %, the other 90 %."""
+    with world.sessions() as session:
+        low, full = session.scalars(
+            select(Device.id)
+            .where(Device.community_id == "wanhu", Device.type == "smoke_detector", Device.building_id.is_not(None))
+            .order_by(Device.id)
+            .limit(2)
+        ).all()
+    t = now_ms()
+    feed(
+        world,
+        [
+            {"type": "device.heartbeat", "device": low, "ts": t - 60_000, "data": {"battery": 12}},
+            {"type": "device.heartbeat", "device": full, "ts": t - 60_000, "data": {"battery": 90}},
+        ],
+    )
+    return low, full
+
+
+def test_a_devices_popup_carries_its_battery_and_a_low_mark(world: Stores, low_and_full: tuple[str, str]) -> None:
+    low, full = low_and_full
+    server = LiveServer(world.settings)
+    try:
+        layer = fetch_layer(server, police_token(world), "devices")
+    finally:
+        server.stop()
+    props = {f["properties"]["id"]: f["properties"] for f in layer["features"]}
+    assert props[low]["battery"] == 12 and props[low]["battery_low"] is True
+    assert props[full]["battery"] == 90 and props[full]["battery_low"] is False
+    assert len(props[low]["battery_at"]) == len("12-06 21:03")  # Beijing time, as the popup shows it
+    assert "battery" not in props[next(d for d in props if d not in (low, full))]  # never reported: nothing shown
+
+
+def test_the_report_lists_low_batteries_by_name_and_place(world: Stores, low_and_full: tuple[str, str]) -> None:
+    low, _ = low_and_full
+    with world.sessions() as session:
+        request = build_request(
+            session,
+            Principal(kind="user", id="admin", role="admin"),
+            world.settings,
+            communities="wanhu",
+            start=dt.datetime.now(SHANGHAI).date().isoformat(),
+            end=dt.datetime.now(SHANGHAI).date().isoformat(),
+            lang="zh",
+        )
+        device = session.get(Device, low)
+        assert device is not None and device.building_id is not None
+        place = queries.entity_labels(session, [device.building_id], "zh")[device.building_id]
+    data = collect(world, request, now_ms=now_ms())
+    rows = data.tables["device_upkeep"].rows
+    (row,) = [r for r in rows if r["upkeep"] == "更换电池"]
+    assert row["battery"] == 12 and row["place"] == place and row["device"] == device.name
+    assert row["reported_at"].startswith(dt.datetime.now(SHANGHAI).strftime("%Y-%m-%d"))
+    assert all(r["battery"] != 90 for r in rows)
