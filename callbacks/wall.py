@@ -30,6 +30,7 @@ from layouts.wall_data import (
     guard_layer,
     guard_roster,
     key_figures,
+    low_batteries,
     response_minutes,
 )
 from registry import queries
@@ -225,11 +226,14 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
     # devices: offline ones are drawn grey; a patch of the changed ones, on the layer that holds them
     doors = {d.id for d in ingest_directory(s).facts(community).devices.values() if d.type == "door_sensor"}
     offline = live.offline_devices(s, community, now, doors)
+    threshold = s.settings.battery_low_percent
     front: Any
     home: Any
     if full:
+        low = low_batteries(dict(live.batteries(s, community)), threshold)
         front = {
             "offline": {d: 1 for d in offline if not is_household_device(s, community, d)},
+            "low_battery": {d: v for d, v in low.items() if not is_household_device(s, community, d)},
             "lang": lang,
             "colors": DEVICE_COLORS,
             # patrol coverage: minutes since each checkpoint's last check-in
@@ -237,17 +241,23 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
         }
         home = {
             "offline": {d: 1 for d in offline if is_household_device(s, community, d)},
+            "low_battery": {d: v for d, v in low.items() if is_household_device(s, community, d)},
             "lang": lang,
             "colors": DEVICE_COLORS,
         }
     elif changes["device"]:
         front, home = Patch(), Patch()
+        low = low_batteries(dict(live.batteries(s, community, changes["device"])), threshold)
         for device in changes["device"]:
             patch = home if is_household_device(s, community, device) else front
             if device in offline:
                 patch["offline"][device] = 1
             else:
                 del patch["offline"][device]
+            if device in low:  # a new battery takes the mark away at its next heartbeat
+                patch["low_battery"][device] = low[device]
+            else:
+                del patch["low_battery"][device]
     else:
         front = home = no_update
 

@@ -15,11 +15,12 @@ from alerts.access import alert_filter, visible_to
 from alerts.lifecycle import is_open
 from alerts.live import AlertStore
 from alerts.models import AlertRecord, AlertStep
+from analytics.rules.battery import battery_state
 from auth.masking import name_for
 from auth.principal import Principal
 from core.i18n import t
 from core.settings import Settings
-from core.timefmt import aware
+from core.timefmt import aware, local_text
 from geodata.gcj02 import for_display
 from registry import queries
 from registry.models import Building, Guard
@@ -163,6 +164,16 @@ def alert_layer(items: list[dict[str, Any]], settings: Settings) -> dict[str, An
         if i["open"] and i["location"].get("lat") is not None
     ]
     return for_display(settings, queries.collection(features))
+
+
+def low_batteries(readings: dict[str, tuple[float, int | None]], threshold: float) -> dict[str, list[Any]]:
+    """device → [battery %, when it was reported in Beijing time] of each device at or below the
+    threshold of device.battery_low: the map's low-battery marks (a device layer's ``hideout``)."""
+    return {
+        device: [round(level), local_text(ts, "%m-%d %H:%M") if ts is not None else ""]
+        for device, (level, ts) in readings.items()
+        if battery_state(level, threshold) == "low"
+    }
 
 
 def guard_roster(stores: Stores, principal: Principal, community: str, lang: str) -> list[dict[str, Any]]:

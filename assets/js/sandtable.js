@@ -114,14 +114,18 @@ window.sandtable = window.sandtable || {};
                        {className: "st-tooltip"});
         return cp;
       }
-      var low = !off && p.battery_low;  // an amber ring: change the battery
+      // the wall's refresh keeps the low-battery marks current ([%, time] per device); else the layer's own
+      var lows = h.low_battery, reading = lows && lows[p.id];
+      var low = !off && (lows ? !!reading : p.battery_low);  // an amber ring: change the battery
       var marker = L.circleMarker(latlng, {
         radius: p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5,
         color: off ? "#ff5a36" : low ? "#ffb020" : "#0b1220", weight: off ? 1.5 : low ? 2.5 : 1,
         fillColor: off ? "#3a4254" : (colors[p.type] || "#ffffff"), fillOpacity: 0.95,
         className: "st-dev st-dev-" + p.type + (off ? " st-dev-offline" : "") + (low ? " st-dev-battery-low" : "")
       });
-      marker.bindTooltip(st.escape(p.name || p.id) + st.batteryNote(p, h.lang), {className: "st-tooltip"});
+      var battery = reading ? {battery: reading[0], battery_at: reading[1], battery_low: true}
+                            : {battery: p.battery, battery_at: p.battery_at, battery_low: low};
+      marker.bindTooltip(st.escape(p.name || p.id) + st.batteryNote(battery, h.lang), {className: "st-tooltip"});
       return marker;
     },
     trailStyle: function (feature) {
