@@ -40,7 +40,7 @@ class View:
 # per type: (field of view, range) when the registry gives none
 DEFAULTS: dict[str, tuple[float, float]] = {
     "camera": (90.0, 30.0),
-    "throw_camera": (60.0, 45.0),  # up a façade from ~13 m: wide enough for every column
+    "throw_camera": (120.0, 30.0),  # a wide lens looking up a façade from 10–20 m
     "face_gate": (60.0, 5.0),  # a face is recognised within a few metres of the gate
 }
 COVERAGE_TYPES = tuple(DEFAULTS)
@@ -83,6 +83,21 @@ def view_of(dtype: str, config: Mapping[str, Any], lat: float, lon: float, footp
         fov=_number(config.get("fov"), fov),
         range_m=_number(config.get("range_m"), range_m),
     )
+
+
+def facing(lat: float, lon: float, footprint: Any) -> View:
+    """The view of a camera outside a building that takes in the whole of its nearest façade: looking
+    at the façade's nearest point, as wide as the building seen from there, as far as the façade's
+    corners (how the demo places its thrown-object cameras)."""
+    here = Point(lon, lat)
+    nearest = nearest_points(footprint, here)[0]
+    heading = bearing(lat, lon, nearest.y, nearest.x)
+    corners = list(footprint.convex_hull.exterior.coords)[:-1]
+    turns = [((bearing(lat, lon, y, x) - heading + 180) % 360) - 180 for x, y in corners]
+    cos_lat = math.cos(math.radians(lat))
+    distances = sorted(math.hypot((y - lat) * M_PER_DEG, (x - lon) * M_PER_DEG * cos_lat) for x, y in corners)
+    fov = min(170.0, 2 * max(abs(a) for a in turns) + 10)
+    return View(heading=round(heading, 1), fov=round(fov), range_m=round(distances[min(1, len(distances) - 1)] + 3))
 
 
 def _number(value: Any, default: float) -> float:

@@ -145,10 +145,17 @@ def test_on_gcj02_tiles_a_guard_and_an_alert_sit_on_their_building_as_on_plain_t
 # --- the camera-coverage layer -------------------------------------------------------------------
 
 
-def facade_centre(footprint: Any) -> Point:
-    """The middle of a building's south façade (the demo's thrown-object cameras look up at it)."""
+def facade_points(footprint: Any) -> list[Point]:
+    """The middle and the two ends of a building's south façade (the demo's thrown-object cameras look
+    up at it), a metre inside the walls."""
     minx, miny, maxx, _ = footprint.bounds
-    return Point((minx + maxx) / 2, miny + 0.00001)  # a metre inside the wall
+    inset = 0.00001
+    return [Point(x, miny + inset) for x in ((minx + maxx) / 2, minx + inset, maxx - inset)]
+
+
+def facade_centre(footprint: Any) -> Point:
+    """The middle of a building's south façade."""
+    return facade_points(footprint)[0]
 
 
 def throw_cameras(world: Stores) -> dict[str, str]:
@@ -166,8 +173,8 @@ def test_a_thrown_object_cameras_sector_covers_its_buildings_facade(world: Store
         sectors = footprints(coverage_layer(session, POLICE.scope, "wanhu"))
         buildings = footprints(queries.building_layer(session, POLICE.scope, "wanhu"))
     assert len(cameras) == 10
-    for camera, building in cameras.items():
-        assert sectors[camera].contains(facade_centre(buildings[building]))
+    for camera, building in cameras.items():  # the whole façade, not only its middle
+        assert all(sectors[camera].contains(p) for p in facade_points(buildings[building]))
     # every camera, gate face camera and thrown-object camera has a sector; no lock or sensor has one
     kinds = {f["properties"]["type"] for f in coverage_layer_features(world)}
     assert kinds == {"camera", "throw_camera", "face_gate"}

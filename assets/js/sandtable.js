@@ -118,8 +118,8 @@ window.sandtable = window.sandtable || {};
       var lows = h.low_battery, reading = lows && lows[p.id];
       var low = !off && (lows ? !!reading : p.battery_low);  // an amber ring: change the battery
       var marker = L.circleMarker(latlng, {
-        radius: p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5,
-        color: off ? "#ff5a36" : low ? "#ffb020" : "#0b1220", weight: off ? 1.5 : low ? 2.5 : 1,
+        radius: (p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5) + (low ? 2 : 0),
+        color: off ? "#ff5a36" : low ? "#ffb020" : "#0b1220", weight: off ? 1.5 : low ? 3 : 1,
         fillColor: off ? "#3a4254" : (colors[p.type] || "#ffffff"), fillOpacity: 0.95,
         className: "st-dev st-dev-" + p.type + (off ? " st-dev-offline" : "") + (low ? " st-dev-battery-low" : "")
       });
