@@ -103,13 +103,16 @@ def test_what_the_user_draws_on_gcj02_tiles_comes_back_where_it_was_drawn() -> N
     plain = load_settings(tile_url="")
     gcj = load_settings(tile_url="http://tiles.invalid/{z}/{x}/{y}.png", tile_crs="gcj02")
     lat, lon = INSIDE["Yancheng"]
-    area = {"type": "Polygon", "coordinates": [[[lon, lat], [lon + 0.001, lat], [lon, lat + 0.001], [lon, lat]]]}
+    area: dict[str, Any] = {
+        "type": "Polygon",
+        "coordinates": [[[lon, lat], [lon + 0.001, lat], [lon, lat + 0.001], [lon, lat]]],
+    }
     # plain tiles: nothing moves
     assert latlng_for_display(plain, [lat, lon]) == [lat, lon]
     assert for_display(plain, area) is area and from_display(plain, lat, lon) == (lat, lon)
     # GCJ-02 tiles: drawn where the tiles show it, read back in WGS-84
     shown = latlng_for_display(gcj, [[lat, lon], [lat + 0.001, lon + 0.001]])
-    assert metres((lat, lon), tuple(shown[0])) > 50
+    assert metres((lat, lon), (shown[0][0], shown[0][1])) > 50
     assert metres((lat, lon), from_display(gcj, *shown[0])) < 0.02
     assert place_for_display(gcj, {"lat": lat, "lon": lon, "id": "a"})["lat"] == shown[0][0]
     back = geojson_from_display(gcj, for_display(gcj, area))
