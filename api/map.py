@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, abort, jsonify, request
 
+from analytics.rules.battery import battery_state
 from api.access import require
 from api.context import clock, stores
 from auth.principal import current_principal
-from geodata.gcj02 import shift_geojson
+from core.timefmt import local_text
+from geodata.gcj02 import for_display
 from registry import queries
+from registry.coverage import coverage_layer
+from store import live
 
 bp = Blueprint("map", __name__, url_prefix="/api/v1/map")
 
-LAYERS = ("boundary", "grids", "buildings", "paths", "devices")
+LAYERS = ("boundary", "grids", "buildings", "paths", "devices", "coverage")
+
+
+def with_batteries(devices: dict[str, Any], readings: dict[str, tuple[float, int]], threshold: float) -> None:
+    """Each device's last reported battery on its feature (``battery``, ``battery_at`` in Beijing time,
+    ``battery_low`` at or below the threshold of device.battery_low), for its popup and mark."""
+    for f in devices["features"]:
+        reading = readings.get(f["properties"]["id"])
+        if reading is not None:
+            level, ts = reading
+            f["properties"].update(
+                battery=round(level),
+                battery_at=local_text(ts, "%m-%d %H:%M"),
+                battery_low=battery_state(level, threshold) == "low",
+            )
 
 
 @bp.get("/<community>/<layer>.geojson")
@@ -36,6 +56,8 @@ def layer(community: str, layer: str) -> Response:
             data = queries.building_layer(session, scope, community)
         elif layer == "paths":
             data = queries.path_layer(session, community)
+        elif layer == "coverage":
+            data = coverage_layer(session, scope, community)
         else:
             group = request.args.get("group")
             data = queries.device_layer(
@@ -45,8 +67,7 @@ def layer(community: str, layer: str) -> Response:
                 group if group in ("household", "frontend") else None,
                 now_ms=clock().now_ms(),
             )
-    if s.settings.tile_url and s.settings.tile_crs == "gcj02":
-        data = shift_geojson(data)
-    response = jsonify(data)
+            with_batteries(data, live.batteries(s, community), s.settings.battery_low_percent)
+    response = jsonify(for_display(s.settings, data))
     response.headers["Cache-Control"] = "private, max-age=60"
     return response

@@ -13,6 +13,7 @@ from alerts.constants import ALERT_TYPES, INCIDENT_SOURCES, SEVERITIES
 from alerts.lifecycle import CLOSED_STATUSES, OPEN_STATUSES
 from gates.decide import IDENTITIES as GATE_IDENTITIES
 from gates.decide import REASONS as GATE_REASONS
+from api.map import LAYERS
 from ingest.schema import EVENT_DEVICE_TYPES
 from memory.search import LIMIT_DEFAULT, LIMIT_MAX
 
@@ -340,6 +341,29 @@ def document() -> dict[str, Any]:
                     "security": BEARER,
                     "parameters": [_query("tag", "person tag"), _query("community", "community")],
                     "responses": {"200": _list_of("Person", "people, masked"), "403": ERROR},
+                }
+            },
+            "/api/v1/map/{community}/{layer}.geojson": {
+                "get": {
+                    "summary": "one layer of a community's map as a GeoJSON FeatureCollection, scoped to the caller; "
+                    "WGS-84, or GCJ-02 when SANDTABLE_TILE_CRS=gcj02 with a tile source. devices: each feature's "
+                    "battery, battery_at (Beijing time) and battery_low when the device has reported one; "
+                    "coverage: each camera's field of view as a polygon with heading, fov, range_m",
+                    "security": BEARER,
+                    "parameters": [
+                        {"name": "community", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "layer",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": list(LAYERS)},
+                        },
+                        _query("group", "devices only: in-home devices or the rest", ("household", "frontend")),
+                    ],
+                    "responses": {
+                        "200": _json({"type": "object"}, "a GeoJSON FeatureCollection"),
+                        "404": {"description": "unknown layer, or a community outside the caller's scope"},
+                    },
                 }
             },
         },

@@ -180,7 +180,7 @@ def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
     counts = open_counts(s, [c.id for c in comms], principal)
     points: Any
     if full:
-        points = city_layer(comms, counts, lang)
+        points = city_layer(comms, counts, lang, s.settings)
         new_state["full_at"] = now
     else:
         index = {c.id: i for i, c in enumerate(comms)}
@@ -188,7 +188,7 @@ def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
         for cid in changed:
             i = index.get(cid)
             if i is not None:
-                points["features"][i] = community_feature(comms[i], counts.get(cid, {}), lang)
+                points["features"][i] = community_feature(comms[i], counts.get(cid, {}), lang, s.settings)
     figures = key_figures(comms, counts, registry_figures(s))
     return (
         points,

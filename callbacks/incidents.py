@@ -17,7 +17,7 @@ from callbacks.console import community_of, lang_of
 from closedloop.incidents import Incidents, PlaceMatch, find_places
 from core.errors import InvalidInput, SandtableError
 from core.i18n import t
-from geodata.gcj02 import gcj02_to_wgs84
+from geodata.gcj02 import from_display, latlng_for_display
 from layouts import ids
 from layouts.incident_form import ERROR_FIELDS, error_id
 from registry.models import Building
@@ -38,9 +38,7 @@ def click_position(click: Any) -> tuple[float, float] | None:
         return None
     if not isinstance(lat, int | float) or not isinstance(lon, int | float):
         return None
-    settings = stores().settings
-    if settings.tile_url and settings.tile_crs == "gcj02":
-        lat, lon = gcj02_to_wgs84(float(lat), float(lon))
+    lat, lon = from_display(stores().settings, float(lat), float(lon))
     return round(float(lat), 6), round(float(lon), 6)
 
 
@@ -91,7 +89,11 @@ def places(address: Any, click: Any, current: Any, selected: Any) -> tuple[Any, 
         point = PlaceMatch(POINT, f"{position[0]},{position[1]}", "")
         found = chosen_match(community, f"{POINT}|{point.id}", lang)
         assert found is not None
-        return [option(found)], f"{POINT}|{point.id}", [dl.CircleMarker(center=list(position), radius=9)]
+        return (
+            [option(found)],
+            f"{POINT}|{point.id}",
+            [dl.CircleMarker(center=latlng_for_display(stores().settings, list(position)), radius=9)],
+        )
     text = address.strip() if isinstance(address, str) else ""
     with stores().sessions() as session:
         matches = find_places(session, community, text, lang) if text else []

@@ -26,6 +26,7 @@ from callbacks.util import as_dict, as_list
 from core.errors import SandtableError
 from core.i18n import t
 from core.timefmt import iso_utc, local_text
+from geodata.gcj02 import geojson_from_display, latlng_for_display
 from layouts import ids
 from layouts.attrs import data_attrs
 from layouts.investigate import KINDS, draw_control, place_options
@@ -125,7 +126,7 @@ def marker(entry: Mapping[str, Any], *, extra: str = "", radius: int = 7) -> Any
     """A point of the timeline on the map."""
     kind = str(entry.get("kind"))
     return dl.CircleMarker(
-        center=[entry["lat"], entry["lon"]],
+        center=latlng_for_display(stores().settings, [entry["lat"], entry["lon"]]),
         radius=radius,
         color=KIND_COLORS.get(kind, "#ffffff"),
         fillOpacity=0.8,
@@ -207,11 +208,11 @@ def set_area(geojson: Any, _box: Any, cleared: Any, picks: Any, state: Any) -> t
         if area is None:
             return no_update, no_update, t("inv.need_place", lang), no_update
     else:
-        area = drawn_area(geojson)
+        area = drawn_area(geojson_from_display(stores().settings, geojson))
     layer = (
         [
             dl.Polygon(
-                positions=[[lat, lon] for lon, lat in area["coordinates"][0]],
+                positions=latlng_for_display(stores().settings, [[lat, lon] for lon, lat in area["coordinates"][0]]),
                 className="st-inv-area",
                 color="#ffd54a",
                 weight=2,

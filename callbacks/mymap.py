@@ -18,6 +18,7 @@ from callbacks.util import as_dict, as_list, task_places
 from closedloop.models import Task
 from closedloop.service import Loop
 from core.i18n import t
+from geodata.gcj02 import for_display, latlng_for_display
 from layouts import ids
 from registry import queries
 from store import live
@@ -40,7 +41,8 @@ class MyMap:
 
 
 def area(s: Stores, principal: Principal) -> dict[str, dict[str, Any]]:
-    """The principal's grid (or community) boundary, its buildings and the community's paths."""
+    """The principal's grid (or community) boundary, its buildings and the community's paths, as the
+    map draws them."""
     community = principal.community
     empty = queries.collection([])
     if community is None:
@@ -59,7 +61,10 @@ def area(s: Stores, principal: Principal) -> dict[str, dict[str, Any]]:
             p = f["properties"]
             f["properties"] = {k: p[k] for k in ("id", "name", "name_en", "kind", "category")}
         paths = queries.path_layer(session, community)
-    return {"grid": grids, "buildings": buildings, "paths": paths}
+    return {
+        name: for_display(s.settings, layer)
+        for name, layer in (("grid", grids), ("buildings", buildings), ("paths", paths))
+    }
 
 
 def choose(tasks: list[Task], wanted: Any) -> Task | None:
@@ -76,7 +81,8 @@ def point(lat: float, lon: float, **properties: Any) -> dict[str, Any]:
 
 
 def my_map(s: Stores, loop: Loop, principal: Principal, lang: str, wanted: Any = None) -> MyMap:
-    """The principal's targets, the walk from where they are to the chosen one, and their position."""
+    """The principal's targets, the walk from where they are to the chosen one, and their position, as
+    the map draws them."""
     tasks = [task for task in loop.my_tasks(principal) if task.community_id == principal.community]
     chosen = choose(tasks, wanted)
     with s.sessions() as session:
@@ -106,13 +112,13 @@ def my_map(s: Stores, loop: Loop, principal: Principal, lang: str, wanted: Any =
         lats, lons = [p[0] for p in points], [p[1] for p in points]
         bounds = [[min(lats), min(lons)], [max(lats), max(lons)]]
     return MyMap(
-        targets=queries.collection(targets),
-        route=route,
-        me=queries.collection(mine),
+        targets=for_display(s.settings, queries.collection(targets)),
+        route=for_display(s.settings, route),
+        me=for_display(s.settings, queries.collection(mine)),
         selected=chosen.id if chosen else None,
         choices=choices,
         metres=metres,
-        bounds=bounds,
+        bounds=latlng_for_display(s.settings, bounds) if bounds else None,
     )
 
 

@@ -38,7 +38,7 @@ from layouts.scrubber import (
     whole,
 )
 from layouts.wall import feed_cards
-from layouts.wall_data import alert_layer, building_names, feed_item, guard_layer, guard_roster
+from layouts.wall_data import alert_layer, building_names, feed_item, guard_layer, guard_roster, low_batteries
 from memory.state import check_time, state_at, trails_at
 from registry import queries
 from store.live import GuardPosition
@@ -126,13 +126,31 @@ def replay_layers(principal: Principal, community: str, at: int, lang: str) -> d
     items = [feed_item(a, names, lang) for a in state["alerts"]]
     offline_front = {d["id"]: 1 for d in state["devices"] if not d["online"] and d["type"] not in home_types}
     offline_home = {d["id"]: 1 for d in state["devices"] if not d["online"] and d["type"] in home_types}
+    readings: dict[str, tuple[float, int | None]] = {
+        d["id"]: (float(d["state"]["battery"]), None)
+        for d in state["devices"]
+        if isinstance(d["state"].get("battery"), int | float)
+    }
+    low = low_batteries(readings, s.settings.battery_low_percent)
+    home_ids = {d["id"] for d in state["devices"] if d["type"] in home_types}
     return {
         "guards": guards,
         "trails": lines,
-        "alerts": alert_layer(items),
+        "alerts": alert_layer(items, s.settings),
         "feed": feed_cards(items, lang),
-        "front": {"offline": offline_front, "lang": lang, "colors": DEVICE_COLORS, "visited": {}},
-        "home": {"offline": offline_home, "lang": lang, "colors": DEVICE_COLORS},
+        "front": {
+            "offline": offline_front,
+            "low_battery": {d: v for d, v in low.items() if d not in home_ids},
+            "lang": lang,
+            "colors": DEVICE_COLORS,
+            "visited": {},
+        },
+        "home": {
+            "offline": offline_home,
+            "low_battery": {d: v for d, v in low.items() if d in home_ids},
+            "lang": lang,
+            "colors": DEVICE_COLORS,
+        },
         "count": len(items),
     }
 

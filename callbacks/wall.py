@@ -18,6 +18,7 @@ from auth.principal import current_principal
 from callbacks.requests import WALL_REFRESH_OUTPUTS
 from callbacks.util import time_ms
 from core.i18n import t
+from geodata.gcj02 import latlng_for_display, place_for_display
 from layouts import ids
 from layouts.drill import building_detail
 from layouts.map import DEVICE_COLORS
@@ -29,6 +30,7 @@ from layouts.wall_data import (
     guard_layer,
     guard_roster,
     key_figures,
+    low_batteries,
     response_minutes,
 )
 from registry import queries
@@ -190,9 +192,14 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
     # alerts: the feed and the map layer when an alert changed (or on a full refresh)
     if full or changes["alert"]:
         items = feed_items(s, principal, community, lang)
-        feed, alerts_data = feed_cards(items, lang), alert_layer(items)
-        serious = [
-            {"id": i["id"], "severity": i["severity"], "status": i["status"], **i["location"]}
+        feed, alerts_data = feed_cards(items, lang), alert_layer(items, s.settings)
+        serious = [  # fly-to targets
+            {
+                "id": i["id"],
+                "severity": i["severity"],
+                "status": i["status"],
+                **place_for_display(s.settings, i["location"]),
+            }
             for i in items
             if i["open"] and i["severity"] in ("high", "critical") and i["location"] and not i.get("flapping")
         ]
@@ -211,19 +218,22 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
         guards_data, trails_data = Patch(), Patch()
         for p in live.guard_positions(s, community, moved, trail=False):
             i = index[p.guard]
-            guards_data["features"][i]["geometry"]["coordinates"] = [round(p.lon, 7), round(p.lat, 7)]
-
-            trails_data["features"][i]["geometry"]["coordinates"].append([round(p.lon, 7), round(p.lat, 7)])
+            lat, lon = latlng_for_display(s.settings, [round(p.lat, 7), round(p.lon, 7)])
+            guards_data["features"][i]["geometry"]["coordinates"] = [lon, lat]
+            trails_data["features"][i]["geometry"]["coordinates"].append([lon, lat])
             del trails_data["features"][i]["geometry"]["coordinates"][0]
 
     # devices: offline ones are drawn grey; a patch of the changed ones, on the layer that holds them
     doors = {d.id for d in ingest_directory(s).facts(community).devices.values() if d.type == "door_sensor"}
     offline = live.offline_devices(s, community, now, doors)
+    threshold = s.settings.battery_low_percent
     front: Any
     home: Any
     if full:
+        low = low_batteries(dict(live.batteries(s, community)), threshold)
         front = {
             "offline": {d: 1 for d in offline if not is_household_device(s, community, d)},
+            "low_battery": {d: v for d, v in low.items() if not is_household_device(s, community, d)},
             "lang": lang,
             "colors": DEVICE_COLORS,
             # patrol coverage: minutes since each checkpoint's last check-in
@@ -231,17 +241,23 @@ def refresh(_tick: int | None, state: dict[str, Any] | None, viewport: Any = 1) 
         }
         home = {
             "offline": {d: 1 for d in offline if is_household_device(s, community, d)},
+            "low_battery": {d: v for d, v in low.items() if is_household_device(s, community, d)},
             "lang": lang,
             "colors": DEVICE_COLORS,
         }
     elif changes["device"]:
         front, home = Patch(), Patch()
+        low = low_batteries(dict(live.batteries(s, community, changes["device"])), threshold)
         for device in changes["device"]:
             patch = home if is_household_device(s, community, device) else front
             if device in offline:
                 patch["offline"][device] = 1
             else:
                 del patch["offline"][device]
+            if device in low:  # a new battery takes the mark away at its next heartbeat
+                patch["low_battery"][device] = low[device]
+            else:
+                del patch["low_battery"][device]
     else:
         front = home = no_update
 

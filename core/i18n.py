@@ -1350,6 +1350,22 @@ TABLE: dict[str, tuple[str, str]] = {
     ),
     "visitor.error.not_revocable": ("该通行证状态为 {status}，不能撤销", "This pass is {status} and cannot be revoked"),
     "visitor.error.pass_over": ("该通行证已过期，无需撤销", "This pass has already ended"),
+    # --- issue 20, device upkeep (first half): batteries shown, camera coverage, map layers ---
+    "layer.coverage": ("摄像头覆盖", "Camera coverage"),
+    "report.table.device_upkeep": ("设备维护清单", "Device upkeep"),
+    "report.col.device": ("设备", "Device"),
+    "report.col.battery": ("电量(%)", "Battery (%)"),
+    "report.col.reported_at": ("上报时间", "Reported at"),
+    "report.col.upkeep": ("需处理", "Needs"),
+    "report.upkeep.battery_low": ("更换电池", "new battery"),
+    "report.upkeep.offline": ("离线,检修", "offline: repair"),
+    "report.upkeep.battery_low_offline": ("离线且电量低", "offline, battery low"),
+    "report.note.device_upkeep": (
+        "电量为设备最近一次心跳上报的值;电量不高于低电量阈值(SANDTABLE_BATTERY_LOW_PERCENT,默认 20%)"
+        "的设备和当前离线的设备按设备和位置列出。",
+        "The battery is the one the device's last heartbeat reported; devices at or below the low-battery "
+        "threshold (SANDTABLE_BATTERY_LOW_PERCENT, 20% by default) and devices offline now, by name and place.",
+    ),
 }
 
 

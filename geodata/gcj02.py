@@ -10,14 +10,19 @@ Taiwan or neighbouring countries, which a bounding box of China would wrongly in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from shapely import prepared
 from shapely.geometry import Point, shape
 
+from core.settings import Settings
 from geodata.layers import load_geojson
+
+G = TypeVar("G")
+L = TypeVar("L")
 
 HERE = Path(__file__).resolve().parent
 _A = 6378245.0  # Krasovsky 1940 semi-major axis
@@ -77,23 +82,85 @@ def gcj02_to_wgs84(lat: float, lon: float) -> tuple[float, float]:
 
 def shift_geojson(obj: Any) -> Any:
     """A copy of a GeoJSON object with every position shifted WGS-84 → GCJ-02."""
+    return _transform(obj, wgs84_to_gcj02)
+
+
+def _transform(obj: Any, move: Callable[[float, float], tuple[float, float]]) -> Any:
+    """A copy of a GeoJSON object with every position moved by ``move(lat, lon)``."""
 
     def coords(value: Any) -> Any:
         if value and isinstance(value[0], (int, float)):
-            lat, lon = wgs84_to_gcj02(float(value[1]), float(value[0]))
+            lat, lon = move(float(value[1]), float(value[0]))
             return [round(lon, 7), round(lat, 7), *value[2:]]
         return [coords(v) for v in value]
 
+    return _map_coordinates(obj, coords)
+
+
+def _map_coordinates(obj: Any, coords: Callable[[Any], Any]) -> Any:
+    """A copy of a GeoJSON object with each ``coordinates`` value passed through ``coords``."""
     if isinstance(obj, dict):
         out = {}
         for key, value in obj.items():
             if key == "coordinates":
                 out[key] = coords(value)
             elif key in ("geometry", "features", "geometries") or isinstance(value, (dict, list)):
-                out[key] = shift_geojson(value)
+                out[key] = _map_coordinates(value, coords)
             else:
                 out[key] = value
         return out
     if isinstance(obj, list):
-        return [shift_geojson(v) for v in obj]
+        return [_map_coordinates(v, coords) for v in obj]
     return obj
+
+
+# --- what a map is drawn in ----------------------------------------------------------------
+# Every coordinate sent to a leaflet map passes through one of these, and every position the user
+# gives on a map (a click, a drawn polygon) comes back through ``from_display``: with a GCJ-02
+# tile source the whole map (registry layers, guards, trails, alerts, fly-to targets, bounds,
+# the city view, the investigation's results) is shifted alike, and nothing is stored shifted.
+
+
+def shifts(settings: Settings) -> bool:
+    """True when maps are drawn on GCJ-02 tiles (``SANDTABLE_TILE_URL`` with ``SANDTABLE_TILE_CRS=gcj02``)."""
+    return bool(settings.tile_url) and settings.tile_crs == "gcj02"
+
+
+def for_display(settings: Settings, geojson: G) -> G:
+    """A GeoJSON object (WGS-84) as the map draws it: shifted to GCJ-02 on such tiles, else itself."""
+    return cast(G, shift_geojson(geojson)) if shifts(settings) else geojson
+
+
+def latlng_for_display(settings: Settings, value: L) -> L:
+    """A leaflet ``[lat, lon]`` (a centre) or nested lists of them (bounds, a polygon's positions) as the
+    map draws it."""
+    if not shifts(settings):
+        return value
+
+    def walk(v: Any) -> Any:
+        if len(v) >= 2 and isinstance(v[0], (int, float)):
+            lat, lon = wgs84_to_gcj02(float(v[0]), float(v[1]))
+            return [round(lat, 7), round(lon, 7)]
+        return [walk(x) for x in v]
+
+    return cast(L, walk(value))
+
+
+def place_for_display(settings: Settings, place: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a dict with ``lat`` and ``lon`` (an alert's location, a fly-to target, a timeline
+    entry) as the map draws it; without a position it is copied as is."""
+    out = dict(place)
+    lat, lon = place.get("lat"), place.get("lon")
+    if shifts(settings) and isinstance(lat, (int, float)) and isinstance(lon, (int, float)):
+        out["lat"], out["lon"] = latlng_for_display(settings, [lat, lon])
+    return out
+
+
+def from_display(settings: Settings, lat: float, lon: float) -> tuple[float, float]:
+    """The WGS-84 position of a point the user gave on a map (a click, a drawn vertex)."""
+    return gcj02_to_wgs84(lat, lon) if shifts(settings) else (lat, lon)
+
+
+def geojson_from_display(settings: Settings, geojson: G) -> G:
+    """A GeoJSON object the user drew on a map, back in WGS-84."""
+    return cast(G, _transform(geojson, gcj02_to_wgs84)) if shifts(settings) else geojson

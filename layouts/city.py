@@ -14,6 +14,7 @@ from dash_extensions.javascript import Namespace
 from api.context import request_lang, stores
 from auth.principal import current_principal
 from core.i18n import t
+from geodata.gcj02 import for_display, latlng_for_display
 from layouts import ids
 from layouts.city_data import SEVERITIES, CityCommunity, communities
 from layouts.map import base_layer
@@ -124,7 +125,12 @@ def city_map(bounds: list[list[float]], lang: str, comms: list[CityCommunity]) -
             dl.Pane(name="basemap", style={"zIndex": 150}),
             base_layer(s.settings),
             dl.Pane(name="labels", style={"zIndex": 420, "pointerEvents": "none"}),
-            dl.GeoJSON(data=district_labels(comms), pointToLayer=ns("districtLabel"), interactive=False, pane="labels"),
+            dl.GeoJSON(
+                data=for_display(s.settings, district_labels(comms)),
+                pointToLayer=ns("districtLabel"),
+                interactive=False,
+                pane="labels",
+            ),
             dl.GeoJSON(
                 id=ids.CITY_POINTS,
                 data={"type": "FeatureCollection", "features": []},
@@ -156,6 +162,7 @@ def layout(kiosk: str | None = None, **_: Any) -> html.Div:
         bounds = [[min(lats), min(lons)], [max(lats), max(lons)]]
     else:
         bounds = DEFAULT_BOUNDS
+    bounds = latlng_for_display(stores().settings, bounds)
     refresh_ms = int(stores().settings.refresh_seconds * 1000)
     return html.Div(
         className="st-page st-wall st-city" + (" st-kiosk" if kiosk == "1" else ""),

@@ -19,6 +19,8 @@ from alerts.access import counts_for
 from alerts.live import AlertStore
 from auth.principal import Principal
 from core.i18n import t
+from core.settings import Settings
+from geodata.gcj02 import for_display
 from registry.models import Community
 from registry.queries import Scope
 from registry.stats import community_stats, count_figures
@@ -92,28 +94,33 @@ def worst(counts: dict[str, int]) -> str:
     return next((s for s in SEVERITIES if counts.get(f"sev:{s}", 0) > 0), "none")
 
 
-def community_feature(c: CityCommunity, counts: dict[str, int], lang: str) -> dict[str, Any]:
-    """The community's point on the city map."""
+def community_feature(c: CityCommunity, counts: dict[str, int], lang: str, settings: Settings) -> dict[str, Any]:
+    """The community's point on the city map, as the map draws it."""
     sev = severity_counts(counts)
-    return {
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [round(c.lon, 6), round(c.lat, 6)]},
-        "properties": {
-            "id": c.id,
-            "name": c.label(lang),
-            "district": c.district,
-            "worst": worst(counts),
-            "open": sum(sev.values()),
-            **{s[0]: n for s, n in sev.items() if n},
+    return for_display(
+        settings,
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(c.lon, 6), round(c.lat, 6)]},
+            "properties": {
+                "id": c.id,
+                "name": c.label(lang),
+                "district": c.district,
+                "worst": worst(counts),
+                "open": sum(sev.values()),
+                **{s[0]: n for s, n in sev.items() if n},
+            },
         },
-    }
+    )
 
 
-def city_layer(comms: list[CityCommunity], counts: dict[str, dict[str, int]], lang: str) -> dict[str, Any]:
+def city_layer(
+    comms: list[CityCommunity], counts: dict[str, dict[str, int]], lang: str, settings: Settings
+) -> dict[str, Any]:
     """Every community as a point (the browser clusters them)."""
     return {
         "type": "FeatureCollection",
-        "features": [community_feature(c, counts.get(c.id, {}), lang) for c in comms],
+        "features": [community_feature(c, counts.get(c.id, {}), lang, settings) for c in comms],
     }
 
 

@@ -16,6 +16,7 @@ MAP_GRIDS = "map-grids"
 MAP_BUILDINGS = "map-buildings"
 MAP_PATHS = "map-paths"
 MAP_DEVICES = "map-devices"
+MAP_COVERAGE = "map-coverage"  # cameras' fields of view (issue #20)
 MAP_HOUSEHOLD_DEVICES = "map-household-devices"
 MAP_GUARDS = "map-guards"
 MAP_TRAILS = "map-trails"

@@ -12,7 +12,7 @@ from alerts.constants import INCIDENT_SOURCES, SEVERITIES
 from core.i18n import t
 from core.settings import Settings
 from layouts import ids
-from layouts.map import base_layer, map_bounds, ns
+from layouts.map import base_layer, map_bounds, map_center, ns
 from registry.models import Community
 
 ERROR_FIELDS = ("source", "summary", "severity", "caller-name", "caller-phone", "place")
@@ -35,9 +35,9 @@ def incident_form(community: Community, lang: str, settings: Settings) -> html.D
     base = f"/api/v1/map/{community.id}"
     picker = dl.MapContainer(
         id=ids.INCIDENT_MAP,
-        center=[community.center_lat, community.center_lon],
+        center=map_center(community, settings),
         zoom=16,
-        viewport={"bounds": map_bounds(community), "options": {"padding": [8, 8]}},
+        viewport={"bounds": map_bounds(community, settings), "options": {"padding": [8, 8]}},
         zoomSnap=0.25,
         maxZoom=20,
         minZoom=12,

@@ -12,6 +12,7 @@ from shapely.geometry import shape
 
 from core.i18n import t
 from core.settings import Settings
+from geodata.gcj02 import latlng_for_display
 from layouts import ids
 from registry.models import Community
 
@@ -88,10 +89,15 @@ def legend(lang: str) -> html.Div:
     return html.Div(className="st-legend", children=rows)
 
 
-def map_bounds(community: Community) -> list[list[float]]:
-    """[[south, west], [north, east]] of the community's boundary."""
+def map_bounds(community: Community, settings: Settings) -> list[list[float]]:
+    """[[south, west], [north, east]] of the community's boundary, as the map draws it."""
     min_lon, min_lat, max_lon, max_lat = shape(json.loads(community.boundary)).bounds
-    return [[min_lat, min_lon], [max_lat, max_lon]]
+    return latlng_for_display(settings, [[min_lat, min_lon], [max_lat, max_lon]])
+
+
+def map_center(community: Community, settings: Settings) -> list[float]:
+    """The community's centre, as the map draws it."""
+    return latlng_for_display(settings, [community.center_lat, community.center_lon])
 
 
 def community_map(
@@ -100,6 +106,17 @@ def community_map(
     """The map of one community with its layers, a layer switcher, a legend and a scale."""
     base = f"/api/v1/map/{community.id}"
     overlays = [
+        dl.Overlay(  # cameras' fields of view, off until asked for
+            name=t("layer.coverage", lang),
+            checked=False,
+            children=dl.GeoJSON(
+                id=ids.MAP_COVERAGE,
+                url=f"{base}/coverage.geojson",
+                style=ns("coverageStyle"),
+                interactive=False,
+                hideout={"colors": DEVICE_COLORS},
+            ),
+        ),
         dl.Overlay(
             name=t("layer.grids", lang),
             checked=True,
@@ -161,9 +178,9 @@ def community_map(
     ]
     return dl.MapContainer(
         id=ids.MAP,
-        center=[community.center_lat, community.center_lon],
+        center=map_center(community, settings),
         zoom=17,
-        viewport={"bounds": map_bounds(community), "options": {"padding": [24, 24]}},
+        viewport={"bounds": map_bounds(community, settings), "options": {"padding": [24, 24]}},
         zoomSnap=0.25,
         maxZoom=20,
         minZoom=12,

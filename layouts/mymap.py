@@ -17,8 +17,9 @@ from shapely.geometry import shape
 from api.context import stores
 from auth.principal import current_principal
 from core.i18n import t
+from geodata.gcj02 import latlng_for_display
 from layouts import ids
-from layouts.map import base_layer, map_bounds, ns
+from layouts.map import base_layer, map_bounds, map_center, ns
 from registry import queries
 from registry.models import Grid
 
@@ -42,8 +43,11 @@ def my_map(lang: str) -> html.Section | None:
         if community is None:
             return None
         grid = session.get(Grid, principal.grid) if principal.grid else None
-        bounds = grid_bounds(grid) if grid is not None and grid.community_id == community.id else map_bounds(community)
-        center = [community.center_lat, community.center_lon]
+        if grid is not None and grid.community_id == community.id:
+            bounds = latlng_for_display(s.settings, grid_bounds(grid))
+        else:
+            bounds = map_bounds(community, s.settings)
+        center = map_center(community, s.settings)
     return html.Section(
         className="st-mymap",
         children=[

@@ -229,7 +229,7 @@ def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> 
                     ),
                     html.Div(
                         className="st-map-wrap",
-                        **data_attrs(bounds=json.dumps(map_bounds(chosen))),
+                        **data_attrs(bounds=json.dumps(map_bounds(chosen, s.settings))),
                         children=[
                             community_map(chosen, lang, s.settings, extra=live_layers()),
                             legend(lang),

@@ -15,10 +15,13 @@ from alerts.access import alert_filter, visible_to
 from alerts.lifecycle import is_open
 from alerts.live import AlertStore
 from alerts.models import AlertRecord, AlertStep
+from analytics.rules.battery import battery_state
 from auth.masking import name_for
 from auth.principal import Principal
 from core.i18n import t
-from core.timefmt import aware
+from core.settings import Settings
+from core.timefmt import aware, local_text
+from geodata.gcj02 import for_display
 from registry import queries
 from registry.models import Building, Guard
 from registry.stats import community_stats
@@ -147,8 +150,8 @@ def _neg_iso(text: str) -> float:
     return -dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def alert_layer(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Open alerts as points for the map (pulsing markers)."""
+def alert_layer(items: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """Open alerts as points for the map (pulsing markers), as the map draws them."""
     features = [
         queries.feature(
             {"type": "Point", "coordinates": [i["location"]["lon"], i["location"]["lat"]]},
@@ -160,7 +163,17 @@ def alert_layer(items: list[dict[str, Any]]) -> dict[str, Any]:
         for i in items
         if i["open"] and i["location"].get("lat") is not None
     ]
-    return queries.collection(features)
+    return for_display(settings, queries.collection(features))
+
+
+def low_batteries(readings: dict[str, tuple[float, int | None]], threshold: float) -> dict[str, list[Any]]:
+    """device → [battery %, when it was reported in Beijing time] of each device at or below the
+    threshold of device.battery_low: the map's low-battery marks (a device layer's ``hideout``)."""
+    return {
+        device: [round(level), local_text(ts, "%m-%d %H:%M") if ts is not None else ""]
+        for device, (level, ts) in readings.items()
+        if battery_state(level, threshold) == "low"
+    }
 
 
 def guard_roster(stores: Stores, principal: Principal, community: str, lang: str) -> list[dict[str, Any]]:
@@ -187,8 +200,8 @@ def guard_layer(
     positions: dict[str, live.GuardPosition] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Guards as points and their short trails as lines, both indexed in roster order (so that a
-    refresh can patch one guard by its index). ``positions``: given (the replay's, at a past
-    moment), else the live ones."""
+    refresh can patch one guard by its index), as the map draws them. ``positions``: given (the
+    replay's, at a past moment), else the live ones."""
     if positions is None:
         positions = {
             p.guard: p
@@ -216,7 +229,8 @@ def guard_layer(
         trails.append(
             queries.feature({"type": "LineString", "coordinates": path}, id=g["id"], color=color, active=active)
         )
-    return queries.collection(points), queries.collection(trails)
+    settings = stores.settings
+    return for_display(settings, queries.collection(points)), for_display(settings, queries.collection(trails))
 
 
 def alerts_by_type_24h(stores: Stores, principal: Principal, community: str, now: int) -> dict[str, int]:

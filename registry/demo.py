@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shapely.geometry import shape
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from core.secrets import keyed_hash
 from geodata.layers import load_geojson, survey_dir
 from registry import importers
+from registry.coverage import facing
 from registry.models import Building, Community, Grid, PathSegment, PatrolCheckpoint, PatrolRoute, WatchlistEntry
 
 SURNAMES = (
@@ -464,13 +465,15 @@ def _devices(
             building=building.id,
             name=f"{building.name}高空抛物相机",
             config={
+                # looking north up the south façade, as wide as the building
+                **asdict(facing(round(lat, 7), round(lon, 7), shape(json.loads(building.footprint)))),
                 "calibration": {
                     "camera": f"TC-{building.id}",
                     "building": building.id,
                     "floors": building.floors,
                     "columns": building.units * 2,
                     "facade": [[160, 60], [1120, 60], [1120, 680], [160, 680]],
-                }
+                },
             },
         )
     # patrol checkpoints at path crossings along a loop, and wearables for the guards

@@ -28,6 +28,7 @@ from stdnum.cn import ric
 from core.errors import InvalidInput
 from core.secrets import keyed_hash
 from registry import validate
+from registry.coverage import LIMITS, config_problems
 from registry.models import (
     DEVICE_TYPES,
     GUARD_KINDS,
@@ -732,6 +733,11 @@ def _devices(
         if not isinstance(config, dict):
             check.fail("config", "must be a JSON object")
             continue
+        config = with_view_columns(check, config)
+        for key, reason in config_problems(config):
+            check.fail(key, reason)
+        if check.failed:
+            continue
         row = {
             "id": did,
             "community_id": community,
@@ -752,6 +758,21 @@ def _devices(
     if not report.errors:
         _upsert(session, Device, rows)
         report.written = len(rows)
+
+
+def with_view_columns(check: RowChecker, config: dict[str, Any]) -> dict[str, Any]:
+    """The device's config with a camera's field of view given as columns (heading, fov, range_m)
+    taken into it; a cell that is not a number is recorded as the row's error."""
+    out = dict(config)
+    for key in LIMITS:
+        cell = check.record.get(key)
+        if _blank(cell):
+            continue
+        try:
+            out[key] = float(str(cell))
+        except (TypeError, ValueError):
+            check.fail(key, "must be a number")
+    return out
 
 
 def _vehicles(

@@ -31,6 +31,7 @@ TABLE_ORDER = (
     "patrol_routes",
     "patrol_checkpoints",
     "devices",
+    "device_upkeep",
     "alerts",
     "alert_steps",
 )

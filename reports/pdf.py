@@ -551,3 +551,5 @@ def section_devices(pdf: ReportPDF, data: ReportData, family: str) -> None:
     else:
         pdf.heading(t("report.section.devices", lang))
     pdf.data_table(data.tables["devices"])
+    if data.tables["device_upkeep"].rows:
+        pdf.data_table(data.tables["device_upkeep"], max_rows=60)

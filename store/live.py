@@ -64,6 +64,23 @@ def device_states(stores: Stores, community: str) -> dict[str, dict[str, Any]]:
     return {d: json.loads(v) for d, v in stores.redis.hgetall(stores.keys.device_state(community)).items()}
 
 
+def batteries(stores: Stores, community: str, devices: Collection[str] | None = None) -> dict[str, tuple[float, int]]:
+    """device → (battery %, time in ms) of its last heartbeat that reported one (of ``devices`` only
+    when given: one HMGET instead of the whole hash)."""
+    if devices is None:
+        states = device_states(stores, community)
+    else:
+        wanted = list(devices)
+        values = stores.redis.hmget(stores.keys.device_state(community), wanted) if wanted else []
+        states = {d: json.loads(v) for d, v in zip(wanted, values, strict=True) if v is not None}
+    out = {}
+    for device, state in states.items():
+        level, ts = state.get("battery"), state.get("ts")
+        if isinstance(level, int | float) and not isinstance(level, bool) and isinstance(ts, int):
+            out[device] = (float(level), ts)
+    return out
+
+
 def door_activity(stores: Stores, community: str) -> dict[str, int]:
     """door sensor → time (ms) of its last door contact."""
     return {d: int(ts) for d, ts in stores.redis.zrange(stores.keys.door_last(community), 0, -1, withscores=True)}

@@ -7,7 +7,18 @@ from typing import Any
 
 import pytest
 
-from geodata.gcj02 import gcj02_to_wgs84, in_mainland_china, shift_geojson, wgs84_to_gcj02
+from core.settings import load_settings
+from geodata.gcj02 import (
+    for_display,
+    from_display,
+    gcj02_to_wgs84,
+    geojson_from_display,
+    in_mainland_china,
+    latlng_for_display,
+    place_for_display,
+    shift_geojson,
+    wgs84_to_gcj02,
+)
 
 INSIDE = {
     "Yancheng": (33.38, 120.16),
@@ -86,3 +97,24 @@ def test_geojson_is_shifted_for_display_and_keeps_its_properties() -> None:
     assert (lat, lon) != (33.38, 120.16)
     assert shifted["features"][0]["properties"] == {"name": "x"}
     assert data["features"][0]["geometry"]["coordinates"] == [120.16, 33.38]
+
+
+def test_what_the_user_draws_on_gcj02_tiles_comes_back_where_it_was_drawn() -> None:
+    plain = load_settings(tile_url="")
+    gcj = load_settings(tile_url="http://tiles.invalid/{z}/{x}/{y}.png", tile_crs="gcj02")
+    lat, lon = INSIDE["Yancheng"]
+    area: dict[str, Any] = {
+        "type": "Polygon",
+        "coordinates": [[[lon, lat], [lon + 0.001, lat], [lon, lat + 0.001], [lon, lat]]],
+    }
+    # plain tiles: nothing moves
+    assert latlng_for_display(plain, [lat, lon]) == [lat, lon]
+    assert for_display(plain, area) is area and from_display(plain, lat, lon) == (lat, lon)
+    # GCJ-02 tiles: drawn where the tiles show it, read back in WGS-84
+    shown = latlng_for_display(gcj, [[lat, lon], [lat + 0.001, lon + 0.001]])
+    assert metres((lat, lon), (shown[0][0], shown[0][1])) > 50
+    assert metres((lat, lon), from_display(gcj, *shown[0])) < 0.02
+    assert place_for_display(gcj, {"lat": lat, "lon": lon, "id": "a"})["lat"] == shown[0][0]
+    back = geojson_from_display(gcj, for_display(gcj, area))
+    for (x, y), (x0, y0) in zip(back["coordinates"][0], area["coordinates"][0], strict=True):
+        assert metres((y, x), (y0, x0)) < 0.02

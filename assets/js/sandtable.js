@@ -30,6 +30,15 @@ window.sandtable = window.sandtable || {};
       .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
   };
 
+  // a device's last reported battery for its popup: "<br>电量 15% · 低电量 · 12-06 14:03 上报"
+  st.batteryNote = function (p, lang) {
+    if (p.battery == null) { return ""; }
+    var en = lang === "en";
+    var low = p.battery_low ? " · <b class='st-battery-low'>" + (en ? "low battery" : "低电量") + "</b>" : "";
+    var at = p.battery_at ? " · " + (en ? "reported " + st.escape(p.battery_at) : st.escape(p.battery_at) + " 上报") : "";
+    return "<br>" + (en ? "battery " : "电量 ") + st.escape(p.battery) + "%" + low + at;
+  };
+
   st.map = {
     basemapStyle: function (feature) {
       var k = feature.properties.kind;
@@ -64,6 +73,12 @@ window.sandtable = window.sandtable || {};
       var h = (context && context.hideout) || {};
       if (h.selected && h.selected === p.id) { style.color = "#ffffff"; style.weight = 3; }
       return style;
+    },
+    coverageStyle: function (feature, context) {
+      // a camera's field of view: a translucent sector in its device colour
+      var colors = ((context && context.hideout) || {}).colors || {};
+      var c = colors[feature.properties.type] || "#9b8cff";
+      return {color: c, weight: 1, opacity: 0.6, fillColor: c, fillOpacity: 0.18, className: "st-fov st-fov-" + feature.properties.type};
     },
     hoverStyle: function () { return {weight: 3, color: "#ffffff"}; },
     buildingTooltip: function (feature, layer, context) {
@@ -100,14 +115,21 @@ window.sandtable = window.sandtable || {};
         return cp;
       }
       var upkeep = st.map.maintenanceText(p, h.lang === "en");  // in maintenance: a violet ring and its end
+      // the wall's refresh keeps the low-battery marks current ([%, time] per device); else the layer's own
+      var lows = h.low_battery, reading = lows && lows[p.id];
+      var low = !off && (lows ? !!reading : p.battery_low);  // an amber ring: change the battery
       var marker = L.circleMarker(latlng, {
-        radius: p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5,
-        color: upkeep ? "#b388ff" : off ? "#ff5a36" : "#0b1220", weight: upkeep ? 2 : off ? 1.5 : 1,
+        radius: (p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5) + (low ? 2 : 0),
+        color: upkeep ? "#b388ff" : off ? "#ff5a36" : low ? "#ffb020" : "#0b1220",
+        weight: upkeep ? 2 : off ? 1.5 : low ? 3 : 1,
         fillColor: off ? "#3a4254" : (colors[p.type] || "#ffffff"), fillOpacity: 0.95,
-        className: "st-dev st-dev-" + p.type + (off ? " st-dev-offline" : "") + (upkeep ? " st-dev-maintenance" : "")
+        className: "st-dev st-dev-" + p.type + (off ? " st-dev-offline" : "") + (low ? " st-dev-battery-low" : "") +
+                   (upkeep ? " st-dev-maintenance" : "")
       });
-      marker.bindTooltip(st.escape(p.name || p.id) + (upkeep ? "<br>" + st.escape(upkeep) : ""),
-                         {className: "st-tooltip"});
+      var battery = reading ? {battery: reading[0], battery_at: reading[1], battery_low: true}
+                            : {battery: p.battery, battery_at: p.battery_at, battery_low: low};
+      marker.bindTooltip(st.escape(p.name || p.id) + (upkeep ? "<br>" + st.escape(upkeep) : "") +
+                         st.batteryNote(battery, h.lang), {className: "st-tooltip"});
       return marker;
     },
     maintenanceText: function (p, en) {

@@ -1,5 +1,7 @@
 """The devices section: per device type, how many are registered, the period's offline alerts and
-hours, availability over the period, and (when Redis is reachable) how many are online now."""
+hours, availability over the period, and (when Redis is reachable) how many are online now; and the
+upkeep list (设备维护清单): each device whose last heartbeat reported a low battery, and each device
+offline now, by name and place, with its battery and when it reported it."""
 
 from __future__ import annotations
 
@@ -8,18 +10,20 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
 from alerts.models import AlertRecord
+from analytics.rules.battery import battery_state
 from core.errors import StoreUnavailable
-from core.timefmt import aware
+from core.timefmt import aware, local_text
 from registry import queries
 from registry.models import DEVICE_TYPES, Device
 from reports import calc
 from reports.model import Column, Table
-from reports.sections.context import LoadContext, SectionResult, chunks
-from store.live import device_status
+from reports.sections.context import COMMUNITY_COLUMN, LoadContext, SectionResult, chunks
+from store.live import batteries, device_status
 from store.redis_server import STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,15 @@ DEVICE_COLUMNS = (
     Column("availability", "report.col.availability", "pct"),
     Column("online_now", "report.col.online_now", "int"),
     Column("offline_now", "report.col.offline_now", "int"),
+)
+
+UPKEEP_COLUMNS = (
+    COMMUNITY_COLUMN,
+    Column("device", "report.col.device", width=1.6),
+    Column("place", "report.col.place", width=1.6),
+    Column("upkeep", "report.col.upkeep"),
+    Column("battery", "report.col.battery", "int", width=0.7),
+    Column("reported_at", "report.col.reported_at"),
 )
 
 
@@ -53,6 +66,55 @@ def live_status(ctx: LoadContext) -> dict[str, dict[str, str]] | None:
         # expected from the command line when the embedded Redis is not running: no live column
         log.info("live device status unavailable for the report: %s", err)
         return None
+
+
+def live_batteries(ctx: LoadContext) -> dict[str, dict[str, tuple[float, int]]]:
+    """device → (battery %, ms) of its last heartbeat with one, per community; empty without Redis."""
+    try:
+        return {c: batteries(ctx.stores, c) for c in ctx.ids}
+    except (*STORE_ERRORS, StoreUnavailable, OSError) as err:
+        log.info("live batteries unavailable for the report: %s", err)
+        return {}
+
+
+def upkeep_table(ctx: LoadContext, live: dict[str, dict[str, str]] | None) -> Table:
+    """The devices to visit: a low battery (the threshold of device.battery_low) or offline now; the
+    lowest batteries first, then the offline ones, each by name and place."""
+    threshold = ctx.stores.settings.battery_low_percent
+    wanted: dict[str, tuple[str, str, tuple[float, int] | None]] = {}  # device → (community, need, reading)
+    for community, readings in live_batteries(ctx).items():
+        for did, reading in readings.items():
+            if battery_state(reading[0], threshold) == "low":
+                wanted[did] = (community, "battery_low", (reading[0], reading[1]))
+    for community, states in (live or {}).items():
+        for did, state in states.items():
+            if state == "offline":
+                _, need, low = wanted.get(did, (community, "", None))
+                wanted[did] = (community, "battery_low_offline" if need else "offline", low)
+    found: dict[str, Device] = {}
+    for ids in chunks(sorted(wanted), 500):
+        found.update((d.id, d) for d in ctx.session.scalars(select(Device).where(Device.id.in_(ids))))
+    places = queries.entity_labels(
+        ctx.session, [d.household_id or d.building_id or "" for d in found.values()], ctx.request.lang
+    )
+    order: list[tuple[tuple[bool, float, str], dict[str, Any]]] = []
+    for did, (community, need, kept) in wanted.items():
+        device = found.get(did)
+        if device is None:
+            continue
+        row = {
+            "community": ctx.names.get(community, community),
+            "device": device.name or ctx.tr(f"device.{device.type}"),
+            "place": places.get(device.household_id or device.building_id or "", ""),
+            "upkeep": ctx.tr(f"report.upkeep.{need}"),
+            "battery": round(kept[0]) if kept else None,
+            "reported_at": local_text(kept[1], "%Y-%m-%d %H:%M") if kept else "",
+        }
+        order.append(((need == "offline", kept[0] if kept else 101.0, did), row))
+    rows = [row for _, row in sorted(order, key=lambda pair: pair[0])]
+    return Table(
+        "device_upkeep", "report.table.device_upkeep", list(UPKEEP_COLUMNS), rows, note="report.note.device_upkeep"
+    )
 
 
 def offline_window(record: AlertRecord, cutoff: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -122,6 +184,7 @@ def build(ctx: LoadContext) -> DevicesResult:
         if registered[dtype]
     ]
     table = Table("devices", "report.table.devices", list(DEVICE_COLUMNS), rows, note="report.note.devices")
+    upkeep = upkeep_table(ctx, live)
     total = sum(registered.values())
     availability = calc.availability(sum(down.values()), total, ctx.span_ms)
     figures = {
@@ -132,7 +195,7 @@ def build(ctx: LoadContext) -> DevicesResult:
         "reporting": sum(online.values()) + sum(offline_now.values()) if live is not None else None,
     }
     return DevicesResult(
-        {"devices": table},
+        {"devices": table, "device_upkeep": upkeep},
         {"devices": figures},
         {"devices": [(r["type"], r["availability"]) for r in rows]},
         offline_ms=offline,
