@@ -1252,6 +1252,14 @@ TABLE: dict[str, tuple[str, str]] = {
     "scrubber.alerts": ("当时未结警情 {n} 起", "{n} alerts open then"),
     "scrubber.days_ago": ("{n}天前", "{n} d ago"),
     "scrubber.now": ("现在", "now"),
+    # --- issue #20, part "routes": thrown objects in any registry, patrol routes import and editor ---
+    "field.household_reason": ("未定位住户原因", "No household because"),
+    "value.no_calibration": ("相机未标定楼面", "the camera has no façade calibration"),
+    "value.other_building": ("不是相机所对楼栋", "not the building the camera faces"),
+    "value.column_beyond_facade": ("列号超出楼面范围", "the column is beyond the façade"),
+    "value.floor_beyond_facade": ("楼层超出楼面范围", "the floor is beyond the façade"),
+    "value.no_room": ("该位置无登记住户", "no household registered at that window"),
+    # ROUTES_I18N_END
 }
 
 
