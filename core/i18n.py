@@ -1259,6 +1259,32 @@ TABLE: dict[str, tuple[str, str]] = {
     "value.column_beyond_facade": ("列号超出楼面范围", "the column is beyond the façade"),
     "value.floor_beyond_facade": ("楼层超出楼面范围", "the floor is beyond the façade"),
     "value.no_room": ("该位置无登记住户", "no household registered at that window"),
+    "route.error.required": ("必填", "is required"),
+    "route.error.too_long": ("不能超过{n}个字符", "is longer than {n} characters"),
+    "route.error.range": ("应在{low}到{high}之间", "must be between {low} and {high}"),
+    "route.error.other_community": ("该路线编号属于小区 {other}", "this route id belongs to community {other}"),
+    "route.error.tolerance": (
+        "允许误差不能超过间隔的一半（{half}分钟），否则相邻两轮会重叠",
+        "must be at most half the interval ({half} minutes), or two rounds overlap",
+    ),
+    "route.error.no_checkpoints": ("路线至少需要一个巡更点", "a route needs at least one checkpoint"),
+    "route.error.too_many": ("一条路线最多{n}个巡更点", "a route has at most {n} checkpoints"),
+    "route.error.unknown_checkpoint": ("未知巡更点 {device}", "unknown checkpoint {device}"),
+    "route.error.not_checkpoint": ("{device} 是{type}，不是巡更点", "{device} is a {type}, not a checkpoint"),
+    "route.error.duplicate_seq": ("序号 {seq} 重复", "seq {seq} appears twice in the route"),
+    "route.error.all_or_none": (
+        "要么每个巡更点都填写，要么都不填",
+        "give it for every checkpoint of the route or for none",
+    ),
+    "route.error.offset_negative": ("不能为负数", "must not be negative"),
+    "route.error.offset_order": (
+        "应大于上一个巡更点的{previous}分钟（当前{offset}）",
+        "must be greater than the previous checkpoint's {previous} (is {offset})",
+    ),
+    "route.error.offset_interval": (
+        "应小于巡更间隔{n}分钟（下一轮开始前）",
+        "must be less than the interval of {n} minutes (before the next round starts)",
+    ),
     # ROUTES_I18N_END
 }
 
