@@ -43,6 +43,7 @@ PAGE_MODULES = (
     "layouts.reports",
     "layouts.investigate",
     "layouts.cases",
+    "layouts.routes",
 )
 CALLBACK_MODULES = (
     "callbacks.wall",
@@ -57,6 +58,7 @@ CALLBACK_MODULES = (
     "callbacks.notifications",
     "callbacks.investigate",
     "callbacks.cases",
+    "callbacks.routes",
 )
 
 

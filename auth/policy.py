@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "reports.export",
             "visitors.approve",
             "investigate",
+            "routes.edit",
         }
     ),
     "police": frozenset(
@@ -47,6 +48,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "reports.export",
             "visitors.approve",
             "investigate",
+            "routes.edit",
         }
     ),
     "grid_worker": frozenset(
@@ -65,7 +67,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # a 万家卫士 member (volunteer, security, auxiliary police): their tasks page and nothing else
     "guard": frozenset({"view.tasks", "tasks.work", "read.notifications"}),
     "property": frozenset(
-        {"view.tasks", "read.registry", "tasks.work", "visitors.approve", "read.people", "read.notifications"}
+        {
+            "view.tasks",
+            "read.registry",
+            "tasks.work",
+            "visitors.approve",
+            "read.people",
+            "read.notifications",
+            "routes.edit",  # the property office runs the security guards' patrol (电子巡更)
+        }
     ),
     "wall": frozenset(
         {"view.wall", "view.city", "read.alerts", "read.registry", "read.notifications"}

@@ -160,3 +160,25 @@ INV_CASE_MSG = "inv-case-msg"
 INV_ENTRY = "inv-entry"  # dict ids: {"type": INV_ENTRY, "index": i}
 INV_FOLLOW_BTN = "inv-follow-btn"  # {"type": INV_FOLLOW_BTN, "index": "plate:…" / "person:…"}
 INV_PIN = "inv-pin"  # {"type": INV_PIN, "index": i}
+
+# the patrol route editor 巡更路线 (issue #20, routes part: layouts/routes.py, callbacks/routes.py)
+ROUTES_STATE = "routes-state"  # the page's community and language
+ROUTES_VERSION = "routes-version"  # bumped after a save or a new checkpoint: the lists are read again
+ROUTES_LIST = "routes-list"
+ROUTES_PICK = "routes-pick"  # the route being edited ("" for a new one)
+ROUTES_NAME = "routes-name"
+ROUTES_STOPS = "routes-stops"  # the checkpoints in order
+ROUTES_INTERVAL = "routes-interval"
+ROUTES_START = "routes-start"
+ROUTES_END = "routes-end"
+ROUTES_TOLERANCE = "routes-tolerance"
+ROUTES_OFFSETS = "routes-offsets"  # blank: spread evenly
+ROUTES_SAVE = "routes-save"
+ROUTES_MSG = "routes-msg"
+ROUTES_CHECKPOINTS = "routes-checkpoints"  # the checkpoints on the map (click one to add it to the route)
+ROUTES_LINE = "routes-line"  # the route being edited, drawn in order
+ROUTES_PLACE = "routes-place"  # where a new checkpoint goes (a map click), WGS-84
+ROUTES_PLACE_MARK = "routes-place-mark"
+ROUTES_CP_NAME = "routes-cp-name"
+ROUTES_CP_ADD = "routes-cp-add"
+ROUTES_CP_MSG = "routes-cp-msg"

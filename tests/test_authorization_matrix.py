@@ -37,6 +37,7 @@ PAGE_OF = {
     "view.tasks": "/tasks",
     "view.reports": "/reports",
     "investigate": "/cases",  # issue #19: the cases page (and the Investigate page) need investigate
+    "routes.edit": "/routes",  # issue #20: the patrol route editor
 }
 CITY_PAGE = "/city"  # city-wide accounts only: a community's wall display opens it and sees nothing
 

@@ -10,10 +10,18 @@ import pytest
 from shapely.geometry import Point, mapping
 from sqlalchemy import select
 
+from analytics.rules.gates import round_starts
+from auth.models import AuditEntry
+from auth.principal import Principal
+from core.errors import Forbidden
+from core.timefmt import SHANGHAI, ms_to_utc
+from gates.routes import RouteEditor, RouteRejected
 from registry import importers
-from registry.models import Device, PatrolRoute
+from registry import routes as patrol
+from registry.models import Community, Device, PatrolRoute
 from store.stores import Stores
 from tests.conftest import run_manage
+from tests.test_rules import T0, M, Scenario
 from tests.test_throw_households import LAT, LON, hillside, write_csv, write_geojson
 
 pytestmark = pytest.mark.also_on_pg
@@ -123,3 +131,82 @@ def test_a_checkpoint_that_is_not_a_point_is_refused(hillside: Stores, tmp_path:
     ]
     with hillside.sessions() as session:
         assert session.scalars(select(Device).where(Device.type == "checkpoint")).all() == []
+
+
+# --- the editor's service: gates.routes.RouteEditor ------------------------------------------------
+
+POLICE = Principal(kind="user", id="police.wanhu", role="police", community="wanhu")
+
+
+def two_checkpoints(world: Stores) -> list[str]:
+    """Two checkpoints placed near the centre of Wanhu Xincun, as the editor's map clicks do."""
+    with world.sessions() as session:
+        centre = session.get(Community, "wanhu")
+        assert centre is not None
+        lat, lon = centre.center_lat, centre.center_lon
+    editor = RouteEditor(world)
+    return [editor.add_checkpoint(POLICE, "wanhu", f"测试点{i}", lat + 0.0002 * i, lon) for i in (1, 2)]
+
+
+def night_draft(route: str, stops: list[str], start_hour: int) -> patrol.RouteDraft:
+    return patrol.RouteDraft(
+        id=route,
+        name="测试路线",
+        interval=60,
+        start_hour=start_hour,
+        end_hour=(start_hour + 1) % 24,
+        tolerance=10,
+        stops=[patrol.Stop(d) for d in stops],
+    )
+
+
+def test_a_route_saved_in_the_editor_is_planned_and_judged_by_the_worker(world: Stores) -> None:
+    stops = two_checkpoints(world)
+    start_hour = (ms_to_utc(T0).astimezone(SHANGHAI).hour + 2) % 24
+    editor = RouteEditor(world)
+    route = editor.save(POLICE, "wanhu", night_draft(editor.new_route_id("wanhu"), stops, start_hour))
+    assert route == "wanhu-R2"  # the demo's route is R1
+    saved = {r.id: r for r in editor.routes(POLICE, "wanhu")}[route]
+    assert saved.checkpoints == [(1, stops[0], 0), (2, stops[1], 30)]  # offsets spread evenly
+    with world.sessions() as session:
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "route.save")).all()
+    assert [(a.actor, a.target) for a in audited] == [("police.wanhu", f"route:{route}")]
+
+    s = Scenario(world)  # a worker whose registry cache is loaded after the save
+    start = next(t for t in round_starts(s.directory.facts("wanhu").routes[route], T0) if t > T0)
+    s.at(start - T0 + 45 * M)  # nobody checked in: both checkpoints of the round are missed
+    missed = {a["subject"]["device"] for a in s.open("patrol.missed") if a["evidence"]["route"] == route}
+    assert missed == set(stops)
+
+
+def test_checks_planned_before_a_route_was_edited_follow_its_new_schedule(world: Stores) -> None:
+    stops = two_checkpoints(world)
+    start_hour = (ms_to_utc(T0).astimezone(SHANGHAI).hour + 2) % 24
+    editor = RouteEditor(world)
+    editor.save(POLICE, "wanhu", night_draft("wanhu-R9", stops, start_hour))
+    s = Scenario(world)
+    start = next(t for t in round_starts(s.directory.facts("wanhu").routes["wanhu-R9"], T0) if t > T0)
+    s.at(0)  # the sweep plans the round's checks
+    editor.save(POLICE, "wanhu", night_draft("wanhu-R9", stops, (start_hour + 12) % 24))  # moved to 12 hours later
+    s.directory.invalidate()  # what the cache's time-to-live does in a running worker
+    s.at(start - T0 + 45 * M)
+    assert [a for a in s.open("patrol.missed") if a["evidence"]["route"] == "wanhu-R9"] == []
+
+
+def test_the_editor_refuses_a_bad_route_with_the_imports_reasons_and_other_roles(world: Stores) -> None:
+    stops = two_checkpoints(world)
+    editor = RouteEditor(world)
+    draft = night_draft("wanhu-R3", stops, 20)
+    draft.stops = [patrol.Stop(stops[0], offset=20, row=1), patrol.Stop(stops[1], offset=10, row=2)]
+    with pytest.raises(RouteRejected) as refused:
+        editor.save(POLICE, "wanhu", draft)
+    assert [(p.field, p.row, p.text("en")) for p in refused.value.problems] == [
+        ("offset_minutes", 2, "must be greater than the previous checkpoint's 20 (is 10)")
+    ]
+    assert refused.value.problems[0].text("zh") == "应大于上一个巡更点的20分钟（当前10）"
+    grid = Principal(kind="user", id="grid.wanhu-G1", role="grid_worker", community="wanhu", grid="wanhu-G1")
+    other = Principal(kind="user", id="police.xingbang", role="police", community="xingbang")
+    for principal in (grid, other):
+        with pytest.raises(Forbidden):
+            editor.save(principal, "wanhu", night_draft("wanhu-R3", stops, 20))
+    assert "wanhu-R3" not in {r.id for r in editor.routes(POLICE, "wanhu")}
