@@ -77,8 +77,12 @@ def render_lists(_version: int, state: dict[str, Any]) -> tuple[Any, ...]:
     names = {c["id"]: c["name"] or c["id"] for c in checkpoints}
     listing: Any = [summary(r, names, lang) for r in routes] or html.Li(t("routes.none", lang), className="st-muted")
     picks = [{"label": t("routes.new", lang), "value": ""}, *({"label": r.name, "value": r.id} for r in routes)]
-    stops = [{"label": name, "value": device} for device, name in names.items()]
-    return listing, picks, stops
+    return listing, picks, stop_options(checkpoints)
+
+
+def stop_options(checkpoints: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The checkpoints as choices of the route's order (labelled by name)."""
+    return [{"label": c["name"] or c["id"], "value": c["id"]} for c in checkpoints]
 
 
 @page_callback(
@@ -187,6 +191,7 @@ def message(text: str, *, ok: bool) -> html.Div:
     Output(ids.ROUTES_CP_MSG, "children"),
     Output(ids.ROUTES_VERSION, "data", allow_duplicate=True),
     Output(ids.ROUTES_STOPS, "value", allow_duplicate=True),
+    Output(ids.ROUTES_STOPS, "options", allow_duplicate=True),
     Output(ids.ROUTES_PLACE_MARK, "data", allow_duplicate=True),
     Output(ids.ROUTES_CP_NAME, "value"),
     Input(ids.ROUTES_CP_ADD, "n_clicks"),
@@ -201,17 +206,19 @@ def add_checkpoint(
     _clicks: int, name: str | None, where: dict[str, float] | None, stops: list[str] | None, version: int, state: Any
 ) -> tuple[Any, ...]:
     """Create a checkpoint device where the map was clicked, and add it to the route being edited."""
-    lang = state["lang"]
+    lang, community = state["lang"], state["community"]
+    unchanged = (no_update,) * 5
     if not where:
-        return message(t("routes.checkpoint.click_first", lang), ok=False), no_update, no_update, no_update, no_update
+        return message(t("routes.checkpoint.click_first", lang), ok=False), *unchanged
+    edit, principal = editor(), current_principal()
     try:
-        device = editor().add_checkpoint(
-            current_principal(), state["community"], name or "", where["lat"], where["lon"]
-        )
+        device = edit.add_checkpoint(principal, community, name or "", where["lat"], where["lon"])
     except SandtableError as err:
-        return message(err.text(lang), ok=False), no_update, no_update, no_update, no_update
+        return message(err.text(lang), ok=False), *unchanged
     done = message(t("routes.checkpoint.added", lang, name=(name or "").strip()), ok=True)
-    return done, (version or 0) + 1, [*(stops or []), device], None, ""
+    # the options come with the value: a dropdown drops a value it has no option for
+    options = stop_options(edit.checkpoints(principal, community))
+    return done, (version or 0) + 1, [*(stops or []), device], options, None, ""
 
 
 def offsets_of(text: str | None) -> list[int] | None:
