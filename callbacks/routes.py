@@ -76,8 +76,12 @@ def render_lists(_version: int, state: dict[str, Any]) -> tuple[Any, ...]:
     routes = editor().routes(principal, community)
     names = {c["id"]: c["name"] or c["id"] for c in checkpoints}
     listing: Any = [summary(r, names, lang) for r in routes] or html.Li(t("routes.none", lang), className="st-muted")
-    picks = [{"label": t("routes.new", lang), "value": ""}, *({"label": r.name, "value": r.id} for r in routes)]
-    return listing, picks, stop_options(checkpoints)
+    return listing, route_choices(routes, lang), stop_options(checkpoints)
+
+
+def route_choices(routes: list[RouteView], lang: str) -> list[dict[str, str]]:
+    """The routes to pick for editing, after "new route"."""
+    return [{"label": t("routes.new", lang), "value": ""}, *({"label": r.name, "value": r.id} for r in routes)]
 
 
 def stop_options(checkpoints: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -245,6 +249,7 @@ def problem_line(problem: patrol.Problem, lang: str) -> html.Li:
     Output(ids.ROUTES_MSG, "children"),
     Output(ids.ROUTES_VERSION, "data", allow_duplicate=True),
     Output(ids.ROUTES_PICK, "value"),
+    Output(ids.ROUTES_PICK, "options", allow_duplicate=True),
     Input(ids.ROUTES_SAVE, "n_clicks"),
     State(ids.ROUTES_PICK, "value"),
     State(ids.ROUTES_NAME, "value"),
@@ -302,10 +307,13 @@ def save(
             ),
             no_update,
             no_update,
+            no_update,
         )
     except SandtableError as err:
-        return message(err.text(lang), ok=False), no_update, no_update
-    return message(t("routes.saved", lang, name=(name or "").strip()), ok=True), (version or 0) + 1, saved
+        return message(err.text(lang), ok=False), no_update, no_update, no_update
+    done = message(t("routes.saved", lang, name=(name or "").strip()), ok=True)
+    # the picker's options come with its value (a dropdown drops a value it has no option for)
+    return done, (version or 0) + 1, saved, route_choices(edit.routes(current_principal(), community), lang)
 
 
 def _whole(value: Any) -> int | None:

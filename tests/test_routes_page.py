@@ -45,6 +45,8 @@ def test_a_route_through_two_new_checkpoints_is_saved_and_listed(world: Stores, 
         wait.until(ec.text_to_be_present_in_element((By.ID, "routes-list"), "东门岗亭 → 西门岗亭"))
         listed = browser.find_element(By.CSS_SELECTOR, "#routes-list [data-route='wanhu-R2']").text
         assert "门岗巡更" in listed and "每120分钟一轮 20:00–06:00" in listed
+        wait.until(ec.text_to_be_present_in_element((By.ID, "routes-pick"), "门岗巡更"))  # still being edited
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".st-rt-cp-picked")) == 2
         save_screenshot(browser, "routes-editor")
     finally:
         server.stop()
