@@ -14,7 +14,7 @@ from auth.callbacks import page_callback
 from auth.principal import current_principal
 from callbacks.incidents import click_position
 from core.errors import SandtableError
-from core.i18n import t
+from core.i18n import normalize_lang, t
 from gates.routes import RouteEditor, RouteRejected, RouteView
 from geodata.gcj02 import shift_geojson
 from layouts import ids
@@ -28,6 +28,23 @@ STOP_FIELDS = ("checkpoint", "seq", "offset_minutes")
 def editor() -> RouteEditor:
     """The route editor on this app's stores."""
     return RouteEditor(stores())
+
+
+def page_state(state: Any) -> tuple[str, str]:
+    """The page's community and language (what the page's own store holds; anything else is refused)."""
+    if not isinstance(state, dict) or not isinstance(state.get("community"), str):
+        raise PreventUpdate
+    return state["community"], normalize_lang(state.get("lang") if isinstance(state.get("lang"), str) else None)
+
+
+def ids_of(value: Any) -> list[str]:
+    """The checkpoint ids of the route's dropdown (a list of texts; anything else is none)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def counter(value: Any) -> int:
+    """The page's change counter."""
+    return value if isinstance(value, int) else 0
 
 
 def on_tiles(data: dict[str, Any]) -> dict[str, Any]:
@@ -70,10 +87,13 @@ def summary(route: RouteView, names: dict[str, str], lang: str) -> html.Li:
 )
 def render_lists(_version: int, state: dict[str, Any]) -> tuple[Any, ...]:
     """The routes and checkpoints of the community, read again after every change."""
-    community, lang = state["community"], state["lang"]
+    community, lang = page_state(state)
     principal = current_principal()
-    checkpoints = editor().checkpoints(principal, community)
-    routes = editor().routes(principal, community)
+    try:
+        checkpoints = editor().checkpoints(principal, community)
+        routes = editor().routes(principal, community)
+    except SandtableError:
+        raise PreventUpdate from None  # another community than the page's: the editor refused and audited it
     names = {c["id"]: c["name"] or c["id"] for c in checkpoints}
     listing: Any = [summary(r, names, lang) for r in routes] or html.Li(t("routes.none", lang), className="st-muted")
     return listing, route_choices(routes, lang), stop_options(checkpoints)
@@ -106,7 +126,12 @@ def load_route(route_id: str, state: dict[str, Any]) -> tuple[Any, ...]:
     """The picked route in the form (a new route: empty, with a night schedule)."""
     if not route_id:
         return "", [], DEFAULTS["interval"], DEFAULTS["start"], DEFAULTS["end"], DEFAULTS["tolerance"], ""
-    found = next((r for r in editor().routes(current_principal(), state["community"]) if r.id == route_id), None)
+    community, _lang = page_state(state)
+    try:
+        routes = editor().routes(current_principal(), community)
+    except SandtableError:
+        raise PreventUpdate from None
+    found = next((r for r in routes if r.id == route_id), None)
     if found is None:
         raise PreventUpdate
     devices = [device for _seq, device, _offset in found.checkpoints]
@@ -125,10 +150,11 @@ def load_route(route_id: str, state: dict[str, Any]) -> tuple[Any, ...]:
 )
 def toggle_stop(click: Any, stops: list[str] | None) -> list[str]:
     """A click on a checkpoint adds it to the end of the route, or takes it out."""
-    device = ((click or {}).get("properties") or {}).get("id")
+    properties = click.get("properties") if isinstance(click, dict) else None
+    device = properties.get("id") if isinstance(properties, dict) else None
     if not isinstance(device, str):
         raise PreventUpdate
-    current = list(stops or [])
+    current = ids_of(stops)
     return [d for d in current if d != device] if device in current else [*current, device]
 
 
@@ -142,8 +168,12 @@ def toggle_stop(click: Any, stops: list[str] | None) -> list[str]:
 )
 def draw(stops: list[str] | None, _version: int, state: dict[str, Any]) -> tuple[Any, Any]:
     """The checkpoints, numbered in the route's order, and the route drawn through them."""
-    checkpoints = {c["id"]: c for c in editor().checkpoints(current_principal(), state["community"])}
-    order = {device: i + 1 for i, device in enumerate(stops or [])}
+    community, _lang = page_state(state)
+    try:
+        checkpoints = {c["id"]: c for c in editor().checkpoints(current_principal(), community)}
+    except SandtableError:
+        raise PreventUpdate from None
+    order = {device: i + 1 for i, device in enumerate(ids_of(stops))}
     points = {
         "type": "FeatureCollection",
         "features": [
@@ -155,7 +185,7 @@ def draw(stops: list[str] | None, _version: int, state: dict[str, Any]) -> tuple
             for c in checkpoints.values()
         ],
     }
-    path = [[checkpoints[d]["lon"], checkpoints[d]["lat"]] for d in stops or [] if d in checkpoints]
+    path = [[checkpoints[d]["lon"], checkpoints[d]["lat"]] for d in ids_of(stops) if d in checkpoints]
     line = {
         "type": "FeatureCollection",
         "features": [{"type": "Feature", "geometry": {"type": "LineString", "coordinates": path}, "properties": {}}]
@@ -210,24 +240,25 @@ def add_checkpoint(
     _clicks: int, name: str | None, where: dict[str, float] | None, stops: list[str] | None, version: int, state: Any
 ) -> tuple[Any, ...]:
     """Create a checkpoint device where the map was clicked, and add it to the route being edited."""
-    lang, community = state["lang"], state["community"]
+    community, lang = page_state(state)
     unchanged = (no_update,) * 5
-    if not where:
+    if not isinstance(where, dict) or not all(isinstance(where.get(k), int | float) for k in ("lat", "lon")):
         return message(t("routes.checkpoint.click_first", lang), ok=False), *unchanged
     edit, principal = editor(), current_principal()
     try:
-        device = edit.add_checkpoint(principal, community, name or "", where["lat"], where["lon"])
+        label = name if isinstance(name, str) else ""
+        device = edit.add_checkpoint(principal, community, label, float(where["lat"]), float(where["lon"]))
     except SandtableError as err:
         return message(err.text(lang), ok=False), *unchanged
-    done = message(t("routes.checkpoint.added", lang, name=(name or "").strip()), ok=True)
+    done = message(t("routes.checkpoint.added", lang, name=label.strip()), ok=True)
     # the options come with the value: a dropdown drops a value it has no option for
     options = stop_options(edit.checkpoints(principal, community))
-    return done, (version or 0) + 1, [*(stops or []), device], options, None, ""
+    return done, counter(version) + 1, [*ids_of(stops), device], options, None, ""
 
 
 def offsets_of(text: str | None) -> list[int] | None:
     """The offsets typed as ``0, 10, 20`` (None: blank, spread evenly)."""
-    parts = [p for p in (text or "").replace("，", ",").replace(" ", ",").split(",") if p]
+    parts = [p for p in str(text or "").replace("，", ",").replace(" ", ",").split(",") if p]
     if not parts:
         return None
     try:
@@ -277,17 +308,17 @@ def save(
     state: dict[str, Any],
 ) -> tuple[Any, ...]:
     """Check and save the route: every problem listed, or the route saved and listed."""
-    community, lang = state["community"], state["lang"]
+    community, lang = page_state(state)
     edit = editor()
     try:
         offsets = offsets_of(offsets_text)
-        devices = list(stops or [])
+        devices = ids_of(stops)
         if offsets is not None and len(offsets) != len(devices):
             problem = patrol.Problem("offset_minutes", "route.error.offsets_count", {"n": len(devices)})
             raise RouteRejected(problems=[problem])
         draft = patrol.RouteDraft(
-            id=route_id or edit.new_route_id(community),
-            name=name,
+            id=route_id if isinstance(route_id, str) and route_id else None,  # None: a new route
+            name=name if isinstance(name, str) else None,
             interval=_whole(interval),
             start_hour=_whole(start),
             end_hour=_whole(end),
@@ -311,14 +342,17 @@ def save(
         )
     except SandtableError as err:
         return message(err.text(lang), ok=False), no_update, no_update, no_update
-    done = message(t("routes.saved", lang, name=(name or "").strip()), ok=True)
+    done = message(t("routes.saved", lang, name=str(name or "").strip()), ok=True)
     # the picker's options come with its value (a dropdown drops a value it has no option for)
-    return done, (version or 0) + 1, saved, route_choices(edit.routes(current_principal(), community), lang)
+    return done, counter(version) + 1, saved, route_choices(edit.routes(current_principal(), community), lang)
 
 
 def _whole(value: Any) -> int | None:
     """A number field's value as a whole number (None when blank; a fraction is kept out by its check)."""
     if value is None or value == "":
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return -1  # not a number: its range check names the field
     return int(number) if number.is_integer() else -1

@@ -123,8 +123,10 @@ class RouteEditor:
         return next(f"{community}-R{n}" for n in range(1, len(taken) + 2) if f"{community}-R{n}" not in taken)
 
     def save(self, principal: Principal, community: str, draft: patrol.RouteDraft) -> str:
-        """Check and save a route (all of it or nothing); RouteRejected names every problem."""
+        """Check and save a route (all of it or nothing; a draft without an id is a new route); RouteRejected
+        names every problem."""
         self._check_allowed(principal, community)
+        draft.id = draft.id or self.new_route_id(community)
         with self.stores.sessions.begin() as session:
             devices = patrol.checkpoint_devices(session, community)
             owner = patrol.route_owner(session, draft.id)
