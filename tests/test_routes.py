@@ -210,3 +210,19 @@ def test_the_editor_refuses_a_bad_route_with_the_imports_reasons_and_other_roles
         with pytest.raises(Forbidden):
             editor.save(principal, "wanhu", night_draft("wanhu-R3", stops, 20))
     assert "wanhu-R3" not in {r.id for r in editor.routes(POLICE, "wanhu")}
+
+
+def test_checkpoints_from_a_table_take_their_position_from_lat_and_lon(hillside: Stores, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "checkpoints.csv",
+        [["id", "name", "lat", "lon"], ["XP-1", "东门岗亭", LAT, LON + 0.001], ["XP-2", "西门岗亭", "", ""]],
+    )
+    with hillside.sessions() as session, pytest.raises(importers.ImportRejected) as refused:
+        importers.import_geo(session, "checkpoints", path, C)
+    assert [str(e) for e in refused.value.report.errors] == ["row 2, lat/lon: a device needs a position or a building"]
+    write_csv(path, [["id", "name", "lat", "lon"], ["XP-1", "东门岗亭", LAT, LON + 0.001]])
+    with hillside.sessions.begin() as session:
+        assert importers.import_geo(session, "checkpoints", path, C).written == 1
+    with hillside.sessions() as session:
+        found = session.get(Device, "XP-1")
+        assert found is not None and (found.type, found.name) == ("checkpoint", "东门岗亭")

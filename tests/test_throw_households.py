@@ -16,6 +16,7 @@ from core.clock import ManualClock
 from ingest.directory import Directory
 from ingest.service import IngestService
 from registry import importers
+from registry.facade import Facade, natural_key
 from store.stores import Stores
 from tests.test_pipeline import drain
 
@@ -132,3 +133,22 @@ def test_a_column_beyond_the_facade_names_no_household_and_says_why(hillside: St
     alert = throw(hillside, "TC-front", 3, 5)
     assert alert["subject"].get("household") is None
     assert alert["evidence"]["household_reason"] == "column_beyond_facade"
+
+
+@pytest.mark.parametrize(
+    ("facade", "column", "expected"),
+    [
+        (Facade("B", 6, 5, (1, 2)), 3, (1, 2)),  # 5 columns over 2 units: the first unit one column wider
+        (Facade("B", 6, 5, (1, 2)), 4, (2, 0)),
+        (Facade("B", 6, 5, (1, 2), reverse=True), 1, (2, 1)),  # counted from the right
+        (Facade("B", 6, 4, (3, 1)), 1, (3, 0)),  # the units as the façade shows them
+        (Facade("B", 6, 4, (1, 2)), 0, None),
+    ],
+)
+def test_a_column_falls_in_a_unit_of_the_facade(facade: Facade, column: int, expected: tuple[int, int] | None) -> None:
+    assert facade.unit_and_position(column) == expected
+
+
+def test_rooms_are_in_natural_order() -> None:
+    labels = ["3-10", "B", "3-2", "1201", "A", "301"]
+    assert sorted(labels, key=natural_key) == ["3-2", "3-10", "301", "1201", "A", "B"]
