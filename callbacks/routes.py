@@ -256,15 +256,18 @@ def add_checkpoint(
     return done, counter(version) + 1, [*ids_of(stops), device], options, None, ""
 
 
-def offsets_of(text: str | None) -> list[int] | None:
-    """The offsets typed as ``0, 10, 20`` (None: blank, spread evenly)."""
+def offsets_of(text: Any, count: int) -> tuple[list[int] | None, list[patrol.Problem]]:
+    """The offsets typed as ``0, 10, 20`` (None: blank, spread evenly), and what is wrong with them."""
     parts = [p for p in str(text or "").replace("，", ",").replace(" ", ",").split(",") if p]
     if not parts:
-        return None
+        return None, []
     try:
-        return [int(p) for p in parts]
+        offsets = [int(p) for p in parts]
     except ValueError:
-        raise RouteRejected(problems=[patrol.Problem("offset_minutes", "route.error.offsets_text", {})]) from None
+        return None, [patrol.Problem("offset_minutes", "route.error.offsets_text", {})]
+    if len(offsets) != count:
+        return None, [patrol.Problem("offset_minutes", "route.error.offsets_count", {"n": count})]
+    return offsets, []
 
 
 def problem_line(problem: patrol.Problem, lang: str) -> html.Li:
@@ -311,11 +314,8 @@ def save(
     community, lang = page_state(state)
     edit = editor()
     try:
-        offsets = offsets_of(offsets_text)
         devices = ids_of(stops)
-        if offsets is not None and len(offsets) != len(devices):
-            problem = patrol.Problem("offset_minutes", "route.error.offsets_count", {"n": len(devices)})
-            raise RouteRejected(problems=[problem])
+        offsets, typed = offsets_of(offsets_text, len(devices))
         draft = patrol.RouteDraft(
             id=route_id if isinstance(route_id, str) and route_id else None,  # None: a new route
             name=name if isinstance(name, str) else None,
@@ -328,6 +328,8 @@ def save(
                 for i, device in enumerate(devices)
             ],
         )
+        if typed:  # the offsets as typed, with the rest of the route's problems
+            raise RouteRejected(problems=typed + edit.problems(current_principal(), community, draft))
         saved = edit.save(current_principal(), community, draft)
     except RouteRejected as err:
         lines = [problem_line(p, lang) for p in err.problems]

@@ -15,6 +15,7 @@ from typing import Any
 
 from shapely.geometry import Point, shape
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from auth.policy import can
 from auth.principal import Principal
@@ -122,15 +123,25 @@ class RouteEditor:
             taken = set(session.scalars(select(PatrolRoute.id).where(PatrolRoute.community_id == community)))
         return next(f"{community}-R{n}" for n in range(1, len(taken) + 2) if f"{community}-R{n}" not in taken)
 
+    def problems(self, principal: Principal, community: str, draft: patrol.RouteDraft) -> list[patrol.Problem]:
+        """Every problem of a route, saving nothing (a draft without an id is a new route)."""
+        self._check_allowed(principal, community)
+        draft.id = draft.id or self.new_route_id(community)
+        with self.stores.sessions() as session:
+            return self._problems(session, community, draft)
+
+    def _problems(self, session: Session, community: str, draft: patrol.RouteDraft) -> list[patrol.Problem]:
+        devices = patrol.checkpoint_devices(session, community)
+        owner = patrol.route_owner(session, draft.id)
+        return patrol.route_problems(draft, devices, owner=owner, community=community)
+
     def save(self, principal: Principal, community: str, draft: patrol.RouteDraft) -> str:
         """Check and save a route (all of it or nothing; a draft without an id is a new route); RouteRejected
         names every problem."""
         self._check_allowed(principal, community)
         draft.id = draft.id or self.new_route_id(community)
         with self.stores.sessions.begin() as session:
-            devices = patrol.checkpoint_devices(session, community)
-            owner = patrol.route_owner(session, draft.id)
-            problems = patrol.route_problems(draft, devices, owner=owner, community=community)
+            problems = self._problems(session, community, draft)
             if problems:
                 raise RouteRejected(problems=problems)
             route = patrol.write_route(session, community, draft)
