@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from alerts.live import AlertStore
+from analytics.video.calibration import parse_calibration
 from analytics.worker import Worker
 from core.clock import ManualClock
+from core.errors import InvalidInput
 from ingest.directory import Directory
 from ingest.service import IngestService
 from registry import importers
@@ -152,3 +154,12 @@ def test_a_column_falls_in_a_unit_of_the_facade(facade: Facade, column: int, exp
 def test_rooms_are_in_natural_order() -> None:
     labels = ["3-10", "B", "3-2", "1201", "A", "301"]
     assert sorted(labels, key=natural_key) == ["3-2", "3-10", "301", "1201", "A", "B"]
+
+
+def test_the_video_detector_reads_the_same_calibration_with_units_and_reverse() -> None:
+    facade = {"camera": "TC-front", "building": "BLD-north", "floors": 6, "columns": 4}
+    corners = {"facade": [[0, 0], [400, 0], [400, 600], [0, 600]]}
+    parsed = parse_calibration({**facade, **corners, "units": [1, 2], "reverse": True})
+    assert (parsed.units, parsed.reverse) == ([1, 2], True)
+    with pytest.raises(InvalidInput, match="units"):
+        parse_calibration({**facade, **corners, "units": [0]})
