@@ -358,3 +358,37 @@ def _whole(value: Any) -> int | None:
     except (TypeError, ValueError):
         return -1  # not a number: its range check names the field
     return int(number) if number.is_integer() else -1
+
+
+@page_callback(
+    "routes.edit",
+    Output(ids.ROUTES_DELETE, "disabled"),
+    Input(ids.ROUTES_PICK, "value"),
+)
+def deletable(route_id: Any) -> bool:
+    """Only a saved route can be deleted."""
+    return not (isinstance(route_id, str) and route_id)
+
+
+@page_callback(
+    "routes.edit",
+    Output(ids.ROUTES_MSG, "children", allow_duplicate=True),
+    Output(ids.ROUTES_VERSION, "data", allow_duplicate=True),
+    Output(ids.ROUTES_PICK, "value", allow_duplicate=True),
+    Input(ids.ROUTES_DELETE, "n_clicks"),
+    State(ids.ROUTES_PICK, "value"),
+    State(ids.ROUTES_NAME, "value"),
+    State(ids.ROUTES_VERSION, "data"),
+    State(ids.ROUTES_STATE, "data"),
+    prevent_initial_call=True,
+)
+def delete(_clicks: int, route_id: Any, name: Any, version: Any, state: Any) -> tuple[Any, ...]:
+    """Delete the route being edited; the form goes back to a new route."""
+    community, lang = page_state(state)
+    if not (isinstance(route_id, str) and route_id):
+        raise PreventUpdate
+    try:
+        editor().delete(current_principal(), community, route_id)
+    except SandtableError as err:
+        return message(err.text(lang), ok=False), no_update, no_update
+    return message(t("routes.deleted", lang, name=str(name or route_id)), ok=True), counter(version) + 1, ""

@@ -1339,6 +1339,9 @@ TABLE: dict[str, tuple[str, str]] = {
     "routes.field.seq": ("序号", "Seq"),
     "routes.field.offset_minutes": ("时间", "Offset"),
     "routes.field.stop": ("第{n}个巡更点的{field}", "checkpoint {n}, {field}"),
+    "route.error.no_route": ("没有巡更路线 {route}", "No patrol route {route}"),
+    "routes.delete": ("删除路线", "Delete route"),
+    "routes.deleted": ("已删除路线 {name}", "Route {name} deleted"),
     # ROUTES_I18N_END
 }
 

@@ -2,7 +2,7 @@
 
 Role and scope come from the server-side principal (``routes.edit``: police, admin, the property
 office of the community). A route is checked by ``registry.routes.route_problems`` — the same check as
-the import — and saving is audited (``route.save``; a new checkpoint ``checkpoint.add``). The workers
+the import — and every change is audited (``route.save``, ``route.delete``, ``checkpoint.add``). The workers
 see the change when their registry cache reloads (``ingest.directory``, at most ``ttl_s`` later);
 checks planned under an older schedule are dropped or moved when they fall due (``analytics/rules/gates.py``).
 """
@@ -153,3 +153,15 @@ class RouteEditor:
         self.auditor.record(principal, "route.save", target=f"route:{draft.id}", reason=summary, community=community)
         self.stores.redis.incr(self.stores.keys.version(community))
         return str(draft.id)
+
+    def delete(self, principal: Principal, community: str, route_id: str) -> None:
+        """Delete a route of the community with its checkpoints' order (the checkpoint devices stay)."""
+        self._check_allowed(principal, community)
+        with self.stores.sessions.begin() as session:
+            route = session.get(PatrolRoute, route_id)
+            if route is None or route.community_id != community:
+                raise NotFound(key="route.error.no_route", route=route_id)
+            name = route.name
+            session.delete(route)
+        self.auditor.record(principal, "route.delete", target=f"route:{route_id}", reason=name, community=community)
+        self.stores.redis.incr(self.stores.keys.version(community))

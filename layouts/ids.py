@@ -174,6 +174,7 @@ ROUTES_END = "routes-end"
 ROUTES_TOLERANCE = "routes-tolerance"
 ROUTES_OFFSETS = "routes-offsets"  # blank: spread evenly
 ROUTES_SAVE = "routes-save"
+ROUTES_DELETE = "routes-delete"
 ROUTES_MSG = "routes-msg"
 ROUTES_CHECKPOINTS = "routes-checkpoints"  # the checkpoints on the map (click one to add it to the route)
 ROUTES_LINE = "routes-line"  # the route being edited, drawn in order

@@ -75,7 +75,17 @@ def controls(lang: str) -> html.Section:
                     dcc.Input(id=ids.ROUTES_OFFSETS, placeholder=t("routes.offsets.hint", lang), debounce=True),
                 ],
             ),
-            html.Button(t("routes.save", lang), id=ids.ROUTES_SAVE, className="st-btn st-btn-primary st-rt-save"),
+            html.Div(
+                className="st-rt-row",
+                children=[
+                    html.Button(
+                        t("routes.save", lang), id=ids.ROUTES_SAVE, className="st-btn st-btn-primary st-rt-save"
+                    ),
+                    html.Button(
+                        t("routes.delete", lang), id=ids.ROUTES_DELETE, className="st-btn st-btn-ghost", disabled=True
+                    ),
+                ],
+            ),
             html.Div(id=ids.ROUTES_MSG, className="st-msg", role="status"),
         ],
     )

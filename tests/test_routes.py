@@ -13,7 +13,7 @@ from sqlalchemy import select
 from analytics.rules.gates import round_starts
 from auth.models import AuditEntry
 from auth.principal import Principal
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound
 from core.timefmt import SHANGHAI, ms_to_utc
 from gates.routes import RouteEditor, RouteRejected
 from registry import importers
@@ -226,3 +226,20 @@ def test_checkpoints_from_a_table_take_their_position_from_lat_and_lon(hillside:
     with hillside.sessions() as session:
         found = session.get(Device, "XP-1")
         assert found is not None and (found.type, found.name) == ("checkpoint", "东门岗亭")
+
+
+def test_a_route_deleted_in_the_editor_is_gone_and_audited(world: Stores) -> None:
+    editor = RouteEditor(world)
+    with pytest.raises(Forbidden):
+        editor.delete(
+            Principal(kind="user", id="police.xingbang", role="police", community="xingbang"), "wanhu", "wanhu-R1"
+        )
+    with pytest.raises(NotFound):
+        editor.delete(POLICE, "wanhu", "xingbang-R1")  # another community's route is not found here
+    editor.delete(POLICE, "wanhu", "wanhu-R1")
+    assert editor.routes(POLICE, "wanhu") == []
+    with world.sessions() as session:
+        device = session.get(Device, "CP-wanhu-01")
+        audited = session.scalars(select(AuditEntry.target).where(AuditEntry.action == "route.delete")).all()
+    assert device is not None  # the checkpoints stay
+    assert audited == ["route:wanhu-R1"]

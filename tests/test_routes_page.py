@@ -1,5 +1,5 @@
 """The patrol route editor in a real browser: place two checkpoints on the map, save a route through
-them, and see it listed."""
+them, see it listed, delete it."""
 
 from __future__ import annotations
 
@@ -48,5 +48,8 @@ def test_a_route_through_two_new_checkpoints_is_saved_and_listed(world: Stores, 
         wait.until(ec.text_to_be_present_in_element((By.ID, "routes-pick"), "门岗巡更"))  # still being edited
         assert len(browser.find_elements(By.CSS_SELECTOR, ".st-rt-cp-picked")) == 2
         save_screenshot(browser, "routes-editor")
+        browser.find_element(By.ID, "routes-delete").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "routes-msg"), "已删除路线 门岗巡更"))
+        wait.until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "#routes-list [data-route='wanhu-R2']")))
     finally:
         server.stop()
