@@ -44,6 +44,7 @@ PAGE_MODULES = (
     "layouts.reports",
     "layouts.investigate",
     "layouts.cases",
+    "layouts.routes",
 )
 CALLBACK_MODULES = (
     "callbacks.wall",
@@ -59,6 +60,7 @@ CALLBACK_MODULES = (
     "callbacks.notifications",
     "callbacks.investigate",
     "callbacks.cases",
+    "callbacks.routes",
 )
 
 

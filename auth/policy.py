@@ -27,6 +27,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "visitors.approve",
             "investigate",
             "modes.set",  # maintenance and away modes (upkeep/modes.py)
+            "routes.edit",
         }
     ),
     "police": frozenset(
@@ -49,6 +50,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "visitors.approve",
             "investigate",
             "modes.set",
+            "routes.edit",
         }
     ),
     "grid_worker": frozenset(
@@ -67,7 +69,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # a 万家卫士 member (volunteer, security, auxiliary police): their tasks page and nothing else
     "guard": frozenset({"view.tasks", "tasks.work", "read.notifications"}),
     "property": frozenset(
-        {"view.tasks", "read.registry", "tasks.work", "visitors.approve", "read.people", "read.notifications"}
+        {
+            "view.tasks",
+            "read.registry",
+            "tasks.work",
+            "visitors.approve",
+            "read.people",
+            "read.notifications",
+            "routes.edit",  # the property office runs the security guards' patrol (电子巡更)
+        }
     ),
     "wall": frozenset(
         {"view.wall", "view.city", "read.alerts", "read.registry", "read.notifications"}

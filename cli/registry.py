@@ -125,9 +125,16 @@ def stats(as_json: JsonFlag = False) -> None:
 @user_errors
 def import_(
     kind: Annotated[
-        str, typer.Argument(help="boundary, grids, buildings, paths, households, people, devices, vehicles or guards")
+        str,
+        typer.Argument(
+            help="boundary, grids, buildings, paths, checkpoints, households, people, devices, vehicles, "
+            "guards or routes"
+        ),
     ],
-    path: Annotated[Path, typer.Argument(help="GeoJSON/Shapefile/GeoPackage for geodata; CSV/XLSX for tables")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="GeoJSON/Shapefile/GeoPackage for geodata (checkpoints: or CSV/XLSX); CSV/XLSX tables"),
+    ],
     community: Annotated[str, typer.Option(help="community id")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="check every row, write nothing")] = False,
     layer: Annotated[str | None, typer.Option(help="GeoPackage layer or XLSX sheet")] = None,
@@ -195,16 +202,22 @@ def _print_report(report: Any, as_json: bool) -> None:
 @app.command()
 @user_errors
 def export(
-    kind: Annotated[str, typer.Argument(help="boundary, grids, buildings or paths")],
-    out: Annotated[Path, typer.Option(help=".geojson, .gpkg or .shp")],
+    kind: Annotated[str, typer.Argument(help="boundary, grids, buildings, paths, checkpoints or routes")],
+    out: Annotated[Path, typer.Option(help=".geojson, .gpkg or .shp (routes: .csv or .xlsx)")],
     community: Annotated[str, typer.Option(help="community id")],
+    as_json: JsonFlag = False,
 ) -> None:
-    """Export a geodata layer of a community (WGS-84)."""
-    from registry.importers import export_geo  # noqa: PLC0415 — CLI start-up: loaded only by this command
+    """Export a geodata layer of a community (WGS-84), or its patrol routes as a routes file."""
+    from registry.importers import export_geo, export_routes  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     with stores().sessions() as session:
-        n = export_geo(session, kind, community, out)
-    typer.echo(f"{kind}: {n} features written to {out}")
+        n = export_routes(session, community, out) if kind == "routes" else export_geo(session, kind, community, out)
+    unit = "rows" if kind == "routes" else "features"
+    emit(
+        {"kind": kind, "written": n, "out": str(out)},
+        as_json,
+        lambda d: typer.echo(f"{d['kind']}: {d['written']} {unit} written to {d['out']}"),
+    )
 
 
 def _operator(name: str) -> Principal:

@@ -17,7 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.schema import DeviceInfo
+from registry.facade import Facade, natural_key
 from registry.models import (
+    Building,
     Device,
     Guard,
     Household,
@@ -49,6 +51,10 @@ class CommunityFacts:
     wearables: dict[str, str] = field(default_factory=dict)  # wearable device id → guard id
     # patrol routes: id → {"interval", "start_hour", "end_hour", "tolerance", "checkpoints": [(seq, device, offset)]}
     routes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # thrown-object cameras: device id → the façade it faces (registry/facade.py)
+    facades: dict[str, Facade] = field(default_factory=dict)
+    # (building, unit, floor) → household ids in the natural order of their room labels
+    landings: dict[tuple[str, int, int], list[str]] = field(default_factory=dict)
     loaded_at: float = 0.0
     loaded_ms: int = 0  # wall-clock ms at which the read began (which of two processes' facts is newer)
 
@@ -105,7 +111,10 @@ class Directory:
 
     def _load(self, community: str) -> CommunityFacts:
         facts = CommunityFacts(loaded_at=time.monotonic(), loaded_ms=int(time.time() * 1000))
+        rooms: dict[tuple[str, int, int], list[tuple[str, str]]] = {}
         with self.sessions() as session:
+            units_of = select(Building.id, Building.units).where(Building.community_id == community)
+            building_units = dict(session.execute(units_of).tuples().all())
             for d in session.scalars(select(Device).where(Device.community_id == community)):
                 facts.devices[d.id] = DeviceInfo(
                     id=d.id,
@@ -120,6 +129,8 @@ class Directory:
                 )
                 if d.silent_hours:
                     facts.silent_hours[d.id] = d.silent_hours
+                if d.type == "throw_camera" and (facade := Facade.from_config(d.config, building_units)) is not None:
+                    facts.facades[d.id] = facade
             for g in session.scalars(select(Guard).where(Guard.community_id == community)):
                 facts.guards[g.id] = {
                     "name": g.name,
@@ -139,6 +150,7 @@ class Directory:
                     "unit": h.unit,
                     "room": h.room,
                 }
+                rooms.setdefault((h.building_id, h.unit, h.floor), []).append((h.room, h.id))
             for p in session.scalars(select(Person).where(Person.community_id == community)):
                 facts.people[p.id] = {"tags": set(), "threshold": p.elder_inactive_hours, "id_hash": p.id_hash}
 
@@ -169,6 +181,8 @@ class Directory:
                 }
             for v in session.scalars(select(Vehicle).where(Vehicle.community_id == community)):
                 facts.vehicles[v.plate] = {"owner": v.owner_id, "blacklisted": v.blacklisted, "note": v.note}
+        for landing, found in rooms.items():
+            facts.landings[landing] = [hid for _room, hid in sorted(found, key=lambda r: natural_key(r[0]))]
         for device in facts.devices.values():
             if device.type != "door_sensor" or device.household is None:
                 continue

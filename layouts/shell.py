@@ -63,6 +63,7 @@ def nav_links(lang: str) -> list[Any]:
         ("/tasks", "nav.tasks", "view.tasks"),
         ("/reports", "nav.reports", "view.reports"),
         ("/cases", "nav.cases", "investigate"),
+        ("/routes", "nav.routes", "routes.edit"),
     ]
     return [
         html.A(t(key, lang), href=href, className="st-nav")

@@ -1,8 +1,8 @@
 """Importers and exporters of the registry.
 
-Geodata (boundary, grids, buildings, paths) through geopandas, from GeoJSON, Shapefile or
-GeoPackage in any CRS (reprojected to WGS-84); tables (households, people, devices, vehicles,
-guards) through pandas, from CSV or XLSX. Every row is validated first; an import with any
+Geodata (boundary, grids, buildings, paths, patrol checkpoints) through geopandas, from GeoJSON,
+Shapefile or GeoPackage in any CRS (reprojected to WGS-84); tables (households, people, devices,
+vehicles, guards, patrol routes) through pandas, from CSV or XLSX. Every row is validated first; an import with any
 bad row writes nothing and reports each error with its row, column and reason.
 """
 
@@ -27,6 +27,7 @@ from stdnum.cn import ric
 
 from core.errors import InvalidInput
 from core.secrets import keyed_hash
+from registry import routes as patrol
 from registry import validate
 from registry.coverage import LIMITS, config_problems
 from registry.models import (
@@ -48,8 +49,9 @@ from registry.models import (
     Vehicle,
 )
 
-GEO_KINDS = ("boundary", "grids", "buildings", "paths")
-TABLE_KINDS = ("households", "people", "devices", "vehicles", "guards")
+GEO_KINDS = ("boundary", "grids", "buildings", "paths", "checkpoints")
+TABLE_KINDS = ("households", "people", "devices", "vehicles", "guards", "routes")
+TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
 
 
 @dataclass
@@ -274,6 +276,9 @@ def import_geo(
     """Import one geodata layer of a community from a GIS file (all or nothing)."""
     if kind not in GEO_KINDS:
         raise InvalidInput(f"unknown geodata kind {kind!r}; one of {', '.join(GEO_KINDS)}")
+    if kind == "checkpoints" and path.suffix.lower() in TABLE_SUFFIXES:  # CSV/XLSX with lat and lon columns
+        records = read_table(path, layer).to_dict("records")
+        return import_records(session, kind, records, community, id_hash_key=b"", dry_run=dry_run)
     frame = read_geo(path, layer)
     return import_geo_frame(session, kind, frame, community, dry_run=dry_run, community_name=community_name)
 
@@ -293,7 +298,13 @@ def import_geo_frame(
         {**{k: v for k, v in row.items() if k != "geometry"}, "geometry": row["geometry"]}
         for row in frame.to_dict("records")
     ]
-    handler = {"boundary": _geo_boundary, "grids": _geo_grids, "buildings": _geo_buildings, "paths": _geo_paths}[kind]
+    handler = {
+        "boundary": _geo_boundary,
+        "grids": _geo_grids,
+        "buildings": _geo_buildings,
+        "paths": _geo_paths,
+        "checkpoints": _geo_checkpoints,
+    }[kind]
     handler(session, report, records, community, community_name)
     _finish(report)
     if dry_run:
@@ -430,6 +441,32 @@ def _geo_paths(
     report.written = len(segments)
 
 
+def _geo_checkpoints(
+    session: Session, report: ImportReport, records: list[dict[str, Any]], community: str, _name: Any
+) -> None:
+    """Patrol checkpoints from points (a GIS file) or ``lat``/``lon`` columns (a table): each a
+    ``checkpoint`` device (id, name, grid), checked and written by the devices' rules."""
+    _require_columns(report, records[0].keys() if records else [], ["id", "name"])
+    types = patrol.checkpoint_devices(session, community)
+    devices: list[dict[str, Any]] = []
+    for i, record in enumerate(records, start=1):
+        check = RowChecker(report, i, record)
+        lat, lon = record.get("lat"), record.get("lon")
+        if "geometry" in record:
+            geom = record["geometry"]
+            if geom is None or geom.is_empty or geom.geom_type != "Point":
+                check.fail("geometry", "must be a point (the checkpoint's position)")
+            else:
+                lat, lon = round(geom.y, 7), round(geom.x, 7)
+        did = _text(record.get("id"))
+        if types.get(did, "checkpoint") != "checkpoint":
+            check.fail("id", f"{did} is a {types[did]}, not a checkpoint")
+        values = {"id": record.get("id"), "type": "checkpoint", "name": record.get("name"), "grid": record.get("grid")}
+        devices.append(values | {"lat": lat, "lon": lon})
+    _devices(session, report, devices, community, b"")
+    report.errors.sort(key=lambda e: e.row)
+
+
 def export_geo(session: Session, kind: str, community: str, path: Path) -> int:
     """Write one geodata layer of a community to a GIS file (format from the extension)."""
     frame = geo_frame(session, kind, community)
@@ -475,6 +512,11 @@ def geo_frame(session: Session, kind: str, community: str) -> gpd.GeoDataFrame:
                     "geometry": shape(json.loads(b.footprint)),
                 }
             )
+    elif kind == "checkpoints":
+        for d in session.scalars(
+            select(Device).where(Device.community_id == community, Device.type == "checkpoint").order_by(Device.id)
+        ):
+            rows.append({"id": d.id, "name": d.name, "grid": d.grid_id or "", "geometry": Point(d.lon, d.lat)})
     elif kind == "paths":
         for p in session.scalars(
             select(PathSegment).where(PathSegment.community_id == community).order_by(PathSegment.id)
@@ -524,6 +566,8 @@ def import_records(
         "devices": _devices,
         "vehicles": _vehicles,
         "guards": _guards,
+        "routes": _routes,
+        "checkpoints": _geo_checkpoints,
     }
     handlers[kind](session, report, records, community, id_hash_key)
     _finish(report)
@@ -850,6 +894,77 @@ def _guards(session: Session, report: ImportReport, records: list[dict[str, Any]
     if not report.errors:
         _upsert(session, Guard, rows)
         report.written = len(rows)
+
+
+ROUTE_DEFAULTS = {"interval": 120, "start_hour": 20, "end_hour": 6, "tolerance": 15}  # the table's defaults
+ROUTE_ATTRS = {
+    "name": "name",
+    "interval_minutes": "interval",
+    "start_hour": "start_hour",
+    "end_hour": "end_hour",
+    "tolerance_minutes": "tolerance",
+}
+
+
+def _whole(value: Any) -> int:
+    return _int(value, -1_000_000, 1_000_000)
+
+
+def _routes(session: Session, report: ImportReport, records: list[dict[str, Any]], community: str, _key: bytes) -> None:
+    """Patrol routes, one row per checkpoint in order; a route's own columns on any of its rows (blank:
+    the same as its other rows, or the default schedule); checked by registry.routes.route_problems."""
+    _require_columns(report, records[0].keys() if records else [], ["route", "checkpoint"])
+    drafts: dict[str, patrol.RouteDraft] = {}
+    for i, record in enumerate(records, start=1):
+        check = RowChecker(report, i, record)
+        route_id = check.take("route", _text)
+        numbers = {
+            name: check.take(name, _whole, required=False)
+            for name in ("interval_minutes", "start_hour", "end_hour", "tolerance_minutes", "seq", "offset_minutes")
+        }
+        if route_id is None:
+            continue
+        fresh = patrol.RouteDraft(route_id, None, None, None, None, None, rows={"route": i})
+        draft = drafts.setdefault(route_id, fresh)
+        for column, attr in ROUTE_ATTRS.items():
+            value = _text(record.get("name")) or None if column == "name" else numbers[column]
+            current = getattr(draft, attr)
+            if value is None:
+                continue
+            if current is None:
+                setattr(draft, attr, value)
+                draft.rows[column] = i
+            elif current != value:
+                check.fail(column, f"differs from row {draft.rows[column]} of route {route_id} ({current})")
+        device = _text(record.get("checkpoint")) or None
+        draft.stops.append(patrol.Stop(device, numbers["seq"], numbers["offset_minutes"], row=i))
+    devices = patrol.checkpoint_devices(session, community)
+    for draft in drafts.values():
+        for attr, default in ROUTE_DEFAULTS.items():
+            if getattr(draft, attr) is None:
+                setattr(draft, attr, default)
+        owner = patrol.route_owner(session, draft.id)
+        for problem in patrol.route_problems(draft, devices, owner=owner, community=community):
+            report.errors.append(RowError(problem.row, problem.field, problem.text("en")))
+    report.errors.sort(key=lambda e: e.row)
+    if report.errors:
+        return
+    for draft in drafts.values():
+        patrol.write_route(session, community, draft)
+    report.written = len(records)
+
+
+def export_routes(session: Session, community: str, path: Path) -> int:
+    """Write a community's patrol routes as a routes file (.csv or .xlsx): one row per checkpoint."""
+    frame = pd.DataFrame(patrol.route_rows(session, community), columns=list(patrol.COLUMNS))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".xlsx":
+        frame.to_excel(path, index=False)
+    elif path.suffix.lower() == ".csv":
+        frame.to_csv(path, index=False, encoding="utf-8")
+    else:
+        raise InvalidInput(f"{path}: export routes to .csv or .xlsx")
+    return len(frame)
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

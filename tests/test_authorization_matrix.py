@@ -38,6 +38,7 @@ PAGE_OF = {
     "view.reports": "/reports",
     "investigate": "/cases",  # issue #19: the cases page (and the Investigate page) need investigate
     "modes.set": "/console",  # issue #20: the maintenance and away panel, on the console (police and admins)
+    "routes.edit": "/routes",  # issue #20: the patrol route editor
 }
 CITY_PAGE = "/city"  # city-wide accounts only: a community's wall display opens it and sees nothing
 

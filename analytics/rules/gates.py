@@ -279,6 +279,12 @@ class PatrolMissed(Rule):
         _, device_id, offset = checkpoint
         tolerance = int(route["tolerance"]) * MIN_MS
         expected = start + int(offset) * MIN_MS
+        # the route may have been edited since this check was planned (registry/routes.py, the editor)
+        if start not in round_starts(route, start):
+            return  # the new schedule holds no round then
+        if expected + tolerance > due_ms:
+            ctx.schedule("patrol", key, expected + tolerance)  # the checkpoint's window now ends later
+            return
         outcome = checkin_outcome(ctx.state_get("patrol", f"cp:{device_id}") or [], expected, tolerance)
         guard = ctx.state_get("patrol", f"guard:{device_id}")
         self._record(ctx, route_id, start, len(route["checkpoints"]), seq, outcome, guard)

@@ -9,6 +9,7 @@ from analytics.rules.base import Rule, location_of
 from core.timefmt import iso_utc
 from ingest.directory import CommunityFacts
 from ingest.schema import DeviceInfo, Event
+from registry.facade import household_behind
 from store.evidence import evidence_id  # ingest made it an id; a path left in the stream by an older version is dropped
 
 
@@ -58,12 +59,11 @@ class GateBlacklist(Rule):
         )
 
 
-def household_at(facts: CommunityFacts, building: str, floor: int, column: int) -> str | None:
-    """The household behind a window column of a façade: two columns per unit, rooms left to right."""
-    unit = (column - 1) // 2 + 1
-    room = (column - 1) % 2 + 1
-    candidate = f"{building}-{unit}-{floor}{room:02d}"
-    return candidate if candidate in facts.households else None
+def household_at(
+    facts: CommunityFacts, camera: str, building: str, floor: int, column: int
+) -> tuple[str | None, str | None]:
+    """The household behind a window of the façade the camera faces, or None and why not (registry/facade.py)."""
+    return household_behind(facts.facades.get(camera), facts.landings, building, floor, column)
 
 
 class Throw(Rule):
@@ -75,7 +75,7 @@ class Throw(Rule):
     def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
         origin: dict[str, Any] = event.data["origin"]
         building, floor, column = str(origin["building"]), int(origin["floor"]), int(origin["column"])
-        household = household_at(ctx.facts, building, floor, column)
+        household, why_not = household_at(ctx.facts, device.id, building, floor, column)
         ctx.alert(
             self.name,
             severity="high",
@@ -88,6 +88,7 @@ class Throw(Rule):
                 "trajectory": event.data.get("trajectory", [])[:200],
                 "image": evidence_id(event.data.get("image")),
                 "seen_at": iso_utc(event.ts),
+                "household_reason": why_not,  # None when found; the console hides an empty field
             },
         )
 

@@ -37,6 +37,10 @@ class FacadeCalibration(BaseModel):
     columns: int = Field(ge=1, le=300)
     facade: list[Point] = Field(min_length=4, max_length=4)
     storey_height_m: float = Field(default=3.0, ge=2.0, le=10.0, description="floor-to-floor height")
+    # which household is behind a column (registry/facade.py): the units shown, left to right, and
+    # whether columns count from the right (a camera facing the back of the building)
+    units: list[Annotated[int, Field(ge=1, le=50)]] | None = Field(default=None, min_length=1, max_length=50)
+    reverse: bool = False
 
     @field_validator("facade")
     @classmethod
