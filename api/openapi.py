@@ -11,9 +11,9 @@ from flask.typing import ResponseReturnValue
 
 from alerts.constants import ALERT_TYPES, INCIDENT_SOURCES, SEVERITIES
 from alerts.lifecycle import CLOSED_STATUSES, OPEN_STATUSES
+from api.map import LAYERS
 from gates.decide import IDENTITIES as GATE_IDENTITIES
 from gates.decide import REASONS as GATE_REASONS
-from api.map import LAYERS
 from ingest.schema import EVENT_DEVICE_TYPES
 from memory.search import LIMIT_DEFAULT, LIMIT_MAX
 

@@ -81,7 +81,21 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
 
 def register_commands() -> None:
     """Import the command modules (each adds its commands to ``app``)."""
-    from cli import access, doctor, gates, memory, modes, notify, pipeline, registry, reports, roster, serve, supervisor, video  # noqa: F401, PLC0415 — cycle: the command modules import cli.main's app
+    from cli import (  # noqa: F401, PLC0415 — cycle: the command modules import cli.main's app
+        access,
+        doctor,
+        gates,
+        memory,
+        modes,
+        notify,
+        pipeline,
+        registry,
+        reports,
+        roster,
+        serve,
+        supervisor,
+        video,
+    )
 
 
 def main() -> None:

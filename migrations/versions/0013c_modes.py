@@ -1,7 +1,7 @@
 """maintenance mode of devices and away mode of people (issue #20, device upkeep: the modes)
 
 Revision ID: 0013c
-Revises: 0012
+Revises: 0013a
 Create Date: 2026-12-06 19:40:00
 
 One table of periods, ``mode_period`` (registry/modes.py): a device's maintenance or a person's
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = "0013c"
-down_revision = "0012"
+down_revision = "0013a"
 branch_labels = None
 depends_on = None
 
