@@ -9,6 +9,7 @@ from dash.exceptions import PreventUpdate
 
 from api.context import clock, stores
 from auth.callbacks import page_callback
+from auth.policy import can
 from auth.principal import current_principal
 from callbacks.util import as_dict, as_list
 from core.errors import InvalidInput, SandtableError
@@ -16,7 +17,7 @@ from core.i18n import t
 from layouts import ids
 from layouts.modes import mode_rows
 from registry.modes import AWAY, MAINTENANCE
-from upkeep.modes import PERMISSION, Modes
+from upkeep.modes import PERMISSION, Modes, matching_devices
 
 
 def _context(value: Any) -> tuple[str, str]:
@@ -35,6 +36,25 @@ def live_modes(_done: Any, _tick: Any, context: Any) -> list[Any]:
     """The community's devices in maintenance and elders away, soonest end first."""
     community, lang = _context(context)
     return mode_rows(Modes(stores(), clock()).live(current_principal(), community, lang), lang)
+
+
+@page_callback(
+    PERMISSION,
+    Output(ids.MODES_DEVICE, "options"),
+    Input(ids.MODES_DEVICE, "search_value"),
+    State(ids.MODES_DEVICE, "value"),
+    State(ids.MODES_CONTEXT, "data"),
+    prevent_initial_call=True,
+)
+def device_search(search: Any, chosen: Any, context: Any) -> list[dict[str, str]]:
+    """The device picker's options for what was typed, by name and place (the chosen one kept)."""
+    if not isinstance(search, str) or not search.strip():
+        raise PreventUpdate  # nothing typed (the picker closing clears the search): keep the options
+    community, lang = _context(context)
+    principal = current_principal()
+    if not can(principal, PERMISSION) or not principal.scope.allows_community(community):
+        raise PreventUpdate  # the community comes from the page: only the caller's own is searched
+    return matching_devices(stores(), community, lang, search, chosen if isinstance(chosen, str) else None)
 
 
 @page_callback(

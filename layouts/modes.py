@@ -13,13 +13,12 @@ from core.timefmt import local_text, parse_rfc3339
 from layouts import ids
 from registry.modes import MAINTENANCE
 from store.stores import Stores
-from upkeep.modes import device_options, elder_options
+from upkeep.modes import elder_options
 
 
 def modes_panel(stores: Stores, principal: Principal, community: str, lang: str) -> html.Div:
     """The panel: a device picked by its name and place, an elder by address and masked name."""
     with stores.sessions() as session:
-        devices = device_options(session, community, lang)
         elders = elder_options(session, principal, community, lang)
     return html.Div(
         className="st-modes",
@@ -28,8 +27,9 @@ def modes_panel(stores: Stores, principal: Principal, community: str, lang: str)
             html.Div(
                 className="st-form",
                 children=[
+                    # thousands of devices: the options follow what is typed (callbacks/modes.py device_search)
                     dcc.Dropdown(
-                        id=ids.MODES_DEVICE, options=devices, placeholder=t("modes.device", lang), className="st-select"
+                        id=ids.MODES_DEVICE, options=[], placeholder=t("modes.device", lang), className="st-select"
                     ),
                     dcc.Dropdown(
                         id=ids.MODES_PERSON, options=elders, placeholder=t("modes.person", lang), className="st-select"

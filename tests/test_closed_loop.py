@@ -35,7 +35,7 @@ from registry import importers
 from registry.models import Guard, Person, PersonTag, Residency
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, new_browser, save_screenshot
-from tests.test_map_page import wait_for
+from tests.test_map_page import click_text, wait_for
 from tests.test_pipeline import devices_of
 from tests.test_wall import feed, now_ms
 
@@ -466,8 +466,7 @@ def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser
         # police, at the console: acknowledge, then dispatch the grid worker
         browser_login(browser, server.url, "police.wanhu")
         browser.get(server.url + "/console")
-        rows = wait_for(browser, ".st-row")
-        next(r for r in rows if "烟感报警" in r.text).click()
+        click_text(browser, ".st-row", "烟感报警")
         wait_for(browser, ".st-detail-type")
         browser.find_element(By.CSS_SELECTOR, "#console-note").send_keys("已电话联系住户")
         press(browser, "确认")

@@ -32,7 +32,7 @@ from store.sql import utcnow
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, new_browser, run_manage, save_screenshot
 from tests.test_closed_loop import POLICE, on_duty, place_guard, smoke_alert
-from tests.test_map_page import wait_for
+from tests.test_map_page import click_text, wait_for
 from tests.test_wall import now_ms
 
 PASSWORD = "guardpass2026"
@@ -353,7 +353,7 @@ def test_the_console_ranks_the_guards_on_duty_and_greys_the_others_with_the_reas
     try:
         browser_login(browser, server.url, "police.wanhu")
         browser.get(server.url + "/console")
-        next(r for r in wait_for(browser, ".st-row", timeout=60) if "烟感报警" in r.text).click()
+        click_text(browser, ".st-row", "烟感报警")
         wait_for(browser, ".st-suggest-off")
         deadline = time.monotonic() + 20
         while True:

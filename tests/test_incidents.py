@@ -25,7 +25,7 @@ from registry.models import Guard, Household
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, http_login, new_browser, save_screenshot
 from tests.test_closed_loop import on_duty
-from tests.test_map_page import wait_for
+from tests.test_map_page import click_text, wait_for
 from tests.test_rules import T0, Ids, M, Scenario, ids  # noqa: F401  (ids: the fixture)
 from tests.test_wall import feed, now_ms
 
@@ -270,7 +270,7 @@ def test_a_call_entered_in_the_console_is_placed_refused_by_field_and_selected(
     # the resident's call: in the queue, and in the residents' calls by its address; a click opens it
     wait_text(browser, ".st-queue-list", "居民报警求助")
     wait_text(browser, ".st-reports", "52幢2单元402室")
-    next(r for r in wait_for(browser, "button.st-report") if "邻居家传来争吵声" in r.text).click()
+    click_text(browser, "button.st-report", "邻居家传来争吵声")
     wait_text(browser, ".st-detail-type", "居民报警求助")
     wait_text(browser, ".st-evidence", "139****5678")
 

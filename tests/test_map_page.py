@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from tests.conftest import LiveServer, browser_login, save_screenshot
@@ -21,6 +22,20 @@ def wait_for(driver, css: str, minimum: int = 1, timeout: float = 30.0) -> list:
             return found
         time.sleep(0.2)
     raise AssertionError(f"{css}: {len(found)} found, wanted {minimum}")
+
+
+def click_text(driver, css: str, text: str, timeout: float = 60.0) -> None:
+    """Click the first element matching css whose text holds text, found again whenever the page
+    re-renders it between finding and clicking (a list refreshed by its interval)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            next(e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text).click()
+            return
+        except (StopIteration, StaleElementReferenceException):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{css} with {text!r}: not found to click") from None
+            time.sleep(0.2)
 
 
 def severe_errors(driver) -> list:

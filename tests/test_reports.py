@@ -19,7 +19,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from alerts.live import AlertStore
 from alerts.models import AlertRecord
@@ -144,6 +144,9 @@ def insert_outer_ring(world: Stores) -> dict[str, Any]:
     day = today()
     start = dt.datetime.combine(day, dt.time(0, 30), tzinfo=SHANGHAI).astimezone(dt.UTC)
     with world.sessions.begin() as session:
+        # the worker's sweeps of the lived day may have judged a check of tonight's real round (the
+        # demo route runs 20:00–06:00): only the rounds below belong to the scenario
+        session.execute(delete(PatrolRound).where(PatrolRound.community_id == "wanhu"))
         route = session.scalars(select(PatrolRoute).where(PatrolRoute.community_id == "wanhu")).first()
         assert route is not None and len(route.checkpoints) == 12
         cps = {cp.seq: cp.device_id for cp in route.checkpoints}

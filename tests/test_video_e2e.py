@@ -15,7 +15,7 @@ from registry.models import Building, Device
 from registry.queries import household_labels
 from store.stores import Stores
 from tests.conftest import LiveServer, browser_login, run_manage, save_screenshot
-from tests.test_map_page import wait_for
+from tests.test_map_page import click_text, wait_for
 from tests.test_video_cli import throws_clip, write_video
 from tests.test_wall import feed
 
@@ -62,7 +62,7 @@ def test_a_thrown_object_in_a_video_reaches_the_console_with_its_image(world: St
     try:
         browser_login(browser, server.url, "police.wanhu")
         browser.get(server.url + "/console")
-        next(r for r in wait_for(browser, ".st-row") if "高空抛物" in r.text).click()
+        click_text(browser, ".st-row", "高空抛物")
         image = wait_for(browser, "img.st-evidence-image")[0]
         loaded = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image)
         for _ in range(50):

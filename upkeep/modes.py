@@ -10,6 +10,7 @@ from the period's end (the elder rules' resume timers, planned here at each chan
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,3 +266,27 @@ def device_options(session: Session, community: str, lang: str) -> list[dict[str
     )
     labels = entity_labels(session, ids, lang)
     return sorted(({"label": labels.get(d, d), "value": d} for d in ids), key=lambda o: o["label"])
+
+
+DEVICE_CHOICES_TTL_S = 60.0  # a device registered a moment ago is found within a minute
+DEVICE_CHOICES_SHOWN = 30  # a community has thousands of devices: the picker shows the first matches
+_device_choices: dict[tuple[str, str], tuple[float, list[dict[str, str]]]] = {}
+
+
+def matching_devices(
+    stores: Stores, community: str, lang: str, search: str, chosen: str | None
+) -> list[dict[str, str]]:
+    """The picker's options for what was typed: the first devices whose name and place contain it
+    (the chosen one kept, so that the picker still shows it). The labelled list is built once a
+    minute per community and language in this process, not on every console load."""
+    key = (community, lang)
+    found = _device_choices.get(key)
+    if found is None or time.monotonic() - found[0] > DEVICE_CHOICES_TTL_S:
+        with stores.sessions() as session:
+            found = (time.monotonic(), device_options(session, community, lang))
+        _device_choices[key] = found
+    term = search.strip().lower()
+    hits = [o for o in found[1] if term and term in o["label"].lower()][:DEVICE_CHOICES_SHOWN]
+    if chosen and all(o["value"] != chosen for o in hits):
+        hits += [o for o in found[1] if o["value"] == chosen]
+    return hits
