@@ -208,15 +208,22 @@ def test_redis_killed_and_restarted_under_load_loses_at_most_the_aof_window(worl
                 acknowledged.extend((time.monotonic(), e["id"]) for e in batch)
                 n += 20
 
+    def acknowledged_past(count: int) -> None:
+        """Wait until the producer has had more than count events acknowledged (a busy machine is slow
+        to load the registry for the first batch: the kill waits for load, not for a time)."""
+        deadline = time.monotonic() + 120
+        while len(acknowledged) <= count and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     thread = threading.Thread(target=produce)
     thread.start()
-    time.sleep(1.5)
+    acknowledged_past(1000)
     server.process.send_signal(signal.SIGKILL)
     server.process.wait()
     killed_at = time.monotonic()
-    time.sleep(0.5)
+    time.sleep(0.5)  # Redis stays down a moment: the producer's batches fail and are retried
     restarted = start_embedded(tmp_path / "redis", port)
-    time.sleep(1.0)
+    acknowledged_past(len(acknowledged) + 200)  # ingest goes on on the restarted server
     stop.set()
     thread.join()
     try:
