@@ -5,12 +5,6 @@ window.sandtable = window.sandtable || {};
 (function (st) {
   "use strict";
 
-  function esc(text) {
-    return String(text == null ? "" : text)
-      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
-      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
-  }
-
   st.mymap = {
     routeStyle: function () {
       return {color: "#35d07f", weight: 5, opacity: 0.95, dashArray: "10 6", className: "st-mymap-route"};
@@ -23,14 +17,14 @@ window.sandtable = window.sandtable || {};
         iconSize: [28, 28], iconAnchor: [14, 14]
       });
       var marker = L.marker(latlng, {icon: icon, keyboard: false, zIndexOffset: p.selected ? 500 : 0});
-      marker.bindTooltip(esc(p.label), {className: "st-tooltip", direction: "top", permanent: !!p.selected});
+      marker.bindTooltip(st.escape(p.label), {className: "st-tooltip", direction: "top", permanent: !!p.selected});
       return marker;
     },
     mePoint: function (feature, latlng) {
       var marker = L.circleMarker(latlng, {
         radius: 8, color: "#ffffff", weight: 3, fillColor: "#2f7bff", fillOpacity: 1, className: "st-mymap-me"
       });
-      marker.bindTooltip(esc(feature.properties.label), {className: "st-tooltip"});
+      marker.bindTooltip(st.escape(feature.properties.label), {className: "st-tooltip"});
       return marker;
     }
   };

@@ -5,23 +5,17 @@ window.sandtable = window.sandtable || {};
 (function (st) {
   "use strict";
 
-  function esc(text) {
-    return String(text == null ? "" : text)
-      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
-      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
-  }
-
   st.routes = {
     checkpointPoint: function (feature, latlng) {
       var p = feature.properties;
       var picked = p.order != null;
       var icon = L.divIcon({
         className: "st-rt-cp" + (picked ? " st-rt-cp-picked" : ""),
-        html: "<span>" + (picked ? esc(p.order) : "") + "</span>",
+        html: "<span>" + (picked ? st.escape(p.order) : "") + "</span>",
         iconSize: [22, 22], iconAnchor: [11, 11]
       });
       var marker = L.marker(latlng, {icon: icon, keyboard: false, zIndexOffset: picked ? 400 : 0});
-      marker.bindTooltip(esc(p.name || p.id), {className: "st-tooltip", direction: "top"});
+      marker.bindTooltip(st.escape(p.name || p.id), {className: "st-tooltip", direction: "top"});
       return marker;
     },
     lineStyle: function () {
