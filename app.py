@@ -15,6 +15,7 @@ from dash import _callback
 from flask import Flask
 
 from api.access import install as install_access_control
+from api.apidocs import bp as apidocs_bp
 from api.context import EXTENSION, Services
 from api.events import bp as events_bp
 from api.gates import bp as gates_bp
@@ -110,6 +111,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
     server.register_blueprint(memory_bp)
     server.register_blueprint(state_bp)
     server.register_blueprint(openapi_bp)
+    server.register_blueprint(apidocs_bp)
     server.register_blueprint(resident_bp)
     server.register_blueprint(visit_bp)
     server.register_blueprint(reports_bp)

@@ -12,6 +12,8 @@ from urllib.parse import urlencode, urlparse
 
 from flask import Flask, Response, g, jsonify, make_response, redirect, render_template_string, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
 
 from api.context import LANG_COOKIE, clock, request_lang, safe_next, stores
 from auth import service
@@ -30,7 +32,7 @@ KIOSK_COOKIE = "st_kiosk"
 # folders only (each ends with "/"): a prefix without one would also open "/loginX", "/residents"…
 PUBLIC_PREFIXES = ("/lang/", "/assets/", "/_dash-component-suites/", "/geo/")
 # exact paths, and for the residents' and visitors' pages the exact methods too
-PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", "/healthz", "/api/v1/openapi.json"})
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", "/healthz", "/api/v1/openapi.json", "/api/v1/docs"})
 PUBLIC_ROUTES = frozenset(
     {
         ("GET", "/resident"),
@@ -232,16 +234,51 @@ def _login_page(message: str = "", username: str = "", status: int = 200) -> Res
     return response
 
 
+def api_routes(server: Flask) -> Map:
+    """The server's routes under ``/api/`` alone (Dash's catch-all page route would otherwise take
+    any unknown ``/api/`` path and answer it with its HTML shell)."""
+    rules = [r for r in server.url_map.iter_rules() if r.rule.startswith(API_PREFIX)]
+    return Map([Rule(r.rule, methods=r.methods, endpoint=r.endpoint) for r in rules])
+
+
+def api_miss(routes: Map, method: str, path: str) -> Response | None:
+    """A JSON 404 for a path under ``/api/`` that no route serves, a JSON 405 (with Allow) for a
+    method a route does not take; None when a route serves it."""
+    try:
+        routes.bind("localhost").match(path, method=method)
+    except MethodNotAllowed as err:
+        allowed_methods = sorted(err.valid_methods or [])
+        response = jsonify(
+            {"error": t("api.err.method", request_lang(), method=method, allowed=", ".join(allowed_methods))}
+        )
+        response.status_code = 405
+        response.headers["Allow"] = ", ".join(allowed_methods)
+        return response
+    except NotFound:
+        response = jsonify({"error": t("api.err.not_found", request_lang())})
+        response.status_code = 404
+        return response
+    return None
+
+
 def install(
     server: Flask, csp_hashes: Callable[[], list[str]], callback_spec: Callable[[str], dict[str, Any] | None]
 ) -> None:
     """Install access control on the server (``callback_spec``: a server callback's declaration by its
     output key, None for anything else)."""
 
+    api_map: list[Map] = []  # built on the first request, once every blueprint is registered
+
     @server.before_request
     def authenticate_request() -> ResponseReturnValue | None:
-        g.principal = _resolve_principal()
         path = request.path
+        if path.startswith(API_PREFIX):
+            if not api_map:
+                api_map.append(api_routes(server))
+            missing = api_miss(api_map[0], request.method, path)
+            if missing is not None:
+                return missing  # before the principal: anyone may learn what the public document says
+        g.principal = _resolve_principal()
         if not _origin_ok():
             return deny("cross-origin request refused (Origin check)")
         dash_update = path == "/_dash-update-component" and request.method == "POST"

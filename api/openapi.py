@@ -1,376 +1,452 @@
-"""``GET /api/v1/openapi.json`` (interfaces §3): the OpenAPI document of the HTTP API, built from the
-same constants the routes check (alert types, severities, incident sources), so that it cannot
-drift from them."""
+"""``GET /api/v1/openapi.json`` (interfaces §3): the OpenAPI 3.1 document of the HTTP API — every
+route under ``/api/`` and the plain JSON routes beside them (``/healthz``, the basemap), with their
+parameters, bodies, answers and refusals.
+
+The bodies and answers are the schemas of api/schemas.py (the msgspec Structs that decode the
+search and the events, and the constants the hand-written checks use); the paged routes take their
+parameters and headers from api/paging.py. tests/test_openapi.py holds the document to the routes
+Flask serves, and tests/test_api_fuzz.py holds the real answers to the document.
+
+``GET /api/v1/docs`` is the same document as a page to read (api/apidocs.py)."""
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from alerts.constants import ALERT_TYPES, INCIDENT_SOURCES, SEVERITIES
-from alerts.lifecycle import CLOSED_STATUSES, OPEN_STATUSES
+from alerts.constants import ALERT_TYPES
+from api import paging
 from api.map import LAYERS
-from gates.decide import IDENTITIES as GATE_IDENTITIES
-from gates.decide import REASONS as GATE_REASONS
-from ingest.schema import EVENT_DEVICE_TYPES
-from memory.search import LIMIT_DEFAULT, LIMIT_MAX
+from api.schemas import HOUSEHOLD_CATEGORIES, SCHEMAS, ref
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
-BEARER: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
-ERROR = {
-    "description": "a refusal with one sentence",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-}
+JSON = "application/json"
+SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
+INGEST: list[dict[str, list[str]]] = [{"bearer": []}]
+PUBLIC: list[dict[str, list[str]]] = []
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description, "content": {JSON: {"schema": schema}}}
+    if headers:
+        answer["headers"] = headers
+    return answer
 
 
-def _list_of(ref: str, description: str) -> dict[str, Any]:
-    return _json({"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}}, description)
+def _list_of(name: str, description: str) -> dict[str, Any]:
+    return _json({"type": "array", "items": ref(name)}, description)
 
 
-def _query(name: str, description: str, enum: tuple[str, ...] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string"}
-    if enum:
-        schema["enum"] = list(enum)
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+def _file(media_type: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}
 
 
-def document() -> dict[str, Any]:
-    """The OpenAPI 3.0 document."""
-    place = {
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["lat", "lon"],
-                "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
-            },
-            {"type": "object", "required": ["building"], "properties": {"building": {"type": "string"}}},
-            {"type": "object", "required": ["household"], "properties": {"household": {"type": "string"}}},
-        ],
-        "description": "WGS-84 degrees inside the community's boundary, or a building or household of the community",
-    }
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    return _json(ref("Error"), description, headers)
+
+
+UNAUTHORIZED = _error(
+    "no token or session, or one that is invalid, expired or revoked",
+    {"WWW-Authenticate": {"description": 'Bearer realm="sandtable"', "schema": {"type": "string"}}},
+)
+FORBIDDEN = _error("the role or the scope does not allow it (audited)")
+UNAVAILABLE = _error("a store is unavailable; retry shortly", RETRY_AFTER)
+TOO_LARGE = _error("the body is larger than the server takes")
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None, required: bool = False) -> dict[str, Any]:
     return {
-        "openapi": "3.0.3",
-        "info": {"title": "Sandtable API", "version": "1"},
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _path(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _body(name: str, description: str = "") -> dict[str, Any]:
+    body: dict[str, Any] = {"required": True, "content": {JSON: {"schema": ref(name)}}}
+    if description:
+        body["description"] = description
+    return body
+
+
+def _operation(
+    summary: str,
+    permission: str,
+    responses: dict[str, Any],
+    *,
+    security: list[dict[str, list[str]]] = SIGNED_IN,
+    parameters: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    tag: str,
+) -> dict[str, Any]:
+    """One operation: its refusals added as the access layer answers them (401 when a signed-in
+    caller is needed, 503 when a store is away: any route)."""
+    answers = dict(responses)
+    if security:
+        answers.setdefault("401", UNAUTHORIZED)
+        answers.setdefault("403", FORBIDDEN)
+    if body is not None:
+        answers.setdefault("400", _error("the body cannot be used; field names what is wrong"))
+        answers.setdefault("413", TOO_LARGE)
+    answers.setdefault("503", UNAVAILABLE)
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "security": security,
+        "x-permission": permission,
+        "responses": dict(sorted(answers.items())),
+    }
+    if parameters:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = body
+    return op
+
+
+COMMUNITY = _query("community", "one community of the caller's scope (default: all of them)")
+
+
+def _paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/healthz": {
+            "get": _operation(
+                "liveness: the web process answers and reaches Redis",
+                "public",
+                {"200": _json(ref("Health"), "up")},
+                security=PUBLIC,
+                tag="meta",
+            )
+        },
+        "/geo/basemap.geojson": {
+            "get": _operation(
+                "the offline basemap (roads, water, districts) the pages draw under the communities",
+                "public",
+                {
+                    "200": {
+                        "description": "GeoJSON",
+                        "content": {"application/geo+json": {"schema": ref("FeatureCollection")}},
+                    }
+                },
+                security=PUBLIC,
+                tag="meta",
+            )
+        },
+        "/api/v1/openapi.json": {
+            "get": _operation(
+                "this document", "public", {"200": _json(ref("OpenAPI"), "OpenAPI 3.1")}, security=PUBLIC, tag="meta"
+            )
+        },
+        "/api/v1/docs": {
+            "get": _operation(
+                "this document as a page to read (Chinese, or English by the language switch)",
+                "public",
+                {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
+                security=PUBLIC,
+                tag="meta",
+            )
+        },
+        "/api/v1/events": {
+            "post": _operation(
+                "device events (interfaces §2): one object, an array of at most SANDTABLE_INGEST_MAX_BATCH, or NDJSON",
+                "ingest token of the community",
+                {
+                    "202": _json(ref("IngestResult"), "accepted, duplicates and rejected events"),
+                    "400": _error("the body is not JSON or NDJSON, or the batch is too long"),
+                    "403": _error("not an ingest token, or ?community= names another community"),
+                    "413": TOO_LARGE,
+                    "429": _error("too many requests for this token", RETRY_AFTER),
+                    "503": _error("the event stream is backlogged, or a store is unavailable; retry", RETRY_AFTER),
+                },
+                security=INGEST,
+                parameters=[_query("community", "must be the token's community when given")],
+                body={
+                    "required": True,
+                    "content": {
+                        JSON: {"schema": {"oneOf": [ref("RawEvent"), {"type": "array", "items": ref("RawEvent")}]}},
+                        "application/x-ndjson": {"schema": {"type": "string", "description": "one RawEvent per line"}},
+                    },
+                },
+                tag="ingest",
+            )
+        },
+        "/api/v1/gates/{device}/decide": {
+            "post": _operation(
+                "a face gate or barrier asks whether to open (interfaces §10)",
+                "ingest token of the device's community",
+                {
+                    "200": _json(ref("GateDecision"), "allow or deny, with the reason"),
+                    "403": _error("not an ingest token, or a device of another community"),
+                    "404": _error("no such device"),
+                    "409": _error("the device is not a gate"),
+                },
+                security=INGEST,
+                parameters=[_path("device", "the gate's device id")],
+                body=_body("GateAsk"),
+                tag="ingest",
+            )
+        },
+        "/api/v1/alerts": {
+            "get": _operation(
+                "alerts in the caller's scope, newest first (interfaces §3)",
+                "read.alerts",
+                {
+                    "200": _json({"type": "array", "items": ref("Alert")}, "alerts", paging.openapi_headers()),
+                    "400": _error("a parameter cannot be used"),
+                },
+                parameters=[
+                    _query("status", "open (default) or all", {"type": "string", "enum": ["open", "all"]}),
+                    _query("type", "one alert type", {"type": "string", "enum": list(ALERT_TYPES)}),
+                    COMMUNITY,
+                    _query("since", "RFC 3339 with an offset", {"type": "string", "format": "date-time"}),
+                ],
+                tag="alerts",
+            )
+        },
+        "/api/v1/alerts/{community}/{alert_id}/evidence.jpg": {
+            "get": _operation(
+                "the evidence image of an alert the caller may see (a video detection's frame)",
+                "read.evidence",
+                {
+                    "200": _file("image/jpeg", "the frame with the trajectory or the fall drawn"),
+                    "404": _error("no such alert, one the caller may not see, or no image"),
+                },
+                parameters=[_path("community", "the alert's community"), _path("alert_id", "the alert's id")],
+                tag="alerts",
+            )
+        },
+        "/api/v1/incidents": {
+            "post": _operation(
+                "register an incident by hand (接警登记, interfaces §8)",
+                "dispatch",
+                {"201": _json(ref("Alert"), "the alert of type incident.reported, the caller's phone masked")},
+                body=_body("Incident"),
+                tag="alerts",
+            )
+        },
+        "/api/v1/events/search": {
+            "post": _operation(
+                "the event archive by place and time (interfaces §9); audited",
+                "investigate (a grid worker: their grid)",
+                {
+                    "200": _json(ref("SearchPage"), "a page, ordered by ts"),
+                    "400": _json(ref("SearchError"), "the field refused and why"),
+                },
+                body={"required": True, "content": {JSON: {"schema": ref("SearchBody")}}},
+                tag="archive",
+            )
+        },
+        "/api/v1/state": {
+            "get": _operation(
+                "the sand-table at a past moment (interfaces §9): devices, guards, alerts open then",
+                "read.alerts and read.registry",
+                {
+                    "200": _json(ref("State"), "the state at that time"),
+                    "400": _error("community or at cannot be used (field names which)"),
+                },
+                parameters=[
+                    _query("community", "a community of the caller's scope", required=True),
+                    _query(
+                        "at",
+                        "RFC 3339 with an offset; not in the future, within the events' retention",
+                        {"type": "string", "format": "date-time"},
+                        required=True,
+                    ),
+                    _query(
+                        "lang",
+                        "the language of a refusal: en (default) or zh",
+                        {"type": "string", "enum": ["en", "zh"]},
+                    ),
+                ],
+                tag="archive",
+            )
+        },
+        "/api/v1/devices": {
+            "get": _operation(
+                "devices in the caller's scope with their online status",
+                "read.registry",
+                {"200": _json({"type": "array", "items": ref("Device")}, "devices", paging.openapi_headers())},
+                parameters=[_query("type", "one device type"), COMMUNITY],
+                tag="registry",
+            )
+        },
+        "/api/v1/households": {
+            "get": _operation(
+                "households in the caller's scope",
+                "read.registry",
+                {
+                    "200": _json({"type": "array", "items": ref("Household")}, "households", paging.openapi_headers()),
+                    "400": _error("category cannot be used"),
+                },
+                parameters=[
+                    _query("category", "household category", {"type": "string", "enum": list(HOUSEHOLD_CATEGORIES)}),
+                    COMMUNITY,
+                ],
+                tag="registry",
+            )
+        },
+        "/api/v1/people": {
+            "get": _operation(
+                "people in the caller's scope, one row each, ID number and phone masked",
+                "read.people",
+                {"200": _json({"type": "array", "items": ref("Person")}, "people", paging.openapi_headers())},
+                parameters=[_query("tag", "one person tag (elderly_alone, floating, …)"), COMMUNITY],
+                tag="registry",
+            )
+        },
+        "/api/v1/people/{person_id}/unmask": {
+            "post": _operation(
+                "one person's ID number and phone, with a stated reason (audited)",
+                "unmask",
+                {
+                    "200": _json(ref("Unmasked"), "the record unmasked"),
+                    "400": _error("no reason of at least 4 characters"),
+                    "403": _error("the role may not unmask, or the person is unknown or outside the scope"),
+                },
+                parameters=[_path("person_id", "the person's id")],
+                body=_body("UnmaskReason"),
+                tag="registry",
+            )
+        },
+        "/api/v1/audit": {
+            "get": _operation(
+                "the audit log, newest first (JSON, or CSV with ?format=csv)",
+                "audit.read",
+                {
+                    "200": {
+                        "description": "audit entries",
+                        "headers": paging.openapi_headers(),
+                        "content": {
+                            JSON: {"schema": {"type": "array", "items": ref("AuditEntry")}},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": _error("limit is not an integer"),
+                },
+                parameters=[_query("format", "csv for a download", {"type": "string", "enum": ["json", "csv"]})],
+                tag="audit",
+            )
+        },
+        "/api/v1/map/{community}/{layer}.geojson": {
+            "get": _operation(
+                "one layer of a community's map, scoped to the caller; WGS-84, or GCJ-02 when "
+                "SANDTABLE_TILE_CRS=gcj02 with a tile source. devices: each feature's battery, battery_at "
+                "(Beijing time) and battery_low when reported; coverage: each camera's field of view",
+                "read.registry",
+                {
+                    "200": _json(ref("FeatureCollection"), "a GeoJSON FeatureCollection"),
+                    "404": _error("unknown layer, or a community outside the caller's scope"),
+                },
+                parameters=[
+                    _path("community", "a community of the caller's scope"),
+                    _path("layer", "the layer", {"type": "string", "enum": list(LAYERS)}),
+                    _query(
+                        "group",
+                        "devices only: in-home devices or the rest",
+                        {"type": "string", "enum": ["household", "frontend"]},
+                    ),
+                ],
+                tag="map",
+            )
+        },
+        "/api/v1/reports/{job_id}": {
+            "get": _operation(
+                "the file of a report made on the /reports page, to the user who made it",
+                "view.reports (its owner)",
+                {
+                    "200": {
+                        "description": "the report as PDF, Excel, or a ZIP of CSV files",
+                        "content": {
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                                "schema": {"type": "string", "format": "binary"}
+                            },
+                            "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    "404": _error("no such report, not finished, or someone else's (audited)"),
+                },
+                parameters=[_path("job_id", "the report job's id")],
+                tag="reports",
+            )
+        },
+        "/api/v1/reports/daily/{community}/{day}": {
+            "get": _operation(
+                "the daily situation report of a community as PDF",
+                "view.reports",
+                {
+                    "200": _file("application/pdf", "the daily PDF"),
+                    "404": _error("no report for that day, or a community outside the scope (audited)"),
+                },
+                parameters=[
+                    _path("community", "a community of the caller's scope"),
+                    _path("day", "the day, YYYY-MM-DD (Beijing)", {"type": "string", "format": "date"}),
+                ],
+                tag="reports",
+            )
+        },
+    }
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    paths = _paths()
+    for path, method in paging.PAGED_ROUTES.items():
+        op = paths[path][method]
+        op["parameters"] = [*op.get("parameters", []), *paging.openapi_parameters()]
+        op["responses"].setdefault("400", _error("a parameter cannot be used (e.g. cursor)"))
+        op["responses"] = dict(sorted(op["responses"].items()))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Sandtable API",
+            "version": "1",
+            "description": "The HTTP API of Sandtable (docs/api.md). Every refusal is JSON; an unknown path "
+            "under /api/ answers 404 and a wrong method 405.",
+        },
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+        "tags": [
+            {"name": name} for name in ("meta", "ingest", "alerts", "archive", "registry", "audit", "map", "reports")
+        ],
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "manage.py token create"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "st_session"},
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "st_session",
+                    "description": "signed in at /login",
+                },
             },
-            "schemas": {
-                "Error": {"type": "object", "properties": {"error": {"type": "string"}, "field": {"type": "string"}}},
-                "GateAsk": {
-                    "type": "object",
-                    "required": ["direction"],
-                    "description": "at most one identity: person, face_id, id_number (face gates) or plate (barriers)",
-                    "properties": {
-                        "direction": {"type": "string", "enum": ["in", "out"]},
-                        **{name: {"type": "string", "maxLength": 64} for name in GATE_IDENTITIES},
-                    },
-                },
-                "GateDecision": {
-                    "type": "object",
-                    "properties": {
-                        "allow": {"type": "boolean"},
-                        "reason": {"type": "string", "enum": list(GATE_REASONS)},
-                        "pass": {"type": "string", "nullable": True},
-                    },
-                },
-                "State": {
-                    "type": "object",
-                    "properties": {
-                        "at": {"type": "string", "format": "date-time"},
-                        "community": {"type": "string"},
-                        "devices": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "id": {"type": "string"},
-                                    "type": {"type": "string"},
-                                    "online": {"type": "boolean"},
-                                    "state": {"type": "object", "description": "battery, door, door_at"},
-                                    "last_seen": {"type": "string", "format": "date-time"},
-                                },
-                            },
-                        },
-                        "guards": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "id": {"type": "string"},
-                                    "lat": {"type": "number"},
-                                    "lon": {"type": "number"},
-                                    "ts": {"type": "string", "format": "date-time"},
-                                    "active": {"type": "boolean"},
-                                },
-                            },
-                        },
-                        "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
-                    },
-                },
-                "Alert": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "type": {"type": "string", "enum": list(ALERT_TYPES)},
-                        "severity": {"type": "string", "enum": list(SEVERITIES)},
-                        "status": {"type": "string", "enum": [*OPEN_STATUSES, *CLOSED_STATUSES]},
-                        "community": {"type": "string"},
-                        "subject": {"type": "object"},
-                        "location": {
-                            "type": "object",
-                            "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
-                        },
-                        "opened_at": {"type": "string", "format": "date-time"},
-                        "detected_at": {"type": "string", "format": "date-time"},
-                        "count": {"type": "integer"},
-                        "evidence": {"type": "object"},
-                    },
-                },
-                "Incident": {
-                    "type": "object",
-                    "required": ["community", "source", "summary", "place"],
-                    "properties": {
-                        "community": {"type": "string"},
-                        "source": {"type": "string", "enum": list(INCIDENT_SOURCES)},
-                        "summary": {"type": "string", "minLength": 1, "maxLength": 1000},
-                        "severity": {"type": "string", "enum": list(SEVERITIES), "default": "high"},
-                        "place": place,
-                        "caller": {
-                            "type": "object",
-                            "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
-                            "description": "the phone is masked in every answer",
-                        },
-                    },
-                },
-                "SearchQuery": {
-                    "type": "object",
-                    "required": ["community", "from", "to"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "community": {"type": "string"},
-                        "from": {"type": "string", "format": "date-time", "description": "inclusive"},
-                        "to": {
-                            "type": "string",
-                            "format": "date-time",
-                            "description": "exclusive; the window is at most SANDTABLE_RETAIN_EVENTS_DAYS long",
-                        },
-                        "polygon": {
-                            "type": "object",
-                            "description": "GeoJSON Polygon, WGS-84 [longitude, latitude], closed, not self-crossing",
-                        },
-                        "building": {"type": "string"},
-                        "household": {"type": "string"},
-                        "device": {"type": "string"},
-                        "types": {"type": "array", "items": {"type": "string", "enum": list(EVENT_DEVICE_TYPES)}},
-                        "plate": {"type": "string"},
-                        "person": {"type": "string", "description": "registry person id, face:<id> or id:<hash>"},
-                        "limit": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT},
-                        "cursor": {"type": "string", "description": "the previous page's next, for the same query"},
-                    },
-                },
-                "SearchPage": {
-                    "type": "object",
-                    "properties": {
-                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/ArchivedEvent"}},
-                        "next": {"type": "string", "nullable": True},
-                        "clipped": {"type": "boolean", "description": "a grid worker's polygon was cut to their grid"},
-                        "note": {"type": "string"},
-                    },
-                },
-                "ArchivedEvent": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "type": {"type": "string"},
-                        "device": {"type": "string"},
-                        "ts": {"type": "integer", "description": "event time, epoch milliseconds (UTC)"},
-                        "data": {"type": "object"},
-                        "community": {"type": "string"},
-                        "building": {"type": "string", "nullable": True},
-                        "household": {"type": "string", "nullable": True},
-                        "location": {
-                            "type": "object",
-                            "nullable": True,
-                            "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
-                        },
-                        "guard": {"type": "string", "nullable": True},
-                        "person": {"type": "string", "nullable": True},
-                        "plate": {"type": "string", "nullable": True},
-                        "entry": {"type": "string"},
-                    },
-                },
-                "SearchError": {
-                    "type": "object",
-                    "properties": {
-                        "error": {"type": "string"},
-                        "field": {"type": "string"},
-                        "earliest": {"type": "string", "format": "date-time"},
-                    },
-                },
-                "Device": {"type": "object"},
-                "Household": {"type": "object"},
-                "Person": {"type": "object", "description": "ID number and phone masked"},
-            },
+            "schemas": SCHEMAS,
         },
-        "paths": {
-            "/api/v1/events": {
-                "post": {
-                    "summary": "device events (interfaces §2): one object, an array of at most 1,000, or NDJSON",
-                    "security": [{"bearer": []}],
-                    "responses": {
-                        "202": _json({"type": "object"}, "accepted, duplicates and rejected events"),
-                        "400": ERROR,
-                        "401": ERROR,
-                        "403": ERROR,
-                        "413": ERROR,
-                        "429": ERROR,
-                    },
-                }
-            },
-            "/api/v1/gates/{device}/decide": {
-                "post": {
-                    "summary": "a face gate or barrier asks whether to open (interfaces §10); ingest token",
-                    "security": [{"bearer": []}],
-                    "parameters": [
-                        {"name": "device", "in": "path", "required": True, "schema": {"type": "string"}},
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GateAsk"}}},
-                    },
-                    "responses": {
-                        "200": _json({"$ref": "#/components/schemas/GateDecision"}, "allow or deny, with the reason"),
-                        "400": ERROR,
-                        "401": ERROR,
-                        "403": ERROR,
-                        "404": ERROR,
-                        "409": ERROR,
-                    },
-                }
-            },
-            "/api/v1/alerts": {
-                "get": {
-                    "summary": "alerts in the caller's scope (interfaces §3)",
-                    "security": BEARER,
-                    "parameters": [
-                        _query("status", "open (default) or all", ("open", "all")),
-                        _query("type", "one alert type", ALERT_TYPES),
-                        _query("community", "one community of the caller's scope"),
-                        _query("since", "RFC 3339"),
-                    ],
-                    "responses": {"200": _list_of("Alert", "alerts, newest first"), "400": ERROR, "403": ERROR},
-                }
-            },
-            "/api/v1/incidents": {
-                "post": {
-                    "summary": "register an incident by hand (接警登记, interfaces §8): police or admin",
-                    "security": BEARER,
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Incident"}}},
-                    },
-                    "responses": {
-                        "201": _json({"$ref": "#/components/schemas/Alert"}, "the alert of type incident.reported"),
-                        "400": ERROR,
-                        "403": ERROR,
-                    },
-                }
-            },
-            "/api/v1/events/search": {
-                "post": {
-                    "summary": "the event archive by place and time (interfaces §9): police, admin, grid worker",
-                    "security": BEARER,
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchQuery"}}},
-                    },
-                    "responses": {
-                        "200": _json({"$ref": "#/components/schemas/SearchPage"}, "a page, ordered by ts"),
-                        "400": _json({"$ref": "#/components/schemas/SearchError"}, "the field refused and why"),
-                        "401": ERROR,
-                        "403": ERROR,
-                    },
-                }
-            },
-            "/api/v1/state": {
-                "get": {
-                    "summary": "the sand-table at a past moment (interfaces §9): devices, guards, alerts open then",
-                    "security": BEARER,
-                    "parameters": [
-                        {**_query("community", "community"), "required": True},
-                        {
-                            **_query("at", "RFC 3339 with an offset; not in the future, within the events' retention"),
-                            "required": True,
-                        },
-                    ],
-                    "responses": {
-                        "200": _json({"$ref": "#/components/schemas/State"}, "the state at that time"),
-                        "400": ERROR,
-                        "403": ERROR,
-                    },
-                }
-            },
-            "/api/v1/devices": {
-                "get": {
-                    "security": BEARER,
-                    "parameters": [_query("type", "device type"), _query("community", "community")],
-                    "responses": {"200": _list_of("Device", "devices"), "403": ERROR},
-                }
-            },
-            "/api/v1/households": {
-                "get": {
-                    "security": BEARER,
-                    "parameters": [
-                        _query("category", "household category", ("rental", "group_rental", "owner", "vacant")),
-                        _query("community", "community"),
-                    ],
-                    "responses": {"200": _list_of("Household", "households"), "400": ERROR, "403": ERROR},
-                }
-            },
-            "/api/v1/people": {
-                "get": {
-                    "security": BEARER,
-                    "parameters": [_query("tag", "person tag"), _query("community", "community")],
-                    "responses": {"200": _list_of("Person", "people, masked"), "403": ERROR},
-                }
-            },
-            "/api/v1/map/{community}/{layer}.geojson": {
-                "get": {
-                    "summary": "one layer of a community's map as a GeoJSON FeatureCollection, scoped to the caller; "
-                    "WGS-84, or GCJ-02 when SANDTABLE_TILE_CRS=gcj02 with a tile source. devices: each feature's "
-                    "battery, battery_at (Beijing time) and battery_low when the device has reported one; "
-                    "coverage: each camera's field of view as a polygon with heading, fov, range_m",
-                    "security": BEARER,
-                    "parameters": [
-                        {"name": "community", "in": "path", "required": True, "schema": {"type": "string"}},
-                        {
-                            "name": "layer",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "enum": list(LAYERS)},
-                        },
-                        _query("group", "devices only: in-home devices or the rest", ("household", "frontend")),
-                    ],
-                    "responses": {
-                        "200": _json({"type": "object"}, "a GeoJSON FeatureCollection"),
-                        "404": {"description": "unknown layer, or a community outside the caller's scope"},
-                    },
-                }
-            },
-        },
+        "paths": paths,
     }
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (a copy: callers may change it)."""
+    return copy.deepcopy(_document())
 
 
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
     """The OpenAPI document (public: it holds no data)."""
-    return jsonify(document())
+    return jsonify(_document())

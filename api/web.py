@@ -8,11 +8,12 @@ import logging
 from dash.exceptions import DashException
 from flask import Flask, Response, jsonify, redirect, request, send_file
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
-from api.context import LANG_COOKIE, safe_next, stores
+from api.context import LANG_COOKIE, request_lang, safe_next, stores
 from api.params import BadParameter
 from core.errors import StoreUnavailable
-from core.i18n import normalize_lang
+from core.i18n import normalize_lang, t
 from core.settings import ROOT
 from geodata.layers import basemap_path
 from store.redis_server import TRANSIENT_ERRORS
@@ -62,6 +63,17 @@ def register_web_routes(server: Flask) -> None:
     def bad_parameter(err: Exception) -> ResponseReturnValue:
         response = jsonify({"error": str(err)})
         response.status_code = 400
+        return response
+
+    @server.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> ResponseReturnValue:
+        """Under /api/ every refusal is JSON (an abort(404), a body over MAX_CONTENT_LENGTH: 413…);
+        elsewhere Flask's own page."""
+        if not request.path.startswith("/api/") or err.code is None:
+            return err
+        key = "api.err.not_found" if err.code == 404 else "api.err.http"
+        response = jsonify({"error": t(key, request_lang(), reason=err.name)})
+        response.status_code = err.code
         return response
 
     @server.errorhandler(DashException)

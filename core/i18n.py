@@ -1457,6 +1457,37 @@ TABLE: dict[str, tuple[str, str]] = {
     "routes.delete": ("删除路线", "Delete route"),
     "routes.deleted": ("已删除路线 {name}", "Route {name} deleted"),
     # ROUTES_I18N_END
+    # --- issue #21, part "api": the OpenAPI document, JSON 404s, the API page (api/openapi.py, api/apidocs.py) ---
+    "api.err.not_found": ("没有这个接口", "No such API route"),
+    "api.err.method": (
+        "该接口不接受 {method} 请求（可用：{allowed}）",
+        "This route does not take {method} (it takes {allowed})",
+    ),
+    "api.err.http": ("请求无法处理：{reason}", "The request cannot be handled: {reason}"),
+    "apidocs.title": ("接口文档", "API reference"),
+    "apidocs.intro": (
+        "Sandtable 的 HTTP 接口。机器可读的 OpenAPI 3.1 文档：",
+        "The HTTP API of Sandtable. The machine-readable OpenAPI 3.1 document:",
+    ),
+    "apidocs.toc": ("目录", "Contents"),
+    "apidocs.auth": ("权限", "Access"),
+    "apidocs.public": ("公开，无需登录", "public, no sign-in"),
+    "apidocs.signed_in": ("Bearer 令牌或登录会话", "a bearer token or a signed-in session"),
+    "apidocs.ingest": ("采集令牌（Bearer）", "an ingest token (bearer)"),
+    "apidocs.parameters": ("参数", "Parameters"),
+    "apidocs.body": ("请求体", "Request body"),
+    "apidocs.responses": ("响应", "Responses"),
+    "apidocs.name": ("名称", "Name"),
+    "apidocs.in": ("位置", "In"),
+    "apidocs.required": ("必填", "Required"),
+    "apidocs.type": ("类型", "Type"),
+    "apidocs.description": ("说明", "Description"),
+    "apidocs.status": ("状态码", "Status"),
+    "apidocs.content": ("内容类型", "Content type"),
+    "apidocs.headers": ("响应头", "Headers"),
+    "apidocs.yes": ("是", "yes"),
+    "apidocs.schemas": ("数据结构", "Schemas"),
+    "apidocs.fields": ("字段", "Fields"),
 }
 
 
