@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlparse
 from flask import Flask, Response, g, jsonify, make_response, redirect, render_template_string, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, RequestRedirect, Rule
 
 from api.context import LANG_COOKIE, clock, request_lang, safe_next, stores
 from auth import service
@@ -246,6 +246,8 @@ def api_miss(routes: Map, method: str, path: str) -> Response | None:
     method a route does not take; None when a route serves it."""
     try:
         routes.bind("localhost").match(path, method=method)
+    except RequestRedirect:
+        return None  # Flask's own routing answers it (a missing trailing slash)
     except MethodNotAllowed as err:
         allowed_methods = sorted(err.valid_methods or [])
         response = jsonify(
