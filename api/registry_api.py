@@ -23,6 +23,7 @@ from registry.models import Device, Household, Person, PersonTag, Residency
 from store.live import device_status
 
 bp = Blueprint("registry_api", __name__, url_prefix="/api/v1")
+UNMASK_REASON_MIN = 4  # characters of the reason an unmask must state (the OpenAPI document says it too)
 
 
 def scoped_communities(principal: Principal, requested: str | None) -> list[str] | None:
@@ -174,7 +175,7 @@ def unmask(person_id: str) -> ResponseReturnValue:
     principal = current_principal()
     body = request.get_json(silent=True) or {}
     reason = str(body.get("reason", "")).strip()
-    if len(reason) < 4:
+    if len(reason) < UNMASK_REASON_MIN:
         return bad_request("state the reason for unmasking (at least 4 characters)")
     with stores().sessions() as session:
         row = session.execute(

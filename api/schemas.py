@@ -13,6 +13,7 @@ import msgspec
 
 from alerts.constants import ALERT_TYPES, INCIDENT_SOURCES, SEVERITIES
 from alerts.lifecycle import CLOSED_STATUSES, OPEN_STATUSES
+from api.registry_api import UNMASK_REASON_MIN
 from closedloop.incidents import NAME_MAX, SUMMARY_MAX
 from gates.decide import IDENTITIES as GATE_IDENTITIES
 from gates.decide import REASONS as GATE_REASONS
@@ -297,7 +298,13 @@ SCHEMAS: dict[str, Any] = {
     "UnmaskReason": {
         "type": "object",
         "required": ["reason"],
-        "properties": {"reason": {"type": "string", "minLength": 4, "maxLength": 500}},
+        "properties": {
+            "reason": {
+                "type": "string",
+                "minLength": UNMASK_REASON_MIN,
+                "description": "why (audited; blanks around it do not count)",
+            }
+        },
     },
     "AuditEntry": {
         "type": "object",
