@@ -124,6 +124,10 @@ def test_the_api_page_lists_every_route_in_chinese_and_in_english(demo_server: L
     for resource in browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)"):
         assert resource.startswith(demo_server.url), resource  # nothing from outside
     save_screenshot(browser, "api-docs-zh")
+    alerts = browser.find_element(By.ID, "get--api-v1-alerts")
+    browser.execute_script("arguments[0].scrollIntoView()", alerts)
+    assert "limit" in alerts.text and "X-Next-Cursor" in alerts.text and "read.alerts" in alerts.text
+    save_screenshot(browser, "api-docs-zh-alerts")
     browser.find_element(By.CSS_SELECTOR, "header a.lang").click()
     WebDriverWait(browser, 30).until(lambda d: "API reference" in d.find_element(By.TAG_NAME, "h1").text)
     assert "Responses" in browser.find_element(By.TAG_NAME, "body").text
