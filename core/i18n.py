@@ -1457,6 +1457,12 @@ TABLE: dict[str, tuple[str, str]] = {
     "routes.delete": ("删除路线", "Delete route"),
     "routes.deleted": ("已删除路线 {name}", "Route {name} deleted"),
     # ROUTES_I18N_END
+    # --- issue #21, part "lists": paging of the list endpoints (api/paging.py) ---
+    "paging.error.cursor": (
+        "cursor 无法使用：请使用上一页响应中的 X-Next-Cursor（同一接口、同样的筛选条件）",
+        "cursor cannot be used: pass the X-Next-Cursor of the previous page of the same route with the same filters",
+    ),
+    # PAGING_I18N_END
 }
 
 
