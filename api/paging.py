@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import Response, jsonify, request
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, TypeDecorator, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from api.params import BadParameter, query_int
@@ -89,7 +89,8 @@ def _plain(value: Any) -> Any:
 
 def _typed(value: Any, column: InstrumentedAttribute[Any]) -> Any:
     """A decoded key value checked against its column's Python type (BadParameter otherwise)."""
-    kind = column.type.python_type
+    sql_type = column.type
+    kind = (sql_type.impl_instance if isinstance(sql_type, TypeDecorator) else sql_type).python_type
     if kind is dt.datetime:
         if not (isinstance(value, dict) and isinstance(value.get("t"), str)):
             raise bad_cursor()
