@@ -7,6 +7,8 @@ import io
 import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,10 @@ from typer.testing import CliRunner
 
 from auth.models import ApiToken, AuditEntry
 from cli.main import JsonLineFormatter, app, register_commands
-from core.settings import get_settings
+from core.settings import ROOT, get_settings
 from registry.models import Household
 from store.stores import Stores
-from tests.conftest import env_for, run_manage
+from tests.conftest import env_for, free_port, run_manage
 
 register_commands()
 
@@ -142,3 +144,27 @@ def test_a_long_running_commands_error_with_json_is_a_json_object(world: Stores)
     refused = run_manage(world.settings, "worker", "--processes", "0", "--json")
     assert refused.returncode == 1
     assert json.loads(refused.stdout) == {"error": "--processes must be at least 1"}
+
+
+def test_serve_with_json_logs_json_lines_on_stderr(stores: Stores) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port), "--json"],
+        env=env_for(stores.settings),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[dict[str, Any]] = []
+    try:
+        assert process.stderr is not None
+        while not lines or not lines[-1]["message"].startswith("Sandtable on"):
+            text = process.stderr.readline()
+            assert text, f"serve exited: {lines}"
+            lines.append(json.loads(text))  # every line is a JSON object
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert lines[-1]["message"] == f"Sandtable on http://127.0.0.1:{port}/" and lines[-1]["level"] == "INFO"
+    assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
