@@ -95,11 +95,12 @@ def _typed(value: Any, column: InstrumentedAttribute[Any]) -> Any:
         if not (isinstance(value, dict) and isinstance(value.get("t"), str)):
             raise bad_cursor()
         try:
-            return dt.datetime.fromisoformat(value["t"])
-        except ValueError:
+            when = dt.datetime.fromisoformat(value["t"])
+            return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        except (ValueError, OverflowError):  # not a time, or one that leaves the calendar in UTC
             raise bad_cursor() from None
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise bad_cursor()
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63):
+        raise bad_cursor()  # (a 64-bit column: a larger number would fail in the database, not here)
     if kind is str and not isinstance(value, str):
         raise bad_cursor()
     return value
