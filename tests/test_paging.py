@@ -4,7 +4,9 @@ that survives inserts, a bad cursor named, a grid worker's pages full of their g
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +14,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from alerts.models import AlertRecord
+from api.paging import SortKey, decode_cursor, encode_cursor
+from api.params import BadParameter
 from app import create_app
 from auth.models import AuditEntry
 from registry.models import Household, Person, Residency
@@ -170,3 +174,18 @@ def test_people_lists_a_person_of_two_households_once_with_the_households_in_sco
     worker = signed_in(create_app(world), f"grid.{here.grid_id}")
     seen = [p for p in whole(worker, "/api/v1/people") if p["id"] == "wanhu-P-TWOHOMES"]
     assert len(seen) == 1 and seen[0]["households"] == [here.id] and seen[0]["household"] == here.id
+
+
+@pytest.mark.parametrize(
+    "key",
+    [[2**70], ["12"], [{"t": "0001-01-01T00:00:00+14:00"}], [{"t": "yesterday"}], [1, 2], []],
+)
+def test_a_forged_cursor_with_the_right_fingerprint_is_still_refused(key: list[Any]) -> None:
+    raw = json.dumps(["fp", *key]).encode()
+    with pytest.raises(BadParameter) as refused:
+        decode_cursor(base64.urlsafe_b64encode(raw).decode().rstrip("="), "fp", SortKey((AuditEntry.id,)))
+    assert refused.value.values == {"field": "cursor"}
+    alerts = SortKey((AlertRecord.detected_at, AlertRecord.id))
+    with pytest.raises(BadParameter):
+        decode_cursor(encode_cursor("fp", (T0, "x"))[:-3] + "!!!", "fp", alerts)
+    assert decode_cursor(encode_cursor("fp", (T0, "x")), "fp", alerts) == (T0, "x")
