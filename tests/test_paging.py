@@ -20,6 +20,7 @@ from app import create_app
 from auth.models import AuditEntry
 from registry.models import Household, Person, Residency
 from store.stores import Stores
+from tests.conftest import LiveServer, http_login
 from tests.test_wanted_list import signed_in
 
 pytestmark = pytest.mark.also_on_pg  # the tests using world run on PostgreSQL too
@@ -189,3 +190,19 @@ def test_a_forged_cursor_with_the_right_fingerprint_is_still_refused(key: list[A
     with pytest.raises(BadParameter):
         decode_cursor(encode_cursor("fp", (T0, "x"))[:-3] + "!!!", "fp", alerts)
     assert decode_cursor(encode_cursor("fp", (T0, "x")), "fp", alerts) == (T0, "x")
+
+
+def test_a_client_follows_the_link_header_over_http(demo_server: LiveServer) -> None:
+    police = http_login(demo_server.url, "police.wanhu")
+    url = f"{demo_server.url}/api/v1/devices?community=wanhu&type=smoke_detector"
+    everything = police.get(url + "&limit=1000", timeout=30).json()
+    limit = len(everything) // 2 + 1
+    rows: list[dict[str, Any]] = []
+    response = police.get(f"{url}&limit={limit}", timeout=30)
+    while True:
+        assert response.status_code == 200
+        rows += response.json()
+        if "next" not in response.links:
+            break
+        response = police.get(response.links["next"]["url"], timeout=30)  # requests parses RFC 8288
+    assert [d["id"] for d in rows] == [d["id"] for d in everything] and len(everything) > limit  # (status is live)
