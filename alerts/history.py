@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import Select, case, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.access import AlertFilter
@@ -84,6 +84,27 @@ def apply_change(session: Session, change: AlertChange, known: dict[str, AlertRe
     return record
 
 
+def history_select(
+    *,
+    communities: list[str],
+    status: str = "open",
+    alert_type: str | None = None,
+    since: dt.datetime | None = None,
+    visible: AlertFilter | None = None,
+) -> Select[AlertRecord]:
+    """The query of the alerts of the history that pass the filters, unordered (the API pages it)."""
+    query = select(AlertRecord).where(AlertRecord.community_id.in_(communities))
+    if status == "open":
+        query = query.where(AlertRecord.status.in_(OPEN_STATUSES))
+    if alert_type:
+        query = query.where(AlertRecord.type == alert_type)
+    if since is not None:
+        query = query.where(AlertRecord.updated_at >= since)
+    if visible is not None:
+        query = visible.narrow(query)
+    return query
+
+
 def history_query(
     session: Session,
     *,
@@ -97,15 +118,7 @@ def history_query(
 ) -> list[AlertRecord]:
     """Alerts from the SQL history, newest first; ``visible``: only those a principal may see
     (``alerts.access.alert_filter``), so that the limit counts visible alerts only."""
-    query = select(AlertRecord).where(AlertRecord.community_id.in_(communities))
-    if status == "open":
-        query = query.where(AlertRecord.status.in_(OPEN_STATUSES))
-    if alert_type:
-        query = query.where(AlertRecord.type == alert_type)
-    if since is not None:
-        query = query.where(AlertRecord.updated_at >= since)
-    if visible is not None:
-        query = visible.narrow(query)
+    query = history_select(communities=communities, status=status, alert_type=alert_type, since=since, visible=visible)
     if most_serious_first:
         rank = case({"critical": 0, "high": 1, "medium": 2, "low": 3}, value=AlertRecord.severity, else_=4)
         query = query.order_by(rank, AlertRecord.detected_at.desc())

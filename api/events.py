@@ -7,9 +7,11 @@ from flask.typing import ResponseReturnValue
 
 from alerts.access import alert_filter, visible_to
 from alerts.constants import ALERT_TYPES
-from alerts.history import history_query, record_view
+from alerts.history import history_select, record_view
+from alerts.models import AlertRecord
 from api.access import audit, deny, require
 from api.context import clock, services, stores
+from api.paging import Pager, SortKey
 from api.params import query_time
 from api.registry_api import bad_request, scoped_communities
 from auth.principal import current_principal
@@ -21,6 +23,8 @@ from store.evidence import EvidenceStore
 from store.ratelimit import RateLimited, hit
 
 bp = Blueprint("events_api", __name__, url_prefix="/api/v1")
+
+ALERT_ORDER = SortKey((AlertRecord.detected_at, AlertRecord.id), descending=True)  # newest first
 
 
 def error(status: int, message: str, retry_after: int | None = None) -> ResponseReturnValue:
@@ -70,7 +74,8 @@ def post_events() -> ResponseReturnValue:
 @bp.get("/alerts")
 @require("read.alerts")
 def alerts() -> ResponseReturnValue:
-    """Alerts in the caller's scope: ``?status=open|all&type=T&community=C&since=RFC3339``."""
+    """Alerts in the caller's scope, newest detected first, paged (api/paging.py):
+    ``?status=open|all&type=T&community=C&since=RFC3339&limit=N&cursor=C``."""
     principal = current_principal()
     status = request.args.get("status", "open")
     if status not in ("open", "all"):
@@ -84,18 +89,12 @@ def alerts() -> ResponseReturnValue:
         return deny("community outside scope", target=request.full_path)
     settings = stores().settings
     access = alert_filter(principal, settings)
+    pager = Pager.from_request(ALERT_ORDER)
+    query = history_select(communities=wanted, status=status, alert_type=alert_type, since=since, visible=access)
     with stores().sessions() as session:
-        rows = history_query(
-            session,
-            communities=wanted,
-            status=status,
-            alert_type=alert_type,
-            since=since,
-            visible=access,
-            limit=5000,
-        )
+        rows = pager.trim(session.scalars(pager.apply(query)).all())
         data = visible_to(principal, (record_view(r) for r in rows), settings)
-    return jsonify(data)
+    return pager.respond(data)
 
 
 @bp.get("/alerts/<community>/<alert_id>/evidence.jpg")

@@ -21,7 +21,7 @@ def query_int(name: str, default: int, *, low: int, high: int) -> int:
     if not text:
         return default
     if not text.isascii() or not text.lstrip("-").isdigit() or len(text) > 12:
-        raise BadParameter(f"{name} must be an integer from {low} to {high}")
+        raise BadParameter(f"{name} must be an integer from {low} to {high}", field=name)
     return max(low, min(high, int(text)))
 
 
@@ -33,4 +33,5 @@ def query_time(name: str) -> dt.datetime | None:
     try:
         return parse_utc(text)
     except ValueError as err:
-        raise BadParameter(f"{name} must be RFC 3339 with an offset, e.g. 2026-11-25T00:00:00+08:00 ({err})") from err
+        example = "2026-11-25T00:00:00+08:00"
+        raise BadParameter(f"{name} must be RFC 3339 with an offset, e.g. {example} ({err})", field=name) from err

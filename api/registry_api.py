@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, stream_with_context
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from api.access import audit, deny, require
 from api.context import stores
-from api.params import query_int
+from api.paging import Pager, Q, SortKey
 from auth.masking import mask_id_number, mask_phone, name_for
 from auth.models import AuditEntry
 from auth.policy import can
 from auth.principal import Principal, current_principal
-from auth.service import flush_anonymous_denials
+from auth.service import audit_csv_rows, audit_row, flush_anonymous_denials
 from core.spreadsheet import csv_writer
 from registry import queries
 from registry.models import Device, Household, Person, PersonTag, Residency
@@ -24,6 +26,11 @@ from store.live import device_status
 
 bp = Blueprint("registry_api", __name__, url_prefix="/api/v1")
 UNMASK_REASON_MIN = 4  # characters of the reason an unmask must state (the OpenAPI document says it too)
+
+DEVICE_ORDER = SortKey((Device.id,))
+HOUSEHOLD_ORDER = SortKey((Household.id,))
+PERSON_ORDER = SortKey((Person.id,))
+AUDIT_ORDER = SortKey((AuditEntry.id,), descending=True)  # newest first
 
 
 def scoped_communities(principal: Principal, requested: str | None) -> list[str] | None:
@@ -46,12 +53,13 @@ def bad_request(message: str) -> Response:
 @bp.get("/devices")
 @require("read.registry")
 def devices() -> ResponseReturnValue:
-    """Devices in the caller's scope: ``?type=T&community=C``."""
+    """Devices in the caller's scope by id, paged: ``?type=T&community=C&limit=N&cursor=C``."""
     principal = current_principal()
     wanted = scoped_communities(principal, request.args.get("community"))
     if wanted is None:
         return deny("community outside scope", target=request.full_path)
-    query = select(Device).where(Device.community_id.in_(wanted)).order_by(Device.id)
+    pager = Pager.from_request(DEVICE_ORDER)
+    query = in_grid(select(Device).where(Device.community_id.in_(wanted)), principal, Device.grid_id)
     if request.args.get("type"):
         query = query.where(Device.type == request.args["type"])
     state = live_device_status(wanted)
@@ -67,10 +75,9 @@ def devices() -> ResponseReturnValue:
                 "lon": d.lon,
                 "status": state.get(d.id, "unknown"),
             }
-            for d in session.scalars(query)
-            if principal.scope.allows_grid(d.grid_id)
+            for d in pager.trim(session.scalars(pager.apply(query)).all())
         ]
-    return jsonify(rows)
+    return pager.respond(rows)
 
 
 def live_device_status(communities: list[str]) -> dict[str, str]:
@@ -86,7 +93,8 @@ def live_device_status(communities: list[str]) -> dict[str, str]:
 @bp.get("/households")
 @require("read.registry")
 def households() -> ResponseReturnValue:
-    """Households in the caller's scope: ``?category=rental|group_rental|owner|vacant&community=C``."""
+    """Households in the caller's scope by id, paged:
+    ``?category=rental|group_rental|owner|vacant&community=C&limit=N&cursor=C``."""
     principal = current_principal()
     wanted = scoped_communities(principal, request.args.get("community"))
     if wanted is None:
@@ -95,11 +103,12 @@ def households() -> ResponseReturnValue:
     category = request.args.get("category")
     if category and category not in ("rental", "group_rental", "owner", "vacant"):
         return bad_request("category must be rental, group_rental, owner or vacant")
-    query = select(Household).where(Household.community_id.in_(wanted)).order_by(Household.id)
+    pager = Pager.from_request(HOUSEHOLD_ORDER)
+    query = in_grid(select(Household).where(Household.community_id.in_(wanted)), principal, Household.grid_id)
     if category:
         query = query.where(Household.category == category)
     with stores().sessions() as session:
-        hhs = [h for h in session.scalars(query) if principal.scope.allows_grid(h.grid_id)]
+        hhs = pager.trim(session.scalars(pager.apply(query)).all())
         ids = [h.id for h in hhs]
         occupants: dict[str, list[str]] = {}
         devices_of: dict[str, list[str]] = {}
@@ -127,14 +136,16 @@ def households() -> ResponseReturnValue:
             }
             for h in hhs
         ]
-    return jsonify(rows)
+    return pager.respond(rows)
 
 
-def person_view(principal: Principal, person: Person, household: str | None) -> dict[str, Any]:
-    """A person as the principal may see them: ID number and phone always masked here."""
+def person_view(principal: Principal, person: Person, households: list[str]) -> dict[str, Any]:
+    """A person as the principal may see them, once, with the households of theirs in the principal's
+    scope (``household``: the first by id, or None): ID number and phone always masked here."""
     return {
         "id": person.id,
-        "household": household,
+        "household": households[0] if households else None,
+        "households": households,
         "tags": person.tag_names,
         "name": name_for(principal, person.name),
         "id_number": mask_id_number(person.id_number),
@@ -145,27 +156,42 @@ def person_view(principal: Principal, person: Person, household: str | None) -> 
 @bp.get("/people")
 @require("read.people")
 def people() -> ResponseReturnValue:
-    """People in the caller's scope, masked: ``?tag=elderly_alone|floating|…&community=C``."""
+    """People in the caller's scope by id, one row each, masked and paged:
+    ``?tag=elderly_alone|floating|…&community=C&limit=N&cursor=C``."""
     principal = current_principal()
     wanted = scoped_communities(principal, request.args.get("community"))
     if wanted is None:
         return deny("community outside scope", target=request.full_path)
-    query = (
-        select(Person, Residency.household_id, Household.grid_id)
-        .outerjoin(Residency, Residency.person_id == Person.id)
-        .outerjoin(Household, Household.id == Residency.household_id)
-        .where(Person.community_id.in_(wanted))
-        .order_by(Person.id)
-    )
+    pager = Pager.from_request(PERSON_ORDER)
+    query = select(Person).where(Person.community_id.in_(wanted))
+    if principal.scope.grid is not None:  # someone living in the grid worker's grid
+        query = query.where(Person.id.in_(residencies(principal).with_only_columns(Residency.person_id)))
     if request.args.get("tag"):
-        query = query.join(PersonTag, PersonTag.person_id == Person.id).where(PersonTag.tag == request.args["tag"])
+        query = query.where(Person.id.in_(select(PersonTag.person_id).where(PersonTag.tag == request.args["tag"])))
     with stores().sessions() as session:
-        rows = [
-            person_view(principal, p, hid)
-            for p, hid, grid in session.execute(query)
-            if principal.scope.allows_grid(grid)
-        ]
-    return jsonify(rows)
+        persons = pager.trim(session.scalars(pager.apply(query)).all())
+        homes: dict[str, list[str]] = {}
+        page_ids = [p.id for p in persons]
+        for pid, hid in session.execute(
+            residencies(principal).where(Residency.person_id.in_(page_ids)).order_by(Residency.household_id)
+        ):
+            homes.setdefault(pid, []).append(hid)
+        rows = [person_view(principal, p, homes.get(p.id, [])) for p in persons]
+    return pager.respond(rows)
+
+
+def residencies(principal: Principal) -> Select[str, str]:
+    """(person, household) of the residencies in the principal's grid (every one without a grid)."""
+    query = select(Residency.person_id, Residency.household_id)
+    if principal.scope.grid is None:
+        return query
+    home = Household.id == Residency.household_id
+    return query.join(Household, home).where(Household.grid_id == principal.scope.grid)
+
+
+def in_grid(query: Q, principal: Principal, grid: InstrumentedAttribute[str | None]) -> Q:
+    """The query narrowed to the principal's grid (a grid worker's), in SQL: before the page's limit."""
+    return query if principal.scope.grid is None else query.where(grid == principal.scope.grid)
 
 
 @bp.post("/people/<person_id>/unmask")
@@ -200,33 +226,33 @@ def unmask(person_id: str) -> ResponseReturnValue:
 @bp.get("/audit")
 @require("audit.read")
 def audit_log() -> ResponseReturnValue:
-    """The audit log, newest first (``?format=csv`` to export, ``?limit=N``)."""
-    limit = query_int("limit", 1000, low=1, high=100_000)
+    """The audit log, newest first, paged (``?limit=N&cursor=C``); ``?format=csv`` exports the whole
+    log, newest first, streamed without a cap (``limit`` and ``cursor`` do not apply to it)."""
     flush_anonymous_denials(stores())
-    with stores().sessions() as session:
-        entries = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
-        rows = [
-            {
-                "id": e.id,
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "role": e.role,
-                "action": e.action,
-                "target": e.target,
-                "community": e.community_id,
-                "reason": e.reason,
-                "outcome": e.outcome,
-                "ip": e.ip,
-            }
-            for e in entries
-        ]
     if request.args.get("format") == "csv":
+        return audit_csv()
+    pager = Pager.from_request(AUDIT_ORDER)
+    with stores().sessions() as session:
+        rows = [audit_row(e) for e in pager.trim(session.scalars(pager.apply(select(AuditEntry))).all())]
+    return pager.respond(rows)
+
+
+def audit_csv() -> Response:
+    """The whole audit log as a streamed CSV attachment."""
+    sessions = stores().sessions
+
+    def lines() -> Iterator[str]:
         buffer = io.StringIO()
-        fields = list(rows[0]) if rows else ["id"]
         writer = csv_writer(buffer)
-        writer.writerow(fields)
-        writer.writerows([row[f] for f in fields] for row in rows)
-        response = Response(buffer.getvalue(), mimetype="text/csv")
-        response.headers["Content-Disposition"] = "attachment; filename=audit.csv"
-        return response
-    return jsonify(rows)
+        with sessions() as session:
+            for row in audit_csv_rows(session, newest_first=True):
+                writer.writerow(row)
+                if buffer.tell() > 64_000:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(stream_with_context(lines()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = "attachment; filename=audit.csv"
+    return response

@@ -60,8 +60,8 @@ def register_web_routes(server: Flask) -> None:
         server.register_error_handler(transient, store_down)
 
     @server.errorhandler(BadParameter)
-    def bad_parameter(err: Exception) -> ResponseReturnValue:
-        response = jsonify({"error": str(err)})
+    def bad_parameter(err: BadParameter) -> ResponseReturnValue:
+        response = jsonify({"error": str(err), "field": err.values.get("field")})
         response.status_code = 400
         return response
 

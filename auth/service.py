@@ -8,6 +8,7 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -368,3 +369,32 @@ def flush_anonymous_denials(stores: Stores, *, now: float | None = None) -> int:
         )
         written += 1
     return written
+
+
+AUDIT_FIELDS = ("id", "at", "actor", "role", "action", "target", "community", "reason", "outcome", "ip")
+
+
+def audit_row(entry: AuditEntry) -> dict[str, object]:
+    """A line of the audit log as the API and the exports show it (``AUDIT_FIELDS``)."""
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "role": entry.role,
+        "action": entry.action,
+        "target": entry.target,
+        "community": entry.community_id,
+        "reason": entry.reason,
+        "outcome": entry.outcome,
+        "ip": entry.ip,
+    }
+
+
+def audit_csv_rows(session: Session, *, newest_first: bool) -> Iterator[list[object]]:
+    """The whole audit log as CSV rows (the header first), read in chunks: no cap, no whole-log list
+    in memory."""
+    yield list(AUDIT_FIELDS)
+    order = AuditEntry.id.desc() if newest_first else AuditEntry.id.asc()
+    for entry in session.scalars(select(AuditEntry).order_by(order).execution_options(yield_per=1000)):
+        row = audit_row(entry)
+        yield ["" if row[f] is None else row[f] for f in AUDIT_FIELDS]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import sys
-from typing import Annotated, Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, TextIO
 
 import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auth.models import AuditEntry, User
+from auth.models import User
 from cli.main import JsonFlag, app, emit, user_errors
 from cli.registry import stores
 from core.errors import InvalidInput
@@ -40,6 +43,7 @@ def user_add(
     ] = None,
     name: Annotated[str, typer.Option(help="display name")] = "",
     password: Annotated[str | None, typer.Option(help="password (asked when not given)")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Add an account (the password is stored as an argon2 hash)."""
     from auth.service import create_user  # noqa: PLC0415 — CLI start-up: loaded only by this command
@@ -55,8 +59,13 @@ def user_add(
         made = create_user(
             session, username, password, role, community=community, grid=grid, display_name=name, guard=guard
         )
-        linked = f", guard {guard_label(session, made.guard_id)}" if made.guard_id else ""
-    typer.echo(f"user {username} added ({role}{linked})")
+        data = account(session, made)
+
+    def human(d: dict[str, Any]) -> None:
+        linked = f", guard {d['guard_label']}" if d["guard"] else ""
+        typer.echo(f"user {d['username']} added ({d['role']}{linked})")
+
+    emit(data, as_json, human)
 
 
 @user_app.command("link")
@@ -64,14 +73,14 @@ def user_add(
 def user_link(
     username: Annotated[str, typer.Argument()],
     guard: Annotated[str, typer.Option(help="the registry guard (万家卫士) to link the account to")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Link an account to a registry guard: the guard's tasks, check-in and dispatch become the account's."""
     from auth.service import link_guard  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     with stores().sessions.begin() as session:
-        user = link_guard(session, username, guard)
-        label = guard_label(session, user.guard_id)
-    typer.echo(f"user {username} linked to guard {label}")
+        data = account(session, link_guard(session, username, guard))
+    emit(data, as_json, lambda d: typer.echo(f"user {d['username']} linked to guard {d['guard_label']}"))
 
 
 def guard_label(session: Session, guard_id: str | None) -> str:
@@ -82,23 +91,25 @@ def guard_label(session: Session, guard_id: str | None) -> str:
     return f"{t(f'guard.{guard.kind}', 'zh')} {guard.name} ({guard.id})"
 
 
+def account(session: Session, user: User) -> dict[str, Any]:
+    """An account as the user commands show it (no password hash)."""
+    return {
+        "username": user.username,
+        "role": user.role,
+        "community": user.community_id,
+        "grid": user.grid_id,
+        "active": user.active,
+        "guard": user.guard_id,
+        "guard_label": guard_label(session, user.guard_id),
+    }
+
+
 @user_app.command("list")
 @user_errors
 def user_list(as_json: JsonFlag = False) -> None:
     """List accounts."""
     with stores().sessions() as session:
-        rows = [
-            {
-                "username": u.username,
-                "role": u.role,
-                "community": u.community_id,
-                "grid": u.grid_id,
-                "active": u.active,
-                "guard": u.guard_id,
-                "guard_label": guard_label(session, u.guard_id),
-            }
-            for u in session.scalars(select(User).order_by(User.username))
-        ]
+        rows = [account(session, u) for u in session.scalars(select(User).order_by(User.username))]
 
     def human(rs: list[dict[str, Any]]) -> None:
         for r in rs:
@@ -118,8 +129,10 @@ def token_create(
     scope: Annotated[str | None, typer.Option(help="'ingest' for a device gateway")] = None,
     grid: Annotated[str | None, typer.Option(help="grid id (grid_worker role)")] = None,
     name: Annotated[str, typer.Option(help="what the token is for")] = "",
+    as_json: JsonFlag = False,
 ) -> None:
-    """Create a token; the token is printed alone on the last line (and never again)."""
+    """Create a token; the token is printed alone on the last line (and never again); with --json,
+    ``{"id", "token", "scope", "role", "community", "grid"}``."""
     from auth.service import create_token  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     if (role is None) == (scope is None):
@@ -128,54 +141,75 @@ def token_create(
         record, text = create_token(
             session, scope=scope or "role", community=community, role=role, grid=grid, name=name, created_by="cli"
         )
-        token_id = record.id
-    typer.echo(
-        f"token {token_id} created ({scope or 'role ' + str(role)}, community {community or '-'}); "
-        "keep it secret, it is shown once:"
-    )
-    typer.echo(text)
+        data = {
+            "id": record.id,
+            "token": text,
+            "scope": record.scope,
+            "role": record.role,
+            "community": record.community_id,
+            "grid": record.grid_id,
+        }
+
+    def human(d: dict[str, Any]) -> None:
+        typer.echo(
+            f"token {d['id']} created ({scope or 'role ' + str(role)}, community {community or '-'}); "
+            "keep it secret, it is shown once:"
+        )
+        typer.echo(d["token"])
+
+    emit(data, as_json, human)
 
 
 @token_app.command("revoke")
 @user_errors
-def token_revoke(token_id: Annotated[str, typer.Argument(help="the token's id (st_<id>_…)")]) -> None:
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="the token's id (st_<id>_…)")], as_json: JsonFlag = False
+) -> None:
     """Revoke a token: integrations and displays using it are refused from now on."""
     from auth.service import revoke_token  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
+    bare = token_id.removeprefix("st_").split("_")[0]
     with stores().sessions.begin() as session:
-        if not revoke_token(session, token_id.removeprefix("st_").split("_")[0]):
+        if not revoke_token(session, bare):
             raise InvalidInput(f"no live token {token_id}")
-    typer.echo(f"token {token_id} revoked")
+    emit({"id": bare, "revoked": True}, as_json, lambda _: typer.echo(f"token {token_id} revoked"))
 
 
 @audit_app.command("export")
 @user_errors
 def audit_export(
-    out: Annotated[typer.FileTextWrite, typer.Option(help="CSV file ('-' for standard output)")],
+    out: Annotated[Path, typer.Option(help="CSV file ('-' for standard output)")],
+    as_json: JsonFlag = False,
 ) -> None:
-    """Export the audit log as CSV."""
-    from auth.service import flush_anonymous_denials  # noqa: PLC0415 — CLI start-up: loaded only by this command
+    """Export the whole audit log as CSV, oldest first; with --json, ``{"out", "rows"}`` on standard
+    output (so --json needs --out FILE)."""
+    from auth.service import audit_csv_rows, flush_anonymous_denials  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
+    if as_json and str(out) == "-":
+        raise InvalidInput("--json prints a summary on standard output: give --out FILE for the CSV")
     flush_anonymous_denials(stores())
+    with stores().sessions() as session, open_text(out) as sink:
+        writer = csv_writer(sink)
+        rows = -1  # the header is not a row
+        for row in audit_csv_rows(session, newest_first=False):
+            writer.writerow(row)
+            rows += 1
+    if str(out) != "-":
+        emit({"out": str(out), "rows": rows}, as_json, lambda d: typer.echo(f"{d['rows']} rows written to {d['out']}"))
 
-    writer = csv_writer(out)
-    writer.writerow(["id", "at", "actor", "role", "action", "target", "community", "reason", "outcome", "ip"])
-    with stores().sessions() as session:
-        for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id)):
-            writer.writerow(
-                [
-                    e.id,
-                    e.at.isoformat(),
-                    e.actor,
-                    e.role,
-                    e.action,
-                    e.target,
-                    e.community_id or "",
-                    e.reason,
-                    e.outcome,
-                    e.ip,
-                ]
-            )
+
+@contextlib.contextmanager
+def open_text(path: Path) -> Iterator[TextIO]:
+    """The file to write, or standard output for '-'."""
+    if str(path) == "-":
+        yield sys.stdout
+        return
+    try:
+        handle = path.open("w", encoding="utf-8", newline="")
+    except OSError as err:
+        raise InvalidInput(f"--out {path}: {err.strerror}") from None
+    with handle:
+        yield handle
 
 
 @app.command("resident-link")
@@ -183,6 +217,7 @@ def audit_export(
 def resident_link_command(
     household: Annotated[str, typer.Argument(help="household id")],
     base_url: Annotated[str, typer.Option(help="the site's address as residents reach it")] = "http://127.0.0.1:8050",
+    as_json: JsonFlag = False,
 ) -> None:
     """Print a household's link to the residents' page (for its door card / QR code)."""
     from api.resident import resident_link  # noqa: PLC0415 — CLI start-up: loaded only by this command
@@ -191,4 +226,5 @@ def resident_link_command(
     with s.sessions() as session:
         if session.get(Household, household) is None:
             raise InvalidInput(f"unknown household {household!r}")
-    typer.echo(resident_link(s, household, base_url))
+    link = {"household": household, "url": resident_link(s, household, base_url)}
+    emit(link, as_json, lambda d: typer.echo(d["url"]))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.main import JsonFlag, app, emit, settings, user_errors
+from cli.main import JsonFlag, app, emit, json_logs, settings, user_errors
 from cli.registry import stores
 from notify.sender import Sender
 from notify.targets import NewTarget, add_target, get_target, remove_target, target_rows
@@ -84,11 +84,11 @@ def notify_list(as_json: JsonFlag = False) -> None:
 
 @notify_app.command("remove")
 @user_errors
-def notify_remove(target_id: Annotated[str, typer.Argument()]) -> None:
+def notify_remove(target_id: Annotated[str, typer.Argument()], as_json: JsonFlag = False) -> None:
     """Remove a target (its pending deliveries are dropped)."""
     with stores().sessions.begin() as session:
         remove_target(session, target_id)
-    typer.echo(f"target {target_id} removed")
+    emit({"id": target_id, "removed": True}, as_json, lambda d: typer.echo(f"target {d['id']} removed"))
 
 
 @notify_app.command("test")
@@ -115,12 +115,19 @@ def notify_test(target_id: Annotated[str, typer.Argument()], as_json: JsonFlag =
 
 @notify_app.command("send")
 @user_errors
-def notify_send(once: Annotated[bool, typer.Option(help="deliver what is due, then exit")] = False) -> None:
+def notify_send(
+    once: Annotated[bool, typer.Option(help="deliver what is due, then exit")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="with --once: the count as JSON; running: log lines as JSON lines")
+    ] = False,
+) -> None:
     """Run the sender: deliver the outbox (several may run at once)."""
+    if not once:
+        json_logs(as_json)
     sender = Sender(stores())
     try:
         if once:
-            typer.echo(f"{sender.drain()} deliveries handled")
+            emit({"handled": sender.drain()}, as_json, lambda d: typer.echo(f"{d['handled']} deliveries handled"))
             return
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):

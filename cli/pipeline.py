@@ -12,13 +12,13 @@ from typing import Annotated
 
 import typer
 
-from cli.main import app, settings, setup_logging, user_errors
+from cli.main import JsonLogFlag, app, json_logs, settings, setup_logging, user_errors
 from core.errors import InvalidInput
 from store.stores import open_stores
 
 
-def _worker_main() -> None:
-    setup_logging()
+def _worker_main(as_json: bool = False) -> None:
+    setup_logging(json_lines=as_json)
     from analytics.worker import Worker  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     stop = threading.Event()
@@ -31,16 +31,18 @@ def _worker_main() -> None:
 @user_errors
 def worker(
     processes: Annotated[int, typer.Option(help="worker processes in the consumer group")] = 1,
+    as_json: JsonLogFlag = False,
 ) -> None:
     """Run analytics workers (a consumer group); stops cleanly on Ctrl-C or SIGTERM."""
+    json_logs(as_json)
     if processes < 1:
         raise InvalidInput("--processes must be at least 1")
     open_stores(settings()).engine.dispose()  # fail fast on a bad store; migrate once
     if processes == 1:
-        _worker_main()
+        _worker_main(as_json)
         return
     context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=_worker_main, name=f"worker-{i}") for i in range(processes)]
+    children = [context.Process(target=_worker_main, args=(as_json,), name=f"worker-{i}") for i in range(processes)]
     for child in children:
         child.start()
     stopping = threading.Event()
@@ -63,8 +65,13 @@ def replay(
     until: Annotated[str | None, typer.Option(help="advance the clock to this RFC 3339 time at the end")] = None,
     out: Annotated[Path | None, typer.Option(help="alerts as JSON lines (default: standard output)")] = None,
     community: Annotated[str | None, typer.Option(help="community of the events (default: from the devices)")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="log lines as JSON lines too (the alerts and the summary are JSON already)")
+    ] = False,
 ) -> None:
-    """Run recorded events through the production pipeline in an isolated namespace (interfaces §4)."""
+    """Run recorded events through the production pipeline in an isolated namespace (interfaces §4):
+    the alerts as JSON lines (stdout or --out), then the summary as one JSON line on stderr."""
+    json_logs(as_json)
     from analytics.replay import run_replay  # noqa: PLC0415 — CLI start-up: loaded only by this command
     from ingest.schema import Rejected, parse_ts  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
@@ -102,9 +109,11 @@ def simulate(
             help="also play the people who handle alerts [default: SANDTABLE_SIMULATE_PEOPLE]",
         ),
     ] = None,
+    as_json: JsonLogFlag = False,
 ) -> None:
     """The demo world's device events: a backfilled lived-in day, then live events (and the people
     who acknowledge, dispatch, walk to the place and close)."""
+    json_logs(as_json)
     from simulator.run import run_simulator  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     hours = parse_duration_hours(backfill)

@@ -183,14 +183,14 @@ def _print_report(report: Any, as_json: bool) -> None:
         "dry_run": report.dry_run,
         "errors": [e.__dict__ for e in report.errors],
     }
+    if report.errors:  # with --json, the refusal is in the one JSON document
+        data["error"] = f"{report.kind}: {len(report.errors)} row errors in {report.rows} rows; nothing imported"
 
     def human(d: dict[str, Any]) -> None:
         for error in report.errors:
             typer.echo(f"row {error.row}, column {error.column}: {error.reason}", err=True)
         if report.errors:
-            typer.echo(
-                f"error: {d['kind']}: {len(report.errors)} row errors in {d['rows']} rows; nothing imported", err=True
-            )
+            typer.echo(f"error: {d['error']}", err=True)
         elif report.dry_run:
             typer.echo(f"{d['kind']}: {d['rows']} rows are valid (dry run: nothing written)")
         else:

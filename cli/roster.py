@@ -42,7 +42,10 @@ def roster_import(
         "imported": stored,
         "errors": [{"line": r.line, "guard": r.guard, "reasons": r.reasons} for r in bad],
     }
+    refused = f"roster refused: {len(bad)} of {len(rows)} rows are wrong, nothing was imported"
     if as_json:
+        if bad:
+            report["error"] = refused
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         for row in bad:
@@ -51,4 +54,4 @@ def roster_import(
             verb = "would be imported (dry run)" if dry_run else "imported"
             typer.echo(f"{len(rows)} shifts {verb} for community {community}")
     if bad:
-        raise fail(f"roster refused: {len(bad)} of {len(rows)} rows are wrong, nothing was imported")
+        raise typer.Exit(1) if as_json else fail(refused)

@@ -8,9 +8,17 @@ from typing import Annotated, Any
 import typer
 from gunicorn.app.base import BaseApplication
 
-from cli.main import app, settings, user_errors
+from cli.main import JsonLogFlag, app, json_logs, say, settings, user_errors
 from core.errors import StoreUnavailable
 from store.stores import open_stores
+
+GUNICORN_JSON_LOGS: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "cli.main.JsonLineFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "WARNING", "propagate": False}},
+}
 
 
 def port_free(host: str, port: int) -> bool:
@@ -30,8 +38,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on [SANDTABLE_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="port [SANDTABLE_PORT]")] = None,
     workers: Annotated[int | None, typer.Option(help="web worker processes [SANDTABLE_WEB_WORKERS]")] = None,
+    as_json: JsonLogFlag = False,
 ) -> None:
     """Serve the web app (Dash UI + HTTP API) on --host/--port (default 127.0.0.1:8050)."""
+    json_logs(as_json)
     from app import create_app  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     cfg = settings()
@@ -57,11 +67,13 @@ def serve(
                 "loglevel": "warning",
                 "preload_app": False,
             }
+            if as_json:  # gunicorn's own lines as JSON lines too (our loggers keep their handlers)
+                options["logconfig_dict"] = GUNICORN_JSON_LOGS
             for key, value in options.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
             return create_app(settings=cfg).server
 
-    typer.echo(f"Sandtable on http://{host}:{port}/", err=True)
+    say(f"Sandtable on http://{host}:{port}/", as_json)
     Server().run()

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from cli.main import app, settings, user_errors
+from cli.main import app, json_logs, say, settings, user_errors
 from cli.serve import port_free
 from core.errors import StoreUnavailable
 from core.settings import ROOT, Settings
@@ -47,17 +47,20 @@ class Child:
         log.info("started %s (pid %s)", self.name, self.process.pid)
 
 
-def child_plan(cfg: Settings, *, backfill: str, speed: float, workers: int, people: bool | None = None) -> list[Child]:
+def child_plan(
+    cfg: Settings, *, backfill: str, speed: float, workers: int, people: bool | None = None, as_json: bool = False
+) -> list[Child]:
     """The processes of a full system (people: --people/--no-people for the simulator; None leaves
-    it to SANDTABLE_SIMULATE_PEOPLE)."""
+    it to SANDTABLE_SIMULATE_PEOPLE; as_json: each logs JSON lines)."""
     simulate = ["simulate", "--backfill", backfill, "--speed", str(speed)]
     if people is not None:
         simulate.append("--people" if people else "--no-people")
+    json_flag = ["--json"] if as_json else []
     return [
-        Child("web", ["serve", "--host", cfg.host, "--port", str(cfg.port)]),
-        Child("worker", ["worker", "--processes", str(workers)]),
-        Child("simulator", simulate),
-        Child("notify", ["notify", "send"]),  # the outbox's sender (notify/sender.py)
+        Child("web", ["serve", "--host", cfg.host, "--port", str(cfg.port), *json_flag]),
+        Child("worker", ["worker", "--processes", str(workers), *json_flag]),
+        Child("simulator", [*simulate, *json_flag]),
+        Child("notify", ["notify", "send", *json_flag]),  # the outbox's sender (notify/sender.py)
     ]
 
 
@@ -74,9 +77,13 @@ def run(
             help="the simulator also plays the people who handle alerts [default: SANDTABLE_SIMULATE_PEOPLE]",
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="log lines as JSON lines on stderr, the children's too")
+    ] = False,
 ) -> None:
     """Run everything: stores, demo data when empty, workers, simulator (and the people who handle
     alerts), web app."""
+    json_logs(as_json)
     cfg = settings()
     if not port_free(cfg.host, cfg.port):
         raise StoreUnavailable(f"SANDTABLE_PORT: port {cfg.port} on {cfg.host} is already in use")
@@ -87,7 +94,7 @@ def run(
     _ensure_demo(stores)
     stores.engine.dispose()
 
-    children = child_plan(cfg, backfill=backfill, speed=speed, workers=workers, people=people)
+    children = child_plan(cfg, backfill=backfill, speed=speed, workers=workers, people=people, as_json=as_json)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -98,7 +105,7 @@ def run(
     signal.signal(signal.SIGTERM, on_signal)
     for child in children:
         child.start(env)
-    typer.echo(f"Sandtable is running at http://{cfg.host}:{cfg.port}/  (Ctrl-C stops everything)", err=True)
+    say(f"Sandtable is running at http://{cfg.host}:{cfg.port}/  (Ctrl-C stops everything)", as_json)
     while not stopping:
         time.sleep(0.5)
         now = time.monotonic()
@@ -118,7 +125,7 @@ def run(
             child.process = None
             child.next_start = now + backoff
     _stop_children(children)
-    typer.echo("Sandtable stopped.", err=True)
+    say("Sandtable stopped.", as_json)
 
 
 def _stop_children(children: list[Child]) -> None:

@@ -14,7 +14,7 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from cli.main import app, settings, user_errors
+from cli.main import JsonLogFlag, app, json_logs, settings, user_errors
 from core.clock import WallClock
 from core.errors import InvalidInput
 from core.timefmt import parse_rfc3339
@@ -120,8 +120,12 @@ def detect(
     ] = None,
     evidence_dir: EvidenceOption = None,
     community: CommunityOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="log lines as JSON lines too (the detections are JSON lines already)")
+    ] = False,
 ) -> None:
     """Analyse a video; print one interfaces §2 event (JSON) per line for each detection."""
+    json_logs(as_json)
     from analytics.video.calibration import load_calibration  # noqa: PLC0415 — CLI start-up: loaded only by this command
     from analytics.video.pipeline import Kind, choose_kind, detect_file  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
@@ -148,8 +152,10 @@ def watch(
     token: Annotated[str, typer.Option("--token", help="an ingest token of the cameras' community")],
     evidence_dir: EvidenceOption = None,
     community: CommunityOption = None,
+    as_json: JsonLogFlag = False,
 ) -> None:
     """Analyse camera streams continuously and post each detection to the ingest API (Ctrl-C stops)."""
+    json_logs(as_json)
     from analytics.video.maintainer import VideoMaintainer, check_api_url, load_watch_config  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     check_api_url(api)

@@ -1488,6 +1488,12 @@ TABLE: dict[str, tuple[str, str]] = {
     "apidocs.yes": ("是", "yes"),
     "apidocs.schemas": ("数据结构", "Schemas"),
     "apidocs.fields": ("字段", "Fields"),
+    # --- issue #21, part "lists": paging of the list endpoints (api/paging.py) ---
+    "paging.error.cursor": (
+        "cursor 无法使用：请使用上一页响应中的 X-Next-Cursor（同一接口、同样的筛选条件）",
+        "cursor cannot be used: pass the X-Next-Cursor of the previous page of the same route with the same filters",
+    ),
+    # PAGING_I18N_END
 }
 
 

@@ -237,8 +237,9 @@ def test_roster_import_on_the_command_line(world: Stores, tmp_path: Path) -> Non
     # the same file again: every row overlaps what is stored now; nothing is added, exit 1
     again = run_manage(world.settings, "roster", "import", str(good), "--community", "wanhu", "--json")
     assert again.returncode == 1
-    assert [e["line"] for e in json.loads(again.stdout)["errors"]] == [2, 3]
-    assert again.stderr.strip() == "error: roster refused: 2 of 2 rows are wrong, nothing was imported"
+    report = json.loads(again.stdout)  # with --json the refusal is in the one JSON document (issue 21)
+    assert [e["line"] for e in report["errors"]] == [2, 3]
+    assert report["error"] == "roster refused: 2 of 2 rows are wrong, nothing was imported"
     missing = tmp_path / "bad.csv"
     missing.write_text("guard,begin,end\nwanhu-GD20,2026-12-10 08:00,2026-12-10 20:00\n", encoding="utf-8")
     refused = run_manage(world.settings, "roster", "import", str(missing), "--community", "wanhu")
