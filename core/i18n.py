@@ -1494,6 +1494,17 @@ TABLE: dict[str, tuple[str, str]] = {
         "cursor cannot be used: pass the X-Next-Cursor of the previous page of the same route with the same filters",
     ),
     # PAGING_I18N_END
+    # --- issue #21, part "a daily report that is complete" (reports/completeness.py, reports/scheduler.py) ---
+    "report.daily.until": ("数据截至 {at}", "Data up to {at}"),
+    "report.daily.until_partial": (
+        "数据截至 {at}（此后尚无数据，可能不全）",
+        "Data up to {at} (nothing later yet: may be incomplete)",
+    ),
+    "report.daily.no_events": ("数据截至：尚无事件数据", "Data up to: no event data yet"),
+    "report.daily.rerendered": (
+        "{at} 补入迟到数据后重新生成（第 {n} 版）",
+        "Re-rendered {at} with late data (version {n})",
+    ),
 }
 
 

@@ -142,6 +142,18 @@ class Settings(BaseSettings):
     )
     report_daily_enabled: bool = True
     report_daily_batch: int = Field(default=4, ge=1, description="daily PDFs rendered per sweep at most")
+    report_daily_wait_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="a community with no event after the day's end (quiet, or not sending yet) gets its daily "
+        "report this long after it was due",
+    )
+    report_daily_recheck_minutes: int = Field(
+        default=10, ge=1, description="how often the recent daily reports are checked for late data"
+    )
+    report_daily_recheck_days: int = Field(
+        default=3, ge=1, le=31, description="how many recent days of daily reports are checked for late data"
+    )
     report_pdf_max_rows: int = Field(
         default=400, ge=10, description="rows of a long table shown in the PDF (CSV/XLSX hold them all)"
     )

@@ -16,7 +16,20 @@ from core.timefmt import SHANGHAI
 from layouts import ids
 from layouts.shell import forbidden, header, nav_links
 from registry import queries
-from reports.scheduler import list_daily
+from reports.model import coverage_text, local_minute
+from reports.scheduler import DailyReport, list_daily
+
+
+def daily_state(report: DailyReport, lang: str) -> list[html.Span]:
+    """How far a daily report's data runs, and when it was rendered again with late data."""
+    if report.sidecar is None:
+        return []
+    out = [html.Span(coverage_text(report.sidecar.coverage, lang), className="st-daily-until")]
+    if report.sidecar.renders > 1:
+        at = local_minute(report.sidecar.rendered_ms, lang)
+        text = t("report.daily.rerendered", lang, at=at, n=report.sidecar.renders)
+        out.append(html.Span(text, className="st-daily-again"))
+    return out
 
 
 def daily_list(lang: str, communities: list[tuple[str, str]]) -> html.Div | html.Ul:
@@ -32,7 +45,13 @@ def daily_list(lang: str, communities: list[tuple[str, str]]) -> html.Div | html
                 className="st-daily",
                 children=[
                     html.Span(r.day.isoformat(), className="st-daily-day"),
-                    html.Span(names.get(r.community, r.community), className="st-daily-name"),
+                    html.Div(
+                        className="st-daily-what",
+                        children=[
+                            html.Span(names.get(r.community, r.community), className="st-daily-name"),
+                            *daily_state(r, lang),
+                        ],
+                    ),
                     html.A(
                         t("report.page.download", lang) + f" PDF · {max(1, r.size // 1024)} KB",
                         href=f"/api/v1/reports/daily/{r.community}/{r.day.isoformat()}",

@@ -86,6 +86,31 @@ class MapData:
     checkpoints: list[tuple[float, float, float | None]]  # (lat, lon, on-time share or None)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How far a daily report's data runs: the last instant of its day the worker had processed
+    (None: no event of the community processed yet) and whether the whole day was in."""
+
+    until_ms: int | None
+    complete: bool
+
+
+def local_minute(ms: int, lang: str) -> str:
+    """12月5日 23:59 / 5 Dec 23:59 (Asia/Shanghai)."""
+    local = dt.datetime.fromtimestamp(ms / 1000, tz=SHANGHAI)
+    if lang == "zh":
+        return f"{local.month}月{local.day}日 {local:%H:%M}"
+    return f"{local.day} {local:%b %H:%M}"
+
+
+def coverage_text(coverage: Coverage, lang: str) -> str:
+    """数据截至 12月5日 23:59 — the line the daily PDF and the reports page show."""
+    if coverage.until_ms is None:
+        return t("report.daily.no_events", lang)
+    key = "report.daily.until" if coverage.complete else "report.daily.until_partial"
+    return t(key, lang, at=local_minute(coverage.until_ms, lang))
+
+
 @dataclass
 class ReportData:
     """Everything a renderer needs; renderers only lay it out."""
@@ -98,6 +123,7 @@ class ReportData:
     charts: dict[str, Any]
     maps: list[MapData]
     narrative: list[str] = field(default_factory=list)
+    coverage: Coverage | None = None  # a daily report: how far its data runs (shown on the title page)
 
     @property
     def lang(self) -> Lang:

@@ -15,7 +15,7 @@ from core.i18n import t
 from core.timefmt import local_text
 from reports import charts
 from reports.fonts import ReportFonts, matplotlib_family
-from reports.model import Column, ReportData, Table
+from reports.model import Column, ReportData, Table, coverage_text
 from reports.narrative import is_empty, pct
 from reports.typeset import tokens, wrap
 
@@ -400,6 +400,8 @@ def title_page(pdf: ReportPDF, data: ReportData) -> None:
         t("report.meta.generated", lang, at=local_text(data.generated_ms, "%Y-%m-%d %H:%M")),
         t(f"report.mask.{req.principal.role}", lang),
     ]
+    if data.coverage is not None:
+        meta.insert(2, coverage_text(data.coverage, lang))
     for line in meta:
         pdf.paragraph(line, size=8.5, color=MUTED)
     pdf.set_draw_color(*RULE)

@@ -11,7 +11,7 @@ from pathlib import Path
 from reports.collect import collect
 from reports.export import write_csv, write_xlsx
 from reports.fonts import report_fonts
-from reports.model import ReportData, ReportRequest
+from reports.model import Coverage, ReportData, ReportRequest
 from reports.request import check_format
 from store.stores import Stores
 
@@ -38,13 +38,16 @@ def make_report(
     *,
     now_ms: int | None = None,
     progress: Progress | None = None,
+    coverage: Coverage | None = None,
 ) -> ReportData:
-    """Render the report to out (a PDF or XLSX file; for CSV a folder, or a zip when out ends in .zip)."""
+    """Render the report to out (a PDF or XLSX file; for CSV a folder, or a zip when out ends in .zip);
+    coverage (a daily report) says on the title page how far its data runs."""
     check_format(fmt)
     step = progress or (lambda _pct, _what: None)
     fonts = report_fonts(stores.settings) if fmt == "pdf" else None  # a missing font fails before the work
     now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     data = collect(stores, request, now_ms=now, progress=step)
+    data.coverage = coverage
     out = Path(out)
     if fmt == "csv" and out.suffix.lower() != ".zip":
         write_csv(data, out)

@@ -391,6 +391,26 @@ class EventLog:
         undelivered = len(self.client.xrange(stream, min=f"({last}", count=100_000)) if last else 0
         return {"pending": int(group["pending"]), "undelivered": undelivered}
 
+    def oldest_unacked(self, community: str) -> StreamEntry | None:
+        """The group's oldest entry not acknowledged yet (pending with some consumer, or not delivered
+        yet), or None when the group has worked off the whole stream. Two or three cheap commands:
+        XINFO GROUPS, then XPENDING's summary and one XRANGE of one entry."""
+        stream = self.keys.events(community)
+        try:
+            groups = self.client.xinfo_groups(stream)
+        except redis.ResponseError:
+            return None  # no stream: nothing to work off
+        group = next((g for g in groups if g["name"] == self.group), None)
+        if group is not None and int(group["pending"]):
+            first = str(self.client.xpending(stream, self.group)["min"])
+            rows = self.client.xrange(stream, min=first, max=first, count=1)
+        else:
+            after = f"({group['last-delivered-id']}" if group is not None else "-"
+            rows = self.client.xrange(stream, min=after, max="+", count=1)
+        for entry_id, fields in rows:
+            return entry_of(community, entry_id, fields or {})
+        return None
+
     def caught_up(self, community: str) -> bool:
         """True when every entry of the stream has been delivered and acknowledged."""
         stream = self.keys.events(community)

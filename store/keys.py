@@ -182,6 +182,16 @@ class Keys:
         """STRING set while a user's report is being made (one at a time per user; TTL)."""
         return f"{self.prefix}:report:running:{owner}"
 
+    def daily_due_since(self, community: str, day: str) -> str:
+        """STRING: when (clock ms) the scheduler first found the community's daily report of day due
+        (a community whose events stop before the day's end gets its report a while after; TTL days)."""
+        return self._c(community, f"report:daily-due:{day}")
+
+    @property
+    def daily_recheck(self) -> str:
+        """STRING: when (clock ms) the recent daily reports were last checked for late data."""
+        return f"{self.prefix}:report:daily-recheck"
+
     def report_lock(self, name: str) -> str:
         """STRING lock (SET NX PX) of a scheduled report, e.g. ``daily:wanhu:2026-11-24``."""
         return f"{self.prefix}:report:lock:{name}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 import subprocess
 import threading
@@ -34,8 +35,9 @@ from ingest.service import IngestService
 from registry.demo import WANTED_ID
 from registry.models import PatrolRoute, Person
 from reports import calc
+from reports.model import Coverage
 from reports.request import build_request
-from reports.scheduler import daily_path, list_daily, run_due_reports
+from reports.scheduler import Sidecar, daily_path, list_daily, run_due_reports, sidecar_path
 from reports.service import make_report
 from reports.typeset import tokens, wrap
 from store.stores import Stores
@@ -493,9 +495,12 @@ def test_daily_reports_are_written_once_after_their_time(world: Stores) -> None:
     stores = StoresType(settings=settings, engine=world.engine, keys=world.keys)
     day = dt.date(2026, 3, 2)
     assert run_due_reports(stores, local_ms(day, 6, 59)) == []  # not yet
+    # no event of either community (tests/test_daily_reports.py has the worker's side): due at 07:01, their
+    # reports wait report_daily_wait_minutes (60) for events that might still come
+    assert run_due_reports(stores, local_ms(day, 7, 1)) == []
     written: list[Path] = []
     workers = [
-        threading.Thread(target=lambda: written.extend(run_due_reports(stores, local_ms(day, 7, 1)))) for _ in range(3)
+        threading.Thread(target=lambda: written.extend(run_due_reports(stores, local_ms(day, 8, 1)))) for _ in range(3)
     ]
     for w in workers:
         w.start()
@@ -505,7 +510,7 @@ def test_daily_reports_are_written_once_after_their_time(world: Stores) -> None:
     expected = {daily_path(settings, c, yesterday) for c in ("wanhu", "xingbang")}
     assert sorted(written) == sorted(expected)  # each exactly once, whoever wrote it
     assert all(p.read_bytes().startswith(b"%PDF") for p in expected)
-    assert run_due_reports(stores, local_ms(day, 9, 0)) == []  # already there
+    assert run_due_reports(stores, local_ms(day, 9, 0)) == []  # already there, and nothing changed since
     assert [r.community for r in list_daily(settings, ["wanhu"])] == ["wanhu"]
     assert not list(daily_path(settings, "wanhu", yesterday).parent.glob(".*"))  # no partial file left
 
@@ -549,6 +554,10 @@ def test_reports_page_generates_downloads_and_keeps_it_private(world: Stores, br
         path = daily_path(world.settings, community, yesterday)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"%PDF-1.4 daily " + community.encode())
+    # wanhu's was made again when late data came in (the sidecar the scheduler keeps beside it)
+    end = local_ms(today(), 0, 0)
+    again = Sidecar(Coverage(end - 1, complete=True), {"gate_passages": 3}, end + 3_600_000, end, 2)
+    sidecar_path(daily_path(world.settings, "wanhu", yesterday)).write_text(json.dumps(again.to_json()))
     server = LiveServer(world.settings)
     try:
         browser_login(browser, server.url, "police.wanhu")
@@ -558,6 +567,12 @@ def test_reports_page_generates_downloads_and_keeps_it_private(world: Stores, br
         assert "万户新村" in page and "兴邦中央公园" not in page  # the police see their own community only
         daily_links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, ".st-daily-link")]
         assert daily_links == [f"{server.url}/api/v1/reports/daily/wanhu/{yesterday.isoformat()}"]
+        day_text = f"{yesterday.month}月{yesterday.day}日"
+        assert browser.find_element(By.CSS_SELECTOR, ".st-daily-until").text == f"数据截至 {day_text} 23:59"
+        assert (
+            "01:00 补入迟到数据后重新生成（第 2 版）" in browser.find_element(By.CSS_SELECTOR, ".st-daily-again").text
+        )
+        save_screenshot(browser, "reports_daily_list")
         browser.find_element(By.ID, "report-generate").click()
         link = wait_for(browser, "#report-link:not(.st-hidden)", timeout=60)[0]
         assert "已生成" in browser.find_element(By.ID, "report-status").text
