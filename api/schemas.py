@@ -105,12 +105,16 @@ ALERT: dict[str, Any] = {
 
 PERSON: dict[str, Any] = {
     "type": "object",
-    "required": ["id", "household", "tags", "name", "id_number", "phone"],
+    "required": ["id", "household", "households", "tags", "name", "id_number", "phone"],
     "description": "ID number and phone always masked; the name masked for roles that may not read it",
     "properties": {
         "id": STRING,
         "household": nullable({"type": "string", "description": "the first household, or null"}),
-        "households": {"type": "array", "items": STRING, "description": "every household the person lives in"},
+        "households": {
+            "type": "array",
+            "items": STRING,
+            "description": "every household the person lives in, in the caller's scope",
+        },
         "tags": {"type": "array", "items": STRING},
         "name": STRING,
         "id_number": nullable({"type": "string", "pattern": r"^[0-9X*]*$", "description": "masked"}),
