@@ -40,7 +40,7 @@ typecheck: install-dev
 ## its module fixtures are built once); PYTEST_WORKERS=0 runs it in this process
 PYTEST_WORKERS ?= 2
 pytest: install-dev
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 pytest-pg: install-dev
 	$(PY) -m pytest -m pg $(PYTEST_ARGS)

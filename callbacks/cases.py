@@ -19,7 +19,6 @@ from core.errors import SandtableError
 from core.i18n import t
 from layouts import cases as page
 from memory import cases
-from memory.case_export import export_case, zip_of
 
 
 def _page(data: Any) -> tuple[str, str]:
@@ -105,6 +104,8 @@ def act(_add: Any, _close: Any, _unpins: Any, note: Any, data: Any) -> Any:
 )
 def export(_pdf: Any, _zip: Any, data: Any) -> Any:
     """Export the case (audited) and download its PDF, or a ZIP of the four files."""
+    from memory.case_export import export_case, zip_of  # noqa: PLC0415 — fpdf and matplotlib (2 s) load on use
+
     lang, case_id = _page(data)
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         raise PreventUpdate

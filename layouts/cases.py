@@ -17,7 +17,6 @@ from core.i18n import t
 from core.timefmt import local_text
 from layouts.shell import forbidden, header, nav_links
 from memory import cases
-from memory.case_export import pin_items, query_lines, readable
 
 PERMISSION = "investigate"
 PAGE = "case-page"
@@ -77,6 +76,8 @@ def case_list(rows: list[dict[str, Any]], lang: str, current: str | None) -> htm
 
 def case_view(session: Any, principal: Principal, doc: dict[str, Any], lang: str) -> list[Any]:
     """A case's facts, query, pins (with remove while open) and notes."""
+    from memory.case_export import pin_items, query_lines, readable  # noqa: PLC0415 — with its PDF (2 s) on use
+
     is_open = doc["status"] == "open"
     found = labels(session, principal, [v for v in doc["query"].values() if isinstance(v, str)], lang)
     pins = readable(session, principal, pin_items(doc), lang)

@@ -14,11 +14,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
-import pandas as pd
-from pyogrio.errors import DataLayerError, DataSourceError
 from shapely.geometry import Point, shape
 from shapely.strtree import STRtree
 from sqlalchemy import delete, insert, select, update
@@ -52,6 +49,10 @@ from registry.models import (
 GEO_KINDS = ("boundary", "grids", "buildings", "paths", "checkpoints")
 TABLE_KINDS = ("households", "people", "devices", "vehicles", "guards", "routes")
 TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
+
+if TYPE_CHECKING:  # pandas, geopandas, pyogrio (0.6 s) load on use: the web app starts without them
+    import geopandas as gpd
+    import pandas as pd
 
 
 @dataclass
@@ -100,6 +101,9 @@ class ImportRejected(InvalidInput):
 
 def read_geo(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
     """A GIS file as a GeoDataFrame in WGS-84 (reprojected from its declared CRS)."""
+    import geopandas as gpd  # noqa: PLC0415 — loaded on use (see the imports)
+    from pyogrio.errors import DataLayerError, DataSourceError  # noqa: PLC0415 — pyogrio loads geopandas
+
     if not path.exists():
         raise InvalidInput(f"{path}: no such file")
     try:
@@ -115,6 +119,8 @@ def read_geo(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
 
 def read_table(path: Path, sheet: str | None = None) -> pd.DataFrame:
     """A CSV or XLSX file as text columns (nothing guessed: validation converts)."""
+    import pandas as pd  # noqa: PLC0415 — loaded on use (see the imports)
+
     if not path.exists():
         raise InvalidInput(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -482,6 +488,8 @@ def export_geo(session: Session, kind: str, community: str, path: Path) -> int:
 
 def geo_frame(session: Session, kind: str, community: str) -> gpd.GeoDataFrame:
     """A geodata layer of a community as a GeoDataFrame (WGS-84)."""
+    import geopandas as gpd  # noqa: PLC0415 — loaded on use (see the imports)
+
     rows: list[dict[str, Any]] = []
     if kind == "boundary":
         c = _community(session, community)
@@ -956,6 +964,8 @@ def _routes(session: Session, report: ImportReport, records: list[dict[str, Any]
 
 def export_routes(session: Session, community: str, path: Path) -> int:
     """Write a community's patrol routes as a routes file (.csv or .xlsx): one row per checkpoint."""
+    import pandas as pd  # noqa: PLC0415 — loaded on use (see the imports)
+
     frame = pd.DataFrame(patrol.route_rows(session, community), columns=list(patrol.COLUMNS))
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".xlsx":

@@ -15,6 +15,7 @@ the server cannot be started.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -61,6 +62,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"sandtable database: {config.getoption('--db')}"
+
+
+DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest modules first (their seconds in tests/durations.json, written by tests/durations.py
+    from a run's JUnit XML): pytest-xdist hands whole modules to its workers in this order
+    (``--dist loadfile --no-loadscope-reorder``, the Makefile's), so a long module never starts last
+    while the other worker idles. A module not in the file counts as the median one; the order of
+    the tests inside a module is kept."""
+    try:
+        seconds: dict[str, float] = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return
+    known = sorted(seconds.values())
+    typical = known[len(known) // 2] if known else 0.0
+    rank = {item: -seconds.get(item.nodeid.split("::", 1)[0], typical) for item in items}
+    items.sort(key=rank.__getitem__)  # stable: a module's tests keep their order
 
 
 @pytest.fixture(scope="session")
@@ -192,13 +212,26 @@ def pg_settings(tmp_path: Path, test_redis_url: str, pg_server: Any, pg_migrated
     pg_server.drop_database(database)
 
 
+@pytest.fixture(scope="session")
+def sqlite_migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file with every migration applied, made once per session: a test's database is a
+    copy of it (the migrations are tested as such in tests/test_foundation.py and on PostgreSQL)."""
+    path = tmp_path_factory.mktemp("migrated") / "migrated.db"
+    engine = make_engine(load_settings(database_url=f"sqlite:///{path}"))
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
 def settings(tmp_path: Path, test_redis_url: str, db_mode: str, request: pytest.FixtureRequest) -> Settings:
     """Settings for one test: its own var dir, database (SQLite file, or PostgreSQL), Redis namespace."""
     if db_mode == "pg":
         pg: Settings = request.getfixturevalue("pg_settings")
         return pg
-    return settings_for(tmp_path, test_redis_url, f"sqlite:///{tmp_path / 'test.db'}")
+    target = tmp_path / "test.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_migrated"), target)
+    return settings_for(tmp_path, test_redis_url, f"sqlite:///{target}")
 
 
 @pytest.fixture

@@ -45,8 +45,9 @@ def test_bad_database_url_names_the_setting(tmp_path: Path) -> None:
         open_stores(settings)
 
 
-def test_migrations_bring_a_fresh_database_to_head(settings: Settings) -> None:
-    stores = open_stores(settings)
+def test_migrations_bring_a_fresh_database_to_head(settings: Settings, tmp_path: Path) -> None:
+    fresh = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'fresh.db'}"})
+    stores = open_stores(fresh)
     assert schema_revision(stores.engine) == head_revision()
 
 
