@@ -40,9 +40,9 @@ from reports.service import make_report
 from reports.typeset import tokens, wrap
 from store.stores import Stores
 from store.stores import Stores as StoresType
-from tests.conftest import ARTIFACTS, LiveServer, browser_login, env_for, http_login, run_manage, save_screenshot
+from tests.browser import browser_login, click_text, text_of, until, wait_for
+from tests.conftest import ARTIFACTS, LiveServer, env_for, http_login, run_manage, save_screenshot
 from tests.test_closed_loop import on_duty
-from tests.test_map_page import wait_for
 from tests.test_pipeline import devices_of, drain
 
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
@@ -558,11 +558,11 @@ def test_reports_page_generates_downloads_and_keeps_it_private(world: Stores, br
         assert "万户新村" in page and "兴邦中央公园" not in page  # the police see their own community only
         daily_links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, ".st-daily-link")]
         assert daily_links == [f"{server.url}/api/v1/reports/daily/wanhu/{yesterday.isoformat()}"]
-        browser.find_element(By.ID, "report-generate").click()
-        link = wait_for(browser, "#report-link:not(.st-hidden)", timeout=60)[0]
-        assert "已生成" in browser.find_element(By.ID, "report-status").text
+        click_text(browser, "#report-generate", "")
+        wait_for(browser, "#report-link:not(.st-hidden)")
+        assert "已生成" in text_of(browser, "#report-status")
         save_screenshot(browser, "reports_page_ready")
-        href = link.get_attribute("href")
+        href = until(lambda: browser.find_element(By.ID, "report-link").get_attribute("href"), "the report's link")
         assert href.startswith(f"{server.url}/api/v1/reports/")
         cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
         mine = requests.get(href, cookies=cookies, timeout=30)
