@@ -393,13 +393,14 @@ def close_with_feedback(phone: Any, outcome: str, notes: str) -> None:
     before the press."""
 
     def choose() -> bool:
-        if outcome not in phone.find_element(By.CSS_SELECTOR, ".st-task .st-select").text:
-            options = phone.find_elements(By.CSS_SELECTOR, ".st-task [role=option], .st-task .VirtualizedSelectOption")
-            if not options:  # open the list (a redraw closes it: then it is opened again)
-                phone.find_element(By.CSS_SELECTOR, ".st-task .st-select").click()
-                return False
+        options = phone.find_elements(By.CSS_SELECTOR, ".st-task [role=option], .st-task .VirtualizedSelectOption")
+        if options:  # the list is open (its options are text of the select too): pick the outcome
             next(o for o in options if outcome in o.text).click()
-        return outcome in phone.find_element(By.CSS_SELECTOR, ".st-task .st-select").text
+            return False  # done only once the list is closed and shows the outcome
+        if outcome in phone.find_element(By.CSS_SELECTOR, ".st-task .st-select").text:
+            return True
+        phone.find_element(By.CSS_SELECTOR, ".st-task .st-select").click()  # open the list (a redraw closes it)
+        return False
 
     def fill_and_press() -> bool:
         until(choose, f"the outcome {outcome}")
