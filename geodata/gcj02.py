@@ -27,6 +27,9 @@ L = TypeVar("L")
 HERE = Path(__file__).resolve().parent
 _A = 6378245.0  # Krasovsky 1940 semi-major axis
 _EE = 0.00669342162296594323  # its eccentricity squared
+# China's bounding box widened by more than the largest shift (< 0.01°): no GCJ-02 position outside it is shifted
+_LON_NEAR = (72.9, 136.1)
+_LAT_NEAR = (17.4, 54.1)
 
 
 @lru_cache(maxsize=1)
@@ -69,15 +72,24 @@ def wgs84_to_gcj02(lat: float, lon: float) -> tuple[float, float]:
 
 
 def gcj02_to_wgs84(lat: float, lon: float) -> tuple[float, float]:
-    """The WGS-84 position of a GCJ-02 one, by fixed-point iteration (error below 1 mm)."""
+    """The WGS-84 position of a GCJ-02 one, by fixed-point iteration (error below 1 mm).
+
+    Near the border a GCJ-02 position can have two WGS-84 ones: a position inside mainland China
+    shifted across the border, and the same position outside, not shifted. The one inside wins, so
+    that every stored position inside China comes back from the map as itself.
+    """
+    if not (_LON_NEAR[0] <= lon <= _LON_NEAR[1] and _LAT_NEAR[0] <= lat <= _LAT_NEAR[1]):
+        return lat, lon
     wlat, wlon = lat, lon
     for _ in range(30):
-        glat, glon = wgs84_to_gcj02(wlat, wlon)
-        dlat, dlon = glat - lat, glon - lon
-        wlat, wlon = wlat - dlat, wlon - dlon
-        if abs(dlat) < 1e-10 and abs(dlon) < 1e-10:
+        # iterate on the shift formula itself: testing the border inside the loop would stop it
+        # (no shift) as soon as an estimate fell outside China
+        dlat, dlon = _delta(wlat, wlon)
+        elat, elon = wlat + dlat - lat, wlon + dlon - lon
+        wlat, wlon = wlat - elat, wlon - elon
+        if abs(elat) < 1e-10 and abs(elon) < 1e-10:
             break
-    return wlat, wlon
+    return (wlat, wlon) if in_mainland_china(wlat, wlon) else (lat, lon)
 
 
 def shift_geojson(obj: Any) -> Any:

@@ -27,6 +27,8 @@ _LETTER = "A-HJ-NP-Z"  # plates use no I and no O
 _ORDINARY = re.compile(rf"^[{PROVINCES}][{_LETTER}][{_LETTER}0-9]{{4}}[{_LETTER}0-9挂学警港澳领]$")
 _NEV_SMALL = re.compile(rf"^[{PROVINCES}][{_LETTER}][DABCEFGHJK][{_LETTER}0-9][0-9]{{4}}$")
 _NEV_LARGE = re.compile(rf"^[{PROVINCES}][{_LETTER}][0-9]{{5}}[DABCEFGHJK]$")
+# ASCII digits only: str.isdigit() and int() also take other scripts' digits (٣, ३), which NFKC keeps
+_ID_CHARS = re.compile(r"[0-9]{17}[0-9X]")
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 _LANDLINE = re.compile(r"^0[1-9][0-9]{1,2}-?[1-9][0-9]{6,7}$")
 
@@ -49,7 +51,7 @@ def id_number(value: Any) -> str:
     text = normalise_text(str(value)).upper().replace(" ", "")
     if len(text) != 18:
         raise InvalidInput(key="validate.id.length", n=len(text))
-    if not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
+    if not _ID_CHARS.fullmatch(text):
         raise InvalidInput(key="validate.id.digits")
     if ric.calc_check_digit(text) != text[17]:
         raise InvalidInput(key="validate.id.check")

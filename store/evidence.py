@@ -14,9 +14,10 @@ import re
 from pathlib import Path
 
 from core.settings import Settings
+from store.keys import COMMUNITY_ID
 
 EVIDENCE_ID = re.compile(r"^[0-9a-f]{32}$")
-COMMUNITY_FOLDER = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # a community id that is safe as a folder name
+COMMUNITY_FOLDER = COMMUNITY_ID  # a community id is safe as a folder name
 
 
 def is_evidence_id(value: object) -> bool:

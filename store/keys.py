@@ -7,7 +7,21 @@ or pipeline without CROSSSLOT errors. Only the registry of communities is global
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
+
+# What a community id is (the importer's ids: wanhu, xingbang): such an id is its own hash tag.
+COMMUNITY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+@lru_cache(maxsize=4096)
+def hash_tag(community: str) -> str:
+    """The Redis Cluster hash tag of a community's keys: the id itself, or, for an id that is not one
+    (a ``}`` in it would end the tag early and let two communities share keys), ``~`` and its UTF-8 in hex."""
+    if COMMUNITY_ID.fullmatch(community):
+        return community
+    return "~" + community.encode("utf-8", "surrogatepass").hex()
 
 
 @dataclass(frozen=True)
@@ -17,7 +31,7 @@ class Keys:
     prefix: str = "st"
 
     def _c(self, community: str, name: str) -> str:
-        return f"{self.prefix}:{{{community}}}:{name}"
+        return f"{self.prefix}:{{{hash_tag(community)}}}:{name}"
 
     # --- global -------------------------------------------------------------------------
     @property

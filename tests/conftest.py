@@ -289,7 +289,7 @@ class LiveServer:
         )
         self._wait()
 
-    def _wait(self, timeout: float = 60) -> None:
+    def _wait(self, timeout: float = 180) -> None:  # generous: a loaded 2-core machine starts it slowly
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -300,7 +300,8 @@ class LiveServer:
                         return
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError(f"serve did not answer: {self.log.read_text()}")
+        self.stop()  # never leave a server behind
+        raise RuntimeError(f"serve did not answer in {timeout:.0f} s: {self.log.read_text()}")
 
     def stop(self) -> None:
         """Stop the server."""
@@ -457,7 +458,7 @@ def browser_login(driver: object, base_url: str, username: str, password: str = 
     driver.find_element(By.NAME, "username").send_keys(username)  # type: ignore[attr-defined]
     driver.find_element(By.NAME, "password").send_keys(password)  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while "/login" in driver.current_url and time.monotonic() < deadline:  # type: ignore[attr-defined]
         time.sleep(0.1)
 

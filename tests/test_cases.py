@@ -24,8 +24,8 @@ from memory.case_export import verify
 from memory.search import SearchQuery, search
 from registry.models import Device, Grid
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, run_manage, save_screenshot
-from tests.test_notify import wait_for_text
+from tests.browser import browser_login, until, wait_text
+from tests.conftest import LiveServer, run_manage, save_screenshot
 
 pytestmark = pytest.mark.also_on_pg
 
@@ -232,27 +232,25 @@ def test_the_cases_page_opens_a_case_and_adds_a_note(world: Stores, browser: Any
     try:
         browser_login(browser, server.url, "police.wanhu")
         browser.get(server.url + "/cases")
-        wait_for_text(browser, ".st-case-list", "东门走失犬只")
+        wait_text(browser, ".st-case-list", "东门走失犬只")
         assert "案件" in browser.find_element(By.CSS_SELECTOR, ".st-header").text  # the nav link
         browser.find_element(By.LINK_TEXT, "东门走失犬只").click()
-        wait_for_text(browser, ".st-case-pins", "门锁开锁")
+        wait_text(browser, ".st-case-pins", "门锁开锁")
         pinned = browser.find_element(By.CSS_SELECTOR, ".st-case-pin").text
         assert "单元" in pinned  # the household's address, not its id
         browser.find_element(By.ID, "case-note-text").send_keys("19:40 随住户从东门离开")
         browser.find_element(By.ID, "case-add-note").click()
-        wait_for_text(browser, ".st-case-notes", "19:40 随住户从东门离开")
-        wait_for_text(browser, "#case-message", "已保存")
-        wait_for_text(browser, "#case-list", "备注 1")
+        wait_text(browser, ".st-case-notes", "19:40 随住户从东门离开")
+        wait_text(browser, "#case-message", "已保存")
+        wait_text(browser, "#case-list", "备注 1")
         save_screenshot(browser, "cases_page")
         downloads = tmp_path / "downloads"
         downloads.mkdir()
         browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
         browser.find_element(By.ID, "case-export-zip").click()
-        wait_for_text(browser, "#case-export-message", "已导出")
+        wait_text(browser, "#case-export-message", "已导出")
         zipped = downloads / f"{case_id}.zip"
-        deadline = time.monotonic() + 30
-        while not zipped.is_file() and time.monotonic() < deadline:  # the browser writes it after the reply
-            time.sleep(0.1)
+        until(zipped.is_file, "the browser to write the download")  # it writes it after the reply
         with zipfile.ZipFile(zipped) as archive:
             names = sorted(archive.namelist())
             manifest = json.loads(archive.read("manifest.json"))

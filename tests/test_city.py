@@ -27,8 +27,9 @@ from registry.models import Community, Device, Household, Person
 from reports.collect import collect
 from reports.request import build_request
 from store.stores import Stores
-from tests.conftest import DEMO_PASSWORD, LiveServer, browser_login, run_manage, save_screenshot
-from tests.test_map_page import severe_errors, wait_for
+from tests.browser import browser_login, dispatch_click, settled, text_of, until, wait_for
+from tests.conftest import DEMO_PASSWORD, LiveServer, run_manage, save_screenshot
+from tests.test_map_page import severe_errors
 from tests.test_pipeline import devices_of, drain
 
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
@@ -129,16 +130,12 @@ def test_the_city_command_centre_lands_on_the_city_and_drills_into_a_community(w
         points = wait_for(browser, "path.st-city-point", minimum=2)
         assert "/city" in browser.current_url
         assert len(browser.find_elements(By.CSS_SELECTOR, "path.st-city-critical")) == 1
-        assert "有高危警情的小区" in browser.find_element(By.ID, "city-kpis").text
+        assert "有高危警情的小区" in text_of(browser, "#city-kpis")
         wait_for(browser, "#city-chart-top .barlayer")
-        time.sleep(0.5)
+        settled(browser)
         save_screenshot(browser, "city_two_communities_zh")
-        critical = browser.find_element(By.CSS_SELECTOR, "path.st-city-critical")
-        browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", critical)
-        deadline = time.monotonic() + 15
-        while "community=wanhu" not in browser.current_url and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert "community=wanhu" in browser.current_url
+        dispatch_click(browser, "path.st-city-critical")
+        until(lambda: "community=wanhu" in browser.current_url, "Wanhu's sand-table to open")
         wait_for(browser, "path.st-bld", minimum=128)  # Wanhu Xincun's sand-table
         assert len(points) == 2
         assert severe_errors(browser) == []

@@ -7,13 +7,11 @@ import datetime as dt
 import json
 import math
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from sqlalchemy import delete, select
 from stdnum.cn import ric
@@ -34,8 +32,18 @@ from ingest.directory import Directory
 from registry import importers
 from registry.models import Guard, Person, PersonTag, Residency
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, new_browser, save_screenshot
-from tests.test_map_page import click_text, wait_for
+from tests.browser import (
+    browser_login,
+    click_button_of,
+    click_text,
+    press,
+    text_of,
+    type_into,
+    until,
+    wait_for,
+    wait_text,
+)
+from tests.conftest import LiveServer, new_browser, save_screenshot
 from tests.test_pipeline import devices_of
 from tests.test_wall import feed, now_ms
 
@@ -379,74 +387,31 @@ def test_two_registrations_of_one_id_number_at_once_register_one_person(world: S
     assert len(registered(world, number)) == 1
 
 
-def close_with_feedback(phone: Any, outcome: str, notes: str, timeout: float = 30.0) -> None:
+def close_with_feedback(phone: Any, outcome: str, notes: str) -> None:
     """Choose the outcome, write the notes and press 反馈并办结 on the task card; the list may be
     drawn again meanwhile (a refresh), so every element is found afresh and the form is checked
     before the press."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            select = phone.find_element(By.CSS_SELECTOR, ".st-task .st-select")
-            if outcome not in select.text:
-                select.click()
-                options = wait_for(phone, ".st-task [role=option], .st-task .VirtualizedSelectOption")
-                next(o for o in options if outcome in o.text).click()
-            area = phone.find_element(By.CSS_SELECTOR, ".st-task textarea")
-            if area.get_attribute("value") != notes:
-                area.clear()
-                area.send_keys(notes)
-            if outcome in phone.find_element(By.CSS_SELECTOR, ".st-task .st-select").text and (
-                phone.find_element(By.CSS_SELECTOR, ".st-task textarea").get_attribute("value") == notes
-            ):
-                phone.find_element(By.XPATH, "//button[normalize-space()='反馈并办结']").click()
-                return
-        except (StaleElementReferenceException, StopIteration):
-            pass  # drawn again under us: find everything afresh
-        if time.monotonic() > deadline:
-            raise AssertionError("the close form could not be filled in")
 
+    def choose() -> bool:
+        options = phone.find_elements(By.CSS_SELECTOR, ".st-task [role=option], .st-task .VirtualizedSelectOption")
+        if options:  # the list is open (its options are text of the select too): pick the outcome
+            next(o for o in options if outcome in o.text).click()
+            return False  # done only once the list is closed and shows the outcome
+        if outcome in phone.find_element(By.CSS_SELECTOR, ".st-task .st-select").text:
+            return True
+        phone.find_element(By.CSS_SELECTOR, ".st-task .st-select").click()  # open the list (a redraw closes it)
+        return False
 
-def click_button_of(driver: Any, css: str, text: str, timeout: float = 30.0) -> None:
-    """Press the button inside the element matching css that holds text (found afresh on each try:
-    the panel may be drawn again between the find and the click)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            row = next(e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text)
-            row.find_element(By.TAG_NAME, "button").click()
-            return
-        except (StaleElementReferenceException, StopIteration):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {css} with {text!r} to press") from None
-            time.sleep(0.2)
+    def fill_and_press() -> bool:
+        until(choose, f"the outcome {outcome}")
+        type_into(phone, ".st-task textarea", notes)
+        # a redraw between the checks and the press would lose the form: check both once more
+        if not choose() or phone.find_element(By.CSS_SELECTOR, ".st-task textarea").get_attribute("value") != notes:
+            return False
+        phone.find_element(By.XPATH, "//button[normalize-space()='反馈并办结']").click()
+        return True
 
-
-def wait_text(driver: Any, css: str, text: str, timeout: float = 30.0) -> str:
-    """Wait until the elements matching css hold text (re-found on every look)."""
-    deadline = time.monotonic() + timeout
-    seen = ""
-    while time.monotonic() < deadline:
-        try:
-            seen = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
-        except StaleElementReferenceException:
-            continue
-        if text in seen:
-            return seen
-        time.sleep(0.2)
-    raise AssertionError(f"{css}: wanted {text!r}, saw {seen!r}")
-
-
-def press(driver: Any, label: str, timeout: float = 30.0) -> None:
-    """Press the button labelled label (found afresh when the page redraws it under the click)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']").click()
-            return
-        except (StaleElementReferenceException, NoSuchElementException):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no button {label!r} to press") from None
-            time.sleep(0.2)
+    until(fill_and_press, "the close form to be filled in and sent")
 
 
 @pytest.mark.browser
@@ -468,7 +433,7 @@ def test_an_alert_from_creation_to_closed_in_two_sessions(world: Stores, browser
         browser.get(server.url + "/console")
         click_text(browser, ".st-row", "烟感报警")
         wait_for(browser, ".st-detail-type")
-        browser.find_element(By.CSS_SELECTOR, "#console-note").send_keys("已电话联系住户")
+        type_into(browser, "#console-note", "已电话联系住户")
         press(browser, "确认")
         wait_for(browser, ".st-msg-ok")
         click_button_of(browser, ".st-suggest", "网格员")
@@ -522,8 +487,8 @@ def test_a_task_changed_on_another_device_meanwhile_says_so_in_chinese(world: St
             kind="user", id="grid.wanhu-G1", role="grid_worker", community="wanhu", grid="wanhu-G1", guard=guard_id
         )
         loop.task_action(worker, task.id, "accept", version=task.version)
-        browser.find_element(By.XPATH, "//button[normalize-space()='接单']").click()
-        message = wait_for(browser, ".st-msg-error")[0].text
+        press(browser, "接单")
+        message = text_of(browser, ".st-msg-error")
         save_screenshot(browser, "tasks_conflict_zh")
     finally:
         server.stop()

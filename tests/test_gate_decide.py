@@ -5,14 +5,12 @@ gates — over the real app with the real Redis and SQL."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
@@ -34,7 +32,8 @@ from registry import watchlist
 from registry.demo import WANTED_ID
 from registry.models import Device, Person, Vehicle
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, ingest_token, run_manage, save_screenshot
+from tests.browser import browser_login, wait_text
+from tests.conftest import LiveServer, ingest_token, run_manage, save_screenshot
 from tests.test_closed_loop import TenantTask, new_id_number, register, tenant_tasks
 from tests.test_gates import HOUSEHOLD, PROPERTY, VISITOR_ID, face, gate, now_at, request
 from tests.test_rules import T0, M, Scenario
@@ -313,20 +312,6 @@ def test_only_approvers_revoke(gates: Gates) -> None:
     with pytest.raises(InvalidInput):
         Visitors(gates.world).revoke(PROPERTY, pass_id, reason=" ")
     assert gates.face(id_number=VISITOR_ID)["reason"] == "pass"
-
-
-def wait_text(browser: Any, css: str, text: str, timeout: float = 30.0) -> Any:
-    """The first element matching css whose text contains text (re-found after each Dash render)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for element in browser.find_elements(By.CSS_SELECTOR, css):
-            try:
-                if text in element.text:
-                    return element
-            except StaleElementReferenceException:
-                continue
-        time.sleep(0.2)
-    raise AssertionError(f"{css} with {text!r} not found")
 
 
 @pytest.mark.browser

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 import requests
@@ -23,8 +22,8 @@ from gates.service import FieldErrors, PassRequest, Visitors
 from ingest.directory import Directory
 from registry.models import Device, Household
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, save_screenshot
-from tests.test_map_page import wait_for
+from tests.browser import browser_login, click_button_of, text_of, until, wait_for
+from tests.conftest import LiveServer, save_screenshot
 from tests.test_rules import T0, M, Scenario
 
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
@@ -294,8 +293,7 @@ def test_the_visitor_form_and_the_approval_page(world: Stores, browser) -> None:
             "valid_to": (start + dt.timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M"),
         }
         fill({"visitor_name": "访客乙", "id_number": "110105194912310021", "phone": "13912345678", **window})
-        errors = wait_for(browser, ".st-field-error")
-        assert "身份证号有误" in errors[0].text  # in the page's language
+        assert "身份证号有误" in text_of(browser, ".st-field-error")  # in the page's language
         assert (
             browser.find_element(By.CSS_SELECTOR, "form#invite [name=visitor_name]").get_attribute("value") == "访客乙"
         )
@@ -306,19 +304,17 @@ def test_the_visitor_form_and_the_approval_page(world: Stores, browser) -> None:
 
         browser_login(browser, server.url, "property.wanhu")
         browser.get(server.url + "/tasks")
-        row = wait_for(browser, ".st-approval")[0]
-        assert "访客乙" in row.text and VISITOR_ID not in row.text
-        row.find_element(By.XPATH, ".//button[normalize-space()='通过']").click()
+        row = text_of(browser, ".st-approval", text="访客乙")
+        assert VISITOR_ID not in row
+        click_button_of(browser, ".st-approval", "访客乙", label="通过")
         wait_for(browser, ".st-msg-ok")
         save_screenshot(browser, "property_visitor_approved")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+
+        def status() -> str | None:
             with world.sessions() as session:
-                status = session.scalars(select(VisitorPass.status)).first()
-            if status == "approved":
-                break
-            time.sleep(0.2)
-        assert status == "approved"
+                return session.scalars(select(VisitorPass.status)).first()
+
+        until(lambda: status() == "approved", "the pass approved in the registry")
         page = requests.get(resident_link(world, HOUSEHOLD, server.url), timeout=30).text
         assert "已通过" in page
     finally:

@@ -31,9 +31,9 @@ from registry.models import Building, Device, Guard, Person
 from reports.request import build_request
 from reports.service import make_report
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, http_login, new_browser, save_screenshot
+from tests.browser import browser_login, settled, text_of, wait_for
+from tests.conftest import LiveServer, http_login, new_browser, save_screenshot
 from tests.test_closed_loop import on_duty
-from tests.test_map_page import wait_for
 from tests.test_wall import feed, now_ms
 
 POLICE = Principal(kind="user", id="police.wanhu", role="police", community="wanhu", name="万户新村社区民警")
@@ -322,14 +322,6 @@ def today() -> str:
 # --- the phone ------------------------------------------------------------------------------------
 
 
-def settled(driver: Any, timeout: float = 15.0) -> None:
-    """Wait until the map has finished moving (Leaflet's zoom and pan animations are over)."""
-    deadline = time.monotonic() + timeout
-    moving = ".leaflet-zoom-anim, .leaflet-pan-anim"
-    while driver.find_elements(By.CSS_SELECTOR, moving) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
 @pytest.mark.browser
 def test_a_grid_worker_signs_in_and_lands_on_their_map_on_a_phone(scene: Scene) -> None:
     server = LiveServer(scene.world.settings)
@@ -342,12 +334,9 @@ def test_a_grid_worker_signs_in_and_lands_on_their_map_on_a_phone(scene: Scene) 
         wait_for(phone, ".st-mymap-target-selected")
         wait_for(phone, "path.st-mymap-route")
         wait_for(phone, "path.st-bld", minimum=3)
-        deadline = time.monotonic() + 20
-        while "步行约" not in phone.find_element(By.ID, ids.MYMAP_INFO).text and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert "步行约" in phone.find_element(By.ID, ids.MYMAP_INFO).text
-        choice = wait_for(phone, ".st-mymap-chosen")[0]
-        assert "烟感报警" in choice.text and "幢" in choice.text
+        text_of(phone, f"#{ids.MYMAP_INFO}", text="步行约")
+        choice = text_of(phone, ".st-mymap-chosen")
+        assert "烟感报警" in choice and "幢" in choice
         body = phone.find_element(By.TAG_NAME, "body").text
         assert raw_ids(body) == []
         settled(phone)

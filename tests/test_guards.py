@@ -30,9 +30,9 @@ from simulator.run import keep_roster
 from simulator.world import load_world
 from store.sql import utcnow
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, new_browser, run_manage, save_screenshot
+from tests.browser import browser_login, click_text, press, text_of, type_into, until, wait_for
+from tests.conftest import LiveServer, new_browser, run_manage, save_screenshot
 from tests.test_closed_loop import POLICE, on_duty, place_guard, smoke_alert
-from tests.test_map_page import click_text, wait_for
 from tests.test_wall import now_ms
 
 PASSWORD = "guardpass2026"
@@ -387,13 +387,19 @@ def test_a_guard_checks_in_reads_the_handover_and_checks_out_on_the_phone(world:
     try:
         browser_login(phone, server.url, "guard.wanhu-GD15")
         assert phone.current_url.endswith("/tasks")  # the tasks page is where a guard lands
-        assert "不在岗" in wait_for(phone, ".st-duty-off")[0].text
-        phone.find_element(By.XPATH, "//button[normalize-space()='签到上岗']").click()
+        assert "不在岗" in text_of(phone, ".st-duty-off")
+        press(phone, "签到上岗")
         wait_for(phone, ".st-duty-checkin")
-        notes = [e.text for e in wait_for(phone, ".st-handover")]
-        assert any("3号楼北侧路灯不亮，已报物业" in n and guard(world, "wanhu-GD35").name in n for n in notes)
-        phone.find_element(By.CSS_SELECTOR, ".st-duty textarea").send_keys("巡逻完毕，无异常")
-        phone.find_element(By.XPATH, "//button[normalize-space()='签退交班']").click()
+        handed_over = guard(world, "wanhu-GD35").name
+        until(
+            lambda: any(
+                "3号楼北侧路灯不亮，已报物业" in e.text and handed_over in e.text
+                for e in phone.find_elements(By.CSS_SELECTOR, ".st-handover")
+            ),
+            "the handover note of the guard before",
+        )
+        type_into(phone, ".st-duty textarea", "巡逻完毕，无异常")
+        press(phone, "签退交班")
         wait_for(phone, ".st-duty-off")
         save_screenshot(phone, "tasks_duty_checked_out")
         phone.get(server.url + "/")  # the start page takes a guard to their tasks page (auth.policy.landing_page) …
@@ -401,10 +407,7 @@ def test_a_guard_checks_in_reads_the_handover_and_checks_out_on_the_phone(world:
         assert phone.current_url.endswith("/tasks")
         assert "无权访问" not in phone.find_element(By.TAG_NAME, "body").text
         phone.get(server.url + "/console")  # … which is all a guard has
-        deadline = time.monotonic() + 20
-        while "无权访问" not in phone.find_element(By.TAG_NAME, "body").text and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert "无权访问" in phone.find_element(By.TAG_NAME, "body").text
+        text_of(phone, "body", text="无权访问")
     finally:
         phone.quit()
         server.stop()

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 import requests
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from sqlalchemy import select
@@ -23,9 +21,9 @@ from closedloop.models import ResidentReport, Task
 from closedloop.service import Loop
 from registry.models import Guard, Household
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, http_login, new_browser, save_screenshot
+from tests.browser import browser_login, click_text, wait_text
+from tests.conftest import LiveServer, http_login, new_browser, save_screenshot
 from tests.test_closed_loop import on_duty
-from tests.test_map_page import click_text, wait_for
 from tests.test_rules import T0, Ids, M, Scenario, ids  # noqa: F401  (ids: the fixture)
 from tests.test_wall import feed, now_ms
 
@@ -274,9 +272,8 @@ def test_a_call_entered_in_the_console_is_placed_refused_by_field_and_selected(
     wait_text(browser, ".st-detail-type", "居民报警求助")
     wait_text(browser, ".st-evidence", "139****5678")
 
-    wait_for(browser, "details.st-incident > summary")[0].click()
-    submit = browser.find_element(By.ID, "incident-submit")
-    submit.click()
+    click_text(browser, "details.st-incident > summary", "")
+    click_text(browser, "#incident-submit", "")
     wait_text(browser, "#incident-error-summary", "请填写警情摘要")
     browser.find_element(By.ID, "incident-summary").send_keys("楼上住户家中传出呼救声")
     browser.find_element(By.ID, "incident-submit").click()
@@ -339,21 +336,6 @@ def test_browser_b_a_resident_watches_their_call_move_until_the_feedback(world: 
             assert session.get(Task, task.id).status == "closed"  # type: ignore[union-attr]
     finally:
         driver.quit()
-
-
-def wait_text(driver: Any, css: str, text: str, timeout: float = 30.0) -> str:
-    """Wait until an element matching css holds text (re-found on every look: the poll redraws)."""
-    deadline = time.monotonic() + timeout
-    seen = ""
-    while time.monotonic() < deadline:
-        try:
-            seen = " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
-        except StaleElementReferenceException:
-            continue  # redrawn between the find and the read: look again
-        if text in seen:
-            return seen
-        time.sleep(0.2)
-    raise AssertionError(f"{css}: wanted {text!r}, saw {seen!r}")
 
 
 def stage_is(driver: Any, label: str) -> None:

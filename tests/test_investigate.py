@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from shapely import box
@@ -31,7 +30,8 @@ from registry.queries import entity_labels
 from simulator.generate import SLOT_MS, Story, local_midnight, make_story, slot_events
 from simulator.world import World, load_world
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, save_screenshot
+from tests.browser import browser_login, click_text, until
+from tests.conftest import LiveServer, save_screenshot
 
 browser_test = pytest.mark.browser
 
@@ -86,37 +86,27 @@ def server(world: Stores) -> Iterator[LiveServer]:
     live.stop()
 
 
-def wait_until(find: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    """The first truthy answer of find() (elements are found again on every try: Dash re-renders)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            found = find()
-        except StaleElementReferenceException:
-            found = None
-        if found:
-            return found
-        time.sleep(0.2)
-    save_screenshot(BROWSER[0], "investigate_timeout") if BROWSER else None
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def texts(browser: Any, css: str) -> list[str]:
     return [e.text for e in browser.find_elements(By.CSS_SELECTOR, css)]
 
 
 def pick(browser: Any, label: str, picker: str = "inv-place") -> None:
     """Choose an option of a dropdown (the place picker by default) by typing its label."""
-    wait_until(lambda: browser.find_elements(By.ID, picker), "the picker")[0].click()
-    field = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"), "the search")[0]
-    field.send_keys(label)
-    wait_until(
-        lambda: [o for o in browser.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text.strip() == label],
+    click_text(browser, f"#{picker}", "")
+    until(
+        lambda: browser.find_element(By.CSS_SELECTOR, "input.dash-dropdown-search").send_keys(label) or True,
+        "the search",
+    )
+    until(
+        lambda: (
+            next(o for o in browser.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text.strip() == label).click()
+            or True
+        ),
         f"the option {label}",
-    )[0].click()
+    )
     for still_open in browser.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"):  # a multiple choice
         still_open.send_keys(Keys.ESCAPE)
-    wait_until(lambda: label in browser.find_element(By.ID, picker).text, f"{label} picked")
+    until(lambda: label in browser.find_element(By.ID, picker).text, f"{label} picked")
 
 
 def choose(browser: Any, name: str, value: str) -> None:
@@ -158,16 +148,16 @@ def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, s
     BROWSER[:] = [browser]
     browser_login(browser, server.url, "police.wanhu")
     browser.get(server.url + "/investigate?community=wanhu")
-    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
     with world.sessions() as session:
         found = entity_labels(session, [dog.gate, dog.building, dog.person, dog.guard], "zh")
     pick(browser, found[dog.gate])
     pick(browser, found[dog.building])
     browser.find_element(By.ID, "inv-box").click()
-    wait_until(lambda: "米" in browser.find_element(By.ID, "inv-area-text").text, "the rectangle around the picks")
+    until(lambda: "米" in browser.find_element(By.ID, "inv-area-text").text, "the rectangle around the picks")
     custom_window(browser, evening, evening + 90 * MIN_MS)
     browser.find_element(By.ID, "inv-search").click()
-    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".st-inv-entry"), "the timeline")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, ".st-inv-entry"), "the timeline")
     entries = texts(browser, ".st-inv-entry")
     passage = [e for e in entries if found[dog.person] in e and "19:40" in e and "出门" in e]
     assert passage, entries
@@ -186,17 +176,17 @@ def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, s
         if found[dog.person] in e.text and "19:40" in e.text
     )
     row.find_element(By.CSS_SELECTOR, ".st-inv-place").click()
-    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-inv-hl.st-inv-m-face"), "the highlighted marker")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-inv-hl.st-inv-m-face"), "the highlighted marker")
     assert browser.find_elements(By.CSS_SELECTOR, ".st-inv-entry.st-inv-selected")
     # the filter by kind hides the guards
     choose(browser, "inv-kinds", "guard")
-    wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, "path.st-inv-m-guard"), "the guards hidden")
+    until(lambda: not browser.find_elements(By.CSS_SELECTOR, "path.st-inv-m-guard"), "the guards hidden")
     choose(browser, "inv-kinds", "guard")
-    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-inv-m-guard"), "the guards back")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-inv-m-guard"), "the guards back")
     # saved as a case, the passage pinned to it (memory.cases)
     browser.find_element(By.ID, "inv-case-name").send_keys("东门遛狗走失")
     browser.find_element(By.ID, "inv-save").click()
-    link = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#inv-case-msg a.st-inv-caselink"), "the case")[0]
+    link = until(lambda: browser.find_elements(By.CSS_SELECTOR, "#inv-case-msg a.st-inv-caselink"), "the case")[0]
     href = link.get_attribute("href")
     assert "/cases?case=" in href
     passage_row = next(
@@ -205,15 +195,15 @@ def test_the_dog_walk_at_the_east_gate_and_the_guard_who_passed(world: Stores, s
         if found[dog.person] in e.text and "19:40" in e.text
     )
     passage_row.find_element(By.CSS_SELECTOR, ".st-inv-pin").click()
-    wait_until(lambda: "已钉选到案件" in browser.find_element(By.ID, "inv-case-msg").text, "the pin")
+    until(lambda: "已钉选到案件" in browser.find_element(By.ID, "inv-case-msg").text, "the pin")
     with world.sessions() as session:
         case = read_case(session, SYSTEM, href.split("case=")[1])
     assert case["name"] == "东门遛狗走失"
     assert [p["item"]["person"] for p in case["pins"]] == [dog.person]
     save_screenshot(browser, "investigate_dog_zh")
     browser.get(server.url + "/lang/en?next=%2Finvestigate%3Fcommunity%3Dwanhu")
-    wait_until(lambda: "Investigate" in " ".join(texts(browser, ".st-subtitle")), "English")
-    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
+    until(lambda: "Investigate" in " ".join(texts(browser, ".st-subtitle")), "English")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
     save_screenshot(browser, "investigate_empty_en")
     browser.get(server.url + "/lang/zh?next=/")
 
@@ -234,7 +224,7 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
     archive(world, barriers)
     browser_login(browser, server.url, "police.wanhu")
     browser.get(server.url + "/investigate?community=wanhu")
-    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld"), "the map's buildings")
     with world.sessions() as session:
         boundary = session.get(Community, "wanhu")
         assert boundary is not None
@@ -244,15 +234,15 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
         "type": "FeatureCollection",
         "features": [{"type": "Feature", "properties": {"type": "rectangle"}, "geometry": outline}],
     }
-    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-draw-draw-rectangle"), "the drawing tools")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-draw-draw-rectangle"), "the drawing tools")
     browser.execute_script("window.dash_clientside.set_props('inv-draw', {geojson: arguments[0]});", drawn)
-    wait_until(lambda: "米" in browser.find_element(By.ID, "inv-area-text").text, "the drawn area")
+    until(lambda: "米" in browser.find_element(By.ID, "inv-area-text").text, "the drawn area")
     custom_window(browser, midnight, midnight + 4 * HOUR_MS)
     browser.find_element(By.ID, "inv-search").click()
-    assert local_text(midnight, "%Y-%m-%d %H:%M") in wait_until(
+    assert local_text(midnight, "%Y-%m-%d %H:%M") in until(
         lambda: browser.find_element(By.ID, "inv-msg").text, "the window searched"
     )
-    row = wait_until(
+    row = until(
         lambda: browser.find_elements(By.CSS_SELECTOR, f"tr[data-plate='{story.night_plate}']"), "the plate's row"
     )[0]
     assert "本周仅此一次出现" in row.text and "外来车辆" in row.text
@@ -264,7 +254,7 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
     ]
     assert residents and not any("本周仅此一次出现" in r.text for r in residents)  # a resident's car is no lead
     row.find_element(By.CSS_SELECTOR, "button").click()
-    title = wait_until(lambda: texts(browser, ".st-inv-followtitle"), "the followed plate")[0]
+    title = until(lambda: texts(browser, ".st-inv-followtitle"), "the followed plate")[0]
     assert story.night_plate in title and "2" in title
     followed = texts(browser, ".st-inv-follow .st-inv-entry")
     assert len(followed) == 2
@@ -273,7 +263,7 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
     assert len(browser.find_elements(By.CSS_SELECTOR, "path.st-inv-follow")) == 2
     choose(browser, "inv-follow-span", "week")  # the week around the night: still those two, nowhere else
     week_from = local_text(midnight - 84 * HOUR_MS + 4 * HOUR_MS // 2, "%m-%d")
-    title = wait_until(
+    title = until(
         lambda: [
             x for x in texts(browser, ".st-inv-followtitle") if x.startswith(f"追踪 {story.night_plate}：{week_from}")
         ],

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
-from tests.conftest import LiveServer, browser_login, save_screenshot
+from tests.browser import browser_login, settled, wait_for
+from tests.conftest import LiveServer, save_screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def wait_for(driver, css: str, minimum: int = 1, timeout: float = 30.0) -> list:
-    deadline = time.monotonic() + timeout
-    found: list = []
-    while time.monotonic() < deadline:
-        found = driver.find_elements(By.CSS_SELECTOR, css)
-        if len(found) >= minimum:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"{css}: {len(found)} found, wanted {minimum}")
-
-
-def click_text(driver, css: str, text: str, timeout: float = 60.0) -> None:
-    """Click the first element matching css whose text holds text, found again whenever the page
-    re-renders it between finding and clicking (a list refreshed by its interval)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            next(e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text).click()
-            return
-        except (StopIteration, StaleElementReferenceException):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{css} with {text!r}: not found to click") from None
-            time.sleep(0.2)
 
 
 def severe_errors(driver) -> list:
@@ -57,7 +30,7 @@ def test_map_page_shows_the_community_by_category(demo_server: LiveServer, brows
     assert "第一网格" in grid_labels
     assert "万户新村" in browser.find_element(By.CSS_SELECTOR, ".st-subtitle").text
     assert "出租房" in browser.find_element(By.CSS_SELECTOR, ".st-legend").text
-    time.sleep(0.5)
+    settled(browser)
     assert save_screenshot(browser, "map_wanhu_zh").stat().st_size > 10_000
     assert severe_errors(browser) == []
 
@@ -68,7 +41,7 @@ def test_map_page_in_english_and_the_second_community(demo_server: LiveServer, b
     wait_for(browser, "path.st-bld", minimum=16)
     assert "Xingbang Central Park" in browser.find_element(By.CSS_SELECTOR, ".st-subtitle").text
     assert "Rental" in browser.find_element(By.CSS_SELECTOR, ".st-legend").text
-    time.sleep(0.5)
+    settled(browser)
     save_screenshot(browser, "map_xingbang_en")
     browser.get(demo_server.url + "/lang/zh?next=/")
     assert severe_errors(browser) == []

@@ -25,8 +25,9 @@ from registry.modes import ModePeriod
 from registry.queries import Scope, building_layer, entity_labels
 from store.stores import Stores
 from tests import test_rules
-from tests.conftest import LiveServer, browser_login, run_manage, save_screenshot
-from tests.test_investigate import pick, wait_until
+from tests.browser import browser_login, text_of, until
+from tests.conftest import LiveServer, run_manage, save_screenshot
+from tests.test_investigate import pick
 from tests.test_rules import T0, H, Ids, M, Scenario, beat, door
 from upkeep.modes import Modes, person_labels
 
@@ -200,18 +201,18 @@ def test_the_console_sets_modes_and_the_wall_shows_them(world: Stores, ids: Ids,
         browser_login(browser, server.url, "police.wanhu")
         browser.get(server.url + "/console?community=wanhu")
         # the dropdowns' code is loaded on demand: on a busy machine it takes a while
-        wait_until(lambda: browser.find_elements(By.ID, layout_ids.MODES_DEVICE), "the device picker", timeout=90)
-        until = local_text(int(time.time() * 1000) + 30 * H, "%Y-%m-%d %H:%M")
+        until(lambda: browser.find_elements(By.ID, layout_ids.MODES_DEVICE), "the device picker", timeout=90)
+        ends = local_text(int(time.time() * 1000) + 30 * H, "%Y-%m-%d %H:%M")
         pick(browser, device_label, picker=layout_ids.MODES_DEVICE)
-        browser.find_element(By.ID, layout_ids.MODES_UNTIL).send_keys(until)
+        browser.find_element(By.ID, layout_ids.MODES_UNTIL).send_keys(ends)
         browser.find_element(By.ID, layout_ids.MODES_REASON).send_keys("更换镜头")
         browser.find_element(By.ID, layout_ids.MODES_SET_MAINTENANCE).click()
-        row = wait_until(lambda: browser.find_elements(By.ID, f"mode-maintenance-{ids.camera}"), "the maintenance row")
-        assert "维护中 至" in row[0].text and device_label in row[0].text and ids.camera not in row[0].text
+        row = text_of(browser, f"#mode-maintenance-{ids.camera}")
+        assert "维护中 至" in row and device_label in row and ids.camera not in row
         pick(browser, elder_label, picker=layout_ids.MODES_PERSON)
         browser.find_element(By.ID, layout_ids.MODES_REASON).send_keys("住院")
         browser.find_element(By.ID, layout_ids.MODES_SET_AWAY).click()
-        wait_until(lambda: browser.find_elements(By.ID, f"mode-away-{ids.elder}"), "the away row")
+        until(lambda: browser.find_elements(By.ID, f"mode-away-{ids.elder}"), "the away row")
         save_screenshot(browser, "modes_console")
 
         # a bad end is refused in the form, nothing else changes
@@ -220,7 +221,7 @@ def test_the_console_sets_modes_and_the_wall_shows_them(world: Stores, ids: Ids,
         field.send_keys(Keys.DELETE)
         field.send_keys("2020-01-01 08:00")
         browser.find_element(By.ID, layout_ids.MODES_SET_MAINTENANCE).click()
-        wait_until(lambda: "不能早于现在" in browser.find_element(By.ID, layout_ids.MODES_MSG).text, "the refusal")
+        until(lambda: "不能早于现在" in browser.find_element(By.ID, layout_ids.MODES_MSG).text, "the refusal")
 
         # the wall: the camera's marker says so, and the elder's household in the drill-down
         browser.get(server.url + "/")
@@ -231,14 +232,20 @@ def test_the_console_sets_modes_and_the_wall_shows_them(world: Stores, ids: Ids,
                 ActionChains(browser).move_to_element(marker).perform()
             return [e for e in browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip") if "维护中 至" in e.text]
 
-        wait_until(hovered, "the marker's tooltip", timeout=60)
+        until(hovered, "the marker's tooltip", timeout=60)
         save_screenshot(browser, "modes_wall_marker")
-        paths = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld")[127:], "the buildings")
+        paths = until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld")[127:], "the buildings")
         assert paths
-        building = browser.find_elements(By.CSS_SELECTOR, "path.st-bld")[buildings.index(elder_building)]
-        browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", building)
-        away = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".st-drill .st-room-away"), "the away mark")
-        assert "外出 至" in away[0].text and "住院" in away[0].text
+        at = buildings.index(elder_building)
+        until(
+            lambda: browser.execute_script(
+                "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true})); return true;",
+                browser.find_elements(By.CSS_SELECTOR, "path.st-bld")[at],
+            ),
+            "a click on the elder's building",
+        )
+        away = text_of(browser, ".st-drill .st-room-away", text="住院")
+        assert "外出 至" in away
         save_screenshot(browser, "modes_drill_away")
     finally:
         server.stop()

@@ -14,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
@@ -36,9 +35,9 @@ from registry.models import Building, Household
 from registry.queries import household_labels
 from reports.calc import Step, is_human
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, free_port, new_browser, run_manage, save_screenshot
+from tests.browser import browser_login, text_of, until, wait_for, wait_text
+from tests.conftest import LiveServer, free_port, new_browser, run_manage, save_screenshot
 from tests.test_closed_loop import on_duty
-from tests.test_map_page import wait_for
 from tests.test_pipeline import devices_of
 from tests.test_wall import feed, now_ms
 
@@ -449,34 +448,13 @@ def households_in_two_grids(world: Stores) -> tuple[tuple[str, str], tuple[str, 
     return (first[0], str(first[1])), (second[0], str(second[1]))
 
 
-def wait_for_text(driver: Any, css: str, text: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if any(text in e.text for e in driver.find_elements(By.CSS_SELECTOR, css)):
-                return
-        except StaleElementReferenceException:
-            continue  # re-rendered meanwhile: find it again
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} not in {css}")
-
-
 def notice_texts(driver: Any) -> str:
     return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, "#notify-list .st-notice"))
 
 
-def wait_for_notice(driver: Any, text: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    shown = ""
-    while time.monotonic() < deadline:
-        try:
-            shown = notice_texts(driver)
-        except StaleElementReferenceException:
-            continue  # re-rendered meanwhile: read it again
-        if text in shown:
-            return shown
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} not shown; shown: {shown!r}")
+def wait_for_notice(driver: Any, text: str) -> str:
+    """The notices shown, once they hold text."""
+    return text_of(driver, "#notify-list .st-notice", text=text)
 
 
 @pytest.mark.browser
@@ -505,10 +483,10 @@ def test_in_app_notification_reaches_the_right_people_only(world: Stores, notifi
         )
         shown = wait_for_notice(driver, f"{label_a} 烟感报警 (紧急)")
         assert label_b not in shown  # an elder alert is not the property office's
-        deadline = time.monotonic() + 10
-        while driver.find_element(By.TAG_NAME, "html").get_attribute("data-notify-rang") is None:
-            assert time.monotonic() < deadline, "no alarm for a critical notification"
-            time.sleep(0.2)
+        until(
+            lambda: driver.find_element(By.TAG_NAME, "html").get_attribute("data-notify-rang") is not None,
+            "the alarm of a critical notification",
+        )
 
         browser_login(driver, server.url, f"grid.{grid_b}")
         driver.get(server.url + "/tasks")
@@ -524,8 +502,8 @@ def test_in_app_notification_reaches_the_right_people_only(world: Stores, notifi
         dead.close()
         browser_login(driver, server.url, "police.wanhu")
         driver.get(server.url + "/console")
-        wait_for_text(driver, "#notify-list", "投递失败的通知 2 条")
-        wait_for_text(driver, "#notify-list", f"110平台：万户新村 {label_a} 烟感报警 (紧急)")
+        wait_text(driver, "#notify-list", "投递失败的通知 2 条")
+        wait_text(driver, "#notify-list", f"110平台：万户新村 {label_a} 烟感报警 (紧急)")
         save_screenshot(driver, "notify-console")
     finally:
         driver.quit()

@@ -19,18 +19,9 @@ from closedloop.service import Loop
 from notify.inbox import notices_for
 from registry.models import Guard
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, new_browser, run_manage, save_screenshot
-from tests.test_closed_loop import (
-    POLICE,
-    click_button_of,
-    close_with_feedback,
-    on_duty,
-    place_guard,
-    press,
-    smoke_alert,
-    wait_text,
-)
-from tests.test_map_page import wait_for
+from tests.browser import browser_login, click_button_of, click_text, press, wait_for, wait_text
+from tests.conftest import LiveServer, new_browser, run_manage, save_screenshot
+from tests.test_closed_loop import POLICE, close_with_feedback, on_duty, place_guard, smoke_alert
 
 PASSWORD = "volunteer-pass-2026"
 
@@ -65,7 +56,7 @@ def test_a_phone_call_reaches_a_guard_linked_a_minute_earlier_who_closes_it_from
         # the station takes a phone call and enters it at the console
         browser_login(browser, server.url, "police.wanhu")
         browser.get(server.url + "/console")
-        wait_for(browser, "details.st-incident > summary", timeout=60)[0].click()  # a fresh server's first console
+        click_text(browser, "details.st-incident > summary", "")  # a fresh server's first console: slow
         browser.find_element(By.ID, "incident-summary").send_keys("来电：楼道内有人晕倒")
         browser.find_element(By.ID, "incident-address").send_keys("52幢2单元402室" + Keys.ENTER)
         wait_text(browser, "#incident-place", "52幢2单元402室")
@@ -89,13 +80,13 @@ def test_a_phone_call_reaches_a_guard_linked_a_minute_earlier_who_closes_it_from
         press(phone, "接单")
         wait_for(phone, ".st-task-accepted")
         place_guard(world, wearable, alert["location"]["lat"], alert["location"]["lon"])
-        wait_for(phone, ".st-task-on_scene", timeout=60)
+        wait_for(phone, ".st-task-on_scene")
         close_with_feedback(phone, "已处置", "老人低血糖晕倒，已送医")
         wait_for(phone, ".st-msg-ok")
         save_screenshot(phone, "reach_volunteer_closed")
 
         # the console, still open, shows the whole timeline
-        wait_text(browser, ".st-timeline", "老人低血糖晕倒，已送医", timeout=60)
+        wait_text(browser, ".st-timeline", "老人低血糖晕倒，已送医")
         timeline = wait_text(browser, ".st-timeline", "登记")  # entered by the officer, not detected by a rule
         assert "系统发现" not in timeline and "wanhu-" not in timeline  # and every actor by name
         save_screenshot(browser, "reach_console_timeline")

@@ -42,9 +42,9 @@ from reports.service import make_report
 from reports.typeset import tokens, wrap
 from store.stores import Stores
 from store.stores import Stores as StoresType
-from tests.conftest import ARTIFACTS, LiveServer, browser_login, env_for, http_login, run_manage, save_screenshot
+from tests.browser import browser_login, click_text, text_of, until, wait_for
+from tests.conftest import ARTIFACTS, LiveServer, env_for, http_login, run_manage, save_screenshot
 from tests.test_closed_loop import on_duty
-from tests.test_map_page import wait_for
 from tests.test_pipeline import devices_of, drain
 
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
@@ -568,16 +568,14 @@ def test_reports_page_generates_downloads_and_keeps_it_private(world: Stores, br
         daily_links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, ".st-daily-link")]
         assert daily_links == [f"{server.url}/api/v1/reports/daily/wanhu/{yesterday.isoformat()}"]
         day_text = f"{yesterday.month}月{yesterday.day}日"
-        assert browser.find_element(By.CSS_SELECTOR, ".st-daily-until").text == f"数据截至 {day_text} 23:59"
-        assert (
-            "01:00 补入迟到数据后重新生成（第 2 版）" in browser.find_element(By.CSS_SELECTOR, ".st-daily-again").text
-        )
+        assert text_of(browser, ".st-daily-until") == f"数据截至 {day_text} 23:59"
+        assert "01:00 补入迟到数据后重新生成（第 2 版）" in text_of(browser, ".st-daily-again")
         save_screenshot(browser, "reports_daily_list")
-        browser.find_element(By.ID, "report-generate").click()
-        link = wait_for(browser, "#report-link:not(.st-hidden)", timeout=60)[0]
-        assert "已生成" in browser.find_element(By.ID, "report-status").text
+        click_text(browser, "#report-generate", "")
+        wait_for(browser, "#report-link:not(.st-hidden)")
+        assert "已生成" in text_of(browser, "#report-status")
         save_screenshot(browser, "reports_page_ready")
-        href = link.get_attribute("href")
+        href = until(lambda: browser.find_element(By.ID, "report-link").get_attribute("href"), "the report's link")
         assert href.startswith(f"{server.url}/api/v1/reports/")
         cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
         mine = requests.get(href, cookies=cookies, timeout=30)

@@ -10,7 +10,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, save_screenshot
+from tests.browser import browser_login
+from tests.conftest import LiveServer, save_screenshot
 
 
 def place_checkpoint(browser, dx: int, name: str) -> None:

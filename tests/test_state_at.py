@@ -12,7 +12,6 @@ import urllib.request
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from sqlalchemy import delete, func, select
 
@@ -41,7 +40,8 @@ from layouts.scrubber import (
 from memory.keyframes import Keyframe
 from memory.state import Folded, Frame, _save, live_state, state_at
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, save_screenshot
+from tests.browser import browser_login, click_text, text_of, until, wait_for
+from tests.conftest import LiveServer, save_screenshot
 
 pytestmark = pytest.mark.also_on_pg
 
@@ -235,21 +235,6 @@ def test_a_late_event_rebuilds_the_keyframes_after_it(world: Stores) -> None:
         assert session.scalar(select(Keyframe.at).where(Keyframe.at == edge)) is None
 
 
-def wait_for(driver: Any, css: str, *, text: str = "", minimum: int = 1, timeout: float = 30.0) -> list[Any]:
-    """Elements matching css (and holding text), re-found until there are enough."""
-    deadline = time.monotonic() + timeout
-    found: list[Any] = []
-    while time.monotonic() < deadline:
-        try:
-            found = [e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text]
-        except StaleElementReferenceException:
-            found = []
-        if len(found) >= minimum:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"{css} {text!r}: {len(found)} found, wanted {minimum}")
-
-
 @pytest.mark.browser
 def test_the_wall_replays_a_past_moment_and_goes_back_to_live(world: Stores, browser: Any) -> None:
     c = Community(world, int(time.time() * 1000) - 50 * MINUTE)
@@ -282,22 +267,22 @@ def test_the_wall_replays_a_past_moment_and_goes_back_to_live(world: Stores, bro
         box = browser.find_element(By.ID, SCRUB_TIME)
         box.send_keys(typed)
         browser.find_element(By.ID, SCRUB_GO).click()
-        banner = wait_for(browser, f"#{SCRUB_BANNER}", text=f"回放 {typed}")[0]
-        assert "当时未结警情 1 起" in banner.text
-        card = wait_for(browser, ".st-card.st-sev-critical:not(.st-closed)", text="新警情")[0]
-        assert "烟" in card.text
+        banner = text_of(browser, f"#{SCRUB_BANNER}", text=f"回放 {typed}")
+        assert "当时未结警情 1 起" in banner
+        card = text_of(browser, ".st-card.st-sev-critical:not(.st-closed)", text="新警情")
+        assert "烟" in card
         wait_for(browser, ".st-alert-marker.st-sev-critical")
         wait_for(browser, "path.st-guard-active", minimum=len(c.wearables))
         save_screenshot(browser, "wall_replay")
         # the wall's live polling (every second here) is held: the replay is still what it shows
         assert browser.find_elements(By.CSS_SELECTOR, ".st-card.st-sev-critical:not(.st-closed)")
-        browser.find_element(By.ID, SCRUB_LIVE).click()
+        click_text(browser, f"#{SCRUB_LIVE}", "")
         wait_for(browser, f"#{SCRUB_BANNER}.st-hidden")
         wait_for(browser, ".st-card.st-closed")
-        deadline = time.monotonic() + 15
-        while browser.find_elements(By.CSS_SELECTOR, ".st-card.st-sev-critical:not(.st-closed)"):
-            assert time.monotonic() < deadline, "the live feed still shows the replayed alert"
-            time.sleep(0.2)
+        until(
+            lambda: not browser.find_elements(By.CSS_SELECTOR, ".st-card.st-sev-critical:not(.st-closed)"),
+            "the live feed to leave the replayed alert",
+        )
         save_screenshot(browser, "wall_back_to_live")
     finally:
         server.stop()

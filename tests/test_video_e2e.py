@@ -14,8 +14,8 @@ from sqlalchemy import select
 from registry.models import Building, Device
 from registry.queries import household_labels
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, run_manage, save_screenshot
-from tests.test_map_page import click_text, wait_for
+from tests.browser import browser_login, click_text, wait_for
+from tests.conftest import LiveServer, run_manage, save_screenshot
 from tests.test_video_cli import throws_clip, write_video
 from tests.test_wall import feed
 

@@ -26,9 +26,9 @@ from gates.service import SELF_APPLIED, Visitors
 from layouts import ids
 from registry.address import building_key, room_key, unit_number
 from store.stores import Stores
+from tests.browser import text_of, wait_for
 from tests.conftest import ARTIFACTS, LiveServer, http_login, new_browser
 from tests.test_gates import PROPERTY, VISITOR_ID, face
-from tests.test_map_page import wait_for
 from tests.test_rules import T0, M, Scenario
 
 pytestmark = pytest.mark.also_on_pg  # the tests using settings or world run on PostgreSQL too
@@ -277,12 +277,11 @@ def test_a_visitor_fills_the_form_on_a_phone(world: Stores, live_visit: LiveServ
         full_page(phone, "visit_form_zh")
         form = {k: v for k, v in application().items() if k != "c"}
         fill(form | {"phone": "12345", "valid_from": local(start), "valid_to": local(start + dt.timedelta(hours=2))})
-        error = wait_for(phone, "#error-phone")[0]
-        assert "手机号有误" in error.text
+        assert "手机号有误" in text_of(phone, "#error-phone")
         assert phone.find_element(By.NAME, "visitor_name").get_attribute("value") == "访客丙"
         full_page(phone, "visit_error_zh")
         fill({"phone": "13912345678"})
-        assert "申请已提交" in wait_for(phone, ".st-msg-ok")[0].text
+        assert "申请已提交" in text_of(phone, ".st-msg-ok")
         assert "待审批" in phone.find_element(By.ID, "visit-status").text
         full_page(phone, "visit_sent_zh")
 
@@ -303,15 +302,15 @@ def test_a_visitor_fills_the_form_on_a_phone(world: Stores, live_visit: LiveServ
                 "reason": "Delivering a parcel",
             }
         )
-        assert "sent" in wait_for(phone, ".st-msg-ok")[0].text
+        assert "sent" in text_of(phone, ".st-msg-ok")
         full_page(phone, "visit_sent_en")
         phone.find_element(By.CSS_SELECTOR, "a.st-visit-link").click()
-        assert "Waiting for approval" in wait_for(phone, "#visit-status")[0].text
+        assert "Waiting for approval" in text_of(phone, "#visit-status")
         with world.sessions() as session:
             pass_id = session.scalars(select(VisitorPass.id).where(VisitorPass.visitor_name == "Li Si")).one()
         Visitors(world).decide(PROPERTY, pass_id, approve=False, note="主人不在家 / nobody at home")
         phone.refresh()
-        status = wait_for(phone, "#visit-status")[0].text
+        status = text_of(phone, "#visit-status")
         assert "Rejected" in status and "nobody at home" in status
         full_page(phone, "visit_status_en")
     finally:

@@ -15,8 +15,9 @@ from ingest.service import IngestService
 from layouts import ids
 from registry.demo import WANTED_ID
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, save_screenshot
-from tests.test_map_page import severe_errors, wait_for
+from tests.browser import browser_login, dispatch_click, settled, text_of, until, wait_for
+from tests.conftest import LiveServer, save_screenshot
+from tests.test_map_page import severe_errors
 from tests.test_pipeline import devices_of, drain
 
 pytestmark = pytest.mark.browser
@@ -24,11 +25,6 @@ pytestmark = pytest.mark.browser
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def click(browser, element) -> None:
-    """Click a map feature (markers drawn on top would intercept a real click at its centre)."""
-    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", element)
 
 
 def feed(world: Stores, events: list[dict[str, Any]]) -> None:
@@ -69,14 +65,13 @@ def test_the_wall_shows_figures_feed_guards_and_pulsing_alerts(lived_in: tuple[S
     browser_login(browser, server.url, "police.wanhu")
     browser.get(server.url + "/")
     wait_for(browser, "path.st-bld", minimum=128)
-    card = wait_for(browser, ".st-card.st-sev-critical.st-pulse")[0]
-    assert "烟感报警" in card.text
+    wait_for(browser, ".st-card.st-sev-critical.st-pulse", text="烟感报警")
     assert len(wait_for(browser, "path.st-guard-active", minimum=6)) == 6
     wait_for(browser, ".st-alert-marker.st-sev-critical")
-    kpis = browser.find_element(By.ID, "kpi-panel").text
+    kpis = text_of(browser, "#kpi-panel", text="实有人口")
     assert "实有人口" in kpis and "13,0" in kpis
     wait_for(browser, "#chart-alert-types .bars, #chart-alert-types .barlayer")
-    time.sleep(1.0)
+    settled(browser)
     save_screenshot(browser, "wall_1920_zh")
 
     # a new critical alert while the wall is open: it appears and pulses within a few refreshes
@@ -86,9 +81,9 @@ def test_the_wall_shows_figures_feed_guards_and_pulsing_alerts(lived_in: tuple[S
         world,
         [{"type": "lock.open", "device": lock, "ts": now_ms(), "data": {"method": "face", "id_number": WANTED_ID}}],
     )
-    pulsing = wait_for(browser, ".st-card.st-sev-critical.st-pulse", minimum=2, timeout=15)
-    assert any("在逃人员比中" in c.text for c in pulsing)
-    time.sleep(2.5)  # the flight to the alert
+    wait_for(browser, ".st-card.st-sev-critical.st-pulse", minimum=2)
+    wait_for(browser, ".st-card.st-sev-critical.st-pulse", text="在逃人员比中")
+    settled(browser)  # the flight to the alert
     save_screenshot(browser, "wall_fly_to_alert")
     assert severe_errors(browser) == []
 
@@ -97,10 +92,10 @@ def test_drill_down_masks_per_role(lived_in: tuple[Stores, LiveServer], browser)
     world, server = lived_in
     browser_login(browser, server.url, "police.wanhu")
     browser.get(server.url + "/")
-    click(browser, wait_for(browser, "path.st-bld", minimum=128)[10])
-    panel = wait_for(browser, ".st-drill:not(.st-hidden) .st-room", minimum=10)
-    assert panel
-    police_text = browser.find_element(By.CSS_SELECTOR, ".st-drill").text
+    wait_for(browser, "path.st-bld", minimum=128)
+    dispatch_click(browser, "path.st-bld", 10)
+    wait_for(browser, ".st-drill:not(.st-hidden) .st-room", minimum=10)
+    police_text = text_of(browser, ".st-drill")
     assert "层" in police_text and "单元" in police_text
     assert browser.find_elements(By.CSS_SELECTOR, ".st-room-names")  # police see who lives where
     save_screenshot(browser, "wall_drill_police")
@@ -109,10 +104,11 @@ def test_drill_down_masks_per_role(lived_in: tuple[Stores, LiveServer], browser)
         _, token = create_token(session, scope="role", role="wall", community="wanhu", name="station")
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})  # every host and port
     browser.get(f"{server.url}/wall?kiosk=1&token={token}")
-    click(browser, wait_for(browser, "path.st-bld", minimum=128)[10])
+    wait_for(browser, "path.st-bld", minimum=128)
+    dispatch_click(browser, "path.st-bld", 10)
     wait_for(browser, ".st-drill:not(.st-hidden) .st-room", minimum=10)
     assert browser.find_elements(By.CSS_SELECTOR, ".st-room-names") == []
-    assert "大屏不显示个人信息" in browser.find_element(By.CSS_SELECTOR, ".st-drill").text
+    assert "大屏不显示个人信息" in text_of(browser, ".st-drill")
 
 
 def test_kiosk_at_4k_has_no_chrome(lived_in: tuple[Stores, LiveServer], browser) -> None:
@@ -140,15 +136,16 @@ def test_kiosk_at_4k_has_no_chrome(lived_in: tuple[Stores, LiveServer], browser)
 
         # the legend and the charts' text are drawn for the 4K screen too (legible across the room)
         assert px(browser.find_element(By.CSS_SELECTOR, ".st-legend")) >= 20
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            texts = browser.find_elements(By.CSS_SELECTOR, f"#{ids.CHART_ALERT_TYPES} text")
-            if texts and max(px(e) for e in texts) >= 20:
-                break
-            time.sleep(0.5)
-        else:
-            raise AssertionError("the 24-hour chart's text stayed small on the 4K wall")
-        time.sleep(1.0)
+        until(
+            lambda: (
+                max(
+                    (px(e) for e in browser.find_elements(By.CSS_SELECTOR, f"#{ids.CHART_ALERT_TYPES} text")), default=0
+                )
+                >= 20
+            ),
+            "the 24-hour chart's text drawn large on the 4K wall",
+        )
+        settled(browser)
 
         save_screenshot(browser, "wall_kiosk_3840")
     finally:

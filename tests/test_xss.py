@@ -13,9 +13,9 @@ from auth.service import create_user
 from registry import importers
 from registry.models import Building, Grid
 from store.stores import Stores
-from tests.conftest import LiveServer, browser_login, save_screenshot
+from tests.browser import browser_login, until, wait_for
+from tests.conftest import LiveServer, save_screenshot
 from tests.test_importers import WANHU
-from tests.test_map_page import wait_for
 
 pytestmark = pytest.mark.browser
 PAYLOAD_GRID = '<img src=x onerror="alert(1)">'
@@ -54,8 +54,14 @@ def test_payloads_in_names_are_shown_as_text(stores: Stores, browser) -> None:
         browser.find_element(By.NAME, "username").send_keys('"><script>alert(3)</script>')
         browser.find_element(By.NAME, "password").send_keys("wrong-password-1")
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        time.sleep(0.5)
+        # the form comes back with the name typed in (escaped), and no script ran
+        until(
+            lambda: (
+                "/login" in browser.current_url
+                and browser.find_element(By.NAME, "username").get_attribute("value") == '"><script>alert(3)</script>'
+            ),
+            "the login form back with the name typed in",
+        )
         assert no_dialog(browser)
-        assert browser.find_element(By.NAME, "username").get_attribute("value") == '"><script>alert(3)</script>'
     finally:
         server.stop()

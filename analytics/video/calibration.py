@@ -151,6 +151,13 @@ class Facade:
         floor = min(self.floors, max(1, self.floors - math.floor(fv)))
         return floor, column
 
+    def cell_point(self, floor: int, column: int) -> tuple[float, float]:
+        """The image point at the centre of a floor's column (the inverse of ``cell``)."""
+        u = (column - 0.5) / self.columns
+        v = (self.floors - floor + 0.5) / self.floors
+        x, y = self.to_image(np.array([[u, v]]))[0]
+        return float(x), float(y)
+
     def roi(self, width: int, height: int, align: int = 1) -> tuple[int, int, int, int]:
         """The image region where falls are watched: the façade widened by half a column, down to the frame bottom.
 

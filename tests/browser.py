@@ -1,0 +1,166 @@
+"""What the browser tests do to a page: wait for a condition, never for a time, and find every
+element afresh on each look, because Dash draws a component again whenever a callback or an
+interval refresh answers (an element found before that is stale).
+
+Every wait shares one generous default, ``TIMEOUT``: on a busy 2-core machine a page's first
+render, a worker's answer or a login can take tens of seconds, and a wait that is only as long as
+it takes on an idle machine fails there (issue 21).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
+from selenium.webdriver.common.by import By
+
+from tests import conftest
+
+T = TypeVar("T")
+
+TIMEOUT = 60.0  # seconds: every wait of every browser test, from this one place
+POLL = 0.2  # seconds between two looks
+
+# an element drawn again (stale), not drawn yet (missing) or still under a spinner or an overlay:
+# look again
+NOT_YET = (
+    StaleElementReferenceException,
+    NoSuchElementException,
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+    StopIteration,
+    IndexError,
+)
+
+
+def until(look: Callable[[], T], what: str, timeout: float = TIMEOUT) -> T:
+    """The first truthy answer of ``look()``, asked again while it is falsy or the page is redrawn under it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = look()
+        except NOT_YET:
+            found = None
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(POLL)
+
+
+def _done(action: Callable[[], object]) -> Callable[[], bool]:
+    """``action`` as a look that answers True once it ran through."""
+
+    def look() -> bool:
+        action()
+        return True
+
+    return look
+
+
+def wait_for(driver: Any, css: str, minimum: int = 1, *, text: str = "", timeout: float = TIMEOUT) -> list[Any]:
+    """At least ``minimum`` elements matching css (and holding text). They may be drawn again at any
+    moment: read what you need with ``text_of`` or act with the helpers below rather than keep them."""
+
+    def look() -> list[Any]:
+        found = [e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text]
+        return found if len(found) >= minimum else []
+
+    return until(look, f"{minimum} × {css}" + (f" holding {text!r}" if text else ""), timeout)
+
+
+def text_of(driver: Any, css: str, *, text: str = "", timeout: float = TIMEOUT) -> str:
+    """The text of the elements matching css, read in one look once they hold text (a look the page
+    redraws under is taken again)."""
+    seen: list[str] = []
+
+    def look() -> str:
+        seen[:] = [" ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))]
+        return seen[0] if seen[0] and text in seen[0] else ""
+
+    try:
+        return until(look, f"{css} holding {text!r}", timeout)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; saw {seen[0] if seen else ''!r}") from None
+
+
+def wait_text(driver: Any, css: str, text: str, timeout: float = TIMEOUT) -> str:
+    """The text of the elements matching css, once they hold text."""
+    return text_of(driver, css, text=text, timeout=timeout)
+
+
+def click_text(driver: Any, css: str, text: str, timeout: float = TIMEOUT) -> None:
+    """Click the first element matching css whose text holds text."""
+    until(
+        _done(lambda: next(e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text).click()),
+        f"{css} with {text!r} to click",
+        timeout,
+    )
+
+
+def click_button_of(driver: Any, css: str, text: str, label: str = "", timeout: float = TIMEOUT) -> None:
+    """Press the button (labelled label, else the first one) inside the first element matching css that holds text."""
+    button = f".//button[normalize-space()='{label}']" if label else ".//button"
+
+    def press_it() -> None:
+        row = next(e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text)
+        row.find_element(By.XPATH, button).click()
+
+    until(_done(press_it), f"a button {label!r} in {css} with {text!r}", timeout)
+
+
+def dispatch_click(driver: Any, css: str, index: int = 0, timeout: float = TIMEOUT) -> None:
+    """Click the index-th element matching css by a DOM event (a map feature: markers drawn on top of
+    it would take a real click at its centre)."""
+    until(
+        lambda: driver.execute_script(
+            "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true})); return true;",
+            driver.find_elements(By.CSS_SELECTOR, css)[index],
+        ),
+        f"{css} #{index} to click",
+        timeout,
+    )
+
+
+def settled(driver: Any, timeout: float = TIMEOUT) -> None:
+    """Wait until the map has finished moving (Leaflet's zoom and pan animations are over)."""
+    until(
+        lambda: not driver.find_elements(By.CSS_SELECTOR, ".leaflet-zoom-anim, .leaflet-pan-anim"),
+        "the map to stop moving",
+        timeout,
+    )
+
+
+def press(driver: Any, label: str, timeout: float = TIMEOUT) -> None:
+    """Press the button labelled label."""
+    until(
+        _done(lambda: driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']").click()),
+        f"a button {label!r} to press",
+        timeout,
+    )
+
+
+def type_into(driver: Any, css: str, value: str, timeout: float = TIMEOUT) -> None:
+    """Make the field matching css hold value, typing it again when a redraw wiped it."""
+
+    def look() -> bool:
+        field = driver.find_element(By.CSS_SELECTOR, css)
+        if field.get_attribute("value") != value:
+            field.clear()
+            field.send_keys(value)
+        return bool(driver.find_element(By.CSS_SELECTOR, css).get_attribute("value") == value)
+
+    until(look, f"{css} to hold {value!r}", timeout)
+
+
+def browser_login(driver: Any, base_url: str, username: str, password: str = conftest.DEMO_PASSWORD) -> None:
+    """Sign the browser in through the login form, and wait until the login page is left."""
+    conftest.browser_login(driver, base_url, username, password)
+    until(lambda: "/login" not in driver.current_url, f"{username} to be signed in")
