@@ -256,7 +256,7 @@ def env_for(settings: Settings) -> dict[str, str]:
 def run_manage(
     settings: Settings,
     *args: str,
-    timeout: float = 120,
+    timeout: float = 300,  # a safety net against a hung command, generous for a loaded machine
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run manage.py with these settings; returns the completed process."""

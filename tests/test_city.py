@@ -144,7 +144,7 @@ def test_the_city_command_centre_lands_on_the_city_and_drills_into_a_community(w
 
 
 def test_demo_city_builds_a_valid_city(stores: Stores) -> None:
-    result = run_manage(stores.settings, "demo", "--city", "--city-size", "8", "--json")
+    result = run_manage(stores.settings, "demo", "--city", "--city-size", "8", "--json", timeout=600)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["communities"] == 8
