@@ -1,7 +1,12 @@
-"""Fixed-window rate limits in Redis (shared by every web worker)."""
+"""Rate limits in Redis (shared by every web worker).
+
+A sliding window, estimated from two fixed windows' counts: the current one, plus the previous one
+weighted by how much of it the sliding window still covers. A burst across a window's boundary
+cannot pass twice the limit, as it can with fixed windows."""
 
 from __future__ import annotations
 
+import math
 import time
 
 from core.errors import SandtableError
@@ -18,17 +23,23 @@ class RateLimited(SandtableError):
 
 
 def hit(client: RedisClient, prefix: str, name: str, *, limit: int, window_s: int) -> int:
-    """Count one request against name's window; RateLimited when over the limit."""
+    """Count one request against name's sliding window; RateLimited when over the limit."""
     now = time.time()
     window = int(now // window_s)
+    covered = 1.0 - (now / window_s - window)  # the share of the previous window still inside
     key = f"{prefix}:rl:{name}:{window}"
     pipe = client.pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, window_s * 2)
-    count = int(pipe.execute()[0])
+    pipe.get(f"{prefix}:rl:{name}:{window - 1}")
+    current, _, previous = pipe.execute()
+    count = int(current) + int(previous or 0) * covered
     if count > limit:
-        raise RateLimited(max(1, int((window + 1) * window_s - now) + 1))
-    return count
+        # the earliest moment the window's count falls back under the limit: after this window
+        # ends, once enough of it has slid out
+        sliding_out = window_s * max(0.0, 1.0 - (limit - 1) / int(current))
+        raise RateLimited(max(1, int((window + 1) * window_s - now + sliding_out) + 1))
+    return math.ceil(count)
 
 
 def count_denial(client: RedisClient, keys: Keys, address: str, *, window_s: int, now: float | None = None) -> int:
