@@ -40,8 +40,9 @@ NOT_YET = (
 )
 
 
-def until(look: Callable[[], T], what: str, timeout: float = TIMEOUT) -> T:
-    """The first truthy answer of ``look()``, asked again while it is falsy or the page is redrawn under it."""
+def until(look: Callable[[], T], what: str, timeout: float = TIMEOUT, driver: Any = None) -> T:
+    """The first truthy answer of ``look()``, asked again while it is falsy or the page is redrawn under
+    it. On a timeout the error says what the browser was showing (when given the driver)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -51,8 +52,33 @@ def until(look: Callable[[], T], what: str, timeout: float = TIMEOUT) -> T:
         if found:
             return found
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            state = f"\n{page_state(driver)}" if driver is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{state}")
         time.sleep(POLL)
+
+
+def page_state(driver: Any) -> str:
+    """What the page was when a wait gave up: its address, its visible text (the start), the errors
+    in the browser's console and the Dash requests that failed, so a failure on a loaded machine
+    can be understood from the report alone."""
+    lines: list[str] = []
+    try:
+        lines.append(f"page: {driver.current_url} ({driver.title!r})")
+        body = " ".join(driver.find_element(By.TAG_NAME, "body").text.split())
+        lines.append(f"text: {body[:400]!r}")
+        failed = driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.responseStatus >= 400 || (e.responseStatus === 0 && e.duration > 0 && e.transferSize === 0"
+            " && e.initiatorType === 'fetch'))"
+            ".map(e => e.responseStatus + ' ' + e.name + ' ' + Math.round(e.duration) + 'ms').slice(-10)"
+        )
+        pending = driver.execute_script("return document.querySelectorAll('[data-dash-is-loading=true]').length")
+        lines.append(f"failed requests: {failed}; components loading: {pending}")
+        severe = [entry["message"][:300] for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
+        lines.append(f"console errors: {severe[-5:]}")
+    except Exception as err:  # the browser itself is gone: say so, keep the original failure
+        lines.append(f"(the page could not be read: {type(err).__name__}: {err})")
+    return "\n".join(lines)
 
 
 def _done(action: Callable[[], object]) -> Callable[[], bool]:
@@ -73,7 +99,7 @@ def wait_for(driver: Any, css: str, minimum: int = 1, *, text: str = "", timeout
         found = [e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text]
         return found if len(found) >= minimum else []
 
-    return until(look, f"{minimum} × {css}" + (f" holding {text!r}" if text else ""), timeout)
+    return until(look, f"{minimum} × {css}" + (f" holding {text!r}" if text else ""), timeout, driver)
 
 
 def text_of(driver: Any, css: str, *, text: str = "", timeout: float = TIMEOUT) -> str:
@@ -82,13 +108,14 @@ def text_of(driver: Any, css: str, *, text: str = "", timeout: float = TIMEOUT) 
     seen: list[str] = []
 
     def look() -> str:
-        seen[:] = [" ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))]
-        return seen[0] if seen[0] and text in seen[0] else ""
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        seen[:] = [" ".join(e.text for e in found) if found else f"no element matches {css}"]
+        return seen[0] if found and seen[0] and text in seen[0] else ""
 
     try:
         return until(look, f"{css} holding {text!r}", timeout)
     except AssertionError as err:
-        raise AssertionError(f"{err}; saw {seen[0] if seen else ''!r}") from None
+        raise AssertionError(f"{err}; saw {seen[0] if seen else ''!r}\n{page_state(driver)}") from None
 
 
 def wait_text(driver: Any, css: str, text: str, timeout: float = TIMEOUT) -> str:
@@ -102,6 +129,7 @@ def click_text(driver: Any, css: str, text: str, timeout: float = TIMEOUT) -> No
         _done(lambda: next(e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text).click()),
         f"{css} with {text!r} to click",
         timeout,
+        driver,
     )
 
 
@@ -113,7 +141,7 @@ def click_button_of(driver: Any, css: str, text: str, label: str = "", timeout: 
         row = next(e for e in driver.find_elements(By.CSS_SELECTOR, css) if text in e.text)
         row.find_element(By.XPATH, button).click()
 
-    until(_done(press_it), f"a button {label!r} in {css} with {text!r}", timeout)
+    until(_done(press_it), f"a button {label!r} in {css} with {text!r}", timeout, driver)
 
 
 def dispatch_click(driver: Any, css: str, index: int = 0, timeout: float = TIMEOUT) -> None:
@@ -126,6 +154,7 @@ def dispatch_click(driver: Any, css: str, index: int = 0, timeout: float = TIMEO
         ),
         f"{css} #{index} to click",
         timeout,
+        driver,
     )
 
 
@@ -135,6 +164,7 @@ def settled(driver: Any, timeout: float = TIMEOUT) -> None:
         lambda: not driver.find_elements(By.CSS_SELECTOR, ".leaflet-zoom-anim, .leaflet-pan-anim"),
         "the map to stop moving",
         timeout,
+        driver,
     )
 
 
@@ -144,6 +174,7 @@ def press(driver: Any, label: str, timeout: float = TIMEOUT) -> None:
         _done(lambda: driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']").click()),
         f"a button {label!r} to press",
         timeout,
+        driver,
     )
 
 
@@ -157,10 +188,10 @@ def type_into(driver: Any, css: str, value: str, timeout: float = TIMEOUT) -> No
             field.send_keys(value)
         return bool(driver.find_element(By.CSS_SELECTOR, css).get_attribute("value") == value)
 
-    until(look, f"{css} to hold {value!r}", timeout)
+    until(look, f"{css} to hold {value!r}", timeout, driver)
 
 
 def browser_login(driver: Any, base_url: str, username: str, password: str = conftest.DEMO_PASSWORD) -> None:
     """Sign the browser in through the login form, and wait until the login page is left."""
     conftest.browser_login(driver, base_url, username, password)
-    until(lambda: "/login" not in driver.current_url, f"{username} to be signed in")
+    until(lambda: "/login" not in driver.current_url, f"{username} to be signed in", driver=driver)
