@@ -23,6 +23,7 @@ from registry.models import (
     Device,
     Guard,
     Household,
+    PatrolCheckpoint,
     PatrolRoute,
     Person,
     PersonTag,
@@ -110,12 +111,27 @@ class Directory:
             self._facts.clear()
 
     def _load(self, community: str) -> CommunityFacts:
+        # column reads, not ORM objects: a community's whole registry is read at every worker start
+        # and every ttl_s, and building 20,000 mapped instances (with their selectin relations)
+        # took most of the time
         facts = CommunityFacts(loaded_at=time.monotonic(), loaded_ms=int(time.time() * 1000))
         rooms: dict[tuple[str, int, int], list[tuple[str, str]]] = {}
         with self.sessions() as session:
             units_of = select(Building.id, Building.units).where(Building.community_id == community)
             building_units = dict(session.execute(units_of).tuples().all())
-            for d in session.scalars(select(Device).where(Device.community_id == community)):
+            devices = select(
+                Device.id,
+                Device.type,
+                Device.building_id,
+                Device.household_id,
+                Device.grid_id,
+                Device.lat,
+                Device.lon,
+                Device.floor,
+                Device.silent_hours,
+                Device.config,
+            ).where(Device.community_id == community)
+            for d in session.execute(devices):
                 facts.devices[d.id] = DeviceInfo(
                     id=d.id,
                     type=d.type,
@@ -131,7 +147,10 @@ class Directory:
                     facts.silent_hours[d.id] = d.silent_hours
                 if d.type == "throw_camera" and (facade := Facade.from_config(d.config, building_units)) is not None:
                     facts.facades[d.id] = facade
-            for g in session.scalars(select(Guard).where(Guard.community_id == community)):
+            guards = select(Guard.id, Guard.name, Guard.kind, Guard.grid_id, Guard.device_id, Guard.on_duty).where(
+                Guard.community_id == community
+            )
+            for g in session.execute(guards):
                 facts.guards[g.id] = {
                     "name": g.name,
                     "kind": g.kind,
@@ -141,7 +160,16 @@ class Directory:
                 }
                 if g.device_id:
                     facts.wearables[g.device_id] = g.id
-            for h in session.scalars(select(Household).where(Household.community_id == community)):
+            households = select(
+                Household.id,
+                Household.building_id,
+                Household.grid_id,
+                Household.category,
+                Household.floor,
+                Household.unit,
+                Household.room,
+            ).where(Household.community_id == community)
+            for h in session.execute(households):
                 facts.households[h.id] = {
                     "building": h.building_id,
                     "grid": h.grid_id,
@@ -151,9 +179,11 @@ class Directory:
                     "room": h.room,
                 }
                 rooms.setdefault((h.building_id, h.unit, h.floor), []).append((h.room, h.id))
-            for p in session.scalars(select(Person).where(Person.community_id == community)):
+            people = select(Person.id, Person.elder_inactive_hours, Person.id_hash, Person.face_id).where(
+                Person.community_id == community
+            )
+            for p in session.execute(people):
                 facts.people[p.id] = {"tags": set(), "threshold": p.elder_inactive_hours, "id_hash": p.id_hash}
-
                 if p.face_id:
                     facts.face_ids[p.face_id] = p.id
                 if p.id_hash:
@@ -171,15 +201,38 @@ class Directory:
             ):
                 facts.occupants.setdefault(household_id, set()).add(person_id)
                 facts.people[person_id]["household"] = household_id
-            for route in session.scalars(select(PatrolRoute).where(PatrolRoute.community_id == community)):
+            routes = select(
+                PatrolRoute.id,
+                PatrolRoute.interval_minutes,
+                PatrolRoute.start_hour,
+                PatrolRoute.end_hour,
+                PatrolRoute.tolerance_minutes,
+            ).where(PatrolRoute.community_id == community)
+            for route in session.execute(routes):
                 facts.routes[route.id] = {
                     "interval": route.interval_minutes,
                     "start_hour": route.start_hour,
                     "end_hour": route.end_hour,
                     "tolerance": route.tolerance_minutes,
-                    "checkpoints": [(c.seq, c.device_id, c.offset_minutes) for c in route.checkpoints],
+                    "checkpoints": [],
                 }
-            for v in session.scalars(select(Vehicle).where(Vehicle.community_id == community)):
+            checkpoints = (
+                select(
+                    PatrolCheckpoint.route_id,
+                    PatrolCheckpoint.seq,
+                    PatrolCheckpoint.device_id,
+                    PatrolCheckpoint.offset_minutes,
+                )
+                .join(PatrolRoute, PatrolRoute.id == PatrolCheckpoint.route_id)
+                .where(PatrolRoute.community_id == community)
+                .order_by(PatrolCheckpoint.route_id, PatrolCheckpoint.seq)
+            )
+            for c in session.execute(checkpoints):
+                facts.routes[c.route_id]["checkpoints"].append((c.seq, c.device_id, c.offset_minutes))
+            vehicles = select(Vehicle.plate, Vehicle.owner_id, Vehicle.blacklisted, Vehicle.note).where(
+                Vehicle.community_id == community
+            )
+            for v in session.execute(vehicles):
                 facts.vehicles[v.plate] = {"owner": v.owner_id, "blacklisted": v.blacklisted, "note": v.note}
         for landing, found in rooms.items():
             facts.landings[landing] = [hid for _room, hid in sorted(found, key=lambda r: natural_key(r[0]))]
