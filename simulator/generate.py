@@ -12,7 +12,7 @@ start, a car seen nowhere else that week enters a barrier at about 01:12 and lea
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 import hashlib
 import itertools
 import math
@@ -23,11 +23,12 @@ from typing import Any
 from core.timefmt import SHANGHAI, ms_to_utc
 from registry.demo import WANTED_ID
 from simulator.demo_roster import team_on_duty
-from simulator.world import World
+from simulator.world import Elder, World
 
 SLOT_MS = 600_000
 MIN_MS = 60_000
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 HEARTBEAT_MS = 30 * MIN_MS
 POSITION_EVERY_MS = 20_000
 WALK_M_PER_S = 1.2
@@ -45,11 +46,13 @@ def local_minutes(ms: int) -> float:
     return t.hour * 60 + t.minute + t.second / 60
 
 
+SHANGHAI_OFFSET_MS = 8 * HOUR_MS  # China keeps UTC+8 all year (no summer time since 1991)
+
+
 def local_midnight(ms: int) -> int:
-    """Epoch ms of the local midnight on or before ms."""
-    t = ms_to_utc(ms).astimezone(SHANGHAI)
-    midnight = dt.datetime(t.year, t.month, t.day, tzinfo=SHANGHAI)
-    return int(midnight.timestamp() * 1000)
+    """Epoch ms of the local (Asia/Shanghai) midnight on or before ms: arithmetic on the fixed
+    offset, as the simulator asks it hundreds of thousands of times a simulated day."""
+    return (ms + SHANGHAI_OFFSET_MS) // DAY_MS * DAY_MS - SHANGHAI_OFFSET_MS
 
 
 def activity(hour: float) -> float:
@@ -361,42 +364,61 @@ def poisson(rng: random.Random, mean: float) -> int:
         k += 1
 
 
-def elder_outings(elder: Any, day: int, seed: int) -> list[tuple[int, int]]:
+def elder_outings(elder: Any, day: int, seed: int) -> tuple[tuple[int, int], ...]:
     """The elder's outing of that local day, if any (a third of days): out of the flat and through
     a face gate for 1–3 hours between 09:00 and 18:00."""
-    rng = random.Random(stable(seed, elder.sensor, day, "outing"))
+    return sensor_outings(elder.sensor, day, seed)
+
+
+@functools.lru_cache(maxsize=8192)
+def sensor_outings(sensor: str, day: int, seed: int) -> tuple[tuple[int, int], ...]:
+    """elder_outings, by the elder's door sensor (drawn once a day, asked for in each slot)."""
+    rng = random.Random(stable(seed, sensor, day, "outing"))
     if rng.random() >= 0.35:
-        return []
+        return ()
     leave = day + rng.randint(9 * 60, 15 * 60) * MIN_MS
-    return [(leave, leave + rng.randint(60, 180) * MIN_MS)]
+    return ((leave, leave + rng.randint(60, 180) * MIN_MS),)
 
 
 def elder_door_times(elder: Any, start: int, end: int, seed: int) -> list[int]:
     """When the elder opens the bedroom door in [start, end): wake, a few times a day, bed; none
     while out (a use just before leaving and soon after coming back)."""
-    out: list[int] = []
     day = local_midnight(start)
-    for d in (day, day + 24 * HOUR_MS):
-        outings = elder_outings(elder, d, seed)
-        rng = random.Random(stable(seed, elder.sensor, d))
-        times = [elder.wake_min + rng.randint(-25, 25), elder.bed_min + rng.randint(-30, 30)]
-        times += [rng.randint(elder.wake_min + 60, elder.bed_min - 60) for _ in range(rng.randint(2, 5))]
-        if elder.naps:
-            times.append(13 * 60 + rng.randint(0, 40))
-        if rng.random() < 0.3:
-            times.append(rng.randint(60, 240))  # a night trip
-        stamps = [d + minute * MIN_MS + rng.randrange(MIN_MS) for minute in times]
-        for leave, back in outings:
-            stamps = [ts for ts in stamps if not leave <= ts < back]
-            stamps += [leave - 8 * MIN_MS, back + 12 * MIN_MS]
-        out.extend(ts for ts in stamps if start <= ts < end)
-    return sorted(out)
+    return sorted(
+        ts
+        for d in (day, day + 24 * HOUR_MS)
+        for ts in elder_day(elder.sensor, elder.wake_min, elder.bed_min, elder.naps, d, seed)
+        if start <= ts < end
+    )
 
 
-def lock_times(lock: str, day: int, seed: int) -> list[int]:
-    """When a rental's lock is opened on a day."""
+@functools.lru_cache(maxsize=8192)
+def elder_day(sensor: str, wake_min: int, bed_min: int, naps: bool, d: int, seed: int) -> tuple[int, ...]:
+    """The elder's bedroom-door uses of local day d (drawn once a day, asked for in each of its
+    144 slots: hence the cache)."""
+    elder = Elder("", sensor, wake_min, bed_min, naps)
+    outings = elder_outings(elder, d, seed)
+    rng = random.Random(stable(seed, sensor, d))
+    times = [wake_min + rng.randint(-25, 25), bed_min + rng.randint(-30, 30)]
+    times += [rng.randint(wake_min + 60, bed_min - 60) for _ in range(rng.randint(2, 5))]
+    if naps:
+        times.append(13 * 60 + rng.randint(0, 40))
+    if rng.random() < 0.3:
+        times.append(rng.randint(60, 240))  # a night trip
+    stamps = [d + minute * MIN_MS + rng.randrange(MIN_MS) for minute in times]
+    for leave, back in outings:
+        stamps = [ts for ts in stamps if not leave <= ts < back]
+        stamps += [leave - 8 * MIN_MS, back + 12 * MIN_MS]
+    return tuple(stamps)
+
+
+@functools.lru_cache(maxsize=16384)
+def lock_times(lock: str, day: int, seed: int) -> tuple[int, ...]:
+    """When a rental's lock is opened on a day (drawn once a day, asked for in each of its slots)."""
     rng = random.Random(stable(seed, lock, day))
-    return sorted(day + rng.randint(6 * 60, 23 * 60) * MIN_MS + rng.randrange(MIN_MS) for _ in range(rng.randint(1, 4)))
+    return tuple(
+        sorted(day + rng.randint(6 * 60, 23 * 60) * MIN_MS + rng.randrange(MIN_MS) for _ in range(rng.randint(1, 4)))
+    )
 
 
 def guard_loop(world: World, guard: str, seed: int) -> list[tuple[float, float, float]]:

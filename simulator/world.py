@@ -62,10 +62,18 @@ class World:
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)  # gate device or building → (lat, lon)
     gate_of: dict[str, str] = field(default_factory=dict)  # face gate → the gate (entrance) it stands at
     homes: dict[str, str] = field(default_factory=dict)  # resident person → building
+    # walks already found (the graph is fixed for the world's life): a guard's loop is asked for in
+    # every 10-minute slot, and a Dijkstra search per leg per slot was most of a day's generation
+    _walks: dict[tuple[tuple[float, float], tuple[float, float]], list[tuple[float, float]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def walk(self, start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
         """Positions (lat, lon) along the shortest walk on the path network."""
-        return walking_path(self.graph, start, end)
+        found = self._walks.get((start, end))
+        if found is None:
+            found = self._walks[(start, end)] = walking_path(self.graph, start, end)
+        return list(found)
 
 
 def load_world(session: Session, community: str, rng: random.Random) -> World:
