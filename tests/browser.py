@@ -18,6 +18,7 @@ from selenium.common.exceptions import (
     ElementNotInteractableException,
     NoSuchElementException,
     StaleElementReferenceException,
+    WebDriverException,
 )
 from selenium.webdriver.common.by import By
 
@@ -76,7 +77,7 @@ def page_state(driver: Any) -> str:
         lines.append(f"failed requests: {failed}; components loading: {pending}")
         severe = [entry["message"][:300] for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
         lines.append(f"console errors: {severe[-5:]}")
-    except Exception as err:  # the browser itself is gone: say so, keep the original failure
+    except WebDriverException as err:  # the browser itself is gone: say so, keep the original failure
         lines.append(f"(the page could not be read: {type(err).__name__}: {err})")
     return "\n".join(lines)
 

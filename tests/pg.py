@@ -137,9 +137,11 @@ class PostgresServer:
         """A new database (a copy of the template when given); returns its name."""
         name = name or "t" + uuid.uuid4().hex[:16]
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
         with self._admin() as conn:
+            if template:
+                statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+                if conn.info.server_version >= 150000:  # a file copy: faster than WAL-logging every page
+                    statement = sql.SQL("{} STRATEGY FILE_COPY").format(statement)
             conn.execute(statement)
         return name
 
