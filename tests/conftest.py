@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -44,6 +43,7 @@ from simulator.seed import build_demo
 from store.redis_server import EmbeddedRedis, start_embedded, start_local_cluster
 from store.sql import make_engine, migrate
 from store.stores import Stores, open_stores
+from tests import forked
 from tests.pg import PostgresServer, PostgresUnavailable
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -261,16 +261,9 @@ def run_manage(
     timeout: float = 300,  # a safety net against a hung command, generous for a loaded machine
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run manage.py with these settings; returns the completed process."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        env=env or env_for(settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run manage.py with these settings; returns the completed process (a process of its own,
+    forked from one that imported the code already: tests/forked.py)."""
+    return forked.run(list(args), env or env_for(settings), ROOT, settings.var_dir / "manage", timeout)
 
 
 class LiveServer:
@@ -281,14 +274,14 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = settings.var_dir / "serve.log"
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        self._log_handle = self.log.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(self.port)],
-            env={**env_for(settings), "PYTHONUNBUFFERED": "1"},  # the log is whole whenever it is read
-            cwd=ROOT,
-            stdout=self._log_handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stop() ends gunicorn's workers with it
+        self.log.write_text("")
+        self.process = forked.Forked(  # manage.py serve, forked from a process that imported the app
+            ["serve", "--port", str(self.port)],
+            {**env_for(settings), "PYTHONUNBUFFERED": "1"},  # the log is whole whenever it is read
+            ROOT,
+            self.log,
+            self.log,
+            own_group=True,  # its own process group: stop() ends gunicorn's workers with it
         )
         self._wait()
 
@@ -313,7 +306,6 @@ class LiveServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
-        self._log_handle.close()
 
 
 @pytest.fixture
