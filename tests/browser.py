@@ -20,6 +20,7 @@ from selenium.common.exceptions import (
     StaleElementReferenceException,
     WebDriverException,
 )
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from tests import conftest
@@ -157,6 +158,22 @@ def dispatch_click(driver: Any, css: str, index: int = 0, timeout: float = TIMEO
         timeout,
         driver,
     )
+
+
+def hover_tooltip(driver: Any, css: str, text: str, timeout: float = TIMEOUT) -> str:
+    """Hover each element matching css (a map feature) until a Leaflet tooltip holding text shows;
+    the tooltip's text. Each look moves the mouse off the feature and back onto it: a mouse left
+    resting where the wall redrew the feature gets no new mouseover, and the tooltip never opens."""
+
+    def look() -> str:
+        for element in driver.find_elements(By.CSS_SELECTOR, css):
+            ActionChains(driver).move_to_element(element).move_by_offset(40, 40).move_to_element(element).perform()
+            for tip in driver.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip"):
+                if text in tip.text:
+                    return str(tip.text)
+        return ""
+
+    return until(look, f"a tooltip holding {text!r} over {css}", timeout, driver)
 
 
 def settled(driver: Any, timeout: float = TIMEOUT) -> None:

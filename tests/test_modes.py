@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from sqlalchemy import select
@@ -25,7 +23,7 @@ from registry.modes import ModePeriod
 from registry.queries import Scope, building_layer, entity_labels
 from store.stores import Stores
 from tests import test_rules
-from tests.browser import browser_login, text_of, until
+from tests.browser import browser_login, hover_tooltip, text_of, until
 from tests.conftest import LiveServer, run_manage, save_screenshot
 from tests.test_investigate import pick
 from tests.test_rules import T0, H, Ids, M, Scenario, beat, door
@@ -226,13 +224,7 @@ def test_the_console_sets_modes_and_the_wall_shows_them(world: Stores, ids: Ids,
         # the wall: the camera's marker says so, and the elder's household in the drill-down
         browser.get(server.url + "/")
 
-        def hovered() -> list[Any]:
-            """Hover the marker in maintenance (found afresh: the wall redraws its layers) and read its tooltip."""
-            for marker in browser.find_elements(By.CSS_SELECTOR, "path.st-dev-maintenance"):
-                ActionChains(browser).move_to_element(marker).perform()
-            return [e for e in browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip") if "维护中 至" in e.text]
-
-        until(hovered, "the marker's tooltip", timeout=60)
+        hover_tooltip(browser, "path.st-dev-maintenance", "维护中 至")  # the marker in maintenance
         save_screenshot(browser, "modes_wall_marker")
         paths = until(lambda: browser.find_elements(By.CSS_SELECTOR, "path.st-bld")[127:], "the buildings")
         assert paths
