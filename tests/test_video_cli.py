@@ -24,6 +24,7 @@ import pytest
 from analytics.video.maintainer import EventPoster, WatchConfig
 from core.settings import ROOT
 from core.timefmt import parse_rfc3339
+from tests import forked
 from tests.video_synth import FacadeClip, FacadeScene, Move, Throw, courtyard, random_throw
 
 START = "2026-05-01T08:00:00+08:00"
@@ -92,16 +93,8 @@ def video_env(var_dir: Path) -> dict[str, str]:
 
 
 def manage(var_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``manage.py video …`` and wait for it."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "video", *args],
-        env=video_env(var_dir),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run ``manage.py video …`` and wait for it (a process of its own: tests/forked.py)."""
+    return forked.run(["video", *args], video_env(var_dir), ROOT, var_dir / "manage", timeout)
 
 
 def detect_throws(var_dir: Path, video: ThrowVideo, *extra: str) -> subprocess.CompletedProcess[str]:
