@@ -22,7 +22,22 @@ from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 # imported once, in the fork server, before any command: what every command would import anyway
-PRELOAD = ["cli.main", "app", "tests.forked"]
+# (the CLI and its commands, as cli.main.register_commands imports them; the web app; the
+# migrations' machinery that opening the stores loads; the map's components). Never the pages:
+# Dash registers them only once its app exists.
+PRELOAD = [
+    "cli.main",
+    *(f"cli.{name}" for name in ("access", "doctor", "gates", "memory", "modes", "notify", "pipeline")),
+    *(f"cli.{name}" for name in ("registry", "reports", "roster", "serve", "supervisor", "video")),
+    "app",
+    "store.sql",
+    "alembic.command",
+    "alembic.runtime.migration",
+    "dash_leaflet",
+    "dash_extensions",
+    "plotly.offline",
+    "tests.forked",
+]
 
 _context: ForkServerContext | None = None
 
