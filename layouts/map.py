@@ -141,6 +141,7 @@ def community_map(
             children=dl.GeoJSON(
                 id=ids.MAP_BUILDINGS,
                 url=f"{base}/buildings.geojson",
+                pane="buildings",
                 style=ns("buildingStyle"),
                 hoverStyle=ns("hoverStyle"),
                 onEachFeature=ns("buildingTooltip"),
@@ -152,6 +153,7 @@ def community_map(
             checked=True,
             children=dl.GeoJSON(
                 id=ids.MAP_HOUSEHOLD_DEVICES,
+                pane="devices",
                 url=f"{base}/devices.geojson?group=household",
                 pointToLayer=ns("devicePoint"),
                 hideout={"colors": DEVICE_COLORS, "lang": lang},
@@ -162,6 +164,7 @@ def community_map(
             checked=True,
             children=dl.GeoJSON(
                 id=ids.MAP_DEVICES,
+                pane="devices",
                 url=f"{base}/devices.geojson?group=frontend",
                 pointToLayer=ns("devicePoint"),
                 hideout={"colors": DEVICE_COLORS, "lang": lang},
@@ -170,6 +173,11 @@ def community_map(
     ]
     children: list[Any] = [
         dl.Pane(name="basemap", style={"zIndex": 150}),
+        # the layers arrive in whatever order their data does: panes keep the devices above the
+        # buildings, and both above the grids, paths and camera fields of the overlay pane (400),
+        # so a marker is always the thing under the pointer, never a polygon drawn after it
+        dl.Pane(name="buildings", style={"zIndex": 410}),
+        dl.Pane(name="devices", style={"zIndex": 420}),
         base_layer(settings),
         dl.GeoJSON(id=ids.MAP_BOUNDARY, url=f"{base}/boundary.geojson", style=ns("boundaryStyle"), interactive=False),
         dl.LayersControl(id=ids.MAP_LAYERS, children=overlays, position="topright", collapsed=False),

@@ -165,15 +165,23 @@ def hover_tooltip(driver: Any, css: str, text: str, timeout: float = TIMEOUT) ->
     the tooltip's text. Each look moves the mouse off the feature and back onto it: a mouse left
     resting where the wall redrew the feature gets no new mouseover, and the tooltip never opens."""
 
+    seen: list[str] = []
+
     def look() -> str:
-        for element in driver.find_elements(By.CSS_SELECTOR, css):
+        elements = driver.find_elements(By.CSS_SELECTOR, css)
+        seen[:] = [f"{len(elements)} × {css}"]
+        for element in elements:
             ActionChains(driver).move_to_element(element).move_by_offset(40, 40).move_to_element(element).perform()
-            for tip in driver.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip"):
-                if text in tip.text:
-                    return str(tip.text)
+            tips = [tip.text for tip in driver.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip")]
+            seen.append(f"tooltips {tips}")
+            if any(text in tip for tip in tips):
+                return next(tip for tip in tips if text in tip)
         return ""
 
-    return until(look, f"a tooltip holding {text!r} over {css}", timeout, driver)
+    try:
+        return until(look, f"a tooltip holding {text!r} over {css}", timeout, driver)
+    except AssertionError as err:
+        raise AssertionError(f"{err}\nlast look: {seen}") from None
 
 
 def settled(driver: Any, timeout: float = TIMEOUT) -> None:

@@ -26,6 +26,16 @@ def test_map_page_shows_the_community_by_category(demo_server: LiveServer, brows
     assert browser.find_elements(By.CSS_SELECTOR, "path.st-elder")
     assert len(wait_for(browser, "path.st-dev-face_gate", minimum=6)) == 6
     assert len(wait_for(browser, "path.st-dev-door_sensor", minimum=200)) == 200
+    # whichever layer's data arrives last, the devices lie above the buildings, and the buildings
+    # above the grids: what is under the pointer is the marker, then the building
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-devices-pane path.st-dev-door_sensor")) == 200
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-buildings-pane path.st-bld")) == 128
+    assert not browser.find_elements(
+        By.CSS_SELECTOR, ".leaflet-overlay-pane path.st-dev, .leaflet-overlay-pane path.st-bld"
+    )
+    z_index = "return Number(getComputedStyle(document.querySelector(arguments[0])).zIndex)"
+    panes = [browser.execute_script(z_index, f".leaflet-{name}-pane") for name in ("overlay", "buildings", "devices")]
+    assert panes == sorted(panes) and len(set(panes)) == 3, panes
     grid_labels = [e.text for e in wait_for(browser, ".st-grid-label", minimum=5)]
     assert "第一网格" in grid_labels
     assert "万户新村" in browser.find_element(By.CSS_SELECTOR, ".st-subtitle").text

@@ -108,8 +108,10 @@ window.sandtable = window.sandtable || {};
         // patrol coverage: green when checked in within the last two hours, amber within six
         var ago = h.visited[p.id];
         var tone = ago == null ? "#5a6478" : ago <= 130 ? "#35d07f" : ago <= 360 ? "#ffb020" : "#5a6478";
-        var cp = L.circleMarker(latlng, {radius: 7, color: "#0b1220", weight: 2, fillColor: tone, fillOpacity: 1,
-                                         className: "st-dev st-dev-checkpoint st-cp-" + (ago == null ? "never" : "seen")});
+        var cp = L.circleMarker(latlng, st.map.inPane({radius: 7, color: "#0b1220", weight: 2, fillColor: tone,
+                                         fillOpacity: 1,
+                                         className: "st-dev st-dev-checkpoint st-cp-" + (ago == null ? "never" : "seen")},
+                                         context));
         cp.bindTooltip(st.escape(p.name || p.id) + (ago == null ? "" : " · " + ago + (h.lang === "en" ? " min ago" : "分钟前")),
                        {className: "st-tooltip"});
         return cp;
@@ -118,19 +120,25 @@ window.sandtable = window.sandtable || {};
       // the wall's refresh keeps the low-battery marks current ([%, time] per device); else the layer's own
       var lows = h.low_battery, reading = lows && lows[p.id];
       var low = !off && (lows ? !!reading : p.battery_low);  // an amber ring: change the battery
-      var marker = L.circleMarker(latlng, {
+      var marker = L.circleMarker(latlng, st.map.inPane({
         radius: (p.type === "smart_lock" || p.type === "smoke_detector" ? 3 : 5) + (low ? 2 : 0),
         color: upkeep ? "#b388ff" : off ? "#ff5a36" : low ? "#ffb020" : "#0b1220",
         weight: upkeep ? 2 : off ? 1.5 : low ? 3 : 1,
         fillColor: off ? "#3a4254" : (colors[p.type] || "#ffffff"), fillOpacity: 0.95,
         className: "st-dev st-dev-" + p.type + (off ? " st-dev-offline" : "") + (low ? " st-dev-battery-low" : "") +
                    (upkeep ? " st-dev-maintenance" : "")
-      });
+      }, context));
       var battery = reading ? {battery: reading[0], battery_at: reading[1], battery_low: true}
                             : {battery: p.battery, battery_at: p.battery_at, battery_low: low};
       marker.bindTooltip(st.escape(p.name || p.id) + (upkeep ? "<br>" + st.escape(upkeep) : "") +
                          st.batteryNote(battery, h.lang), {className: "st-tooltip"});
       return marker;
+    },
+    inPane: function (options, context) {
+      // a point drawn by pointToLayer goes to its layer's pane (the GeoJSON's pane= prop), as the
+      // layer's polygons do; Leaflet gives it the overlay pane otherwise
+      if (context && context.pane) { options.pane = context.pane; }
+      return options;
     },
     maintenanceText: function (p, en) {
       // "维护中 至 18:00" (Beijing time; the date too when the end is on another day), "" when not in maintenance
