@@ -32,7 +32,7 @@ from registry import watchlist
 from registry.demo import WANTED_ID
 from registry.models import Device, Person, Vehicle
 from store.stores import Stores
-from tests.browser import browser_login, wait_text
+from tests.browser import browser_login, type_into, wait_text
 from tests.conftest import LiveServer, ingest_token, run_manage, save_screenshot
 from tests.test_closed_loop import TenantTask, new_id_number, register, tenant_tasks
 from tests.test_gates import HOUSEHOLD, PROPERTY, VISITOR_ID, face, gate, now_at, request
@@ -326,8 +326,7 @@ def test_the_property_office_revokes_a_pass_on_the_tasks_page(world: Stores, bro
         button = "//div[contains(@class,'st-revocable')]//button[normalize-space()='撤销']"
         browser.find_element(By.XPATH, button).click()
         wait_text(browser, ".st-msg-error", "撤销须填写原因")  # no reason: refused, nothing changed
-        note = browser.find_element(By.CSS_SELECTOR, ".st-revocable input")
-        note.send_keys("住户取消来访")
+        type_into(browser, ".st-revocable input", "住户取消来访")  # typed again if a refresh redrew it
         browser.find_element(By.XPATH, button).click()
         wait_text(browser, ".st-msg-ok", "已撤销")
         wait_text(browser, ".st-approvals", "暂无有效通行证")
