@@ -23,7 +23,7 @@ from typing import Any
 from core.timefmt import SHANGHAI, ms_to_utc
 from registry.demo import WANTED_ID
 from simulator.demo_roster import team_on_duty
-from simulator.world import Elder, World
+from simulator.world import World
 
 SLOT_MS = 600_000
 MIN_MS = 60_000
@@ -396,8 +396,7 @@ def elder_door_times(elder: Any, start: int, end: int, seed: int) -> list[int]:
 def elder_day(sensor: str, wake_min: int, bed_min: int, naps: bool, d: int, seed: int) -> tuple[int, ...]:
     """The elder's bedroom-door uses of local day d (drawn once a day, asked for in each of its
     144 slots: hence the cache)."""
-    elder = Elder("", sensor, wake_min, bed_min, naps)
-    outings = elder_outings(elder, d, seed)
+    outings = sensor_outings(sensor, d, seed)
     rng = random.Random(stable(seed, sensor, d))
     times = [wake_min + rng.randint(-25, 25), bed_min + rng.randint(-30, 30)]
     times += [rng.randint(wake_min + 60, bed_min - 60) for _ in range(rng.randint(2, 5))]
