@@ -302,8 +302,14 @@ def install(
         if principal.authenticated:
             if dash_update and not allowed(output):
                 return deny(f"role may not call {output}")
-            if path == "/" and request.method in ("GET", "HEAD") and landing_page(principal) != "/":
-                return redirect(landing_page(principal))  # each role's own page, never 无权访问
+            if path in ("/", "/wall") and request.method in ("GET", "HEAD"):
+                # each role's own page, never 无权访问; by the server, as a page's own redirect (a
+                # dcc.Location) would be a second navigation racing the next page the user opens
+                landing = landing_page(principal)
+                if landing == "/city" and "community" not in request.args:
+                    return redirect(landing + ("?kiosk=1" if request.args.get("kiosk") == "1" else ""))
+                if landing not in ("/", "/city") and path == "/":
+                    return redirect(landing)
             return None
         if path.startswith(API_PREFIX):
             reason = g.get("auth_error", "missing token or session")

@@ -120,5 +120,10 @@ LANDING_PAGES: dict[str, str] = {
 
 
 def landing_page(principal: Principal) -> str:
-    """The path the principal is sent to when they open "/" (never a page they may not open)."""
+    """The path the principal is sent to when they open "/" (never a page they may not open).
+
+    The city command centre (a city-wide officer or wall, not the admin) lands on the city view; a
+    click there opens a community's wall at /?community=…"""
+    if principal.role != "admin" and principal.community is None and principal.city_wide:
+        return "/city"
     return LANDING_PAGES.get(principal.role or "", "/")

@@ -46,17 +46,19 @@ clientside_callback(
     Input(ids.CLOCK_TICK, "n_intervals"),
 )
 
-# Switching community reloads the page for that community (keeping kiosk mode and language).
+# Switching community reloads the page for that community (keeping kiosk mode and language). The
+# switcher reports its first value when the page mounts: that is the community already shown (at /,
+# the default one), and navigating to it again would cancel whatever page the user opens next.
 clientside_callback(
-    """function(value){
-        if(!value){return window.dash_clientside.no_update;}
+    """function(value, shown){
+        if(!value || value === shown){return window.dash_clientside.no_update;}
         var params = new URLSearchParams(window.location.search);
-        if(params.get("community") === value){return window.dash_clientside.no_update;}
         params.set("community", value);
         return window.location.pathname + "?" + params.toString();
     }""",
     Output(ids.URL, "href"),
     Input(ids.COMMUNITY_SELECT, "value"),
+    State(ids.COMMUNITY_SHOWN, "data"),
     prevent_initial_call=True,
 )
 

@@ -7,6 +7,7 @@ LANG = "lang-store"
 CLOCK = "header-clock"
 CLOCK_TICK = "header-clock-tick"
 COMMUNITY_SELECT = "community-select"
+COMMUNITY_SHOWN = "community-shown"  # the community the wall was rendered for
 
 MAP = "sandtable-map"
 MAP_BASEMAP = "map-basemap"

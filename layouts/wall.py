@@ -181,7 +181,8 @@ def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> 
         return refused
     principal = current_principal()
     if community is None and principal.role != "admin" and principal.community is None and principal.city_wide:
-        # the city command centre lands on the city view; a click there opens a community here
+        # the city command centre lands on the city view (the access layer redirects / and /wall there;
+        # this covers a navigation inside the app); a click there opens a community here
         return html.Div(dcc.Location(id="wall-to-city", href="/city" + ("?kiosk=1" if kiosk == "1" else "")))
     s = stores()
     with s.sessions() as session:
@@ -258,6 +259,7 @@ def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> 
             dcc.Store(
                 id=ids.LIVE_STATE, data={"community": chosen.id, "since": 0, "ver": -1, "full_at": 0, "lang": lang}
             ),
+            dcc.Store(id=ids.COMMUNITY_SHOWN, data=chosen.id),
             dcc.Store(id=ids.ALERT_STATE, data=[]),
             dcc.Store(id=ids.MAP_VIEW),
             dcc.Store(id=ids.VIEWPORT, data=1),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
@@ -222,12 +221,3 @@ def browser_login(driver: Any, base_url: str, username: str, password: str = con
     """Sign the browser in through the login form, and wait until the login page is left."""
     conftest.browser_login(driver, base_url, username, password)
     until(lambda: "/login" not in driver.current_url, f"{username} to be signed in", driver=driver)
-
-    def settled() -> bool:
-        # the wall, where officers land, writes ?community=… into its address by a navigation of
-        # its own (callbacks/wall.py); a page the test opens before that can lose the race to it
-        # (docs/testing.md, "Not yet"); elsewhere (tasks, the city) the landing is final at once
-        address = urlsplit(driver.current_url)
-        return address.path != "/" or "community=" in address.query
-
-    until(settled, f"{username}'s landing page to settle", driver=driver)

@@ -116,6 +116,11 @@ def test_the_city_refresh_is_scoped_and_sends_only_what_changed(world: Stores) -
     local = client_as(app, "police.wanhu")
     assert city_tick(local, {"since": 0, "full_at": 0, "lang": "zh"}).status_code == 204
     assert 'href="/city"' not in local.get("/").get_data(as_text=True)
+    # the city command centre is sent to the city by the server (one navigation, no page redirect)
+    centre = client_as(app, "police.city")
+    assert centre.get("/").headers["Location"].endswith("/city")
+    assert centre.get("/wall?kiosk=1").headers["Location"].endswith("/city?kiosk=1")
+    assert centre.get("/?community=wanhu").status_code == 200  # a community's wall, from the city
     grid = client_as(app, "grid.wanhu-G1")  # no city page at all: the access layer refuses its callback
     assert city_tick(grid, {"since": 0, "full_at": 0, "lang": "zh"}).status_code == 403
 

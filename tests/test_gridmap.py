@@ -89,6 +89,12 @@ def test_each_role_has_a_landing_page(role: str, page: str) -> None:
     assert landing_page(Principal(kind="user", id="u", role=role, community="wanhu")) == page
 
 
+def test_the_city_command_centre_lands_on_the_city() -> None:
+    assert landing_page(Principal(kind="user", id="u", role="police", community=None)) == "/city"
+    assert landing_page(Principal(kind="user", id="u", role="wall", community=None)) == "/city"
+    assert landing_page(Principal(kind="user", id="u", role="admin", community=None)) == "/"
+
+
 @pytest.mark.parametrize(
     ("username", "lands_on"),
     [

@@ -15,7 +15,7 @@ from ingest.service import IngestService
 from layouts import ids
 from registry.demo import WANTED_ID
 from store.stores import Stores
-from tests.browser import browser_login, dispatch_click, settled, text_of, until, wait_for
+from tests.browser import browser_login, click_text, dispatch_click, settled, text_of, until, wait_for
 from tests.conftest import LiveServer, save_screenshot
 from tests.test_map_page import severe_errors
 from tests.test_pipeline import devices_of, drain
@@ -153,3 +153,34 @@ def test_kiosk_at_4k_has_no_chrome(lived_in: tuple[Stores, LiveServer], browser)
             "Emulation.setDeviceMetricsOverride",
             {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
         )
+
+
+def test_the_wall_opened_at_the_root_stays_on_its_page(lived_in: tuple[Stores, LiveServer], browser) -> None:
+    """Opened at /, the wall shows its default community without reloading itself.
+
+    It used to write ?community=… into the address by a second navigation, which cancelled a page
+    the user opened right after signing in (a click on 警务工作台 could land back on the wall).
+    """
+    _, server = lived_in
+    browser_login(browser, server.url, "admin")  # admin: both communities in the switcher
+    counter = browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {"source": "sessionStorage.stDocs = String(Number(sessionStorage.stDocs || 0) + 1);"},
+    )
+    try:
+        browser.get(server.url + "/")
+        wait_for(browser, "path.st-bld", minimum=128)
+        text_of(browser, "#kpi-panel", text="实有人口")
+        settled(browser)
+        assert browser.execute_script("return sessionStorage.stDocs") == "1", browser.current_url
+        # the switcher still opens the other community
+        browser.execute_script("sessionStorage.stDocs = '0'")
+        other = "兴邦中央公园" if "万户新村" in text_of(browser, f"#{ids.COMMUNITY_SELECT}") else "万户新村"
+        click_text(browser, f"#{ids.COMMUNITY_SELECT}", "")
+        click_text(browser, "[role=option]", other)
+        until(lambda: "community=" in browser.current_url, "the switcher to open the other community", driver=browser)
+        wait_for(browser, f"#{ids.COMMUNITY_SELECT}", text=other)
+        wait_for(browser, "path.st-bld", minimum=10)
+        assert browser.execute_script("return sessionStorage.stDocs") == "1"
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": counter["identifier"]})
