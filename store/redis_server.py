@@ -185,20 +185,61 @@ HASH_SLOTS = 16384
 
 @dataclass
 class LocalCluster:
-    """A Redis Cluster of redis-server children on loopback ports, one primary per slot range, no replicas."""
+    """A Redis Cluster of redis-server children on loopback ports: one primary per slot range, and
+    optionally replicas (``replicas[i]`` follows ``servers[i]``)."""
 
     servers: list[EmbeddedRedis]
     slot_ranges: list[tuple[int, int]]
+    replicas: list[EmbeddedRedis] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         """The cluster's URL (every node a seed)."""
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.servers)
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in [*self.servers, *self.replicas])
 
     def stop(self) -> None:
         """Shut every node down."""
-        for server in self.servers:
+        for server in [*self.servers, *self.replicas]:
             server.stop()
+
+    def crash_primary(self, i: int, timeout_s: float = 60.0) -> None:
+        """SIGKILL the primary of slot range i; return once its replica has been elected in its place
+        (the cluster's own failover, after the node timeout) and the old primary, restarted, has
+        rejoined as the new primary's replica. What the old primary acknowledged and had not yet
+        replicated is lost: the asynchronous replication window."""
+        old, promoted = self.servers[i], self.replicas[i]
+        old.process.kill()
+        old.process.wait()
+        client = redis.Redis(port=promoted.port, socket_timeout=5, decode_responses=True)
+        deadline = time.monotonic() + timeout_s
+        while client.info("replication").get("role") != "master":
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"the replica on port {promoted.port} was not promoted")
+            time.sleep(0.1)
+        restarted = start_embedded(old.data_dir, old.port, extra_args=cluster_node_args(old.data_dir))
+        self.servers[i], self.replicas[i] = promoted, restarted
+        nodes = [*self.servers, *self.replicas]
+        clients = [redis.Redis(port=n.port, socket_timeout=5, decode_responses=True) for n in nodes]
+        while not all(_cluster_ready(c, len(nodes)) for c in clients):
+            if time.monotonic() > deadline:
+                raise StoreUnavailable("the local Redis Cluster did not recover after a failover")
+            time.sleep(0.1)
+        for c in [client, *clients]:
+            c.close()
+
+
+def cluster_node_args(node_dir: Path) -> list[str]:
+    """The options of a local cluster node (cluster mode, its config file in its folder, no AOF)."""
+    return [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        str(node_dir / "nodes.conf"),
+        "--cluster-node-timeout",
+        "5000",
+        "--appendonly",
+        "no",
+    ]
 
 
 def even_slot_ranges(nodes: int) -> list[tuple[int, int]]:
@@ -233,37 +274,26 @@ def start_local_cluster(
     nodes: int = 3,
     slot_ranges: list[tuple[int, int]] | None = None,
     timeout_s: float = 30.0,
+    replicas: int = 0,
 ) -> LocalCluster:
     """Start a cluster of nodes primaries on free loopback ports: one cluster-enabled redis-server
-    each, given its slot range (default: even ranges), joined with CLUSTER MEET; returns once
-    every node reports ``cluster_state:ok``."""
+    each, given its slot range (default: even ranges), joined with CLUSTER MEET; with replicas=1,
+    a replica for each primary too. Returns once every node reports ``cluster_state:ok`` (and every
+    replica's link to its primary is up)."""
     ranges = slot_ranges or even_slot_ranges(nodes)
     covered = sorted(slot for first, last in ranges for slot in range(first, last + 1))
     if len(ranges) != nodes or covered != list(range(HASH_SLOTS)):
         raise ValueError("slot_ranges must give every one of the 16384 slots to exactly one node")
-    ports = cluster_ports(nodes)
+    if replicas not in (0, 1):
+        raise ValueError("replicas must be 0 or 1")
+    ports = cluster_ports(nodes * (1 + replicas))
     servers: list[EmbeddedRedis] = []
     try:
         for port in ports:
             node_dir = data_dir / str(port)
-            servers.append(
-                start_embedded(
-                    node_dir,
-                    port,
-                    extra_args=[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        str(node_dir / "nodes.conf"),
-                        "--cluster-node-timeout",
-                        "5000",
-                        "--appendonly",
-                        "no",
-                    ],
-                )
-            )
+            servers.append(start_embedded(node_dir, port, extra_args=cluster_node_args(node_dir)))
         clients = [redis.Redis(port=port, socket_timeout=5, decode_responses=True) for port in ports]
-        for client, (first, last) in zip(clients, ranges, strict=True):
+        for client, (first, last) in zip(clients, ranges, strict=False):
             client.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
         for port in ports[1:]:
             clients[0].execute_command("CLUSTER MEET", "127.0.0.1", port)
@@ -272,13 +302,20 @@ def start_local_cluster(
             if time.monotonic() > deadline:
                 raise StoreUnavailable(f"the local Redis Cluster on ports {ports} did not become ready")
             time.sleep(0.1)
+        for primary, replica in zip(clients[:nodes], clients[nodes:], strict=False):
+            replica.execute_command("CLUSTER REPLICATE", primary.execute_command("CLUSTER MYID"))
+        for replica in clients[nodes:]:
+            while replica.info("replication").get("master_link_status") != "up":
+                if time.monotonic() > deadline:
+                    raise StoreUnavailable(f"a replica of the local Redis Cluster on ports {ports} did not sync")
+                time.sleep(0.1)
         for client in clients:
             client.close()
     except BaseException:
         for server in servers:
             server.stop()
         raise
-    return LocalCluster(servers, ranges)
+    return LocalCluster(servers[:nodes], ranges, servers[nodes:])
 
 
 def _cluster_ready(client: redis.Redis, nodes: int) -> bool:
