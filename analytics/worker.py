@@ -402,7 +402,7 @@ class Worker:
                     last["claim"] = now
                 if now - last["trim"] > 60:
                     for community in self._communities:
-                        self.events.trim(community, s.stream_retain_minutes * 60_000)
+                        self.events.trim(community, s.stream_retain_minutes * 60_000, s.stream_maxlen)
                     forget_applied(self.stores, int(time.time() * 1000) - APPLIED_KEEP_MS)  # rows stamped in wall time
                     last["trim"] = now
             except TRANSIENT_ERRORS as err:

@@ -17,8 +17,9 @@ The faults, in a seeded order that has each kind once before any repeats:
 - ``worker_kill``: a worker SIGKILLed, restarted 1 s later;
 - ``worker_stop``: a worker SIGSTOPped past the claim timeout, then SIGCONTed (the others claim its
   entries, and it wakes holding them);
-- ``redis_kill``: Redis SIGKILLed and restarted on its AOF; on the cluster, a primary SIGKILLed,
-  its replica elected for its slots, and the old primary back as the replica;
+- ``redis_kill``: a power cut of Redis — SIGKILLed, its AOF cut back to its size of a second
+  earlier (what an fsync every second leaves on disk), restarted on it; on the cluster, a primary
+  SIGKILLed, its replica elected for its slots, and the old primary back as the replica;
 - ``web_kill``: a gunicorn worker SIGKILLed while requests are in flight;
 - ``poison``: a burst of poison entries.
 Trim pressure is on all the time: a stream cap of 1,000 entries and no retention, so acknowledged
@@ -29,8 +30,9 @@ exactly once (the archive keeps the producer's id), every smoke alarm must count
 its alert, every poison entry and rejected event must be in the dead letters. The ledger is the
 last line, JSON: sent, acknowledged, processed_once, duplicated_effects, dead_lettered (and
 poison_sent), lost_after_ack, lost_in_aof_window (acknowledged in the second before a Redis kill:
-the documented AOF fsync window), alerts_expected, alerts_found, alert_counts_short,
-alert_counts_extra, max_lag_s, and the faults injected.
+the documented AOF fsync window) and lost_reported_by_the_system (which must be the same figure:
+the system finds and counts what it lost, ``EventLog.verify_durable``), alerts_expected,
+alerts_found, alert_counts_short, alert_counts_extra, max_lag_s, and the faults injected.
 
 Usage: python benchmarks/soak.py [--minutes 30] [--rate 5000] [--seed 7] [--cluster]
                                  [--fault-every 30] [--workers 2] [--web-workers 2]
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import itertools
 import json
 import os
@@ -50,6 +53,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,7 +97,8 @@ class Ledger:
     """What the senders and the fault injector did (the checker compares the stores with it)."""
 
     acked: bytearray = field(default_factory=lambda: bytearray(1 << 20))  # seq → 1 once acknowledged
-    ack_batches: list[tuple[int, int, float]] = field(default_factory=list)  # (first seq, n, acknowledged at)
+    # (first seq, n, acknowledged at, community)
+    ack_batches: list[tuple[int, int, float, str]] = field(default_factory=list)
     smoke: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, community, detector)
     rejects_acked: int = 0
     poison_sent: int = 0
@@ -117,10 +122,10 @@ class Ledger:
                 self.acked.extend(bytearray(len(self.acked)))
             return first
 
-    def acknowledged(self, first: int, n: int, smoke: list[tuple[int, str, str]], rejects: int) -> None:
+    def acknowledged(self, first: int, n: int, community: str, smoke: list[tuple[int, str, str]], rejects: int) -> None:
         with self.lock:
             self.acked[first : first + n] = b"\x01" * n
-            self.ack_batches.append((first, n, time.monotonic()))
+            self.ack_batches.append((first, n, time.monotonic(), community))
             self.smoke.extend(smoke)
             self.rejects_acked += rejects
             self.sent += n
@@ -200,7 +205,7 @@ class Sender(threading.Thread):
                 result = r.json()
                 if int(result["accepted"]) + int(result["duplicates"]) != BATCH or len(result["rejected"]) != rejects:
                     raise SystemExit(f"ingest judged a batch unexpectedly: {json.dumps(result)[:300]}")
-                self.ledger.acknowledged(first, BATCH, smoke, rejects)
+                self.ledger.acknowledged(first, BATCH, community, smoke, rejects)
                 break
             due += interval
             pause = due - time.monotonic()
@@ -239,6 +244,8 @@ class System:
         self.workers: list[subprocess.Popen[bytes] | None] = [None] * workers
         self.web: subprocess.Popen[bytes] | None = None
         self.stopping = False
+        self.aof_samples: deque[tuple[float, int, int]] = deque(maxlen=20)
+        self.power_cuts = 0
         self.logs = (root / "logs").resolve()
         self.logs.mkdir()
 
@@ -345,9 +352,26 @@ class System:
         server.process.send_signal(signal.SIGKILL)
         server.process.wait()
         killed = time.monotonic()
+        # A SIGKILL alone loses nothing (the AOF's writes are in the page cache); a power cut loses what
+        # was not fsynced yet. Emulated: the AOF is cut back to its size of at least a second earlier
+        # (fsync every second), unless a rewrite replaced the file since.
+        aof = server.data_dir / "appendonly.aof"
+        synced = [(inode, size) for at, inode, size in self.aof_samples if at <= killed - 1.0]
+        if synced and aof.exists() and aof.stat().st_ino == synced[-1][0]:
+            with aof.open("r+b") as f:
+                f.truncate(synced[-1][1])
+            self.power_cuts += 1
         time.sleep(1.0)  # down a moment: ingest answers 503, the workers wait
         self.redis = start_embedded(server.data_dir, server.port)
+        self.aof_samples.clear()
         return killed, time.monotonic()
+
+    def sample_aof(self) -> None:
+        """Note the AOF's size now (what a power cut a second from now would leave on disk)."""
+        if isinstance(self.redis, EmbeddedRedis):
+            with contextlib.suppress(OSError):
+                stat = (self.redis.data_dir / "appendonly.aof").stat()
+                self.aof_samples.append((time.monotonic(), stat.st_ino, stat.st_size))
 
     def poison(self, rng: random.Random, ledger: Ledger) -> None:
         community = rng.choice(COMMUNITIES)
@@ -404,21 +428,29 @@ def check(system: System, ledger: Ledger) -> dict[str, Any]:
     def in_aof_window(at: float) -> bool:
         return any(killed - AOF_WINDOW_S <= at <= killed for killed, _ in windows)
 
-    processed_once = lost = lost_aof = extra_rows = unacked_archived = 0
+    # Redis's own witness of each accepted event: its idempotency key (seen:<id>, kept 24 h), written
+    # by the same script as its stream entry. A power cut takes both, and the event's effects in Redis
+    # (alert counts, projections) with them, even when the archive had already copied it to SQL.
+    in_redis = bytearray(total)
+    for first, n, _, community in starts:
+        pipe = system.stores.redis.pipeline(transaction=False)
+        for seq in range(first, first + n):
+            pipe.exists(system.stores.keys.seen(community, event_id(seq)))
+        for seq, there in zip(range(first, first + n), pipe.execute(), strict=True):
+            in_redis[seq] = 1 if there else 0
+    processed_once = lost = lost_aof = lost_aof_archived = extra_rows = unacked_archived = 0
     for seq in range(total):
         n = archived[seq]
-        if ledger.acked[seq]:
-            if n == 1:
-                processed_once += 1
-            elif n == 0:
-                if in_aof_window(acked_at(seq)):
-                    lost_aof += 1
-                else:
-                    lost += 1
-            extra_rows += max(0, n - 1)
-        elif n:
-            unacked_archived += 1  # taken, then the sender stopped before its answer came: not a loss
-            extra_rows += max(0, n - 1)
+        extra_rows += max(0, n - 1)
+        if not ledger.acked[seq]:
+            unacked_archived += 1 if n else 0  # taken, then the sender stopped before its answer: not a loss
+        elif not in_redis[seq] and in_aof_window(acked_at(seq)):
+            lost_aof += 1
+            lost_aof_archived += 1 if n else 0
+        elif not in_redis[seq] or n == 0:
+            lost += 1
+        elif n == 1:
+            processed_once += 1
 
     expected: dict[tuple[str, str], int] = {}
     tolerated: dict[tuple[str, str], int] = {}
@@ -446,6 +478,8 @@ def check(system: System, ledger: Ledger) -> dict[str, Any]:
                 poison_kept += 1
             elif "soak-unknown-" in raw:
                 rejects_kept += 1
+    log = EventLog(system.stores.redis, system.stores.keys)
+    reported = sum(log.drops(community)["lost_on_restart"] for community in COMMUNITIES)
     return {
         "sent": total,
         "acknowledged": int(sum(ledger.acked[:total])),
@@ -454,7 +488,10 @@ def check(system: System, ledger: Ledger) -> dict[str, Any]:
         "dead_lettered": poison_kept + rejects_kept,
         "poison_sent": ledger.poison_sent + ledger.rejects_acked,
         "lost_after_ack": lost + short,
-        "lost_in_aof_window": lost_aof + short_aof,
+        "lost_in_aof_window": lost_aof,
+        "lost_in_aof_window_but_archived": lost_aof_archived,
+        "alert_counts_lost_in_aof_window": short_aof,
+        "lost_reported_by_the_system": reported,
         "alerts_expected": len(expected),
         "alerts_found": sum(1 for key in expected if key in found),
         "alert_counts_short": short,
@@ -531,6 +568,7 @@ def run(system: System, ledger: Ledger, args: argparse.Namespace, rng: random.Ra
             next_poison = now + 2.0
         system.watch(ledger)
         system.sample_lag(ledger)
+        system.sample_aof()
         time.sleep(0.5)
     sent_rate = ledger.sent / (time.monotonic() - began)
     print(f"  sending done: {ledger.sent:,} events acknowledged ({sent_rate:,.0f}/s); draining", flush=True)
@@ -554,6 +592,7 @@ def run(system: System, ledger: Ledger, args: argparse.Namespace, rng: random.Ra
             "refused_and_retried": ledger.refused,
             "connection_errors_retried": ledger.errors,
             "faults": ledger.faults,
+            "power_cuts": system.power_cuts,
             "unexpected_exits": ledger.unexpected_exits,
             "seed": args.seed,
             "cores": os.cpu_count(),
@@ -563,6 +602,7 @@ def run(system: System, ledger: Ledger, args: argparse.Namespace, rng: random.Ra
         figures["duplicated_effects"] == 0
         and figures["lost_after_ack"] == 0
         and figures["dead_lettered"] == figures["poison_sent"]
+        and figures["lost_reported_by_the_system"] == figures["lost_in_aof_window"]
         and drained
     )
     print(

@@ -164,6 +164,28 @@ def _dead_letters(cfg: Settings) -> str:
     return f"{kept} kept, {truncated} truncated ({cap})" + (f": {shown}{more}" if shown else "")
 
 
+def _drops(cfg: Settings) -> str:
+    """What the system had to drop, with the reason (issue #22): a warning whenever anything was."""
+    try:
+        log = EventLog(connect(cfg, start_embedded_server=False), Keys(cfg.key_prefix))
+        drops = {community: log.drops(community) for community in log.communities()}
+    except STORE_ERRORS as err:
+        raise SandtableError(f"Redis did not answer ({err})") from None
+    reasons = {
+        "lost_on_restart": "acknowledged events lost when Redis restarted without them (AOF fsync window or failover)",
+        "dead_letters_over_cap": "dead letters pushed out by the dead-letter stream's cap",
+    }
+    found = [
+        f"{community}: {counts[reason]} {text}"
+        for community, counts in sorted(drops.items())
+        for reason, text in reasons.items()
+        if counts[reason]
+    ]
+    if found:
+        raise SandtableError("; ".join(found[:10]) + ("; …" if len(found) > 10 else ""))
+    return f"nothing dropped in {len(drops)} communities"
+
+
 def _archive(cfg: Settings) -> str:
     """The event archive (issue #19): entries the archive group has not copied to SQL yet, and rows kept."""
     try:
@@ -260,6 +282,7 @@ def run_checks(cfg: Settings) -> list[Check]:
         ("database", lambda: _database(cfg), True),
         ("redis", lambda: _redis(cfg), True),
         ("dead-letters", lambda: _dead_letters(cfg), False),
+        ("drops", lambda: _drops(cfg), False),
         ("archive", lambda: _archive(cfg), False),
         ("watchlist", lambda: _watchlist(cfg), False),
         ("notify", lambda: _notifications(cfg), False),

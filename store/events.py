@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,11 @@ SLOT_GROUPS_PER_PIPELINE = 512  # a cluster read pass sends at most this many XR
 _REDIRECTS = (redis.exceptions.AskError, redis.exceptions.TryAgainError, redis.exceptions.ClusterDownError)
 encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder().decode
+# An append is on disk this long after it was acknowledged (the AOF is fsynced every second; a busy
+# disk may delay a fsync by up to a second more). Until then a Redis crash can lose it: the process
+# that appended it checks, once this old, that it is still there (``verify_durable``).
+DURABLE_AFTER_S = 3.0
+UNVERIFIABLE_AFTER_S = 600.0  # Redis away longer than this: the appends are no longer checked
 
 # KEYS[1] stream, KEYS[2..] the seen-keys of the events that have an id (one hash slot).
 # ARGV[1] ttl, ARGV[2] n, ARGV[3] backlog limit, ARGV[4] community, then per event: has_id, payload.
@@ -172,10 +179,15 @@ class EventLog:
         self._cluster = is_cluster(client)
         self._slot_groups: tuple[tuple[str, ...], list[list[str]]] = ((), [])
         self._turn = 0  # which slot group a cluster read starts with (every group gets to go first)
+        # appends not yet known to be on disk: (appended at, community, the seen-key of one of its
+        # events, events appended); deque appends and pops are atomic across a process's threads
+        self._unverified: deque[tuple[float, str, str, int]] = deque()
+        self._verifying = threading.Lock()
 
     # --- writing ----------------------------------------------------------------------------
     def append(self, community: str, events: list[tuple[str | None, bytes]]) -> list[int]:
         """Append (event id, payload) pairs; returns the indexes of the duplicates (not appended)."""
+        self.verify_durable()
         if not events:
             return []
         keys = [self.keys.events(community)]
@@ -191,7 +203,68 @@ class EventLog:
                 raise Backlogged(f"community {community}: the event backlog is full; retry later") from None
             raise
         self.client.sadd(self.keys.communities, community)  # cheap, and survives a flush of Redis
-        return [int(i) for i in duplicates]
+        skipped = {int(i) for i in duplicates}
+        fresh = [event_id for i, (event_id, _) in enumerate(events) if event_id is not None and i not in skipped]
+        if fresh:  # the script's writes reach the AOF together: one of its seen-keys stands for all of them
+            self._unverified.append(
+                (time.monotonic(), community, self.keys.seen(community, fresh[-1]), len(events) - len(skipped))
+            )
+        return sorted(skipped)
+
+    def verify_durable(self) -> dict[str, int]:
+        """Check the appends acknowledged more than DURABLE_AFTER_S ago: each is still in Redis, unless
+        Redis was killed before its AOF reached the disk (or, on a cluster, a primary died before
+        its replica had it). Lost ones are counted per community (``drops``, ``lost_on_restart``)
+        and logged: the system says what it dropped. Returns the counts found lost now."""
+        if not self._unverified or time.monotonic() - self._unverified[0][0] < DURABLE_AFTER_S:
+            return {}
+        if not self._verifying.acquire(blocking=False):
+            return {}
+        try:
+            now = time.monotonic()
+            due: list[tuple[float, str, str, int]] = []
+            while self._unverified and now - self._unverified[0][0] >= DURABLE_AFTER_S:
+                due.append(self._unverified.popleft())
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                for _, _, seen, _ in due:
+                    pipe.exists(seen)
+                found = pipe.execute()
+            except STORE_ERRORS:  # Redis is away: check them when it is back
+                self._unverified.extendleft(reversed([d for d in due if now - d[0] < UNVERIFIABLE_AFTER_S]))
+                return {}
+            lost: Counter[str] = Counter()
+            for (_, community, _, count), there in zip(due, found, strict=True):
+                if not there:
+                    lost[community] += count
+            for community, count in lost.items():
+                log.error(
+                    "community %s: %d acknowledged events were lost: Redis restarted without them "
+                    "(the AOF fsync window, or a cluster failover before the replica had them)",
+                    community,
+                    count,
+                )
+                with contextlib.suppress(*STORE_ERRORS):
+                    self.client.hincrby(self.keys.drops(community), "lost_on_restart", count)
+            return dict(lost)
+        finally:
+            self._verifying.release()
+
+    def drops(self, community: str) -> dict[str, int]:
+        """What the system had to drop, by reason: acknowledged events lost when Redis restarted
+        (``lost_on_restart``), dead letters pushed out by the stream's cap (``dead_letters_over_cap``)
+        and dead letters kept truncated (``dead_letters_truncated``)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.keys.drops(community))
+        pipe.get(self.keys.dead_total(community))
+        pipe.xlen(self.keys.dead(community))
+        pipe.get(self.keys.dead_truncated(community))
+        recorded, total, kept, truncated = pipe.execute()
+        return {
+            "lost_on_restart": int(recorded.get("lost_on_restart", 0)),
+            "dead_letters_over_cap": max(0, int(total or 0) - int(kept or 0)),
+            "dead_letters_truncated": int(truncated or 0),
+        }
 
     def dead_letter(self, community: str, items: list[dict[str, Any]]) -> None:
         """Keep rejected or poison events with their reason: each entry at most dead_letter_max_bytes
@@ -204,6 +277,7 @@ class EventLog:
             entry, cut = dead_letter_entry(item, self.dead_max_bytes)
             truncated += cut
             pipe.xadd(self.keys.dead(community), {"d": entry}, maxlen=self.dead_maxlen, approximate=True)
+        pipe.incrby(self.keys.dead_total(community), len(items))
         if truncated:
             pipe.incrby(self.keys.dead_truncated(community), truncated)
         pipe.sadd(self.keys.communities, community)  # a gateway that sends only rejects is listed too (doctor)
@@ -424,14 +498,23 @@ class EventLog:
             return int(info["length"]) == 0
         return int(group["pending"]) == 0 and str(group["last-delivered-id"]) == str(info["last-generated-id"])
 
-    def trim(self, community: str, retain_ms: int) -> int:
-        """Drop acknowledged entries older than retain_ms; never a pending or undelivered one."""
+    def trim(self, community: str, retain_ms: int, maxlen: int | None = None) -> int:
+        """Drop acknowledged entries older than retain_ms, or beyond about maxlen entries (a soft cap:
+        the entry at that position is estimated from the stream's first and last ids); never a pending
+        or undelivered one."""
         stream = self.keys.events(community)
         try:
             groups = self.client.xinfo_groups(stream)
         except redis.ResponseError:
             return 0
         floor = f"{int(time.time() * 1000) - retain_ms}-0"
+        if maxlen is not None:
+            info = self.client.xinfo_stream(stream)
+            length = int(info["length"])
+            if length > maxlen and info.get("first-entry") and info.get("last-entry"):
+                oldest, newest = _entry_key(info["first-entry"][0])[0], _entry_key(info["last-entry"][0])[0]
+                capped = f"{oldest + (newest - oldest) * (length - maxlen) // length}-0"
+                floor = max(floor, capped, key=_entry_key)
         for group in groups:
             last = str(group["last-delivered-id"])
             floor = min(floor, last, key=_entry_key)

@@ -77,6 +77,14 @@ class Keys:
         """INTEGER: how many dead-letter entries were stored truncated (over the per-entry cap)."""
         return self._c(community, "dead:truncated")
 
+    def dead_total(self, community: str) -> str:
+        """INTEGER: how many dead letters were ever written (beyond the stream's length: pushed out by its cap)."""
+        return self._c(community, "dead:total")
+
+    def drops(self, community: str) -> str:
+        """HASH reason → how many acknowledged events the system lost for that reason (``lost_on_restart``)."""
+        return self._c(community, "drops")
+
     def seen(self, community: str, event_id: str) -> str:
         """STRING set for 24 h when an event id was accepted (idempotency)."""
         return self._c(community, f"seen:{event_id}")

@@ -165,6 +165,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     on_pg = (
         marked("also_on_pg") is not None
         and marked("browser") is None
+        and marked("sqlite_only") is None
         and "db_mode" in metafunc.fixturenames
         and metafunc.config.getoption("--db") == "sqlite"  # with --db=pg everything is on PostgreSQL already
     )

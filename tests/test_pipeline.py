@@ -24,7 +24,7 @@ from ingest.service import IngestService
 from registry import queries
 from registry.models import Device
 from store import live
-from store.events import GROUP, EventLog
+from store.events import ARCHIVE_GROUP, DURABLE_AFTER_S, GROUP, EventLog
 from store.keys import Keys
 from store.redis_server import client_for_url, start_embedded
 from store.stores import Stores
@@ -181,6 +181,7 @@ def test_kill_9_of_a_worker_process_under_load(world: Stores) -> None:
     assert sorted({a["count"] for a in alerts}) == [5], bad[:3]
 
 
+@pytest.mark.sqlite_only  # Redis is the subject: the SQL is the registry read once
 def test_redis_killed_and_restarted_under_load_loses_at_most_the_aof_window(world: Stores, tmp_path: Path) -> None:
     """Ingest keeps posting while Redis is SIGKILLed and restarted on its AOF."""
     port = free_port()
@@ -235,6 +236,82 @@ def test_redis_killed_and_restarted_under_load_loses_at_most_the_aof_window(worl
         assert all(killed_at - t < 2.0 for t, _ in lost), f"lost {len(lost)} events older than the AOF window"
     finally:
         restarted.stop()
+
+
+@pytest.mark.sqlite_only  # Redis is the subject: the SQL is the registry read once
+def test_acknowledged_events_lost_to_a_power_cut_are_counted_as_dropped(world: Stores, tmp_path: Path) -> None:
+    """A SIGKILL of Redis loses nothing (its AOF writes are in the page cache); a power cut loses what
+    was not yet fsynced (up to a second). That is emulated by cutting the AOF back to its size of an
+    earlier moment. The process that acknowledged the lost events finds them gone once they should
+    have been on disk, and counts them, with the reason, where doctor shows them."""
+    server = start_embedded(tmp_path / "redis", free_port())
+    client = client_for_url(server.url)
+    stores = dataclasses.replace(
+        world, settings=world.settings.model_copy(update={"redis_url": server.url}), keys=Keys("p")
+    )
+    stores.__dict__["redis"] = client
+    detectors = devices_of(world, "smoke_detector", 20)
+    ingest = IngestService(stores, directory=Directory(world.sessions))
+    now = int(time.time() * 1000)
+
+    def batch(n: int) -> list[dict[str, Any]]:
+        return [smoke(detectors[i % 20], now + n * 20 + i, f"pc{n}-{i}") for i in range(20)]
+
+    for n in range(10):
+        assert ingest.ingest("wanhu", batch(n)).accepted == 20
+    aof = tmp_path / "redis" / "appendonly.aof"
+    synced = aof.stat().st_size  # what the disk holds when the power goes
+    for n in range(10, 15):
+        assert ingest.ingest("wanhu", batch(n)).accepted == 20  # acknowledged, not yet on disk
+    last_ack = time.monotonic()
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    with aof.open("r+b") as f:
+        f.truncate(synced)
+    restarted = start_embedded(tmp_path / "redis", server.port)
+    try:
+        assert client.xlen(stores.keys.events("wanhu")) == 200  # the last 100 acknowledged are gone
+        assert ingest.log.verify_durable() == {}  # not yet: they might still be on their way to disk
+        time.sleep(max(0.0, DURABLE_AFTER_S - (time.monotonic() - last_ack)) + 0.1)
+        assert ingest.log.verify_durable() == {"wanhu": 100}
+        assert ingest.log.verify_durable() == {}  # counted once
+        assert EventLog(client, stores.keys).drops("wanhu")["lost_on_restart"] == 100
+        settings = stores.settings.model_copy(update={"redis_url": restarted.url, "key_prefix": "p"})
+        doctor = json.loads(run_manage(settings, "doctor", "--json").stdout)
+        drops = next(c for c in doctor if c["name"] == "drops")
+        assert not drops["ok"] and "wanhu: 100 acknowledged events lost when Redis restarted" in drops["detail"]
+    finally:
+        restarted.stop()
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.also_on_cluster
+def test_the_stream_cap_trims_acknowledged_history_only(world: Stores) -> None:
+    """SANDTABLE_STREAM_MAXLEN is a soft cap on a stream's acknowledged history; what some group has
+    not acknowledged is kept whatever the cap."""
+    log = EventLog(world.redis, world.keys)
+    archive = EventLog(world.redis, world.keys, group=ARCHIVE_GROUP)
+    for group_log in (log, archive):
+        group_log.ensure_group("wanhu")
+    for n in range(30):
+        log.append("wanhu", [(None, b'{"n": %d}' % (n * 100 + i)) for i in range(100)])
+        time.sleep(0.003)  # the cap's position is estimated from the entries' times
+    stream = world.keys.events("wanhu")
+    for group_log in (log, archive):
+        entries = group_log.read(["wanhu"], "c", count=2500, block_ms=None)
+        group_log.ack("wanhu", [e.entry_id for e in entries])
+    log.trim("wanhu", retain_ms=3_600_000)  # an hour's retention alone keeps everything
+    assert world.redis.xlen(stream) == 3000
+    log.trim("wanhu", retain_ms=3_600_000, maxlen=1000)
+    assert world.redis.xlen(stream) >= 500  # the 500 the groups have not read are all there …
+    first_left = world.redis.xrange(stream, count=1)[0][0]
+    assert 500 < world.redis.xlen(stream) < 1500  # … and about the cap's worth in all
+    unread = world.redis.xrange(stream, min=first_left)[-500:]
+    assert [json.loads(f["e"])["n"] for _, f in unread] == list(range(2500, 3000))
+    log.trim("wanhu", retain_ms=0, maxlen=1000)
+    # acknowledged history gone (XTRIM ~ drops whole nodes of 100 entries), the unacknowledged kept
+    assert 500 <= world.redis.xlen(stream) <= 600
+    assert json.loads(world.redis.xrange(stream, min=first_left)[-500][1]["e"])["n"] == 2500
 
 
 @pytest.mark.also_on_cluster
