@@ -4,9 +4,11 @@ the reports read."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from sqlalchemy import Select, case, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.access import AlertFilter
@@ -14,6 +16,9 @@ from alerts.lifecycle import OPEN_STATUSES
 from alerts.live import AlertChange, dedup_key
 from alerts.models import AlertRecord, AlertStep
 from notify.outbox import record_step
+
+log = logging.getLogger(__name__)
+WRITE_ATTEMPTS = 3
 
 
 class AlertHistory:
@@ -23,9 +28,24 @@ class AlertHistory:
         self.sessions = sessions
 
     def write(self, changes: list[AlertChange]) -> None:
-        """Upsert each changed alert and append its step, in one transaction."""
+        """Upsert each changed alert and append its step, in one transaction.
+
+        Two workers may write the same new alert at once (one raised it, the other counts a repeat
+        in another batch): the one that commits second meets the first one's row as a conflict.
+        Its transaction is then tried again, and finds the row (issue #22: a worker crashed on it
+        in the soak)."""
         if not changes:
             return
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                self._write(changes)
+                return
+            except IntegrityError:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                log.info("alert history: another worker wrote the same alert first; writing again")
+
+    def _write(self, changes: list[AlertChange]) -> None:
         with self.sessions.begin() as session:
             ids = sorted({c.doc["id"] for c in changes})
             known = {r.id: r for r in session.scalars(select(AlertRecord).where(AlertRecord.id.in_(ids)))}

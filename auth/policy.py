@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "unmask",
             "notices",
             "admin.users",
+            "system.health",  # what the system dropped, and why (the console's data-integrity panel)
             "audit.read",
             "reports.export",
             "visitors.approve",

@@ -293,7 +293,8 @@ class System:
         """Restart a worker that exited on its own (it should not: that is reported)."""
         for i, process in enumerate(self.workers):
             if process is not None and process.poll() is not None and not self.stopping:
-                ledger.unexpected_exits.append(f"worker-{i} exit {process.returncode}")
+                tail = (self.logs / f"worker-{i}.log").read_text(errors="replace").strip().splitlines()[-12:]
+                ledger.unexpected_exits.append(f"worker-{i} exit {process.returncode}: " + " | ".join(tail))
                 self.start_worker(i)
         if self.web is not None and self.web.poll() is not None and not self.stopping:
             ledger.unexpected_exits.append(f"serve exit {self.web.returncode}")
@@ -362,7 +363,8 @@ class System:
                 f.truncate(synced[-1][1])
             self.power_cuts += 1
         time.sleep(1.0)  # down a moment: ingest answers 503, the workers wait
-        self.redis = start_embedded(server.data_dir, server.port)
+        # a large AOF on a busy machine takes a while to load (the workers and ingest wait meanwhile)
+        self.redis = start_embedded(server.data_dir, server.port, timeout_s=300)
         self.aof_samples.clear()
         return killed, time.monotonic()
 
@@ -512,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     ledger = Ledger()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the processes under test on the way out
     with tempfile.TemporaryDirectory(prefix="sandtable-soak-") as tmp:
         system = System(Path(tmp), args.cluster, args.workers, args.web_workers, args.rate)
         try:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from sqlalchemy import text
@@ -22,10 +22,12 @@ from memory.archive import archive_size
 from notify.targets import dead_deliveries, dead_lines, outbox_counts
 from registry.watchlist import listing, today_local
 from reports.fonts import report_fonts
-from store.events import ARCHIVE_GROUP, EventLog
+from store.events import ARCHIVE_GROUP, GROUP, EventLog
 from store.keys import Keys
 from store.redis_server import STORE_ERRORS, RedisClient, client_for_url, connect, embedded_url, is_cluster
 from store.sql import check_connection, head_revision, make_engine, schema_revision
+
+T = TypeVar("T")
 
 MIN_POSTGRESQL = 120000  # server_version_num of 12.0 (EXECUTE FUNCTION triggers, ON CONFLICT)
 
@@ -148,13 +150,18 @@ def _redis_cluster(client: RedisClient) -> str:
     return f"Redis Cluster, {len(primaries)} primaries, {len(servers) - len(primaries)} replicas: " + "; ".join(nodes)
 
 
-def _dead_letters(cfg: Settings) -> str:
-    """Rejected and poison events kept per community, and how many were stored truncated (issue #16)."""
+def _per_community(cfg: Settings, read: Callable[[EventLog, str], T], group: str = GROUP) -> dict[str, T]:
+    """read(log, community) for every community with a stream; a Redis that does not answer is one line."""
     try:
-        log = EventLog(connect(cfg, start_embedded_server=False), Keys(cfg.key_prefix))
-        counts = {community: log.dead_letter_counts(community) for community in log.communities()}
+        log = EventLog(connect(cfg, start_embedded_server=False), Keys(cfg.key_prefix), group=group)
+        return {community: read(log, community) for community in log.communities()}
     except STORE_ERRORS as err:
         raise SandtableError(f"Redis did not answer ({err})") from None
+
+
+def _dead_letters(cfg: Settings) -> str:
+    """Rejected and poison events kept per community, and how many were stored truncated (issue #16)."""
+    counts = _per_community(cfg, EventLog.dead_letter_counts)
     kept = sum(c["kept"] for c in counts.values())
     truncated = sum(c["truncated"] for c in counts.values())
     busiest = sorted((c for c in counts.items() if c[1]["kept"] or c[1]["truncated"]), key=lambda c: -c[1]["kept"])
@@ -166,11 +173,7 @@ def _dead_letters(cfg: Settings) -> str:
 
 def _drops(cfg: Settings) -> str:
     """What the system had to drop, with the reason (issue #22): a warning whenever anything was."""
-    try:
-        log = EventLog(connect(cfg, start_embedded_server=False), Keys(cfg.key_prefix))
-        drops = {community: log.drops(community) for community in log.communities()}
-    except STORE_ERRORS as err:
-        raise SandtableError(f"Redis did not answer ({err})") from None
+    drops = _per_community(cfg, EventLog.drops)
     reasons = {
         "lost_on_restart": "acknowledged events lost when Redis restarted without them (AOF fsync window or failover)",
         "dead_letters_over_cap": "dead letters pushed out by the dead-letter stream's cap",
@@ -188,11 +191,7 @@ def _drops(cfg: Settings) -> str:
 
 def _archive(cfg: Settings) -> str:
     """The event archive (issue #19): entries the archive group has not copied to SQL yet, and rows kept."""
-    try:
-        log = EventLog(connect(cfg, start_embedded_server=False), Keys(cfg.key_prefix), group=ARCHIVE_GROUP)
-        behind = {community: log.lag(community) for community in log.communities()}
-    except STORE_ERRORS as err:
-        raise SandtableError(f"Redis did not answer ({err})") from None
+    behind = _per_community(cfg, EventLog.lag, ARCHIVE_GROUP)
     waiting = sum(lag["pending"] + lag["undelivered"] for lag in behind.values())
     engine = make_engine(cfg)
     try:

@@ -237,6 +237,19 @@ TABLE: dict[str, tuple[str, str]] = {
     "console.done": ("已完成：{a}", "Done: {a}"),
     "console.reports": ("居民求助", "Residents' calls"),
     "console.notice": ("发布提醒", "Publish a notice"),
+    "health.title": ("数据完整性", "Data integrity"),
+    "health.none": ("未丢弃任何已确认事件", "Nothing acknowledged was dropped"),
+    "health.lost_on_restart": (
+        "Redis 重启后丢失的已确认事件 {n} 条（断电时未落盘的最后约 1 秒，AOF 每秒同步）",
+        "{n} acknowledged events lost when Redis restarted (the last second not yet on disk at a power cut; "
+        "the AOF is synced every second)",
+    ),
+    "health.dead_letters_over_cap": (
+        "超出死信上限被挤出的死信 {n} 条（最新的保留）",
+        "{n} dead letters pushed out by the dead-letter cap (the newest are kept)",
+    ),
+    "health.dead_letters_truncated": ("超长被截断保存的死信 {n} 条", "{n} dead letters kept truncated (too large)"),
+    "health.unavailable": ("Redis 无响应，暂无法读取", "Redis did not answer: not known now"),
     "console.notice.title": ("标题", "Title"),
     "console.notice.body": ("内容", "Text"),
     "console.notice.grid": ("发布范围", "Audience"),

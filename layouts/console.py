@@ -15,6 +15,7 @@ from auth.policy import can
 from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
+from layouts.health import drops_panel
 from layouts.incident_form import incident_form
 from layouts.modes import modes_panel
 from layouts.shell import forbidden, header, nav_links
@@ -90,6 +91,7 @@ def layout(community: str | None = None, **_: Any) -> html.Div:
                             html.Div(id=ids.CONSOLE_REPORTS, className="st-reports"),
                             approval_panel(lang),
                             modes_panel(stores(), principal, chosen.id, lang) if can(principal, "modes.set") else None,
+                            drops_panel(stores(), chosen.id, lang) if can(principal, "system.health") else None,
                             html.Div(t("console.notice", lang), className="st-panel-title st-gap"),
                             html.Div(
                                 className="st-form",

@@ -69,6 +69,46 @@ return duplicates
 """
 
 
+# KEYS[1] the dead-letter stream, KEYS[2] its total counter, KEYS[3] its truncated counter, KEYS[4..]
+# the once-keys of the items that have a token (one hash slot). ARGV[1] maxlen, ARGV[2] ttl, ARGV[3] n,
+# then per item: has_token, truncated, payload. An item whose token was dead-lettered already (a
+# batch redelivered after a crash between its dead letters and its XACK, a rejected batch sent
+# again) is not written twice. Returns how many were written.
+DEAD_LETTER_LUA = """
+local maxlen = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local k = 4
+local written, truncated = 0, 0
+for i = 1, n do
+  local fresh = true
+  if ARGV[1 + 3 * i] == '1' then
+    if not redis.call('SET', KEYS[k], '1', 'NX', 'EX', ttl) then fresh = false end
+    k = k + 1
+  end
+  if fresh then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'd', ARGV[3 + 3 * i])
+    written = written + 1
+    if ARGV[2 + 3 * i] == '1' then truncated = truncated + 1 end
+  end
+end
+if written > 0 then redis.call('INCRBY', KEYS[2], written) end
+if truncated > 0 then redis.call('INCRBY', KEYS[3], truncated) end
+return written
+"""
+
+
+def dead_letter_token(item: dict[str, Any]) -> str | None:
+    """What makes a dead letter the same one again: the stream entry of a poison entry, else the
+    producer's id of a rejected event (with its position in the batch); None when it has neither."""
+    if item.get("entry"):
+        return f"e:{item['entry']}"
+    raw = item.get("raw")
+    if isinstance(raw, dict) and isinstance(raw.get("id"), str | int) and str(raw["id"]):
+        return f"i:{str(raw['id'])[:128]}:{item.get('index', '')}"
+    return None
+
+
 # A dead-letter entry is at most max_bytes of JSON: an item that does not fit keeps its context (reason,
 # index or entry id, time), the event's small fields (cut to SMALL_FIELD_BYTES each), and the beginning
 # of the JSON text of the rest (its data) as ``raw_head``, with ``truncated`` and ``raw_bytes`` (the
@@ -176,6 +216,7 @@ class EventLog:
         self.dead_maxlen = dead_letter_maxlen(dead_letter_max_bytes, dead_letter_budget_mb)
         self.cluster_block_ms = cluster_block_ms
         self._append = client.register_script(APPEND_LUA)
+        self._dead_letter = client.register_script(DEAD_LETTER_LUA)
         self._cluster = is_cluster(client)
         self._slot_groups: tuple[tuple[str, ...], list[list[str]]] = ((), [])
         self._turn = 0  # which slot group a cluster read starts with (every group gets to go first)
@@ -271,17 +312,16 @@ class EventLog:
         (truncated beyond, and counted), the stream at most its budget (MAXLEN ~)."""
         if not items:
             return
-        pipe = self.client.pipeline(transaction=False)
-        truncated = 0
+        keys = [self.keys.dead(community), self.keys.dead_total(community), self.keys.dead_truncated(community)]
+        args: list[Any] = [self.dead_maxlen, self.dedup_s, len(items)]
         for item in items:
             entry, cut = dead_letter_entry(item, self.dead_max_bytes)
-            truncated += cut
-            pipe.xadd(self.keys.dead(community), {"d": entry}, maxlen=self.dead_maxlen, approximate=True)
-        pipe.incrby(self.keys.dead_total(community), len(items))
-        if truncated:
-            pipe.incrby(self.keys.dead_truncated(community), truncated)
-        pipe.sadd(self.keys.communities, community)  # a gateway that sends only rejects is listed too (doctor)
-        pipe.execute()
+            token = dead_letter_token(item)
+            if token is not None:
+                keys.append(self.keys.dead_once(community, token))
+            args.extend(("1" if token is not None else "0", "1" if cut else "0", entry))
+        self._dead_letter(keys=keys, args=args)
+        self.client.sadd(self.keys.communities, community)  # a gateway that sends only rejects is listed too (doctor)
 
     def dead_letters(self, community: str, count: int = 100) -> list[dict[str, Any]]:
         """The newest dead-letter entries, newest first."""

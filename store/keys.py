@@ -81,6 +81,10 @@ class Keys:
         """INTEGER: how many dead letters were ever written (beyond the stream's length: pushed out by its cap)."""
         return self._c(community, "dead:total")
 
+    def dead_once(self, community: str, token: str) -> str:
+        """STRING, 24 h TTL: this poison entry or rejected event was dead-lettered (written once only)."""
+        return self._c(community, f"dead:once:{token}")
+
     def drops(self, community: str) -> str:
         """HASH reason → how many acknowledged events the system lost for that reason (``lost_on_restart``)."""
         return self._c(community, "drops")

@@ -3,13 +3,18 @@ the console, the HTTP API and the closed loop."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import sessionmaker
 
 from alerts.access import alert_filter, visible_to
-from alerts.history import history_query, record_view
+from alerts.history import AlertHistory, history_query, record_view
 from alerts.lifecycle import CLOSED_STATUSES, OPEN_STATUSES, STATUSES, TRANSITIONS, can_become, is_open
-from alerts.live import AlertStore
+from alerts.live import AlertStore, RaiseRequest
+from alerts.models import AlertRecord, AlertStep
 from app import create_app
 from auth.models import User
 from auth.policy import can
@@ -84,3 +89,51 @@ def test_the_lifecycle_is_one_table() -> None:
     assert all(not TRANSITIONS[s] for s in CLOSED_STATUSES)  # a closed alert stays closed
     assert all(is_open(s) for s in OPEN_STATUSES) and not any(is_open(s) for s in CLOSED_STATUSES)
     assert can_become("new", "acknowledged") and not can_become("false_alarm", "acknowledged")
+
+
+def test_two_workers_writing_the_same_new_alert_at_once_both_succeed(world: Stores) -> None:
+    """One worker raises an alert while another counts a repeat of it in another batch: both write
+    the alert's history at once, and the second to commit meets the first one's row. It writes again
+    (the soak found a worker that crashed on it: UNIQUE constraint failed: alert.id)."""
+    alerts = AlertStore(world.redis, world.keys)
+    now = int(time.time() * 1000)
+
+    def alarm(token: str) -> RaiseRequest:
+        subject = {"device": "SD-race", "household": None, "building": None}
+        return RaiseRequest("smoke", "critical", subject, {"device": "SD-race"}, None, {}, None, now, [token])
+
+    raised = alerts.raise_many("wanhu", [alarm("e1")])
+    repeated = alerts.raise_many("wanhu", [alarm("e2")])
+    assert [c.action for c in raised + repeated] == ["raised", "repeated"]
+
+    # the second worker has read which alerts the history knows (none) and is about to write …
+    second_read = threading.Event()
+    first_committed = threading.Event()
+    racing = sessionmaker(bind=world.engine)
+
+    @event.listens_for(racing, "before_flush")
+    def hold(*_: object) -> None:
+        if not first_committed.is_set():
+            second_read.set()
+            assert first_committed.wait(60)
+
+    failures: list[BaseException] = []
+
+    def second_worker() -> None:
+        try:
+            AlertHistory(racing).write(repeated)
+        except BaseException as err:  # noqa: BLE001  (reported to the test's thread)
+            failures.append(err)
+
+    thread = threading.Thread(target=second_worker)
+    thread.start()
+    assert second_read.wait(60)
+    AlertHistory(world.sessions).write(raised)  # … when the first commits the new alert
+    first_committed.set()
+    thread.join(60)
+    assert failures == []
+    with world.sessions() as session:
+        rows = session.scalars(select(AlertRecord).where(AlertRecord.id == raised[0].doc["id"])).all()
+        assert len(rows) == 1 and rows[0].count == 2
+        steps = session.scalars(select(AlertStep.action).where(AlertStep.alert_id == rows[0].id)).all()
+        assert steps == ["raised"]

@@ -346,6 +346,30 @@ def test_a_stalled_consumer_with_a_small_cap_loses_nothing(world: Stores) -> Non
     assert sum(a["count"] for a in alerts) == 300
 
 
+@pytest.mark.sqlite_only
+@pytest.mark.also_on_cluster
+def test_a_dead_letter_is_written_once_whatever_the_retries(world: Stores) -> None:
+    """A poison entry redelivered after a crash between its dead letter and its XACK, and a rejected
+    event sent again by a gateway that did not hear the answer, are each one dead letter (the soak
+    counted 65 dead letters for 64 poison entries and rejects)."""
+    log = EventLog(world.redis, world.keys)
+    world.redis.xadd(world.keys.events("wanhu"), {"e": "{not json"})
+    worker = Worker(world, consumer="w")
+    worker.start_community("wanhu")
+    entries = worker.events.read(["wanhu"], "w", count=10, block_ms=None)
+    worker.process(entries)
+    worker.process(entries)  # delivered again: the first XACK was lost with the process
+    assert log.dead_letter_counts("wanhu")["kept"] == 1
+    detector = devices_of(world, "smoke_detector", 1)[0]
+    bad = {"id": "bad-1", "type": "smoke.alarm", "device": "no-such-device", "ts": int(time.time() * 1000)}
+    batch = [smoke(detector, int(time.time() * 1000), "ok-1"), bad]
+    for _ in range(2):  # the gateway sends the batch again
+        result = IngestService(world).ingest("wanhu", batch)
+        assert [r["index"] for r in result.rejected] == [1]  # the answer says so each time
+    assert log.dead_letter_counts("wanhu")["kept"] == 2
+    assert log.drops("wanhu")["dead_letters_over_cap"] == 0
+
+
 @pytest.mark.also_on_cluster
 def test_poison_entries_go_to_the_dead_letter_stream_while_healthy_ones_flow(world: Stores) -> None:
     settings = world.settings.model_copy(update={"worker_claim_idle_ms": 50, "worker_max_deliveries": 2})
