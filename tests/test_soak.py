@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_two_minutes_of_faults_lose_nothing_acknowledged_and_duplicate_nothing(tmp_path: Path) -> None:
-    args = ["--minutes", "2", "--rate", "1000", "--fault-every", "20", "--seed", "11"]
+    args = ["--minutes", "2", "--rate", "500", "--fault-every", "20", "--seed", "11"]
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "soak.py"), *args],
         cwd=tmp_path,
@@ -31,7 +31,7 @@ def test_two_minutes_of_faults_lose_nothing_acknowledged_and_duplicate_nothing(t
     assert all(ledger["faults"][kind] >= 1 for kind in ledger["faults"]), story
     assert ledger["power_cuts"] >= 1, story
     assert ledger["drained"], story
-    assert ledger["acknowledged"] == ledger["sent"] > 60_000, story
+    assert ledger["acknowledged"] == ledger["sent"] > 30_000, story
     assert ledger["duplicated_effects"] == 0, story
     assert ledger["lost_after_ack"] == 0, story
     assert ledger["alert_counts_short"] == ledger["alert_counts_extra"] == 0, story
