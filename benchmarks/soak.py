@@ -108,6 +108,7 @@ class Ledger:
     redis_kills: list[tuple[float, float]] = field(default_factory=list)  # (killed at, back at), monotonic
     faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULTS, 0))
     unexpected_exits: list[str] = field(default_factory=list)
+    redis_peak_bytes: int = 0
     max_lag_s: dict[str, float] = field(default_factory=lambda: {GROUP: 0.0, ARCHIVE_GROUP: 0.0})
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_seq: itertools.count[int] = field(default_factory=itertools.count)
@@ -399,6 +400,13 @@ class System:
                     lag = (now - int(oldest.entry_id.split("-")[0])) / 1000
                     ledger.max_lag_s[group] = max(ledger.max_lag_s[group], lag)
 
+    def sample_memory(self, ledger: Ledger) -> None:
+        """Redis's used memory, every sample (the single server; a cluster's nodes are not summed)."""
+        if isinstance(self.redis, EmbeddedRedis):
+            with contextlib.suppress(Exception):
+                used = int(self.stores.redis.info("memory")["used_memory"])
+                ledger.redis_peak_bytes = max(ledger.redis_peak_bytes, used)
+
     def drained(self) -> bool:
         for group in (GROUP, ARCHIVE_GROUP):
             log = EventLog(self.stores.redis, self.stores.keys, group=group)
@@ -571,6 +579,7 @@ def run(system: System, ledger: Ledger, args: argparse.Namespace, rng: random.Ra
             next_poison = now + 2.0
         system.watch(ledger)
         system.sample_lag(ledger)
+        system.sample_memory(ledger)
         system.sample_aof()
         time.sleep(0.5)
     sent_rate = ledger.sent / (time.monotonic() - began)
@@ -596,6 +605,7 @@ def run(system: System, ledger: Ledger, args: argparse.Namespace, rng: random.Ra
             "connection_errors_retried": ledger.errors,
             "faults": ledger.faults,
             "power_cuts": system.power_cuts,
+            "redis_peak_mib": round(ledger.redis_peak_bytes / 2**20) if ledger.redis_peak_bytes else None,
             "unexpected_exits": ledger.unexpected_exits,
             "seed": args.seed,
             "cores": os.cpu_count(),

@@ -66,8 +66,9 @@ def test_the_wall_shows_figures_feed_guards_and_pulsing_alerts(lived_in: tuple[S
     browser.get(server.url + "/")
     wait_for(browser, "path.st-bld", minimum=128)
     wait_for(browser, ".st-card.st-sev-critical.st-pulse", text="烟感报警")
-    assert len(wait_for(browser, "path.st-guard-active", minimum=6)) == 6
-    wait_for(browser, ".st-alert-marker.st-sev-critical")
+    # guards and alerts are drawn in the live pane, above the buildings and devices (never under a polygon)
+    assert len(wait_for(browser, ".leaflet-live-pane path.st-guard-active", minimum=6)) == 6
+    wait_for(browser, ".leaflet-live-pane .st-alert-marker.st-sev-critical")
     kpis = text_of(browser, "#kpi-panel", text="实有人口")
     assert "实有人口" in kpis and "13,0" in kpis
     wait_for(browser, "#chart-alert-types .bars, #chart-alert-types .barlayer")

@@ -155,13 +155,13 @@ window.sandtable = window.sandtable || {};
     trailStyle: function (feature) {
       return {color: feature.properties.color || "#35d07f", weight: 2, opacity: 0.55, dashArray: "2 4"};
     },
-    guardPoint: function (feature, latlng) {
+    guardPoint: function (feature, latlng, context) {
       var p = feature.properties;
-      var marker = L.circleMarker(latlng, {
+      var marker = L.circleMarker(latlng, st.map.inPane({
         radius: p.active ? 7 : 4, color: "#ffffff", weight: p.active ? 2 : 1, opacity: p.active ? 1 : 0.3,
         fillColor: p.color || "#35d07f", fillOpacity: p.active ? 1 : 0.25,
         className: "st-guard st-guard-" + p.kind + (p.active ? " st-guard-active" : "")
-      });
+      }, context));
       marker.bindTooltip(st.escape(p.label + " " + (p.name || "")), {className: "st-tooltip"});
       return marker;
     },
@@ -205,13 +205,13 @@ window.sandtable = window.sandtable || {};
       });
       return L.marker(latlng, {icon: icon});
     },
-    alertPoint: function (feature, latlng) {
+    alertPoint: function (feature, latlng, context) {
       var p = feature.properties;
       var icon = L.divIcon({
         className: "st-alert-marker st-sev-" + p.severity + (p.status === "new" ? " st-alert-new" : ""),
         html: "<span class='st-ring'></span><span class='st-core'></span>", iconSize: [28, 28], iconAnchor: [14, 14]
       });
-      var marker = L.marker(latlng, {icon: icon, keyboard: false});
+      var marker = L.marker(latlng, st.map.inPane({icon: icon, keyboard: false}, context));
       marker.bindTooltip(st.escape(p.label), {className: "st-tooltip", direction: "top"});
       return marker;
     }
