@@ -35,10 +35,11 @@ SLOT_GROUPS_PER_PIPELINE = 512  # a cluster read pass sends at most this many XR
 _REDIRECTS = (redis.exceptions.AskError, redis.exceptions.TryAgainError, redis.exceptions.ClusterDownError)
 encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder().decode
-# An append is on disk this long after it was acknowledged (the AOF is fsynced every second; a busy
-# disk may delay a fsync by up to a second more). Until then a Redis crash can lose it: the process
-# that appended it checks, once this old, that it is still there (``verify_durable``).
-DURABLE_AFTER_S = 3.0
+# An append is on disk this long after it was acknowledged: the AOF is fsynced every second, and
+# Redis postpones an fsync by up to 2 s while the previous one is still running (then it blocks
+# writes). Until then a power cut can lose it: the process that appended it checks, once this old,
+# that it is still there (``verify_durable``).
+DURABLE_AFTER_S = 5.0
 UNVERIFIABLE_AFTER_S = 600.0  # Redis away longer than this: the appends are no longer checked
 
 # KEYS[1] stream, KEYS[2..] the seen-keys of the events that have an id (one hash slot).
