@@ -6,6 +6,7 @@ from __future__ import annotations
 ALERT_TYPES = (
     "elder.inactive",
     "elder.routine",
+    "elder.no_water",
     "sensor.silent",
     "lock.unregistered",
     "tenant.unregistered",

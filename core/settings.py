@@ -92,6 +92,14 @@ class Settings(BaseSettings):
 
     # --- rules --------------------------------------------------------------------------
     elder_inactive_hours: float = Field(default=12.0, gt=0)
+    # signs of life from the flat's meters (docs/rules.md "Signs of life"): a power reading above this
+    # mean is an appliance switched on (the fridge and standby stay below it); a reading given as
+    # ``wh`` is taken over meter_reading_minutes
+    elder_power_active_watts: float = Field(default=150.0, gt=0)
+    meter_reading_minutes: float = Field(default=15.0, gt=0, description="the interval of a wh power reading")
+    # elder.no_water: less than this many litres in elder_no_water_hours (the water companies' 0.01 m³ in 12 h)
+    elder_no_water_litres: float = Field(default=10.0, gt=0)
+    elder_no_water_hours: float = Field(default=12.0, gt=0)
     sensor_silent_hours: float = Field(default=2.0, gt=0)
     device_offline_hours: float = Field(default=1.0, gt=0)
     sweep_seconds: float = Field(default=30.0, gt=0)

@@ -31,6 +31,9 @@ from registry.models import (
     Vehicle,
 )
 
+# the devices of an elder living alone's flat that can tell the elder is up and about (docs/rules.md)
+ELDER_HOME_TYPES = frozenset({"door_sensor", "water_meter", "power_meter", "smart_lock"})
+
 
 @dataclass
 class CommunityFacts:
@@ -48,6 +51,11 @@ class CommunityFacts:
     # door sensor id → (person id, threshold hours) of the elder living alone it watches
     elder_sensors: dict[str, tuple[str, float | None]] = field(default_factory=dict)
     elder_sensor_of: dict[str, str] = field(default_factory=dict)  # elder living alone → their door sensor
+    # the other devices of an elder living alone's flat (water and power meters, smart lock) → the elder
+    elder_devices: dict[str, str] = field(default_factory=dict)
+    # water meter id → (person id, threshold hours) of the elder living alone in its flat
+    elder_water_meters: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    elder_water_meter_of: dict[str, str] = field(default_factory=dict)  # elder living alone → their water meter
     silent_hours: dict[str, float] = field(default_factory=dict)  # per-device silence overrides
     wearables: dict[str, str] = field(default_factory=dict)  # wearable device id → guard id
     # patrol routes: id → {"interval", "start_hour", "end_hour", "tolerance", "checkpoints": [(seq, device, offset)]}
@@ -237,11 +245,18 @@ class Directory:
         for landing, found in rooms.items():
             facts.landings[landing] = [hid for _room, hid in sorted(found, key=lambda r: natural_key(r[0]))]
         for device in facts.devices.values():
-            if device.type != "door_sensor" or device.household is None:
+            if device.type not in ELDER_HOME_TYPES or device.household is None:
                 continue
             for person_id in facts.occupants.get(device.household, set()):
                 person = facts.people[person_id]
-                if "elderly_alone" in person["tags"]:
+                if "elderly_alone" not in person["tags"]:
+                    continue
+                if device.type == "door_sensor":
                     facts.elder_sensors[device.id] = (person_id, person["threshold"])
                     facts.elder_sensor_of[person_id] = device.id
+                else:
+                    facts.elder_devices[device.id] = person_id
+                if device.type == "water_meter":
+                    facts.elder_water_meters[device.id] = (person_id, person["threshold"])
+                    facts.elder_water_meter_of[person_id] = device.id
         return facts

@@ -35,6 +35,8 @@ EVENT_DEVICE_TYPES: dict[str, tuple[str, ...] | None] = {
     "smoke.alarm": ("smoke_detector",),
     "camera.throw": ("throw_camera",),
     "camera.fall": ("camera",),
+    "meter.water": ("water_meter",),
+    "meter.power": ("power_meter",),
 }
 EVIDENCE_EVENTS = ("camera.throw", "camera.fall")  # their data.image: an evidence image (store/evidence.py)
 LOCK_METHODS = ("face", "fingerprint", "card", "password", "app", "key")
@@ -52,6 +54,11 @@ _DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)  # msgspec raises the
 TS_MIN_MS = 0
 TS_MAX_MS = 10**14
 DAY_MS = 86_400_000
+# a meter reading's plausible bounds: a flat's water pipe gives well under 100 L a minute, its supply
+# well under 50 kW; beyond, the reading is a meter fault (or a reading over months), not a sign of life
+MAX_LITRES = 100_000.0
+MAX_WATTS = 50_000.0
+MAX_WH = 10_000_000.0
 
 
 class RawEvent(msgspec.Struct, forbid_unknown_fields=False):
@@ -291,6 +298,21 @@ def _fall(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
     return data
 
 
+def _water(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
+    litres = _number(data, "litres", 0, MAX_LITRES, required=False)
+    if litres is None:
+        raise Rejected("data.litres is required (litres since the meter's last reading)")
+    return data
+
+
+def _power(data: dict[str, Any], _key: bytes) -> dict[str, Any]:
+    watts = _number(data, "watts", 0, MAX_WATTS, required=False)
+    wh = _number(data, "wh", 0, MAX_WH, required=False)
+    if watts is None and wh is None:
+        raise Rejected("data.watts (mean power since the last reading) or data.wh (energy since it) is required")
+    return data
+
+
 CHECKS: dict[str, Callable[[dict[str, Any], bytes], dict[str, Any]]] = {
     "door.contact": _door,
     "device.heartbeat": _heartbeat,
@@ -302,6 +324,8 @@ CHECKS: dict[str, Callable[[dict[str, Any], bytes], dict[str, Any]]] = {
     "smoke.alarm": _smoke,
     "camera.throw": _throw,
     "camera.fall": _fall,
+    "meter.water": _water,
+    "meter.power": _power,
 }
 
 

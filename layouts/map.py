@@ -29,6 +29,8 @@ DEVICE_COLORS = {
     "wearable": "#35d07f",
     "checkpoint": "#e6edf7",
     "intercom": "#8da2c0",
+    "water_meter": "#4fc3f7",
+    "power_meter": "#ffe066",
 }
 LEGEND_CATEGORIES = (
     ("owner", "#8a94a6"),
@@ -75,6 +77,8 @@ def legend(lang: str) -> html.Div:
         "door_sensor",
         "smart_lock",
         "smoke_detector",
+        "water_meter",
+        "power_meter",
         "checkpoint",
     ):
         rows.append(

@@ -362,12 +362,15 @@ def _devices(
     def add(did: str, dtype: str, lat: float, lon: float, **extra: Any) -> None:
         rows.append({"id": did, "type": dtype, "lat": lat, "lon": lon, "install_date": install, **extra})
 
-    # inner ring: door sensors of elders, smart locks of rentals, smoke detectors in stairwells
+    # inner ring: door sensors and meters of elders, smart locks of rentals, smoke detectors in stairwells
     for hh in households:
         building = by_id[hh["building"]]
         lat, lon = _unit_position(building, hh["unit"], rng)
         if hh["id"] in elder_households:
             add(f"DS-{hh['id']}", "door_sensor", lat, lon, household=hh["id"], name="卧室门磁")
+            # the second signal of issue 23: the flat's smart water and power meters (same position, no draw)
+            add(f"WM-{hh['id']}", "water_meter", lat, lon, household=hh["id"], name="智能水表")
+            add(f"PM-{hh['id']}", "power_meter", lat, lon, household=hh["id"], name="智能电表")
         if hh["category"] in ("rental", "group_rental"):
             add(f"LK-{hh['id']}", "smart_lock", lat, lon, household=hh["id"], name="智能门锁")
             if hh["category"] == "group_rental":

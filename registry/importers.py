@@ -49,6 +49,8 @@ from registry.models import (
 GEO_KINDS = ("boundary", "grids", "buildings", "paths", "checkpoints")
 TABLE_KINDS = ("households", "people", "devices", "vehicles", "guards", "routes")
 TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
+# device types that only exist inside a flat: the import refuses one without its household
+HOUSEHOLD_ONLY_TYPES = ("door_sensor", "smart_lock", "water_meter", "power_meter")
 
 if TYPE_CHECKING:  # pandas, geopandas, pyogrio (0.6 s) load on use: the web app starts without them
     import geopandas as gpd
@@ -754,7 +756,7 @@ def _devices(
         building = buildings.get(building_id) if building_id else None
         if building_id and building is None:
             check.fail("building", f"unknown building {building_id}")
-        if dtype in ("door_sensor", "smart_lock") and household_id is None:
+        if dtype in HOUSEHOLD_ONLY_TYPES and household_id is None:
             check.fail("household", f"a {dtype} belongs to a household")
         lat, lon = None, None
         if not _blank(record.get("lat")) or not _blank(record.get("lon")):

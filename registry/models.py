@@ -28,6 +28,8 @@ DEVICE_TYPES = (
     "wearable",
     "checkpoint",
     "intercom",
+    "water_meter",
+    "power_meter",
 )
 GUARD_KINDS = ("police", "auxiliary", "grid_worker", "volunteer", "security")
 

@@ -28,8 +28,8 @@ AWAY = "away"
 KINDS = (MAINTENANCE, AWAY)
 # alerts an away elder does not get, and the timers (member: the person) that resume the watch at
 # the away period's end: each elder rule owns one (analytics/rules/elder_*.py)
-AWAY_ALERTS = frozenset({"elder.inactive", "elder.routine"})
-AWAY_RESUME_TIMERS = ("elder-resume", "routine-resume")
+AWAY_ALERTS = frozenset({"elder.inactive", "elder.routine", "elder.no_water"})
+AWAY_RESUME_TIMERS = ("elder-resume", "routine-resume", "water-resume")
 # alerts a device in maintenance still raises: a wanted person at a lock or gate is not a device fault
 NEVER_SILENCED = frozenset({"watchlist.match"})
 

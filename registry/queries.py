@@ -163,7 +163,7 @@ def building_layer(session: Session, scope: Scope, community_id: str) -> dict[st
     return collection(features)
 
 
-HOUSEHOLD_DEVICE_TYPES = ("door_sensor", "smart_lock", "smoke_detector", "intercom")
+HOUSEHOLD_DEVICE_TYPES = ("door_sensor", "smart_lock", "smoke_detector", "intercom", "water_meter", "power_meter")
 
 
 def device_layer(

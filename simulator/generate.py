@@ -23,6 +23,15 @@ from typing import Any
 from core.timefmt import SHANGHAI, ms_to_utc
 from registry.demo import WANTED_ID
 from simulator.demo_roster import team_on_duty
+from simulator.meters import (
+    FRIDGE_CYCLE_MS,
+    READING_MS,
+    HomeDay,
+    collapsed,
+    home_day,
+    litres_between,
+    mean_watts_between,
+)
 from simulator.world import World
 
 SLOT_MS = 600_000
@@ -266,6 +275,7 @@ def slot_events(
             for offset, state in ((0, "open"), (40_000 + stable(elder.sensor, ts) % 60_000, "closed")):
                 if ts + offset < end:
                     out.append((ts + offset, "door.contact", elder.sensor, {"state": state}))
+        out.extend(meter_readings(elder, start, end, seed, story.inactive_elders.get(elder.sensor)))
         if not world.face_gates or story.inactive_elders.get(elder.sensor) is not None:
             continue
         for leave, back in elder_outings(elder, local_midnight(start), seed):
@@ -392,23 +402,66 @@ def elder_door_times(elder: Any, start: int, end: int, seed: int) -> list[int]:
     )
 
 
-@functools.lru_cache(maxsize=8192)
 def elder_day(sensor: str, wake_min: int, bed_min: int, naps: bool, d: int, seed: int) -> tuple[int, ...]:
-    """The elder's bedroom-door uses of local day d (drawn once a day, asked for in each of its
-    144 slots: hence the cache)."""
+    """The elder's bedroom-door uses of local day d."""
+    return elder_plan(sensor, wake_min, bed_min, naps, d, seed)[0]
+
+
+@functools.lru_cache(maxsize=8192)
+def elder_plan(
+    sensor: str, wake_min: int, bed_min: int, naps: bool, d: int, seed: int
+) -> tuple[tuple[int, ...], int, int, tuple[int, ...]]:
+    """The elder's local day d: (bedroom-door uses, wake, bed, night trips) (drawn once a day,
+    asked for in each of its 144 slots: hence the cache)."""
     outings = sensor_outings(sensor, d, seed)
     rng = random.Random(stable(seed, sensor, d))
     times = [wake_min + rng.randint(-25, 25), bed_min + rng.randint(-30, 30)]
     times += [rng.randint(wake_min + 60, bed_min - 60) for _ in range(rng.randint(2, 5))]
     if naps:
         times.append(13 * 60 + rng.randint(0, 40))
-    if rng.random() < 0.3:
+    night = rng.random() < 0.3
+    if night:
         times.append(rng.randint(60, 240))  # a night trip
     stamps = [d + minute * MIN_MS + rng.randrange(MIN_MS) for minute in times]
+    wake, bed, trips = stamps[0], stamps[1], tuple(stamps[-1:] if night else ())
     for leave, back in outings:
         stamps = [ts for ts in stamps if not leave <= ts < back]
         stamps += [leave - 8 * MIN_MS, back + 12 * MIN_MS]
-    return tuple(stamps)
+    return tuple(stamps), wake, bed, trips
+
+
+@functools.lru_cache(maxsize=8192)
+def elder_home(sensor: str, wake_min: int, bed_min: int, naps: bool, d: int, seed: int, stopped: int | None) -> HomeDay:
+    """The elder's water draws and appliance loads of local day d (simulator/meters.py), from the
+    same day's plan as the door; an elder who stopped moving at ``stopped`` draws nothing after it."""
+    _, wake, bed, trips = elder_plan(sensor, wake_min, bed_min, naps, d, seed)
+    rng = random.Random(stable(seed, sensor, d, "home"))
+    day = home_day(rng, d, wake, bed, trips, sensor_outings(sensor, d, seed))
+    return day if stopped is None else collapsed(day, stopped)
+
+
+def meter_readings(
+    elder: Any, start: int, end: int, seed: int, stopped: int | None
+) -> list[tuple[int, str, str, dict[str, Any]]]:
+    """The elder's water and power meters' readings in [start, end): every 15 minutes, each meter at
+    its own phase, the litres and the mean watts since the previous reading."""
+    out: list[tuple[int, str, str, dict[str, Any]]] = []
+    for meter, kind in ((elder.water_meter, "meter.water"), (elder.power_meter, "meter.power")):
+        if meter is None:
+            continue
+        phase = stable(meter) % READING_MS
+        for ts in range(start + (phase - start) % READING_MS, end, READING_MS):
+            day = local_midnight(ts)
+            days = [
+                elder_home(elder.sensor, elder.wake_min, elder.bed_min, elder.naps, d, seed, stopped)
+                for d in (day - DAY_MS, day)
+            ]
+            if kind == "meter.water":
+                out.append((ts, kind, meter, {"litres": litres_between(days, ts - READING_MS, ts)}))
+            else:
+                watts = mean_watts_between(days, ts - READING_MS, ts, stable(meter, "fridge") % FRIDGE_CYCLE_MS)
+                out.append((ts, kind, meter, {"watts": watts}))
+    return out
 
 
 @functools.lru_cache(maxsize=16384)

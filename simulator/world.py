@@ -18,13 +18,15 @@ from simulator.demo_roster import team_of
 
 @dataclass
 class Elder:
-    """An elder living alone and the bedroom door sensor."""
+    """An elder living alone, the bedroom door sensor and the flat's meters (if any)."""
 
     person: str
     sensor: str
     wake_min: int  # minutes after midnight (local)
     bed_min: int
     naps: bool
+    water_meter: str | None = None
+    power_meter: str | None = None
 
 
 @dataclass
@@ -86,6 +88,8 @@ def load_world(session: Session, community: str, rng: random.Random) -> World:
         if d.type not in ("checkpoint", "wearable"):
             world.heartbeat_devices.append(d.id)
     sensor_of = {d.household_id: d.id for d in by_type.get("door_sensor", [])}
+    water_of = {d.household_id: d.id for d in by_type.get("water_meter", [])}
+    power_of = {d.household_id: d.id for d in by_type.get("power_meter", [])}
     elders = session.execute(
         select(Person.id, Residency.household_id)
         .join(PersonTag, PersonTag.person_id == Person.id)
@@ -102,6 +106,8 @@ def load_world(session: Session, community: str, rng: random.Random) -> World:
                     wake_min=rng.randint(330, 450),
                     bed_min=rng.randint(1230, 1350),
                     naps=rng.random() < 0.5,
+                    water_meter=water_of.get(household),
+                    power_meter=power_of.get(household),
                 )
             )
     faces: dict[str, list[str]] = {}

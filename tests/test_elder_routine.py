@@ -252,7 +252,7 @@ def test_through_the_worker_an_ordinary_day_is_quiet_and_a_stopped_routine_alert
     assert raised is not None and raised > back
     alert = routine_alert(world, person)
     assert alert is not None and isinstance(alert["evidence"], dict)
-    assert alert["evidence"]["back_through_gate_at"] > alert["evidence"]["last_door_at"]
+    assert alert["evidence"]["back_through_gate_at"] > alert["evidence"]["last_sign_at"]
     assert raised - back <= alert["evidence"]["expected_gap_hours"] * HOUR + 31 * MIN
     # the elder seen at a face gate is up and about: that clears it too
     ingest.ingest("wanhu", [passage(clock.now_ms(), "out")])

@@ -7,6 +7,7 @@ from analytics.rules.base import Rule
 from analytics.rules.battery import BatteryLow
 from analytics.rules.elder_inactive import ElderInactive
 from analytics.rules.elder_routine import ElderRoutine
+from analytics.rules.elder_water import ElderNoWater
 from analytics.rules.gates import PatrolMissed, VehicleCheck, VisitorCheck
 from analytics.rules.hazards import Fall, GateBlacklist, Smoke, Throw
 from analytics.rules.modes import Modes
@@ -17,6 +18,7 @@ from core.settings import Settings
 RULE_CLASSES: tuple[type[Rule], ...] = (
     ElderInactive,
     ElderRoutine,
+    ElderNoWater,
     SensorSilent,
     DeviceOffline,
     BatteryLow,

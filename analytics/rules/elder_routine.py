@@ -1,13 +1,14 @@
-"""elder.routine — early warning for an elder living alone: the bedroom door has stayed unused
-for longer than this elder's own routine allows at this time of day, hours before the fixed
-``elder.inactive`` threshold.
+"""elder.routine — early warning for an elder living alone: no sign of life (analytics/rules/life.py:
+the bedroom door, water, power above the fridge, the flat's lock) for longer than this elder's own
+routine allows at this time of day, hours before the fixed ``elder.inactive`` threshold.
 
-Each elder has a profile learned from their own door history: for every local hour (Asia/Shanghai)
-the recent gaps from a door use in that hour to the next one. The allowed gap after a door use is
-a high quantile of the gaps that started around that hour, times a margin, plus a slack, kept
-between a floor and the elder's fixed threshold. Evenings learn the long night gaps, so a night's
-sleep is normal. The profile lives in the rule's Redis state and is updated on every door.contact;
-a timer per sensor waits at "last door use + allowed gap".
+Each elder (with a bedroom door sensor, whose id keys the profile and the timer) has a profile
+learned from their own history of signs of life: for every local hour (Asia/Shanghai) the recent
+gaps from a sign in that hour to the next one. The allowed gap after a sign is a high quantile of
+the gaps that started around that hour, times a margin, plus a slack, kept between a floor and the
+elder's fixed threshold. Evenings learn the long night gaps, so a night's sleep is normal. The
+profile lives in the rule's Redis state and is updated on every sign; a timer per sensor waits at
+"last sign + allowed gap" ("door use" below reads "sign of life").
 
 The elder's passages at the community's face gates (``gate.face`` resolved to the person) say
 when they are out: while out, nothing is overdue; the silence of an outing is not learned as a
@@ -29,7 +30,7 @@ from typing import Any
 
 from analytics.context import RuleContext
 from analytics.rules.base import HOUR_MS, Rule, location_of
-from analytics.rules.occupancy import opener, person_of
+from analytics.rules.life import LIFE_EVENTS, sign_of_life
 from core.settings import Settings
 from core.timefmt import SHANGHAI, iso_utc
 from ingest.schema import DeviceInfo, Event
@@ -222,7 +223,7 @@ class ElderRoutine(Rule):
     """Overdue against the elder's own learned routine."""
 
     name = "elder.routine"
-    events = frozenset({"door.contact", "gate.face"})
+    events = LIFE_EVENTS
     timers = (TIMER, RESUME)
 
     def __init__(self, settings: Settings) -> None:
@@ -234,36 +235,42 @@ class ElderRoutine(Rule):
         return override or self.settings.elder_inactive_hours
 
     def before_batch(self, ctx: RuleContext, events: list[Event]) -> None:
-        """Read the profiles of the batch's elder sensors at once."""
-        ctx.prefetch(
-            self.name, {e.device for e in events if e.type == "door.contact" and e.device in ctx.facts.elder_sensors}
-        )
+        """Read the profiles of the batch's watched elders at once."""
+        facts = ctx.facts
+        sensors = {e.device for e in events if e.device in facts.elder_sensors}
+        sensors |= {
+            facts.elder_sensor_of[facts.elder_devices[e.device]]
+            for e in events
+            if e.device in facts.elder_devices and facts.elder_devices[e.device] in facts.elder_sensor_of
+        }
+        ctx.prefetch(self.name, sensors)
 
     def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
-        if event.type == "gate.face":
-            self._at_gate(ctx, event)
+        sign = sign_of_life(ctx.facts, event, device, self.settings)
+        if sign is None:
             return
-        elder = ctx.facts.elder_sensors.get(device.id)
-        if elder is None:
+        if sign.kind == "gate":
+            self._at_gate(ctx, event, sign.person)
             return
-        person, override = elder
-        # an out-of-order (older) door event teaches nothing and leaves the deadline (learn says so)
+        sensor = ctx.facts.elder_sensor_of.get(sign.person)
+        if sensor is None:
+            return  # an elder without a door sensor: elder.no_water watches them
+        # an out-of-order (older) sign teaches nothing and leaves the deadline (learn says so)
         self._seen(
             ctx,
-            person,
-            device.id,
-            override,
-            f"door {event.data.get('state')} at {iso_utc(event.ts)}",
+            sign.person,
+            sensor,
+            ctx.facts.elder_sensors[sensor][1],
+            f"{sign.kind} at {iso_utc(event.ts)}",
             event.ts,
             lambda stored: learn(stored, event.ts, self.params),
         )
 
-    def _at_gate(self, ctx: RuleContext, event: Event) -> None:
+    def _at_gate(self, ctx: RuleContext, event: Event, person: str) -> None:
         """An elder living alone recognised at a face gate: out (nothing is overdue while out) or
         back (the allowance runs from the return); either way they are up and about."""
-        person = person_of(ctx.facts, opener(event.data))
-        sensor = ctx.facts.elder_sensor_of.get(person or "")
-        if person is None or sensor is None:
+        sensor = ctx.facts.elder_sensor_of.get(person)
+        if sensor is None:
             return
         _, override = ctx.facts.elder_sensors[sensor]
         direction = str(event.data.get("direction", "in"))
@@ -301,7 +308,7 @@ class ElderRoutine(Rule):
     ) -> None:
         """The elder gave a sign of life: resolve the open alert; when the profile changes, store it
         and move the timer to its new deadline (or cancel it)."""
-        ctx.clear(self.name, {"person": person}, note=note, fact_ms=ts, since_field="last_door_at")
+        ctx.clear(self.name, {"person": person}, note=note, fact_ms=ts, since_field="last_sign_at")
         stored = RoutineProfile.from_json(ctx.state_get(self.name, sensor))
         self._plan(ctx, sensor, override, stored, update(stored))
 
@@ -344,7 +351,7 @@ class ElderRoutine(Rule):
             location=location_of(device),
             grid=device.grid,
             evidence={
-                "last_door_at": iso_utc(profile.last_ms),
+                "last_sign_at": iso_utc(profile.last_ms),
                 **({"back_through_gate_at": iso_utc(profile.in_ms)} if profile.anchor_ms != profile.last_ms else {}),
                 "expected_gap_hours": round(allowed / HOUR_MS, 2),
                 "actual_gap_hours": round((max(ctx.now(), due_ms) - profile.anchor_ms) / HOUR_MS, 2),

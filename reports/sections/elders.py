@@ -1,5 +1,5 @@
-"""The elders section: every elder living alone with the period's care alerts (door inactivity,
-broken routine, a silent sensor), how they ended and the median first response."""
+"""The elders section: every elder living alone with the period's care alerts (inactivity,
+broken routine, no water, a silent sensor), how they ended and the median first response."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from reports import calc
 from reports.model import Column, Table
 from reports.sections.context import Alert, LoadContext, SectionResult, when
 
-ELDER_TYPES = ("elder.inactive", "elder.routine", "sensor.silent")
+ELDER_TYPES = ("elder.inactive", "elder.routine", "elder.no_water", "sensor.silent")
 # after the community column, when the report covers several
 ELDER_COLUMNS = (
     Column("name", "report.col.person", width=0.8),
     Column("place", "report.col.place", width=1.6),
     Column("inactive", "report.col.elder_inactive", "int"),
     Column("routine", "report.col.elder_routine", "int"),
+    Column("no_water", "report.col.elder_no_water", "int"),
     Column("silent", "report.col.sensor_silent", "int"),
     Column("last", "report.col.last_alert", "time", width=1.6),
     Column("handled", "report.col.handled", "int"),
@@ -52,6 +53,7 @@ def build(ctx: LoadContext) -> SectionResult:
                     "place": ctx.places.get(household or "", household or "—"),
                     "inactive": types["elder.inactive"],
                     "routine": types["elder.routine"],
+                    "no_water": types["elder.no_water"],
                     "silent": types["sensor.silent"],
                     "last": when(found[-1].record.detected_at) if found else "",
                     "handled": kinds["handled"] + kinds["false_alarm"],
@@ -61,7 +63,7 @@ def build(ctx: LoadContext) -> SectionResult:
                 },
             )
         )
-    rows.sort(key=lambda r: -(r["inactive"] + r["routine"] + r["silent"]))
+    rows.sort(key=lambda r: -(r["inactive"] + r["routine"] + r["no_water"] + r["silent"]))
     table = Table(
         "elders",
         "report.table.elders",
@@ -69,7 +71,7 @@ def build(ctx: LoadContext) -> SectionResult:
         rows,
         note="report.note.elders",
     )
-    alerted = [r for r in rows if r["inactive"] + r["routine"] + r["silent"]]
+    alerted = [r for r in rows if r["inactive"] + r["routine"] + r["no_water"] + r["silent"]]
     elder_alerts = [a for a in alerts if a.record.type in ELDER_TYPES]
     figures = {
         "total": len(elders),
