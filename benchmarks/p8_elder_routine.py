@@ -61,6 +61,7 @@ from benchmarks.common import report
 from core.settings import load_settings
 from core.timefmt import SHANGHAI, utc_to_ms
 from simulator.generate import poisson
+from simulator.meters import FRIDGE_CYCLE_MS, READING_MS, collapsed, home_day, mean_watts_between
 
 SEED = 20260302
 ELDERS = 240
@@ -123,8 +124,10 @@ class ElderRun:
     aways: list[Away]
     episode: Episode | None = None
     gates: list[tuple[int, str]] = field(default_factory=list)  # recognised face-gate passages
+    meters: list[int] = field(default_factory=list)  # meter readings that are signs of life
     routine_alerts: list[int] = field(default_factory=list)
-    fixed_alerts: list[int] = field(default_factory=list)
+    fixed_alerts: list[int] = field(default_factory=list)  # the door-only fixed rule (the baseline)
+    fused_alerts: list[int] = field(default_factory=list)  # the fixed rule on every sign of life
 
 
 def draw_habits(rng: random.Random) -> Habits:
@@ -157,8 +160,19 @@ def draw_habits(rng: random.Random) -> Habits:
     )
 
 
-def door_uses(h: Habits, rng: random.Random) -> list[int]:
-    """When the elder passes the bedroom door over the whole period, as if never away."""
+@dataclass(frozen=True)
+class DayPlan:
+    """One local day of an elder: when they woke, went to bed, and got up in the night (epoch ms)."""
+
+    midnight: int
+    wake: int
+    bed: int
+    night_trips: tuple[int, ...]
+
+
+def door_uses(h: Habits, rng: random.Random, plans: list[DayPlan] | None = None) -> list[int]:
+    """When the elder passes the bedroom door over the whole period, as if never away (``plans``
+    gets each day's wake, bed and night trips, for the meters)."""
     uses: list[float] = []
     for d in range(DAYS + 1):
         midnight = START_MS + d * DAY_MS
@@ -175,10 +189,16 @@ def door_uses(h: Habits, rng: random.Random) -> list[int]:
             start = h.nap + rng.gauss(0, 20)
             day += [start, start + rng.uniform(45, 100)]
         next_wake = h.wake + 1440 - 30
+        trips = []
         for _ in range(poisson(rng, h.night_trips)):
             t = rng.uniform(bed + 60, max(bed + 61, next_wake))
             day += [t, t + rng.uniform(2, 8)]
+            trips.append(midnight + int(t * MINUTE_MS))
         uses += [midnight + m * MINUTE_MS for m in day]
+        if plans is not None:
+            plans.append(
+                DayPlan(midnight, midnight + int(wake * MINUTE_MS), midnight + int(bed * MINUTE_MS), tuple(trips))
+            )
     return sorted(int(u) for u in uses)
 
 
@@ -275,38 +295,82 @@ def cohort(threshold_h: float) -> list[ElderRun]:
     """The simulated cohort (deterministic)."""
     rng = random.Random(SEED)
     gate_rng = random.Random(SEED + 1)
+    meter_rng = random.Random(SEED + 2)  # the meters' own stream: the door cohort stays as it was
+    active_watts = load_settings().elder_power_active_watts
     runs = []
     for _ in range(ELDERS):
         h = draw_habits(rng)
         aways = draw_aways(h, rng)
-        events = door_events(live(door_uses(h, rng), aways, rng), rng)
+        plans: list[DayPlan] = []
+        events = door_events(live(door_uses(h, rng, plans), aways, rng), rng)
         run = ElderRun(h, events, aways)
         if rng.random() < EPISODE_SHARE:
             inject_episode(run, rng, threshold_h)
         run.gates = gate_passages(run.aways, gate_rng)
+        run.meters = meter_signs(plans, run.aways, run.episode, meter_rng, active_watts)
         runs.append(run)
     return runs
 
 
-def replay(run: ElderRun, params: RoutineParams, threshold_h: float) -> None:
-    """Both rules over one elder's door events (and, for the routine rule, the recognised gate
-    passages), with the worker's timer semantics."""
+def meter_signs(
+    plans: list[DayPlan], aways: list[Away], episode: Episode | None, rng: random.Random, active_watts: float
+) -> list[int]:
+    """The meters' readings (every 15 min) that are signs of life: water, or power above
+    ``active_watts``. The flat's day follows the door's (simulator/meters.py); nothing new after a
+    collapse (the television left on runs to its auto-off), nothing in hospital."""
+    out = [(a.start, a.end) for a in aways] + ([(episode.found, episode.home)] if episode else [])
+    phase = rng.randrange(READING_MS)
+    fridge = rng.randrange(FRIDGE_CYCLE_MS)
+    days = []
+    for plan in plans:
+        day = home_day(rng, plan.midnight, plan.wake, plan.bed, plan.night_trips, out)
+        if episode is not None and plan.midnight < episode.home and plan.midnight + DAY_MS > episode.collapse:
+            day = collapsed(day, episode.collapse)
+        days.append(day)
+
+    def reading_after(ts: int) -> int:  # the reading whose interval (r − 15 min, r] holds ts
+        return ts + (phase - ts) % READING_MS
+
+    signs = {reading_after(ts) for day in days for ts, _ in day.water}
+    loads = [ld for day in days for ld in day.loads if ld.kind != "lights"]  # lights alone never reach it
+    for ld in loads:
+        for r in range(reading_after(ld.start), min(ld.end, END_MS) + READING_MS, READING_MS):
+            if r in signs:
+                continue
+            i = (r - START_MS) // DAY_MS
+            near = days[max(0, i - 1) : i + 2]
+            if mean_watts_between(near, r - READING_MS, r, fridge) > active_watts:
+                signs.add(r)
+    return sorted(t for t in signs if START_MS <= t < END_MS)
+
+
+def replay(run: ElderRun, params: RoutineParams, threshold_h: float, *, fused: bool = True) -> None:
+    """The rules over one elder's signs of life, with the worker's timer semantics: the door-only
+    fixed rule (the baseline, ``fixed_alerts``); the routine rule on the door, the meters when
+    ``fused``, and the recognised gate passages (``routine_alerts``); the fixed rule on every sign
+    (``fused_alerts``, the production elder.inactive)."""
     profile: RoutineProfile | None = None
     routine_due: int | None = None
     fixed_due: int | None = None
-    timeline = sorted([(ts, "door") for ts in run.events] + run.gates)
+    fused_due: int | None = None
+    meters = [(ts, "meter") for ts in run.meters] if fused else []
+    timeline = sorted([(ts, "door") for ts in run.events] + meters + run.gates)
     for ts, what in [*timeline, (END_MS, "end")]:
         if routine_due is not None and routine_due <= ts:
             assert profile is not None
             if overdue_gap_ms(profile, routine_due, threshold_h, params) is not None:
                 run.routine_alerts.append(routine_due)
-            routine_due = None  # fired: nothing until the next door use
+            routine_due = None  # fired: nothing until the next sign of life
         if fixed_due is not None and fixed_due <= ts:
             run.fixed_alerts.append(fixed_due)
             fixed_due = None
+        if fused_due is not None and fused_due <= ts:
+            run.fused_alerts.append(fused_due)
+            fused_due = None
         if what == "end":
             break
-        if what != "door":  # a face-gate passage: only the routine rule uses it
+        fused_due = fixed_deadline(ts, threshold_h)
+        if what in ("in", "out"):  # a face-gate passage
             if profile is not None:
                 profile = pass_gate(profile, ts, what)
                 due = routine_deadline(profile, threshold_h, params)
@@ -316,7 +380,8 @@ def replay(run: ElderRun, params: RoutineParams, threshold_h: float) -> None:
         due = routine_deadline(profile, threshold_h, params)
         # as the rule does: ctx.cancel when there is no deadline, else ZADD GT (never earlier)
         routine_due = None if due is None else max(due, routine_due or due)
-        fixed_due = fixed_deadline(ts, threshold_h)
+        if what == "door":
+            fixed_due = fixed_deadline(ts, threshold_h)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -345,6 +410,7 @@ class Outcome:
     routine_delays: list[float] = field(default_factory=list)
     fixed_false: Counter[str] = field(default_factory=Counter)
     routine_false: Counter[str] = field(default_factory=Counter)
+    beside_false: Counter[str] = field(default_factory=Counter)  # the fixed rule running beside the routine
     routine_first: int = 0
     by_kind: dict[str, tuple[list[float], list[float], int]] = field(default_factory=dict)
 
@@ -353,15 +419,19 @@ class Outcome:
         return 100 * sum(false.values()) / self.elder_days
 
 
-def evaluate(cohort_runs: list[ElderRun], params: RoutineParams, threshold_h: float) -> Outcome:
-    """Replay both rules over every elder and score them (false alarms counted after the warm-up)."""
+def evaluate(cohort_runs: list[ElderRun], params: RoutineParams, threshold_h: float, *, fused: bool = True) -> Outcome:
+    """Replay the rules over every elder and score them (false alarms counted after the warm-up). The
+    "routine" figures are those of the routine rule beside the fixed rule as production runs them:
+    both on every sign of life when ``fused``, else both on the door alone (issue 14's P8)."""
     out = Outcome()
     counted_from = START_MS + int(params.min_history_days * DAY_MS)
     for base in cohort_runs:
-        run = ElderRun(base.habits, base.events, base.aways, base.episode, base.gates)
-        replay(run, params, threshold_h)
+        run = ElderRun(base.habits, base.events, base.aways, base.episode, base.gates, base.meters)
+        replay(run, params, threshold_h, fused=fused)
+        beside = run.fused_alerts if fused else run.fixed_alerts
         ep = run.episode
         out.elder_days += (END_MS - counted_from - ((ep.home - ep.collapse) if ep else 0)) / DAY_MS
+        signs = sorted(run.events + (run.meters if fused else []))
 
         def in_episode(t: int, ep: Episode | None = ep) -> bool:
             return ep is not None and ep.collapse <= t < ep.home
@@ -369,21 +439,23 @@ def evaluate(cohort_runs: list[ElderRun], params: RoutineParams, threshold_h: fl
         for alerts, false, is_routine in (
             (run.routine_alerts, out.routine_false, True),
             (run.fixed_alerts, out.fixed_false, False),
+            (beside, out.beside_false, False),
         ):
             for t in alerts:
                 if t >= counted_from and not in_episode(t):
-                    last_use = max(e for e in run.events if e < t)
+                    last_use = max(e for e in (signs if alerts is not run.fixed_alerts else run.events) if e < t)
                     false[cause(run, t, last_use)] += 1
                     if is_routine:
                         kind = out.by_kind.setdefault(run.habits.kind, ([], [], 0))
                         out.by_kind[run.habits.kind] = (kind[0], kind[1], kind[2] + 1)
         if ep is not None:
-            # the elder is found after the fixed rule's alert (or a day later if it had already fired)
+            # the elder is found after the door-only fixed rule's alert (or a day later if it had already fired)
             fixed = min((t for t in run.fixed_alerts if in_episode(t)), default=ep.collapse + DAY_MS)
-            routine = min((t for t in run.routine_alerts if in_episode(t)), default=fixed)
-            out.routine_first += routine < fixed
+            first_beside = min((t for t in beside if in_episode(t)), default=fixed)
+            routine = min((t for t in run.routine_alerts if in_episode(t)), default=first_beside)
+            out.routine_first += routine < first_beside
             out.fixed_delays.append((fixed - ep.collapse) / HOUR_MS)
-            out.routine_delays.append((min(routine, fixed) - ep.collapse) / HOUR_MS)
+            out.routine_delays.append((min(routine, first_beside) - ep.collapse) / HOUR_MS)
             kind = out.by_kind.setdefault(run.habits.kind, ([], [], 0))
             kind[0].append(out.fixed_delays[-1])
             kind[1].append(out.routine_delays[-1])
@@ -410,16 +482,31 @@ def main() -> None:
     warmup = params.min_history_days
     print(f"episodes: {episodes}; elder-days counted after the {warmup:g}-day warm-up: {result.elder_days:.0f}")
     print(f"settings: {params}")
+    signs_per_day = sum(len(r.meters) for r in runs) / (len(runs) * DAYS)
+    print(
+        f"meters: {signs_per_day:.1f} readings a day are signs of life "
+        f"(water, power > {settings.elder_power_active_watts:g} W)"
+    )
     for name, delays, false in (
         ("fixed 12 h", result.fixed_delays, result.fixed_false),
-        ("routine", result.routine_delays, result.routine_false),
+        ("fused", result.routine_delays, result.routine_false),
     ):
         print(
             f"{name:>10}: delay median {statistics.median(delays):5.2f} h, p90 {percentile(delays, 0.9):5.2f} h; "
             f"false alarms {sum(false.values()):4d} = {result.per_100_days(false):.2f} per 100 elder-days "
             f"{dict(false.most_common())}"
         )
-    print(f"the routine rule alerted before the fixed rule in {result.routine_first} of {episodes} episodes")
+    print(
+        f"the fused fixed rule (beside it): {sum(result.beside_false.values())} false alarms = "
+        f"{result.per_100_days(result.beside_false):.2f} per 100 elder-days {dict(result.beside_false.most_common())}"
+    )
+    print(f"the routine rule alerted before the fused fixed rule in {result.routine_first} of {episodes} episodes")
+    door_only = evaluate(runs, params, threshold_h, fused=False)
+    print(
+        f"door only (issue 14's P8), same cohort: ratio "
+        f"{statistics.median(door_only.routine_delays) / statistics.median(door_only.fixed_delays):.3f}, "
+        f"false alarms {door_only.per_100_days(door_only.routine_false):.2f} per 100 elder-days"
+    )
     for kind, (fixed, routine, false_alarms) in sorted(result.by_kind.items()):
         if fixed:
             print(
@@ -447,6 +534,8 @@ def main() -> None:
             "fixed_median_delay_h": round(fixed_median, 2),
             "fixed_p90_delay_h": round(percentile(result.fixed_delays, 0.9), 2),
             "fixed_false_per_100_days": round(result.per_100_days(result.fixed_false), 3),
+            "fused_fixed_false_per_100_days": round(result.per_100_days(result.beside_false), 3),
+            "meter_signs_per_day": round(sum(len(r.meters) for r in runs) / (len(runs) * DAYS), 1),
             "elders": len(runs),
             "days": DAYS,
             "elder_days": round(result.elder_days),
