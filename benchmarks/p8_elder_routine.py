@@ -1,5 +1,12 @@
-"""P8 — elder early warning: the routine rule (elder.routine) against the fixed 12 h rule
-(elder.inactive) on the same simulated cohort, side by side.
+"""P8 — elder early warning: the fused elder rules (elder.routine beside elder.inactive, both on
+every sign of life: door, water and power meters, face gates) against the door-only fixed 12 h rule
+on the same simulated cohort, side by side (issue 23; the door-only figures are printed too).
+
+Meters (issue 23): each flat's water and power follow the elder's day (``simulator/meters.py``,
+drawn from their own random stream so the door events stay as they were); a reading every 15 min
+is a sign of life when it has water or its mean power is above ``elder_power_active_watts``. A
+collapse stops the water and every appliance not already on; a television left on runs to its
+4 h auto-off.
 
 The cohort (assumptions; see docs/rules.md): 240 elders living alone with a bedroom door sensor,
 60 days each. 60 % homebodies, 25 % with a weekly long outing at a fixed weekday and time (family
