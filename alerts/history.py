@@ -8,7 +8,6 @@ import logging
 from typing import Any
 
 from sqlalchemy import Select, case, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.access import AlertFilter
@@ -16,9 +15,9 @@ from alerts.lifecycle import OPEN_STATUSES
 from alerts.live import AlertChange, dedup_key
 from alerts.models import AlertRecord, AlertStep
 from notify.outbox import record_step
+from store.sql import again_on_conflict
 
 log = logging.getLogger(__name__)
-WRITE_ATTEMPTS = 3
 
 
 class AlertHistory:
@@ -36,14 +35,7 @@ class AlertHistory:
         in the soak)."""
         if not changes:
             return
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                self._write(changes)
-                return
-            except IntegrityError:
-                if attempt == WRITE_ATTEMPTS - 1:
-                    raise
-                log.info("alert history: another worker wrote the same alert first; writing again")
+        again_on_conflict(lambda: self._write(changes), "alert history")
 
     def _write(self, changes: list[AlertChange]) -> None:
         with self.sessions.begin() as session:

@@ -40,6 +40,7 @@ from reports.scheduler import run_due_reports
 from store.applied import AppliedToken
 from store.events import EventLog, StreamEntry
 from store.redis_server import STORE_ERRORS, TRANSIENT_ERRORS
+from store.sql import again_on_conflict
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -165,15 +166,21 @@ class Worker:
         if self.history is not None:
             self.history.write(ctx.changes)
             if ctx.sql or ctx.counted:
-                with self.stores.sessions.begin() as session:
-                    fresh = unapplied(session, ctx.community, {t for t, _ in ctx.sql} | {t for t, _ in ctx.counted})
-                    for token, write in ctx.sql:
-                        if token in fresh:
-                            write(session)
-                    counters = Counter(key for token, key in ctx.counted if token in fresh)
-                    write_gate_counts(session, ctx.community, dict(counters))
+                again_on_conflict(lambda: self._write_applied(ctx), "applied tokens")
         if self.keep_changes:
             self.raised.extend(ctx.changes)
+
+    def _write_applied(self, ctx: RuleContext) -> None:
+        """The rules' rows and counters of tokens not applied yet, and those tokens, in one transaction
+        (another worker holding the same entries — claimed from a stalled one — may write them at once:
+        ``_record`` then runs it again, and it finds them applied)."""
+        with self.stores.sessions.begin() as session:
+            fresh = unapplied(session, ctx.community, {t for t, _ in ctx.sql} | {t for t, _ in ctx.counted})
+            for token, write in ctx.sql:
+                if token in fresh:
+                    write(session)
+            counters = Counter(key for token, key in ctx.counted if token in fresh)
+            write_gate_counts(session, ctx.community, dict(counters))
 
     # --- processing ---------------------------------------------------------------------------
     def process(self, entries: list[StreamEntry]) -> int:

@@ -626,6 +626,9 @@ def run(system: System, ledger: Ledger, args: argparse.Namespace, rng: random.Ra
         and figures["lost_after_ack"] == 0
         and figures["dead_lettered"] + figures["dead_letters_lost_in_aof_window"] == figures["poison_sent"]
         and figures["lost_reported_by_the_system"] == figures["lost_in_aof_window"]
+        and figures["alerts_found"] == figures["alerts_expected"]
+        and figures["alert_counts_short"] == figures["alert_counts_extra"] == 0
+        and not ledger.unexpected_exits
         and drained
     )
     print(

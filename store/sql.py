@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -209,3 +209,22 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def db_path_hint(settings: Settings) -> Path | None:
     """The SQLite file when the embedded database is used."""
     return None if settings.database_url else settings.sqlite_path
+
+
+CONFLICT_ATTEMPTS = 3
+T = TypeVar("T")
+
+
+def again_on_conflict(write: Callable[[], T], what: str, attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run a transaction that checks for rows and then inserts them; when another process inserted
+    one of them in between (the second to commit meets the first one's row: ``IntegrityError``), run
+    it again — it then finds the row and skips it. Two workers meet this way when one claims entries
+    another still holds, or both write one alert (issue #22: the soak found workers that crashed on it)."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            log.info("%s: another process wrote the same rows first; writing again", what)
+    raise AssertionError("unreachable")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -13,17 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import sessionmaker
 
 from alerts.live import AlertStore
+from analytics.context import RuleContext
 from analytics.worker import Worker
 from core.clock import ManualClock
 from core.settings import ROOT
+from gates.models import GateHourly
 from ingest.directory import Directory
 from ingest.service import IngestService
 from registry import queries
 from registry.models import Device
 from store import live
+from store.applied import AppliedToken
 from store.events import ARCHIVE_GROUP, DURABLE_AFTER_S, GROUP, EventLog
 from store.keys import Keys
 from store.redis_server import client_for_url, start_embedded
@@ -508,3 +513,52 @@ def test_replay_writes_alerts_in_the_interface_format_and_leaves_live_state_alon
     }
     assert by_type["lock.unregistered"]["detected_at"] == "2026-09-21T15:13:20.000Z"
     assert sorted(world.redis.scan_iter(match=f"{world.keys.prefix}:*")) == before
+
+
+def test_two_workers_recording_the_same_entries_at_once_both_succeed(world: Stores) -> None:
+    """A worker woken from a stall still holds a batch that another worker claimed meanwhile: both
+    count its gate passages at once. The second to commit meets the first one's applied tokens and
+    writes again, finding them applied: the passages count once and neither worker dies (the
+    30-minute cluster soak found a worker that exited on UNIQUE constraint failed: applied_token)."""
+    day = dt.date(2026, 12, 7)
+    tokens = ["1796634033233-161", "1796634033233-171", "1796634033238-9"]
+    racing = sessionmaker(bind=world.engine)
+    second_read = threading.Event()
+    first_committed = threading.Event()
+
+    @event.listens_for(racing, "before_flush")
+    def hold(*_: object) -> None:  # the second worker has read which tokens are applied (none) …
+        if not first_committed.is_set():
+            second_read.set()
+            assert first_committed.wait(60)
+
+    def recorded(worker: Worker) -> RuleContext:
+        ctx = worker.context("wanhu")
+        for token in tokens:
+            ctx.token = token
+            ctx.count(("gate_hourly", day, 8, "face", "in", "resident"))
+        return ctx
+
+    stalled = dataclasses.replace(world)
+    stalled.__dict__.update(redis=world.redis, sessions=racing)
+    failures: list[BaseException] = []
+
+    def second_worker() -> None:
+        try:
+            worker = Worker(stalled, consumer="woken")
+            worker._record(recorded(worker))
+        except BaseException as err:  # noqa: BLE001  (reported to the test's thread)
+            failures.append(err)
+
+    thread = threading.Thread(target=second_worker)
+    thread.start()
+    assert second_read.wait(60)
+    first = Worker(world, consumer="claimer")
+    first._record(recorded(first))  # … when the first commits the same tokens
+    first_committed.set()
+    thread.join(60)
+    assert failures == []
+    with world.sessions() as session:
+        counts = session.scalars(select(GateHourly.count).where(GateHourly.day == day, GateHourly.hour == 8)).all()
+        applied = session.scalars(select(AppliedToken.token).where(AppliedToken.token.in_(tokens))).all()
+    assert counts == [3] and sorted(applied) == sorted(tokens)
