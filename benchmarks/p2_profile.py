@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--out", type=Path, default=None, help="also write the raw pstats here")
     parser.add_argument("--no-profile", action="store_true", help="time the drain without cProfile")
+    parser.add_argument("--batch", type=int, default=None, help="entries per read (default: worker_batch)")
     args = parser.parse_args()
     with bench_world(sweep_seconds=5.0) as bench:
         stores = bench.stores
@@ -56,13 +57,14 @@ def main() -> None:
         events = event_mix(devices, args.events, now, id_prefix="p", faces=faces, plates=plates)
         for start in range(0, len(events), 500):
             ingest.ingest("wanhu", events[start : start + 500])
+        batch = args.batch or stores.settings.worker_batch
         profiler = cProfile.Profile()
         began = time.perf_counter()
         if args.no_profile:
-            done = drain(worker, communities, stores.settings.worker_batch)
+            done = drain(worker, communities, batch)
         else:
             profiler.enable()
-            done = drain(worker, communities, stores.settings.worker_batch)
+            done = drain(worker, communities, batch)
             profiler.disable()
         seconds = time.perf_counter() - began
     if not args.no_profile:
@@ -78,6 +80,7 @@ def main() -> None:
         {
             "bench": "P2-profile",
             "events": done,
+            "batch": batch,
             "profiled": not args.no_profile,
             "us_per_event": round(seconds / max(done, 1) * 1e6, 1),
             "events_per_s": round(done / seconds),
