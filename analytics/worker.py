@@ -94,6 +94,19 @@ class WorkerStats:
     by_community: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
+def next_batch(current: int, got: int, base: int, ceiling: int) -> int:
+    """How many entries the next read asks for. A full read means a backlog: the batch doubles (up to
+    ceiling), since a batch's fixed costs — its SQL transaction, its pipeline, its state reads — are
+    then shared by more events and the analytics catch up with ingest sooner. A read that filled less
+    than a quarter of it halves it back toward base, so a steady flow keeps small batches and a low
+    lag."""
+    if got >= current:
+        return min(current * 2, ceiling)
+    if got < current // 4:
+        return max(current // 2, base)
+    return current
+
+
 class Worker:
     """One consumer of the group."""
 
@@ -367,6 +380,7 @@ class Worker:
         """Work until stop is set, then finish the batch in hand and return."""
         s = self.settings
         last = {"communities": 0.0, "sweep": 0.0, "claim": 0.0, "trim": 0.0, "archive": 0.0}
+        batch = s.worker_batch
         log.info("worker %s started", self.consumer)
         while not stop.is_set():
             now = time.monotonic()
@@ -377,14 +391,14 @@ class Worker:
                 if not self._communities:
                     stop.wait(0.5)
                     continue
-                entries = self.events.read(
-                    self._communities, self.consumer, count=s.worker_batch, block_ms=s.worker_block_ms
-                )
+                entries = self.events.read(self._communities, self.consumer, count=batch, block_ms=s.worker_block_ms)
                 if entries:
                     self.process(entries)
+                backlog = len(entries) >= batch
+                batch = next_batch(batch, len(entries), s.worker_batch, max(s.worker_batch, s.worker_batch_max))
                 # the archive gives way to the analytics in a backlog (a full batch read): it copies a
                 # batch once a second then, and catches up as soon as the analytics do
-                if self.archiver is not None and (len(entries) < s.worker_batch or now - last["archive"] >= 1.0):
+                if self.archiver is not None and (not backlog or now - last["archive"] >= 1.0):
                     self.archiver.run_once(self._communities, count=s.archive_batch)
                     last["archive"] = now
                 if now - last["sweep"] > s.sweep_seconds:

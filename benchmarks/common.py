@@ -7,15 +7,17 @@ binary instead of the single embedded server."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,3 +215,61 @@ def ingest_token(stores: Stores, community: str = "wanhu") -> str:
 def report(figures: dict[str, Any]) -> None:
     """Print the last-line JSON of the benchmark."""
     print(json.dumps(figures, ensure_ascii=False))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A performance target on one figure of a run: ``figure ≥ bound`` (or ≤ with ``at_most``)."""
+
+    figure: str
+    bound: float
+    at_most: bool = False
+    tolerance: float = 0.10  # the worst run may miss the bound by this much
+
+    def met(self, median: float, worst: float) -> bool:
+        """Met when the median meets the bound and the worst run is within the tolerance of it."""
+        if self.at_most:
+            return median <= self.bound and worst <= self.bound * (1 + self.tolerance)
+        return median >= self.bound and worst >= self.bound * (1 - self.tolerance)
+
+
+def summarise(runs: list[dict[str, Any]], targets: list[Target]) -> dict[str, Any]:
+    """The median run's figures (by the first target's figure), with each target's median, min,
+    max, every run's value, and whether it is met (``Target.met``)."""
+    key = targets[0].figure
+    ordered = sorted(runs, key=lambda r: float(r[key]))
+    out = dict(ordered[(len(ordered) - 1) // 2])
+    out["repeat"] = len(runs)
+    out["met"] = {}
+    for target in targets:
+        values = [float(r[target.figure]) for r in runs]
+        median = statistics.median(values)
+        worst = max(values) if target.at_most else min(values)
+        out[target.figure] = round(median, 3)
+        out[f"{target.figure}_min"] = round(min(values), 3)
+        out[f"{target.figure}_max"] = round(max(values), 3)
+        out[f"{target.figure}_runs"] = [round(v, 3) for v in values]
+        out["met"][target.figure] = target.met(median, worst)
+    return out
+
+
+def run_repeated(once: Callable[[], dict[str, Any]], targets: list[Target], argv: list[str] | None = None) -> None:
+    """A benchmark's entry point: ``--repeat N`` runs it N times (each on a fresh world) and prints
+    the median with min and max of its target figures (a lucky run is not a result)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=1, help="run N times; report median, min and max")
+    args, _ = parser.parse_known_args(argv)
+    runs = []
+    for i in range(args.repeat):
+        if args.repeat > 1:
+            print(f"--- run {i + 1} of {args.repeat} ---", flush=True)
+        runs.append(once())
+    summary = summarise(runs, targets)
+    for target in targets:
+        sign = "≤" if target.at_most else "≥"
+        print(
+            f"{target.figure}: median {summary[target.figure]:g} (min {summary[f'{target.figure}_min']:g}, "
+            f"max {summary[f'{target.figure}_max']:g}) over {len(runs)} run(s); target {sign} {target.bound:g}: "
+            f"{'met' if summary['met'][target.figure] else 'NOT met'}"
+        )
+    report(summary)

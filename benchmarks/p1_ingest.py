@@ -11,19 +11,21 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
 
 from benchmarks.common import (
+    Target,
     bench_world,
     devices_by_type,
     event_mix,
     ingest_token,
     lock_faces,
-    report,
     resident_plates,
+    run_repeated,
     web_server,
 )
 from ingest.schema import Event, encoder
@@ -77,8 +79,8 @@ def http_ingest(url: str, token: str, events: list[dict[str, object]]) -> float:
     return len(events) / elapsed
 
 
-def main() -> None:
-    """Run P1."""
+def once() -> dict[str, Any]:
+    """One run of P1: its figures."""
     with bench_world() as bench:
         devices = devices_by_type(bench.stores)
         now = int(time.time() * 1000) - 3_600_000
@@ -115,17 +117,20 @@ def main() -> None:
     print(f"HTTP ingest:      {project:10,.0f} events/s ({CLIENTS} gateways, batches of {BATCH})")
     print(f"in-process ingest:{in_process:10,.0f} events/s")
     print(f"bare XADD loop:   {base:10,.0f} events/s")
-    report(
-        {
-            "bench": "P1",
-            "events_per_s": round(project),
-            "baseline_events_per_s": round(base),
-            "ratio": round(project / base, 3),
-            "in_process_events_per_s": round(in_process),
-            "events": N,
-            "batch": BATCH,
-        }
-    )
+    return {
+        "bench": "P1",
+        "events_per_s": round(project),
+        "baseline_events_per_s": round(base),
+        "ratio": round(project / base, 3),
+        "in_process_events_per_s": round(in_process),
+        "events": N,
+        "batch": BATCH,
+    }
+
+
+def main() -> None:
+    """Run P1 (``--repeat N``: N runs, median, min and max)."""
+    run_repeated(once, [Target("ratio", 0.5)])
 
 
 if __name__ == "__main__":

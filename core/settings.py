@@ -80,6 +80,9 @@ class Settings(BaseSettings):
 
     # --- workers ------------------------------------------------------------------------
     worker_batch: int = Field(default=500, ge=1)
+    worker_batch_max: int = Field(
+        default=4000, ge=1, description="in a backlog the batch doubles after each full read, up to this many entries"
+    )
     worker_block_ms: int = Field(default=1000, ge=1)
     archive_batch: int = Field(default=2000, ge=1, description="stream entries the archiver copies to SQL per pass")
     # the sand-table at any moment (memory/state.py): a keyframe every N minutes, events forward from it

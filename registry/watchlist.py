@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,19 +94,31 @@ def project(redis: RedisClient, keys: Keys, session: Session, id_hashes: list[st
     pipe.execute()
 
 
-def wanted(redis: RedisClient, keys: Keys, id_hashes: list[str], at_ms: int) -> dict[str, str]:
-    """id hash → note of the given identities that are on the list (and not expired) at at_ms."""
+def listed(redis: RedisClient, keys: Keys, id_hashes: Iterable[str]) -> dict[str, str]:
+    """id hash → its stored list entry (JSON) of the given identities that are on the list, expired
+    or not: one HMGET for all of them (``wanted_at`` judges them at a moment)."""
     hashes = [h for h in dict.fromkeys(id_hashes) if h]
     if not hashes:
         return {}
+    return {h: raw for h, raw in zip(hashes, redis.hmget(keys.watchlist, hashes), strict=True) if raw is not None}
+
+
+def wanted_at(entries: dict[str, str], id_hashes: Iterable[str], at_ms: int) -> dict[str, str]:
+    """id hash → note of the given identities whose entry (from ``listed``) holds at at_ms."""
     out: dict[str, str] = {}
-    for id_hash, raw in zip(hashes, redis.hmget(keys.watchlist, hashes), strict=True):
+    for id_hash in dict.fromkeys(id_hashes):
+        raw = entries.get(id_hash)
         if raw is None:
             continue
         doc = json.loads(raw)
         if doc.get("expires") is None or at_ms < int(doc["expires"]):
             out[id_hash] = str(doc.get("note") or "")
     return out
+
+
+def wanted(redis: RedisClient, keys: Keys, id_hashes: list[str], at_ms: int) -> dict[str, str]:
+    """id hash → note of the given identities that are on the list (and not expired) at at_ms."""
+    return wanted_at(listed(redis, keys, id_hashes), id_hashes, at_ms)
 
 
 def add(session: Session, id_hash: str, note: str, expires_on: dt.date | None, by: str) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import sessionmaker
 
 from alerts.live import AlertStore
 from analytics.context import RuleContext
-from analytics.worker import Worker
+from analytics.worker import Worker, next_batch
 from core.clock import ManualClock
 from core.settings import ROOT
 from gates.models import GateHourly
@@ -562,3 +562,49 @@ def test_two_workers_recording_the_same_entries_at_once_both_succeed(world: Stor
         counts = session.scalars(select(GateHourly.count).where(GateHourly.day == day, GateHourly.hour == 8)).all()
         applied = session.scalars(select(AppliedToken.token).where(AppliedToken.token.in_(tokens))).all()
     assert counts == [3] and sorted(applied) == sorted(tokens)
+
+
+@pytest.mark.parametrize(
+    ("current", "got", "expected"),
+    [
+        (500, 500, 1000),  # a full read: a backlog, the batch doubles
+        (2000, 2000, 4000),
+        (4000, 4000, 4000),  # never past the ceiling
+        (4000, 1500, 4000),  # still busy: kept
+        (4000, 900, 2000),  # less than a quarter: halved back
+        (1000, 10, 500),  # never under the base
+        (500, 0, 500),
+    ],
+)
+def test_the_batch_grows_in_a_backlog_and_shrinks_back_in_a_steady_flow(current: int, got: int, expected: int) -> None:
+    assert next_batch(current, got, 500, 4000) == expected
+
+
+@pytest.mark.sqlite_only  # Redis and the worker's loop are the subject
+def test_a_backlog_is_worked_off_in_fewer_bigger_batches(world: Stores) -> None:
+    """7,500 events waiting: the running worker doubles its batch after each full read (500, 1,000,
+    2,000, 4,000), so it takes 4 batches where a fixed 500 would take 15; every event processed once."""
+    detectors = devices_of(world, "smoke_detector", 50)
+    now = int(time.time() * 1000) - 60_000
+    beats = [
+        {"id": f"hb{i}", "type": "device.heartbeat", "device": detectors[i % 50], "ts": now + i, "data": {}}
+        for i in range(7_500)
+    ]
+    service = IngestService(world)
+    for start in range(0, len(beats), 500):
+        service.ingest("wanhu", beats[start : start + 500])
+    worker = Worker(world, consumer="backlog")
+    worker.start_community("wanhu")
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while worker.stats.processed < len(beats) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert worker.stats.processed == len(beats)
+    assert worker.stats.batches <= 5, worker.stats.batches  # 4, and at most one read split by timing
+    assert world.redis.xpending(world.keys.events("wanhu"), GROUP)["pending"] == 0

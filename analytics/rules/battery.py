@@ -49,4 +49,4 @@ class BatteryLow(Rule):
                 },
             )
         elif state == "ok":
-            ctx.clear(self.name, {"device": device.id}, note=f"battery {battery:g}% at {iso_utc(event.ts)}")
+            ctx.clear(self.name, {"device": device.id}, note=lambda: f"battery {battery:g}% at {iso_utc(event.ts)}")

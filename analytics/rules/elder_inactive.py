@@ -44,7 +44,7 @@ class ElderInactive(Rule):
         ctx.clear(
             self.name,
             {"person": sign.person},
-            note=f"{sign.kind} at {iso_utc(event.ts)}",
+            note=lambda: f"{sign.kind} at {iso_utc(event.ts)}",
             fact_ms=event.ts,
             since_field="last_sign_at",
         )

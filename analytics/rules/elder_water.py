@@ -113,7 +113,7 @@ class ElderNoWater(Rule):
         ctx.clear(
             self.name,
             {"person": person},
-            note=f"{litres:g} L of water at {iso_utc(event.ts)}",
+            note=lambda: f"{litres:g} L of water at {iso_utc(event.ts)}",
             fact_ms=event.ts,
             since_field="watched_since",
         )

@@ -21,10 +21,11 @@ from typing import Any
 from alerts.constants import WANTED_LIST_ALERTS
 from analytics.context import RuleContext
 from analytics.rules.base import Rule, location_of
+from core.settings import Settings
 from core.timefmt import SHANGHAI, iso_utc, ms_to_utc
 from ingest.directory import CommunityFacts
 from ingest.schema import DeviceInfo, Event
-from registry.watchlist import wanted
+from registry.watchlist import listed, wanted_at
 
 RENTAL_CATEGORIES = ("rental", "group_rental")
 
@@ -108,18 +109,35 @@ class TenantUnregistered(Rule):
     name = "tenant.unregistered"
     events = frozenset({"lock.open"})
 
-    def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+    @staticmethod
+    def watched(facts: CommunityFacts, event: Event, device: DeviceInfo) -> tuple[str, tuple[str, str]] | None:
+        """(state key, opener) when the event is an unregistered opener at a rental's lock, else None."""
         household = device.household
         who = opener(event.data)
         if household is None or who is None:
+            return None
+        if facts.households.get(household, {}).get("category") not in RENTAL_CATEGORIES:
+            return None
+        if registered_here(facts, household, who):
+            return None
+        return f"{household}|{who[0]}:{who[1]}", who
+
+    def before_batch(self, ctx: RuleContext, events: list[Event]) -> None:
+        keys: set[str] = set()
+        for event in events:
+            device = ctx.facts.devices.get(event.device) if event.type in self.events else None
+            found = self.watched(ctx.facts, event, device) if device is not None else None
+            if found is not None:
+                keys.add(found[0])
+        ctx.prefetch(self.name, keys)
+
+    def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
+        found = self.watched(ctx.facts, event, device)
+        if found is None:
             return
-        info = ctx.facts.households.get(household, {})
-        if info.get("category") not in RENTAL_CATEGORIES:
-            return
+        key, who = found
+        household = str(device.household)
         subject = {"household": household, "building": device.building, "device": device.id}
-        if registered_here(ctx.facts, household, who):
-            return
-        key = f"{household}|{who[0]}:{who[1]}"
         seen = (ctx.state_get(self.name, key) or []) + [local_day(event.ts)]
         # the window ends at the newest day seen: a late event for an older day adds that day and
         # never pushes newer days out
@@ -159,11 +177,19 @@ class WatchlistMatch(Rule):
     name = "watchlist.match"
     events = frozenset({"lock.open", "gate.face"})
 
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._listed: dict[str, str] = {}  # the batch's identities on the list (one HMGET per batch)
+
+    def before_batch(self, ctx: RuleContext, events: list[Event]) -> None:
+        hashes = [h for e in events if e.type in self.events for h in id_hashes_of(ctx.facts, e.data)]
+        self._listed = listed(ctx.redis, ctx.keys, hashes)
+
     def on_event(self, ctx: RuleContext, event: Event, device: DeviceInfo) -> None:
         hashes = id_hashes_of(ctx.facts, event.data)
         if not hashes:
             return
-        for id_hash, note in wanted(ctx.redis, ctx.keys, hashes, event.ts).items():
+        for id_hash, note in wanted_at(self._listed, hashes, event.ts).items():
             self._raise(ctx, event, device, id_hash, note)
 
     def _raise(self, ctx: RuleContext, event: Event, device: DeviceInfo, id_hash: str, note: str) -> None:

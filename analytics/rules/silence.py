@@ -47,7 +47,7 @@ class SensorSilent(Rule):
         ctx.clear(
             self.name,
             {"device": device.id},
-            note=f"heard from at {iso_utc(event.ts)}",
+            note=lambda: f"heard from at {iso_utc(event.ts)}",
             fact_ms=event.ts,
             since_field="silent_since",
         )
@@ -103,7 +103,7 @@ class DeviceOffline(Rule):
         ctx.clear(
             self.name,
             {"device": device.id},
-            note=f"heard from at {iso_utc(event.ts)}",
+            note=lambda: f"heard from at {iso_utc(event.ts)}",
             fact_ms=event.ts,
             since_field="offline_since",
         )
