@@ -53,13 +53,16 @@ class FallConfig:
     lying_ratio: float = 0.8  # at or below: lying
     lying_axis_deg: float = 60.0  # or a blob whose principal axis is this far from vertical (a body lying diagonally)
     standing_share: float = 0.85  # standing: an upright box at least this share of the figure's usual height
+    min_standing_s: float = 1.0  # seen standing over at least this span before the fall (not a fragment's track)
     top_drop_share: float = 0.6  # down: the box top at least this share of H below its standing top …
     low_share: float = 0.8  # … and the box at most this share of H tall (or lying)
     fall_window_s: float = 1.5  # standing to down within this is a fall, slower is lying down
     min_drop_speed: float = 0.8  # the top falls at least this many H per second between the two
     drop_share: float = 0.25  # the centroid drops at least this share of H
     still_s: float = 5.0  # down and still this long confirms the fall
-    still_share: float = 0.15  # "still": the centroid stays within this share of H
+    still_share: float = 0.15  # "still": the centroid stays within this share of H …
+    still_outliers: float = 0.1  # … in all but this share of the settled sightings (a blob split by noise)
+    merge_gap: float = 0.01  # blobs closer than this share of the frame width are one figure (a split body)
     settle_s: float = 0.5  # after the first down sighting, the body comes to rest within this
     lying_glitches: int = 2  # sightings of another posture tolerated inside the down run (segmentation noise)
     edge_px: int = 1  # a box within this many analysis pixels of the frame edge is cut off: not judged
@@ -179,6 +182,37 @@ def down_run_start(samples: list[Sample], standing_at: int, height: float, cfg: 
     return start
 
 
+def lying_still(settled: list[Sample], cx: float, cy: float, height: float, cfg: FallConfig) -> bool:
+    """The settled sightings stay near (cx, cy): all but a ``still_outliers`` share within ``still_share`` H."""
+    far = sum(1 for s in settled if math.hypot(s.cx - cx, s.cy - cy) > cfg.still_share * height)
+    return far <= cfg.still_outliers * len(settled)
+
+
+def merge_fragments(boxes: list[tuple[int, ...]], gap: float) -> list[tuple[int, ...]]:
+    """Union boxes (x, y, w, h, area) that overlap or lie within ``gap`` pixels of each other: one body split in two.
+
+    Repeats until nothing merges; the few blobs of a courtyard frame keep this cheap.
+    """
+    out = list(boxes)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                ax, ay, aw, ah, aa = out[i]
+                bx, by, bw, bh, ba = out[j]
+                if bx > ax + aw + gap or ax > bx + bw + gap or by > ay + ah + gap or ay > by + bh + gap:
+                    continue
+                x, y = min(ax, bx), min(ay, by)
+                out[i] = (x, y, max(ax + aw, bx + bw) - x, max(ay + ah, by + bh) - y, aa + ba)
+                del out[j]
+                merged = True
+                break
+            if merged:
+                break
+    return out
+
+
 def find_fall(samples: list[Sample], cfg: FallConfig) -> FallDetection | None:
     """Judge a track's history (oldest first): a confirmed fall, or None."""
     if not samples or samples[-1].clipped:
@@ -193,6 +227,9 @@ def find_fall(samples: list[Sample], cfg: FallConfig) -> FallDetection | None:
     if start is None:
         return None
     standing, down, now = samples[standing_at], samples[start], samples[-1]
+    first_standing = next(s for s in samples if is_standing(s, height, cfg))
+    if standing.t_ms - first_standing.t_ms < cfg.min_standing_s * 1000:
+        return None  # not seen standing long enough to know its height (a new track, or a fragment)
     if now.t_ms - down.t_ms < cfg.still_s * 1000:
         return None
     if not fast_drop(standing, down, height, cfg):
@@ -205,7 +242,7 @@ def find_fall(samples: list[Sample], cfg: FallConfig) -> FallDetection | None:
     cy = float(np.median([s.cy for s in settled]))
     if cy - standing.cy < cfg.drop_share * height:
         return None  # the body did not come down
-    if any(math.hypot(s.cx - cx, s.cy - cy) > cfg.still_share * height for s in settled):
+    if not lying_still(settled, cx, cy, height, cfg):
         return None  # moving about on the ground: not lying still
     bbox = (round(now.x), round(now.y), round(now.w), round(now.h))
     lying = posture(now.w, now.h, cfg, now.axis_deg) == "lying"
@@ -266,6 +303,7 @@ class FallDetector:
         area = self.analysis_size[0] * self.analysis_size[1]
         self.min_area = self.cfg.min_area * area
         self.max_area = self.cfg.max_area * area
+        self.merge_gap = self.cfg.merge_gap * self.analysis_size[0]
         k = max(3, round(self.analysis_size[0] / 64) | 1)
         self.close_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k * 2 - 1))
         self.open_kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
@@ -292,12 +330,10 @@ class FallDetector:
         _, mask = cv2.threshold(mask, cut, 255, cv2.THRESH_BINARY)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self.open_kernel)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self.close_kernel)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        boxes = [
-            self._sample(t_ms, labels, stats, i)
-            for i in range(1, count)
-            if self.min_area <= stats[i, 4] <= self.max_area
-        ]
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        parts = [tuple(int(v) for v in stats[i, :5]) for i in range(1, count) if stats[i, 4] >= self.min_area / 4]
+        blobs = merge_fragments(parts, self.merge_gap) if len(parts) > 1 else parts
+        boxes = [self._sample(t_ms, mask, b) for b in blobs if self.min_area <= b[4] <= self.max_area]
         self._track(t_ms, boxes)
         found: list[FallDetection] = []
         for track in self.tracks:
@@ -315,13 +351,13 @@ class FallDetector:
                 found.append(detection)
         return found
 
-    def _sample(self, t_ms: float, labels: Image, stats: Image, i: int) -> Sample:
-        """The sighting of component ``i``: its box in full-frame pixels, its principal axis, cut off or not."""
-        x, y, w, h = (int(v) for v in stats[i, :4])
+    def _sample(self, t_ms: float, mask: Image, blob: tuple[int, ...]) -> Sample:
+        """The sighting of a blob (x, y, w, h, area): its box in full-frame pixels, principal axis, cut off or not."""
+        x, y, w, h = blob[:4]
         width, height = self.analysis_size
         e = self.cfg.edge_px
         clipped = x < e or y < e or x + w > width - e or y + h > height - e
-        m = cv2.moments((labels[y : y + h, x : x + w] == i).astype(np.uint8), binaryImage=True)
+        m = cv2.moments(mask[y : y + h, x : x + w], binaryImage=True)
         s = self.scale
         return Sample(t_ms, x * s, y * s, w * s, h * s, clipped=clipped, axis_deg=principal_axis_deg(m))
 
