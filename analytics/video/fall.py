@@ -53,6 +53,8 @@ class FallConfig:
     lying_ratio: float = 0.8  # at or below: lying
     lying_axis_deg: float = 60.0  # or a blob whose principal axis is this far from vertical (a body lying diagonally)
     standing_share: float = 0.85  # standing: an upright box at least this share of the figure's usual height
+    drop_began_share: float = 0.1  # the drop begins at the last sighting with the top within this share of H
+    ref_window_s: float = 0.6  # the standing top: the highest among standing sightings this long before the last
     min_standing_s: float = 1.0  # seen standing over at least this span before the fall (not a fragment's track)
     top_drop_share: float = 0.6  # down: the box top at least this share of H below its standing top …
     low_share: float = 0.8  # … and the box at most this share of H tall (or lying)
@@ -164,6 +166,35 @@ def fast_drop(standing: Sample, down: Sample, height: float, cfg: FallConfig) ->
     return (down.y - standing.y) / dt >= cfg.min_drop_speed * height
 
 
+def standing_reference(samples: list[Sample], height: float, cfg: FallConfig) -> int | None:
+    """Index of the sighting the fall is measured from: the highest top among the last standing sightings.
+
+    A figure tipping toward the camera keeps a tall, narrow box while its top already drops (the body
+    reaches below the feet in the image), so the last "standing" box may be mid-fall; the highest top
+    within ``ref_window_s`` before it is the figure still upright.
+    """
+    last = next((i for i in range(len(samples) - 1, -1, -1) if is_standing(samples[i], height, cfg)), None)
+    if last is None:
+        return None
+    best = last
+    for i in range(last - 1, -1, -1):
+        if samples[last].t_ms - samples[i].t_ms > cfg.ref_window_s * 1000:
+            break
+        if is_standing(samples[i], height, cfg) and samples[i].y < samples[best].y:
+            best = i
+    return best
+
+
+def drop_began(samples: list[Sample], ref: int, down: int, height: float, cfg: FallConfig) -> int:
+    """Index of the last sighting between ``ref`` and ``down`` whose top was still near the standing top.
+
+    The drop's speed is measured from there: a person who stood or walked for a moment after the
+    reference sighting is not counted as slow.
+    """
+    top = samples[ref].y + cfg.drop_began_share * height
+    return max(i for i in range(ref, down) if samples[i].y <= top)
+
+
 def down_run_start(samples: list[Sample], standing_at: int, height: float, cfg: FallConfig) -> int | None:
     """Index of the first sighting of the current down run after ``standing_at`` (a few glitches tolerated)."""
     standing = samples[standing_at]
@@ -220,7 +251,7 @@ def find_fall(samples: list[Sample], cfg: FallConfig) -> FallDetection | None:
     height = standing_height(samples, cfg)
     if height is None:
         return None  # never seen upright: came into view lying, or not a person (a dog, a cyclist)
-    standing_at = next((i for i in range(len(samples) - 1, -1, -1) if is_standing(samples[i], height, cfg)), None)
+    standing_at = standing_reference(samples, height, cfg)
     if standing_at is None:
         return None
     start = down_run_start(samples, standing_at, height, cfg)
@@ -232,7 +263,7 @@ def find_fall(samples: list[Sample], cfg: FallConfig) -> FallDetection | None:
         return None  # not seen standing long enough to know its height (a new track, or a fragment)
     if now.t_ms - down.t_ms < cfg.still_s * 1000:
         return None
-    if not fast_drop(standing, down, height, cfg):
+    if not fast_drop(samples[drop_began(samples, standing_at, start, height, cfg)], down, height, cfg):
         return None  # went down slowly (sat, knelt, lay down): not a fall
     # the first down boxes may catch the body mid-fall: judge position and stillness once it has settled
     settled = [s for s in samples[start:] if s.t_ms >= down.t_ms + cfg.settle_s * 1000]
