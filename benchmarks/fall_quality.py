@@ -113,8 +113,8 @@ def main() -> None:
     total_s = sum(r.seconds for r in distractors)
     total_fa = sum(r.false_alarms for r in distractors)
     print(f"distractors in all: {total_fa} false alarms in {total_s / 60:.1f} min = {total_fa * 3600 / total_s:.2f}/h")
-    for condition, (seconds, fa) in per_condition.items():
-        print(f"  staged {condition}: {fa:g} in {seconds / 60:.1f} min")
+    for condition, (staged_s, staged_fa) in per_condition.items():
+        print(f"  staged {condition}: {staged_fa:g} in {staged_s / 60:.1f} min")
     report["distractors"] = per_kind
     report["distractor_minutes"] = round(total_s / 60, 1)
     report["false_alarms"] = total_fa
