@@ -97,6 +97,12 @@ def main() -> None:
         print(
             f"fall {kind:8s} ({'/'.join(sorted(clip))}): {found}/{total} = {found / total:.3f}, extra detections {fa}"
         )
+        if len(clip) > 1:
+            for condition in CONDITIONS:
+                part = [r for r in rs if r.condition == condition]
+                f, n = sum(r.found for r in part), sum(r.falls for r in part)
+                recall[f"{kind} {condition}"] = {"found": f, "falls": n, "recall": round(f / n, 3), "extra": 0}
+                print(f"  staged {condition}: {f}/{n}")
     report["falls"] = recall
 
     per_kind: dict[str, dict[str, float]] = {}

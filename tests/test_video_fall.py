@@ -205,8 +205,9 @@ def test_a_figure_never_upright_is_not_judged() -> None:  # a dog, a cyclist
 
 
 # --- the synthetic set (tests/video_synth_falls.py) -----------------------------------------------------------
-# Clips at 10 fps. Falls: sideways and toward the camera at 320×240, far figures in real 1280×720
-# frames (60–100 px tall), dusk at 640×360. Every distractor kind twice: once near, once far or at dusk.
+# Clips at 10 fps. Falls: sideways at 320×240, far figures in real 1280×720 frames (60–100 px tall),
+# dusk at 640×360, and toward the camera staged near, far and at dusk in turn. Every distractor
+# kind twice: once near, once far or at dusk.
 
 FALL_SET = {"side": 6, "toward": 6, "far": 4, "dusk": 5}
 DISTRACTOR_SET = [(k, "near", 0) for k in DISTRACTOR_KINDS] + [
@@ -224,7 +225,7 @@ def test_falls_of_every_kind_are_found(fall_results: dict[str, list[CaseResult]]
     results = fall_results[kind]
     found = sum(r.found for r in results)
     assert found / len(results) >= 0.9, [r.detections for r in results]
-    assert all(r.false_alarms == 0 for r in results)  # one detection per fall, at the moment it happened
+    assert all(r.false_alarms == 0 for r in results)  # one detection per fall (no repeat), when it happened
     if kind == "toward":
         assert all(fore for r in results for _, fore in r.detections)  # judged by the top, not a wide box
 

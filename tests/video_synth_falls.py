@@ -5,9 +5,9 @@ feet) and adds what issue 23 asks for:
 
 - **falls**: sideways falls at the usual distance (``side``), a far figure 60–100 px tall in a
   1280×720 frame across the courtyard (``far``), dark clothes on dark paving at dusk with strong,
-  partly blotchy sensor noise (``dusk``), and a fall toward the camera (``toward``): the camera
-  looks down at the yard, so a body lying along the line of sight projects short and *below* the
-  feet; its box gets shorter and lower, not wider;
+  partly blotchy sensor noise (``dusk``), and a fall toward the camera (``toward``, staged near,
+  far and at dusk in turn): the camera looks down at the yard, so a body lying along the line of
+  sight projects short and *below* the feet; its box gets shorter and lower, not wider;
 - **distractors**: sitting down on the ground or on a bench, bending to tie a shoe, lying down
   slowly on a bench, a child crouching, a dog, a cyclist, and a person walking toward the camera
   and out of the frame at the bottom (the box is cut off by the frame edge and shortens).
@@ -464,13 +464,17 @@ def _walk_in(yard: Yard, h: float, rng: np.random.Generator) -> tuple[float, flo
     return start, x0, [Move("walk", seconds, speed=d * speed)], d
 
 
-def fall_case(kind: str, seed: int, fps: float = 10.0) -> Case:
-    """A randomised clip of a person who walks in and falls (``kind`` in ``FALL_KINDS``), then lies still."""
+def fall_case(kind: str, seed: int, fps: float = 10.0, condition: str | None = None) -> Case:
+    """A randomised clip of a person who walks in and falls (``kind`` in ``FALL_KINDS``), then lies still.
+
+    Falls toward the camera are staged near, far and at dusk in turn (by seed), unless ``condition`` says.
+    """
     rng = np.random.default_rng([seed, FALL_KINDS.index(kind), 23])
-    condition = {"side": "near", "toward": "near", "far": "far", "dusk": "dusk"}[kind]
+    staged = {"side": "near", "toward": CONDITIONS[seed % 3], "far": "far", "dusk": "dusk"}[kind]
+    condition = condition or staged
     yard, ground, h = _stage(condition, rng, fps)
     if kind == "toward":  # the body ends up below the feet in the image: room for it above the bottom edge
-        ground = yard.height - h * float(rng.uniform(0.75, 1.1))
+        ground = min(ground, yard.height - h * float(rng.uniform(0.75, 1.1)))
     start, x0, script, d = _walk_in(yard, h, rng)
     if rng.random() < 0.5:
         script.append(Move("stand", float(rng.uniform(0.3, 1.5))))
@@ -575,7 +579,7 @@ class CaseResult:
     seconds: float
     falls: int
     found: int  # falls detected within ``MATCH_S`` of the moment the person was down
-    false_alarms: int
+    false_alarms: int  # every other detection, a second one of the same fall included
     detections: list[tuple[float, bool]]  # (when down, s; foreshortened)
 
 
@@ -590,15 +594,20 @@ def run_case(case: Case, config: FallConfig | None = None) -> CaseResult:
     for t_ms, frame in clip.frames():
         found += detector.process(frame, t_ms)
     found += detector.flush()
-    times = [d.t_ms / 1000 for d in found]
-    matched = [any(abs(t - f) <= MATCH_S for t in times) for f in case.falls_s]
-    false_alarms = sum(1 for t in times if not any(abs(t - f) <= MATCH_S for f in case.falls_s))
+    # each fall is matched by at most one detection; any other detection (a repeat too) is a false alarm
+    unmatched = [d.t_ms / 1000 for d in found]
+    matched = 0
+    for fall in case.falls_s:
+        near = [t for t in unmatched if abs(t - fall) <= MATCH_S]
+        if near:
+            unmatched.remove(near[0])
+            matched += 1
     return CaseResult(
         case.kind,
         case.condition,
         clip.duration_s,
         len(case.falls_s),
-        sum(matched),
-        false_alarms,
+        matched,
+        len(unmatched),
         [(d.t_ms / 1000, d.foreshortened) for d in found],
     )

@@ -69,7 +69,7 @@ class FallConfig:
     lying_glitches: int = 2  # sightings of another posture tolerated inside the down run (segmentation noise)
     edge_px: int = 1  # a box within this many analysis pixels of the frame edge is cut off: not judged
     max_gap_s: float = 1.0  # a track unseen this long is dropped
-    rearm_s: float = 1.0  # after a report, upright this long before the same track may report again
+    rearm_s: float = 1.0  # after a report, standing this long before the same track may report again
 
 
 @dataclass(frozen=True)
@@ -280,13 +280,16 @@ def find_fall(samples: list[Sample], cfg: FallConfig) -> FallDetection | None:
     return FallDetection(t_ms=down.t_ms, confirmed_ms=now.t_ms, bbox=bbox, foreshortened=not lying)
 
 
-def upright_for(samples: list[Sample], cfg: FallConfig) -> float:
-    """How long (ms) the figure has been upright up to its last sample."""
-    if not samples or posture(samples[-1].w, samples[-1].h, cfg, samples[-1].axis_deg) != "upright":
+def standing_for(samples: list[Sample], height: float, cfg: FallConfig) -> float:
+    """How long (ms) the figure has been standing (upright at ≥ ``standing_share`` of ``height``) up to its last sample.
+
+    Upright alone is not enough: a body lying toward the camera has a narrow, upright-shaped box.
+    """
+    if not samples or not is_standing(samples[-1], height, cfg):
         return 0.0
     first = samples[-1].t_ms
     for s in reversed(samples):
-        if posture(s.w, s.h, cfg, s.axis_deg) != "upright":
+        if not is_standing(s, height, cfg):
             break
         first = s.t_ms
     return samples[-1].t_ms - first
@@ -302,6 +305,7 @@ class FigureTrack:
         self.id = track_id
         self.samples: deque[Sample] = deque([sample], maxlen=maxlen)
         self.reported = False
+        self.height = 0.0  # the standing height it was judged by when it last reported
 
     @property
     def last(self) -> Sample:
@@ -369,7 +373,7 @@ class FallDetector:
         found: list[FallDetection] = []
         for track in self.tracks:
             if track.reported:
-                if upright_for(list(track.samples), self.cfg) >= self.cfg.rearm_s * 1000:
+                if standing_for(list(track.samples), track.height, self.cfg) >= self.cfg.rearm_s * 1000:
                     track.reported = False
                 continue
             if track.last.t_ms != t_ms or track.last.clipped or track.last.h < 2:
@@ -377,6 +381,7 @@ class FallDetector:
             detection = find_fall(list(track.samples), self.cfg)
             if detection is not None:
                 track.reported = True
+                track.height = standing_height(list(track.samples), self.cfg) or 0.0
                 detection.frame = frame
                 self.stats.detections += 1
                 found.append(detection)
