@@ -17,6 +17,7 @@ from analytics.video.fall import (
     merge_fragments,
     posture,
     principal_axis_deg,
+    standing_for,
 )
 from tests.video_synth import Move, courtyard
 from tests.video_synth_falls import DISTRACTOR_KINDS, CaseResult, distractor_case, fall_case, run_case
@@ -240,3 +241,10 @@ def test_a_far_figure_is_really_60_to_100_px_tall_in_a_720p_frame() -> None:
 def test_everyday_movement_in_the_courtyard_raises_no_alarm(kind: str, condition: str, seed: int) -> None:
     result = run_case(distractor_case(kind, condition, seed))
     assert result.detections == []
+
+
+def test_a_body_lying_toward_the_camera_does_not_count_as_standing_again() -> None:
+    samples = _history((3, STANDING), (0.3, (100.0, 140.0, 32.0, 100.0)), (6, FORESHORTENED))
+    assert posture(FORESHORTENED[2], FORESHORTENED[3], CFG) == "upright"  # narrow box: upright by shape
+    assert standing_for(samples, 100.0, CFG) == 0.0  # but not standing: a report is not re-armed
+    assert standing_for(_history((2, STANDING)), 100.0, CFG) == pytest.approx(1900)

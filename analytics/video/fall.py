@@ -1,15 +1,16 @@
 """Falls in a courtyard camera: a person-like figure whose top drops fast to the ground, and who stays down.
 
-Per frame: downscale, MOG2 background subtraction (shadows dropped), a morphological close that
-joins head, body and legs into one blob, and nearest-centroid tracking of person-sized blobs.
+Per frame: downscale to ≤ 640 px wide, blur, MOG2 background subtraction (shadows dropped by
+day, kept in a dark scene), a morphological close that joins head, body and legs into one blob,
+fragments a few pixels apart merged, and nearest-centroid tracking of person-sized blobs.
 Each track keeps a short history of sightings (box, blob orientation from image moments, and
 whether the box touches the frame edge); ``find_fall`` judges it with small pure decisions, all
 relative to the figure's own standing height ``H`` so a far figure is judged like a near one:
 
-- the figure was seen **standing** (an upright box, at least 85 % of its usual height, not cut by
-  the frame edge);
-- its **top dropped fast**: from that standing sighting to the first sighting *down* (the top at least
-  0.6 H lower, the box at most 0.6 H tall or lying) within 1.5 s, at ≥ 0.8 H per second;
+- the figure was seen **standing** for at least 1 s (an upright box, at least 85 % of its usual
+  height, not cut by the frame edge);
+- its **top dropped fast**: to the first sighting *down* (the top at least 0.6 H below the
+  standing top, the box at most 0.8 H tall or lying) within 1.5 s, at ≥ 0.8 H per second;
 - the **centroid came down** by at least 0.25 H;
 - it then **stays down and still** for 5 s → one detection.
 
