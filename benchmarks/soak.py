@@ -527,6 +527,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cluster", action="store_true", help="a 3-primary Redis Cluster with a replica each")
     parser.add_argument("--fault-every", type=float, default=30.0, help="seconds between faults")
+    parser.add_argument(
+        "--every-fault",
+        action="store_true",
+        help="send for at least --minutes, and on until each kind of fault has been made once (a busy "
+        "machine restarts Redis slowly, and fewer faults fit in the minutes)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--web-workers", type=int, default=2)
     args = parser.parse_args(argv)
@@ -580,6 +586,10 @@ def run(system: System, ledger: Ledger, args: argparse.Namespace, rng: random.Ra
     next_poison = began + 1.0
     while any(s.is_alive() for s in senders):
         now = time.monotonic()
+        if args.every_fault and now >= until - args.fault_every / 2 and min(ledger.faults.values()) == 0:
+            until = now + args.fault_every  # a kind of fault not made yet: go on sending
+            for sender in senders:
+                sender.until = until
         if now >= next_fault and now < until - args.fault_every / 3:
             kind = next(faults)
             print(f"  {now - began:6.0f} s  {kind}", flush=True)

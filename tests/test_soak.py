@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_two_minutes_of_faults_lose_nothing_acknowledged_and_duplicate_nothing(tmp_path: Path) -> None:
-    args = ["--minutes", "2", "--rate", "500", "--fault-every", "20", "--seed", "11"]
+    args = ["--minutes", "2", "--rate", "500", "--fault-every", "20", "--seed", "11", "--every-fault"]
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "soak.py"), *args],
         cwd=tmp_path,
