@@ -191,10 +191,15 @@ def search_places(search: Any, picked: Any, state: Any) -> Any:
     Input(ids.INV_CLEAR, "n_clicks"),
     State(ids.INV_PLACE, "value"),
     State(ids.INV_STATE, "data"),
+    State(ids.INV_AREA_LAYER, "children"),
     prevent_initial_call=True,
 )
-def set_area(geojson: Any, _box: Any, cleared: Any, picks: Any, state: Any) -> tuple[Any, ...]:
-    """The searched area: the last drawn polygon, a rectangle around the picked places, or none."""
+def set_area(geojson: Any, _box: Any, cleared: Any, picks: Any, state: Any, box_shown: Any) -> tuple[Any, ...]:
+    """The searched area: the last drawn polygon, a rectangle around the picked places, or none.
+
+    An empty drawing leaves a rectangle around the picks in place: the drawing tools arrive a moment
+    after the page (``INV_DRAW_TIMER``) and report their empty drawing when they do, which on a busy
+    machine can come after the user has already boxed the picks (it erased the box)."""
     principal = current_principal()
     community = _community(principal, state)
     lang = _lang(state)
@@ -209,6 +214,8 @@ def set_area(geojson: Any, _box: Any, cleared: Any, picks: Any, state: Any) -> t
             return no_update, no_update, t("inv.need_place", lang), no_update
     else:
         area = drawn_area(geojson_from_display(stores().settings, geojson))
+        if area is None and box_shown:
+            return no_update, no_update, no_update, no_update
     layer = (
         [
             dl.Polygon(
