@@ -150,6 +150,9 @@ def clicked(clicks: Any) -> Mapping[str, Any]:
     return trigger
 
 
+INV_DRAW_ANY = {"type": ids.INV_DRAW, "index": ALL}  # the drawing tools, once they are there
+
+
 @page_callback(
     "investigate",
     Output(ids.INV_DRAW_SLOT, "children"),
@@ -185,8 +188,8 @@ def search_places(search: Any, picked: Any, state: Any) -> Any:
     Output(ids.INV_AREA, "data"),
     Output(ids.INV_AREA_LAYER, "children"),
     Output(ids.INV_AREA_TEXT, "children"),
-    Output(ids.INV_DRAW, "editToolbar"),
-    Input(ids.INV_DRAW, "geojson"),
+    Output(INV_DRAW_ANY, "editToolbar"),
+    Input(INV_DRAW_ANY, "geojson"),
     Input(ids.INV_BOX, "n_clicks"),
     Input(ids.INV_CLEAR, "n_clicks"),
     State(ids.INV_PLACE, "value"),
@@ -194,28 +197,30 @@ def search_places(search: Any, picked: Any, state: Any) -> Any:
     State(ids.INV_AREA_LAYER, "children"),
     prevent_initial_call=True,
 )
-def set_area(geojson: Any, _box: Any, cleared: Any, picks: Any, state: Any, box_shown: Any) -> tuple[Any, ...]:
+def set_area(drawings: Any, _box: Any, cleared: Any, picks: Any, state: Any, box_shown: Any) -> tuple[Any, ...]:
     """The searched area: the last drawn polygon, a rectangle around the picked places, or none.
 
-    An empty drawing leaves a rectangle around the picks in place: the drawing tools arrive a moment
-    after the page (``INV_DRAW_TIMER``) and report their empty drawing when they do, which on a busy
-    machine can come after the user has already boxed the picks (it erased the box)."""
+    The drawing tools arrive a moment after the page (``INV_DRAW_TIMER``): they are matched as a
+    pattern (``INV_DRAW_ANY``, none or one), so that the box and clear buttons work before they are
+    there (a plain id made Dash refuse the whole callback: a box clicked early did nothing). And an
+    empty drawing, which the tools report when they arrive, leaves a rectangle around the picks in place."""
     principal = current_principal()
     community = _community(principal, state)
     lang = _lang(state)
-    toolbar: Any = no_update
+    tools = len(drawings or [])
+    toolbar: Any = [no_update] * tools
     if ctx.triggered_id == ids.INV_CLEAR:
         area = None
-        toolbar = {"mode": "remove", "action": "clear all", "n_clicks": int(cleared or 0)}
+        toolbar = [{"mode": "remove", "action": "clear all", "n_clicks": int(cleared or 0)}] * tools
     elif ctx.triggered_id == ids.INV_BOX:
         with stores().sessions() as session:
             area = box_around(picked_points(session, community, as_list(picks)))
         if area is None:
-            return no_update, no_update, t("inv.need_place", lang), no_update
+            return no_update, no_update, t("inv.need_place", lang), toolbar
     else:
-        area = drawn_area(geojson_from_display(stores().settings, geojson))
+        area = drawn_area(geojson_from_display(stores().settings, (drawings or [None])[-1]))
         if area is None and box_shown:
-            return no_update, no_update, no_update, no_update
+            return no_update, no_update, no_update, toolbar
     layer = (
         [
             dl.Polygon(

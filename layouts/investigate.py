@@ -146,7 +146,7 @@ def draw_control() -> dl.EditControl:
     when its script loads together with the map's layers and the picker, the first visit of a
     browser sometimes never finishes loading any of them (dash-leaflet 1.1.3's lazy loading)."""
     return dl.EditControl(
-        id=ids.INV_DRAW,
+        id={"type": ids.INV_DRAW, "index": 0},  # matched as a pattern: callbacks.investigate.INV_DRAW_ANY
         position="topleft",
         draw={
             "polygon": True,

@@ -235,7 +235,9 @@ def test_the_night_car_seen_nowhere_else_that_week(world: Stores, server: LiveSe
         "features": [{"type": "Feature", "properties": {"type": "rectangle"}, "geometry": outline}],
     }
     until(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-draw-draw-rectangle"), "the drawing tools")
-    browser.execute_script("window.dash_clientside.set_props('inv-draw', {geojson: arguments[0]});", drawn)
+    browser.execute_script(
+        "window.dash_clientside.set_props({type: 'inv-draw', index: 0}, {geojson: arguments[0]});", drawn
+    )
     until(lambda: "米" in browser.find_element(By.ID, "inv-area-text").text, "the drawn area")
     custom_window(browser, midnight, midnight + 4 * HOUR_MS)
     browser.find_element(By.ID, "inv-search").click()
