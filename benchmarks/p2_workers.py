@@ -60,7 +60,9 @@ def oldest_unacked_age_s(client: object, stream: str) -> float:
         candidates.append(nxt[0][0])
     if not candidates:
         return 0.0
-    oldest = min(int(c.split("-")[0]) for c in candidates)
+    oldest = min((int(c.split("-")[0]) for c in candidates if c), default=None)  # None: acked meanwhile
+    if oldest is None:
+        return 0.0
     return max(0.0, time.time() - oldest / 1000)
 
 
