@@ -227,7 +227,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("rate", nargs="?", type=float, default=50_000.0)
     parser.add_argument("seconds", nargs="?", type=float, default=60.0)
-    args, _ = parser.parse_known_args()
+    parser.add_argument("--repeat", type=int, default=1, help="run N times; report median, min and max")
+    args = parser.parse_args()  # --repeat is known here, or its N would be taken for RATE
     run_repeated(
         lambda: once(args.rate, args.seconds),
         [
