@@ -662,6 +662,7 @@ class Figure:
     shirt: tuple[int, int, int] = (60, 60, 180)
     trousers: tuple[int, int, int] = (70, 50, 40)
     start_s: float = 0.0
+    skin: tuple[int, int, int] = (150, 180, 220)
 
     @property
     def end_s(self) -> float:
@@ -726,14 +727,13 @@ class Figure:
             return round(x + jx * h), round(self.ground_y - jy * h)
 
         leg, torso, arm = max(2, round(0.09 * h)), max(3, round(0.2 * h)), max(1, round(0.05 * h))
-        skin = (150, 180, 220)
         for side in ("l", "r"):
             cv2.line(img, p("hip"), p(f"knee_{side}"), self.trousers, leg, cv2.LINE_AA)
             cv2.line(img, p(f"knee_{side}"), p(f"foot_{side}"), self.trousers, leg, cv2.LINE_AA)
         cv2.line(img, p("hip"), p("shoulder"), self.shirt, torso, cv2.LINE_AA)
         for side in ("l", "r"):
             cv2.line(img, p("shoulder"), p(f"hand_{side}"), self.shirt, arm, cv2.LINE_AA)
-        cv2.circle(img, p("head"), max(2, round(0.075 * h)), skin, -1, cv2.LINE_AA)
+        cv2.circle(img, p("head"), max(2, round(0.075 * h)), self.skin, -1, cv2.LINE_AA)
 
 
 @dataclass

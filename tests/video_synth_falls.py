@@ -131,8 +131,6 @@ class Person(Figure):
     ``liebench`` (from sitting on the bench to lying on it, slowly).
     """
 
-    skin: tuple[int, int, int] = (150, 180, 220)
-
     def _apply(self, move: Move, dt: float, x: float, phase: float, last: Joints) -> tuple[float, float, Joints]:
         k = dt / move.duration if move.duration > 0 else 1.0
         if move.kind == "fall_toward":
@@ -146,27 +144,6 @@ class Person(Figure):
         if move.kind == "liebench":
             return x, phase, blend_pose(sitting_bench_pose(), bench_lying_pose(move.direction), k)
         return super()._apply(move, dt, x, phase, last)
-
-    def draw(self, img: Image, t: float) -> None:
-        """Draw the figure at time t (as ``Figure.draw``, with this figure's skin)."""
-        state = self.pose_at(t)
-        if state is None:
-            return
-        x, pose = state
-        h = self.height_px
-
-        def p(name: str) -> tuple[int, int]:
-            jx, jy = pose[name]
-            return round(x + jx * h), round(self.ground_y - jy * h)
-
-        leg, torso, arm = max(2, round(0.09 * h)), max(3, round(0.2 * h)), max(1, round(0.05 * h))
-        for side in ("l", "r"):
-            cv2.line(img, p("hip"), p(f"knee_{side}"), self.trousers, leg, cv2.LINE_AA)
-            cv2.line(img, p(f"knee_{side}"), p(f"foot_{side}"), self.trousers, leg, cv2.LINE_AA)
-        cv2.line(img, p("hip"), p("shoulder"), self.shirt, torso, cv2.LINE_AA)
-        for side in ("l", "r"):
-            cv2.line(img, p("shoulder"), p(f"hand_{side}"), self.shirt, arm, cv2.LINE_AA)
-        cv2.circle(img, p("head"), max(2, round(0.075 * h)), self.skin, -1, cv2.LINE_AA)
 
 
 @dataclass
