@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -11,7 +14,16 @@ import cv2
 
 from analytics.video.calibration import Facade, parse_calibration
 from analytics.video.throw import ThrowDetector
-from tests.video_synth import FacadeClip, FacadeScene, distractor_clip, throw_clip
+from tests.video_synth import (
+    DOWNWARD_KINDS,
+    THROW_CONDITIONS,
+    FacadeClip,
+    FacadeScene,
+    condition_scene,
+    condition_throw_clip,
+    distractor_clip,
+    throw_clip,
+)
 
 # The synthetic set: thrown objects at the camera's full 25 fps; distractors at a reduced frame
 # rate so that a quarter of an hour of them fits in the test run.
@@ -51,8 +63,23 @@ def run_clip(clip: FacadeClip, name: str) -> ClipResult:
 
 
 def job(spec: dict[str, Any]) -> ClipResult:
-    """One clip of the set, built from its spec (picklable, for worker processes)."""
+    """One clip of the set, built from its spec (picklable, for worker processes).
+
+    Specs with a ``condition`` (tests/video_synth.py THROW_CONDITIONS) are the poor-light set: throws
+    under that condition, or with ``distractors`` a distractor clip in that condition's scene.
+    """
     cv2.setNumThreads(1)
+    condition = spec.get("condition")
+    if condition is not None:
+        width, height = spec.get("width", WIDTH), spec.get("height", HEIGHT)
+        if "distractors" in spec:
+            scene = condition_scene(condition, width, height, spec["seed"])
+            if "fps" in spec:
+                scene.fps = spec["fps"]
+            clip = distractor_clip(scene, spec["distractors"], spec["seconds"], seed=spec["seed"])
+            return run_clip(clip, f"{condition}/{spec['distractors']}")
+        clip = condition_throw_clip(condition, spec["count"], spec["seed"], width, height)
+        return run_clip(clip, f"{condition}/throws-{spec['seed']}")
     if spec["kind"] == "throws":
         scene = FacadeScene(width=WIDTH, height=HEIGHT, fps=25.0, seed=spec["seed"])
         return run_clip(throw_clip(scene, spec["count"], seed=spec["seed"]), f"throws-{spec['seed']}")
@@ -69,7 +96,7 @@ def run_set(specs: list[dict[str, Any]], workers: int = 2) -> list[ClipResult]:
 
 @dataclass(frozen=True)
 class Score:
-    """Recall, origin-floor accuracy and false alarms of a set of clips."""
+    """Recall, origin-floor and column accuracy and false alarms of a set of clips."""
 
     throws: int
     detected: int
@@ -77,6 +104,8 @@ class Score:
     false_alarms: int
     distractor_hours: float
     distractor_false_alarms: int
+    floor_near: int = 0  # within one floor
+    column_exact: int = 0
 
     @property
     def recall(self) -> float:
@@ -89,40 +118,145 @@ class Score:
         return self.floor_exact / self.throws
 
     @property
+    def floor_near_accuracy(self) -> float:
+        """Share of thrown objects traced to within one floor of the right one."""
+        return self.floor_near / self.throws
+
+    @property
+    def column_accuracy(self) -> float:
+        """Share of thrown objects traced to exactly the right column."""
+        return self.column_exact / self.throws
+
+    @property
     def false_alarms_per_hour(self) -> float:
         """False alarms per hour of distractor video."""
         return self.distractor_false_alarms / self.distractor_hours
 
 
-def match(result: ClipResult) -> tuple[int, int, int]:
-    """(detected, floor exact, false alarms) of one clip: a detection matches a throw seen falling at that time."""
+@dataclass(frozen=True)
+class Match:
+    """How one clip's detections matched its thrown objects."""
+
+    detected: int = 0
+    floor_exact: int = 0
+    floor_near: int = 0
+    column_exact: int = 0
+    false_alarms: int = 0
+
+
+def match(result: ClipResult) -> Match:
+    """Match detections to throws seen falling at that time; with two in the air, the nearest cell wins."""
     used: set[int] = set()
-    detected = exact = false = 0
-    for t, floor, _ in result.detections:
-        hit = next(
-            (i for i, (t0, t1, _, _) in enumerate(result.truths) if i not in used and t0 - 0.5 <= t <= t1),
-            None,
-        )
-        if hit is None:
+    detected = exact = near = column_ok = false = 0
+    for t, floor, column in result.detections:
+        candidates = [i for i, (t0, t1, _, _) in enumerate(result.truths) if i not in used and t0 - 0.5 <= t <= t1]
+        if not candidates:
             false += 1
             continue
+        hit = min(candidates, key=lambda i: abs(result.truths[i][2] - floor) + abs(result.truths[i][3] - column))
         used.add(hit)
         detected += 1
         exact += floor == result.truths[hit][2]
-    return detected, exact, false
+        near += abs(floor - result.truths[hit][2]) <= 1
+        column_ok += column == result.truths[hit][3]
+    return Match(detected, exact, near, column_ok, false)
 
 
 def score(results: list[ClipResult]) -> Score:
     """Score a set of clip results."""
-    throws = detected = exact = false = distractor_false = 0
+    throws = detected = exact = near = column_ok = false = distractor_false = 0
     distractor_s = 0.0
     for result in results:
-        d, e, f = match(result)
+        m = match(result)
         throws += len(result.truths)
-        detected += d
-        exact += e
-        false += f
+        detected += m.detected
+        exact += m.floor_exact
+        near += m.floor_near
+        column_ok += m.column_exact
+        false += m.false_alarms
         if not result.truths:
             distractor_s += result.seconds
-            distractor_false += f
-    return Score(throws, detected, exact, false, distractor_s / 3600, distractor_false)
+            distractor_false += m.false_alarms
+    return Score(throws, detected, exact, false, distractor_s / 3600, distractor_false, near, column_ok)
+
+
+# --- the poor-light set (issue 23) ----------------------------------------------------------------------------
+
+POOR_THROWS = 12  # thrown objects per condition in the test (pairs: 6 pairs)
+POOR_DISTRACTOR_SECONDS = 60.0
+POOR_DISTRACTOR_FPS = 25.0
+
+
+def poor_light_specs(throws: int, distractor_s: float, seed: int = 300) -> list[dict[str, Any]]:
+    """The poor-light set: ``throws`` objects per condition, and distractors per condition and kind.
+
+    The things that move down without gravity are each shown in daylight; all of them, mixed with
+    window lights, are shown again at dusk, at night, at 15 fps and on a rolled camera.
+    """
+    specs: list[dict[str, Any]] = []
+    for k, condition in enumerate(THROW_CONDITIONS):
+        count = throws // 2 if condition == "two" else throws
+        specs.append({"condition": condition, "count": count, "seed": seed + k})
+    for k, kind in enumerate(DOWNWARD_KINDS[:-1]):
+        specs.append({"condition": "day", "distractors": kind, "seconds": distractor_s, "seed": seed + 20 + k})
+    for k, condition in enumerate(("dusk", "night", "fps15", "roll")):
+        specs.append(
+            {"condition": condition, "distractors": "downward", "seconds": distractor_s, "seed": seed + 40 + k}
+        )
+    for spec in specs:
+        if "distractors" in spec and spec["condition"] != "fps15":
+            spec["fps"] = POOR_DISTRACTOR_FPS
+    return specs
+
+
+def condition_of(result: ClipResult) -> str:
+    """The condition (or distractor kind) a poor-light result belongs to, as used in the table."""
+    condition, _, what = result.name.partition("/")
+    return condition if what.startswith("throws") else f"{condition}: {what}"
+
+
+def poor_light_table(results: list[ClipResult]) -> dict[str, dict[str, Any]]:
+    """Per condition: throws, recall, exact floor, floor within one, exact column; per distractor set: FA/h."""
+    groups: dict[str, list[ClipResult]] = {}
+    for result in results:
+        groups.setdefault(condition_of(result), []).append(result)
+    table: dict[str, dict[str, Any]] = {}
+    for name, group in groups.items():
+        s = score(group)
+        if s.throws:
+            table[name] = {
+                "throws": s.throws,
+                "recall": round(s.recall, 3),
+                "floor_exact": round(s.floor_accuracy, 3),
+                "floor_within_1": round(s.floor_near_accuracy, 3),
+                "column_exact": round(s.column_accuracy, 3),
+                "false_alarms": s.false_alarms,
+            }
+        else:
+            table[name] = {
+                "minutes": round(s.distractor_hours * 60, 1),
+                "false_alarms": s.distractor_false_alarms,
+                "false_alarms_per_hour": round(s.false_alarms_per_hour, 2),
+            }
+    return table
+
+
+def main() -> None:
+    """``python -m tests.video_quality [--long]``: the poor-light table (the test's set, or a larger one)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--long", action="store_true", help="48 throws per condition, 5 min of each distractor set")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    throws, seconds = (48, 300.0) if args.long else (POOR_THROWS, POOR_DISTRACTOR_SECONDS)
+    started = time.perf_counter()
+    results = run_set(poor_light_specs(throws, seconds, seed=900 if args.long else 300), workers=args.workers)
+    table = poor_light_table(results)
+    for name, row in table.items():
+        print(f"{name:28s} {json.dumps(row)}")
+    print(f"{time.perf_counter() - started:.0f} s")
+    for r in results:
+        print(r.name, r.detections if not r.truths else "", dict(r.stats["rejected"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -77,6 +77,13 @@ class ThrowConfig:
     min_end_speed_mps: float = 2.5
     max_backtrack_s: float = 0.8  # the origin may be traced back this long before the first sighting
     duplicate_s: float = 0.6  # a fall seen again within this time at the same place is the same fall
+    # Poor light: the sensor noise (grey levels, from frame differences) decides how much the analysed
+    # frame is smoothed before background subtraction, so that an object 10-20 grey levels off a dim
+    # wall still stands out of the noise. Daylight noise (about 1.5) is left alone.
+    noise_every_s: float = 2.0  # how often the noise level is measured
+    denoise_sigma: float = 2.5  # from this noise level on: a 3×3 median (speckle) and a 3×3 Gaussian
+    strong_noise_sigma: float = 4.0  # from this level on: a 3×3 median and a 5×5 Gaussian
+    noise_hysteresis: float = 0.3  # the level must pass a threshold by this much to change the smoothing
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,32 @@ def even_dft_size(n: int) -> int:
     while m > 2 and cv2.getOptimalDFTSize(m) != m:
         m -= 2
     return max(m, 2)
+
+
+def noise_sigma(gray: Image, previous: Image) -> float:
+    """Sensor noise of a grey frame (grey levels): the robust spread of its difference from the previous one.
+
+    The median absolute difference ignores the few pixels where something moved; the still scene's
+    texture cancels out. 1.4826 × MAD / √2 is the standard deviation of one frame's Gaussian noise.
+    """
+    counts = np.bincount(cv2.absdiff(gray, previous).ravel(), minlength=1).astype(np.float64)
+    cdf = np.cumsum(counts)
+    half = cdf[-1] / 2
+    k = int(np.searchsorted(cdf, half))  # the bin holding the median; interpolate within it
+    below = cdf[k - 1] if k > 0 else 0.0
+    mad = k - 0.5 + (half - below) / max(counts[k], 1.0) if k > 0 else half / max(counts[0], 1.0) * 0.5
+    return max(0.0, mad) * 1.4826 / math.sqrt(2)
+
+
+def smoothing_for(sigma: float, current: int, cfg: ThrowConfig) -> int:
+    """The Gaussian kernel (0 = none, 3 or 5) to smooth frames with at this noise level, with hysteresis."""
+    levels = ((cfg.strong_noise_sigma, 5), (cfg.denoise_sigma, 3))
+    wanted = next((kernel for limit, kernel in levels if sigma >= limit), 0)
+    if wanted == current:
+        return current
+    # change only when the level is clearly past the threshold between the two settings
+    limit = cfg.strong_noise_sigma if 5 in (wanted, current) else cfg.denoise_sigma
+    return wanted if abs(sigma - limit) >= cfg.noise_hysteresis or current < 0 else current
 
 
 def is_global_change(foreground_fraction: float, limit: float) -> bool:
@@ -518,6 +551,10 @@ class ThrowDetector:
         self.stats = ThrowStats()
         width_a, height_a = self.analysis_size
         self.activity = np.zeros((height_a, width_a), dtype=np.float32)  # recent foreground share × 255
+        self.noise = 0.0  # the last measured sensor noise (grey levels)
+        self.smoothing = -1  # Gaussian kernel before background subtraction (0 none); -1 until measured
+        self._noise_frames = frames(self.cfg.noise_every_s)
+        self._previous_gray: Image | None = None
         self.activity_rate = 1.0 / max(1.0, self.cfg.busy_memory_s * self.fps)
 
     def _frames(self, seconds: float) -> int:
@@ -529,6 +566,9 @@ class ThrowDetector:
         x0, y0, x1, y1 = self.roi
         small = cv2.resize(frame[y0:y1, x0:x1], self.analysis_size, interpolation=cv2.INTER_AREA)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        self._measure_noise(gray)
+        if self.smoothing > 0:  # poor light: speckle out, then the Gaussian noise down
+            small = cv2.GaussianBlur(cv2.medianBlur(small, 3), (self.smoothing, self.smoothing), 0)
         suppress, moved = self.shake.check(gray)
         if moved:
             self.stats.camera_moved += 1
@@ -553,6 +593,17 @@ class ThrowDetector:
         return self._judge_all(done, frame)
 
     # -- steps ---------------------------------------------------------------------------------------------
+
+    def _measure_noise(self, gray: Image) -> None:
+        """Every ``noise_every_s`` (and on the second frame) measure the noise and pick the smoothing."""
+        previous, self._previous_gray = self._previous_gray, gray
+        if previous is None or not (self.smoothing < 0 or self.stats.frames % self._noise_frames == 0):
+            return
+        self.noise = noise_sigma(gray, previous)
+        smoothing = smoothing_for(self.noise, self.smoothing, self.cfg)
+        if smoothing != self.smoothing:
+            log.info("sensor noise %.1f grey levels: smoothing %d", self.noise, smoothing)
+            self.smoothing = smoothing
 
     def _blobs(self, mask: Image) -> FloatArray | None:
         """Foreground blobs as rows (x, y, size) in full-frame pixels; None when the frame must be skipped."""
