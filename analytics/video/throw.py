@@ -84,6 +84,12 @@ class ThrowConfig:
     denoise_sigma: float = 2.5  # from this noise level on: a 3×3 median (speckle) and a 3×3 Gaussian
     strong_noise_sigma: float = 4.0  # from this level on: a 3×3 median and a 5×5 Gaussian
     noise_hysteresis: float = 0.3  # the level must pass a threshold by this much to change the smoothing
+    # A flyer's path broken into pieces: a track picked up within ``turn_gap_s`` and ``turn_near_m`` of
+    # where another ended is the same thing; a fall does not begin from fast level flight nor end in a climb.
+    turn_gap_s: float = 0.5
+    turn_near_m: float = 1.5  # plus what a bird covers in the gap at ``turn_speed_mps``
+    turn_speed_mps: float = 8.0
+    flight_speed_mps: float = 2.5  # sideways speed of level flight (a toss is slower)
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,17 @@ def smoothing_for(sigma: float, current: int, cfg: ThrowConfig) -> int:
     # change only when the level is clearly past the threshold between the two settings
     limit = cfg.strong_noise_sigma if 5 in (wanted, current) else cfg.denoise_sigma
     return wanted if abs(sigma - limit) >= cfg.noise_hysteresis or current < 0 else current
+
+
+def clean_mask(mask: Image, noisy: bool, kernel: Image) -> Image:
+    """Clear the isolated specks that sensor noise and compression leave in a foreground mask.
+
+    A clean frame gets a 2×2 opening, which keeps a cigarette-sized object 2 pixels wide; a noisy
+    (smoothed) frame gets a 3×3 median, which also clears the bigger specks smoothed noise leaves.
+    """
+    if noisy:
+        return cv2.medianBlur(mask, 3)
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
 
 
 def is_global_change(foreground_fraction: float, limit: float) -> bool:
@@ -371,6 +388,55 @@ def same_fall(earlier: FallPath, t_s: float, x_m: float, y_m: float, within_s: f
     return math.hypot(px - x_m, py - y_m) <= near_m
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A track summarised in façade metres: when and where it started and ended."""
+
+    t0_s: float
+    t1_s: float
+    start: tuple[float, float]
+    end: tuple[float, float]
+
+    @property
+    def moved(self) -> tuple[float, float]:
+        """Displacement (x right, y down), metres."""
+        return self.end[0] - self.start[0], self.end[1] - self.start[1]
+
+
+def follows(first: Segment, then: Segment, cfg: ThrowConfig) -> bool:
+    """Whether ``then`` was picked up shortly after ``first`` ended, where it ended: one thing's path in two tracks."""
+    gap = then.t0_s - first.t1_s
+    near = cfg.turn_near_m + cfg.turn_speed_mps * max(gap, 0.0)
+    return -0.05 <= gap <= cfg.turn_gap_s and math.dist(first.end, then.start) <= near
+
+
+def is_level_flight(segment: Segment, cfg: ThrowConfig) -> bool:
+    """Fast, mostly sideways motion: a bird flying, not an object leaving a window."""
+    dx, dy = segment.moved
+    duration = max(segment.t1_s - segment.t0_s, 1e-3)
+    return abs(dx) >= cfg.flight_speed_mps * duration and abs(dx) > abs(dy)
+
+
+def is_climb_or_turn(segment: Segment, cfg: ThrowConfig) -> bool:
+    """After a fall: moving up or mostly sideways (a bird pulling up), not lying still or still falling."""
+    dx, dy = segment.moved
+    return math.hypot(dx, dy) >= cfg.stationary_m and dy < abs(dx)
+
+
+def flight_around(track: Segment, others: list[Segment], ended_midair: bool, cfg: ThrowConfig) -> str | None:
+    """Why a gravity-like track is part of a bird's flight, or None.
+
+    It was picked up where fast level flight ended (a bird starting a dive), or it ended in mid-air
+    where a climbing or turning track began (a bird pulling up, a pigeon opening its wings).
+    """
+    for other in others:
+        if follows(other, track, cfg) and is_level_flight(other, cfg):
+            return "dives out of level flight (bird)"
+        if ended_midair and follows(track, other, cfg) and is_climb_or_turn(other, cfg):
+            return "pulls up in mid-air (bird)"
+    return None
+
+
 # --- tracking ------------------------------------------------------------------------------------------------
 
 
@@ -555,6 +621,11 @@ class ThrowDetector:
         self.smoothing = -1  # Gaussian kernel before background subtraction (0 none); -1 until measured
         self._noise_frames = frames(self.cfg.noise_every_s)
         self._previous_gray: Image | None = None
+        self._open_kernel = np.ones((2, 2), dtype=np.uint8)
+        self._finished: list[Segment] = []  # tracks finished in the last moments (a bird's earlier path)
+        self._done: list[Track] = []
+        self._held: list[Track] = []  # falls that vanished in mid-air, waiting to see what comes next
+        self._now_ms = 0.0
         self.activity_rate = 1.0 / max(1.0, self.cfg.busy_memory_s * self.fps)
 
     def _frames(self, seconds: float) -> int:
@@ -579,8 +650,7 @@ class ThrowDetector:
         if suppress:
             self.stats.shaken_frames += 1
             return self._finish_stale(t_ms, frame)
-        # a 3×3 median removes the isolated speckles that sensor noise and compression leave in the mask
-        mask = cv2.medianBlur(self.mog.apply(small), 3)
+        mask = clean_mask(self.mog.apply(small), self.smoothing > 0, self._open_kernel)
         blobs = self._blobs(mask)
         if blobs is None:
             return self._finish_stale(t_ms, frame)
@@ -589,8 +659,8 @@ class ThrowDetector:
 
     def flush(self, frame: Image | None = None) -> list[ThrowDetection]:
         """Judge every open track (end of the stream)."""
-        done, self.tracks = self.tracks, []
-        return self._judge_all(done, frame)
+        done, self.tracks, self._held = self.tracks + self._held, [], []
+        return self._judge_all(done, frame, final=True)
 
     # -- steps ---------------------------------------------------------------------------------------------
 
@@ -687,6 +757,13 @@ class ThrowDetector:
         long_ms = self.cfg.max_track_s * 1000
         still_px = self.cfg.landed_m * self.px_per_m
         still_ms = self.cfg.landed_s * 1000
+        self._now_ms = t_ms
+        found: list[ThrowDetection] = []
+        hold_ms = (self.cfg.turn_gap_s + 0.3) * 1000
+        released = [tr for tr in self._held if t_ms - tr.last_t >= hold_ms]
+        if released:
+            self._held = [tr for tr in self._held if t_ms - tr.last_t < hold_ms]
+            found += self._judge_all(released, frame, final=True)
         done = [
             tr
             for tr in self.tracks
@@ -695,18 +772,32 @@ class ThrowDetector:
             or has_landed(tr.points, still_px, still_ms)
         ]
         if not done:
-            return []
+            return found
         ids = {tr.id for tr in done}
         self.tracks = [tr for tr in self.tracks if tr.id not in ids]
-        return self._judge_all(done, frame)
+        return found + self._judge_all(done, frame)
 
-    def _judge_all(self, done: list[Track], frame: Image | None) -> list[ThrowDetection]:
+    def _segment(self, track: Track) -> Segment:
+        ends = self.facade.to_metres(np.array([track.points[0][1:], track.points[-1][1:]]))
+        start, end = (float(ends[0, 0]), float(ends[0, 1])), (float(ends[1, 0]), float(ends[1, 1]))
+        return Segment(track.points[0][0] / 1000, track.last_t / 1000, start, end)
+
+    def _neighbours(self, track: Track, done: list[Track]) -> list[Segment]:
+        """Segments of the other tracks: live ones, those judged with it, and those finished just before."""
+        live = [self._segment(tr) for tr in (*self.tracks, *done) if tr is not track and len(tr.points) >= 3]
+        return live + self._finished
+
+    def _judge_all(self, done: list[Track], frame: Image | None, final: bool = False) -> list[ThrowDetection]:
         found: list[ThrowDetection] = []
+        self._done = done
+        now = max(tr.last_t for tr in done) / 1000 if done else 0.0
+        self._finished = [s for s in self._finished if now - s.t1_s <= self.cfg.max_track_s]
+        self._finished += [self._segment(tr) for tr in done if len(tr.points) >= 3]
         for track in sorted(done, key=lambda tr: tr.points[0][0]):
             if len(track.points) < self.cfg.min_points:
                 self.stats.rejected["too short"] += 1
                 continue
-            detection = self._judge(track, frame)
+            detection = self._judge(track, frame, final)
             if detection is not None:
                 found.append(detection)
         return found
@@ -719,7 +810,9 @@ class ThrowDetector:
         edge = self.cfg.gate_m * 2 * self.px_per_m  # the next step would have left the view
         return x0 + edge < x_px < x1 - edge and y_px < y1 - edge
 
-    def _judge(self, track: Track, frame: Image | None) -> ThrowDetection | None:
+    def _judge(self, track: Track, frame: Image | None, final: bool = True) -> ThrowDetection | None:
+        """Judge a finished track; one that fell like an object but vanished in mid-air is held for a moment
+        (unless ``final``) to see whether a bird climbs away from where it vanished."""
         cfg = self.cfg
         pts = np.asarray(track.points, dtype=np.float64)
         t_s = (pts[:, 0] - pts[0, 0]) / 1000
@@ -738,6 +831,15 @@ class ThrowDetector:
         )
         if not verdict.ok:
             self.stats.rejected[verdict.reason] += 1
+            return None
+        ended_midair = self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1])
+        me = self._segment(track)
+        flight = flight_around(me, [s for s in self._neighbours(track, self._done) if s != me], ended_midair, cfg)
+        if flight:
+            self.stats.rejected[flight] += 1
+            return None
+        if ended_midair and not final:
+            self._held.append(track)
             return None
         t0 = origin_time(verdict, cfg.max_backtrack_s)
         a, b, c = verdict.coef_y
