@@ -411,9 +411,14 @@ def follows(first: Segment, then: Segment, cfg: ThrowConfig) -> bool:
 
 
 def is_level_flight(segment: Segment, cfg: ThrowConfig) -> bool:
-    """Fast, mostly sideways motion: a bird flying, not an object leaving a window."""
+    """Fast, mostly sideways motion followed for a while: a bird flying, not an object leaving a window.
+
+    A shorter piece (under ``min_duration_s``) is as likely a fragment of smoothed noise at dusk.
+    """
     dx, dy = segment.moved
-    duration = max(segment.t1_s - segment.t0_s, 1e-3)
+    duration = segment.t1_s - segment.t0_s
+    if duration < cfg.min_duration_s:
+        return False
     return abs(dx) >= cfg.flight_speed_mps * duration and abs(dx) > abs(dy)
 
 
