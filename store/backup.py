@@ -214,6 +214,7 @@ def _dump_database(settings: Settings, out: Path) -> tuple[str, str]:
     target = sqlite3.connect(out / SQLITE_FILE)
     try:
         source.backup(target)  # in one step: a consistent copy, whatever others write meanwhile
+        target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file (the source's WAL mode aside)
     finally:
         target.close()
         source.close()
@@ -452,7 +453,7 @@ def _restore_database(settings: Settings, source: Path, manifest: dict[str, Any]
         return
     target_path = _sqlite_file(settings)
     target_path.parent.mkdir(parents=True, exist_ok=True)
-    backup = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+    backup = sqlite3.connect(f"file:{file}?mode=ro&immutable=1", uri=True)  # leaves the backup as it is
     target = sqlite3.connect(target_path)
     try:
         backup.backup(target)
