@@ -14,6 +14,7 @@ import dash
 from dash import _callback
 from flask import Flask
 
+from api.access import TrustedProxyFix
 from api.access import install as install_access_control
 from api.apidocs import bp as apidocs_bp
 from api.context import EXTENSION, Services
@@ -79,6 +80,8 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
         JSON_AS_ASCII=False,
     )
     server.extensions[EXTENSION] = Services(stores, clock or WallClock())  # the one composition root
+    # X-Forwarded-Proto/-Host/-Port only from SANDTABLE_TRUSTED_PROXIES (deploy/nginx/sandtable.conf)
+    server.wsgi_app = TrustedProxyFix(server.wsgi_app, settings.proxy_networks)  # type: ignore[method-assign]
 
     app = dash.Dash(
         __name__,

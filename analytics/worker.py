@@ -408,7 +408,8 @@ class Worker:
                             if self.loop is not None:
                                 self.loop.maintain(community)
                             self._keyframes(community)
-                    if self.loop is not None:  # live state only, never in a replay
+                    # live state only, never in a replay; with systemd timers those run the schedules
+                    if self.loop is not None and s.scheduled_jobs == "workers":
                         try:
                             run_due_reports(self.stores, self.clock.now_ms())
                         except SandtableError as err:

@@ -13,6 +13,7 @@ from urllib.parse import urlencode, urlparse
 from flask import Flask, Response, g, jsonify, make_response, redirect, render_template_string, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import Map, RequestRedirect, Rule
 
 from api.context import LANG_COOKIE, clock, request_lang, safe_next, stores
@@ -63,6 +64,26 @@ def client_ip() -> str:
         if not _in(hop, networks):
             return hop if _is_address(hop) else peer
     return peer
+
+
+class TrustedProxyFix:
+    """The scheme, host and port a trusted reverse proxy saw (X-Forwarded-Proto, -Host, -Port), taken
+    only from a request whose peer is one of ``SANDTABLE_TRUSTED_PROXIES``; from anyone else those
+    headers are ignored. Behind nginx terminating TLS this makes ``request.is_secure`` true (Secure
+    cookies) and the Origin check compare against the address the browser used. The client's
+    address is ``client_ip``'s, from X-Forwarded-For, under the same rule."""
+
+    def __init__(self, wsgi_app: Any, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> None:
+        self.plain = wsgi_app
+        self.fixed = ProxyFix(wsgi_app, x_for=0, x_proto=1, x_host=1, x_port=1, x_prefix=0)
+        self.networks = networks
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Serve the request, with the forwarded scheme, host and port when its peer is a trusted proxy."""
+        peer = str(environ.get("REMOTE_ADDR") or "")
+        if self.networks and _in(peer, self.networks):
+            return self.fixed(environ, start_response)
+        return self.plain(environ, start_response)
 
 
 def _is_address(text: str) -> bool:

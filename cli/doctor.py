@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
+import ipaddress
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy import text
@@ -23,6 +28,7 @@ from notify.targets import dead_deliveries, dead_lines, outbox_counts
 from registry.watchlist import listing, today_local
 from reports.fonts import report_fonts
 from store.events import ARCHIVE_GROUP, GROUP, EventLog
+from store.evidence import evidence_root
 from store.keys import Keys
 from store.redis_server import STORE_ERRORS, RedisClient, client_for_url, connect, embedded_url, is_cluster
 from store.sql import check_connection, head_revision, make_engine, schema_revision
@@ -247,6 +253,118 @@ def _notifications(cfg: Settings) -> str:
     return summary
 
 
+def clock_skew(local_before: float, redis_time: tuple[int, int], local_after: float) -> tuple[float, float]:
+    """This host's clock minus Redis's (seconds), and the uncertainty of that figure (half the round trip)."""
+    remote = redis_time[0] + redis_time[1] / 1_000_000
+    return (local_before + local_after) / 2 - remote, (local_after - local_before) / 2
+
+
+def _clock(cfg: Settings) -> str:
+    """This host's clock against Redis's TIME (every primary of a cluster): timers, the wall's
+    freshness and the ingest's future check compare times written by different hosts."""
+    client = connect(cfg, start_embedded_server=False)
+    nodes = client.get_primaries() if is_cluster(client) else [None]
+    figures: list[tuple[str, float, float]] = []
+    for node in nodes:
+        before = time.time()
+        answer = client.time(target_nodes=node) if node is not None else client.time()
+        after = time.time()
+        skew, error = clock_skew(before, (int(answer[0]), int(answer[1])), after)
+        figures.append((node.name if node is not None else "Redis", skew, error))
+    worst = max(figures, key=lambda f: abs(f[1]))
+    text_ = "; ".join(f"{name} {skew:+.3f} s (±{error:.3f})" for name, skew, error in figures)
+    if abs(worst[1]) - worst[2] > cfg.clock_skew_warn_seconds:
+        raise SandtableError(
+            f"this host's clock is {worst[1]:+.1f} s off {worst[0]} (more than SANDTABLE_CLOCK_SKEW_WARN_SECONDS="
+            f"{cfg.clock_skew_warn_seconds:g}): run chrony/systemd-timesyncd on every host; {text_}"
+        )
+    return f"host minus Redis: {text_}"
+
+
+def disk_line(what: str, folder: Path, free_warn_percent: float, at_least: int = 0) -> str:
+    """Free space of the disk holding folder (its nearest existing parent); SandtableError below the
+    threshold, or below at_least bytes (what the folder needs to grow, e.g. an AOF rewrite)."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    percent = 100.0 * usage.free / usage.total if usage.total else 0.0
+    line = f"{what} {folder}: {usage.free / 2**30:.1f} GiB free of {usage.total / 2**30:.1f} GiB ({percent:.0f} %)"
+    if percent < free_warn_percent:
+        raise SandtableError(f"{line}, under SANDTABLE_DISK_FREE_WARN_PERCENT={free_warn_percent:g} %")
+    if usage.free < at_least:
+        raise SandtableError(f"{line}, less than the {at_least / 2**30:.1f} GiB an AOF rewrite may need")
+    return line
+
+
+def _local_address(host: str) -> bool:
+    """True when host is this machine (its AOF folder can then be looked at here)."""
+    if host in ("localhost", socket.gethostname(), socket.getfqdn()):
+        return True
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
+
+
+def _disk(cfg: Settings) -> str:
+    """Free space for the Redis AOF (when Redis runs on this host) and for the evidence images."""
+    lines = [disk_line("evidence", evidence_root(cfg), cfg.disk_free_warn_percent)]
+    try:
+        client = connect(cfg, start_embedded_server=False)
+    except SandtableError as err:
+        raise SandtableError(f"{lines[0]}; Redis AOF not checked ({err})") from None
+    nodes = client.get_primaries() if is_cluster(client) else [None]
+    for node in nodes:
+        kwargs: dict[str, Any] = {"target_nodes": node} if node is not None else {}
+        host = node.host if node is not None else str(client.connection_pool.connection_kwargs.get("host", ""))
+        name = node.name if node is not None else "Redis"
+        if not _local_address(host):
+            lines.append(f"{name} runs on another host: run doctor there for its AOF disk")
+            continue
+        folder = Path(str(client.config_get("dir", **kwargs).get("dir", "")))
+        persistence = client.info("persistence", **kwargs)
+        aof = int(persistence.get("aof_current_size", 0) or 0)
+        lines.append(disk_line(f"{name} AOF", folder, cfg.disk_free_warn_percent, at_least=aof))
+    return "; ".join(lines)
+
+
+def cert_expiry(path: Path, now: dt.datetime, warn_days: int) -> str:
+    """When a PEM certificate expires; SandtableError when it has or will within warn_days."""
+    from cryptography import x509  # noqa: PLC0415 — loaded only when certificates are checked
+
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except OSError as err:
+        raise SandtableError(f"{path}: cannot be read ({err.strerror})") from None
+    except ValueError as err:
+        raise SandtableError(f"{path}: not a PEM certificate ({err})") from None
+    left = cert.not_valid_after_utc - now
+    line = f"{path} ({cert.subject.rfc4514_string()}) valid until {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    if left.total_seconds() <= 0:
+        raise SandtableError(f"{line}: EXPIRED")
+    if left < dt.timedelta(days=warn_days):
+        raise SandtableError(f"{line}: expires in {left.days} days (SANDTABLE_TLS_CERT_WARN_DAYS={warn_days})")
+    return f"{line}, {left.days} days left"
+
+
+def _certs(cfg: Settings, extra: list[Path]) -> str:
+    """The expiry of every certificate named by SANDTABLE_TLS_CERTS or --cert."""
+    paths = [Path(p.strip()) for p in cfg.tls_certs.split(",") if p.strip()] + extra
+    if not paths:
+        return "none to check (SANDTABLE_TLS_CERTS or --cert)"
+    now = dt.datetime.now(dt.UTC)
+    lines, problems = [], []
+    for path in paths:
+        try:
+            lines.append(cert_expiry(path, now, cfg.tls_cert_warn_days))
+        except SandtableError as err:
+            problems.append(str(err))
+    if problems:
+        raise SandtableError("; ".join(problems + lines))
+    return "; ".join(lines)
+
+
 def _var_dir(cfg: Settings) -> str:
     cfg.var_dir.mkdir(parents=True, exist_ok=True)
     probe = cfg.var_dir / ".doctor"
@@ -272,8 +390,8 @@ def _cjk_font(cfg: Settings) -> str:
     )
 
 
-def run_checks(cfg: Settings) -> list[Check]:
-    """Every check, in order; one failing does not stop the others."""
+def run_checks(cfg: Settings, certs: list[Path] | None = None) -> list[Check]:
+    """Every check, in order; one failing does not stop the others (certs: --cert paths)."""
     checks: list[tuple[str, Callable[[], str], bool]] = [
         ("python", _python, True),
         ("packages", _packages, True),
@@ -285,6 +403,9 @@ def run_checks(cfg: Settings) -> list[Check]:
         ("archive", lambda: _archive(cfg), False),
         ("watchlist", lambda: _watchlist(cfg), False),
         ("notify", lambda: _notifications(cfg), False),
+        ("clock", lambda: _clock(cfg), False),
+        ("disk", lambda: _disk(cfg), False),
+        ("tls", lambda: _certs(cfg, certs or []), False),
         ("chromium", _chromium, False),
         ("cjk-font", lambda: _cjk_font(cfg), False),
     ]
@@ -294,6 +415,8 @@ def run_checks(cfg: Settings) -> list[Check]:
             results.append(Check(name, True, func(), required))
         except SandtableError as err:
             results.append(Check(name, False, str(err), required))
+        except STORE_ERRORS as err:
+            results.append(Check(name, False, f"Redis did not answer ({err})", required))
         except (OSError, subprocess.SubprocessError, ValueError) as err:
             results.append(Check(name, False, f"{type(err).__name__}: {err}", required))
     return results
@@ -301,11 +424,17 @@ def run_checks(cfg: Settings) -> list[Check]:
 
 @app.command()
 @user_errors
-def doctor(as_json: JsonFlag = False) -> None:
+def doctor(
+    cert: Annotated[
+        list[Path] | None,
+        typer.Option("--cert", help="a PEM certificate whose expiry to check (repeat it; also SANDTABLE_TLS_CERTS)"),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
     """Check the stores and the install, one line per check."""
     try:
         cfg = load_settings()
-        results = [Check("settings", True, "valid"), *run_checks(cfg)]
+        results = [Check("settings", True, "valid"), *run_checks(cfg, cert or [])]
     except SandtableError as err:
         results = [Check("settings", False, str(err))]
 

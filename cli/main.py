@@ -137,6 +137,7 @@ def register_commands() -> None:
         memory,
         modes,
         notify,
+        ops,
         pipeline,
         registry,
         reports,

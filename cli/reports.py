@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -69,5 +70,32 @@ def report(
         lambda d: typer.echo(
             f"{d['format']} report of {', '.join(d['communities'])} from {d['from']} to {d['to']}: "
             f"{d['alerts']} alerts; written to {d['out']}"
+        ),
+    )
+
+
+@app.command("daily-reports")
+@user_errors
+def daily_reports(as_json: JsonFlag = False) -> None:
+    """Write the due daily PDFs, and again those late data changed (what the workers do on their own
+    unless SANDTABLE_SCHEDULED_JOBS=timers, when a systemd timer runs this: deploy/)."""
+    from reports.scheduler import run_due_reports  # noqa: PLC0415 — CLI start-up: loaded only by this command
+
+    cfg = settings()
+    stores = open_stores(cfg)
+    written: list[Path] = []
+    try:
+        # each call renders at most SANDTABLE_REPORT_DAILY_BATCH (under the same locks as the workers');
+        # called until nothing is left, so one run makes every report that is due
+        while batch := run_due_reports(stores, int(time.time() * 1000)):
+            written += batch
+    finally:
+        stores.engine.dispose()
+    emit(
+        {"written": [str(p) for p in written], "enabled": cfg.report_daily_enabled},
+        as_json,
+        lambda d: typer.echo(
+            f"{len(d['written'])} daily reports written"
+            + ("" if d["enabled"] else " (SANDTABLE_REPORT_DAILY_ENABLED is off)")
         ),
     )

@@ -18,6 +18,9 @@ GUNICORN_JSON_LOGS: dict[str, Any] = {
     "formatters": {"json": {"()": "cli.main.JsonLineFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "WARNING", "propagate": False}},
+    # gunicorn merges this over its defaults key by key: their root logger names a "console" handler
+    # that our "handlers" replaced, and dictConfig then fails ("Unable to configure root logger")
+    "root": {"level": "INFO", "handlers": ["stderr"]},
 }
 
 
@@ -66,6 +69,9 @@ def serve(
                 "errorlog": "-",
                 "loglevel": "warning",
                 "preload_app": False,
+                # gunicorn would take X-Forwarded-Proto from any loopback peer; the app alone decides,
+                # from SANDTABLE_TRUSTED_PROXIES (api/access.py, TrustedProxyFix)
+                "forwarded_allow_ips": "",
             }
             if as_json:  # gunicorn's own lines as JSON lines too (our loggers keep their handlers)
                 options["logconfig_dict"] = GUNICORN_JSON_LOGS

@@ -144,12 +144,30 @@ def detect(
         sys.stdout.flush()
 
 
+def _watch_token(token: str | None, token_file: Path | None) -> str:
+    """The ingest token of ``video watch``: --token, or the first line of --token-file (one of them)."""
+    if (token is None) == (token_file is None):
+        raise InvalidInput("give the ingest token with --token or --token-file (one of them)")
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise InvalidInput(f"--token-file: cannot read {token_file} ({err.strerror})") from None
+    if not (token or "").strip():
+        raise InvalidInput("--token-file: empty" if token_file is not None else "--token: empty")
+    return (token or "").strip()
+
+
 @video_app.command("watch")
 @user_errors
 def watch(
     config: Annotated[Path, typer.Option("--config", help="JSON: cameras (id, url, kind, calibration)")],
     api: Annotated[str, typer.Option("--api", help="the ingest endpoint, e.g. http://host:8050/api/v1/events")],
-    token: Annotated[str, typer.Option("--token", help="an ingest token of the cameras' community")],
+    token: Annotated[str | None, typer.Option("--token", help="an ingest token of the cameras' community")] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option("--token-file", help="a file holding the token (a service's: not shown by ps, unlike --token)"),
+    ] = None,
     evidence_dir: EvidenceOption = None,
     community: CommunityOption = None,
     as_json: JsonLogFlag = False,
@@ -159,8 +177,7 @@ def watch(
     from analytics.video.maintainer import VideoMaintainer, check_api_url, load_watch_config  # noqa: PLC0415 — CLI start-up: loaded only by this command
 
     check_api_url(api)
-    if not token.strip():
-        raise InvalidInput("--token: empty")
+    token = _watch_token(token, token_file)
     watch_config, calibrations = load_watch_config(config)
     evidence = _evidence([c.id for c in watch_config.cameras], community, evidence_dir)
     maintainer = VideoMaintainer(watch_config, calibrations, api, token, evidence)

@@ -199,6 +199,11 @@ class Settings(BaseSettings):
         default="03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local time of the nightly purge"
     )
     purge_daily_enabled: bool = True
+    scheduled_jobs: Literal["workers", "timers"] = Field(
+        default="workers",
+        description="who runs the daily reports and the nightly purge: the analytics workers (what make run "
+        "uses), or systemd timers calling manage.py daily-reports and manage.py purge (deploy/, docs/operations.md)",
+    )
 
     # --- the wanted list -----------------------------------------------------------------
     watchlist_visible_to: str = Field(
@@ -256,6 +261,22 @@ class Settings(BaseSettings):
         description="comma-separated addresses or networks (CIDR) of the reverse proxies in front of the web app; "
         "only a request from one of them has its client address taken from X-Forwarded-For (empty: none)",
     )
+
+    # --- operations (issue #25, docs/operations.md): what manage.py doctor warns about ----------
+    clock_skew_warn_seconds: float = Field(
+        default=2.0, gt=0, description="doctor warns when this host's clock and Redis's TIME differ by more"
+    )
+    disk_free_warn_percent: float = Field(
+        default=10.0,
+        ge=0,
+        le=100,
+        description="doctor warns when the disk of the Redis AOF or of the evidence has less free space than this",
+    )
+    tls_certs: str = Field(
+        default="",
+        description="comma-separated paths of PEM certificates (the reverse proxy's) whose expiry doctor checks",
+    )
+    tls_cert_warn_days: int = Field(default=21, ge=1, description="doctor warns this many days before expiry")
 
     # --- notifications (issue #18, interfaces §8; docs/closed-loop.md "Notifications") ------
     notify_allowed_networks: str = Field(

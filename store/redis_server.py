@@ -367,21 +367,22 @@ def queue_script(pipe: Any, script: Script, keys: list[str], args: list[Any]) ->
         script(keys=keys, args=args, client=pipe)
 
 
-def client_for_url(url: str, *, setting: str = "SANDTABLE_REDIS_URL") -> RedisClient:
-    """A connected client for url; an unreachable server raises StoreUnavailable naming the setting."""
+def client_for_url(url: str, *, setting: str = "SANDTABLE_REDIS_URL", decode: bool = True) -> RedisClient:
+    """A connected client for url; an unreachable server raises StoreUnavailable naming the setting
+    (decode=False: replies as bytes, for DUMP and RESTORE)."""
     try:
         if url.startswith(CLUSTER_SCHEMES):
             seeds, options = cluster_seeds(url)
             client: RedisClient = RedisCluster(
                 startup_nodes=[ClusterNode(host, port) for host, port in seeds],
-                decode_responses=True,
+                decode_responses=decode,
                 socket_timeout=30,
                 socket_connect_timeout=3,
                 **options,
             )
         else:
             client = redis.Redis.from_url(
-                url, decode_responses=True, socket_timeout=30, socket_connect_timeout=3, health_check_interval=30
+                url, decode_responses=decode, socket_timeout=30, socket_connect_timeout=3, health_check_interval=30
             )
         client.ping()
     except redis.AuthenticationError as err:
@@ -395,11 +396,11 @@ def client_for_url(url: str, *, setting: str = "SANDTABLE_REDIS_URL") -> RedisCl
     return client
 
 
-def connect(settings: Settings, *, start_embedded_server: bool = True) -> RedisClient:
-    """The Redis client for these settings."""
+def connect(settings: Settings, *, start_embedded_server: bool = True, decode: bool = True) -> RedisClient:
+    """The Redis client for these settings (decode=False: replies as bytes)."""
     if settings.redis_url:
-        return client_for_url(settings.redis_url)
-    return client_for_url(embedded_url(settings, start=start_embedded_server), setting="embedded Redis")
+        return client_for_url(settings.redis_url, decode=decode)
+    return client_for_url(embedded_url(settings, start=start_embedded_server), setting="embedded Redis", decode=decode)
 
 
 def _redact(url: str) -> str:

@@ -14,10 +14,12 @@ What differs between the two and is handled here (docs/architecture.md, "Postgre
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -188,10 +190,66 @@ def schema_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     """The newest migration in migrations/versions."""
+    head = _script_directory().get_current_head()
+    return str(head) if head else None
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration of migrations/versions: its revision, what it does, whether it can be undone."""
+
+    revision: str
+    down_revision: str | None
+    message: str
+    reversible: bool
+
+
+def _script_directory() -> Any:
     from alembic.script import ScriptDirectory  # noqa: PLC0415 — alembic (0.2 s) loads only to migrate or read the head revision
 
-    script = ScriptDirectory(str(ROOT / "migrations"))
-    return script.get_current_head()
+    return ScriptDirectory(str(ROOT / "migrations"))
+
+
+def known_revisions() -> set[str]:
+    """Every revision of migrations/versions (a database at another one was migrated by newer code)."""
+    return {script.revision for script in _script_directory().walk_revisions()}
+
+
+def pending_migrations(current: str | None) -> list[Migration]:
+    """The migrations from the database's revision (None: nothing yet) to the newest, oldest first;
+    a revision this code does not know raises StoreUnavailable."""
+    script = _script_directory()
+    if current is not None and current not in known_revisions():
+        raise StoreUnavailable(
+            f"the database's schema is at {current}, which this code does not know: newer code migrated it "
+            "(run that version, or restore a backup taken before)"
+        )
+    head = script.get_current_head()
+    steps = list(script.iterate_revisions(head, current or "base")) if head != current else []
+    return [
+        Migration(
+            revision=step.revision,
+            down_revision=step.down_revision if isinstance(step.down_revision, str) else None,
+            message=(step.doc or "").strip().splitlines()[0] if step.doc else "",
+            reversible=has_real_downgrade(Path(step.path).read_text(encoding="utf-8")),
+        )
+        for step in reversed(steps)
+    ]
+
+
+def has_real_downgrade(source: str) -> bool:
+    """True when a migration's ``downgrade()`` does something: not missing, not only a docstring,
+    ``pass``, ``...`` or a raise (how an irreversible migration says so)."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == "downgrade":
+            return any(not _inert(statement) for statement in node.body)
+    return False
+
+
+def _inert(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Pass | ast.Raise):
+        return True
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)  # a docstring, or ...
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
