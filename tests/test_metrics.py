@@ -5,6 +5,7 @@ token may read it."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from analytics.worker import Worker
 from app import create_app
 from closedloop.service import Loop
 from core.clock import ManualClock, WallClock
-from core.metrics import start_service, stop_using_folder
+from core.metrics import Metrics, start_service, stop_using_folder
 from core.settings import ROOT
 from ingest.service import IngestService
 from notify.sender import Sender
@@ -305,3 +306,21 @@ def test_the_text_is_prometheus_and_openmetrics(counted: Stores) -> None:
     assert open_metrics.get_data(as_text=True).rstrip().endswith("# EOF")
     plain = Scrape(client.get("/metrics").get_data(as_text=True))
     assert json.dumps(sorted(STORE_SERIES - set(plain.families))) == "[]"
+
+
+def base_name(sample: str) -> str:
+    return re.sub(r"_(total|bucket|count|sum|created)$", "", sample)
+
+
+def test_the_docs_and_the_dashboard_name_the_series_the_code_makes(counted: Stores) -> None:
+    """Every series the processes count or the scrape reads is documented in docs/metrics.md, and the
+    Grafana dashboard asks only for those."""
+    made = {family.name for metric in vars(Metrics()).values() for family in metric.describe()}
+    made |= set(scrape_app(counted).families)
+    docs = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    documented = {base_name(name) for name in re.findall(r"`(sandtable_[a-z_]+)`", docs)}
+    assert made == documented
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "sandtable.json").read_text(encoding="utf-8"))
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    asked = {base_name(name) for expr in exprs for name in re.findall(r"sandtable_[a-z_]+", expr)}
+    assert asked <= made and len(asked) >= 20
