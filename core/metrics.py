@@ -23,6 +23,8 @@ from prometheus_client import Counter, Gauge, Histogram, values
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from core.errors import ConfigError
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus_client's values open their files
 # seconds: a 500-event POST takes about 10 ms on the development machine (P1)
 INGEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -159,12 +161,15 @@ def start_service(base: Path, service: str) -> Path:
     """Called by a service as it starts: remove the folders of services no longer running, make this
     one's (``base/<service>-<pid>``) and write this process's figures there. Its child processes
     inherit it (a fork) or are handed it (``use_folder``)."""
-    base.mkdir(parents=True, exist_ok=True)
-    remove_stale(base)
     path = base / f"{service}-{os.getpid()}"
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(path)  # a folder of an earlier process with this pid
-    path.mkdir()
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        remove_stale(base)
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(path)  # a folder of an earlier process with this pid
+        path.mkdir()
+    except OSError as err:
+        raise ConfigError(f"SANDTABLE_METRICS_DIR: cannot write the metrics folder {path} ({err.strerror})") from None
     use_folder(path)
     return path
 

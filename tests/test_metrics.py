@@ -33,7 +33,7 @@ from ingest.service import IngestService
 from notify.sender import Sender
 from notify.targets import NewTarget, add_target
 from store.stores import Stores
-from tests.conftest import LiveServer, env_for, free_port, ingest_token
+from tests.conftest import LiveServer, env_for, free_port, ingest_token, run_manage
 from tests.test_pipeline import devices_of, drain
 
 METRICS_TOKEN = "scraper-token-0123456789"
@@ -324,3 +324,12 @@ def test_the_docs_and_the_dashboard_name_the_series_the_code_makes(counted: Stor
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     asked = {base_name(name) for expr in exprs for name in re.findall(r"sandtable_[a-z_]+", expr)}
     assert asked <= made and len(asked) >= 20
+
+
+def test_a_metrics_folder_that_cannot_be_made_names_the_setting(stores: Stores) -> None:
+    blocker = stores.settings.var_dir / "not-a-folder"
+    blocker.write_text("a file where the folder should go")
+    cfg = stores.settings.model_copy(update={"metrics_dir": blocker / "metrics"})
+    done = run_manage(cfg, "worker")
+    said = done.stdout + done.stderr
+    assert done.returncode != 0 and "SANDTABLE_METRICS_DIR" in said and "Traceback" not in said
