@@ -4,6 +4,7 @@ token may read it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import signal
@@ -25,6 +26,7 @@ from analytics.video.maintainer import CameraWorker, EventPoster, WatchCamera, W
 from analytics.video.pipeline import Kind
 from analytics.worker import Worker
 from app import create_app
+from auth.principal import Principal
 from closedloop.service import Loop
 from core.clock import ManualClock, WallClock
 from core.metrics import Metrics, start_service, stop_using_folder
@@ -32,6 +34,8 @@ from core.settings import ROOT
 from ingest.service import IngestService
 from notify.sender import Sender
 from notify.targets import NewTarget, add_target
+from reports.jobs import JobStore
+from reports.request import build_request
 from store.stores import Stores
 from tests.conftest import LiveServer, env_for, free_port, ingest_token, run_manage
 from tests.test_pipeline import devices_of, drain
@@ -333,3 +337,24 @@ def test_a_metrics_folder_that_cannot_be_made_names_the_setting(stores: Stores) 
     done = run_manage(cfg, "worker")
     said = done.stdout + done.stderr
     assert done.returncode != 0 and "SANDTABLE_METRICS_DIR" in said and "Traceback" not in said
+
+
+def test_report_jobs_running_and_done(counted: Stores) -> None:
+    police = Principal(kind="user", id="police.wanhu", role="police", community="wanhu", name="民警")
+    day = dt.date.today().isoformat()
+    with counted.sessions() as session:
+        request = build_request(session, police, counted.settings, communities="wanhu", start=day, end=day)
+    jobs = JobStore(counted)
+    job_id = jobs.start(police, request, "csv")
+    client = create_app(counted).server.test_client()
+
+    def ended() -> Scrape | None:  # the job's thread counts it as it ends
+        found = Scrape(client.get("/metrics").get_data(as_text=True))
+        return found if sum(found.value("sandtable_report_jobs_total", status=s) for s in ("done", "failed")) else None
+
+    made = until(ended)
+    job = jobs.get(job_id)
+    assert job is not None and job.status == "done"
+    assert made.value("sandtable_report_jobs_total", status="done") == 1
+    assert made.value("sandtable_report_jobs_total", status="failed") == 0
+    assert made.value("sandtable_report_jobs_running") == 0
