@@ -254,6 +254,7 @@ def scrape_app(opened: Stores) -> Scrape:
     return Scrape(answer.get_data(as_text=True))
 
 
+@pytest.mark.also_on_cluster  # the stores' series on a Redis Cluster too (cluster pipelines, EVAL)
 def test_sla_misses_and_the_notification_outbox(counted: Stores) -> None:
     with counted.sessions.begin() as session:  # a webhook on a port nothing listens on: every try fails
         add_target(
