@@ -23,6 +23,7 @@ from api.gates import bp as gates_bp
 from api.incidents import bp as incidents_bp
 from api.map import bp as map_bp
 from api.memory import bp as memory_bp
+from api.metrics import bp as metrics_bp
 from api.openapi import bp as openapi_bp
 from api.registry_api import bp as registry_bp
 from api.reports import bp as reports_bp
@@ -118,6 +119,7 @@ def create_app(stores: Stores | None = None, settings: Settings | None = None, c
     server.register_blueprint(resident_bp)
     server.register_blueprint(visit_bp)
     server.register_blueprint(reports_bp)
+    server.register_blueprint(metrics_bp)
     app.layout = shell_layout
     return app
 

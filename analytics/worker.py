@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from alerts.constants import SEVERITIES
 from alerts.history import AlertHistory
 from alerts.live import AlertChange, AlertStore
 from analytics.context import RuleContext
@@ -27,9 +28,10 @@ from analytics.projections import project
 from analytics.rules import build_rules
 from analytics.rules.base import Rule
 from analytics.rules.gates import write_gate_counts
-from closedloop.service import Loop
+from closedloop.service import SLA_STAGES, Loop
 from core.clock import Clock, WallClock
 from core.errors import SandtableError
+from core.metrics import metrics
 from core.timefmt import ms_to_utc
 from ingest.directory import Directory
 from ingest.schema import Event
@@ -143,6 +145,10 @@ class Worker:
         self.history = AlertHistory(stores.sessions) if write_history else None
         # the closed loop (dispatch, arrival, SLAs) runs with live state only, never in a replay
         self.loop = Loop(stores, clock=self.clock) if write_history else None
+        if self.loop is not None:  # every stage and severity shown from the start, at 0
+            for stage in SLA_STAGES:
+                for severity in SEVERITIES:
+                    metrics().sla_misses.labels(stage, severity)
         # the event archive (memory/archive.py): its own consumer group, live only (a replay archives nothing)
         self.archiver = Archiver(stores, consumer=self.consumer, directory=self.directory) if write_history else None
         self.plan_timers = True  # registry-driven schedules (patrol rounds); a replay judges only its file
@@ -197,7 +203,9 @@ class Worker:
 
     # --- processing ---------------------------------------------------------------------------
     def process(self, entries: list[StreamEntry]) -> int:
-        """Project and judge entries (of any communities); ack the processed ones. Returns how many."""
+        """Project and judge entries (of any communities); ack the processed ones. Returns how many
+        (timed: ``sandtable_worker_batch_seconds``)."""
+        started = time.perf_counter()
         by_community: dict[str, list[StreamEntry]] = defaultdict(list)
         for entry in entries:
             by_community[entry.community].append(entry)
@@ -205,6 +213,9 @@ class Worker:
         for community, batch in by_community.items():
             done += self._process_community(community, batch)
         self.stats.batches += 1
+        series = metrics()
+        series.worker_batch_seconds.observe(time.perf_counter() - started)
+        series.worker_events.inc(done)
         return done
 
     def _process_community(self, community: str, batch: list[StreamEntry]) -> int:
@@ -248,6 +259,7 @@ class Worker:
                     raise  # a store problem: leave the batch pending, it is retried
                 except Exception:
                     self.stats.rule_errors += 1
+                    metrics().worker_rule_errors.inc()
                     log.exception("rule %s failed on %s %s", rule.name, community, entry.entry_id)
             acked.append(entry.entry_id)
         ctx.writes.incr(self.stores.keys.version(community))
@@ -259,6 +271,8 @@ class Worker:
         self.events.ack(community, acked)
         self.stats.processed += len(acked)
         self.stats.dead_lettered += len(poison)
+        if poison:
+            metrics().worker_poison.inc(len(poison))
         self.stats.by_community[community] += len(acked)
         return len(acked)
 
@@ -297,6 +311,7 @@ class Worker:
                     raise
                 except Exception:
                     self.stats.rule_errors += 1
+                    metrics().worker_rule_errors.inc()
                     log.exception("timer %s of %s failed for %s", timer, rule.name, member)
                 fired += 1
             ctx.flush()
@@ -361,6 +376,7 @@ class Worker:
             self.events.dead_letter(community, poison)
             self.events.ack(community, [p["entry"] for p in poison])
             self.stats.dead_lettered += len(poison)
+            metrics().worker_poison.inc(len(poison))
             log.warning("%s: %d poison entries moved to the dead-letter stream", community, len(poison))
         self.stats.claimed += len(claimed)
         if retry:

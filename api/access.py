@@ -4,6 +4,7 @@ tokens, the Origin check on state-changing requests, and the security headers.""
 from __future__ import annotations
 
 import functools
+import hmac
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import Map, RequestRedirect, Rule
 
 from api.context import LANG_COOKIE, clock, request_lang, safe_next, stores
+from api.metrics import METRICS_PATH
 from auth import service
 from auth.callbacks import allowed, request_shape_error
 from auth.lockout import AccountSlowed, LoginGuard, LoginRefused
@@ -100,6 +102,33 @@ def _in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Netw
     except ValueError:
         return False
     return any(parsed in network for network in networks)
+
+
+FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+def metrics_refusal() -> str | None:
+    """Why this request may not read ``GET /metrics``, or None when it may: the bearer token of
+    ``SANDTABLE_METRICS_TOKEN`` opens it from anywhere (a wrong one is refused, even from an allowed
+    network: a scraper with a stale token should hear it); otherwise the client's address must be
+    on ``SANDTABLE_METRICS_ALLOW``. A request forwarded by a proxy that ``SANDTABLE_TRUSTED_PROXIES``
+    does not name has no client address we can believe (a proxy on loopback would make every client
+    look local): only the token opens it then."""
+    cfg = stores().settings
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        expected = cfg.metrics_token
+        if expected and scheme.lower() == "bearer" and hmac.compare_digest(value.encode(), expected.encode()):
+            return None
+        return "wrong metrics token" if expected else "no metrics token is configured (SANDTABLE_METRICS_TOKEN)"
+    peer = request.remote_addr or ""
+    if any(h in request.headers for h in FORWARDING_HEADERS) and not _in(peer, cfg.proxy_networks):
+        return "forwarded by a proxy not in SANDTABLE_TRUSTED_PROXIES: only the metrics token opens it"
+    address = client_ip()
+    if _in(address, cfg.metrics_networks):
+        return None
+    return f"{address} is not in SANDTABLE_METRICS_ALLOW"
 
 
 def auditor() -> service.Auditor:
@@ -295,6 +324,9 @@ def install(
     @server.before_request
     def authenticate_request() -> ResponseReturnValue | None:
         path = request.path
+        if path == METRICS_PATH:  # for a scraper: a network or a token of its own, never a session
+            refused = metrics_refusal()
+            return deny(refused) if refused else None
         if path.startswith(API_PREFIX):
             if not api_map:
                 api_map.append(api_routes(server))

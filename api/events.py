@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request, send_file
+import time
+
+from flask import Blueprint, Response, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
 from alerts.access import alert_filter, visible_to
@@ -17,6 +19,7 @@ from api.registry_api import bad_request, scoped_communities
 from auth.principal import current_principal
 from closedloop.service import Loop
 from core.errors import Forbidden, NotFound
+from core.metrics import metrics
 from ingest.schema import split_body
 from store.events import Backlogged
 from store.evidence import EvidenceStore
@@ -27,7 +30,7 @@ bp = Blueprint("events_api", __name__, url_prefix="/api/v1")
 ALERT_ORDER = SortKey((AlertRecord.detected_at, AlertRecord.id), descending=True)  # newest first
 
 
-def error(status: int, message: str, retry_after: int | None = None) -> ResponseReturnValue:
+def error(status: int, message: str, retry_after: int | None = None) -> Response:
     """A JSON error with one sentence."""
     response = jsonify({"error": message})
     response.status_code = status
@@ -38,7 +41,18 @@ def error(status: int, message: str, retry_after: int | None = None) -> Response
 
 @bp.post("/events")
 def post_events() -> ResponseReturnValue:
-    """Accept events from a device gateway with an ingest token for its community."""
+    """Accept events from a device gateway with an ingest token for its community (timed and
+    counted by status: ``sandtable_ingest_seconds``, ``sandtable_ingest_requests_total``)."""
+    started = time.perf_counter()
+    response = _post_events()
+    series = metrics()
+    series.ingest_seconds.observe(time.perf_counter() - started)
+    status = response.status_code if isinstance(response, Response) else 200
+    series.ingest_requests.labels(str(status)).inc()
+    return response
+
+
+def _post_events() -> Response:
     principal = current_principal()
     if principal.token_scope != "ingest" or not principal.community:
         audit("denied", target="/api/v1/events", reason="not an ingest token", outcome="denied")

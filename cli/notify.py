@@ -10,6 +10,7 @@ import typer
 
 from cli.main import JsonFlag, app, emit, json_logs, settings, user_errors
 from cli.registry import stores
+from core.metrics import start_service
 from notify.sender import Sender
 from notify.targets import NewTarget, add_target, get_target, remove_target, target_rows
 
@@ -124,6 +125,7 @@ def notify_send(
     """Run the sender: deliver the outbox (several may run at once)."""
     if not once:
         json_logs(as_json)
+        start_service(settings().metrics_directory, "notify")  # its attempts in GET /metrics
     sender = Sender(stores())
     try:
         if once:

@@ -14,12 +14,16 @@ import typer
 
 from cli.main import JsonLogFlag, app, json_logs, settings, setup_logging, user_errors
 from core.errors import InvalidInput
+from core.metrics import process_exited, start_service, use_folder
 from store.stores import open_stores
 
 
-def _worker_main(as_json: bool = False) -> None:
+def _worker_main(as_json: bool = False, metrics_folder: str | None = None) -> None:
     setup_logging(json_lines=as_json)
     from analytics.worker import Worker  # noqa: PLC0415 — CLI start-up: loaded only by this command
+
+    if metrics_folder is not None:  # a spawned process: the service's folder, made by the parent
+        use_folder(Path(metrics_folder))
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -38,11 +42,14 @@ def worker(
     if processes < 1:
         raise InvalidInput("--processes must be at least 1")
     open_stores(settings()).engine.dispose()  # fail fast on a bad store; migrate once
+    folder = start_service(settings().metrics_directory, "worker")  # every process's batches in GET /metrics
     if processes == 1:
         _worker_main(as_json)
         return
     context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=_worker_main, args=(as_json,), name=f"worker-{i}") for i in range(processes)]
+    children = [
+        context.Process(target=_worker_main, args=(as_json, str(folder)), name=f"worker-{i}") for i in range(processes)
+    ]
     for child in children:
         child.start()
     stopping = threading.Event()
@@ -55,6 +62,8 @@ def worker(
             os.kill(child.pid, signal.SIGTERM)
     for child in children:
         child.join(timeout=20)
+        if child.pid is not None:
+            process_exited(child.pid)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from gunicorn.app.base import BaseApplication
 
 from cli.main import JsonLogFlag, app, json_logs, say, settings, user_errors
 from core.errors import StoreUnavailable
+from core.metrics import process_exited, start_service
 from store.stores import open_stores
 
 GUNICORN_JSON_LOGS: dict[str, Any] = {
@@ -55,6 +56,8 @@ def serve(
     # Fail fast on a bad store, and migrate, before any worker starts; workers open their own.
     open_stores(cfg).engine.dispose()
     n_workers = workers or cfg.web_workers
+    # each gunicorn worker (a fork) writes its ingest figures to this folder; GET /metrics reads them all
+    start_service(cfg.metrics_directory, "web")
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -72,6 +75,8 @@ def serve(
                 # gunicorn would take X-Forwarded-Proto from any loopback peer; the app alone decides,
                 # from SANDTABLE_TRUSTED_PROXIES (api/access.py, TrustedProxyFix)
                 "forwarded_allow_ips": "",
+                # a worker that ended (recycled, killed): its live gauges no longer count
+                "child_exit": lambda _server, worker: process_exited(worker.pid),
             }
             if as_json:  # gunicorn's own lines as JSON lines too (our loggers keep their handlers)
                 options["logconfig_dict"] = GUNICORN_JSON_LOGS

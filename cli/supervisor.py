@@ -21,6 +21,7 @@ import typer
 from cli.main import app, json_logs, say, settings, user_errors
 from cli.serve import port_free
 from core.errors import StoreUnavailable
+from core.metrics import remove_stale
 from core.settings import ROOT, Settings
 from store.redis_server import embedded_url
 from store.stores import Stores, open_stores
@@ -90,6 +91,7 @@ def run(
     env = dict(os.environ)
     if not cfg.redis_url:
         env["SANDTABLE_REDIS_URL"] = embedded_url(cfg)  # started here, stopped when we stop
+    remove_stale(cfg.metrics_directory)  # figures of a run that ended; each service makes its own folder
     stores = open_stores(cfg)
     _ensure_demo(stores)
     stores.engine.dispose()

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cli.main import JsonLogFlag, app, json_logs, settings, user_errors
 from core.clock import WallClock
 from core.errors import InvalidInput
+from core.metrics import start_service
 from core.timefmt import parse_rfc3339
 from registry.models import Device
 from store.evidence import EvidenceStore, evidence_root
@@ -180,6 +181,7 @@ def watch(
     token = _watch_token(token, token_file)
     watch_config, calibrations = load_watch_config(config)
     evidence = _evidence([c.id for c in watch_config.cameras], community, evidence_dir)
+    start_service(settings().metrics_directory, "video")  # frames analysed and dropped per camera in GET /metrics
     maintainer = VideoMaintainer(watch_config, calibrations, api, token, evidence)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

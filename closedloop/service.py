@@ -34,6 +34,7 @@ from closedloop.models import ACTIVE_TASK_STATUSES, OUTCOMES, Task
 from core.clock import Clock, WallClock
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.i18n import t
+from core.metrics import metrics
 from core.secrets import keyed_hash
 from core.timefmt import SHANGHAI, aware, iso_utc, ms_to_utc
 from gates.identities import project_identities
@@ -46,6 +47,7 @@ from store import live
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
+SLA_STAGES = ("acknowledge", "dispatch", "arrive", "close")  # the stages an SLA times (Loop._deadline)
 ACTIVE_GUARD_MS = 10 * 60_000
 ACTIONS = {"acknowledge": "acknowledged", "false_alarm": "false_alarm", "resolve": "resolved", "on_scene": "on_scene"}
 # the refusal of a direct dispatch to a guard who may not take it (closedloop.duty.REFUSING)
@@ -610,6 +612,7 @@ class Loop:
             stage, deadline = self._deadline(doc)
             if deadline is not None and now > deadline and self._escalate(doc, stage, "SLA missed"):
                 escalated += 1
+                metrics().sla_misses.labels(stage, doc["severity"]).inc()
         return {"redispatched": len(expired), "escalated": escalated}
 
     def _deadline(self, doc: dict[str, Any]) -> tuple[str, int | None]:

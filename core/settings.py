@@ -300,7 +300,41 @@ class Settings(BaseSettings):
     notify_poll_seconds: float = Field(default=0.2, gt=0, le=60, description="the sender's pause when idle")
     notify_batch: int = Field(default=500, ge=1, description="deliveries one sender claims at a time")
 
-    @field_validator("trusted_proxies", "notify_allowed_networks")
+    # --- metrics (issue #25, GET /metrics; docs/metrics.md) ---------------------------------
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="where the web app's, the workers', the sender's and the video watcher's processes write "
+        "their figures (prometheus_client's multiprocess files), one folder per running service; GET /metrics "
+        "reads them all; unset = var/metrics",
+    )
+    metrics_allow: str = Field(
+        default="127.0.0.0/8,::1",
+        description="comma-separated addresses or networks (CIDR) whose clients may read GET /metrics without "
+        "a token (empty: none)",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="a bearer token (at least 16 characters) that opens GET /metrics from any address "
+        "(Authorization: Bearer TOKEN); unset: only SANDTABLE_METRICS_ALLOW's networks",
+    )
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def metrics_directory(self) -> Path:
+        """Where the processes' figures live."""
+        return self.metrics_dir or self.var_dir / "metrics"
+
+    @property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The networks that may read GET /metrics without a token."""
+        return _networks(self.metrics_allow)
+
+    @field_validator("trusted_proxies", "notify_allowed_networks", "metrics_allow")
     @classmethod
     def _check_networks(cls, value: str) -> str:
         for item in filter(None, (v.strip() for v in value.split(","))):

@@ -3,12 +3,24 @@ every reject in the dead-letter stream with its reason."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.clock import Clock, WallClock
+from core.metrics import metrics
 from ingest.directory import Directory
-from ingest.schema import DAY_MS, DeviceInfo, Event, RawEvent, Rejected, check_event, encoder, redact
+from ingest.schema import (
+    DAY_MS,
+    EVENT_DEVICE_TYPES,
+    DeviceInfo,
+    Event,
+    RawEvent,
+    Rejected,
+    check_event,
+    encoder,
+    redact,
+)
 from store.events import EventLog
 from store.evidence import EvidenceStore
 from store.stores import Stores
@@ -33,6 +45,27 @@ def plain_event(raw: Any) -> Any:
     if not isinstance(raw, RawEvent):
         return raw
     return {"id": raw.id, "type": raw.type, "device": raw.device, "ts": raw.ts, "data": raw.data}
+
+
+def type_label(raw: Any) -> str:
+    """A raw event's type as a metrics label: one of the catalogue's, or ``invalid`` (a label never
+    takes a producer's free text: the series would grow without bound)."""
+    found = raw.type if isinstance(raw, RawEvent) else raw.get("type") if isinstance(raw, dict) else None
+    return found if isinstance(found, str) and found in EVENT_DEVICE_TYPES else "invalid"
+
+
+def count_batch(good: list[Event], duplicates: list[int], rejected: list[str]) -> None:
+    """The batch's accepted, duplicate and rejected events by type: one increment per type and
+    outcome, whatever the batch's size."""
+    series = metrics()
+    duplicate_types = Counter(good[i].type for i in duplicates)
+    for event_type, n in Counter(e.type for e in good).items():
+        if n > duplicate_types[event_type]:
+            series.events_accepted.labels(event_type).inc(n - duplicate_types[event_type])
+    for event_type, n in duplicate_types.items():
+        series.events_duplicates.labels(event_type).inc(n)
+    for event_type, n in Counter(rejected).items():
+        series.events_rejected.labels(event_type).inc(n)
 
 
 class IngestService:
@@ -62,6 +95,11 @@ class IngestService:
             dead_letter_max_bytes=self.settings.dead_letter_max_bytes,
             dead_letter_budget_mb=self.settings.dead_letter_budget_mb,
         )
+        series = metrics()
+        for event_type in (*EVENT_DEVICE_TYPES, "invalid"):  # every type shown from the start, at 0
+            series.events_accepted.labels(event_type)
+            series.events_duplicates.labels(event_type)
+            series.events_rejected.labels(event_type)
 
     def ingest(self, community: str, items: list[Any]) -> IngestResult:
         """Judge and store a batch of raw events for a community."""
@@ -69,6 +107,7 @@ class IngestService:
         result = IngestResult()
         good: list[Event] = []
         dead: list[dict[str, Any]] = []
+        rejected_types: list[str] = []
         key = self.stores.id_hash_key
         tolerance = self.settings.future_tolerance_s * 1000
         directory = self.directory
@@ -100,9 +139,11 @@ class IngestService:
             except Rejected as err:
                 reason = str(err)
                 result.rejected.append({"index": index, "error": reason})
+                rejected_types.append(type_label(raw))
                 dead.append({"reason": reason, "index": index, "raw": redact(plain_event(raw), key), "at": now})
         duplicates = self.log.append(community, [(e.id, encoder.encode(e)) for e in good])
         result.duplicates = len(duplicates)
         result.accepted = len(good) - len(duplicates)
         self.log.dead_letter(community, dead)
+        count_batch(good, duplicates, rejected_types)
         return result

@@ -28,6 +28,7 @@ from alerts.models import AlertRecord, AlertStep
 from core.clock import Clock, WallClock
 from core.errors import StoreUnavailable
 from core.i18n import t
+from core.metrics import metrics
 from core.timefmt import iso_utc, ms_to_utc
 from notify.channels import Outcome, Poster
 from notify.models import NotifyDelivery, NotifyTarget
@@ -102,6 +103,8 @@ class Sender:
         )
         self.pool = ThreadPoolExecutor(max_workers=cfg.notify_concurrency, thread_name_prefix="notify")
         self.breaker = Breaker(BREAKER_THRESHOLD, int(cfg.notify_backoff_seconds * 500))
+        for outcome in ("delivered", "failed", "dead"):  # shown from the start, at 0
+            metrics().notify_attempts.labels(outcome)
 
     def _now(self) -> dt.datetime:
         return ms_to_utc(self.clock.now_ms())
@@ -170,6 +173,7 @@ class Sender:
                     select(NotifyDelivery).where(NotifyDelivery.seq.in_([c.seq for c, _ in results]))
                 )
             }
+            attempts = metrics().notify_attempts
             for claimed, outcome in sorted(results, key=lambda r: r[0].seq):
                 delivery = deliveries.get(claimed.seq)
                 if delivery is None or delivery.state != "pending" or delivery.leased_by != claimed.token:
@@ -188,6 +192,7 @@ class Sender:
                     )
                     delivery.next_at = min(now + dt.timedelta(seconds=wait_s), delivery.created_at + window)
                     action = "notify_failed"
+                attempts.labels(action.removeprefix("notify_")).inc()
                 if claimed.alert_id in statuses:
                     note = f"{claimed.target} · {delivery.event} · {outcome.detail}"
                     if action == "notify_failed":

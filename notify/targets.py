@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from alerts.constants import ALERT_TYPES, SEVERITIES
@@ -143,6 +143,18 @@ def outbox_counts(session: Session) -> dict[str, int]:
         "targets": session.scalar(select(func.count()).select_from(NotifyTarget)) or 0,
         "pending": session.scalar(pending) or 0,
     }
+
+
+def outbox_states(session: Session) -> dict[str, int]:
+    """The outbox's deliveries not delivered: waiting for their first try (``pending``), waiting after
+    a failed one (``retrying``), given up after the retry window (``dead``)."""
+    d = NotifyDelivery
+    retried = case((d.attempts > 0, "retrying"), else_="pending")
+    state = case((d.state == "dead", "dead"), else_=retried)
+    rows = session.execute(select(state, func.count()).where(d.state.in_(("pending", "dead"))).group_by(state))
+    counts = {"pending": 0, "retrying": 0, "dead": 0}
+    counts.update({str(name): int(n) for name, n in rows})
+    return counts
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from auth.principal import Principal
 from core.clock import Clock, WallClock
 from core.errors import SandtableError
+from core.metrics import metrics
 from reports.model import ReportRequest
 from reports.request import ReportInputError
 from reports.service import default_filename, make_report
@@ -59,6 +60,8 @@ class JobStore:
         self.keys = stores.keys
         self.root = stores.settings.var_dir / "reports" / "jobs"
         self.ttl_ms = int(stores.settings.report_keep_hours * 3_600_000)
+        for status in ("done", "failed"):  # shown from the start, at 0
+            metrics().report_jobs.labels(status)
 
     # --- reading ----------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
@@ -136,6 +139,9 @@ class JobStore:
 
     def _run(self, job_id: str, owner: str, request: ReportRequest, fmt: str, filename: str) -> None:
         folder = self.root / job_id
+        series = metrics()
+        series.report_jobs_running.inc()
+        status = "failed"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             make_report(
@@ -146,6 +152,7 @@ class JobStore:
                 progress=lambda pct, step: self._update(job_id, progress=pct, step=step),
             )
             self._update(job_id, status="done", progress=100, step="report.progress.done")
+            status = "done"
         except ReportInputError as err:
             self._update(job_id, status="failed", step=err.key, message=str(err))
         except SandtableError as err:
@@ -155,6 +162,8 @@ class JobStore:
             log.exception("report job %s failed", job_id)
             self._update(job_id, status="failed", step="report.job.failed", message="internal error")
         finally:
+            series.report_jobs_running.dec()
+            series.report_jobs.labels(status).inc()
             if self.redis.get(self.keys.report_running(owner)) == job_id:
                 self.redis.delete(self.keys.report_running(owner))
 

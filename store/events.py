@@ -25,7 +25,7 @@ import redis
 
 from core.errors import SandtableError
 from store.keys import Keys
-from store.redis_server import STORE_ERRORS, RedisClient, is_cluster
+from store.redis_server import STORE_ERRORS, RedisClient, is_cluster, queue_script
 
 log = logging.getLogger(__name__)
 GROUP = "workers"  # the analytics workers' consumer group
@@ -169,6 +169,43 @@ def dead_letter_entry(item: dict[str, Any], max_bytes: int) -> tuple[bytes, bool
     return encode(kept), True
 
 
+# KEYS[1] a stream. ARGV[1] a group's last-delivered id, ARGV[2] the most entries counted, ARGV[3] the
+# group, ARGV[4] its pending count. Returns {entries not delivered to the group yet (at most ARGV[2]),
+# the id of the group's oldest unacknowledged entry, or false}: two values cross the network, not the
+# entries. Redis 7 tells the first itself (XINFO GROUPS ``lag``): then ARGV[2] is 1.
+BEHIND_LUA = """
+local undelivered = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+local oldest = false
+if tonumber(ARGV[4]) > 0 then
+  oldest = redis.call('XPENDING', KEYS[1], ARGV[3])[2]
+elseif #undelivered > 0 then
+  oldest = undelivered[1][1]
+end
+return {#undelivered, oldest}
+"""
+LAG_COUNT_CAP = 10_000  # Redis 6.2: undelivered entries are counted up to this many per stream and group
+
+
+@dataclass(frozen=True)
+class GroupLag:
+    """How far a consumer group is behind its stream."""
+
+    entries: int  # pending (delivered, not acknowledged) plus not delivered yet
+    oldest_ms: int | None  # the time of the oldest of them (its entry id's), None when there is none
+    capped: bool  # Redis 6.2 and more undelivered entries than LAG_COUNT_CAP: entries is a lower bound
+
+
+@dataclass(frozen=True)
+class StreamFigures:
+    """A community's stream as the operators watch it (``GET /metrics``)."""
+
+    length: int
+    groups: dict[str, GroupLag]
+    dead_letters: int  # kept in the dead-letter stream now
+    dead_letters_written: int  # ever written (some pushed out by the stream's cap since)
+    lost: int  # acknowledged events lost when Redis restarted without them (``drops``)
+
+
 class Backlogged(SandtableError):
     """The community's stream is over its backlog limit: producers should retry later."""
 
@@ -218,6 +255,7 @@ class EventLog:
         self.cluster_block_ms = cluster_block_ms
         self._append = client.register_script(APPEND_LUA)
         self._dead_letter = client.register_script(DEAD_LETTER_LUA)
+        self._behind = client.register_script(BEHIND_LUA)
         self._cluster = is_cluster(client)
         self._slot_groups: tuple[tuple[str, ...], list[list[str]]] = ((), [])
         self._turn = 0  # which slot group a cluster read starts with (every group gets to go first)
@@ -505,6 +543,50 @@ class EventLog:
         last = group["last-delivered-id"]
         undelivered = len(self.client.xrange(stream, min=f"({last}", count=100_000)) if last else 0
         return {"pending": int(group["pending"]), "undelivered": undelivered}
+
+    def figures(
+        self, communities: list[str], groups: tuple[str, ...] = (GROUP, ARCHIVE_GROUP)
+    ) -> dict[str, StreamFigures]:
+        """Every community's stream length, each group's lag (entries and the oldest one's time),
+        dead letters and lost events, in two pipelined round trips whatever the number of
+        communities (read at every scrape of ``GET /metrics``)."""
+        pipe = self.client.pipeline(transaction=False)
+        for community in communities:
+            pipe.xlen(self.keys.events(community))
+            pipe.xinfo_groups(self.keys.events(community))  # an error when there is no stream yet
+            pipe.xlen(self.keys.dead(community))
+            pipe.get(self.keys.dead_total(community))
+            pipe.hget(self.keys.drops(community), "lost_on_restart")
+        first = pipe.execute(raise_on_error=False)
+        pipe = self.client.pipeline(transaction=False)
+        asked: list[tuple[str, str, int, int | None]] = []
+        for index, community in enumerate(communities):
+            info = first[5 * index + 1]
+            found = {str(g["name"]): g for g in info} if isinstance(info, list) else {}
+            for group in groups:
+                row = found.get(group)
+                told = row.get("lag") if row is not None else None  # Redis 7 knows it; None on 6.2
+                known = told if isinstance(told, int) else None
+                pending = int(row["pending"]) if row is not None else 0
+                last = str(row["last-delivered-id"]) if row is not None else "0-0"
+                cap = 1 if known is not None else LAG_COUNT_CAP
+                queue_script(pipe, self._behind, [self.keys.events(community)], [last, cap, group, pending])
+                asked.append((community, group, pending, known))
+        behind = iter(pipe.execute() if asked else [])
+        lags: dict[str, dict[str, GroupLag]] = {c: {} for c in communities}
+        for (community, group, pending, known), (counted, oldest) in zip(asked, behind, strict=True):
+            undelivered = known if known is not None else int(counted)
+            capped = known is None and int(counted) >= LAG_COUNT_CAP
+            oldest_ms = _entry_key(str(oldest))[0] if oldest else None
+            lags[community][group] = GroupLag(pending + undelivered, oldest_ms, capped)
+        out = {}
+        for index, community in enumerate(communities):
+            length, _, kept, total, lost = first[5 * index : 5 * index + 5]
+            for value in (length, kept, total, lost):
+                if isinstance(value, Exception):
+                    raise value
+            out[community] = StreamFigures(int(length), lags[community], int(kept), int(total or 0), int(lost or 0))
+        return out
 
     def oldest_unacked(self, community: str) -> StreamEntry | None:
         """The group's oldest entry not acknowledged yet (pending with some consumer, or not delivered

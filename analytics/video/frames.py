@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -87,9 +87,11 @@ def open_video(source: str) -> VideoSource:
 class DropQueue(Generic[T]):
     """A bounded frame queue between a reader and a detector: when full the oldest frame is dropped and counted."""
 
-    def __init__(self, maxlen: int) -> None:
+    def __init__(self, maxlen: int, on_drop: Callable[[], None] | None = None) -> None:
+        """on_drop: called for each frame dropped (the camera's ``sandtable_video_frames_dropped_total``)."""
         self._items: deque[T] = deque()
         self._maxlen = maxlen
+        self._on_drop = on_drop
         self._cond = threading.Condition()
         self.dropped = 0
         self.closed = False
@@ -100,6 +102,8 @@ class DropQueue(Generic[T]):
             if len(self._items) >= self._maxlen:
                 self._items.popleft()
                 self.dropped += 1
+                if self._on_drop is not None:
+                    self._on_drop()
             self._items.append(item)
             self._cond.notify()
 

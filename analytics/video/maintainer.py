@@ -29,6 +29,7 @@ from analytics.video.frames import DropQueue, Image, is_stream_url, usable_fps
 from analytics.video.pipeline import CameraAnalysis, Kind
 from core.clock import Clock, WallClock
 from core.errors import InvalidInput
+from core.metrics import metrics
 from store.evidence import CommunityEvidence
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ class EventPoster:
             if len(self._queue) >= self.config.post_queue:
                 self._queue.popleft()
                 self.dropped += 1
+                metrics().video_events_dropped.inc()
                 log.warning("event queue full: oldest event dropped (%d dropped so far)", self.dropped)
             self._queue.append(event)
             self._cond.notify()
@@ -173,6 +175,7 @@ class EventPoster:
             except PostRejected as err:
                 log.error("the API refused %d events: %s", len(batch), err)
                 self.dropped += len(batch)
+                metrics().video_events_dropped.inc(len(batch))
                 return
             except RetryAfter as err:
                 wait = err.seconds
@@ -183,6 +186,7 @@ class EventPoster:
                 break
             self.stop.wait(wait)
         self.dropped += len(batch)
+        metrics().video_events_dropped.inc(len(batch))
         log.error("%d events dropped after %d attempts", len(batch), self.config.post_attempts)
 
     def post(self, batch: list[dict[str, Any]]) -> None:
@@ -260,7 +264,11 @@ class CameraWorker:
         self.evidence = evidence
         self.stop = stop
         self.clock = clock
-        self.queue: DropQueue[tuple[Session, float, Image]] = DropQueue(config.frame_queue)
+        series = metrics()
+        self._analysed = series.video_frames.labels(camera.id)
+        self.queue: DropQueue[tuple[Session, float, Image]] = DropQueue(
+            config.frame_queue, on_drop=series.video_frames_dropped.labels(camera.id).inc
+        )
         self.sessions = 0
         self.frames = 0
         self.detections = 0
@@ -359,6 +367,7 @@ class CameraWorker:
                     current = session
                 assert analysis is not None
                 self.frames += 1
+                self._analysed.inc()
                 self._publish(analysis.feed(frame, t_ms))
             except Exception:  # one bad frame or bug must not stop the camera: log it and go on
                 log.exception("camera %s: analysis failed on a frame; continuing", self.camera.id)
