@@ -38,7 +38,7 @@ from cli.main import app, register_commands
 from core.settings import ROOT, Settings, load_settings
 from store.stores import Stores
 from tests.browser import until, wait_for
-from tests.conftest import env_for, free_port, ingest_token
+from tests.conftest import ARTIFACTS, env_for, free_port, ingest_token
 from tests.test_pipeline import devices_of
 
 register_commands()
@@ -398,6 +398,8 @@ def test_the_units_behind_nginx_serve_the_wall_over_https(station: dict[str, Any
         wait_for(driver, "path.st-bld", minimum=128)  # the map's buildings drawn
         wait_for(driver, ".st-feed", text="烟感报警")  # the worker's alert, on the wall
         assert driver.current_url.startswith("https://") and "token" not in driver.current_url
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "deploy-wall-over-https.png"))
     finally:
         driver.quit()
 
