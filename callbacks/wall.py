@@ -392,12 +392,12 @@ def scene_update(
     key = scene_key(devices, roster)
     new_state["scene"] = key
     community = tick.community
-    if state.get("scene") != key or state.get("view") != "3d":
+    if state.get("scene") != key or state.get("view") != "3d" or state.get("scale", 1) != tick.scale:
         with s.sessions() as session:
             found = queries.community(session, principal.scope, community)
             if found is None:
                 return no_update
-            static = static_scene(session, principal.scope, found, tick.lang)
+            static = static_scene(session, principal.scope, found, tick.lang, tick.scale)
         items = tick.items if tick.items is not None else feed_items(s, principal, community, tick.lang)
         positions = {p.guard: p for p in live.guard_positions(s, community, [g["id"] for g in roster], trail=False)}
         xy = guard_xy(roster, positions, static.projection, tick.now, GUARD_ON_DUTY_MS)

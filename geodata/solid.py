@@ -273,3 +273,66 @@ def ground(mesh: Mesh, geometry: dict[str, Any], projection: Projection, z: floa
             corners = [index.get((r1(x), r1(y))) for x, y in list(tri.exterior.coords)[:3]]
             if all(c is not None for c in corners):
                 mesh.triangle(*corners)  # type: ignore[arg-type]
+
+
+FLAT_Z_M = 0.4  # a building drawn flat lies just above the ground
+
+
+@dataclass(frozen=True)
+class BuildingInput:
+    """A building as the 3D model takes it (from the registry's building layer)."""
+
+    id: str
+    geometry: Any  # GeoJSON (WGS-84), possibly not a polygon at all
+    floors: int | None
+    category: str
+    elder: bool = False
+    label: str = ""  # its hover text
+
+
+@dataclass
+class Blocks:
+    """A community's buildings as a few batched meshes: one per category, one of all the slabs, the
+    elders' roof outlines, and the flat outlines of the buildings that cannot stand."""
+
+    meshes: dict[str, Mesh]
+    slabs: Mesh = field(default_factory=Mesh)
+    elders: Lines = field(default_factory=Lines)
+    flat: Lines = field(default_factory=Lines)
+    flat_found: list[tuple[str, str, str]] = field(default_factory=list)  # (building, reason, detail)
+    roofs: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # building → x, y, roof
+    reach: float = 50.0  # metres from the centre to the farthest building
+    top: float = FLOOR_HEIGHT_M  # the highest roof
+
+
+def blocks(
+    buildings: Iterable[BuildingInput],
+    projection: Projection,
+    categories: Iterable[str],
+    flat_label: Any = lambda building, reason: "",
+) -> Blocks:
+    """Every building extruded into its category's mesh, or drawn flat with ``flat_label(building, reason)``
+    as its hover when its floor count or footprint will not do (never raises)."""
+    out = Blocks({c: Mesh() for c in categories})
+    for b in buildings:
+        fp = footprint(b.geometry, projection)
+        why = flat_reason(b.floors, fp)
+        if why is not None or b.category not in out.meshes:
+            why = why or NOT_POLYGON
+            out.flat_found.append((b.id, why, fp.detail))
+            for ring in fp.outline:
+                out.flat.add(ring, FLAT_Z_M, flat_label(b, why))
+            x, y = fp.outline[0][0] if fp.outline and fp.outline[0] else (0.0, 0.0)
+            out.roofs[b.id] = (r1(x), r1(y), FLAT_Z_M)
+            continue
+        assert fp.polygon is not None and b.floors is not None
+        height = building_block(out.meshes[b.category], out.slabs, fp, b.floors, text=b.label, data=b.id)
+        centre = fp.polygon.representative_point()
+        out.roofs[b.id] = (r1(centre.x), r1(centre.y), height)
+        out.top = max(out.top, height)
+        minx, miny, maxx, maxy = fp.polygon.bounds
+        out.reach = max(out.reach, abs(minx), abs(maxx), abs(miny), abs(maxy))
+        if b.elder:
+            for ring in fp.outline:
+                out.elders.add(ring, height + 0.3)
+    return out

@@ -22,14 +22,11 @@ from sqlalchemy.orm import Session
 
 from core.i18n import t
 from geodata.solid import (
-    FLOOR_HEIGHT_M,
-    Footprint,
+    BuildingInput,
     Lines,
     Mesh,
     Projection,
-    building_block,
-    flat_reason,
-    footprint,
+    blocks,
     geometry_lines,
     ground,
     r1,
@@ -55,7 +52,8 @@ LIVE_TRACES = 6
 DEVICE_Z_M = 4.0  # cameras and gates on their poles
 GUARD_POLE_M = 14.0  # exaggerated, as map pins are: a guard must be seen across a kilometre
 ALERT_COLUMN_M = 90.0
-FLAT_Z_M = 0.4  # a building drawn flat lies just above the ground
+BUILDING_LIGHT = {"ambient": 0.55, "diffuse": 0.8, "specular": 0.05, "roughness": 0.9}
+SLAB_COLOR = "#d6e2f5"
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,9 @@ def scene_key(devices: Sequence[DeviceInfo], roster: Sequence[dict[str, Any]]) -
     return zlib.crc32(text.encode())
 
 
-def static_scene(session: Session, scope: queries.Scope, community: Community, lang: str) -> SceneStatic:
+def static_scene(
+    session: Session, scope: queries.Scope, community: Community, lang: str, scale: int = 1
+) -> SceneStatic:
     """Ground, boundary, grids, roads and buildings of the community."""
     projection = projection_of(community)
     traces: list[dict[str, Any]] = []
@@ -116,7 +116,7 @@ def static_scene(session: Session, scope: queries.Scope, community: Community, l
     edge = Lines()
     for line in geometry_lines(boundary, projection):
         edge.add(line, 0.3)
-    traces.append(edge.trace(line={"color": "#38e1ff", "width": 4}, hoverinfo="skip"))
+    traces.append(edge.trace(line={"color": "#38e1ff", "width": 4 * scale}, hoverinfo="skip"))
     for grid in session.scalars(select(Grid).where(Grid.community_id == community.id).order_by(Grid.id)):
         if not scope.allows_grid(grid.id):
             continue
@@ -124,7 +124,9 @@ def static_scene(session: Session, scope: queries.Scope, community: Community, l
         for line in geometry_lines(json.loads(grid.polygon), projection):
             lines.add(line, 0.5)
         name = grid.name if lang == "zh" else (grid.name_en or grid.name)
-        traces.append(lines.trace(line={"color": grid.color, "width": 3, "dash": "dash"}, hoverinfo="skip", name=name))
+        traces.append(
+            lines.trace(line={"color": grid.color, "width": 3 * scale, "dash": "dash"}, hoverinfo="skip", name=name)
+        )
     roads, paths = Lines(), Lines()
     for kind, geometry in session.execute(
         select(PathSegment.kind, PathSegment.geometry).where(PathSegment.community_id == community.id)
@@ -132,66 +134,69 @@ def static_scene(session: Session, scope: queries.Scope, community: Community, l
         target = roads if kind in ("road", "gate") else paths
         for line in geometry_lines(json.loads(geometry), projection):
             target.add(line, 0.2)
-    traces.append(roads.trace(line={"color": "#5a6f99", "width": 7}, hoverinfo="skip"))
-    traces.append(paths.trace(line={"color": "#34466a", "width": 3}, hoverinfo="skip"))
+    traces.append(roads.trace(line={"color": "#5a6f99", "width": 7 * scale}, hoverinfo="skip"))
+    traces.append(paths.trace(line={"color": "#34466a", "width": 3 * scale}, hoverinfo="skip"))
 
-    blocks = {cat: Mesh() for cat, _ in LEGEND_CATEGORIES}
-    slabs, elders, flat_lines = Mesh(), Lines(), Lines()
-    roofs: dict[str, tuple[float, float, float]] = {}
-    flat: list[FlatBuilding] = []
-    reach, top = 50.0, FLOOR_HEIGHT_M
-    for f in queries.building_layer(session, scope, community.id)["features"]:
-        p = f["properties"]
-        name = p["name"] if lang == "zh" else (p.get("name_en") or p["name"])
-        category = "public" if p["kind"] != "residential" else str(p["category"])
-        fp: Footprint = footprint(f["geometry"], projection)
-        why = flat_reason(p.get("floors"), fp)
-        label = f"{name} · {t(f'legend.{category}', lang)}"
-        if why is not None:
-            flat.append(FlatBuilding(p["id"], name, why, fp.detail))
-            note = f"{name} · {t('model3d.flat', lang)}（{t(f'model3d.flat.{why}', lang)}）"
-            for ring in fp.outline:
-                flat_lines.add(ring, FLAT_Z_M, note)
-            x, y = fp.outline[0][0] if fp.outline and fp.outline[0] else (0.0, 0.0)
-            roofs[p["id"]] = (r1(x), r1(y), FLAT_Z_M)
-            continue
-        height = building_block(blocks[category], slabs, fp, int(p["floors"]), text=label, data=p["id"])
-        assert fp.polygon is not None
-        centre = fp.polygon.representative_point()
-        roofs[p["id"]] = (r1(centre.x), r1(centre.y), height)
-        top = max(top, height)
-        minx, miny, maxx, maxy = fp.polygon.bounds
-        reach = max(reach, abs(minx), abs(maxx), abs(miny), abs(maxy))
-        if p.get("elder"):
-            for ring in fp.outline:
-                elders.add(ring, height + 0.3)
+    found = queries.building_layer(session, scope, community.id)["features"]
+    names = {f["properties"]["id"]: name_of(f["properties"], lang) for f in found}
+    solid = blocks(
+        [building_input(f, lang) for f in found],
+        projection,
+        CATEGORY_COLORS,
+        lambda b, why: f"{names[b.id]} · {t('model3d.flat', lang)}（{t(f'model3d.flat.{why}', lang)}）",
+    )
     for cat, _ in LEGEND_CATEGORIES:
         traces.append(
-            blocks[cat].trace(
+            solid.meshes[cat].trace(
                 color=CATEGORY_COLORS[cat],
                 opacity=1.0,
                 flatshading=True,
-                lighting={"ambient": 0.55, "diffuse": 0.8, "specular": 0.05, "roughness": 0.9},
+                lighting=BUILDING_LIGHT,
                 lightposition={"x": 1000, "y": 600, "z": 2000},
                 hoverinfo="text",
                 name=t(f"legend.{cat}", lang),
             )
         )
     traces.append(
-        slabs.trace(color="#d6e2f5", opacity=1.0, flatshading=True, lighting={"ambient": 0.8}, hoverinfo="skip")
+        solid.slabs.trace(color=SLAB_COLOR, opacity=1.0, flatshading=True, lighting={"ambient": 0.8}, hoverinfo="skip")
     )
-    traces.append(elders.trace(line={"color": ELDER_COLOR, "width": 6}, hoverinfo="skip", name=t("legend.elder", lang)))
     traces.append(
-        flat_lines.trace(
-            line={"color": "#e6edf7", "width": 4, "dash": "dot"}, hoverinfo="text", name=t("model3d.flat", lang)
+        solid.elders.trace(
+            line={"color": ELDER_COLOR, "width": 5 * scale}, hoverinfo="skip", name=t("legend.elder", lang)
         )
     )
-    for x, y, _ in roofs.values():
-        reach = max(reach, abs(x), abs(y))
-    return SceneStatic(projection, traces, reach * 1.08, top, roofs, flat)
+    traces.append(
+        solid.flat.trace(
+            line={"color": "#e6edf7", "width": 4 * scale, "dash": "dot"}, hoverinfo="text", name=t("model3d.flat", lang)
+        )
+    )
+    flat = [FlatBuilding(b, names[b], why, detail) for b, why, detail in solid.flat_found]
+    reach = max([solid.reach, *(max(abs(x), abs(y)) for x, y, _ in solid.roofs.values())])
+    return SceneStatic(projection, traces, reach * 1.08, solid.top, solid.roofs, flat)
 
 
-def device_trace(devices: Sequence[DeviceInfo], offline: set[str], projection: Projection, lang: str) -> dict[str, Any]:
+def name_of(properties: dict[str, Any], lang: str) -> str:
+    """A building's name in the page's language."""
+    return str(properties["name"] if lang == "zh" else (properties.get("name_en") or properties["name"]))
+
+
+def building_input(feature: dict[str, Any], lang: str) -> BuildingInput:
+    """A feature of the registry's building layer as the model takes it."""
+    p = feature["properties"]
+    category = "public" if p["kind"] != "residential" else str(p["category"])
+    return BuildingInput(
+        id=str(p["id"]),
+        geometry=feature["geometry"],
+        floors=p.get("floors"),
+        category=category,
+        elder=bool(p.get("elder")),
+        label=f"{name_of(p, lang)} · {t(f'legend.{category}', lang)}",
+    )
+
+
+def device_trace(
+    devices: Sequence[DeviceInfo], offline: set[str], projection: Projection, lang: str, scale: int = 1
+) -> dict[str, Any]:
     """Front-end devices as points on their poles, grey when offline."""
     xy = [projection.xy(d.lon, d.lat) for d in devices]
     return {
@@ -200,7 +205,7 @@ def device_trace(devices: Sequence[DeviceInfo], offline: set[str], projection: P
         "x": [r1(x) for x, _ in xy],
         "y": [r1(y) for _, y in xy],
         "z": [DEVICE_Z_M] * len(devices),
-        "marker": {"size": 3, "color": [device_color(d, offline) for d in devices], "opacity": 0.95},
+        "marker": {"size": 3 * scale, "color": [device_color(d, offline) for d in devices], "opacity": 0.95},
         "hovertext": [t(f"device.{d.type}", lang) for d in devices],
         "hoverinfo": "text",
     }
@@ -233,7 +238,9 @@ def guard_xy(
     return xs, ys
 
 
-def guard_trace(roster: Sequence[dict[str, Any]], xs: list[float | None], ys: list[float | None]) -> dict[str, Any]:
+def guard_trace(
+    roster: Sequence[dict[str, Any]], xs: list[float | None], ys: list[float | None], scale: int = 1
+) -> dict[str, Any]:
     """Guards as standing markers: a ball on a pole down to the ground (a one-sided error bar)."""
     return {
         "type": "scatter3d",
@@ -242,7 +249,7 @@ def guard_trace(roster: Sequence[dict[str, Any]], xs: list[float | None], ys: li
         "y": ys,
         "z": [GUARD_POLE_M] * len(roster),
         "marker": {
-            "size": 7,
+            "size": 7 * scale,
             "color": [GUARD_COLORS.get(g["kind"], "#ffffff") for g in roster],
             "line": {"color": "#ffffff", "width": 1},
         },
@@ -251,7 +258,7 @@ def guard_trace(roster: Sequence[dict[str, Any]], xs: list[float | None], ys: li
             "symmetric": False,
             "value": 0,
             "valueminus": GUARD_POLE_M,
-            "thickness": 3,
+            "thickness": 3 * scale,
             "width": 0,
             "color": "#e6edf7",
         },
@@ -260,7 +267,7 @@ def guard_trace(roster: Sequence[dict[str, Any]], xs: list[float | None], ys: li
     }
 
 
-def alert_traces(items: Sequence[dict[str, Any]], projection: Projection) -> dict[str, dict[str, Any]]:
+def alert_traces(items: Sequence[dict[str, Any]], projection: Projection, scale: int = 1) -> dict[str, dict[str, Any]]:
     """Open alerts as vertical columns of light, one trace per severity."""
     columns = {s: Lines() for s in ALERT_TRACES}
     texts: dict[str, list[str | None]] = {s: [] for s in ALERT_TRACES}
@@ -274,7 +281,7 @@ def alert_traces(items: Sequence[dict[str, Any]], projection: Projection) -> dic
         texts[item["severity"]] += [label, label, None]
     return {
         s: columns[s].trace(
-            line={"color": SEVERITY_COLORS[s], "width": 16 if s in ("critical", "high") else 10},
+            line={"color": SEVERITY_COLORS[s], "width": (16 if s in ("critical", "high") else 10) * scale},
             opacity=0.75,
             hovertext=texts[s],
             hoverinfo="text",
@@ -301,7 +308,7 @@ def layout(static: SceneStatic, *, scale: int = 1) -> dict[str, Any]:
             "zaxis": {**axis, "range": [0, height]},
             "aspectmode": "manual",
             "aspectratio": {"x": 1, "y": 1, "z": round(height / (2 * half), 4)},
-            "camera": {"eye": {"x": 0.95, "y": -0.95, "z": 0.75}, "center": {"x": 0, "y": 0, "z": -0.12}},
+            "camera": {"eye": {"x": 0.78, "y": -0.78, "z": 0.6}, "center": {"x": 0, "y": 0, "z": -0.1}},
             "dragmode": "turntable",
             "bgcolor": BACKGROUND,
         },
@@ -320,10 +327,10 @@ def scene_figure(
     scale: int = 1,
 ) -> dict[str, Any]:
     """The whole figure: live traces first (fixed indexes), then the static ones."""
-    alerts = alert_traces(items, static.projection)
+    alerts = alert_traces(items, static.projection, scale)
     data = [
-        device_trace(devices, offline, static.projection, lang),
-        guard_trace(roster, *guards_xy),
+        device_trace(devices, offline, static.projection, lang, scale),
+        guard_trace(roster, *guards_xy, scale),
         *(alerts[s] for s in ALERT_TRACES),
         *static.traces,
     ]
@@ -354,20 +361,8 @@ def patch_guards(patch: Patch, xs: list[float | None], ys: list[float | None]) -
 
 
 def patch_alerts(patch: Patch, items: Sequence[dict[str, Any]], projection: Projection) -> None:
-    """The alert columns, replaced (a handful of points)."""
+    """The alert columns, replaced (a handful of points; their look stays as drawn)."""
     for severity, trace in alert_traces(items, projection).items():
         i = ALERT_TRACES[severity]
         for key in ("x", "y", "z", "hovertext"):
             patch["data"][i][key] = trace[key]
-
-
-def fly_target(static: SceneStatic, item: dict[str, Any], building: str | None) -> dict[str, float] | None:
-    """Where the camera flies for an alert: its building's roof, else its own place (metres)."""
-    if building and building in static.roofs:
-        x, y, z = static.roofs[building]
-        return {"x": x, "y": y, "z": z}
-    where = item.get("location") or {}
-    if where.get("lat") is None:
-        return None
-    x, y = static.projection.xy(float(where["lon"]), float(where["lat"]))
-    return {"x": r1(x), "y": r1(y), "z": 0.0}

@@ -12,6 +12,7 @@
   var holdUntil = 0;  // no turning before this (looking at an alert)
   var home = null;  // the figure's own camera, the one the model turns around
   var pulse = 0;
+  var PULSE_TICKS = 7;  // the alert cells blink at about 0.7 Hz: each blink redraws the building (software GL too)
 
   function sceneGraph() { return document.querySelector("#scene-3d .js-plotly-plot"); }
   function wrap() { return document.getElementById("map-wrap"); }
@@ -78,17 +79,17 @@
       }
     }
     pulse += 1;
-    if (pulse % 3 === 0) { pulseCells(); }
+    if (pulse % PULSE_TICKS === 0) { pulseCells(pulse / PULSE_TICKS); }
   }
 
   // the alert cells of a building in 3D pulse, like the alert cards of the feed
-  function pulseCells() {
+  function pulseCells(beat) {
     var gd = document.querySelector("#drill-3d-graph .js-plotly-plot");
     if (!gd || !gd.data || !window.Plotly) { return; }
     var idx = [];
     gd.data.forEach(function (trace, i) { if (trace.meta === "pulse" && trace.x && trace.x.length) { idx.push(i); } });
     if (!idx.length) { return; }
-    var opacity = 0.45 + 0.55 * Math.abs(Math.sin(Date.now() / 450));
+    var opacity = beat % 2 ? 0.4 : 1.0;
     try { window.Plotly.restyle(gd, {opacity: opacity}, idx); } catch (e) { /* redrawn meanwhile */ }
   }
 
@@ -106,7 +107,7 @@
     if (!target || !gd || !gd._fullLayout || !gd._fullLayout.scene || !shown()) { return noUpdate; }
     if (home === null) { home = currentCamera(gd); }
     var centre = normalised(gd, target.scene);
-    fly(gd, {center: centre, eye: {x: centre.x + 0.32, y: centre.y - 0.32, z: centre.z + 0.26}, up: {x: 0, y: 0, z: 1}});
+    fly(gd, {center: centre, eye: {x: centre.x + 0.42, y: centre.y - 0.42, z: centre.z + 0.32}, up: {x: 0, y: 0, z: 1}});
     holdUntil = Date.now() + FLIGHT_MS + DWELL_MS;
     return {id: target.id, x: target.scene.x, y: target.scene.y, at: Date.now()};
   };
