@@ -448,8 +448,10 @@ def building_drill(
         return content, "st-drill"
     building_3d: str | None = None
     if trigger == ids.SCENE and isinstance(scene_click, dict):
-        points = scene_click.get("points") or [{}]
-        building_3d = str(points[0].get("customdata") or "") or None
+        points = scene_click.get("points")
+        first = points[0] if isinstance(points, list) and points and isinstance(points[0], dict) else {}
+        picked = first.get("customdata")
+        building_3d = picked if isinstance(picked, str) and picked else None
     elif isinstance(trigger, dict) and trigger.get("type") == "drill-3d" and ctx.triggered[0].get("value"):
         building_3d = str(trigger.get("id", ""))
     if building_3d is None:
