@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 
 from auth.service import create_token
@@ -96,7 +97,10 @@ def graph_state(driver: Any, css: str, what: str, ready: Any = lambda s: True) -
     """The graph's state once WebGL drew it and ``ready(state)`` holds."""
 
     def look() -> dict[str, Any]:
-        state: dict[str, Any] | None = driver.execute_script(GRAPH_STATE, css)
+        try:
+            state: dict[str, Any] | None = driver.execute_script(GRAPH_STATE, css)
+        except TimeoutException:  # the renderer is busy drawing (software WebGL on a loaded machine): look again
+            return {}
         return state if state and ready(state) else {}
 
     found: dict[str, Any] = until(look, what, driver=driver)
