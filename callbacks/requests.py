@@ -21,14 +21,16 @@ WALL_REFRESH_OUTPUTS = (
     (ids.CHART_RESPONSE, "figure"),
     (ids.ALERT_STATE, "data"),
     (ids.LIVE_STATE, "data"),
+    (ids.SCENE, "figure"),
 )
 
 
-def wall_refresh_request(state: dict[str, Any], viewport: int = 1) -> dict[str, Any]:
-    """The request of one wall tick as the browser sends it (tests and benchmarks post it)."""
+def wall_refresh_request(state: dict[str, Any], viewport: int = 1, view: str = "2d") -> dict[str, Any]:
+    """The request of one wall tick as the browser sends it (tests and benchmarks post it); ``view``:
+    the 2D/3D toggle's value."""
     return dash_request(
         WALL_REFRESH_OUTPUTS,
-        [prop(ids.REFRESH, "n_intervals", 1)],
+        [prop(ids.REFRESH, "n_intervals", 1), prop(ids.WALL_VIEW, "value", view)],
         [prop(ids.LIVE_STATE, "data", state), prop(ids.VIEWPORT, "data", viewport)],
         f"{ids.REFRESH}.n_intervals",
     )

@@ -25,6 +25,7 @@ from core.errors import SandtableError
 from core.settings import Settings, load_settings
 from memory.archive import archive_size
 from notify.targets import dead_deliveries, dead_lines, outbox_counts
+from registry.queries import flat_buildings
 from registry.watchlist import listing, today_local
 from reports.fonts import report_fonts
 from store.events import ARCHIVE_GROUP, GROUP, EventLog
@@ -365,6 +366,36 @@ def _certs(cfg: Settings, extra: list[Path]) -> str:
     return "; ".join(lines)
 
 
+FLAT_REASONS = {
+    "no_floors": "no floor count",
+    "not_polygon": "footprint is not a polygon",
+    "invalid_polygon": "footprint polygon is invalid",
+}
+
+
+def _model3d(cfg: Settings) -> str:
+    """The 3D sand-table (issue 26): the buildings it can only draw as a flat outline, each named once."""
+    engine = make_engine(cfg)
+    try:
+        with Session(engine) as session:
+            flat = flat_buildings(session)
+            total = session.scalar(text("SELECT count(*) FROM building")) or 0
+    except SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise SandtableError(f"the buildings cannot be read ({reason})") from None
+    finally:
+        engine.dispose()
+    if flat:
+        shown = "; ".join(
+            f"{b['community']} {b['id']} {b['name']}: {FLAT_REASONS[b['reason']]}"
+            + (f" ({b['detail']})" if b["detail"] else "")
+            for b in flat[:20]
+        )
+        more = f"; {len(flat) - 20} more" if len(flat) > 20 else ""
+        raise SandtableError(f"{len(flat)} of {total} buildings drawn flat in 3D: {shown}{more}")
+    return f"{total} buildings, every one with a floor count and a valid footprint"
+
+
 def _var_dir(cfg: Settings) -> str:
     cfg.var_dir.mkdir(parents=True, exist_ok=True)
     probe = cfg.var_dir / ".doctor"
@@ -406,6 +437,7 @@ def run_checks(cfg: Settings, certs: list[Path] | None = None) -> list[Check]:
         ("clock", lambda: _clock(cfg), False),
         ("disk", lambda: _disk(cfg), False),
         ("tls", lambda: _certs(cfg, certs or []), False),
+        ("model3d", lambda: _model3d(cfg), False),
         ("chromium", _chromium, False),
         ("cjk-font", lambda: _cjk_font(cfg), False),
     ]

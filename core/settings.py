@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     tile_url: str | None = Field(default=None, description="intranet XYZ tile URL template; unset = vector basemap")
     tile_crs: Literal["wgs84", "gcj02"] = "wgs84"
     tile_attribution: str = ""
+    wall_view: Literal["2d", "3d"] = Field(
+        default="2d", description="the wall's view when it opens (?view=2d|3d in the address overrides it)"
+    )
+    wall_3d_turn_seconds: float = Field(
+        default=240.0,
+        ge=0,
+        le=3600,
+        description="kiosk: seconds per turn of the 3D model while no alert is new; 0 = still",
+    )
 
     # --- ingest -------------------------------------------------------------------------
     ingest_max_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dash import html
@@ -21,8 +22,25 @@ from store.sql import utcnow
 from store.stores import Stores
 
 
-def building_detail(stores: Stores, principal: Principal, building_id: str, lang: str) -> html.Div | None:
-    """The drill-down panel, or None when the building is unknown or outside the caller's scope."""
+@dataclass(frozen=True)
+class BuildingFacts:
+    """A building's households with their residents (name, tags) and in-home devices (id, type)."""
+
+    id: str
+    community: str
+    title: str
+    name: str  # the building's name as addresses read (52幢), in the page's language
+    floors: int
+    units: int
+    households: list[Household]
+    residents: dict[str, list[tuple[str, set[str]]]]
+    devices: dict[str, list[tuple[str, str]]]
+    counts: dict[str, int]
+    away: dict[str, str]
+
+
+def load_building(stores: Stores, principal: Principal, building_id: str, lang: str) -> BuildingFacts | None:
+    """A building's facts, or None when the building is unknown or outside the caller's scope."""
     scope = principal.scope
     with stores.sessions() as session:
         building = session.get(Building, building_id)
@@ -47,16 +65,40 @@ def building_detail(stores: Stores, principal: Principal, building_id: str, lang
         for household, pid, name in rows:
             residents[household].append((name, tags[pid]))
         away = away_notes(session, rows, lang, with_reason=principal.role in NAMED_ROLES)
-        devices: dict[str, list[str]] = defaultdict(list)
+        devices: dict[str, list[tuple[str, str]]] = defaultdict(list)
         counts: dict[str, int] = defaultdict(int)
-        for _device, dtype, device_household in session.execute(
+        for device, dtype, device_household in session.execute(
             select(Device.id, Device.type, Device.household_id).where(Device.building_id == building_id)
         ):
             counts[dtype] += 1
             if device_household:
-                devices[device_household].append(dtype)
-        title = building.name_en or building.name if lang == "en" else building.name
-        floors, units = building.floors, building.units
+                devices[device_household].append((device, dtype))
+        name = building.name_en or building.name if lang == "en" else building.name
+        for h in households:
+            session.expunge(h)
+        return BuildingFacts(
+            building.id,
+            building.community_id,
+            name,
+            building.name,
+            building.floors,
+            building.units,
+            households,
+            dict(residents),
+            dict(devices),
+            dict(counts),
+            away,
+        )
+
+
+def building_detail(stores: Stores, principal: Principal, building_id: str, lang: str) -> html.Div | None:
+    """The drill-down panel, or None when the building is unknown or outside the caller's scope."""
+    facts = load_building(stores, principal, building_id, lang)
+    if facts is None:
+        return None
+    households, residents, away, counts = facts.households, facts.residents, facts.away, facts.counts
+    devices = {h: [dtype for _, dtype in found] for h, found in facts.devices.items()}
+    title, floors, units = facts.title, facts.floors, facts.units
     by_cell: dict[tuple[int, int], list[Household]] = defaultdict(list)
     for h in households:
         by_cell[(h.floor, h.unit)].append(h)
@@ -96,6 +138,11 @@ def building_detail(stores: Stores, principal: Principal, building_id: str, lang
                 className="st-drill-head",
                 children=[
                     html.Span(f"{t('wall.drill.title', lang)} · {title}"),
+                    html.Button(
+                        t("model3d.drill.open", lang),
+                        id={"type": "drill-3d", "id": building_id},
+                        className="st-drill-close st-drill-3d-open",
+                    ),
                     html.Button(
                         t("wall.drill.close", lang),
                         id={"type": "drill-close", "id": building_id},

@@ -23,6 +23,11 @@ MAP_GUARDS = "map-guards"
 MAP_TRAILS = "map-trails"
 MAP_ALERTS = "map-alerts"
 MAP_LAYERS = "map-layers-control"
+MAP_WRAP = "map-wrap"  # the wall's map area: its class says which view shows (st-view-3d)
+WALL_VIEW = "wall-view"  # the 2D/3D toggle (issue 26)
+SCENE = "scene-3d"  # the community in 3D (layouts/scene3d.py)
+SCENE_FLY = "scene-fly"  # the 3D camera's last flight (written by assets/js/scene3d.js)
+DRILL_GRAPH = "drill-3d-graph"  # a building in 3D (layouts/drill3d.py)
 
 REFRESH = "refresh-interval"
 LIVE_STATE = "live-state"

@@ -173,7 +173,35 @@ def live_layers() -> list[Any]:
     ]
 
 
-def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> html.Div:
+def view_toggle(view: str, lang: str) -> html.Div:
+    """The 2D/3D switch of the wall's map area."""
+    return html.Div(
+        className="st-view-toggle",
+        children=dcc.RadioItems(
+            id=ids.WALL_VIEW,
+            options=[{"label": t(f"wall.view.{v}", lang), "value": v} for v in ("2d", "3d")],
+            value=view,
+            inline=True,
+            className="st-view-options",
+        ),
+    )
+
+
+def scene_panel() -> html.Div:
+    """The community in 3D (filled by the wall's refresh when the 3D view shows)."""
+    return html.Div(
+        className="st-scene",
+        children=dcc.Graph(
+            id=ids.SCENE,
+            responsive=True,
+            className="st-scene-graph",
+            config={"displayModeBar": False, "displaylogo": False, "scrollZoom": True},
+            figure={"data": [], "layout": {"paper_bgcolor": "#070d18", "plot_bgcolor": "#070d18"}},
+        ),
+    )
+
+
+def layout(community: str | None = None, kiosk: str | None = None, view: str | None = None, **_: Any) -> html.Div:
     """The wall-screen page."""
     lang = request_lang()
     refused = forbidden(lang, "view.wall")
@@ -197,6 +225,7 @@ def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> 
             ],
         )
     name = chosen.name if lang == "zh" else (chosen.name_en or chosen.name)
+    shown = view if view in ("2d", "3d") else s.settings.wall_view
     refresh_ms = int(s.settings.refresh_seconds * 1000)
     return html.Div(
         className="st-page st-wall" + (" st-kiosk" if kiosk == "1" else ""),
@@ -229,10 +258,17 @@ def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> 
                         ],
                     ),
                     html.Div(
-                        className="st-map-wrap",
-                        **data_attrs(bounds=json.dumps(map_bounds(chosen, s.settings))),
+                        id=ids.MAP_WRAP,
+                        className="st-map-wrap" + (" st-view-3d" if shown == "3d" else ""),
+                        **data_attrs(
+                            bounds=json.dumps(map_bounds(chosen, s.settings)),
+                            # the kiosk turns the 3D model slowly (assets/js/scene3d.js); 0 = still
+                            turn=str(s.settings.wall_3d_turn_seconds if kiosk == "1" else 0),
+                        ),
                         children=[
                             community_map(chosen, lang, s.settings, extra=live_layers()),
+                            scene_panel(),
+                            view_toggle(shown, lang),
                             legend(lang),
                             html.Div(id=ids.DRILL, className="st-drill st-hidden"),
                             scrubber(chosen.id, lang),
@@ -263,6 +299,7 @@ def layout(community: str | None = None, kiosk: str | None = None, **_: Any) -> 
             dcc.Store(id=ids.ALERT_STATE, data=[]),
             dcc.Store(id=ids.MAP_VIEW),
             dcc.Store(id=ids.VIEWPORT, data=1),
+            dcc.Store(id=ids.SCENE_FLY),
         ],
     )
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.i18n import t
 from core.timefmt import iso_utc, ms_to_utc, utc_to_ms
+from geodata.solid import Projection, flat_reason, footprint
 from registry.models import (
     Building,
     Community,
@@ -313,4 +314,27 @@ def entity_labels(
                 )
             else:
                 out[did] = f"{where} {name}" if where and where not in name else name
+    return out
+
+
+def flat_buildings(session: Session, community_id: str | None = None) -> list[dict[str, str]]:
+    """The buildings the 3D model draws as a flat outline (no floor count, a footprint that is not a
+    valid polygon), each once: community, id, name, reason (geodata.solid), detail."""
+    query = select(
+        Building.community_id,
+        Building.id,
+        Building.name,
+        Building.floors,
+        Building.footprint,
+        Building.lat,
+        Building.lon,
+    ).order_by(Building.community_id, Building.id)
+    if community_id is not None:
+        query = query.where(Building.community_id == community_id)
+    out = []
+    for community, bid, name, floors, text, lat, lon in session.execute(query):
+        fp = footprint(text, Projection(lat or 0.0, lon or 0.0))
+        reason = flat_reason(floors, fp)
+        if reason is not None:
+            out.append({"community": community, "id": bid, "name": name, "reason": reason, "detail": fp.detail})
     return out

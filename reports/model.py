@@ -10,6 +10,7 @@ from typing import Any, Literal
 from auth.principal import Principal
 from core.i18n import Lang, t
 from core.timefmt import SHANGHAI
+from geodata.solid import BuildingInput
 
 FORMATS = ("pdf", "csv", "xlsx")
 REPORT_ROLES = ("police", "wall", "property", "admin")
@@ -84,6 +85,11 @@ class MapData:
     paths: list[dict[str, Any]]
     alerts: list[tuple[float, float, str]]  # (lat, lon, severity)
     checkpoints: list[tuple[float, float, float | None]]  # (lat, lon, on-time share or None)
+    # the 3D still (reports/model3d.py): the community's centre, its buildings as the model takes them,
+    # and each building with alerts in the period → the most serious one's severity
+    center: tuple[float, float] | None = None
+    solids: list[BuildingInput] = field(default_factory=list)
+    alert_buildings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

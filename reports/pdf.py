@@ -13,7 +13,7 @@ from PIL import Image
 
 from core.i18n import t
 from core.timefmt import local_text
-from reports import charts
+from reports import charts, model3d
 from reports.fonts import ReportFonts, matplotlib_family
 from reports.model import Column, ReportData, Table, coverage_text
 from reports.narrative import is_empty, pct
@@ -447,12 +447,21 @@ def section_map(pdf: ReportPDF, data: ReportData, family: str) -> None:
         pdf.picture(charts.overview_map(data.charts.get("overview", []), family, lang), pdf.epw)
         pdf.note(t("report.map.overview", lang, limit=len(data.request.communities)))
         return
+    solids = model3d.stills(data.maps)
     for m in data.maps:
         png = charts.community_map(m, family, lang)
         if len(data.maps) > 1:
             pdf.heading(m.name, level=1, keep=pdf.height_of(png, pdf.epw))
         pdf.picture(png, pdf.epw)
         pdf.ln(3)
+        still = solids.get(m.community)
+        if isinstance(still, bytes):
+            pdf.heading(t("report.section.model3d", lang), level=1, keep=pdf.height_of(still, pdf.epw))
+            pdf.paragraph(t("report.model3d.caption", lang), size=8, color=MUTED)
+            pdf.picture(still, pdf.epw)
+            pdf.ln(3)
+        elif still:
+            pdf.note(t("report.model3d.unavailable", lang, reason=still))
 
 
 def section_alerts(pdf: ReportPDF, data: ReportData, family: str) -> None:

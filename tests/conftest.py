@@ -336,13 +336,18 @@ def _leave_the_page(request: pytest.FixtureRequest) -> Iterator[None]:
             request.getfixturevalue("browser").get("about:blank")
 
 
-def new_browser(width: int = 1920, height: int = 1080, *, mobile: bool = False) -> Any:
-    """A new headless Chromium session (its own cookies)."""
+# WebGL by software rendering (plotly's 3D traces): ANGLE on SwiftShader. Chromium 156 also falls back
+# to it under --disable-gpu, but says it will stop doing so; --use-gl=swiftshader gives no WebGL at all.
+WEBGL_ARGS = ("--use-angle=swiftshader", "--enable-unsafe-swiftshader")
+
+
+def new_browser(width: int = 1920, height: int = 1080, *, mobile: bool = False, webgl: bool = False) -> Any:
+    """A new headless Chromium session (its own cookies); ``webgl``: with software WebGL (SwiftShader)."""
     options = Options()
     for arg in (
         "--headless=new",
         "--no-sandbox",
-        "--disable-gpu",
+        *(WEBGL_ARGS if webgl else ("--disable-gpu",)),
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from geodata.solid import BuildingInput
 from registry import queries
 from registry.models import Community, Device, PathSegment
 from reports.model import MapData
 from reports.sections.context import LoadContext, SectionResult, chunks
+
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,9 +50,15 @@ def build(ctx: LoadContext, *, checkpoint_share: Mapping[str, float | None]) -> 
         ):
             checkpoints[cid].append((lat, lon, checkpoint_share.get(did)))
     points: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    worst: dict[str, dict[str, str]] = defaultdict(dict)  # community → building → most serious severity
     for a in alerts:
         if a.record.lat is not None and a.record.lon is not None:
             points[a.record.community_id].append((a.record.lat, a.record.lon, a.record.severity))
+        building = (a.record.subject or {}).get("building")
+        if isinstance(building, str) and building:
+            seen = worst[a.record.community_id].get(building)
+            if seen is None or SEVERITY_RANK[a.record.severity] < SEVERITY_RANK[seen]:
+                worst[a.record.community_id][building] = a.record.severity
     scope = ctx.principal.scope
     for cid in ctx.ids:
         community = session.get(Community, cid)
@@ -69,6 +78,18 @@ def build(ctx: LoadContext, *, checkpoint_share: Mapping[str, float | None]) -> 
                 paths=paths,
                 alerts=points.get(cid, []),
                 checkpoints=checkpoints.get(cid, []),
+                center=(community.center_lat, community.center_lon),
+                solids=[
+                    BuildingInput(
+                        id=str(f["properties"]["id"]),
+                        geometry=f["geometry"],
+                        floors=f["properties"].get("floors"),
+                        category=str(f["properties"]["category"]),
+                        elder=bool(f["properties"].get("elder")),
+                    )
+                    for f in layer["features"]
+                ],
+                alert_buildings=dict(worst.get(cid, {})),
             )
         )
     return MapResult(maps=out)

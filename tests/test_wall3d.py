@@ -1,0 +1,238 @@
+"""The 3D sand-table in headless Chromium with WebGL by software rendering (SwiftShader): Wanhu Xincun's
+127 residential buildings (and its one public building) standing, guards and alerts live, a building
+in 3D with a thrown object's path, at 1920×1080 and 3840×2160; the kiosk turning and flying to a new
+alert. Screenshots in test-artifacts/ (wall3d_*.png)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PIL import Image
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+
+from auth.service import create_token
+from layouts import ids
+from store.stores import Stores
+from tests.browser import browser_login, dispatch_click, press, until, wait_for
+from tests.conftest import LiveServer, new_browser, save_screenshot
+from tests.test_map_page import severe_errors
+from tests.test_model3d import throw_camera
+from tests.test_pipeline import devices_of
+from tests.test_wall import feed, now_ms
+
+pytestmark = pytest.mark.browser
+
+SCENE = "#scene-3d .js-plotly-plot"
+DRILL = "#drill-3d-graph .js-plotly-plot"
+
+# what a plotly 3D graph shows once WebGL drew it: its traces, the buildings it holds, its camera
+GRAPH_STATE = """
+var gd = document.querySelector(arguments[0]);
+if (!gd || !gd.data || !gd._fullLayout || !gd._fullLayout.scene) { return null; }
+var scene = gd._fullLayout.scene._scene;
+if (!scene || !scene.glplot || !gd.querySelector('canvas')) { return null; }
+var buildings = {};
+gd.data.forEach(function (tr) {
+  if (tr.type === 'mesh3d' && tr.customdata) { tr.customdata.forEach(function (b) { buildings[b] = 1; }); }
+});
+var metas = {};
+function drawn(xs) { return (xs || []).filter(function (v) { return v !== null; }).length; }
+gd.data.forEach(function (tr) { if (tr.meta) { metas[tr.meta] = drawn(tr.x); } });
+return {traces: gd.data.length, buildings: Object.keys(buildings).length, metas: metas,
+        guards: drawn(gd.data[1] && gd.data[1].x),
+        alerts: [2, 3, 4, 5].map(function (i) { return drawn(gd.data[i] && gd.data[i].x); }),
+        camera: JSON.parse(JSON.stringify(gd._fullLayout.scene.camera)),
+        nogl: document.body.innerText.indexOf('WebGL') >= 0};
+"""
+
+
+@pytest.fixture
+def lived_in_3d(world: Stores) -> Iterator[tuple[Stores, LiveServer, str]]:
+    """The demo world with guards on the move, a smoke alarm and a thrown object from a window; served."""
+    wearables = devices_of(world, "wearable", 6)
+    detector = devices_of(world, "smoke_detector", 1)[0]
+    camera, building, _, _ = throw_camera(world)
+    t = now_ms()
+    events: list[dict[str, Any]] = [
+        {
+            "type": "guard.position",
+            "device": w,
+            "ts": t - 30_000 + k * 10_000,
+            "data": {"lat": 33.3880 + 0.0006 * i + 0.0001 * k, "lon": 120.1515 + 0.0009 * i},
+        }
+        for i, w in enumerate(wearables)
+        for k in range(3)
+    ]
+    events.append({"type": "smoke.alarm", "device": detector, "ts": t - 2_000, "data": {"level": "alarm"}})
+    events.append(
+        {
+            "type": "camera.throw",
+            "device": camera,
+            "ts": t - 1_000,
+            "data": {
+                "origin": {"building": building, "floor": 4, "column": 2},
+                "trajectory": [[0, 400, 100], [100, 402, 140]],
+            },
+        }
+    )
+    feed(world, events)
+    server = LiveServer(world.settings.model_copy(update={"refresh_seconds": 1.0}))
+    yield world, server, building
+    server.stop()
+
+
+@pytest.fixture
+def gl_browser() -> Iterator[Any]:
+    """A Chromium of its own with WebGL on SwiftShader (the shared one runs with --disable-gpu)."""
+    driver = new_browser(webgl=True)
+    yield driver
+    driver.quit()
+
+
+def graph_state(driver: Any, css: str, what: str, ready: Any = lambda s: True) -> dict[str, Any]:
+    """The graph's state once WebGL drew it and ``ready(state)`` holds."""
+
+    def look() -> dict[str, Any]:
+        try:
+            state: dict[str, Any] | None = driver.execute_script(GRAPH_STATE, css)
+        except TimeoutException:  # the renderer is busy drawing (software WebGL on a loaded machine): look again
+            return {}
+        return state if state and ready(state) else {}
+
+    found: dict[str, Any] = until(look, what, driver=driver)
+    return found
+
+
+def drawn_share(driver: Any, css: str) -> float:
+    """The share of the element's pixels on the screen that are not the scene's dark background."""
+    element = driver.find_element(By.CSS_SELECTOR, css)
+    rect = element.rect
+    shot = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    box = shot.crop((int(rect["x"]), int(rect["y"]), int(rect["x"] + rect["width"]), int(rect["y"] + rect["height"])))
+    small = box.resize((box.width // 4, box.height // 4))
+    pixels = list(small.getdata())
+    lit = sum(1 for r, g, b in pixels if abs(r - 7) + abs(g - 13) + abs(b - 24) > 40)
+    return lit / max(1, len(pixels))
+
+
+def open_3d_building_by_click(driver: Any, building: str) -> None:
+    """A click on the building in the 3D model (the graph's click event on one of its vertices)."""
+    driver.execute_script(
+        """
+        var gd = document.querySelector(arguments[0]);
+        for (var c = 0; c < gd.data.length; c++) {
+          var cd = gd.data[c].customdata || [];
+          var p = cd.indexOf(arguments[1]);
+          if (gd.data[c].type === 'mesh3d' && p >= 0) {
+            var tr = gd.data[c];
+            gd.emit('plotly_click', {points: [{curveNumber: c, pointNumber: p, customdata: arguments[1],
+              data: tr, fullData: gd._fullData[c], x: tr.x[p], y: tr.y[p], z: tr.z[p]}]});
+            return true;
+          }
+        }
+        return false;
+        """,
+        SCENE,
+        building,
+    )
+
+
+def same_origin_only(driver: Any) -> list[str]:
+    """Every resource the page loaded from anywhere but its own server (nothing, offline)."""
+    found: list[str] = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(n => !n.startsWith(location.origin) && !n.startsWith('data:') && !n.startsWith('blob:'))"
+    )
+    return found
+
+
+def test_the_community_and_a_building_in_3d_at_1920_and_3840(
+    lived_in_3d: tuple[Stores, LiveServer, str], gl_browser: Any
+) -> None:
+    _, server, building = lived_in_3d
+    browser = gl_browser
+    browser_login(browser, server.url, "police.wanhu")
+    browser.get(server.url + "/?view=3d")
+    state = graph_state(
+        browser,
+        SCENE,
+        "the 3D model drawn with guards and alerts",
+        lambda s: s["guards"] == 6 and sum(s["alerts"]) >= 2,
+    )
+    assert state["buildings"] == 128 and not state["nogl"]
+    assert state["alerts"][0] == 2 and state["alerts"][1] >= 2  # the smoke alarm (critical), the throw (high)
+    assert drawn_share(browser, "#scene-3d") > 0.12  # the model is on the screen, not an empty canvas
+    assert same_origin_only(browser) == []  # plotly.js and everything else served by the app itself
+    save_screenshot(browser, "wall3d_1920")
+
+    # a click on a building in the model opens it in 3D, with the throw's path and its window lit
+    open_3d_building_by_click(browser, building)
+    drill = graph_state(browser, DRILL, "the building in 3D", lambda s: s["metas"].get("throw", 0) >= 2)
+    assert drill["metas"]["pulse"] >= 8 and drill["metas"]["window"] == 8  # the alerting cell, the window
+    wait_for(browser, ".st-drill-3d .st-drill-head", text="楼栋三维")
+    panel = browser.find_element(By.CSS_SELECTOR, ".st-drill-3d").rect
+    assert browser.find_element(By.CSS_SELECTOR, "#drill-3d-graph").rect["height"] > panel["height"] * 0.7
+    assert drawn_share(browser, "#drill-3d-graph") > 0.08
+    save_screenshot(browser, "wall3d_drill_1920")
+    press(browser, "关闭")
+
+    # the same building picked from the 2D drill-down, then its 3D button
+    browser.find_element(By.XPATH, "//label[normalize-space()='平面']").click()
+    wait_for(browser, "path.st-bld", minimum=128)
+    index = int(building.rsplit("B", 1)[1]) - 1  # the map draws the buildings in id order
+    dispatch_click(browser, "path.st-bld", index)
+    wait_for(browser, ".st-drill:not(.st-hidden) .st-room", minimum=4)
+    press(browser, "三维")
+    graph_state(browser, DRILL, "the building in 3D from the 2D drill-down", lambda s: s["metas"].get("throw", 0) >= 2)
+    press(browser, "关闭")
+
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 3840, "height": 2160, "deviceScaleFactor": 1, "mobile": False}
+    )
+    try:
+        browser.get(server.url + "/?view=3d")
+        graph_state(browser, SCENE, "the 3D model at 4K", lambda s: s["guards"] == 6 and sum(s["alerts"]) >= 2)
+        assert drawn_share(browser, "#scene-3d") > 0.12
+        save_screenshot(browser, "wall3d_3840")
+        open_3d_building_by_click(browser, building)
+        graph_state(browser, DRILL, "the building in 3D at 4K", lambda s: s["metas"].get("throw", 0) >= 2)
+        save_screenshot(browser, "wall3d_drill_3840")
+    finally:
+        browser.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
+        )
+    assert severe_errors(browser) == []
+
+
+def test_the_kiosk_turns_the_model_and_flies_to_a_new_alert(
+    lived_in_3d: tuple[Stores, LiveServer, str], gl_browser: Any
+) -> None:
+    world, server, _ = lived_in_3d
+    with world.sessions.begin() as session:
+        _, token = create_token(session, scope="role", role="wall", community="wanhu", name="station 3d")
+    browser = gl_browser
+    browser.get(f"{server.url}/wall?kiosk=1&view=3d&token={token}")
+    first = graph_state(browser, SCENE, "the kiosk's 3D model", lambda s: s["guards"] == 6)["camera"]
+
+    def turned(state: dict[str, Any]) -> bool:
+        eye = state["camera"]["eye"]
+        return abs(eye["x"] - first["eye"]["x"]) + abs(eye["y"] - first["eye"]["y"]) > 0.02
+
+    graph_state(browser, SCENE, "the model to turn while no alert is new", turned)
+
+    # a new critical alert: the camera flies to it (its centre leaves the community's middle)
+    detector = devices_of(world, "smoke_detector", 40)[-1]
+    feed(world, [{"type": "smoke.alarm", "device": detector, "ts": now_ms(), "data": {"level": "alarm"}}])
+
+    def flown(state: dict[str, Any]) -> bool:
+        centre = state["camera"]["center"]
+        return abs(centre["x"]) + abs(centre["y"]) > 0.05 and state["alerts"][0] >= 4
+
+    graph_state(browser, SCENE, "the camera to fly to the new alert", flown)
+    assert browser.find_elements(By.CSS_SELECTOR, f"#{ids.WALL_VIEW} input:checked")[0].get_attribute("value") == "3d"
+    save_screenshot(browser, "wall3d_kiosk_alert")
