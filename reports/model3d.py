@@ -78,7 +78,7 @@ def figure(m: MapData) -> dict[str, Any]:
             "zaxis": {**axis, "range": [0, height]},
             "aspectmode": "manual",
             "aspectratio": {"x": 1, "y": 1, "z": round(height / (2 * half), 4)},
-            "camera": {"eye": {"x": 0.68, "y": -0.68, "z": 0.58}, "center": {"x": 0, "y": 0, "z": -0.12}},
+            "camera": {"eye": {"x": 0.8, "y": -0.8, "z": 0.62}, "center": {"x": 0, "y": 0, "z": -0.16}},
         },
     }
     return {"data": data, "layout": layout}
