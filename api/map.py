@@ -69,5 +69,8 @@ def layer(community: str, layer: str) -> Response:
             )
             with_batteries(data, live.batteries(s, community), s.settings.battery_low_percent)
     response = jsonify(for_display(s.settings, data))
-    response.headers["Cache-Control"] = "private, max-age=60"
+    # the survey layers change with an import; the devices carry live marks (maintenance, batteries):
+    # a page opened just after a device was put in maintenance must not draw it from the browser's cache
+    live_marks = layer not in ("boundary", "grids", "buildings", "paths", "coverage")
+    response.headers["Cache-Control"] = "private, no-cache" if live_marks else "private, max-age=60"
     return response

@@ -24,7 +24,7 @@ from registry.queries import Scope, building_layer, entity_labels
 from store.stores import Stores
 from tests import test_rules
 from tests.browser import browser_login, hover_tooltip, text_of, until
-from tests.conftest import LiveServer, run_manage, save_screenshot
+from tests.conftest import DEMO_PASSWORD, LiveServer, run_manage, save_screenshot
 from tests.test_investigate import pick
 from tests.test_rules import T0, H, Ids, M, Scenario, beat, door
 from upkeep.modes import Modes, person_labels
@@ -50,6 +50,31 @@ def audit(world: Stores, prefix: str) -> list[tuple[str, str, str]]:
     with world.sessions() as session:
         rows = session.scalars(select(AuditEntry).where(AuditEntry.action.like(f"{prefix}%")).order_by(AuditEntry.id))
         return [(a.action, a.actor, a.target) for a in rows]
+
+
+def test_a_page_opened_after_a_device_went_into_maintenance_draws_it_so(world: Stores, ids: Ids) -> None:
+    """The devices layer carries live marks: the browser must ask again, not reuse a copy of a minute ago
+    (the survey layers may be cached)."""
+    from app import create_app  # noqa: PLC0415 — the web app only for this test
+
+    client = create_app(world).server.test_client()
+    login = client.post(
+        "/login", data={"username": "police.wanhu", "password": DEMO_PASSWORD}, headers={"Origin": "http://localhost"}
+    )
+    assert login.status_code == 302
+    url = "/api/v1/map/wanhu/devices.geojson?group=frontend"
+
+    def camera_props() -> tuple[str, dict[str, object]]:
+        answer = client.get(url)
+        assert answer.status_code == 200
+        (props,) = [f["properties"] for f in answer.get_json()["features"] if f["properties"]["id"] == ids.camera]
+        return answer.headers["Cache-Control"], props
+
+    cache, before = camera_props()
+    assert "no-cache" in cache and "maintenance_until" not in before
+    Modes(world).start(POLICE, "maintenance", ids.camera, int(time.time() * 1000) + 30 * H, "更换镜头")
+    assert "maintenance_until" in camera_props()[1]
+    assert "max-age" in client.get("/api/v1/map/wanhu/buildings.geojson").headers["Cache-Control"]
 
 
 def test_a_device_in_maintenance_raises_no_alert_until_its_end(world: Stores, ids: Ids) -> None:
