@@ -53,6 +53,7 @@ def http_ingest(url: str, token: str, events: list[dict[str, object]]) -> float:
     lock = threading.Lock()
     cursor = [0]
     accepted = [0]
+    failures: list[str] = []  # a gateway thread's error would otherwise end it silently
 
     def gateway() -> None:
         session = requests.Session()
@@ -63,8 +64,13 @@ def http_ingest(url: str, token: str, events: list[dict[str, object]]) -> float:
                     return
                 body = bodies[cursor[0]]
                 cursor[0] += 1
-            response = session.post(url + "/api/v1/events", data=body, headers=headers, timeout=60)
-            response.raise_for_status()
+            try:
+                response = session.post(url + "/api/v1/events", data=body, headers=headers, timeout=60)
+                response.raise_for_status()
+            except requests.RequestException as err:
+                with lock:
+                    failures.append(f"{type(err).__name__}: {err}"[:200])
+                return
             with lock:
                 accepted[0] += response.json()["accepted"]
 
@@ -75,6 +81,7 @@ def http_ingest(url: str, token: str, events: list[dict[str, object]]) -> float:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
+    assert not failures, f"{len(failures)} gateway request(s) failed: {failures}"
     assert accepted[0] == len(events), f"accepted {accepted[0]} of {len(events)}"
     return len(events) / elapsed
 
