@@ -46,10 +46,10 @@
     return out;
   }
 
-  function fly(gd, to) {
+  function fly(gd, to, alertId) {
     var from = currentCamera(gd);
     if (!from) { return; }
-    flight = {from: from, to: to, start: Date.now()};
+    flight = {from: from, to: to, start: Date.now(), alert: alertId || null};
   }
 
   function step() {
@@ -64,7 +64,11 @@
           eye: mix(flight.from.eye, flight.to.eye, s), center: mix(flight.from.center, flight.to.center, s),
           up: {x: 0, y: 0, z: 1}
         }});
-        if (s >= 1) { flight = null; }
+        if (s >= 1) {
+          // where the last flight ended (an alert's id, or null: back to the whole community)
+          st.lastFlight = {alert: flight.alert, camera: currentCamera(gd), at: now};
+          flight = null;
+        }
       } else if (holdUntil && now > holdUntil) {
         holdUntil = 0;
         fly(gd, home);  // back to the whole community
@@ -107,7 +111,8 @@
     if (!target || !gd || !gd._fullLayout || !gd._fullLayout.scene || !shown()) { return noUpdate; }
     if (home === null) { home = currentCamera(gd); }
     var centre = normalised(gd, target.scene);
-    fly(gd, {center: centre, eye: {x: centre.x + 0.42, y: centre.y - 0.42, z: centre.z + 0.32}, up: {x: 0, y: 0, z: 1}});
+    fly(gd, {center: centre, eye: {x: centre.x + 0.42, y: centre.y - 0.42, z: centre.z + 0.32}, up: {x: 0, y: 0, z: 1}},
+        target.id);
     holdUntil = Date.now() + FLIGHT_MS + DWELL_MS;
     return {id: target.id, x: target.scene.x, y: target.scene.y, at: Date.now()};
   };
