@@ -21,6 +21,7 @@ from auth.principal import current_principal
 from callbacks.requests import WALL_REFRESH_OUTPUTS
 from callbacks.util import time_ms
 from core.i18n import t
+from core.timefmt import parse_rfc3339
 from geodata.gcj02 import latlng_for_display, place_for_display
 from geodata.solid import Projection
 from layouts import ids
@@ -228,6 +229,7 @@ def refresh(_tick: int | None, view_value: Any, state: dict[str, Any] | None, vi
         "since": now - 1000,
         "scale": scale,
         "view": view,
+        "opened": int(state.get("opened") or now),  # the page's first refresh: alerts after it are new
     }  # a second of overlap: no change falls between
 
     feed: Any
@@ -248,6 +250,8 @@ def refresh(_tick: int | None, view_value: Any, state: dict[str, Any] | None, vi
                 "status": i["status"],
                 **place_for_display(s.settings, i["location"]),
                 "scene": scene_point(projection, i["location"]),
+                # detected since the page opened: a fly-to target even in the page's first alert list
+                "new": parse_rfc3339(i["detected_at"]) >= new_state["opened"],
             }
             for i in items
             if i["open"] and i["severity"] in ("high", "critical") and i["location"] and not i.get("flapping")

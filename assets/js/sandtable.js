@@ -230,7 +230,8 @@ window.sandtable = window.sandtable || {};
     if (!Array.isArray(alerts)) { return noUpdate; }
     var fresh = [];
     var now = Date.now();
-    if (seen === null) { seen = {}; alerts.forEach(function (a) { seen[a.id] = true; }); return noUpdate; }
+    // the page's first list: what was there before it opened is not news, an alert detected since is
+    if (seen === null) { seen = {}; alerts.forEach(function (a) { if (!a.new) { seen[a.id] = true; } }); }
     alerts.forEach(function (a) { if (!seen[a.id]) { fresh.push(a); } seen[a.id] = true; });
     if (!fresh.length || now - lastFlight < FLIGHT_GAP_MS) { return noUpdate; }
     // several at once: the most severe, then the newest; the others stay pulsing in the feed

@@ -101,7 +101,8 @@
   st.sceneAlerts = function (alerts) {
     var noUpdate = window.dash_clientside.no_update;
     if (!Array.isArray(alerts)) { return noUpdate; }
-    if (seen === null) { seen = {}; alerts.forEach(function (a) { seen[a.id] = true; }); return noUpdate; }
+    // the page's first list: what was there before it opened is not news, an alert detected since is
+    if (seen === null) { seen = {}; alerts.forEach(function (a) { if (!a.new) { seen[a.id] = true; } }); }
     var fresh = alerts.filter(function (a) { return !seen[a.id]; });
     alerts.forEach(function (a) { seen[a.id] = true; });
     var target = fresh.filter(function (a) { return a.scene; }).sort(function (a, b) {
