@@ -229,7 +229,7 @@ def refresh(_tick: int | None, view_value: Any, state: dict[str, Any] | None, vi
         "since": now - 1000,
         "scale": scale,
         "view": view,
-        "opened": int(state.get("opened") or now),  # the page's first refresh: alerts after it are new
+        "opened": time_ms(state, "opened") or now,  # the page's first refresh: alerts after it are new
     }  # a second of overlap: no change falls between
 
     feed: Any
