@@ -336,3 +336,17 @@ def blocks(
             for ring in fp.outline:
                 out.elders.add(ring, height + 0.3)
     return out
+
+
+def scene_box(half: float, height: float, eye: float, eye_z: float, centre_z: float) -> dict[str, Any]:
+    """A plotly 3D scene with no axes, metres to scale (x and y ±half, z 0..height), seen from the
+    south-east at 45° (the wall's model and the report's still)."""
+    axis = {"visible": False, "showspikes": False, "showbackground": False}
+    return {
+        "xaxis": {**axis, "range": [-half, half]},
+        "yaxis": {**axis, "range": [-half, half]},
+        "zaxis": {**axis, "range": [0, height]},
+        "aspectmode": "manual",
+        "aspectratio": {"x": 1, "y": 1, "z": round(height / (2 * half), 4)},
+        "camera": {"eye": {"x": eye, "y": -eye, "z": eye_z}, "center": {"x": 0, "y": 0, "z": centre_z}},
+    }

@@ -30,6 +30,7 @@ from geodata.solid import (
     geometry_lines,
     ground,
     r1,
+    scene_box,
 )
 from ingest.schema import DeviceInfo
 from layouts.map import DEVICE_COLORS, LEGEND_CATEGORIES
@@ -294,7 +295,6 @@ def layout(static: SceneStatic, *, scale: int = 1) -> dict[str, Any]:
     """The scene's layout: no axes, metres to scale, seen from the south-east at 45°."""
     half = static.half_width
     height = max(static.top, ALERT_COLUMN_M) * 1.15
-    axis = {"visible": False, "showspikes": False, "showbackground": False}
     return {
         "paper_bgcolor": BACKGROUND,
         "plot_bgcolor": BACKGROUND,
@@ -303,12 +303,7 @@ def layout(static: SceneStatic, *, scale: int = 1) -> dict[str, Any]:
         "uirevision": "scene",  # the camera the user or the kiosk rotation set survives every refresh
         "hoverlabel": {"font": {"size": 13 * scale}},
         "scene": {
-            "xaxis": {**axis, "range": [-half, half]},
-            "yaxis": {**axis, "range": [-half, half]},
-            "zaxis": {**axis, "range": [0, height]},
-            "aspectmode": "manual",
-            "aspectratio": {"x": 1, "y": 1, "z": round(height / (2 * half), 4)},
-            "camera": {"eye": {"x": 0.78, "y": -0.78, "z": 0.6}, "center": {"x": 0, "y": 0, "z": -0.1}},
+            **scene_box(half, height, eye=0.78, eye_z=0.6, centre_z=-0.1),
             "dragmode": "turntable",
             "bgcolor": BACKGROUND,
         },

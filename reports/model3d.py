@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from geodata.solid import Lines, Mesh, Projection, blocks, geometry_lines, ground
+from geodata.solid import Lines, Mesh, Projection, blocks, geometry_lines, ground, scene_box
 from reports.charts import BUILDING_COLORS, SEVERITY_COLORS
 from reports.model import MapData
 
@@ -67,19 +67,11 @@ def figure(m: MapData) -> dict[str, Any]:
         reach = max(reach, abs(minx), abs(miny), abs(maxx), abs(maxy))
     half = reach * 1.02
     height = solid.top + COLUMN_M
-    axis = {"visible": False, "showbackground": False}
     layout = {
         "paper_bgcolor": "#ffffff",
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "showlegend": False,
-        "scene": {
-            "xaxis": {**axis, "range": [-half, half]},
-            "yaxis": {**axis, "range": [-half, half]},
-            "zaxis": {**axis, "range": [0, height]},
-            "aspectmode": "manual",
-            "aspectratio": {"x": 1, "y": 1, "z": round(height / (2 * half), 4)},
-            "camera": {"eye": {"x": 0.8, "y": -0.8, "z": 0.62}, "center": {"x": 0, "y": 0, "z": -0.16}},
-        },
+        "scene": scene_box(half, height, eye=0.8, eye_z=0.62, centre_z=-0.16),
     }
     return {"data": data, "layout": layout}
 
