@@ -383,7 +383,7 @@ def replay(run: ElderRun, params: RoutineParams, threshold_h: float, *, fused: b
                 due = routine_deadline(profile, threshold_h, params)
                 routine_due = None if due is None else max(due, routine_due or due)
             continue
-        profile = learn(profile, ts, params)
+        profile = learn(profile, ts, params, since_ms=ts - READING_MS if what == "meter" else None)
         due = routine_deadline(profile, threshold_h, params)
         # as the rule does: ctx.cancel when there is no deadline, else ZADD GT (never earlier)
         routine_due = None if due is None else max(due, routine_due or due)

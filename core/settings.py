@@ -123,10 +123,17 @@ class Settings(BaseSettings):
     routine_margin: float = Field(default=1.5, ge=1.0, description="multiplies the learned gap quantile")
     routine_slack_minutes: float = Field(default=90.0, ge=0, description="added to the learned gap")
     routine_floor_hours: float = Field(default=2.0, gt=0, description="the allowed gap is never shorter")
-    routine_window: int = Field(default=40, ge=5, le=500, description="newest gaps kept per local hour")
+    routine_window: int = Field(default=80, ge=5, le=500, description="newest gaps kept per local hour")
     routine_pool_hours: int = Field(default=1, ge=0, le=6, description="neighbouring hours pooled on each side")
     routine_min_samples: int = Field(default=20, ge=1, description="pooled gaps needed before an hour may alert")
     routine_merge_minutes: float = Field(default=10.0, ge=0, description="door events this close are one use")
+    # weekly habits (docs/rules.md): silences of at least routine_long_hours are remembered 4 weeks;
+    # one that began at this weekday and time (± routine_pool_hours) in routine_weekly_min of them
+    # allows its length plus the slack; 0 turns the weekly habits off
+    routine_long_hours: float = Field(
+        default=3.0, gt=0, description="a silence this long is remembered for the weekly habits"
+    )
+    routine_weekly_min: int = Field(default=2, ge=0, le=4, description="weeks of the last 4 that make a weekly habit")
     tenant_days: int = Field(default=2, ge=1, description="days an unregistered opener is seen before tenant alert")
     tenant_window_days: int = Field(default=7, ge=1)
     stream_backlog_limit: int = Field(default=2_000_000, ge=0, description="0 = no limit")

@@ -168,6 +168,47 @@ def test_an_elder_seen_leaving_is_never_overdue_and_the_outing_teaches_nothing()
     assert missed.gaps == profile.gaps
 
 
+def test_a_meter_reading_that_may_be_from_before_the_leaving_does_not_bring_the_elder_back() -> None:
+    profile = morning_of_day_21()
+    out = pass_gate(profile, at(21, 10 * 60), "out")
+    # the water meter's 10:05 reading sums 09:50–10:05: the kettle before leaving, not a return
+    kettle = learn(out, at(21, 10 * 60 + 5), PARAMS, since_ms=at(21, 9 * 60 + 50))
+    assert kettle.away and routine_deadline(kettle, 12.0, PARAMS) is None
+    # a reading wholly after the leaving is the elder at home again (the gate missed the return)
+    back = learn(kettle, at(21, 12 * 60 + 15), PARAMS, since_ms=at(21, 12 * 60))
+    assert not back.away and routine_deadline(back, 12.0, PARAMS) is not None
+    assert back.gaps == profile.gaps  # the outing is still not learned as routine
+
+
+def test_a_weekly_outing_is_a_habit_even_when_the_gate_misses_the_leaving() -> None:
+    """Out every seventh day from about 09:40 to 16:00 (a family lunch), the face gate seeing the
+    return and missing the leaving: on that weekday the silence after the morning's use is allowed
+    the outing's length; on the other days it is not (the outing is not learned as routine)."""
+    rng = random.Random(3)
+    profile: RoutineProfile | None = None
+    mornings: dict[int, RoutineProfile] = {}
+    for day in range(35):
+        for ts in door_uses(day, rng):
+            if day % 7 == 6 and at(day, 9 * 60 + 50) < ts < at(day, 15 * 60 + 30):
+                continue  # out: no sign of life, and no face gate saw the leaving
+            if day % 7 == 6 and ts > at(day, 15 * 60 + 30) and profile is not None and not profile.went_out:
+                profile = pass_gate(profile, at(day, 15 * 60 + 25), "in")  # the gate saw the return
+            profile = learn(profile, ts, PARAMS)
+            if day in (33, 34) and at(day, 10 * 60) > ts and day not in mornings and ts > at(day, 9 * 60):
+                mornings[day] = profile
+    assert profile is not None and len(profile.long) >= 4  # the outings (and nights) are remembered
+    lunch_day, other_day = mornings[34], mornings[33]
+    allowed_lunch = routine_deadline(lunch_day, 12.0, PARAMS)
+    allowed_other = routine_deadline(other_day, 12.0, PARAMS)
+    assert allowed_lunch is not None and allowed_other is not None
+    assert allowed_lunch - lunch_day.last_ms >= 7 * HOUR  # the outing's ≈ 6.5 h and the slack
+    assert allowed_other - other_day.last_ms <= 6 * HOUR
+    # without the weekly habits the lunch day is as short as any other
+    plain = routine_deadline(lunch_day, 12.0, replace(PARAMS, weekly_min=0))
+    assert plain is not None and plain - lunch_day.last_ms <= 6 * HOUR
+    assert RoutineProfile.from_json(lunch_day.to_json()) == lunch_day
+
+
 def routine_alert(stores: Stores, person: str) -> dict[str, object] | None:
 
     return AlertStore(stores.redis, stores.keys).open_doc("wanhu", "elder.routine", {"person": person})

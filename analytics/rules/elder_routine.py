@@ -41,6 +41,9 @@ RESUME = AWAY_RESUME_TIMERS[1]  # member: a person whose away period ends (regis
 BINS = 24
 MINUTE_MS = 60_000
 DAY_MS = 24 * HOUR_MS
+WEEK_MS = 7 * DAY_MS
+WEEKS = 4  # how far back the weekly habits are looked for
+METER_SIGNS = frozenset({"water", "power"})
 GAP_CAP_MIN = 48 * 60  # longer silences are stored as 48 h: beyond any threshold, and bounded
 
 
@@ -57,6 +60,8 @@ class RoutineParams:
     pool_hours: int
     min_samples: int
     merge_minutes: float
+    long_hours: float = 3.0
+    weekly_min: int = 2
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RoutineParams:
@@ -71,6 +76,8 @@ class RoutineParams:
             pool_hours=settings.routine_pool_hours,
             min_samples=settings.routine_min_samples,
             merge_minutes=settings.routine_merge_minutes,
+            long_hours=settings.routine_long_hours,
+            weekly_min=settings.routine_weekly_min,
         )
 
 
@@ -84,6 +91,8 @@ class RoutineProfile:
     gaps: tuple[tuple[int, ...], ...]
     out_ms: int = 0  # seen leaving through a face gate after the last door use
     in_ms: int = 0  # seen coming back after that
+    # the long silences (outings included) of the last WEEKS weeks: (start ms, minutes), oldest first
+    long: tuple[tuple[int, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON value kept in the rule's state."""
@@ -94,6 +103,7 @@ class RoutineProfile:
             "gaps": [list(g) for g in self.gaps],
             "out": self.out_ms,
             "in": self.in_ms,
+            "long": [list(x) for x in self.long],
         }
 
     @property
@@ -125,6 +135,7 @@ class RoutineProfile:
             tuple(tuple(int(m) for m in g) for g in gaps),
             int(value.get("out", 0)),
             int(value.get("in", 0)),
+            tuple((int(x[0]), int(x[1])) for x in value.get("long") or ()),
         )
 
 
@@ -133,24 +144,36 @@ def local_hour(ms: int) -> int:
     return dt.datetime.fromtimestamp(ms / 1000, SHANGHAI).hour
 
 
-def learn(profile: RoutineProfile | None, ts_ms: int, params: RoutineParams) -> RoutineProfile:
-    """The profile after a door event at ts_ms (events older than the newest one teach nothing).
+def learn(
+    profile: RoutineProfile | None, ts_ms: int, params: RoutineParams, *, since_ms: int | None = None
+) -> RoutineProfile:
+    """The profile after a sign of life at ts_ms (signs older than the newest one teach nothing).
 
-    Events within ``merge_minutes`` of the previous one are the same door use (open, then close):
+    Signs within ``merge_minutes`` of the previous one are the same door use (open, then close):
     they move the last-use time but add no gap. A gap during which the elder was seen leaving is an
     outing, not the routine: it moves the last-use time and teaches nothing. Each bin keeps its
-    ``window`` newest gaps."""
+    ``window`` newest gaps.
+
+    ``since_ms`` is the earliest moment a sign may stand for: a meter's reading at ts_ms sums what
+    flowed since its previous reading. While the elder is out, a reading whose interval began before
+    they left may be the water or power they used before leaving: it says nothing of their being
+    back, and changes nothing."""
     if profile is None:
         return RoutineProfile(ts_ms, ts_ms, tuple(() for _ in range(BINS)))
     if ts_ms <= profile.last_ms:
         return profile
+    if since_ms is not None and profile.away and since_ms < profile.out_ms:
+        return profile
     gap_ms = ts_ms - profile.last_ms
+    long = profile.long
+    if gap_ms >= params.long_hours * HOUR_MS:  # remembered for the weekly habits, outings included
+        long = (*(x for x in long if x[0] > ts_ms - WEEKS * WEEK_MS - DAY_MS), (profile.last_ms, gap_ms // MINUTE_MS))
     if gap_ms < params.merge_minutes * MINUTE_MS or profile.went_out:
-        return RoutineProfile(profile.first_ms, ts_ms, profile.gaps)
+        return RoutineProfile(profile.first_ms, ts_ms, profile.gaps, long=long)
     hour = local_hour(profile.last_ms)
     kept = (*profile.gaps[hour], min(gap_ms // MINUTE_MS, GAP_CAP_MIN))[-params.window :]
     gaps = (*profile.gaps[:hour], kept, *profile.gaps[hour + 1 :])
-    return RoutineProfile(profile.first_ms, ts_ms, gaps)
+    return RoutineProfile(profile.first_ms, ts_ms, gaps, long=long)
 
 
 def pass_gate(profile: RoutineProfile, ts_ms: int, direction: str) -> RoutineProfile:
@@ -200,6 +223,24 @@ def allowed_gap_ms(profile: RoutineProfile, hour: int, threshold_hours: float, p
     return allowed
 
 
+def weekly_gap_ms(profile: RoutineProfile, anchor_ms: int, params: RoutineParams) -> int | None:
+    """A weekly habit at this moment: the longest of the long silences that began within
+    ``pool_hours`` of this time of day on this weekday, when they did so in at least ``weekly_min``
+    of the last WEEKS weeks (a family lunch every Sunday, a clinic every Tuesday morning, whether
+    the gates saw the elder leave or not); else None."""
+    if params.weekly_min <= 0:
+        return None
+    pool = max(params.pool_hours, 1) * HOUR_MS
+    longest, weeks = 0, 0
+    for week in range(1, WEEKS + 1):
+        then = anchor_ms - week * WEEK_MS
+        found = [minutes for start, minutes in profile.long if abs(start - then) <= pool]
+        if found:
+            weeks += 1
+            longest = max(longest, *found)
+    return longest * MINUTE_MS if weeks >= params.weekly_min else None
+
+
 def routine_deadline(profile: RoutineProfile, threshold_hours: float, params: RoutineParams) -> int | None:
     """When the silence since the profile's last door use (or a later return) becomes overdue, or
     None (also while the elder is out)."""
@@ -207,7 +248,14 @@ def routine_deadline(profile: RoutineProfile, threshold_hours: float, params: Ro
         return None
     anchor = profile.anchor_ms
     allowed = allowed_gap_ms(profile, local_hour(anchor), threshold_hours, params)
-    return None if allowed is None else anchor + allowed
+    if allowed is None:
+        return None
+    habit = weekly_gap_ms(profile, anchor, params)
+    if habit is not None:
+        allowed = max(allowed, habit + int(params.slack_minutes * MINUTE_MS))
+        if allowed >= threshold_hours * HOUR_MS:
+            return None  # the fixed rule (elder.inactive) covers it
+    return anchor + allowed
 
 
 def overdue_gap_ms(profile: RoutineProfile, due_ms: int, threshold_hours: float, params: RoutineParams) -> int | None:
@@ -229,6 +277,7 @@ class ElderRoutine(Rule):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.params = RoutineParams.from_settings(settings)
+        self.reading_ms = int(settings.meter_reading_minutes * MINUTE_MS)
 
     def threshold(self, override: float | None) -> float:
         """The person's fixed threshold in hours (the ceiling of the allowed gap)."""
@@ -255,6 +304,8 @@ class ElderRoutine(Rule):
         sensor = ctx.facts.elder_sensor_of.get(sign.person)
         if sensor is None:
             return  # an elder without a door sensor: elder.no_water watches them
+        # a meter's reading stands for what flowed since the one before
+        since = event.ts - self.reading_ms if sign.kind in METER_SIGNS else None
         # an out-of-order (older) sign teaches nothing and leaves the deadline (learn says so)
         self._seen(
             ctx,
@@ -263,7 +314,7 @@ class ElderRoutine(Rule):
             ctx.facts.elder_sensors[sensor][1],
             f"{sign.kind} at {iso_utc(event.ts)}",
             event.ts,
-            lambda stored: learn(stored, event.ts, self.params),
+            lambda stored: learn(stored, event.ts, self.params, since_ms=since),
         )
 
     def _at_gate(self, ctx: RuleContext, event: Event, person: str) -> None:
