@@ -10,9 +10,11 @@ and the report prints that sentence instead of the picture.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
+import os
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from geodata.solid import Lines, Mesh, Projection, blocks, geometry_lines, ground, scene_box
@@ -76,10 +78,79 @@ def figure(m: MapData) -> dict[str, Any]:
     return {"data": data, "layout": layout}
 
 
+class _Renderer:
+    """One kaleido Chromium per process, kept open between reports: starting Chromium costs seconds,
+    drawing a still a fraction of that. It lives on an event loop in a daemon thread of its own (a
+    report job may run inside an event loop), is closed after ``IDLE_S`` unused or at exit, and is
+    started afresh after any failure (a Chromium that crashed or hung is never asked again)."""
+
+    IDLE_S = 300.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._kaleido: Any = None
+        self._idle: threading.Timer | None = None
+        self._pid = 0
+        atexit.register(self.close)
+
+    def draw(self, figures: Sequence[dict[str, Any]], timeout_s: float) -> list[Any]:
+        import kaleido  # noqa: PLC0415 — heavy, only the PDF's 3D still needs it
+
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: its parent's thread and Chromium are not its own
+                self._kaleido = self._loop = self._idle = None
+            if self._idle is not None:
+                self._idle.cancel()
+            try:
+                if self._kaleido is None:
+                    self._open(kaleido, timeout_s)
+                opts = {"format": "png", "width": WIDTH_PX, "height": HEIGHT_PX, "scale": 1}
+                out = [self._run(self._kaleido.calc_fig(fig, opts=opts), timeout_s) for fig in figures]
+            except BaseException:
+                self._close()
+                raise
+            self._idle = threading.Timer(self.IDLE_S, self.close)
+            self._idle.daemon = True
+            self._idle.start()
+            return out
+
+    def _run(self, coro: Any, timeout_s: float) -> Any:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout_s)
+
+    def _open(self, kaleido: Any, timeout_s: float) -> None:
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="kaleido", daemon=True).start()
+        self._loop, self._pid = loop, os.getpid()
+        # MathJax off: kaleido's default loads it from a CDN
+        k = kaleido.Kaleido(n=1, mathjax=False, timeout=timeout_s)
+        self._kaleido = k
+        self._run(k.open(), timeout_s)
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        k, loop = self._kaleido, self._loop
+        self._kaleido = self._loop = None
+        if loop is None:
+            return
+        try:
+            if k is not None:
+                asyncio.run_coroutine_threadsafe(k.close(), loop).result(timeout=10)
+        except BaseException as err:  # noqa: BLE001 — closing a broken Chromium: nothing more to do
+            log.debug("closing the 3D stills' Chromium: %s", err)
+        loop.call_soon_threadsafe(loop.stop)
+
+
+_renderer = _Renderer()
+
+
 def stills(maps: Sequence[MapData], timeout_s: float = 120.0) -> dict[str, bytes | str]:
-    """community → its 3D still as a PNG, or the sentence why it could not be drawn. One Chromium
-    (kaleido) draws them all, in a thread of its own (a report job may run inside an event loop);
-    MathJax is off, so nothing is fetched (kaleido's default loads it from a CDN)."""
+    """community → its 3D still as a PNG, or the sentence why it could not be drawn. The process's
+    one kaleido Chromium draws them all (``_Renderer``)."""
     out: dict[str, bytes | str] = {}
     figures: dict[str, dict[str, Any]] = {}
     for m in maps:
@@ -90,18 +161,11 @@ def stills(maps: Sequence[MapData], timeout_s: float = 120.0) -> dict[str, bytes
     if not figures:
         return out
     try:
-        import kaleido  # noqa: PLC0415 — heavy, only the PDF's 3D still needs it
+        import kaleido  # noqa: F401, PLC0415 — heavy, only the PDF's 3D still needs it
     except ImportError as err:
         return {**out, **dict.fromkeys(figures, f"kaleido is not installed ({err})")}
-
-    async def draw() -> list[Any]:
-        async with kaleido.Kaleido(n=1, mathjax=False, timeout=timeout_s) as k:
-            opts = {"format": "png", "width": WIDTH_PX, "height": HEIGHT_PX, "scale": 1}
-            return [await k.calc_fig(fig, opts=opts) for fig in figures.values()]
-
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaleido") as pool:
-            pngs = pool.submit(asyncio.run, draw()).result(timeout=timeout_s * (1 + len(figures)))
+        pngs = _renderer.draw(list(figures.values()), timeout_s)
     except Exception as err:  # noqa: BLE001 — kaleido's and Chromium's failures share no class
         reason = (str(err).splitlines() or [""])[0][:200] or type(err).__name__
         log.warning("the 3D stills could not be drawn: %s", reason)

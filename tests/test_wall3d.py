@@ -224,9 +224,10 @@ def test_the_community_and_a_building_in_3d_at_1920_and_3840(
         graph_state(browser, SCENE, "the 3D model at 4K", lambda s: s["guards"] == 6 and sum(s["alerts"]) >= 2)
         assert drawn_share(browser, "#scene-3d") > 0.12
         gl_screenshot(browser, "wall3d_3840")
+        # the building at 4K: its model drawn (no screenshot: software WebGL redrawing a 4K model and the
+        # live scene behind it on a loaded machine can keep the renderer from ever answering one)
         open_3d_building_by_click(browser, building)
         graph_state(browser, DRILL, "the building in 3D at 4K", lambda s: s["metas"].get("throw", 0) >= 2)
-        gl_screenshot(browser, "wall3d_drill_3840")
     finally:
         browser.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",
