@@ -90,6 +90,18 @@ class ThrowConfig:
     turn_near_m: float = 1.5  # plus what a bird covers in the gap at ``turn_speed_mps``
     turn_speed_mps: float = 8.0
     flight_speed_mps: float = 2.5  # sideways speed of level flight (a toss is slower)
+    # A dim object's track breaks into pieces (dusk, night): pieces set aside that ended at most ``link_gap_s``
+    # before a track began (or overlap it by ``link_overlap_s``) are joined to it when all fit one ballistic path.
+    link_gap_s: float = 0.5
+    link_overlap_s: float = 0.1
+    link_min_points: int = 3
+    max_pieces: int = 64  # pieces kept for joining (the newest)
+    # A dim or tiny object vanishes against windows of its own brightness: a track seen in fewer than
+    # ``min_coverage`` of its frames (flicker, usually) still counts when it was seen in ``sparse_min_coverage``
+    # of them, dropped at least ``sparse_min_drop_m`` and fits its parabola within ``sparse_residual`` of the limit.
+    sparse_min_coverage: float = 0.3
+    sparse_min_drop_m: float = 1.5
+    sparse_residual: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -132,9 +144,22 @@ class ThrowStats:
     noisy_frames: int = 0
     dropped_tracks: int = 0
     tracks: int = 0
+    joined: int = 0  # pieces of broken tracks joined to a later piece of the same fall
     duplicates: int = 0
     detections: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One judged track, as kept in the detector's ``journal`` (quality evaluation): what became of it."""
+
+    t0_s: float
+    t1_s: float
+    points: int
+    start: tuple[float, float]  # façade metres
+    end: tuple[float, float]
+    outcome: str  # "thrown object", or the reason it was set aside
 
 
 # --- pure decisions -------------------------------------------------------------------------------------------
@@ -262,10 +287,11 @@ def trim_rest(xy: FloatArray, still_m: float = 0.2) -> int:
     """How many points to keep once the trailing points where the object lay still (landed) are cut off.
 
     The first point of the rest (the landing) is kept; a track that never went anywhere is left whole.
+    A short fall (a floor-1 object drops about a metre) counts as having gone somewhere.
     """
     n = len(xy)
     end = xy[-1]
-    if n < 3 or math.dist(end, xy[0]) <= 4 * still_m:
+    if n < 3 or math.dist(end, xy[0]) <= 2 * still_m:
         return n
     k = n - 1
     while k > 0 and math.dist(xy[k - 1], end) < still_m:
@@ -308,7 +334,9 @@ def judge_trajectory(
         return Verdict(False, "too short")
     if clutter > cfg.max_clutter:
         return Verdict(False, "followed through clutter (rain or flicker)")
-    if fps and n < cfg.min_coverage * (duration * fps + 1):
+    frames = duration * fps + 1 if fps else 0.0
+    sparse = n < cfg.min_coverage * frames
+    if n < cfg.sparse_min_coverage * frames:
         return Verdict(False, "seen in too few frames (flicker)")
     if float(np.median(size_m)) > cfg.max_object_m:
         return Verdict(False, "too large (insect near the lens)")
@@ -339,6 +367,8 @@ def judge_trajectory(
         return verdict(False, "erratic fall (bird or insect)")
     if rms_x > limit:
         return verdict(False, "erratic sideways motion (leaf or bird)")
+    if sparse and (drop < cfg.sparse_min_drop_m or max(rms_x, rms_y) > cfg.sparse_residual * limit):
+        return verdict(False, "seen in too few frames (flicker)")
     if abs(coef_x[0]) > cfg.max_lateral_speed_mps:
         return verdict(False, "fast sideways motion (bird)")
     if accel < cfg.accel_min:
@@ -349,6 +379,34 @@ def judge_trajectory(
     if end_speed < cfg.min_end_speed_mps:
         return verdict(False, "falls too slowly (leaf)")
     return verdict(True, "falls with gravity")
+
+
+def ballistic_rms(t_s: FloatArray, xy_m: FloatArray) -> float:
+    """RMS distance (metres) of a track's points from the one ballistic path that fits them best.
+
+    The path falls on a parabola and drifts sideways on a line, as ``judge_trajectory`` fits it.
+    """
+    t = t_s - t_s[0]
+    _, rms_y = fit_parabola(t, xy_m[:, 1])
+    _, rms_x = fit_line(t, xy_m[:, 0])
+    return math.hypot(rms_x, rms_y)
+
+
+def fits_one_fall(t_s: FloatArray, xy_m: FloatArray, cfg: ThrowConfig) -> float | None:
+    """Whether pieces joined into one track (times and façade metres, in order) fit one ballistic path.
+
+    The trailing rest (a landed object) is left out. Returns the RMS distance from the path when it
+    is within the judge's residual limit for that drop and the joined track goes down, else None.
+    """
+    keep = trim_rest(xy_m)
+    t_s, xy_m = t_s[:keep], xy_m[:keep]
+    if len(t_s) < 4:
+        return None
+    drop = float(xy_m[-1, 1] - xy_m[0, 1])
+    if drop <= 0:
+        return None
+    rms = ballistic_rms(t_s, xy_m)
+    return rms if rms <= max(cfg.max_residual_m, cfg.max_residual_share * drop) else None
 
 
 def origin_time(verdict: Verdict, max_backtrack_s: float) -> float:
@@ -630,7 +688,9 @@ class ThrowDetector:
         self._finished: list[Segment] = []  # tracks finished in the last moments (a bird's earlier path)
         self._done: list[Track] = []
         self._held: list[Track] = []  # falls that vanished in mid-air, waiting to see what comes next
+        self._pieces: list[Track] = []  # tracks set aside lately: maybe the start of a fall whose track broke
         self._now_ms = 0.0
+        self.journal: list[Judged] | None = None  # set to a list to keep every judgement (quality evaluation)
         self.activity_rate = 1.0 / max(1.0, self.cfg.busy_memory_s * self.fps)
 
     def _frames(self, seconds: float) -> int:
@@ -798,14 +858,61 @@ class ThrowDetector:
         now = max(tr.last_t for tr in done) / 1000 if done else 0.0
         self._finished = [s for s in self._finished if now - s.t1_s <= self.cfg.max_track_s]
         self._finished += [self._segment(tr) for tr in done if len(tr.points) >= 3]
+        horizon_ms = (self.cfg.max_track_s + self.cfg.link_gap_s) * 1000
+        self._pieces = [p for p in self._pieces if now * 1000 - p.last_t <= horizon_ms][-self.cfg.max_pieces :]
         for track in sorted(done, key=lambda tr: tr.points[0][0]):
-            if len(track.points) < self.cfg.min_points:
-                self.stats.rejected["too short"] += 1
+            if len(track.points) < self.cfg.link_min_points:
+                self._reject(track, "too short")
                 continue
             detection = self._judge(track, frame, final)
             if detection is not None:
                 found.append(detection)
         return found
+
+    def _reject(self, track: Track, reason: str) -> None:
+        self.stats.rejected[reason] += 1
+        self._note(track, reason)
+        if len(track.points) >= self.cfg.link_min_points:
+            self._pieces.append(track)
+
+    def _link(self, track: Track) -> tuple[Track, list[Track]]:
+        """The track with the pieces of the same fall that broke off before it, and those pieces.
+
+        Going back from the track's start, the piece set aside lately that ended just before it (or
+        overlaps it a little) and fits one ballistic path with it best is joined, then the next.
+        """
+        cfg = self.cfg
+        chain, used = track, list[Track]()
+        while True:
+            t0 = chain.points[0][0]
+            best: tuple[float, Track, int] | None = None
+            for piece in self._pieces:
+                if any(piece is u for u in used) or piece.points[0][0] >= t0:
+                    continue
+                if not t0 - cfg.link_gap_s * 1000 <= piece.last_t <= t0 + cfg.link_overlap_s * 1000:
+                    continue
+                head = sum(1 for p in piece.points if p[0] < t0)  # its points before the track began
+                if head < cfg.link_min_points:
+                    continue
+                pts = np.asarray(piece.points[:head] + chain.points, dtype=np.float64)
+                rms = fits_one_fall((pts[:, 0] - pts[0, 0]) / 1000, self.facade.to_metres(pts[:, 1:3]), cfg)
+                if rms is not None and (best is None or rms < best[0]):
+                    best = (rms, piece, head)
+            if best is None:
+                break
+            _, piece, head = best
+            joined = Track(chain.id, *piece.points[0], piece.sizes[0])
+            joined.points = piece.points[:head] + chain.points
+            joined.sizes = piece.sizes[:head] + chain.sizes
+            joined.contested = piece.contested + chain.contested
+            chain = joined
+            used.append(piece)
+        return chain, used
+
+    def _note(self, track: Track, outcome: str) -> None:
+        if self.journal is not None:
+            s = self._segment(track)
+            self.journal.append(Judged(s.t0_s, s.t1_s, len(track.points), s.start, s.end, outcome))
 
     def _ended_midair(self, x_px: float, y_px: float, y_m: float) -> bool:
         """Whether a track's last point is above the ground and well inside the analysed region."""
@@ -815,10 +922,8 @@ class ThrowDetector:
         edge = self.cfg.gate_m * 2 * self.px_per_m  # the next step would have left the view
         return x0 + edge < x_px < x1 - edge and y_px < y1 - edge
 
-    def _judge(self, track: Track, frame: Image | None, final: bool = True) -> ThrowDetection | None:
-        """Judge a finished track; one that fell like an object but vanished in mid-air is held for a moment
-        (unless ``final``) to see whether a bird climbs away from where it vanished."""
-        cfg = self.cfg
+    def _verdict(self, track: Track) -> tuple[Verdict, FloatArray, FloatArray]:
+        """The judgement of a track, with its points (t_ms, x, y) and façade metres, the rest after landing cut."""
         pts = np.asarray(track.points, dtype=np.float64)
         t_s = (pts[:, 0] - pts[0, 0]) / 1000
         xy_m = self.facade.to_metres(pts[:, 1:3])
@@ -829,19 +934,35 @@ class ThrowDetector:
             t_s,
             xy_m,
             size_m,
-            cfg,
+            self.cfg,
             clutter=track.contested / len(track.points),
             fps=self.fps,
             midair=self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1]),
         )
+        return verdict, pts, xy_m
+
+    def _judge(self, track: Track, frame: Image | None, final: bool = True) -> ThrowDetection | None:
+        """Judge a finished track, joined to the earlier pieces of its fall when together they fall like an
+        object; one that fell like an object but vanished in mid-air is held for a moment (unless ``final``)
+        to see whether a bird climbs away from where it vanished."""
+        cfg = self.cfg
+        joined, pieces = self._link(track)
+        if pieces:
+            verdict, pts, xy_m = self._verdict(joined)
+            if verdict.ok:
+                track = joined
+                self._pieces = [p for p in self._pieces if not any(p is u for u in pieces)]
+                self.stats.joined += len(pieces)
+        if not pieces or not verdict.ok:
+            verdict, pts, xy_m = self._verdict(track)
         if not verdict.ok:
-            self.stats.rejected[verdict.reason] += 1
+            self._reject(track, verdict.reason)
             return None
         ended_midair = self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1])
         me = self._segment(track)
         flight = flight_around(me, [s for s in self._neighbours(track, self._done) if s != me], ended_midair, cfg)
         if flight:
-            self.stats.rejected[flight] += 1
+            self._reject(track, flight)
             return None
         if ended_midair and not final:
             self._held.append(track)
@@ -853,16 +974,18 @@ class ThrowDetector:
         unit = origin_m / np.array([self.facade.width_m, self.facade.height_m])
         cell = self.facade.cell(float(unit[0, 0]), float(unit[0, 1]))
         if cell is None:
-            self.stats.rejected["origin outside the façade"] += 1
+            self._reject(track, "origin outside the façade")
             return None
         start_s = pts[0, 0] / 1000
         path = FallPath(start_s, pts[-1, 0] / 1000, verdict.coef_x, verdict.coef_y)
         if any(same_fall(p, start_s, xy_m[0, 0], xy_m[0, 1], cfg.duplicate_s) for p in self._recent):
             self.stats.duplicates += 1
+            self._note(track, "duplicate")
             return None
         self._recent = [r for r in self._recent if start_s - r.t_end_s < 10.0] + [path]
         origin_xy = self.facade.to_image(unit)[0]
         self.stats.detections += 1
+        self._note(track, "thrown object")
         return ThrowDetection(
             t_ms=float(pts[0, 0]),
             trajectory=[(float(t), float(x), float(y)) for t, x, y in pts],
