@@ -102,6 +102,12 @@ class ThrowConfig:
     sparse_min_coverage: float = 0.3
     sparse_min_drop_m: float = 1.5
     sparse_residual: float = 0.5
+    # A floor-1 object falls about a metre in 0.4 s and is often seen only over its last half metre: a track
+    # that then lay still on the ground for ``short_fall_rest_s`` may be this short and drop this little.
+    short_fall_rest_s: float = 0.2
+    short_fall_points: int = 5
+    short_fall_s: float = 0.2
+    short_fall_drop_m: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -283,11 +289,12 @@ def fit_line(t: FloatArray, x: FloatArray) -> tuple[tuple[float, float], float]:
     return (float(coef[0]), float(coef[1])), rms
 
 
-def trim_rest(xy: FloatArray, still_m: float = 0.2) -> int:
+def trim_rest(xy: FloatArray, still_m: float = 0.1) -> int:
     """How many points to keep once the trailing points where the object lay still (landed) are cut off.
 
     The first point of the rest (the landing) is kept; a track that never went anywhere is left whole.
-    A short fall (a floor-1 object drops about a metre) counts as having gone somewhere.
+    A short fall (a floor-1 object drops about a metre) counts as having gone somewhere. ``still_m`` is
+    under the step of an object falling at 2.5 m/s at 25 fps and above the jitter of a resting blob.
     """
     n = len(xy)
     end = xy[-1]
@@ -320,17 +327,23 @@ def judge_trajectory(
     clutter: float = 0.0,
     fps: float | None = None,
     midair: bool = False,
+    rested_s: float = 0.0,
 ) -> Verdict:
     """Judge a track in façade metres (x right, y down), t in seconds from its first point: thrown object or not.
 
     ``clutter`` is the share of sightings where another blob competed for the track (rain, flicker);
     with ``fps`` the track must also have been seen in most of the frames it spans; ``midair`` says
     the track ended above the ground inside the view (a falling object lands or leaves the view, a
-    leaf's accelerating flutter just stops), which then needs a longer drop.
+    leaf's accelerating flutter just stops), which then needs a longer drop. ``rested_s`` is how long
+    the object was then seen lying on the ground where it ended: a short fall that landed may be shorter.
     """
     n = len(t_s)
     duration = float(t_s[-1] - t_s[0])
-    if n < cfg.min_points or duration < cfg.min_duration_s:
+    landed = rested_s >= cfg.short_fall_rest_s
+    min_points, min_duration = (
+        (cfg.short_fall_points, cfg.short_fall_s) if landed else (cfg.min_points, cfg.min_duration_s)
+    )
+    if n < min_points or duration < min_duration:
         return Verdict(False, "too short")
     if clutter > cfg.max_clutter:
         return Verdict(False, "followed through clutter (rain or flicker)")
@@ -350,7 +363,7 @@ def judge_trajectory(
         return Verdict(False, "moves upward (bird)", drop_m=drop)
     if sideways > cfg.max_lateral_ratio * max(drop, 0.0):
         return Verdict(False, "moves sideways (bird)", drop_m=drop)
-    if drop < cfg.min_drop_m:
+    if drop < (cfg.short_fall_drop_m if landed else cfg.min_drop_m):
         return Verdict(False, "drops too little", drop_m=drop)
     if midair and drop < cfg.midair_min_drop_m:
         return Verdict(False, "stops in mid-air after a short drop (leaf)", drop_m=drop)
@@ -928,6 +941,8 @@ class ThrowDetector:
         t_s = (pts[:, 0] - pts[0, 0]) / 1000
         xy_m = self.facade.to_metres(pts[:, 1:3])
         keep = trim_rest(xy_m)
+        grounded = xy_m[-1, 1] >= self.facade.height_m - self.cfg.ground_margin_m
+        rested_s = float(pts[-1, 0] - pts[keep - 1, 0]) / 1000 if grounded else 0.0
         pts, t_s, xy_m = pts[:keep], t_s[:keep], xy_m[:keep]
         size_m = np.asarray(track.sizes[:keep]) / self.px_per_m
         verdict = judge_trajectory(
@@ -938,6 +953,7 @@ class ThrowDetector:
             clutter=track.contested / len(track.points),
             fps=self.fps,
             midair=self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1]),
+            rested_s=rested_s,
         )
         return verdict, pts, xy_m
 
