@@ -16,10 +16,13 @@ import numpy as np
 import pytest
 
 from analytics.video.throw import (
+    G,
     Segment,
     ThrowConfig,
     clean_mask,
+    fits_one_fall,
     flight_around,
+    judge_trajectory,
     noise_sigma,
     smoothing_for,
 )
@@ -112,6 +115,65 @@ def test_a_dive_out_of_level_flight_and_a_pull_up_are_a_bird() -> None:
     assert flight_around(dive, [climb], ended_midair=True, cfg=CFG) == "pulls up in mid-air (bird)"
     assert flight_around(dive, [climb], ended_midair=False, cfg=CFG) is None  # it landed: not a pull-up
     assert flight_around(dive, [landed], ended_midair=True, cfg=CFG) is None
+
+
+def _fall(t: np.ndarray, x0: float = 8.0, y0: float = 6.0, vx: float = 0.6, vy: float = 0.0) -> np.ndarray:
+    return np.stack([x0 + vx * t, y0 + vy * t + 0.5 * 0.9 * G * t * t], axis=1)
+
+
+def test_pieces_of_one_broken_fall_fit_one_path_and_pieces_of_two_things_do_not() -> None:
+    t = np.arange(0, 1.2, 1 / 25)
+    xy = _fall(t)
+    pieces = np.r_[0:8, 12:14, 20:30]  # seen, lost, seen for a moment, lost again, seen to the end
+    assert fits_one_fall(t[pieces], xy[pieces], CFG) == pytest.approx(0.0, abs=1e-6)
+    other = _fall(t, x0=14.0, y0=2.0)  # the first piece belongs to another object, 6 m away
+    joined = np.vstack([other[0:8], xy[20:30]])
+    assert fits_one_fall(np.r_[t[0:8], t[20:30]], joined, CFG) is None
+    rising = np.stack([xy[:, 0], 12 - xy[:, 1]], axis=1)  # going up: not a fall, however smooth
+    assert fits_one_fall(t, rising, CFG) is None
+
+
+def test_a_fall_seen_in_under_60_percent_of_its_frames_counts_only_when_clean_and_long() -> None:
+    t = np.arange(0, 1.2, 1 / 25)
+    seen = np.r_[0:3, 6:9, 13:15, 20:22, 24:30]  # 16 of 30 frames: a dim object passing windows
+    size = np.full(len(seen), 0.3)
+    assert judge_trajectory(t[seen], _fall(t)[seen], size, CFG, fps=25).ok
+    jitter = np.random.default_rng(5).normal(0, 0.25, (len(seen), 2))  # flicker hopping between blobs
+    rejected = judge_trajectory(t[seen], _fall(t)[seen] + jitter, size, CFG, fps=25)
+    assert not rejected.ok
+    assert rejected.reason in ("seen in too few frames (flicker)", "erratic fall (bird or insect)")
+    short = seen[seen < 17]  # a 1 m drop, as sparse: not enough to tell from flicker
+    assert judge_trajectory(t[short], _fall(t)[short], size[: len(short)], CFG, fps=25).reason == (
+        "seen in too few frames (flicker)"
+    )
+
+
+def test_a_floor_one_fall_seen_briefly_counts_when_it_reached_the_ground() -> None:
+    t = np.arange(0, 0.25, 1 / 25)  # 7 points over 0.24 s, the last half metre of a 1.2 m fall
+    xy = _fall(t, y0=17.3, vy=1.5)
+    size = np.full(len(t), 0.3)
+    assert judge_trajectory(t, xy, size, CFG, fps=25).reason == "too short"
+    assert judge_trajectory(t, xy, size, CFG, fps=25, grounded=True).ok
+    assert judge_trajectory(t, xy, size, CFG, fps=25, rested_s=0.3).ok
+
+
+# A diving bird at dusk as the detector tracked it (12.5 fps, façade metres): level flight, then the dive.
+DUSK_DIVE = [
+    (13.62, 7.38), (13.93, 7.52), (14.15, 7.40), (14.35, 7.47), (14.68, 7.45), (14.98, 7.39), (15.22, 7.52),
+    (15.38, 7.54), (15.44, 7.88), (15.47, 8.18), (15.52, 8.74), (15.61, 9.23), (15.66, 9.80), (15.74, 10.44),
+    (15.85, 11.13), (15.95, 11.88), (16.05, 12.68), (16.13, 13.59), (16.27, 14.56), (16.70, 15.36),
+]  # fmt: skip
+
+
+def test_a_dive_that_starts_in_level_flight_or_swerves_is_a_bird() -> None:
+    t = np.arange(len(DUSK_DIVE)) / 12.5
+    size = np.full(len(t), 0.4)
+    verdict = judge_trajectory(t, np.array(DUSK_DIVE), size, CFG, fps=12.5)
+    assert verdict.reason == "dives out of level flight (bird)"
+    t = np.arange(0, 0.8, 1 / 25)
+    swerve = _fall(t, vx=-0.5) - np.stack([2.5 * t**2, 0 * t], axis=1)  # speeding up sideways at 0.5 g
+    assert judge_trajectory(t, swerve, size[: len(t)], CFG, fps=25).reason == "swerves sideways (bird)"
+    assert judge_trajectory(t, _fall(t, vx=-0.5), size[: len(t)], CFG, fps=25).ok
 
 
 # --- the targets per condition ---------------------------------------------------------------------------------

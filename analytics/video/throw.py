@@ -72,6 +72,7 @@ class ThrowConfig:
     accel_max: float = 1.6 * G
     max_lateral_ratio: float = 0.8  # sideways travel / drop
     max_lateral_speed_mps: float = 4.0
+    max_lateral_accel: float = 0.35 * G  # nothing pushes a falling object sideways much; a swooping bird speeds up
     max_residual_m: float = 0.15  # RMS distance from the fitted parabola ...
     max_residual_share: float = 0.05  # ... or this share of the drop, whichever is larger
     min_end_speed_mps: float = 2.5
@@ -90,16 +91,17 @@ class ThrowConfig:
     turn_near_m: float = 1.5  # plus what a bird covers in the gap at ``turn_speed_mps``
     turn_speed_mps: float = 8.0
     flight_speed_mps: float = 2.5  # sideways speed of level flight (a toss is slower)
+    flight_head_s: float = 0.5  # a track whose first this-long is level flight is a bird diving out of it
     # A dim object's track breaks into pieces (dusk, night): pieces set aside that ended at most ``link_gap_s``
     # before a track began (or overlap it by ``link_overlap_s``) are joined to it when all fit one ballistic path.
-    link_gap_s: float = 0.5
+    link_gap_s: float = 0.8
     link_overlap_s: float = 0.1
     link_min_points: int = 3
     max_pieces: int = 64  # pieces kept for joining (the newest)
     # A dim or tiny object vanishes against windows of its own brightness: a track seen in fewer than
     # ``min_coverage`` of its frames (flicker, usually) still counts when it was seen in ``sparse_min_coverage``
     # of them, dropped at least ``sparse_min_drop_m`` and fits its parabola within ``sparse_residual`` of the limit.
-    sparse_min_coverage: float = 0.3
+    sparse_min_coverage: float = 0.4
     sparse_min_drop_m: float = 1.5
     sparse_residual: float = 0.5
     # A floor-1 object falls about a metre in 0.4 s and is often seen only over its last half metre: a track
@@ -108,6 +110,7 @@ class ThrowConfig:
     short_fall_points: int = 5
     short_fall_s: float = 0.2
     short_fall_drop_m: float = 0.4
+    touchdown_m: float = 0.3  # a track ending this close to the façade's bottom edge reached the ground
 
 
 @dataclass(frozen=True)
@@ -328,6 +331,7 @@ def judge_trajectory(
     fps: float | None = None,
     midair: bool = False,
     rested_s: float = 0.0,
+    grounded: bool = False,
 ) -> Verdict:
     """Judge a track in façade metres (x right, y down), t in seconds from its first point: thrown object or not.
 
@@ -335,13 +339,15 @@ def judge_trajectory(
     with ``fps`` the track must also have been seen in most of the frames it spans; ``midair`` says
     the track ended above the ground inside the view (a falling object lands or leaves the view, a
     leaf's accelerating flutter just stops), which then needs a longer drop. ``rested_s`` is how long
-    the object was then seen lying on the ground where it ended: a short fall that landed may be shorter.
+    the object was then seen lying on the ground where it ended, ``grounded`` whether it ended on the
+    ground: a short fall that reached the ground may be seen for less time, and one seen lying there
+    may drop less.
     """
     n = len(t_s)
     duration = float(t_s[-1] - t_s[0])
     landed = rested_s >= cfg.short_fall_rest_s
     min_points, min_duration = (
-        (cfg.short_fall_points, cfg.short_fall_s) if landed else (cfg.min_points, cfg.min_duration_s)
+        (cfg.short_fall_points, cfg.short_fall_s) if landed or grounded else (cfg.min_points, cfg.min_duration_s)
     )
     if n < min_points or duration < min_duration:
         return Verdict(False, "too short")
@@ -384,6 +390,12 @@ def judge_trajectory(
         return verdict(False, "seen in too few frames (flicker)")
     if abs(coef_x[0]) > cfg.max_lateral_speed_mps:
         return verdict(False, "fast sideways motion (bird)")
+    if abs(2 * fit_parabola(t, x)[0][0]) > cfg.max_lateral_accel:
+        return verdict(False, "swerves sideways (bird)")
+    head = int(np.searchsorted(t, cfg.flight_head_s, side="right")) - 1
+    start = Segment(0.0, float(t[head]), (float(x[0]), float(y[0])), (float(x[head]), float(y[head])))
+    if is_level_flight(start, cfg):
+        return verdict(False, "dives out of level flight (bird)")
     if accel < cfg.accel_min:
         return verdict(False, "no gravity acceleration (leaf, rain or gliding bird)")
     if accel > cfg.accel_max:
@@ -525,7 +537,7 @@ class Track:
         self.id = track_id
         self.points: list[tuple[float, float, float]] = [(t_ms, x, y)]
         self.sizes: list[float] = [size]
-        self.contested = 0  # sightings where a rival blob was in the gate too
+        self.contested: list[bool] = [False]  # per sighting: a rival blob was in the gate too
 
     @property
     def last_t(self) -> float:
@@ -819,7 +831,7 @@ class ThrowDetector:
         for ti, bi, contested in associate(preds, radii, blobs, self.cfg.fragment_m * self.px_per_m, priority):
             track = tracks[ti]
             track.add(t_ms, float(blobs[bi, 0]), float(blobs[bi, 1]), float(blobs[bi, 2]))
-            track.contested += contested
+            track.contested.append(contested)
             taken[bi] = True
         free = np.nonzero(~taken)[0]
         room = max(0, self.cfg.max_tracks - len(tracks))
@@ -891,15 +903,16 @@ class ThrowDetector:
     def _link(self, track: Track) -> tuple[Track, list[Track]]:
         """The track with the pieces of the same fall that broke off before it, and those pieces.
 
-        Going back from the track's start, the piece set aside lately that ended just before it (or
-        overlaps it a little) and fits one ballistic path with it best is joined, then the next.
+        Going back from the track's start, the piece set aside lately (or held: it vanished in mid-air)
+        that ended just before it (or overlaps it a little) and fits one ballistic path with it best is
+        joined, then the next.
         """
         cfg = self.cfg
         chain, used = track, list[Track]()
         while True:
             t0 = chain.points[0][0]
             best: tuple[float, Track, int] | None = None
-            for piece in self._pieces:
+            for piece in (*self._pieces, *self._held):
                 if any(piece is u for u in used) or piece.points[0][0] >= t0:
                     continue
                 if not t0 - cfg.link_gap_s * 1000 <= piece.last_t <= t0 + cfg.link_overlap_s * 1000:
@@ -917,7 +930,7 @@ class ThrowDetector:
             joined = Track(chain.id, *piece.points[0], piece.sizes[0])
             joined.points = piece.points[:head] + chain.points
             joined.sizes = piece.sizes[:head] + chain.sizes
-            joined.contested = piece.contested + chain.contested
+            joined.contested = piece.contested[:head] + chain.contested
             chain = joined
             used.append(piece)
         return chain, used
@@ -941,7 +954,7 @@ class ThrowDetector:
         t_s = (pts[:, 0] - pts[0, 0]) / 1000
         xy_m = self.facade.to_metres(pts[:, 1:3])
         keep = trim_rest(xy_m)
-        grounded = xy_m[-1, 1] >= self.facade.height_m - self.cfg.ground_margin_m
+        grounded = bool(xy_m[-1, 1] >= self.facade.height_m - self.cfg.touchdown_m)
         rested_s = float(pts[-1, 0] - pts[keep - 1, 0]) / 1000 if grounded else 0.0
         pts, t_s, xy_m = pts[:keep], t_s[:keep], xy_m[:keep]
         size_m = np.asarray(track.sizes[:keep]) / self.px_per_m
@@ -950,10 +963,11 @@ class ThrowDetector:
             xy_m,
             size_m,
             self.cfg,
-            clutter=track.contested / len(track.points),
+            clutter=sum(track.contested[:keep]) / keep,  # while it fell: an object lying in a split blob is no clutter
             fps=self.fps,
             midair=self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1]),
             rested_s=rested_s,
+            grounded=grounded,
         )
         return verdict, pts, xy_m
 
@@ -968,6 +982,7 @@ class ThrowDetector:
             if verdict.ok:
                 track = joined
                 self._pieces = [p for p in self._pieces if not any(p is u for u in pieces)]
+                self._held = [p for p in self._held if not any(p is u for u in pieces)]
                 self.stats.joined += len(pieces)
         if not pieces or not verdict.ok:
             verdict, pts, xy_m = self._verdict(track)
