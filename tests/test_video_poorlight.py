@@ -24,7 +24,9 @@ from analytics.video.throw import (
     flight_around,
     judge_trajectory,
     noise_sigma,
+    origin_time,
     smoothing_for,
+    without_outliers,
 )
 from tests.conftest import ARTIFACTS
 from tests.video_quality import (
@@ -174,6 +176,36 @@ def test_a_dive_that_starts_in_level_flight_or_swerves_is_a_bird() -> None:
     swerve = _fall(t, vx=-0.5) - np.stack([2.5 * t**2, 0 * t], axis=1)  # speeding up sideways at 0.5 g
     assert judge_trajectory(t, swerve, size[: len(t)], CFG, fps=25).reason == "swerves sideways (bird)"
     assert judge_trajectory(t, _fall(t, vx=-0.5), size[: len(t)], CFG, fps=25).ok
+
+
+def test_an_object_hidden_for_a_second_is_traced_back_past_where_it_was_first_seen() -> None:
+    t = np.arange(1.0, 1.8, 1 / 25)  # dropped from rest at y = 2 m, hidden for its first second
+    xy = np.stack([np.full(len(t), 5.0), 2 + 0.5 * G * t * t], axis=1)
+    verdict = judge_trajectory(t - t[0], xy, np.full(len(t), 0.3), CFG)
+    assert origin_time(verdict, CFG.max_backtrack_s) == pytest.approx(-1.0, abs=0.01)
+    later = t + 0.5  # hidden 1.5 s: as far back as allowed (1.2 s), not the first sighting, 2.5 m lower
+    xy = np.stack([np.full(len(t), 5.0), 2 + 0.5 * G * later * later], axis=1)
+    verdict = judge_trajectory(t - t[0], xy, np.full(len(t), 0.3), CFG)
+    assert origin_time(verdict, CFG.max_backtrack_s) == -CFG.max_backtrack_s
+
+
+def test_a_noise_blob_taken_for_a_frame_or_two_is_left_out_of_the_fit() -> None:
+    t = np.arange(0, 1.2, 1 / 25)
+    xy = _fall(t)
+    xy[[7, 19]] += (0.9, -0.8)  # two frames on noise blobs nearly a metre off
+    assert judge_trajectory(t, xy, np.full(len(t), 0.3), CFG, fps=25).ok
+    assert list(np.nonzero(~without_outliers(t, xy, 0.2, CFG.max_outlier_share))[0]) == [7, 19]
+    assert without_outliers(t, _fall(t), 0.2, CFG.max_outlier_share).all()  # a clean track keeps every point
+    scattered = _fall(t) + np.random.default_rng(2).normal(0, 0.5, xy.shape)  # not a few outliers: erratic
+    assert not judge_trajectory(t, scattered, np.full(len(t), 0.3), CFG, fps=25).ok
+
+
+def test_a_short_fall_tossed_sideways_is_not_a_bird() -> None:
+    t = np.arange(0, 0.45, 1 / 25)  # a floor-1 object tossed at 1.5 m/s: 0.7 m sideways over a 1 m drop
+    xy = _fall(t, y0=17.0, vx=1.5)
+    assert judge_trajectory(t, xy, np.full(len(t), 0.3), CFG, fps=25, grounded=True).ok
+    fast = _fall(t, y0=17.0, vx=3.0)  # twice as fast sideways: a bird
+    assert judge_trajectory(t, fast, np.full(len(t), 0.3), CFG, fps=25, grounded=True).reason == "moves sideways (bird)"
 
 
 # --- the targets per condition ---------------------------------------------------------------------------------

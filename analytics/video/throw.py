@@ -72,11 +72,16 @@ class ThrowConfig:
     accel_max: float = 1.6 * G
     max_lateral_ratio: float = 0.8  # sideways travel / drop
     max_lateral_speed_mps: float = 4.0
-    max_lateral_accel: float = 0.35 * G  # nothing pushes a falling object sideways much; a swooping bird speeds up
+    # nothing pushes a falling object sideways much; a bird diving at a slant speeds up along its path. The
+    # limit grows by two standard errors of the fitted sideways acceleration; tracks under ``flight_head_s``
+    # are too short to tell.
+    max_lateral_accel: float = 0.2 * G
     max_residual_m: float = 0.15  # RMS distance from the fitted parabola ...
     max_residual_share: float = 0.05  # ... or this share of the drop, whichever is larger
+    max_outlier_share: float = 0.1  # points (noise blobs taken for a frame) that may be left out of the fit
+    toss_speed_mps: float = 2.0  # a track sideways faster than this and more than it drops is a bird
     min_end_speed_mps: float = 2.5
-    max_backtrack_s: float = 0.8  # the origin may be traced back this long before the first sighting
+    max_backtrack_s: float = 1.2  # the origin may be traced back this long before the first sighting
     duplicate_s: float = 0.6  # a fall seen again within this time at the same place is the same fall
     # Poor light: the sensor noise (grey levels, from frame differences) decides how much the analysed
     # frame is smoothed before background subtraction, so that an object 10-20 grey levels off a dim
@@ -367,17 +372,19 @@ def judge_trajectory(
     sideways = abs(float(x[-1] - x[0]))
     if drop < 0 and abs(drop) >= sideways:
         return Verdict(False, "moves upward (bird)", drop_m=drop)
-    if sideways > cfg.max_lateral_ratio * max(drop, 0.0):
+    if sideways > cfg.max_lateral_ratio * max(drop, 0.0) and sideways > cfg.toss_speed_mps * duration:
         return Verdict(False, "moves sideways (bird)", drop_m=drop)
     if drop < (cfg.short_fall_drop_m if landed else cfg.min_drop_m):
         return Verdict(False, "drops too little", drop_m=drop)
     if midair and drop < cfg.midair_min_drop_m:
         return Verdict(False, "stops in mid-air after a short drop (leaf)", drop_m=drop)
     t = t_s - t_s[0]
+    limit = max(cfg.max_residual_m, cfg.max_residual_share * drop)
+    inliers = without_outliers(t, xy_m, limit, cfg.max_outlier_share)
+    t, x, y = t[inliers], x[inliers], y[inliers]
     coef_y, rms_y = fit_parabola(t, y)
     coef_x, rms_x = fit_line(t, x)
     accel = 2 * coef_y[0]
-    limit = max(cfg.max_residual_m, cfg.max_residual_share * drop)
 
     def verdict(ok: bool, reason: str) -> Verdict:
         return Verdict(ok, reason, accel=accel, drop_m=drop, coef_y=coef_y, coef_x=coef_x)
@@ -390,7 +397,8 @@ def judge_trajectory(
         return verdict(False, "seen in too few frames (flicker)")
     if abs(coef_x[0]) > cfg.max_lateral_speed_mps:
         return verdict(False, "fast sideways motion (bird)")
-    if abs(2 * fit_parabola(t, x)[0][0]) > cfg.max_lateral_accel:
+    sideways, error = lateral_accel(t, x)
+    if t[-1] >= cfg.flight_head_s and abs(sideways) > cfg.max_lateral_accel + 2 * error:
         return verdict(False, "swerves sideways (bird)")
     head = int(np.searchsorted(t, cfg.flight_head_s, side="right")) - 1
     start = Segment(0.0, float(t[head]), (float(x[0]), float(y[0])), (float(x[head]), float(y[head])))
@@ -404,6 +412,36 @@ def judge_trajectory(
     if end_speed < cfg.min_end_speed_mps:
         return verdict(False, "falls too slowly (leaf)")
     return verdict(True, "falls with gravity")
+
+
+def without_outliers(t: FloatArray, xy_m: FloatArray, limit_m: float, share: float) -> NDArray[np.bool_]:
+    """Which points to fit: all, or all but the few (at most ``share``) farthest from the ballistic fit.
+
+    In noise a track now and then takes a noise blob beside the object for a frame. When the fit
+    misses its limit, the points more than twice the limit from it, worst first, are left out.
+    """
+    keep = np.ones(len(t), dtype=bool)
+    if len(t) < 10:
+        return keep
+    (a, b, c), _ = fit_parabola(t, xy_m[:, 1])
+    (p, q), _ = fit_line(t, xy_m[:, 0])
+    miss = np.hypot(xy_m[:, 1] - (a * t * t + b * t + c), xy_m[:, 0] - (p * t + q))
+    if float(np.sqrt(np.mean(miss**2))) <= limit_m:
+        return keep
+    worst = np.argsort(miss)[::-1][: int(share * len(t))]
+    keep[worst[miss[worst] > 2 * limit_m]] = False
+    return keep
+
+
+def lateral_accel(t: FloatArray, x: FloatArray) -> tuple[float, float]:
+    """Sideways acceleration of a track (m/s², from a parabola fitted to x(t)) and its standard error.
+
+    The error of a quadratic coefficient over n evenly spread points spanning T seconds is about
+    √(180 / n) σ / T², with σ the fit's residual.
+    """
+    (a, _, _), rms = fit_parabola(t, x)
+    span = max(float(t[-1] - t[0]), 1e-3)
+    return 2 * a, 2 * math.sqrt(180 / len(t)) * rms / span**2
 
 
 def ballistic_rms(t_s: FloatArray, xy_m: FloatArray) -> float:
@@ -435,12 +473,12 @@ def fits_one_fall(t_s: FloatArray, xy_m: FloatArray, cfg: ThrowConfig) -> float 
 
 
 def origin_time(verdict: Verdict, max_backtrack_s: float) -> float:
-    """When the fall started, in seconds from the first point: the parabola's apex if it lies just before, else 0."""
+    """When the fall started, in seconds from the first point: the parabola's apex, at most ``max_backtrack_s`` back."""
     a, b, _ = verdict.coef_y
     if a <= 0 or b <= 0:
         return 0.0  # seen from the start (or thrown upward first): the first point is where it left the window
     apex = -b / (2 * a)
-    return apex if apex >= -max_backtrack_s else 0.0
+    return max(apex, -max_backtrack_s)  # hidden longer: as far back as allowed, not the first sighting
 
 
 @dataclass(frozen=True)
