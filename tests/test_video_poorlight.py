@@ -26,6 +26,7 @@ from analytics.video.throw import (
     noise_sigma,
     origin_time,
     smoothing_for,
+    trim_rest,
     without_outliers,
 )
 from tests.conftest import ARTIFACTS
@@ -206,6 +207,15 @@ def test_a_short_fall_tossed_sideways_is_not_a_bird() -> None:
     assert judge_trajectory(t, xy, np.full(len(t), 0.3), CFG, fps=25, grounded=True).ok
     fast = _fall(t, y0=17.0, vx=3.0)  # twice as fast sideways: a bird
     assert judge_trajectory(t, fast, np.full(len(t), 0.3), CFG, fps=25, grounded=True).reason == "moves sideways (bird)"
+
+
+def test_an_object_lying_split_on_the_ground_edge_is_trimmed_at_its_landing() -> None:
+    t = np.arange(0, 0.8, 1 / 25)
+    fall = _fall(t, y0=15.0)
+    edge = fall[-1] + np.array([[0.0, 0.13], [0.0, 0.0], [0.0, -0.12], [0.0, 0.17], [0.0, 0.01], [0.0, -0.13]])
+    ends = np.vstack([fall, edge])  # the resting blob jumps between its halves, up to 0.3 m apart
+    assert trim_rest(ends) == len(fall)
+    assert trim_rest(fall) == len(fall)  # still falling at the end: nothing to cut
 
 
 # --- the targets per condition ---------------------------------------------------------------------------------

@@ -300,17 +300,24 @@ def fit_line(t: FloatArray, x: FloatArray) -> tuple[tuple[float, float], float]:
 def trim_rest(xy: FloatArray, still_m: float = 0.1) -> int:
     """How many points to keep once the trailing points where the object lay still (landed) are cut off.
 
-    The first point of the rest (the landing) is kept; a track that never went anywhere is left whole.
-    A short fall (a floor-1 object drops about a metre) counts as having gone somewhere. ``still_m`` is
-    under the step of an object falling at 2.5 m/s at 25 fps and above the jitter of a resting blob.
+    Where it lies is the median of the last three points. The rest is the trailing run within
+    2 × ``still_m`` of it (a blob split on the ground's edge jitters that much); the landing, kept, is
+    the first point of that run within ``still_m``, which is under the step of an object falling at
+    2.5 m/s at 25 fps. A track still moving at its end, or that never went anywhere, is left whole;
+    a short fall (a floor-1 object drops about a metre) counts as having gone somewhere.
     """
     n = len(xy)
-    end = xy[-1]
-    if n < 3 or math.dist(end, xy[0]) <= 2 * still_m:
+    if n < 3 or math.dist(xy[-1], xy[0]) <= 2 * still_m:
         return n
+    rest = np.median(xy[-3:], axis=0)
+    off = np.hypot(xy[:, 0] - rest[0], xy[:, 1] - rest[1])
+    if off[-3:].max() >= 2 * still_m:
+        return n  # still moving
     k = n - 1
-    while k > 0 and math.dist(xy[k - 1], end) < still_m:
+    while k > 0 and off[k - 1] < 2 * still_m:
         k -= 1
+    while k < n - 1 and off[k] >= still_m:
+        k += 1
     return k + 1
 
 
@@ -406,8 +413,8 @@ def judge_trajectory(
         return verdict(False, "dives out of level flight (bird)")
     if accel < cfg.accel_min:
         return verdict(False, "no gravity acceleration (leaf, rain or gliding bird)")
-    if accel > cfg.accel_max:
-        return verdict(False, "accelerates faster than gravity")
+    if accel > cfg.accel_max + 2 * accel_error(t, rms_y):
+        return verdict(False, "accelerates faster than gravity")  # beyond two standard errors (short tracks)
     end_speed = 2 * coef_y[0] * t[-1] + coef_y[1]
     if end_speed < cfg.min_end_speed_mps:
         return verdict(False, "falls too slowly (leaf)")
@@ -437,11 +444,16 @@ def lateral_accel(t: FloatArray, x: FloatArray) -> tuple[float, float]:
     """Sideways acceleration of a track (m/s², from a parabola fitted to x(t)) and its standard error.
 
     The error of a quadratic coefficient over n evenly spread points spanning T seconds is about
-    √(180 / n) σ / T², with σ the fit's residual.
+    √(180 / n) σ / T², with σ the fit's residual; the acceleration is twice the coefficient.
     """
     (a, _, _), rms = fit_parabola(t, x)
+    return 2 * a, accel_error(t, rms)
+
+
+def accel_error(t: FloatArray, rms: float) -> float:
+    """Standard error of an acceleration fitted over times ``t`` (s) with residual ``rms`` (m): √(180 / n) 2σ / T²."""
     span = max(float(t[-1] - t[0]), 1e-3)
-    return 2 * a, 2 * math.sqrt(180 / len(t)) * rms / span**2
+    return 2 * math.sqrt(180 / len(t)) * rms / span**2
 
 
 def ballistic_rms(t_s: FloatArray, xy_m: FloatArray) -> float:
