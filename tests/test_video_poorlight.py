@@ -1,6 +1,6 @@
 """Thrown objects in poor light (issue 23): the synthetic conditions, the new decisions, and the targets per condition.
 
-The set (tests/video_quality.py ``poor_light_specs``): 12 thrown objects per condition (dusk, night,
+The set (tests/video_quality.py ``poor_light_specs``): 8 thrown objects per condition (dusk, night,
 cigarette-sized, 15 fps, rolled camera, two at once, and daylight for comparison) at 480×270, and
 30 s of each distractor set at 12.5 fps (15 fps for the 15 fps condition). Figures go to
 test-artifacts/video-throw-poorlight.json; ``python -m tests.video_quality --long`` gives larger ones.
@@ -237,10 +237,12 @@ def poor_light() -> dict[str, dict[str, float]]:
 
 # Conditions where the measured figures do not reach the targets yet (docs/video.md, "Limits"): (recall,
 # floor) as measured on this set. They are asserted at the level reached, so that a regression shows.
+# Each miss is the clip's first object, thrown from floor 1 two seconds after the clip starts: dark on a
+# dark wall, seen at dusk for 0.2 s in front of its window and then never again (it lands on the
+# ground's edge, as grey as itself); at night seen only over its last 0.6 m, for 0.16 s, then lying there.
 SHORT_OF_TARGET: dict[str, tuple[float, float]] = {
-    "dusk": (0.85, 0.75),  # 7/8, floor 6/8: a floor-1 throw seen for 0.2 s; a track broken in three pieces
-    "night": (0.75, 0.75),  # 6/8: dark objects over dark windows and dark ground on the lowest floor
-    "fps15": (0.95, 0.85),  # floor 7/8: an object hidden for 0.86 s after release, traced back too short
+    "dusk": (0.875, 0.875),  # 7/8, floors 7/8 (the long run: 47/48)
+    "night": (0.875, 0.875),  # 7/8, floors 7/8 (the long run: 45/48)
 }
 
 
