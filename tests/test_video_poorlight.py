@@ -145,6 +145,8 @@ def test_a_fall_seen_in_under_60_percent_of_its_frames_counts_only_when_clean_an
     rejected = judge_trajectory(t[seen], _fall(t)[seen] + jitter, size, CFG, fps=25)
     assert not rejected.ok
     assert rejected.reason in ("seen in too few frames (flicker)", "erratic fall (bird or insect)")
+    hops = np.array([0, 4, 12, 16, 18, 26])  # six sightings hopping through rain: too few, however smooth
+    assert judge_trajectory(t[hops], _fall(t)[hops], size[:6], CFG, fps=25).reason == "seen in too few frames (flicker)"
     short = seen[seen < 17]  # a 1 m drop, as sparse: not enough to tell from flicker
     assert judge_trajectory(t[short], _fall(t)[short], size[: len(short)], CFG, fps=25).reason == (
         "seen in too few frames (flicker)"

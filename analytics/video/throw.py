@@ -105,8 +105,10 @@ class ThrowConfig:
     max_pieces: int = 64  # pieces kept for joining (the newest)
     # A dim or tiny object vanishes against windows of its own brightness: a track seen in fewer than
     # ``min_coverage`` of its frames (flicker, usually) still counts when it was seen in ``sparse_min_coverage``
-    # of them, dropped at least ``sparse_min_drop_m`` and fits its parabola within ``sparse_residual`` of the limit.
+    # of them and ``sparse_min_points`` times (six sightings hopping through rain fit a parabola too), dropped at
+    # least ``sparse_min_drop_m`` and fits its parabola within ``sparse_residual`` of the limit.
     sparse_min_coverage: float = 0.4
+    sparse_min_points: int = 9
     sparse_min_drop_m: float = 1.5
     sparse_residual: float = 0.5
     # A floor-1 object falls about a metre in 0.4 s and is often seen only over its last half metre: a track
@@ -367,7 +369,7 @@ def judge_trajectory(
         return Verdict(False, "followed through clutter (rain or flicker)")
     frames = duration * fps + 1 if fps else 0.0
     sparse = n < cfg.min_coverage * frames
-    if n < cfg.sparse_min_coverage * frames:
+    if n < cfg.sparse_min_coverage * frames or (sparse and n < cfg.sparse_min_points):
         return Verdict(False, "seen in too few frames (flicker)")
     if float(np.median(size_m)) > cfg.max_object_m:
         return Verdict(False, "too large (insect near the lens)")
