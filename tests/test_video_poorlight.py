@@ -1,6 +1,6 @@
 """Thrown objects in poor light (issue 23): the synthetic conditions, the new decisions, and the targets per condition.
 
-The set (tests/video_quality.py ``poor_light_specs``): 12 thrown objects per condition (dusk, night,
+The set (tests/video_quality.py ``poor_light_specs``): 8 thrown objects per condition (dusk, night,
 cigarette-sized, 15 fps, rolled camera, two at once, and daylight for comparison) at 480×270, and
 30 s of each distractor set at 12.5 fps (15 fps for the 15 fps condition). Figures go to
 test-artifacts/video-throw-poorlight.json; ``python -m tests.video_quality --long`` gives larger ones.
@@ -16,12 +16,18 @@ import numpy as np
 import pytest
 
 from analytics.video.throw import (
+    G,
     Segment,
     ThrowConfig,
     clean_mask,
+    fits_one_fall,
     flight_around,
+    judge_trajectory,
     noise_sigma,
+    origin_time,
     smoothing_for,
+    trim_rest,
+    without_outliers,
 )
 from tests.conftest import ARTIFACTS
 from tests.video_quality import (
@@ -114,6 +120,106 @@ def test_a_dive_out_of_level_flight_and_a_pull_up_are_a_bird() -> None:
     assert flight_around(dive, [landed], ended_midair=True, cfg=CFG) is None
 
 
+def _fall(t: np.ndarray, x0: float = 8.0, y0: float = 6.0, vx: float = 0.6, vy: float = 0.0) -> np.ndarray:
+    return np.stack([x0 + vx * t, y0 + vy * t + 0.5 * 0.9 * G * t * t], axis=1)
+
+
+def test_pieces_of_one_broken_fall_fit_one_path_and_pieces_of_two_things_do_not() -> None:
+    t = np.arange(0, 1.2, 1 / 25)
+    xy = _fall(t)
+    pieces = np.r_[0:8, 12:14, 20:30]  # seen, lost, seen for a moment, lost again, seen to the end
+    assert fits_one_fall(t[pieces], xy[pieces], CFG) == pytest.approx(0.0, abs=1e-6)
+    other = _fall(t, x0=14.0, y0=2.0)  # the first piece belongs to another object, 6 m away
+    joined = np.vstack([other[0:8], xy[20:30]])
+    assert fits_one_fall(np.r_[t[0:8], t[20:30]], joined, CFG) is None
+    rising = np.stack([xy[:, 0], 12 - xy[:, 1]], axis=1)  # going up: not a fall, however smooth
+    assert fits_one_fall(t, rising, CFG) is None
+
+
+def test_a_fall_seen_in_under_60_percent_of_its_frames_counts_only_when_clean_and_long() -> None:
+    t = np.arange(0, 1.2, 1 / 25)
+    seen = np.r_[0:3, 6:9, 13:15, 20:22, 24:30]  # 16 of 30 frames: a dim object passing windows
+    size = np.full(len(seen), 0.3)
+    assert judge_trajectory(t[seen], _fall(t)[seen], size, CFG, fps=25).ok
+    jitter = np.random.default_rng(5).normal(0, 0.25, (len(seen), 2))  # flicker hopping between blobs
+    rejected = judge_trajectory(t[seen], _fall(t)[seen] + jitter, size, CFG, fps=25)
+    assert not rejected.ok
+    assert rejected.reason in ("seen in too few frames (flicker)", "erratic fall (bird or insect)")
+    hops = np.array([0, 4, 12, 16, 18, 26])  # six sightings hopping through rain: too few, however smooth
+    assert judge_trajectory(t[hops], _fall(t)[hops], size[:6], CFG, fps=25).reason == "seen in too few frames (flicker)"
+    short = seen[seen < 17]  # a 1 m drop, as sparse: not enough to tell from flicker
+    assert judge_trajectory(t[short], _fall(t)[short], size[: len(short)], CFG, fps=25).reason == (
+        "seen in too few frames (flicker)"
+    )
+
+
+def test_a_floor_one_fall_seen_briefly_counts_when_it_reached_the_ground() -> None:
+    t = np.arange(0, 0.25, 1 / 25)  # 7 points over 0.24 s, the last half metre of a 1.2 m fall
+    xy = _fall(t, y0=17.3, vy=1.5)
+    size = np.full(len(t), 0.3)
+    assert judge_trajectory(t, xy, size, CFG, fps=25).reason == "too short"
+    assert judge_trajectory(t, xy, size, CFG, fps=25, grounded=True).ok
+    assert judge_trajectory(t, xy, size, CFG, fps=25, rested_s=0.3).ok
+
+
+# A diving bird at dusk as the detector tracked it (12.5 fps, façade metres): level flight, then the dive.
+DUSK_DIVE = [
+    (13.62, 7.38), (13.93, 7.52), (14.15, 7.40), (14.35, 7.47), (14.68, 7.45), (14.98, 7.39), (15.22, 7.52),
+    (15.38, 7.54), (15.44, 7.88), (15.47, 8.18), (15.52, 8.74), (15.61, 9.23), (15.66, 9.80), (15.74, 10.44),
+    (15.85, 11.13), (15.95, 11.88), (16.05, 12.68), (16.13, 13.59), (16.27, 14.56), (16.70, 15.36),
+]  # fmt: skip
+
+
+def test_a_dive_that_starts_in_level_flight_or_swerves_is_a_bird() -> None:
+    t = np.arange(len(DUSK_DIVE)) / 12.5
+    size = np.full(len(t), 0.4)
+    verdict = judge_trajectory(t, np.array(DUSK_DIVE), size, CFG, fps=12.5)
+    assert verdict.reason == "dives out of level flight (bird)"
+    t = np.arange(0, 0.8, 1 / 25)
+    swerve = _fall(t, vx=-0.5) - np.stack([2.5 * t**2, 0 * t], axis=1)  # speeding up sideways at 0.5 g
+    assert judge_trajectory(t, swerve, size[: len(t)], CFG, fps=25).reason == "swerves sideways (bird)"
+    assert judge_trajectory(t, _fall(t, vx=-0.5), size[: len(t)], CFG, fps=25).ok
+
+
+def test_an_object_hidden_for_a_second_is_traced_back_past_where_it_was_first_seen() -> None:
+    t = np.arange(1.0, 1.8, 1 / 25)  # dropped from rest at y = 2 m, hidden for its first second
+    xy = np.stack([np.full(len(t), 5.0), 2 + 0.5 * G * t * t], axis=1)
+    verdict = judge_trajectory(t - t[0], xy, np.full(len(t), 0.3), CFG)
+    assert origin_time(verdict, CFG.max_backtrack_s) == pytest.approx(-1.0, abs=0.01)
+    later = t + 0.5  # hidden 1.5 s: as far back as allowed (1.2 s), not the first sighting, 2.5 m lower
+    xy = np.stack([np.full(len(t), 5.0), 2 + 0.5 * G * later * later], axis=1)
+    verdict = judge_trajectory(t - t[0], xy, np.full(len(t), 0.3), CFG)
+    assert origin_time(verdict, CFG.max_backtrack_s) == -CFG.max_backtrack_s
+
+
+def test_a_noise_blob_taken_for_a_frame_or_two_is_left_out_of_the_fit() -> None:
+    t = np.arange(0, 1.2, 1 / 25)
+    xy = _fall(t)
+    xy[[7, 19]] += (0.9, -0.8)  # two frames on noise blobs nearly a metre off
+    assert judge_trajectory(t, xy, np.full(len(t), 0.3), CFG, fps=25).ok
+    assert list(np.nonzero(~without_outliers(t, xy, 0.2, CFG.max_outlier_share))[0]) == [7, 19]
+    assert without_outliers(t, _fall(t), 0.2, CFG.max_outlier_share).all()  # a clean track keeps every point
+    scattered = _fall(t) + np.random.default_rng(2).normal(0, 0.5, xy.shape)  # not a few outliers: erratic
+    assert not judge_trajectory(t, scattered, np.full(len(t), 0.3), CFG, fps=25).ok
+
+
+def test_a_short_fall_tossed_sideways_is_not_a_bird() -> None:
+    t = np.arange(0, 0.45, 1 / 25)  # a floor-1 object tossed at 1.5 m/s: 0.7 m sideways over a 1 m drop
+    xy = _fall(t, y0=17.0, vx=1.5)
+    assert judge_trajectory(t, xy, np.full(len(t), 0.3), CFG, fps=25, grounded=True).ok
+    fast = _fall(t, y0=17.0, vx=3.0)  # twice as fast sideways: a bird
+    assert judge_trajectory(t, fast, np.full(len(t), 0.3), CFG, fps=25, grounded=True).reason == "moves sideways (bird)"
+
+
+def test_an_object_lying_split_on_the_ground_edge_is_trimmed_at_its_landing() -> None:
+    t = np.arange(0, 0.8, 1 / 25)
+    fall = _fall(t, y0=15.0)
+    edge = fall[-1] + np.array([[0.0, 0.13], [0.0, 0.0], [0.0, -0.12], [0.0, 0.17], [0.0, 0.01], [0.0, -0.13]])
+    ends = np.vstack([fall, edge])  # the resting blob jumps between its halves, up to 0.3 m apart
+    assert trim_rest(ends) == len(fall)
+    assert trim_rest(fall) == len(fall)  # still falling at the end: nothing to cut
+
+
 # --- the targets per condition ---------------------------------------------------------------------------------
 
 
@@ -133,10 +239,12 @@ def poor_light() -> dict[str, dict[str, float]]:
 
 # Conditions where the measured figures do not reach the targets yet (docs/video.md, "Limits"): (recall,
 # floor) as measured on this set. They are asserted at the level reached, so that a regression shows.
+# Each miss is the clip's first object, thrown from floor 1 two seconds after the clip starts: dark on a
+# dark wall, seen at dusk for 0.2 s in front of its window and then never again (it lands on the
+# ground's edge, as grey as itself); at night seen only over its last 0.6 m, for 0.16 s, then lying there.
 SHORT_OF_TARGET: dict[str, tuple[float, float]] = {
-    "dusk": (0.85, 0.75),  # 7/8, floor 6/8: a floor-1 throw seen for 0.2 s; a track broken in three pieces
-    "night": (0.75, 0.75),  # 6/8: dark objects over dark windows and dark ground on the lowest floor
-    "fps15": (0.95, 0.85),  # floor 7/8: an object hidden for 0.86 s after release, traced back too short
+    "dusk": (0.875, 0.875),  # 7/8, floors 7/8 (the long run: 47/48)
+    "night": (0.875, 0.875),  # 7/8, floors 7/8 (the long run: 45/48)
 }
 
 

@@ -6,19 +6,20 @@ import argparse
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
 import cv2
 
 from analytics.video.calibration import Facade, parse_calibration
-from analytics.video.throw import ThrowDetector
+from analytics.video.throw import Judged, ThrowDetector
 from tests.video_synth import (
     DOWNWARD_KINDS,
     THROW_CONDITIONS,
     FacadeClip,
     FacadeScene,
+    Throw,
     condition_scene,
     condition_throw_clip,
     distractor_clip,
@@ -42,12 +43,27 @@ class ClipResult:
     truths: list[tuple[float, float, int, int]]  # (release s, landing s, floor, column)
     detections: list[tuple[float, int, int]]  # (first point s, floor, column)
     stats: dict[str, Any]
+    looks: list[str] = field(default_factory=list)  # per truth: how the object looked (contrast, width)
+    journal: list[Judged] = field(default_factory=list)  # every track judged, with its outcome
+
+
+def looks_of(throw: Throw, scene: FacadeScene) -> str:
+    """How visible a thrown object was: its grey-level contrast to the wall and its width."""
+    grey = scene.wall_grey()
+    if throw.bgr is not None:
+        b, g, r = throw.bgr
+        contrast = f"contrast {0.114 * b + 0.587 * g + 0.299 * r - grey:+.0f}"
+    else:
+        contrast = throw.colour
+    width = f"{throw.width_px} px" if throw.width_px else f"{throw.size_m:.2f} m"
+    return f"{contrast}, {width}, x0 {throw.x0_m:.1f} m, y0 {throw.y0_m:.1f} m, vy {throw.vy:+.1f}"
 
 
 def run_clip(clip: FacadeClip, name: str) -> ClipResult:
     """Feed a synthetic clip through a fresh detector."""
     scene = clip.scene
     detector = ThrowDetector(Facade(parse_calibration(scene.calibration())), (scene.width, scene.height), scene.fps)
+    detector.journal = []
     found = []
     for t_ms, frame in clip.frames():
         found += detector.process(frame, t_ms)
@@ -59,6 +75,8 @@ def run_clip(clip: FacadeClip, name: str) -> ClipResult:
         truths=[(t.start_s, t.start_s + t.landing_s, t.floor, t.column) for t in clip.throws],
         detections=[(d.t_ms / 1000, d.floor, d.column) for d in found],
         stats=stats,
+        looks=[looks_of(t, scene) for t in clip.throws],
+        journal=detector.journal,
     )
 
 
@@ -144,22 +162,55 @@ class Match:
     false_alarms: int = 0
 
 
-def match(result: ClipResult) -> Match:
-    """Match detections to throws seen falling at that time; with two in the air, the nearest cell wins."""
-    used: set[int] = set()
-    detected = exact = near = column_ok = false = 0
-    for t, floor, column in result.detections:
+def assign(result: ClipResult) -> tuple[dict[int, int], int]:
+    """Which detection found which throw (truth index → detection index), and how many matched none.
+
+    A detection matches a throw seen falling at that time; with two in the air, the nearest cell wins.
+    """
+    used: dict[int, int] = {}
+    false = 0
+    for k, (t, floor, column) in enumerate(result.detections):
         candidates = [i for i, (t0, t1, _, _) in enumerate(result.truths) if i not in used and t0 - 0.5 <= t <= t1]
         if not candidates:
             false += 1
             continue
         hit = min(candidates, key=lambda i: abs(result.truths[i][2] - floor) + abs(result.truths[i][3] - column))
-        used.add(hit)
-        detected += 1
-        exact += floor == result.truths[hit][2]
-        near += abs(floor - result.truths[hit][2]) <= 1
-        column_ok += column == result.truths[hit][3]
-    return Match(detected, exact, near, column_ok, false)
+        used[hit] = k
+    return used, false
+
+
+def match(result: ClipResult) -> Match:
+    """How a clip's detections matched its thrown objects (see ``assign``)."""
+    found, false = assign(result)
+    exact = near = column_ok = 0
+    for i, k in found.items():
+        _, floor, column = result.detections[k]
+        exact += floor == result.truths[i][2]
+        near += abs(floor - result.truths[i][2]) <= 1
+        column_ok += column == result.truths[i][3]
+    return Match(len(found), exact, near, column_ok, false)
+
+
+def misses(result: ClipResult) -> list[str]:
+    """One line per throw missed or traced to the wrong floor: how it looked and the tracks judged meanwhile."""
+    found, _ = assign(result)
+    lines = []
+    for i, (t0, t1, floor, column) in enumerate(result.truths):
+        k = found.get(i)
+        if k is not None and result.detections[k][1] == floor:
+            continue
+        what = "missed" if k is None else f"found at floor {result.detections[k][1]}"
+        tracks = [
+            f"[{j.t0_s - t0:+.2f}..{j.t1_s - t0:+.2f} s, {j.points} pts, "
+            f"({j.start[0]:.1f},{j.start[1]:.1f})→({j.end[0]:.1f},{j.end[1]:.1f}) m: {j.outcome}]"
+            for j in result.journal
+            if j.t1_s >= t0 - 0.2 and j.t0_s <= t1 + 0.3
+        ]
+        lines.append(
+            f"{result.name} t {t0:.2f}-{t1:.2f} s floor {floor} column {column} "
+            f"({result.looks[i] if result.looks else ''}): {what}; tracks: {' '.join(tracks) or 'none'}"
+        )
+    return lines
 
 
 def score(results: list[ClipResult]) -> Score:
@@ -242,18 +293,36 @@ def poor_light_table(results: list[ClipResult]) -> dict[str, dict[str, Any]]:
 
 
 def main() -> None:
-    """``python -m tests.video_quality [--long]``: the poor-light table (the test's set, or a larger one)."""
+    """``python -m tests.video_quality [--long]``: the poor-light table (the test's set, or a larger one).
+
+    To work on one weakness without the whole run: ``--conditions dusk night --throws 24 --seconds 0
+    --seed 500 --misses`` (other seeds than the test's 300 and the long run's 900).
+    """
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--long", action="store_true", help="48 throws per condition, 5 min of each distractor set")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--conditions", nargs="+", choices=THROW_CONDITIONS, help="only these (and their distractors)")
+    parser.add_argument("--throws", type=int, help="thrown objects per condition")
+    parser.add_argument("--seconds", type=float, help="seconds of each distractor set (0: none)")
+    parser.add_argument("--seed", type=int, help="first seed of the set")
+    parser.add_argument("--misses", action="store_true", help="print every miss and wrong floor with its tracks")
     args = parser.parse_args()
     throws, seconds = (48, 300.0) if args.long else (POOR_THROWS, POOR_DISTRACTOR_SECONDS)
+    throws = args.throws if args.throws is not None else throws
+    seconds = args.seconds if args.seconds is not None else seconds
+    seed = args.seed if args.seed is not None else 900 if args.long else 300
     started = time.perf_counter()
-    specs = poor_light_specs(throws, seconds, seed=900 if args.long else 300)
+    specs = poor_light_specs(throws, seconds, seed=seed)
     if args.long:  # the long run shows the distractors at the camera's full frame rate
         for spec in specs:
             if "distractors" in spec and spec["condition"] != "fps15":
                 spec["fps"] = 25.0
+    if args.conditions:
+        specs = [spec for spec in specs if spec["condition"] in args.conditions]
+    if seconds <= 0:
+        specs = [spec for spec in specs if "distractors" not in spec]
+    if throws <= 0:
+        specs = [spec for spec in specs if "distractors" in spec]
     results = run_set(specs, workers=args.workers)
     table = poor_light_table(results)
     for name, row in table.items():
@@ -261,6 +330,10 @@ def main() -> None:
     print(f"{time.perf_counter() - started:.0f} s")
     for r in results:
         print(r.name, r.detections if not r.truths else "", dict(r.stats["rejected"]))
+    if args.misses:
+        for r in results:
+            for line in misses(r):
+                print(line)
 
 
 if __name__ == "__main__":

@@ -72,10 +72,16 @@ class ThrowConfig:
     accel_max: float = 1.6 * G
     max_lateral_ratio: float = 0.8  # sideways travel / drop
     max_lateral_speed_mps: float = 4.0
+    # nothing pushes a falling object sideways much; a bird diving at a slant speeds up along its path. The
+    # limit grows by two standard errors of the fitted sideways acceleration; tracks under ``flight_head_s``
+    # are too short to tell.
+    max_lateral_accel: float = 0.2 * G
     max_residual_m: float = 0.15  # RMS distance from the fitted parabola ...
     max_residual_share: float = 0.05  # ... or this share of the drop, whichever is larger
+    max_outlier_share: float = 0.1  # points (noise blobs taken for a frame) that may be left out of the fit
+    toss_speed_mps: float = 2.0  # a track sideways faster than this and more than it drops is a bird
     min_end_speed_mps: float = 2.5
-    max_backtrack_s: float = 0.8  # the origin may be traced back this long before the first sighting
+    max_backtrack_s: float = 1.2  # the origin may be traced back this long before the first sighting
     duplicate_s: float = 0.6  # a fall seen again within this time at the same place is the same fall
     # Poor light: the sensor noise (grey levels, from frame differences) decides how much the analysed
     # frame is smoothed before background subtraction, so that an object 10-20 grey levels off a dim
@@ -90,6 +96,28 @@ class ThrowConfig:
     turn_near_m: float = 1.5  # plus what a bird covers in the gap at ``turn_speed_mps``
     turn_speed_mps: float = 8.0
     flight_speed_mps: float = 2.5  # sideways speed of level flight (a toss is slower)
+    flight_head_s: float = 0.5  # a track whose first this-long is level flight is a bird diving out of it
+    # A dim object's track breaks into pieces (dusk, night): pieces set aside that ended at most ``link_gap_s``
+    # before a track began (or overlap it by ``link_overlap_s``) are joined to it when all fit one ballistic path.
+    link_gap_s: float = 0.8
+    link_overlap_s: float = 0.1
+    link_min_points: int = 3
+    max_pieces: int = 64  # pieces kept for joining (the newest)
+    # A dim or tiny object vanishes against windows of its own brightness: a track seen in fewer than
+    # ``min_coverage`` of its frames (flicker, usually) still counts when it was seen in ``sparse_min_coverage``
+    # of them and ``sparse_min_points`` times (six sightings hopping through rain fit a parabola too), dropped at
+    # least ``sparse_min_drop_m`` and fits its parabola within ``sparse_residual`` of the limit.
+    sparse_min_coverage: float = 0.4
+    sparse_min_points: int = 9
+    sparse_min_drop_m: float = 1.5
+    sparse_residual: float = 0.5
+    # A floor-1 object falls about a metre in 0.4 s and is often seen only over its last half metre: a track
+    # that then lay still on the ground for ``short_fall_rest_s`` may be this short and drop this little.
+    short_fall_rest_s: float = 0.2
+    short_fall_points: int = 5
+    short_fall_s: float = 0.2
+    short_fall_drop_m: float = 0.4
+    touchdown_m: float = 0.3  # a track ending this close to the façade's bottom edge reached the ground
 
 
 @dataclass(frozen=True)
@@ -132,9 +160,22 @@ class ThrowStats:
     noisy_frames: int = 0
     dropped_tracks: int = 0
     tracks: int = 0
+    joined: int = 0  # pieces of broken tracks joined to a later piece of the same fall
     duplicates: int = 0
     detections: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One judged track, as kept in the detector's ``journal`` (quality evaluation): what became of it."""
+
+    t0_s: float
+    t1_s: float
+    points: int
+    start: tuple[float, float]  # façade metres
+    end: tuple[float, float]
+    outcome: str  # "thrown object", or the reason it was set aside
 
 
 # --- pure decisions -------------------------------------------------------------------------------------------
@@ -258,18 +299,27 @@ def fit_line(t: FloatArray, x: FloatArray) -> tuple[tuple[float, float], float]:
     return (float(coef[0]), float(coef[1])), rms
 
 
-def trim_rest(xy: FloatArray, still_m: float = 0.2) -> int:
+def trim_rest(xy: FloatArray, still_m: float = 0.1) -> int:
     """How many points to keep once the trailing points where the object lay still (landed) are cut off.
 
-    The first point of the rest (the landing) is kept; a track that never went anywhere is left whole.
+    Where it lies is the median of the last three points. The rest is the trailing run within
+    2 × ``still_m`` of it (a blob split on the ground's edge jitters that much); the landing, kept, is
+    the first point of that run within ``still_m``, which is under the step of an object falling at
+    2.5 m/s at 25 fps. A track still moving at its end, or that never went anywhere, is left whole;
+    a short fall (a floor-1 object drops about a metre) counts as having gone somewhere.
     """
     n = len(xy)
-    end = xy[-1]
-    if n < 3 or math.dist(end, xy[0]) <= 4 * still_m:
+    if n < 3 or math.dist(xy[-1], xy[0]) <= 2 * still_m:
         return n
+    rest = np.median(xy[-3:], axis=0)
+    off = np.hypot(xy[:, 0] - rest[0], xy[:, 1] - rest[1])
+    if off[-3:].max() >= 2 * still_m:
+        return n  # still moving
     k = n - 1
-    while k > 0 and math.dist(xy[k - 1], end) < still_m:
+    while k > 0 and off[k - 1] < 2 * still_m:
         k -= 1
+    while k < n - 1 and off[k] >= still_m:
+        k += 1
     return k + 1
 
 
@@ -294,21 +344,32 @@ def judge_trajectory(
     clutter: float = 0.0,
     fps: float | None = None,
     midair: bool = False,
+    rested_s: float = 0.0,
+    grounded: bool = False,
 ) -> Verdict:
     """Judge a track in façade metres (x right, y down), t in seconds from its first point: thrown object or not.
 
     ``clutter`` is the share of sightings where another blob competed for the track (rain, flicker);
     with ``fps`` the track must also have been seen in most of the frames it spans; ``midair`` says
     the track ended above the ground inside the view (a falling object lands or leaves the view, a
-    leaf's accelerating flutter just stops), which then needs a longer drop.
+    leaf's accelerating flutter just stops), which then needs a longer drop. ``rested_s`` is how long
+    the object was then seen lying on the ground where it ended, ``grounded`` whether it ended on the
+    ground: a short fall that reached the ground may be seen for less time, and one seen lying there
+    may drop less.
     """
     n = len(t_s)
     duration = float(t_s[-1] - t_s[0])
-    if n < cfg.min_points or duration < cfg.min_duration_s:
+    landed = rested_s >= cfg.short_fall_rest_s
+    min_points, min_duration = (
+        (cfg.short_fall_points, cfg.short_fall_s) if landed or grounded else (cfg.min_points, cfg.min_duration_s)
+    )
+    if n < min_points or duration < min_duration:
         return Verdict(False, "too short")
     if clutter > cfg.max_clutter:
         return Verdict(False, "followed through clutter (rain or flicker)")
-    if fps and n < cfg.min_coverage * (duration * fps + 1):
+    frames = duration * fps + 1 if fps else 0.0
+    sparse = n < cfg.min_coverage * frames
+    if n < cfg.sparse_min_coverage * frames or (sparse and n < cfg.sparse_min_points):
         return Verdict(False, "seen in too few frames (flicker)")
     if float(np.median(size_m)) > cfg.max_object_m:
         return Verdict(False, "too large (insect near the lens)")
@@ -320,17 +381,19 @@ def judge_trajectory(
     sideways = abs(float(x[-1] - x[0]))
     if drop < 0 and abs(drop) >= sideways:
         return Verdict(False, "moves upward (bird)", drop_m=drop)
-    if sideways > cfg.max_lateral_ratio * max(drop, 0.0):
+    if sideways > cfg.max_lateral_ratio * max(drop, 0.0) and sideways > cfg.toss_speed_mps * duration:
         return Verdict(False, "moves sideways (bird)", drop_m=drop)
-    if drop < cfg.min_drop_m:
+    if drop < (cfg.short_fall_drop_m if landed else cfg.min_drop_m):
         return Verdict(False, "drops too little", drop_m=drop)
     if midair and drop < cfg.midair_min_drop_m:
         return Verdict(False, "stops in mid-air after a short drop (leaf)", drop_m=drop)
     t = t_s - t_s[0]
+    limit = max(cfg.max_residual_m, cfg.max_residual_share * drop)
+    inliers = without_outliers(t, xy_m, limit, cfg.max_outlier_share)
+    t, x, y = t[inliers], x[inliers], y[inliers]
     coef_y, rms_y = fit_parabola(t, y)
     coef_x, rms_x = fit_line(t, x)
     accel = 2 * coef_y[0]
-    limit = max(cfg.max_residual_m, cfg.max_residual_share * drop)
 
     def verdict(ok: bool, reason: str) -> Verdict:
         return Verdict(ok, reason, accel=accel, drop_m=drop, coef_y=coef_y, coef_x=coef_x)
@@ -339,25 +402,97 @@ def judge_trajectory(
         return verdict(False, "erratic fall (bird or insect)")
     if rms_x > limit:
         return verdict(False, "erratic sideways motion (leaf or bird)")
+    if sparse and (drop < cfg.sparse_min_drop_m or max(rms_x, rms_y) > cfg.sparse_residual * limit):
+        return verdict(False, "seen in too few frames (flicker)")
     if abs(coef_x[0]) > cfg.max_lateral_speed_mps:
         return verdict(False, "fast sideways motion (bird)")
+    sideways, error = lateral_accel(t, x)
+    if t[-1] >= cfg.flight_head_s and abs(sideways) > cfg.max_lateral_accel + 2 * error:
+        return verdict(False, "swerves sideways (bird)")
+    head = int(np.searchsorted(t, cfg.flight_head_s, side="right")) - 1
+    start = Segment(0.0, float(t[head]), (float(x[0]), float(y[0])), (float(x[head]), float(y[head])))
+    if is_level_flight(start, cfg):
+        return verdict(False, "dives out of level flight (bird)")
     if accel < cfg.accel_min:
         return verdict(False, "no gravity acceleration (leaf, rain or gliding bird)")
-    if accel > cfg.accel_max:
-        return verdict(False, "accelerates faster than gravity")
+    if accel > cfg.accel_max + 2 * accel_error(t, rms_y):
+        return verdict(False, "accelerates faster than gravity")  # beyond two standard errors (short tracks)
     end_speed = 2 * coef_y[0] * t[-1] + coef_y[1]
     if end_speed < cfg.min_end_speed_mps:
         return verdict(False, "falls too slowly (leaf)")
     return verdict(True, "falls with gravity")
 
 
+def without_outliers(t: FloatArray, xy_m: FloatArray, limit_m: float, share: float) -> NDArray[np.bool_]:
+    """Which points to fit: all, or all but the few (at most ``share``) farthest from the ballistic fit.
+
+    In noise a track now and then takes a noise blob beside the object for a frame. When the fit
+    misses its limit, the points more than twice the limit from it, worst first, are left out.
+    """
+    keep = np.ones(len(t), dtype=bool)
+    if len(t) < 10:
+        return keep
+    (a, b, c), _ = fit_parabola(t, xy_m[:, 1])
+    (p, q), _ = fit_line(t, xy_m[:, 0])
+    miss = np.hypot(xy_m[:, 1] - (a * t * t + b * t + c), xy_m[:, 0] - (p * t + q))
+    if float(np.sqrt(np.mean(miss**2))) <= limit_m:
+        return keep
+    worst = np.argsort(miss)[::-1][: int(share * len(t))]
+    keep[worst[miss[worst] > 2 * limit_m]] = False
+    return keep
+
+
+def lateral_accel(t: FloatArray, x: FloatArray) -> tuple[float, float]:
+    """Sideways acceleration of a track (m/s², from a parabola fitted to x(t)) and its standard error.
+
+    The error of a quadratic coefficient over n evenly spread points spanning T seconds is about
+    √(180 / n) σ / T², with σ the fit's residual; the acceleration is twice the coefficient.
+    """
+    (a, _, _), rms = fit_parabola(t, x)
+    return 2 * a, accel_error(t, rms)
+
+
+def accel_error(t: FloatArray, rms: float) -> float:
+    """Standard error of an acceleration fitted over times ``t`` (s) with residual ``rms`` (m): √(180 / n) 2σ / T²."""
+    span = max(float(t[-1] - t[0]), 1e-3)
+    return 2 * math.sqrt(180 / len(t)) * rms / span**2
+
+
+def ballistic_rms(t_s: FloatArray, xy_m: FloatArray) -> float:
+    """RMS distance (metres) of a track's points from the one ballistic path that fits them best.
+
+    The path falls on a parabola and drifts sideways on a line, as ``judge_trajectory`` fits it.
+    """
+    t = t_s - t_s[0]
+    _, rms_y = fit_parabola(t, xy_m[:, 1])
+    _, rms_x = fit_line(t, xy_m[:, 0])
+    return math.hypot(rms_x, rms_y)
+
+
+def fits_one_fall(t_s: FloatArray, xy_m: FloatArray, cfg: ThrowConfig) -> float | None:
+    """Whether pieces joined into one track (times and façade metres, in order) fit one ballistic path.
+
+    The trailing rest (a landed object) is left out. Returns the RMS distance from the path when it
+    is within the judge's residual limit for that drop and the joined track goes down, else None.
+    """
+    keep = trim_rest(xy_m)
+    t_s, xy_m = t_s[:keep], xy_m[:keep]
+    if len(t_s) < 4:
+        return None
+    drop = float(xy_m[-1, 1] - xy_m[0, 1])
+    if drop <= 0:
+        return None
+    rms = ballistic_rms(t_s, xy_m)
+    return rms if rms <= max(cfg.max_residual_m, cfg.max_residual_share * drop) else None
+
+
 def origin_time(verdict: Verdict, max_backtrack_s: float) -> float:
-    """When the fall started, in seconds from the first point: the parabola's apex if it lies just before, else 0."""
+    """When the fall started, in seconds from the first point: the parabola's apex, at most ``max_backtrack_s`` back."""
     a, b, _ = verdict.coef_y
     if a <= 0 or b <= 0:
         return 0.0  # seen from the start (or thrown upward first): the first point is where it left the window
     apex = -b / (2 * a)
-    return apex if apex >= -max_backtrack_s else 0.0
+    return max(apex, -max_backtrack_s)  # hidden longer: as far back as allowed, not the first sighting
 
 
 @dataclass(frozen=True)
@@ -454,7 +589,7 @@ class Track:
         self.id = track_id
         self.points: list[tuple[float, float, float]] = [(t_ms, x, y)]
         self.sizes: list[float] = [size]
-        self.contested = 0  # sightings where a rival blob was in the gate too
+        self.contested: list[bool] = [False]  # per sighting: a rival blob was in the gate too
 
     @property
     def last_t(self) -> float:
@@ -630,7 +765,9 @@ class ThrowDetector:
         self._finished: list[Segment] = []  # tracks finished in the last moments (a bird's earlier path)
         self._done: list[Track] = []
         self._held: list[Track] = []  # falls that vanished in mid-air, waiting to see what comes next
+        self._pieces: list[Track] = []  # tracks set aside lately: maybe the start of a fall whose track broke
         self._now_ms = 0.0
+        self.journal: list[Judged] | None = None  # set to a list to keep every judgement (quality evaluation)
         self.activity_rate = 1.0 / max(1.0, self.cfg.busy_memory_s * self.fps)
 
     def _frames(self, seconds: float) -> int:
@@ -746,7 +883,7 @@ class ThrowDetector:
         for ti, bi, contested in associate(preds, radii, blobs, self.cfg.fragment_m * self.px_per_m, priority):
             track = tracks[ti]
             track.add(t_ms, float(blobs[bi, 0]), float(blobs[bi, 1]), float(blobs[bi, 2]))
-            track.contested += contested
+            track.contested.append(contested)
             taken[bi] = True
         free = np.nonzero(~taken)[0]
         room = max(0, self.cfg.max_tracks - len(tracks))
@@ -798,14 +935,62 @@ class ThrowDetector:
         now = max(tr.last_t for tr in done) / 1000 if done else 0.0
         self._finished = [s for s in self._finished if now - s.t1_s <= self.cfg.max_track_s]
         self._finished += [self._segment(tr) for tr in done if len(tr.points) >= 3]
+        horizon_ms = (self.cfg.max_track_s + self.cfg.link_gap_s) * 1000
+        self._pieces = [p for p in self._pieces if now * 1000 - p.last_t <= horizon_ms][-self.cfg.max_pieces :]
         for track in sorted(done, key=lambda tr: tr.points[0][0]):
-            if len(track.points) < self.cfg.min_points:
-                self.stats.rejected["too short"] += 1
+            if len(track.points) < self.cfg.link_min_points:
+                self._reject(track, "too short")
                 continue
             detection = self._judge(track, frame, final)
             if detection is not None:
                 found.append(detection)
         return found
+
+    def _reject(self, track: Track, reason: str) -> None:
+        self.stats.rejected[reason] += 1
+        self._note(track, reason)
+        if len(track.points) >= self.cfg.link_min_points:
+            self._pieces.append(track)
+
+    def _link(self, track: Track) -> tuple[Track, list[Track]]:
+        """The track with the pieces of the same fall that broke off before it, and those pieces.
+
+        Going back from the track's start, the piece set aside lately (or held: it vanished in mid-air)
+        that ended just before it (or overlaps it a little) and fits one ballistic path with it best is
+        joined, then the next.
+        """
+        cfg = self.cfg
+        chain, used = track, list[Track]()
+        while True:
+            t0 = chain.points[0][0]
+            best: tuple[float, Track, int] | None = None
+            for piece in (*self._pieces, *self._held):
+                if any(piece is u for u in used) or piece.points[0][0] >= t0:
+                    continue
+                if not t0 - cfg.link_gap_s * 1000 <= piece.last_t <= t0 + cfg.link_overlap_s * 1000:
+                    continue
+                head = sum(1 for p in piece.points if p[0] < t0)  # its points before the track began
+                if head < cfg.link_min_points:
+                    continue
+                pts = np.asarray(piece.points[:head] + chain.points, dtype=np.float64)
+                rms = fits_one_fall((pts[:, 0] - pts[0, 0]) / 1000, self.facade.to_metres(pts[:, 1:3]), cfg)
+                if rms is not None and (best is None or rms < best[0]):
+                    best = (rms, piece, head)
+            if best is None:
+                break
+            _, piece, head = best
+            joined = Track(chain.id, *piece.points[0], piece.sizes[0])
+            joined.points = piece.points[:head] + chain.points
+            joined.sizes = piece.sizes[:head] + chain.sizes
+            joined.contested = piece.contested[:head] + chain.contested
+            chain = joined
+            used.append(piece)
+        return chain, used
+
+    def _note(self, track: Track, outcome: str) -> None:
+        if self.journal is not None:
+            s = self._segment(track)
+            self.journal.append(Judged(s.t0_s, s.t1_s, len(track.points), s.start, s.end, outcome))
 
     def _ended_midair(self, x_px: float, y_px: float, y_m: float) -> bool:
         """Whether a track's last point is above the ground and well inside the analysed region."""
@@ -815,33 +1000,52 @@ class ThrowDetector:
         edge = self.cfg.gate_m * 2 * self.px_per_m  # the next step would have left the view
         return x0 + edge < x_px < x1 - edge and y_px < y1 - edge
 
-    def _judge(self, track: Track, frame: Image | None, final: bool = True) -> ThrowDetection | None:
-        """Judge a finished track; one that fell like an object but vanished in mid-air is held for a moment
-        (unless ``final``) to see whether a bird climbs away from where it vanished."""
-        cfg = self.cfg
+    def _verdict(self, track: Track) -> tuple[Verdict, FloatArray, FloatArray]:
+        """The judgement of a track, with its points (t_ms, x, y) and façade metres, the rest after landing cut."""
         pts = np.asarray(track.points, dtype=np.float64)
         t_s = (pts[:, 0] - pts[0, 0]) / 1000
         xy_m = self.facade.to_metres(pts[:, 1:3])
         keep = trim_rest(xy_m)
+        grounded = bool(xy_m[-1, 1] >= self.facade.height_m - self.cfg.touchdown_m)
+        rested_s = float(pts[-1, 0] - pts[keep - 1, 0]) / 1000 if grounded else 0.0
         pts, t_s, xy_m = pts[:keep], t_s[:keep], xy_m[:keep]
         size_m = np.asarray(track.sizes[:keep]) / self.px_per_m
         verdict = judge_trajectory(
             t_s,
             xy_m,
             size_m,
-            cfg,
-            clutter=track.contested / len(track.points),
+            self.cfg,
+            clutter=sum(track.contested[:keep]) / keep,  # while it fell: an object lying in a split blob is no clutter
             fps=self.fps,
             midair=self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1]),
+            rested_s=rested_s,
+            grounded=grounded,
         )
+        return verdict, pts, xy_m
+
+    def _judge(self, track: Track, frame: Image | None, final: bool = True) -> ThrowDetection | None:
+        """Judge a finished track, joined to the earlier pieces of its fall when together they fall like an
+        object; one that fell like an object but vanished in mid-air is held for a moment (unless ``final``)
+        to see whether a bird climbs away from where it vanished."""
+        cfg = self.cfg
+        joined, pieces = self._link(track)
+        if pieces:
+            verdict, pts, xy_m = self._verdict(joined)
+            if verdict.ok:
+                track = joined
+                self._pieces = [p for p in self._pieces if not any(p is u for u in pieces)]
+                self._held = [p for p in self._held if not any(p is u for u in pieces)]
+                self.stats.joined += len(pieces)
+        if not pieces or not verdict.ok:
+            verdict, pts, xy_m = self._verdict(track)
         if not verdict.ok:
-            self.stats.rejected[verdict.reason] += 1
+            self._reject(track, verdict.reason)
             return None
         ended_midair = self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1])
         me = self._segment(track)
         flight = flight_around(me, [s for s in self._neighbours(track, self._done) if s != me], ended_midair, cfg)
         if flight:
-            self.stats.rejected[flight] += 1
+            self._reject(track, flight)
             return None
         if ended_midair and not final:
             self._held.append(track)
@@ -853,16 +1057,18 @@ class ThrowDetector:
         unit = origin_m / np.array([self.facade.width_m, self.facade.height_m])
         cell = self.facade.cell(float(unit[0, 0]), float(unit[0, 1]))
         if cell is None:
-            self.stats.rejected["origin outside the façade"] += 1
+            self._reject(track, "origin outside the façade")
             return None
         start_s = pts[0, 0] / 1000
         path = FallPath(start_s, pts[-1, 0] / 1000, verdict.coef_x, verdict.coef_y)
         if any(same_fall(p, start_s, xy_m[0, 0], xy_m[0, 1], cfg.duplicate_s) for p in self._recent):
             self.stats.duplicates += 1
+            self._note(track, "duplicate")
             return None
         self._recent = [r for r in self._recent if start_s - r.t_end_s < 10.0] + [path]
         origin_xy = self.facade.to_image(unit)[0]
         self.stats.detections += 1
+        self._note(track, "thrown object")
         return ThrowDetection(
             t_ms=float(pts[0, 0]),
             trajectory=[(float(t), float(x), float(y)) for t, x, y in pts],
