@@ -46,6 +46,10 @@ class RuleContext:
     _pending: dict[str, RaiseRequest] = field(default_factory=dict)
     _pending_types: set[str] = field(default_factory=set)  # the alert types among _pending
     _state: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # (rule, key) → True when set, False when deleted in this batch: written (the last value of each,
+    # encoded once) when the batch is flushed
+    _dirty: dict[tuple[str, str], bool] = field(default_factory=dict)
+    _timer_keys: dict[str, str] = field(default_factory=dict)  # timer → its key
     loop: Any = None  # the closed loop (closedloop.service.Loop), for rules that move tasks
     # SQL side effects the worker writes after the batch, each with the token (event or timer) behind
     # it: a token already applied (a redelivered batch, a timer fired again) is not written twice
@@ -70,8 +74,22 @@ class RuleContext:
     def flush(self) -> None:
         """Send the queued raises and writes."""
         self.flush_alerts()
+        self._write_state()
         self.writes.send(self.pipe)
         self.pipe.execute()
+
+    def _write_state(self) -> None:
+        """Queue the rules' changed values: each value set in the batch encoded once, its last."""
+        for (rule, key), kept in self._dirty.items():
+            if kept:
+                self.writes.hset(
+                    self.keys.rule_state(self.community, rule),
+                    key,
+                    STATE_ENCODER.encode(self._state[(rule, key)]).decode(),
+                )
+            else:
+                self.writes.hdel(self.keys.rule_state(self.community, rule), key)
+        self._dirty.clear()
 
     def open_keys(self) -> set[str]:
         """Dedup keys of the community's open alerts (read once per batch)."""
@@ -230,9 +248,10 @@ class RuleContext:
     ) -> None:
         """Fire timer for key at due_ms (queued; only_later never moves it earlier, only_existing never adds,
         only_new never changes an existing one)."""
-        self.writes.zadd(
-            self.keys.timer(self.community, timer), key, due_ms, gt=only_later, xx=only_existing, nx=only_new
-        )
+        timer_key = self._timer_keys.get(timer)
+        if timer_key is None:
+            timer_key = self._timer_keys[timer] = self.keys.timer(self.community, timer)
+        self.writes.zadd(timer_key, key, due_ms, gt=only_later, xx=only_existing, nx=only_new)
 
     def cancel(self, timer: str, key: str) -> None:
         """Forget a scheduled timer (queued)."""
@@ -270,14 +289,17 @@ class RuleContext:
         self.sql.append((self.token, write))
 
     def state_set(self, rule: str, key: str, value: Any) -> None:
-        """Store a rule's value for key (JSON; queued, and seen at once by later events of the batch)."""
+        """Store a rule's value for key (JSON; seen at once by later events of the batch, and written
+        when the batch is flushed: a value set again in the batch is encoded once). The value must
+        not be changed in place afterwards (rules store fresh values)."""
         self._state[(rule, key)] = value
-        self.writes.hset(self.keys.rule_state(self.community, rule), key, STATE_ENCODER.encode(value).decode())
+        self._dirty[(rule, key)] = True
 
     def state_del(self, rule: str, key: str) -> None:
-        """Forget a rule's value for key (queued, and seen at once by later events of the batch)."""
+        """Forget a rule's value for key (seen at once by later events of the batch, written when the
+        batch is flushed)."""
         self._state[(rule, key)] = None
-        self.writes.hdel(self.keys.rule_state(self.community, rule), key)
+        self._dirty[(rule, key)] = False
 
     # --- live view changes ----------------------------------------------------------------
     def touch(self, feature: str) -> None:

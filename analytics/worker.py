@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from alerts.constants import SEVERITIES
@@ -42,7 +42,7 @@ from reports.scheduler import run_due_reports
 from store.applied import AppliedToken
 from store.events import EventLog, StreamEntry
 from store.redis_server import STORE_ERRORS, TRANSIENT_ERRORS
-from store.sql import again_on_conflict
+from store.sql import again_on_conflict, dialect_insert, utcnow
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -51,20 +51,24 @@ APPLIED_KEEP_MS = 3 * 24 * 3_600_000  # a redelivery or a re-fired timer comes w
 
 def unapplied(session: Session, community: str, tokens: set[str]) -> set[str]:
     """The tokens whose SQL side effects were not written yet; recorded as written now (same
-    transaction as the writes)."""
+    transaction as the writes). One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per 500 tokens:
+    the rows it inserted are the fresh tokens, and a token another worker is recording at the same
+    moment waits for that worker's transaction and then counts as applied (PostgreSQL), or the
+    database's single writer orders the two (SQLite)."""
     wanted = sorted(t for t in tokens if t)
-    done: set[str] = set()
+    fresh: set[str] = set()
+    at = utcnow()
+    table = AppliedToken.__table__
     for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        done.update(
-            session.scalars(
-                select(AppliedToken.token).where(AppliedToken.community_id == community, AppliedToken.token.in_(chunk))
-            )
+        rows = [{"community_id": community, "token": t, "at": at} for t in wanted[start : start + 500]]
+        statement = (
+            dialect_insert(session, table)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["community_id", "token"])
+            .returning(table.c.token)
         )
-    fresh = [t for t in wanted if t not in done]
-    session.add_all(AppliedToken(community_id=community, token=t) for t in fresh)
-    session.flush()
-    return set(fresh) | ({""} if "" in tokens else set())  # an untokened write (a test's context) is written
+        fresh.update(session.scalars(statement))
+    return fresh | ({""} if "" in tokens else set())  # an untokened write (a test's context) is written
 
 
 def forget_applied(stores: Stores, before_ms: int) -> None:
@@ -243,16 +247,18 @@ class Worker:
         events = [event for _, event in decoded]
         for rule in self.rules:
             rule.before_batch(ctx, events)
+        keys, writes, by_type = self.stores.keys, ctx.writes, self.by_type
+        devices, wearables = facts.devices, facts.wearables
         for entry, event in decoded:
-            device = facts.devices.get(event.device)
+            device = devices.get(event.device)
             if device is None:  # removed from the registry since it was accepted
                 acked.append(entry.entry_id)
                 continue
-            project(ctx.writes, self.stores.keys, community, event, device, facts.wearables.get(device.id))
+            project(writes, keys, community, event, device, wearables.get(device.id))
             frontier = max(frontier, event.ts)
             ctx.token = entry.entry_id
             ctx.fact_ms = event.ts
-            for rule in self.by_type.get(event.type, ()):
+            for rule in by_type.get(event.type, ()):
                 try:
                     rule.on_event(ctx, event, device)
                 except STORE_ERRORS:
