@@ -168,7 +168,6 @@ def test_a_batchs_repeats_and_resolutions_reach_the_history_in_order(world: Stor
     assert (rows[first].count, rows[first].status, rows[first].closed_at) == (3, "new", None)
     assert rows[first].updated_at.timestamp() * 1000 == pytest.approx(now + 2000, abs=1)
     assert (rows[second].count, rows[second].status) == (2, "resolved")
-    assert rows[second].closed_at is not None and rows[second].closed_at.timestamp() * 1000 == pytest.approx(
-        now + 3000, abs=1
-    )
+    closed = rows[second].closed_at
+    assert closed is not None and closed.timestamp() * 1000 == pytest.approx(now + 3000, abs=1)
     assert steps == {first: ["raised"], second: ["raised", "resolved"]}
