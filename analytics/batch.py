@@ -30,8 +30,8 @@ class BatchWrites:
     """Collects a batch's Redis writes and sends them as few commands as possible."""
 
     def __init__(self) -> None:
-        # (key, gt, xx, nx) → member → score (GT keeps the largest score of the batch)
-        self._zadd: dict[tuple[str, bool, bool, bool], dict[str, float]] = {}
+        # key → (gt, xx, nx) → member → score (GT keeps the largest score of the batch)
+        self._zadd: dict[str, dict[tuple[bool, bool, bool], dict[str, float]]] = {}
         self._hset: dict[str, dict[str, str]] = {}
         self._hdel: dict[str, set[str]] = {}
         self._lists: dict[str, tuple[list[str], int]] = {}
@@ -43,9 +43,12 @@ class BatchWrites:
         self, key: str, member: str, score: float, *, gt: bool = False, xx: bool = False, nx: bool = False
     ) -> None:
         """ZADD (GT: only ever raise the score; XX: only update an existing member; NX: only add a new one)."""
-        members = self._zadd.get((key, gt, xx, nx))
+        by_flags = self._zadd.get(key)
+        if by_flags is None:
+            by_flags = self._zadd[key] = {}
+        members = by_flags.get((gt, xx, nx))
         if members is None:
-            members = self._zadd[(key, gt, xx, nx)] = {}
+            members = by_flags[(gt, xx, nx)] = {}
         if gt:
             old = members.get(member)
             members[member] = score if old is None or score > old else old
@@ -58,9 +61,8 @@ class BatchWrites:
 
     def zrem(self, key: str, member: str) -> None:
         """ZREM."""
-        for (k, _gt, _xx, _nx), members in self._zadd.items():
-            if k == key:
-                members.pop(member, None)
+        for members in self._zadd.get(key, {}).values():
+            members.pop(member, None)
         self._zrem.setdefault(key, set()).add(member)
 
     def hset(self, key: str, field: str, value: str) -> None:
@@ -105,9 +107,10 @@ class BatchWrites:
         for key, gone in self._zrem.items():
             if gone:
                 pipe.zrem(key, *gone)
-        for (key, gt, xx, nx), scores in self._zadd.items():
-            if scores:
-                pipe.zadd(key, scores, gt=gt, xx=xx, nx=nx)
+        for key, by_flags in self._zadd.items():
+            for (gt, xx, nx), scores in by_flags.items():
+                if scores:
+                    pipe.zadd(key, scores, gt=gt, xx=xx, nx=nx)
         for key, gone in self._hdel.items():
             if gone:
                 pipe.hdel(key, *gone)
