@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics.worker import Worker, settle_gc
-from benchmarks.common import bench_world, devices_by_type, event_mix, lock_faces, report, resident_plates
+from benchmarks.common import AS_DEPLOYED, bench_world, devices_by_type, event_mix, lock_faces, report, resident_plates
 from ingest.service import IngestService
 
 
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="entries per read (default: worker_batch)")
     parser.add_argument("--default-gc", action="store_true", help="leave the collector as Python sets it")
     args = parser.parse_args()
-    with bench_world(sweep_seconds=5.0) as bench:
+    with bench_world(sweep_seconds=5.0, **AS_DEPLOYED) as bench:
         stores = bench.stores
         devices = devices_by_type(stores)
         ingest = IngestService(stores)
