@@ -3,7 +3,8 @@ mix under cProfile; prints the per-event cost and the top functions by own and c
 
     python benchmarks/p2_profile.py [--events 30000] [--top 30] [--out profile.pstats]
 
-Last line: {"bench": "P2-profile", "events": …, "us_per_event": …, "cpu_us_per_event": …, "events_per_s": …}
+Last line: {"bench": "P2-profile", "events": …, "us_per_event": …, "cpu_us_per_event": …, "events_per_s": …,
+            "archive_cpu_us_per_event": …} (the archive's copy of the same events, timed apart)
 (profiled: cProfile slows Python code about 1.5–2×; the split is what matters.)
 """
 
@@ -71,6 +72,13 @@ def main() -> None:
             profiler.disable()
         seconds = time.perf_counter() - began
         cpu_seconds = time.process_time() - cpu_began
+        # the event archive's copy (memory/archive.py), which the worker processes also do: timed
+        # apart, unprofiled, on the same events (and the warm-up's)
+        archived, archive_began = 0, time.process_time()
+        if worker.archiver is not None:
+            while copied := worker.archiver.run_once(communities, count=stores.settings.archive_batch):
+                archived += copied
+        archive_cpu = time.process_time() - archive_began
     if not args.no_profile:
         for order in ("tottime", "cumulative"):
             out = io.StringIO()
@@ -87,9 +95,10 @@ def main() -> None:
             "batch": batch,
             "profiled": not args.no_profile,
             "us_per_event": round(seconds / max(done, 1) * 1e6, 1),
-            # the worker's own CPU time (Redis's and SQLite's server side excluded): steadier than the
-            # wall time on a machine shared with other jobs
+            # the worker's own CPU time (SQLite's included: it runs in the process; Redis's not):
+            # steadier than the wall time on a machine shared with other jobs
             "cpu_us_per_event": round(cpu_seconds / max(done, 1) * 1e6, 1),
+            "archive_cpu_us_per_event": round(archive_cpu / max(archived, 1) * 1e6, 1),
             "events_per_s": round(done / seconds),
         }
     )
