@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, case, select
+from sqlalchemy import Select, Table, bindparam, case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.access import AlertFilter
@@ -18,6 +18,13 @@ from notify.outbox import record_step
 from store.sql import again_on_conflict
 
 log = logging.getLogger(__name__)
+REPEATS = ("unchanged", "repeated")  # changes that only count (no timeline step)
+_alerts = cast(Table, AlertRecord.__table__)
+COUNT_REPEATS = (  # a batch's repeats: one executemany (the ORM's bulk update costs several times more)
+    update(_alerts)
+    .where(_alerts.c.id == bindparam("alert"))
+    .values(count=bindparam("count"), updated_at=bindparam("at"))
+)
 
 
 class AlertHistory:
@@ -38,21 +45,37 @@ class AlertHistory:
         again_on_conflict(lambda: self._write(changes), "alert history")
 
     def _write(self, changes: list[AlertChange]) -> None:
+        """The changes in order, in one transaction. A repeat of a stored alert that nothing else
+        changes in this batch (the commonest change by far: a count going up) is not loaded as an
+        object: such repeats are one executemany UPDATE of their counts at the end."""
         with self.sessions.begin() as session:
             ids = sorted({c.doc["id"] for c in changes})
-            known = {r.id: r for r in session.scalars(select(AlertRecord).where(AlertRecord.id.in_(ids)))}
+            stored = set(session.scalars(select(AlertRecord.id).where(AlertRecord.id.in_(ids))))
+            # the stored alerts this batch changes otherwise than by a count: loaded as objects
+            loaded = sorted(stored & {c.doc["id"] for c in changes if c.action not in REPEATS or "count" not in c.doc})
+            known = (
+                {r.id: r for r in session.scalars(select(AlertRecord).where(AlertRecord.id.in_(loaded)))}
+                if loaded
+                else {}
+            )
+            counted: dict[str, dict[str, Any]] = {}  # alert id → its newest count and update time (bound names)
             for change in changes:
-                record = known.get(change.doc["id"])
-                if change.action in ("unchanged", "repeated") and record is not None:
+                alert_id = change.doc["id"]
+                record = known.get(alert_id)
+                if change.action in REPEATS and record is not None:
                     # a repeat only raises the count (no timeline step); a redelivery changes nothing
                     record.count = change.doc.get("count", record.count)
                     record.updated_at = _ts(change.doc.get("updated_at") or change.doc["detected_at"])
-                    continue
-                if change.action in ("unchanged", "repeated"):
+                elif change.action in REPEATS and alert_id in stored:
+                    updated = _ts(change.doc.get("updated_at") or change.doc["detected_at"])
+                    counted[alert_id] = {"alert": alert_id, "count": change.doc["count"], "at": updated}
+                elif change.action in REPEATS:
                     # the history lost it (a crash between Redis and SQL): write it as raised
-                    known[change.doc["id"]] = apply_change(session, AlertChange(change.doc, "raised"), known)
+                    known[alert_id] = apply_change(session, AlertChange(change.doc, "raised"), known)
                 else:
-                    known[change.doc["id"]] = apply_change(session, change, known)
+                    known[alert_id] = apply_change(session, change, known)
+            if counted:
+                session.execute(COUNT_REPEATS, list(counted.values()))
 
 
 def _ts(text: str) -> dt.datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -21,6 +21,7 @@ from store.redis_server import RedisClient
 # the rules' state values are JSON; msgspec reads and writes it several times faster than json
 STATE_DECODER = msgspec.json.Decoder()
 STATE_ENCODER = msgspec.json.Encoder()
+T = TypeVar("T")
 FLAP_WINDOW_MS = 10 * 60_000
 FLAP_CYCLES = 3
 
@@ -46,6 +47,12 @@ class RuleContext:
     _pending: dict[str, RaiseRequest] = field(default_factory=dict)
     _pending_types: set[str] = field(default_factory=set)  # the alert types among _pending
     _state: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # (rule, key) → True when set, False when deleted in this batch: written (the last value of each,
+    # encoded once) when the batch is flushed
+    _dirty: dict[tuple[str, str], bool] = field(default_factory=dict)
+    _timer_keys: dict[str, str] = field(default_factory=dict)  # timer → its key
+    # (rule, key) → (the stored value, what the rule's decode made of it): see state_view
+    _views: dict[tuple[str, str], tuple[Any, Any]] = field(default_factory=dict)
     loop: Any = None  # the closed loop (closedloop.service.Loop), for rules that move tasks
     # SQL side effects the worker writes after the batch, each with the token (event or timer) behind
     # it: a token already applied (a redelivered batch, a timer fired again) is not written twice
@@ -70,8 +77,22 @@ class RuleContext:
     def flush(self) -> None:
         """Send the queued raises and writes."""
         self.flush_alerts()
+        self._write_state()
         self.writes.send(self.pipe)
         self.pipe.execute()
+
+    def _write_state(self) -> None:
+        """Queue the rules' changed values: each value set in the batch encoded once, its last."""
+        for (rule, key), kept in self._dirty.items():
+            if kept:
+                self.writes.hset(
+                    self.keys.rule_state(self.community, rule),
+                    key,
+                    STATE_ENCODER.encode(self._state[(rule, key)]).decode(),
+                )
+            else:
+                self.writes.hdel(self.keys.rule_state(self.community, rule), key)
+        self._dirty.clear()
 
     def open_keys(self) -> set[str]:
         """Dedup keys of the community's open alerts (read once per batch)."""
@@ -230,9 +251,10 @@ class RuleContext:
     ) -> None:
         """Fire timer for key at due_ms (queued; only_later never moves it earlier, only_existing never adds,
         only_new never changes an existing one)."""
-        self.writes.zadd(
-            self.keys.timer(self.community, timer), key, due_ms, gt=only_later, xx=only_existing, nx=only_new
-        )
+        timer_key = self._timer_keys.get(timer)
+        if timer_key is None:
+            timer_key = self._timer_keys[timer] = self.keys.timer(self.community, timer)
+        self.writes.zadd(timer_key, key, due_ms, gt=only_later, xx=only_existing, nx=only_new)
 
     def cancel(self, timer: str, key: str) -> None:
         """Forget a scheduled timer (queued)."""
@@ -253,6 +275,18 @@ class RuleContext:
         self._state[(rule, key)] = value
         return value
 
+    def state_view(self, rule: str, key: str, decode: Callable[[Any], T]) -> T:
+        """A rule's value for key as ``decode`` (a pure function, the rule's one for its values) makes
+        it: decoded once per value, not once per event (``state_set``'s ``view`` hands over the
+        decoded form of a value the rule stores)."""
+        value = self.state_get(rule, key)
+        cached = self._views.get((rule, key))
+        if cached is not None and cached[0] is value:
+            return cast(T, cached[1])
+        view = decode(value)
+        self._views[(rule, key)] = (value, view)
+        return view
+
     def prefetch(self, rule: str, keys: set[str]) -> None:
         """Read many of a rule's values in one round trip (before the batch's events need them)."""
         wanted = sorted(k for k in keys if (rule, k) not in self._state)
@@ -269,15 +303,21 @@ class RuleContext:
         """A function(session) the worker runs after the batch, once per event or timer."""
         self.sql.append((self.token, write))
 
-    def state_set(self, rule: str, key: str, value: Any) -> None:
-        """Store a rule's value for key (JSON; queued, and seen at once by later events of the batch)."""
+    def state_set(self, rule: str, key: str, value: Any, *, view: Any = None) -> None:
+        """Store a rule's value for key (JSON; seen at once by later events of the batch, and written
+        when the batch is flushed: a value set again in the batch is encoded once). The value must
+        not be changed in place afterwards (rules store fresh values). ``view``: the value's decoded
+        form, which ``state_view`` then returns without decoding it."""
         self._state[(rule, key)] = value
-        self.writes.hset(self.keys.rule_state(self.community, rule), key, STATE_ENCODER.encode(value).decode())
+        self._dirty[(rule, key)] = True
+        if view is not None:
+            self._views[(rule, key)] = (value, view)
 
     def state_del(self, rule: str, key: str) -> None:
-        """Forget a rule's value for key (queued, and seen at once by later events of the batch)."""
+        """Forget a rule's value for key (seen at once by later events of the batch, written when the
+        batch is flushed)."""
         self._state[(rule, key)] = None
-        self.writes.hdel(self.keys.rule_state(self.community, rule), key)
+        self._dirty[(rule, key)] = False
 
     # --- live view changes ----------------------------------------------------------------
     def touch(self, feature: str) -> None:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests
 
 from benchmarks.common import (
+    AS_DEPLOYED,
     ROOT,
     Target,
     bench_world,
@@ -139,7 +140,7 @@ def once(rate: float, seconds: float) -> dict[str, Any]:
     """One run of P3: its figures."""
     # lost = accepted − what the streams hold: the soft cap (SANDTABLE_STREAM_MAXLEN) would trim acknowledged
     # entries under the count, so it is lifted here (an hour of retention keeps the whole burst)
-    with bench_world(sweep_seconds=5.0, stream_maxlen=100_000_000) as bench:
+    with bench_world(sweep_seconds=5.0, stream_maxlen=100_000_000, **AS_DEPLOYED) as bench:
         tokens = {c: ingest_token(bench.stores, c) for c in COMMUNITIES}
         bodies = templates(bench)
         client = bench.stores.redis

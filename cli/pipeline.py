@@ -28,7 +28,7 @@ def _worker_main(as_json: bool = False, metrics_folder: str | None = None) -> No
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    Worker(open_stores(settings(), run_migrations=False)).run(stop)
+    Worker(open_stores(settings(), run_migrations=False)).run(stop, tune_gc=True)
 
 
 @app.command()

@@ -137,3 +137,37 @@ def test_two_workers_writing_the_same_new_alert_at_once_both_succeed(world: Stor
         assert len(rows) == 1 and rows[0].count == 2
         steps = session.scalars(select(AlertStep.action).where(AlertStep.alert_id == rows[0].id)).all()
         assert steps == ["raised"]
+
+
+def test_a_batchs_repeats_and_resolutions_reach_the_history_in_order(world: Stores) -> None:
+    """A batch counts repeats of stored alerts (written as one UPDATE of their counts), repeats one
+    twice, and resolves another after its repeat: the history shows each alert's newest count, the
+    resolution last, and no timeline step for a repeat."""
+    alerts = AlertStore(world.redis, world.keys)
+    history = AlertHistory(world.sessions)
+    now = int(time.time() * 1000)
+
+    def alarm(device: str, token: str, at: int) -> RaiseRequest:
+        subject = {"device": device, "household": None, "building": None}
+        return RaiseRequest("smoke", "critical", subject, {"device": device}, None, {}, None, at, [token])
+
+    raised = alerts.raise_many("wanhu", [alarm("SD-a", "a1", now), alarm("SD-b", "b1", now)])
+    history.write(raised)
+    first, second = (c.doc["id"] for c in raised)
+    batch = alerts.raise_many("wanhu", [alarm("SD-a", "a2", now + 1000), alarm("SD-b", "b2", now + 1000)])
+    batch += alerts.raise_many("wanhu", [alarm("SD-a", "a3", now + 2000)])
+    batch.append(alerts.transition("wanhu", second, "resolved", actor="system", at_ms=now + 3000, note="back"))
+    assert [c.action for c in batch] == ["repeated", "repeated", "repeated", "resolved"]
+    history.write(batch)
+    with world.sessions() as session:
+        rows = {r.id: r for r in session.scalars(select(AlertRecord).where(AlertRecord.id.in_([first, second])))}
+        steps = {
+            alert_id: session.scalars(select(AlertStep.action).where(AlertStep.alert_id == alert_id)).all()
+            for alert_id in (first, second)
+        }
+    assert (rows[first].count, rows[first].status, rows[first].closed_at) == (3, "new", None)
+    assert rows[first].updated_at.timestamp() * 1000 == pytest.approx(now + 2000, abs=1)
+    assert (rows[second].count, rows[second].status) == (2, "resolved")
+    closed = rows[second].closed_at
+    assert closed is not None and closed.timestamp() * 1000 == pytest.approx(now + 3000, abs=1)
+    assert steps == {first: ["raised"], second: ["raised", "resolved"]}

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import ORMExecuteState, sessionmaker
 
 from alerts.live import AlertStore
 from analytics.context import RuleContext
+from analytics.projections import HOUSEHOLD_LOG_LENGTH
 from analytics.worker import Worker, next_batch
 from core.clock import ManualClock
 from core.settings import ROOT
@@ -96,6 +97,36 @@ def test_projections_and_alerts_end_to_end(world: Stores) -> None:
     open_alerts = AlertStore(world.redis, world.keys).open_alerts("wanhu")
     smokes = sorted((a["subject"]["device"], a["count"]) for a in open_alerts if a["type"] == "smoke")
     assert smokes == [(detectors[0], 2), (detectors[1], 1)]
+
+
+@pytest.mark.also_on_cluster
+def test_a_batchs_openings_reach_every_households_log_newest_first(world: Stores) -> None:
+    """One batch opens the locks of several households, one of them more often than its log keeps
+    (the batch's lists are written by one script call): each household's log holds its newest
+    openings, newest first, and no other household's."""
+    now = int(time.time() * 1000)
+    facts = Directory(world.sessions).facts("wanhu")
+    locks = sorted((d.household, d.id) for d in facts.devices.values() if d.type == "smart_lock" and d.household)
+    (busy_home, busy), (home, lock), (other_home, other) = locks[0], locks[1], locks[2]
+    events = [
+        {"type": "lock.open", "device": busy, "ts": now + i, "data": {"method": "card"}, "id": f"b{i}"}
+        for i in range(HOUSEHOLD_LOG_LENGTH + 20)
+    ]
+    events += [
+        {"type": "lock.open", "device": lock, "ts": now + 5, "data": {"method": "key"}, "id": "k1"},
+        {"type": "lock.open", "device": other, "ts": now + 7, "data": {"method": "password"}, "id": "p1"},
+    ]
+    assert IngestService(world).ingest("wanhu", events).accepted == len(events)
+    worker = Worker(world)
+    worker.start_community("wanhu")
+    drain(worker)
+    log = live.household_log(world, "wanhu", busy_home, limit=1000)
+    assert [e["ts"] for e in log] == [now + i for i in reversed(range(20, HOUSEHOLD_LOG_LENGTH + 20))]
+    assert {e["device"] for e in log} == {busy} and log[0]["method"] == "card"
+    assert [(e["device"], e["method"], e["identified"]) for e in live.household_log(world, "wanhu", home)] == [
+        (lock, "key", False)
+    ]
+    assert [e["method"] for e in live.household_log(world, "wanhu", other_home)] == ["password"]
 
 
 def test_devices_go_offline_on_the_map_after_their_types_threshold(world: Stores) -> None:
@@ -526,9 +557,9 @@ def test_two_workers_recording_the_same_entries_at_once_both_succeed(world: Stor
     second_read = threading.Event()
     first_committed = threading.Event()
 
-    @event.listens_for(racing, "before_flush")
-    def hold(*_: object) -> None:  # the second worker has read which tokens are applied (none) …
-        if not first_committed.is_set():
+    @event.listens_for(racing, "do_orm_execute")
+    def hold(state: ORMExecuteState) -> None:  # the second worker is about to record its tokens …
+        if state.is_insert and not first_committed.is_set():
             second_read.set()
             assert first_committed.wait(60)
 

@@ -360,7 +360,7 @@ class ElderRoutine(Rule):
         """The elder gave a sign of life: resolve the open alert; when the profile changes, store it
         and move the timer to its new deadline (or cancel it)."""
         ctx.clear(self.name, {"person": person}, note=note, fact_ms=ts, since_field="last_sign_at")
-        stored = RoutineProfile.from_json(ctx.state_get(self.name, sensor))
+        stored = ctx.state_view(self.name, sensor, RoutineProfile.from_json)  # decoded once per batch
         self._plan(ctx, sensor, override, stored, update(stored))
 
     def _plan(
@@ -374,7 +374,7 @@ class ElderRoutine(Rule):
         """When the profile changed: store it and move the timer to its new deadline (or cancel it)."""
         if profile is None or profile is stored:
             return
-        ctx.state_set(self.name, sensor, profile.to_json())
+        ctx.state_set(self.name, sensor, profile.to_json(), view=profile)
         deadline = routine_deadline(profile, self.threshold(override), self.params)
         if deadline is None:
             ctx.cancel(TIMER, sensor)  # away, or nothing unusual can happen before the fixed threshold
