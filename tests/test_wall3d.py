@@ -259,13 +259,14 @@ def test_the_kiosk_turns_the_model_and_flies_to_a_new_alert(
     graph_state(browser, SCENE, "the new alert's column", lambda s: s["alerts"][0] >= 4)
 
     def flown() -> dict[str, Any] | None:
-        # where the camera's last flight ended: the model stays on the alert for 25 s, then flies back;
-        # software WebGL on a busy machine can keep the page from answering for longer than that
+        # where the camera's flights ended, newest last: the model stays on the alert for 25 s, then
+        # flies back; software WebGL on a busy machine can keep the page from answering for longer
         try:
-            last: dict[str, Any] | None = browser.execute_script("return window.sandtable.lastFlight || null")
+            flights: list[dict[str, Any]] | None = browser.execute_script("return window.sandtable.flights || null")
         except TimeoutException:
             return None
-        return last if last and last["alert"] and last["camera"] else None
+        to_alerts = [f for f in flights or [] if f and f["alert"] and f["camera"]]
+        return to_alerts[-1] if to_alerts else None
 
     landed = until(flown, "the camera to fly to the new alert", GL_TIMEOUT, browser)
     assert landed is not None

@@ -67,6 +67,9 @@
         if (s >= 1) {
           // where the last flight ended (an alert's id, or null: back to the whole community)
           st.lastFlight = {alert: flight.alert, camera: currentCamera(gd), at: now};
+          // the page's recent flights, newest last (a check that looks late still finds the flight to
+          // an alert after the flight back)
+          st.flights = (st.flights || []).concat([st.lastFlight]).slice(-20);
           flight = null;
         }
       } else if (holdUntil && now > holdUntil) {
