@@ -225,7 +225,7 @@ def allowed_gap_ms(profile: RoutineProfile, hour: int, threshold_hours: float, p
 
 def weekly_gap_ms(profile: RoutineProfile, anchor_ms: int, params: RoutineParams) -> int | None:
     """A weekly habit at this moment: the longest of the long silences that began within
-    ``pool_hours`` of this time of day on this weekday, when they did so in at least ``weekly_min``
+    ``pool_hours`` (at least an hour) of this time of day on this weekday, when they did so in at least ``weekly_min``
     of the last WEEKS weeks (a family lunch every Sunday, a clinic every Tuesday morning, whether
     the gates saw the elder leave or not); else None."""
     if params.weekly_min <= 0:
