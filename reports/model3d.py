@@ -161,11 +161,9 @@ def stills(maps: Sequence[MapData], timeout_s: float = 120.0) -> dict[str, bytes
     if not figures:
         return out
     try:
-        import kaleido  # noqa: F401, PLC0415 — heavy, only the PDF's 3D still needs it
+        pngs = _renderer.draw(list(figures.values()), timeout_s)
     except ImportError as err:
         return {**out, **dict.fromkeys(figures, f"kaleido is not installed ({err})")}
-    try:
-        pngs = _renderer.draw(list(figures.values()), timeout_s)
     except Exception as err:  # noqa: BLE001 — kaleido's and Chromium's failures share no class
         reason = (str(err).splitlines() or [""])[0][:200] or type(err).__name__
         log.warning("the 3D stills could not be drawn: %s", reason)
