@@ -15,17 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app import create_app
-from registry.queries import Scope, device_layer
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select
 
+from app import create_app
 from benchmarks.common import bench_world, report
 from callbacks.requests import wall_refresh_request
 from layouts import ids
 from registry.models import Building, Device, Guard
+from registry.queries import Scope, device_layer
 
 DEVICES = 10_000
 GUARDS = 200

@@ -25,18 +25,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app import create_app
-from benchmarks.p5_wall_refresh import grow_world, move
-from registry.city import community_names, lattice_sites
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert
 
 from alerts.live import AlertStore, RaiseRequest
+from app import create_app
 from benchmarks.common import bench_world, report
+from benchmarks.p5_wall_refresh import grow_world, move
 from callbacks.requests import city_refresh_request, wall_refresh_request
 from layouts.ids import CITY_STATE, LIVE_STATE
+from registry.city import community_names, lattice_sites
 from registry.models import Community
 
 CITY = 1537

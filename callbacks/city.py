@@ -18,6 +18,7 @@ from api.context import clock, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
+from callbacks.gate import gated
 from callbacks.requests import CITY_REFRESH_OUTPUTS
 from callbacks.util import time_ms
 from callbacks.wall import chart_layout
@@ -45,6 +46,8 @@ FULL_EVERY_MS = 60_000
 LIST_TTL_S = 60.0
 _lists: dict[Any, tuple[float, list[CityCommunity]]] = {}
 _lists_lock = threading.Lock()
+# the city view's tick reaches the refresh only once the previous refresh has answered (callbacks/gate.py)
+CITY_TICK, CITY_BUSY = gated(ids.CITY_REFRESH)
 
 # A click on a community (not on a cluster: that zooms) opens its sand-table.
 clientside_callback(
@@ -155,10 +158,11 @@ def _layout(empty: str | None, *, left: int, stack: bool = False, most: int = 0)
 @page_callback(
     "view.city",
     *(Output(i, p) for i, p in CITY_REFRESH_OUTPUTS),
-    Input(ids.CITY_REFRESH, "n_intervals"),
+    CITY_TICK,
     State(ids.CITY_STATE, "data"),
+    **CITY_BUSY,
 )
-def refresh(_tick: int | None, state: dict[str, Any] | None) -> tuple[Any, ...]:
+def refresh(_tick: Any, state: dict[str, Any] | None) -> tuple[Any, ...]:
     """One tick of the city view: nothing when no community's alerts changed; else patches of the
     changed communities' points, with the figures and charts recomputed from the counters."""
     principal = current_principal()

@@ -8,6 +8,9 @@ from typing import Any
 
 from callbacks.util import dash_request, prop
 from layouts import ids
+from layouts.gate import tick_id
+
+TICK = {"n": 1, "at": 0}  # a gated tick as callbacks/gate.py writes it (the refresh reads none of it)
 
 WALL_REFRESH_OUTPUTS = (
     (ids.KPIS, "children"),
@@ -30,9 +33,9 @@ def wall_refresh_request(state: dict[str, Any], viewport: int = 1, view: str = "
     the 2D/3D toggle's value."""
     return dash_request(
         WALL_REFRESH_OUTPUTS,
-        [prop(ids.REFRESH, "n_intervals", 1), prop(ids.WALL_VIEW, "value", view)],
+        [prop(tick_id(ids.REFRESH), "data", TICK), prop(ids.WALL_VIEW, "value", view)],
         [prop(ids.LIVE_STATE, "data", state), prop(ids.VIEWPORT, "data", viewport)],
-        f"{ids.REFRESH}.n_intervals",
+        f"{tick_id(ids.REFRESH)}.data",
     )
 
 
@@ -50,7 +53,7 @@ def city_refresh_request(state: dict[str, Any]) -> dict[str, Any]:
     """The request of one city-view tick as the browser sends it (tests and benchmarks post it)."""
     return dash_request(
         CITY_REFRESH_OUTPUTS,
-        [prop(ids.CITY_REFRESH, "n_intervals", 1)],
+        [prop(tick_id(ids.CITY_REFRESH), "data", TICK)],
         [prop(ids.CITY_STATE, "data", state)],
-        f"{ids.CITY_REFRESH}.n_intervals",
+        f"{tick_id(ids.CITY_REFRESH)}.data",
     )

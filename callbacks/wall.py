@@ -18,6 +18,7 @@ from auth.callbacks import page_callback
 from auth.masking import NAMED_ROLES
 from auth.policy import can
 from auth.principal import current_principal
+from callbacks.gate import gated
 from callbacks.requests import WALL_REFRESH_OUTPUTS
 from callbacks.util import time_ms
 from core.i18n import t
@@ -57,6 +58,8 @@ from store import live
 
 FULL_EVERY_MS = 30_000  # figures and charts are recomputed at most this often without a change
 STAGE_COLORS = ("#38e1ff", "#2f7bff", "#ffb020", "#35d07f")
+# the wall's tick reaches the refresh only once the previous refresh has answered (callbacks/gate.py)
+WALL_TICK, WALL_BUSY = gated(ids.REFRESH)
 
 # The clock ticks in the browser: no server round trip per second.
 clientside_callback(
@@ -186,12 +189,13 @@ def chart_layout(empty: str | None, *, left: int, scale: int = 1) -> dict[str, A
 @page_callback(
     "view.wall",
     *(Output(i, p) for i, p in WALL_REFRESH_OUTPUTS),
-    Input(ids.REFRESH, "n_intervals"),
+    WALL_TICK,
     Input(ids.WALL_VIEW, "value"),
     State(ids.LIVE_STATE, "data"),
     State(ids.VIEWPORT, "data"),
+    **WALL_BUSY,
 )
-def refresh(_tick: int | None, view_value: Any, state: dict[str, Any] | None, viewport: Any = 1) -> tuple[Any, ...]:
+def refresh(_tick: Any, view_value: Any, state: dict[str, Any] | None, viewport: Any = 1) -> tuple[Any, ...]:
     """One tick of the wall: nothing when nothing changed, else only what changed, for the view
     shown (the 2D map's layers or the 3D scene; switching view draws the new one whole)."""
     principal = current_principal()

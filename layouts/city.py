@@ -17,6 +17,7 @@ from core.i18n import t
 from geodata.gcj02 import for_display, latlng_for_display
 from layouts import ids
 from layouts.city_data import SEVERITIES, CityCommunity, communities
+from layouts.gate import gated_interval
 from layouts.map import base_layer
 from layouts.shell import forbidden, header
 from layouts.wall import chart_panel
@@ -201,7 +202,7 @@ def layout(kiosk: str | None = None, **_: Any) -> html.Div:
                     ),
                 ],
             ),
-            dcc.Interval(id=ids.CITY_REFRESH, interval=max(refresh_ms, 5000)),
+            *gated_interval(ids.CITY_REFRESH, max(refresh_ms, 5000)),
             dcc.Store(id=ids.CITY_STATE, data={"since": 0, "full_at": 0, "lang": lang}),
         ],
     )

@@ -16,6 +16,7 @@ from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
 from layouts.attrs import data_attrs
+from layouts.gate import gated_interval
 from layouts.map import community_map, legend, map_bounds
 from layouts.scrubber import scrubber
 from layouts.shell import forbidden, header
@@ -291,7 +292,7 @@ def layout(community: str | None = None, kiosk: str | None = None, view: str | N
                     ),
                 ],
             ),
-            dcc.Interval(id=ids.REFRESH, interval=refresh_ms),
+            *gated_interval(ids.REFRESH, refresh_ms),
             dcc.Store(
                 id=ids.LIVE_STATE, data={"community": chosen.id, "since": 0, "ver": -1, "full_at": 0, "lang": lang}
             ),

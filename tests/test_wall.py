@@ -185,3 +185,38 @@ def test_the_wall_opened_at_the_root_stays_on_its_page(lived_in: tuple[Stores, L
         assert browser.execute_script("return sessionStorage.stDocs") == "1"
     finally:
         browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": counter["identifier"]})
+
+
+def test_a_refresh_slower_than_its_interval_still_lands(lived_in: tuple[Stores, LiveServer], browser) -> None:
+    """On a slow link (or a slow server, or a slow PC) every answer of the wall's refresh comes after
+    its next tick. dash-renderer drops a callback still executing when the same callback is asked
+    again, so without the gate every answer was thrown away and the wall froze (found under load,
+    issue 21). Here each request takes 3 s against a 1 s interval: a new alert must still show."""
+    world, server = lived_in
+    browser_login(browser, server.url, "police.wanhu")
+    browser.get(server.url + "/")
+    wait_for(browser, ".st-card.st-sev-critical", text="烟感报警")
+    settled(browser)
+    # 3 s on every request (Chromium's own throttling: the link, not the app, is slow)
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 3000, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    try:
+        lock = devices_of(world, "smart_lock", 3)[2]
+        feed(
+            world,
+            [{"type": "lock.open", "device": lock, "ts": now_ms(), "data": {"method": "face", "id_number": WANTED_ID}}],
+        )
+        wait_for(browser, ".st-card.st-sev-critical", text="在逃人员比中")
+        # it keeps landing: the next change shows too
+        smoke = devices_of(world, "smoke_detector", 2)[1]
+        feed(world, [{"type": "smoke.alarm", "device": smoke, "ts": now_ms(), "data": {"level": "alarm"}}])
+        wait_for(browser, ".st-card.st-sev-critical", minimum=3)
+    finally:
+        browser.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        browser.execute_cdp_cmd("Network.disable", {})
