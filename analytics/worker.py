@@ -29,17 +29,15 @@ from analytics.projections import project
 from analytics.rules import build_rules
 from analytics.rules.base import Rule
 from analytics.rules.gates import write_gate_counts
+from analytics.scheduled import ScheduledJobs
 from closedloop.service import SLA_STAGES, Loop
 from core.clock import Clock, WallClock
-from core.errors import SandtableError
 from core.metrics import metrics
 from core.timefmt import ms_to_utc
 from ingest.directory import Directory
 from ingest.schema import Event
 from memory.archive import Archiver
-from memory.retention import run_nightly_purge
 from registry.watchlist import project_all as project_watchlist
-from reports.scheduler import run_due_reports
 from store.applied import AppliedToken
 from store.events import EventLog, StreamEntry
 from store.redis_server import STORE_ERRORS, TRANSIENT_ERRORS
@@ -47,6 +45,8 @@ from store.sql import again_on_conflict, dialect_insert, utcnow
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
+
+JOBS_JOIN_S = 60.0  # a stopping worker lets the report it is rendering finish, for this long at most
 APPLIED_KEEP_MS = 3 * 24 * 3_600_000  # a redelivery or a re-fired timer comes within minutes; kept 3 days
 
 
@@ -172,6 +172,9 @@ class Worker:
                     metrics().sla_misses.labels(stage, severity)
         # the event archive (memory/archive.py): its own consumer group, live only (a replay archives nothing)
         self.archiver = Archiver(stores, consumer=self.consumer, directory=self.directory) if write_history else None
+        # the daily reports and the nightly purge, when the workers run them: live only, on a thread
+        scheduled = write_history and self.settings.scheduled_jobs == "workers"
+        self.jobs = ScheduledJobs(stores) if scheduled else None
         self.plan_timers = True  # registry-driven schedules (patrol rounds); a replay judges only its file
         self.raised: list[AlertChange] = []  # every change, for replay's output
         self.keep_changes = not write_history
@@ -452,12 +455,9 @@ class Worker:
                                 self.loop.maintain(community)
                             self._keyframes(community)
                     # live state only, never in a replay; with systemd timers those run the schedules
-                    if self.loop is not None and s.scheduled_jobs == "workers":
-                        try:
-                            run_due_reports(self.stores, self.clock.now_ms())
-                        except SandtableError as err:
-                            log.warning("daily reports: %s", err)
-                        run_nightly_purge(self.stores, self.clock.now_ms())  # once a night across workers
+                    # on a thread of their own (analytics/scheduled.py): a render must not hold the events up
+                    if self.jobs is not None:
+                        self.jobs.poke(self.clock.now_ms())
                     last["sweep"] = now
                 if now - last["claim"] > max(1.0, s.worker_claim_idle_ms / 3000):
                     for community in self._communities:
@@ -473,6 +473,8 @@ class Worker:
             except TRANSIENT_ERRORS as err:
                 log.warning("Redis unavailable (%s); retrying", err)
                 stop.wait(1.0)
+        if self.jobs is not None:
+            self.jobs.join(JOBS_JOIN_S)
         log.info(
             "worker %s stopped: %d events, %d timers, %d rule errors",
             self.consumer,

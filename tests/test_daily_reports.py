@@ -6,11 +6,15 @@ saying so. Real Redis, real SQL, the real worker and ingest code, a hand-moved c
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
+import time
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from analytics.scheduled import THREAD_NAME
 from analytics.worker import Worker
 from core.clock import ManualClock
 from ingest.service import IngestService
@@ -133,3 +137,37 @@ def test_when_a_day_is_complete(
     frontier: int | None, backlog: Backlog, waited: bool, expected: Coverage | None
 ) -> None:
     assert judge(frontier, backlog, END, waited=waited) == expected
+
+
+def test_a_worker_renders_the_daily_report_on_a_thread_of_its_own(world: Stores, caplog) -> None:
+    """With SANDTABLE_SCHEDULED_JOBS=workers the worker's sweep starts the due report on a thread and
+    goes back to its events (a render takes seconds: an alert must not wait for it); a worker told to
+    stop lets the render finish."""
+    stores = daily_stores(world)
+    stores = Stores(
+        settings=stores.settings.model_copy(update={"scheduled_jobs": "workers", "sweep_seconds": 0.1}),
+        engine=world.engine,
+        keys=world.keys,
+    )
+    clock = ManualClock(local_ms(NEXT, 7, 30))
+    ingest = IngestService(stores, clock=clock)
+    assert ingest.ingest("wanhu", passages(world, DAY, 20, range(12)) + passages(world, NEXT, 0, range(3))).accepted
+    path = daily_path(stores.settings, "wanhu", DAY)
+    worker = Worker(stores, consumer="w1", clock=clock)
+    stop = threading.Event()
+    caplog.set_level(logging.INFO, logger="reports.scheduler")
+    loop = threading.Thread(target=worker.run, args=(stop,), name="worker-loop")
+    loop.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        loop.join(180)
+    assert not loop.is_alive()
+    sidecar = Sidecar.read(path)
+    assert sidecar is not None and sidecar.counts["gate_passages"] == 12
+    written = [r for r in caplog.records if r.getMessage().startswith("daily report of wanhu")]
+    assert written and {r.threadName for r in written} == {THREAD_NAME}
+    assert worker.jobs is not None and not worker.jobs.running  # the stopped worker waited for it
