@@ -29,8 +29,10 @@ The checker reads the stores at the end: every acknowledged event must be in the
 exactly once (the archive keeps the producer's id), every smoke alarm must count exactly once on
 its alert, every poison entry and rejected event must be in the dead letters. The ledger is the
 last line, JSON: sent, acknowledged, processed_once, duplicated_effects, dead_lettered (and
-poison_sent), lost_after_ack, lost_in_aof_window (acknowledged in the second before a Redis kill:
-the documented AOF fsync window) and lost_reported_by_the_system (which must be the same figure:
+poison_sent), lost_after_ack, lost_in_aof_window (acknowledged after the moment whose AOF size the
+power cut left: the documented fsync window of a second and its slack, 2 s, or deeper when the AOF
+sampler was held up on a loaded machine; ``aof_cut_s`` says how deep the deepest cut was) and
+lost_reported_by_the_system (which must be the same figure:
 the system finds and counts what it lost, ``EventLog.verify_durable``), alerts_expected,
 alerts_found, alert_counts_short, alert_counts_extra, max_lag_s, and the faults injected.
 
@@ -109,7 +111,8 @@ class Ledger:
     refused: int = 0
     errors: int = 0
     sent: int = 0
-    redis_kills: list[tuple[float, float]] = field(default_factory=list)  # (killed at, back at), monotonic
+    # (the AOF cut back to its size at this moment, killed at, back at), monotonic
+    redis_kills: list[tuple[float, float, float]] = field(default_factory=list)
     faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULTS, 0))
     unexpected_exits: list[str] = field(default_factory=list)
     redis_peak_bytes: int = 0
@@ -339,8 +342,7 @@ class System:
                 time.sleep(CLAIM_IDLE_MS / 1000 * 2.5)  # past the claim timeout: the others take its entries
                 process.send_signal(signal.SIGCONT)
         elif kind == "redis_kill":
-            killed, back = self.kill_redis(rng)
-            ledger.redis_kills.append((killed, back))
+            ledger.redis_kills.append(self.kill_redis(rng))
         elif kind == "web_kill":
             children = self.web_children()
             if children:
@@ -349,13 +351,15 @@ class System:
             for _ in range(5):
                 self.poison(rng, ledger)
 
-    def kill_redis(self, rng: random.Random) -> tuple[float, float]:
+    def kill_redis(self, rng: random.Random) -> tuple[float, float, float]:
         """SIGKILL the server and restart it on its AOF (on the cluster: SIGKILL a primary; its replica
-        is elected in its place and the old primary, restarted, rejoins as the replica)."""
+        is elected in its place and the old primary, restarted, rejoins as the replica). Returns the
+        moment whose AOF size the power cut left on disk (an event acknowledged after it may be gone),
+        when it was killed and when it was back."""
         if isinstance(self.redis, LocalCluster):
             killed = time.monotonic()
             self.redis.crash_primary(rng.randrange(len(self.redis.slot_ranges)))
-            return killed, time.monotonic()
+            return killed - AOF_WINDOW_S, killed, time.monotonic()
         server = self.redis
         server.process.send_signal(signal.SIGKILL)
         server.process.wait()
@@ -364,16 +368,19 @@ class System:
         # was not fsynced yet. Emulated: the AOF is cut back to its size of at least a second earlier
         # (fsync every second), unless a rewrite replaced the file since.
         aof = server.data_dir / "appendonly.aof"
-        synced = [(inode, size) for at, inode, size in self.aof_samples if at <= killed - 1.0]
-        if synced and aof.exists() and aof.stat().st_ino == synced[-1][0]:
+        synced = [(at, inode, size) for at, inode, size in self.aof_samples if at <= killed - 1.0]
+        # the cut's depth: at least the fsync window; deeper when the sampler was held up (a loaded machine)
+        cut_from = killed - AOF_WINDOW_S
+        if synced and aof.exists() and aof.stat().st_ino == synced[-1][1]:
             with aof.open("r+b") as f:
-                f.truncate(synced[-1][1])
+                f.truncate(synced[-1][2])
             self.power_cuts += 1
+            cut_from = min(cut_from, synced[-1][0])
         time.sleep(1.0)  # down a moment: ingest answers 503, the workers wait
         # a large AOF on a busy machine takes a while to load (the workers and ingest wait meanwhile)
         self.redis = start_embedded(server.data_dir, server.port, timeout_s=300)
         self.aof_samples.clear()
-        return killed, time.monotonic()
+        return cut_from, killed, time.monotonic()
 
     def sample_aof(self) -> None:
         """Note the AOF's size every 0.2 s, in a thread of its own (what a power cut a second later
@@ -445,7 +452,7 @@ def check(system: System, ledger: Ledger) -> dict[str, Any]:
         return b[2]
 
     def in_aof_window(at: float) -> bool:
-        return any(killed - AOF_WINDOW_S <= at <= killed for killed, _ in windows)
+        return any(cut_from <= at <= killed for cut_from, killed, _ in windows)
 
     # Redis's own witness of each accepted event: its idempotency key (seen:<id>, kept 24 h), written
     # by the same script as its stream entry. A power cut takes both, and the event's effects in Redis
@@ -632,6 +639,7 @@ def run(system: System, ledger: Ledger, args: argparse.Namespace, rng: random.Ra
             "connection_errors_retried": ledger.errors,
             "faults": ledger.faults,
             "power_cuts": system.power_cuts,
+            "aof_cut_s": round(max((killed - cut for cut, killed, _ in ledger.redis_kills), default=0.0), 1),
             "redis_peak_mib": round(ledger.redis_peak_bytes / 2**20) if ledger.redis_peak_bytes else None,
             "unexpected_exits": ledger.unexpected_exits,
             "seed": args.seed,

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
+from urllib3.exceptions import ReadTimeoutError
 
 from auth.service import create_token
 from layouts import ids
@@ -30,6 +31,9 @@ SCENE = "#scene-3d .js-plotly-plot"
 # software WebGL on a busy 2-core machine can keep a page from answering for minutes (two suites side
 # by side, each drawing its model on the CPU): the waits for a drawn scene get longer than the shared 60 s
 GL_TIMEOUT = 240.0
+# the renderer too busy drawing to answer: within the script's 10 s (selenium), or within chromedriver's
+# own 120 s (urllib3: software WebGL at 4K on a machine loaded 7 times over its 2 cores, issue 21)
+BUSY = (TimeoutException, ReadTimeoutError)
 DRILL = "#drill-3d-graph .js-plotly-plot"
 
 # what a plotly 3D graph shows once WebGL drew it: its traces, the buildings it holds, its camera
@@ -102,7 +106,7 @@ def graph_state(driver: Any, css: str, what: str, ready: Any = lambda s: True) -
     def look() -> dict[str, Any]:
         try:
             state: dict[str, Any] | None = driver.execute_script(GRAPH_STATE, css)
-        except TimeoutException:  # the renderer is busy drawing (software WebGL on a loaded machine): look again
+        except BUSY:  # the renderer is busy drawing (software WebGL on a loaded machine): look again
             return {}
         return state if state and ready(state) else {}
 
@@ -118,7 +122,7 @@ def drawn_share(driver: Any, css: str) -> float:
     def png() -> bytes | None:
         try:
             taken: bytes = driver.get_screenshot_as_png()
-        except TimeoutException:  # the renderer too busy drawing to answer: ask again
+        except BUSY:  # the renderer too busy drawing to answer: ask again
             return None
         return taken
 
@@ -160,7 +164,7 @@ def gl_screenshot(driver: Any, name: str) -> None:
     def take() -> bool:
         try:
             save_screenshot(driver, name)
-        except TimeoutException:
+        except BUSY:
             return False
         return True
 
@@ -221,7 +225,9 @@ def test_the_community_and_a_building_in_3d_at_1920_and_3840(
     )
     try:
         browser.get(server.url + "/?view=3d")
-        graph_state(browser, SCENE, "the 3D model at 4K", lambda s: s["guards"] == 6 and sum(s["alerts"]) >= 2)
+        # its buildings and alerts (the guards were checked at 1920: on a loaded machine this step can come
+        # more than 10 minutes after the fixture's positions, when the guards are no longer on the move)
+        graph_state(browser, SCENE, "the 3D model at 4K", lambda s: s["buildings"] == 128 and sum(s["alerts"]) >= 2)
         assert drawn_share(browser, "#scene-3d") > 0.12
         gl_screenshot(browser, "wall3d_3840")
         # the building at 4K: its model drawn (no screenshot: software WebGL redrawing a 4K model and the
@@ -263,7 +269,7 @@ def test_the_kiosk_turns_the_model_and_flies_to_a_new_alert(
         # flies back; software WebGL on a busy machine can keep the page from answering for longer
         try:
             flights: list[dict[str, Any]] | None = browser.execute_script("return window.sandtable.flights || null")
-        except TimeoutException:
+        except BUSY:
             return None
         to_alerts = [f for f in flights or [] if f and f["alert"] and f["camera"]]
         return to_alerts[-1] if to_alerts else None
