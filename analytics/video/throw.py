@@ -308,15 +308,15 @@ def trim_rest(xy: FloatArray, still_m: float = 0.1, jitter_m: float = 0.3) -> in
     split on the ground's edge jitters that much, the track taking one half or the other, the whole
     blob or a half of it). The landing, kept, is the first point of that run within ``still_m``
     of the run's median, which is under the step of an object falling at 2.5 m/s at 25 fps. A track
-    still moving at its end (its last four points going down, or its last three off the median of its
-    last five), or that never went anywhere, is left whole; a short fall (a floor-1 object drops about a metre) counts as having
-    gone somewhere.
+    still moving at its end (its last four points going down by over ``still_m`` / 2 a step, or its
+    last three off the median of its last five), or that never went anywhere, is left whole; a short
+    fall (a floor-1 object drops about a metre) counts as having gone somewhere.
     """
     n = len(xy)
     if n < 3 or math.dist(xy[-1], xy[0]) <= 2 * still_m:
         return n
-    if n >= 4 and bool(np.all(np.diff(xy[-4:, 1]) > 0)):
-        return n  # still falling
+    if n >= 4 and bool(np.all(np.diff(xy[-4:, 1]) > still_m / 2)):
+        return n  # still falling (three steps down: a split blob has only two levels below its top half)
     rest = np.median(xy[-5:], axis=0)
     if np.hypot(*(xy[-3:] - rest).T).max() >= jitter_m:
         return n  # still moving
