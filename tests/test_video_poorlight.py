@@ -20,9 +20,13 @@ from analytics.video.throw import (
     Segment,
     ThrowConfig,
     clean_mask,
+    fall_part,
+    fit_line,
+    fit_parabola,
     fits_one_fall,
     flight_around,
     judge_trajectory,
+    lands_where_it_lies,
     noise_sigma,
     origin_time,
     smoothing_for,
@@ -114,7 +118,11 @@ def test_a_dive_out_of_level_flight_and_a_pull_up_are_a_bird() -> None:
     level = Segment(9.4, 9.95, (3.0, 4.0), (7.8, 3.9))  # 8.7 m/s sideways, ended where the dive began
     climb = Segment(11.1, 11.6, (9.5, 8.2), (12.5, 7.5))  # picked up 0.3 s after, climbing away
     landed = Segment(11.0, 11.5, (8.5, 8.1), (8.52, 8.1))  # an object lying where it fell
-    assert flight_around(dive, [level], ended_midair=False, cfg=CFG) == "dives out of level flight (bird)"
+    assert (
+        flight_around(dive, [level], ended_midair=False, cfg=CFG, start_speed=4.0) == "dives out of level flight (bird)"
+    )
+    # an object tossed from its window (1 m/s) just as a bird flies past it: a bird does not stop to dive
+    assert flight_around(dive, [level], ended_midair=False, cfg=CFG, start_speed=1.0) is None
     assert flight_around(dive, [climb], ended_midair=True, cfg=CFG) == "pulls up in mid-air (bird)"
     assert flight_around(dive, [climb], ended_midair=False, cfg=CFG) is None  # it landed: not a pull-up
     assert flight_around(dive, [landed], ended_midair=True, cfg=CFG) is None
@@ -220,6 +228,71 @@ def test_an_object_lying_split_on_the_ground_edge_is_trimmed_at_its_landing() ->
     assert trim_rest(fall) == len(fall)  # still falling at the end: nothing to cut
 
 
+# A floor-1 object at dusk as the detector tracked it (25 fps, façade metres): tossed up out of its window, seen
+# falling the whole way, then lying on the ground's edge, its blob split: the track takes the whole blob (y 18.0)
+# or one half (17.9, 18.15) from frame to frame.
+DUSK_SPLIT_LANDING = [
+    (16.15, 16.96), (16.15, 16.96), (16.20, 16.95), (16.22, 16.96), (16.22, 16.96), (16.28, 16.98), (16.28, 17.01),
+    (16.35, 17.05), (16.34, 17.14), (16.41, 17.23), (16.42, 17.33), (16.45, 17.46), (16.51, 17.58), (16.50, 17.71),
+    (16.56, 17.85), (16.54, 17.97), (16.55, 18.00), (16.52, 18.15), (16.52, 18.14), (16.54, 18.02), (16.54, 18.00),
+    (16.54, 17.90), (16.54, 17.90), (16.52, 17.89), (16.54, 17.90), (16.56, 17.89), (16.52, 17.89),
+]  # fmt: skip
+
+
+def test_an_object_lying_in_a_blob_split_a_quarter_metre_apart_is_trimmed_at_its_landing() -> None:
+    xy = np.array(DUSK_SPLIT_LANDING)
+    t = np.arange(len(xy)) / 25
+    keep = trim_rest(xy)
+    assert 15 <= keep <= 16  # the fall down to the ground, not the lying halves
+    verdict = judge_trajectory(t[:keep], xy[:keep], np.full(keep, 0.3), CFG, fps=25, rested_s=t[-1] - t[keep - 1])
+    assert verdict.ok, verdict.reason
+    assert verdict.accel == pytest.approx(0.86 * G, abs=0.1 * G)  # the toss's g (0.86 g: a light object)
+
+
+# A floor-1 object at night (25 fps): dark on a dark window, seen only over its last 0.6 m, in five frames, then
+# lying on the ground.
+NIGHT_FLOOR_ONE = [
+    (8.20, 17.26), (8.20, 17.40), (8.24, 17.55), (8.21, 17.70), (8.24, 17.88),
+    (8.24, 17.96), (8.26, 17.97), (8.23, 17.94), (8.26, 17.96), (8.28, 17.96), (8.26, 17.97),
+]  # fmt: skip
+NIGHT_FLOOR_ONE_T = [0.0, 0.04, 0.08, 0.12, 0.16, 0.2, 0.24, 0.28, 0.36, 0.44, 0.56]
+
+
+def test_a_floor_one_fall_seen_in_five_frames_counts_when_it_then_lay_on_the_ground() -> None:
+    xy, t = np.array(NIGHT_FLOOR_ONE), np.array(NIGHT_FLOOR_ONE_T)
+    keep = trim_rest(xy)
+    assert keep == 5
+    size = np.full(keep, 0.25)
+    rested = float(t[-1] - t[keep - 1])
+    assert judge_trajectory(t[:keep], xy[:keep], size, CFG, fps=25, rested_s=rested).ok
+    assert judge_trajectory(t[:keep], xy[:keep], size, CFG, fps=25).reason == "too short"  # not seen landing
+    four = judge_trajectory(t[1:keep], xy[1:keep], size[1:], CFG, fps=25, rested_s=rested)
+    assert four.reason == "too short"  # four sightings are not enough, however well they fit
+
+
+# A floor-1 object at night as the detector tracked it, joined from two pieces (t s, x m, y m): seen in front of its
+# window for 0.24 s, lost over the dark wall, then found lying on the ground 0.44 s later.
+NIGHT_FOUND_LYING = [
+    (0.0, 22.79, 16.56), (0.04, 22.9, 16.61), (0.08, 22.92, 16.71), (0.12, 22.93, 16.8), (0.16, 23.03, 16.86),
+    (0.2, 23.09, 16.99), (0.24, 23.08, 17.08), (0.68, 23.34, 18.0), (0.76, 23.34, 18.0), (0.84, 23.34, 18.0),
+    (0.88, 23.35, 18.02),
+]  # fmt: skip
+
+
+def test_an_object_lost_on_its_way_down_and_found_lying_where_its_path_lands_is_one_fall() -> None:
+    track = np.array(NIGHT_FOUND_LYING)
+    t, xy = track[:, 0], track[:, 1:]
+    assert fall_part(t, xy, CFG.max_gap_s) == (7, True)  # where it was found lying is not where it landed
+    assert fits_one_fall(t, xy, CFG) is not None
+    elsewhere = xy.copy()
+    elsewhere[7:, 0] += 2.0  # something lying 2 m to the side: not where this fall lands
+    assert fits_one_fall(t, elsewhere, CFG) is None
+    (a, b, c), _ = fit_parabola(t[:7], xy[:7, 1])
+    (p, q), _ = fit_line(t[:7], xy[:7, 0])
+    assert lands_where_it_lies((p, q), (a, b, c), 0.68, xy[-1], CFG.lands_near_m)
+    assert not lands_where_it_lies((p, q), (a, b, c), 0.2, xy[-1], CFG.lands_near_m)  # lying there before it fell
+
+
 # --- the targets per condition ---------------------------------------------------------------------------------
 
 
@@ -239,12 +312,12 @@ def poor_light() -> dict[str, dict[str, float]]:
 
 # Conditions where the measured figures do not reach the targets yet (docs/video.md, "Limits"): (recall,
 # floor) as measured on this set. They are asserted at the level reached, so that a regression shows.
-# Each miss is the clip's first object, thrown from floor 1 two seconds after the clip starts: dark on a
-# dark wall, seen at dusk for 0.2 s in front of its window and then never again (it lands on the
-# ground's edge, as grey as itself); at night seen only over its last 0.6 m, for 0.16 s, then lying there.
+# The dusk miss is the clip's first object, thrown from floor 1 two seconds after the clip starts: dark on
+# a dim wall, seen for 0.2 s in front of its lit window (a 0.3 m drop) and then never again, neither over
+# the wall (11 grey levels off it) nor lying on the ground's edge. Night reaches 8/8 since the five-frame
+# floor-1 fall (the long runs: 0.94-1.0 on four seeds).
 SHORT_OF_TARGET: dict[str, tuple[float, float]] = {
-    "dusk": (0.875, 0.875),  # 7/8, floors 7/8 (the long run: 47/48)
-    "night": (0.875, 0.875),  # 7/8, floors 7/8 (the long run: 45/48)
+    "dusk": (0.875, 0.875),  # 7/8, floors 7/8 (the long runs: 0.98-1.0 on four seeds)
 }
 
 

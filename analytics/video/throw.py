@@ -97,6 +97,7 @@ class ThrowConfig:
     turn_speed_mps: float = 8.0
     flight_speed_mps: float = 2.5  # sideways speed of level flight (a toss is slower)
     flight_head_s: float = 0.5  # a track whose first this-long is level flight is a bird diving out of it
+    dive_start_mps: float = 2.0  # a bird diving out of level flight is at least this fast when its dive is picked up
     # A dim object's track breaks into pieces (dusk, night): pieces set aside that ended at most ``link_gap_s``
     # before a track began (or overlap it by ``link_overlap_s``) are joined to it when all fit one ballistic path.
     link_gap_s: float = 0.8
@@ -115,9 +116,10 @@ class ThrowConfig:
     # that then lay still on the ground for ``short_fall_rest_s`` may be this short and drop this little.
     short_fall_rest_s: float = 0.2
     short_fall_points: int = 5
-    short_fall_s: float = 0.2
+    short_fall_s: float = 0.15  # five sightings at 25 fps
     short_fall_drop_m: float = 0.4
     touchdown_m: float = 0.3  # a track ending this close to the façade's bottom edge reached the ground
+    lands_near_m: float = 0.5  # a fall lost on its way down lands this close to where it is then found lying
 
 
 @dataclass(frozen=True)
@@ -299,25 +301,30 @@ def fit_line(t: FloatArray, x: FloatArray) -> tuple[tuple[float, float], float]:
     return (float(coef[0]), float(coef[1])), rms
 
 
-def trim_rest(xy: FloatArray, still_m: float = 0.1) -> int:
+def trim_rest(xy: FloatArray, still_m: float = 0.1, jitter_m: float = 0.3) -> int:
     """How many points to keep once the trailing points where the object lay still (landed) are cut off.
 
-    Where it lies is the median of the last three points. The rest is the trailing run within
-    2 × ``still_m`` of it (a blob split on the ground's edge jitters that much); the landing, kept, is
-    the first point of that run within ``still_m``, which is under the step of an object falling at
-    2.5 m/s at 25 fps. A track still moving at its end, or that never went anywhere, is left whole;
-    a short fall (a floor-1 object drops about a metre) counts as having gone somewhere.
+    The rest is the trailing run within ``jitter_m`` of the median of the last five points (a blob
+    split on the ground's edge jitters that much, the track taking one half or the other, the whole
+    blob or a half of it). The landing, kept, is the first point of that run within ``still_m``
+    of the run's median, which is under the step of an object falling at 2.5 m/s at 25 fps. A track
+    still moving at its end (its last four points going down by over ``still_m`` / 2 a step, or its
+    last three off the median of its last five), or that never went anywhere, is left whole; a short
+    fall (a floor-1 object drops about a metre) counts as having gone somewhere.
     """
     n = len(xy)
     if n < 3 or math.dist(xy[-1], xy[0]) <= 2 * still_m:
         return n
-    rest = np.median(xy[-3:], axis=0)
-    off = np.hypot(xy[:, 0] - rest[0], xy[:, 1] - rest[1])
-    if off[-3:].max() >= 2 * still_m:
+    if n >= 4 and bool(np.all(np.diff(xy[-4:, 1]) > still_m / 2)):
+        return n  # still falling (three steps down: a split blob has only two levels below its top half)
+    rest = np.median(xy[-5:], axis=0)
+    if np.hypot(*(xy[-3:] - rest).T).max() >= jitter_m:
         return n  # still moving
     k = n - 1
-    while k > 0 and off[k - 1] < 2 * still_m:
+    while k > 0 and math.dist(xy[k - 1], rest) < jitter_m:
         k -= 1
+    rest = np.median(xy[k:], axis=0)
+    off = np.hypot(xy[:, 0] - rest[0], xy[:, 1] - rest[1])
     while k < n - 1 and off[k] >= still_m:
         k += 1
     return k + 1
@@ -469,13 +476,46 @@ def ballistic_rms(t_s: FloatArray, xy_m: FloatArray) -> float:
     return math.hypot(rms_x, rms_y)
 
 
+def fall_part(t_s: FloatArray, xy_m: FloatArray, gap_s: float) -> tuple[int, bool]:
+    """How many points of a track are its fall, and whether the object was found lying only after a gap.
+
+    The rest after landing is cut (``trim_rest``). When the first resting point came more than
+    ``gap_s`` after the point before it, the object was lost on its way down (a dark object over a
+    dark wall) and found lying on the ground later: that point is when it was seen, not when it
+    landed, and is cut too. Only a joined track has such a gap (a track ends after ``gap_s`` unseen).
+    """
+    keep = trim_rest(xy_m)
+    if 2 <= keep < len(t_s) and t_s[keep - 1] - t_s[keep - 2] > gap_s:
+        return keep - 1, True
+    return keep, False
+
+
+def lands_where_it_lies(
+    coef_x: tuple[float, float], coef_y: tuple[float, float, float], found_s: float, lying: FloatArray, near_m: float
+) -> bool:
+    """Whether a fall's path (t in seconds from its first point) reaches where the object was then found lying.
+
+    It must reach that height before the object was found there (``found_s``, plus a frame or two)
+    and within ``near_m`` sideways of it.
+    """
+    a, b, c = coef_y
+    disc = b * b - 4 * a * (c - float(lying[1]))
+    if a <= 0 or disc < 0:
+        return False
+    t = (-b + math.sqrt(disc)) / (2 * a)
+    return t <= found_s + 0.1 and abs(coef_x[0] * t + coef_x[1] - float(lying[0])) <= near_m
+
+
 def fits_one_fall(t_s: FloatArray, xy_m: FloatArray, cfg: ThrowConfig) -> float | None:
     """Whether pieces joined into one track (times and façade metres, in order) fit one ballistic path.
 
     The trailing rest (a landed object) is left out. Returns the RMS distance from the path when it
     is within the judge's residual limit for that drop and the joined track goes down, else None.
+    When the object was found lying only after a gap (``fall_part``), the path must reach it there.
     """
-    keep = trim_rest(xy_m)
+    keep, late = fall_part(t_s, xy_m, cfg.max_gap_s)
+    lying = np.median(xy_m[keep:], axis=0) if late else xy_m[-1]
+    found_s = float(t_s[min(keep, len(t_s) - 1)] - t_s[0])
     t_s, xy_m = t_s[:keep], xy_m[:keep]
     if len(t_s) < 4:
         return None
@@ -483,7 +523,15 @@ def fits_one_fall(t_s: FloatArray, xy_m: FloatArray, cfg: ThrowConfig) -> float 
     if drop <= 0:
         return None
     rms = ballistic_rms(t_s, xy_m)
-    return rms if rms <= max(cfg.max_residual_m, cfg.max_residual_share * drop) else None
+    if rms > max(cfg.max_residual_m, cfg.max_residual_share * drop):
+        return None
+    if late:
+        t = t_s - t_s[0]
+        coef_y, _ = fit_parabola(t, xy_m[:, 1])
+        coef_x, _ = fit_line(t, xy_m[:, 0])
+        if not lands_where_it_lies(coef_x, coef_y, found_s, lying, cfg.lands_near_m):
+            return None
+    return rms
 
 
 def origin_time(verdict: Verdict, max_backtrack_s: float) -> float:
@@ -563,14 +611,18 @@ def is_climb_or_turn(segment: Segment, cfg: ThrowConfig) -> bool:
     return math.hypot(dx, dy) >= cfg.stationary_m and dy < abs(dx)
 
 
-def flight_around(track: Segment, others: list[Segment], ended_midair: bool, cfg: ThrowConfig) -> str | None:
+def flight_around(
+    track: Segment, others: list[Segment], ended_midair: bool, cfg: ThrowConfig, start_speed: float = math.inf
+) -> str | None:
     """Why a gravity-like track is part of a bird's flight, or None.
 
-    It was picked up where fast level flight ended (a bird starting a dive), or it ended in mid-air
-    where a climbing or turning track began (a bird pulling up, a pigeon opening its wings).
+    It was picked up where fast level flight ended, already moving at ``start_speed`` (m/s, from its
+    fit) of at least ``dive_start_mps`` (a bird starting a dive keeps its speed; an object leaves its
+    window slower, even when a bird happens to fly past it), or it ended in mid-air where a climbing
+    or turning track began (a bird pulling up, a pigeon opening its wings).
     """
     for other in others:
-        if follows(other, track, cfg) and is_level_flight(other, cfg):
+        if start_speed >= cfg.dive_start_mps and follows(other, track, cfg) and is_level_flight(other, cfg):
             return "dives out of level flight (bird)"
         if ended_midair and follows(track, other, cfg) and is_climb_or_turn(other, cfg):
             return "pulls up in mid-air (bird)"
@@ -1005,9 +1057,11 @@ class ThrowDetector:
         pts = np.asarray(track.points, dtype=np.float64)
         t_s = (pts[:, 0] - pts[0, 0]) / 1000
         xy_m = self.facade.to_metres(pts[:, 1:3])
-        keep = trim_rest(xy_m)
+        keep, late = fall_part(t_s, xy_m, self.cfg.max_gap_s)
         grounded = bool(xy_m[-1, 1] >= self.facade.height_m - self.cfg.touchdown_m)
-        rested_s = float(pts[-1, 0] - pts[keep - 1, 0]) / 1000 if grounded else 0.0
+        lying = np.median(xy_m[keep:], axis=0) if late else xy_m[-1]
+        found_s = float(t_s[min(keep, len(t_s) - 1)])
+        rested_s = float(pts[-1, 0] - pts[keep if late else keep - 1, 0]) / 1000 if grounded else 0.0
         pts, t_s, xy_m = pts[:keep], t_s[:keep], xy_m[:keep]
         size_m = np.asarray(track.sizes[:keep]) / self.px_per_m
         verdict = judge_trajectory(
@@ -1017,10 +1071,16 @@ class ThrowDetector:
             self.cfg,
             clutter=sum(track.contested[:keep]) / keep,  # while it fell: an object lying in a split blob is no clutter
             fps=self.fps,
-            midair=self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1]),
+            midair=not late and self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1]),
             rested_s=rested_s,
             grounded=grounded,
         )
+        if (
+            late
+            and verdict.ok
+            and not lands_where_it_lies(verdict.coef_x, verdict.coef_y, found_s, lying, self.cfg.lands_near_m)
+        ):
+            verdict = Verdict(False, "does not land where it was found lying", verdict.accel, verdict.drop_m)
         return verdict, pts, xy_m
 
     def _judge(self, track: Track, frame: Image | None, final: bool = True) -> ThrowDetection | None:
@@ -1043,7 +1103,9 @@ class ThrowDetector:
             return None
         ended_midair = self._ended_midair(pts[-1, 1], pts[-1, 2], xy_m[-1, 1])
         me = self._segment(track)
-        flight = flight_around(me, [s for s in self._neighbours(track, self._done) if s != me], ended_midair, cfg)
+        others = [s for s in self._neighbours(track, self._done) if s != me]
+        start_speed = math.hypot(verdict.coef_x[0], verdict.coef_y[1])  # at the first point of the fit
+        flight = flight_around(me, others, ended_midair, cfg, start_speed=start_speed)
         if flight:
             self._reject(track, flight)
             return None
