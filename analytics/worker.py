@@ -170,8 +170,11 @@ class Worker:
             for stage in SLA_STAGES:
                 for severity in SEVERITIES:
                     metrics().sla_misses.labels(stage, severity)
-        # the event archive (memory/archive.py): its own consumer group, live only (a replay archives nothing)
+        # the event archive (memory/archive.py): its own consumer group, live only (a replay archives
+        # nothing). The workers create the group (no entry is trimmed before the archive reads it);
+        # the copy is the archive process's (manage.py archive), unless SANDTABLE_ARCHIVE_IN_WORKERS
         self.archiver = Archiver(stores, consumer=self.consumer, directory=self.directory) if write_history else None
+        self.archiving = self.archiver is not None and self.settings.archive_in_workers
         # the daily reports and the nightly purge, when the workers run them: live only, on a thread
         scheduled = write_history and self.settings.scheduled_jobs == "workers"
         self.jobs = ScheduledJobs(stores) if scheduled else None
@@ -182,7 +185,6 @@ class Worker:
         self._unschedule = stores.redis.register_script(UNSCHEDULE_LUA)
         self._communities: list[str] = []
         self._started: set[str] = set()
-        self._keyframed: dict[str, float] = {}  # community → when this process last built its keyframes
 
     # --- one community's context ------------------------------------------------------------
     def context(self, community: str, token: str = "") -> RuleContext:
@@ -442,9 +444,9 @@ class Worker:
                     self.process(entries)
                 backlog = len(entries) >= batch
                 batch = next_batch(batch, len(entries), s.worker_batch, max(s.worker_batch, s.worker_batch_max))
-                # the archive gives way to the analytics in a backlog (a full batch read): it copies a
-                # batch once a second then, and catches up as soon as the analytics do
-                if self.archiver is not None and (not backlog or now - last["archive"] >= 1.0):
+                # archiving in the workers: the archive gives way to the analytics in a backlog (a full
+                # batch read): it copies a batch once a second then, and catches up as soon as they do
+                if self.archiving and self.archiver is not None and (not backlog or now - last["archive"] >= 1.0):
                     self.archiver.run_once(self._communities, count=s.archive_batch)
                     last["archive"] = now
                 if now - last["sweep"] > s.sweep_seconds:
@@ -462,7 +464,7 @@ class Worker:
                 if now - last["claim"] > max(1.0, s.worker_claim_idle_ms / 3000):
                     for community in self._communities:
                         self.reclaim(community)
-                        if self.archiver is not None:
+                        if self.archiving and self.archiver is not None:
                             self.archiver.reclaim(community, s.worker_claim_idle_ms)
                     last["claim"] = now
                 if now - last["trim"] > 60:
@@ -484,12 +486,10 @@ class Worker:
         )
 
     def _keyframes(self, community: str) -> None:
-        """Build the state keyframes up to now, once per keyframe interval per community (live only)."""
-        every = self.settings.keyframe_minutes * 60.0
-        if self.archiver is None or time.monotonic() - self._keyframed.get(community, -every) < every:
-            return
-        if self.archiver.keep_keyframes(community, self.clock.now_ms()):
-            self._keyframed[community] = time.monotonic()
+        """Archiving in the workers: build the state keyframes up to now, once per keyframe interval
+        per community (live only; otherwise the archive process builds them)."""
+        if self.archiving and self.archiver is not None:
+            self.archiver.keyframes_due(community, self.clock.now_ms())
 
     def _sweep_lock(self, community: str) -> bool:
         """Only one worker sweeps a community at a time (the others would find nothing due)."""

@@ -72,8 +72,8 @@ def main() -> None:
             profiler.disable()
         seconds = time.perf_counter() - began
         cpu_seconds = time.process_time() - cpu_began
-        # the event archive's copy (memory/archive.py), which the worker processes also do: timed
-        # apart, unprofiled, on the same events (and the warm-up's)
+        # the event archive's copy (memory/archive.py: the archive process's work, or the workers' with
+        # SANDTABLE_ARCHIVE_IN_WORKERS): timed apart, unprofiled, on the same events (and the warm-up's)
         archived, archive_began = 0, time.process_time()
         if worker.archiver is not None:
             while copied := worker.archiver.run_once(communities, count=stores.settings.archive_batch):

@@ -2,6 +2,11 @@
 consumer group's lag while events arrive at a steady 5,000 events/s; and the same backlog drained
 by one worker process (how the workers scale out: 2 vs 1 processes in one consumer group).
 
+The workers run as deployed: the event archive's copy is not theirs (``manage.py archive``, a process
+of its own since issue 24's third round; before it, the workers copied part of a backlog once a
+second). P2 measures the analytics alone and does not start the archive; P3 runs it beside the
+workers, and ``p2_profile.py`` reports its CPU per event (``archive_cpu_us_per_event``).
+
 Last line: {"bench": "P2", "worker_events_per_s": …, "ingest_events_per_s": …, "ratio": …,
             "lag_p95_s": …, "lag_max_s": …, …}
 """

@@ -3,7 +3,8 @@ then a checker that accounts for every event — the loss ledger (issue #22, doc
 
 What runs: a Redis server of our own (AOF, fsync every second) or a local Redis Cluster with a
 replica per primary, ``manage.py serve`` with its web workers, ``manage.py worker`` processes (one
-each, so that each can be killed, stopped and restarted alone), the demo registry on SQLite.
+each, so that each can be killed, stopped and restarted alone), ``manage.py archive`` (the event
+archive's process, as deployed), the demo registry on SQLite.
 
 The workload: sequenced events (ids ``sk<seq>``) over HTTP with ingest tokens, across both demo
 communities, at a steady rate: heartbeats, door contacts, lock openings and gate passages of the
@@ -14,7 +15,7 @@ an event of an unknown device (ingest rejects it into the dead letters) and the 
 undecodable entry into a stream (a poison entry: the workers dead-letter it).
 
 The faults, in a seeded order that has each kind once before any repeats:
-- ``worker_kill``: a worker SIGKILLed, restarted 1 s later;
+- ``worker_kill``: a worker and the archive process SIGKILLed, restarted 1 s later;
 - ``worker_stop``: a worker SIGSTOPped past the claim timeout, then SIGCONTed (the others claim its
   entries, and it wakes holding them);
 - ``redis_kill``: a power cut of Redis — SIGKILLed, its AOF cut back to its size of a second
@@ -253,6 +254,7 @@ class System:
         self.bench = Bench(root, self.redis, self.settings, self.stores)
         self.workers: list[subprocess.Popen[bytes] | None] = [None] * workers
         self.web: subprocess.Popen[bytes] | None = None
+        self.archiver: subprocess.Popen[bytes] | None = None
         self.stopping = False
         self.aof_samples: deque[tuple[float, int, int]] = deque(maxlen=50)
         self.power_cuts = 0
@@ -264,6 +266,16 @@ class System:
         log = (self.logs / f"worker-{i}.log").open("ab")
         self.workers[i] = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "worker"],
+            env=self.bench.env(),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def start_archiver(self) -> None:
+        log = (self.logs / "archive.log").open("ab")
+        self.archiver = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "archive"],
             env=self.bench.env(),
             cwd=ROOT,
             stdout=log,
@@ -306,16 +318,20 @@ class System:
                 tail = (self.logs / f"worker-{i}.log").read_text(errors="replace").strip().splitlines()[-12:]
                 ledger.unexpected_exits.append(f"worker-{i} exit {process.returncode}: " + " | ".join(tail))
                 self.start_worker(i)
+        if self.archiver is not None and self.archiver.poll() is not None and not self.stopping:
+            tail = (self.logs / "archive.log").read_text(errors="replace").strip().splitlines()[-12:]
+            ledger.unexpected_exits.append(f"archive exit {self.archiver.returncode}: " + " | ".join(tail))
+            self.start_archiver()
         if self.web is not None and self.web.poll() is not None and not self.stopping:
             ledger.unexpected_exits.append(f"serve exit {self.web.returncode}")
 
     def stop(self) -> None:
         self.stopping = True
-        for process in [*self.workers, self.web]:
+        for process in [*self.workers, self.archiver, self.web]:
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGCONT)
                 process.terminate()
-        for process in [*self.workers, self.web]:
+        for process in [*self.workers, self.archiver, self.web]:
             if process is not None:
                 try:
                     process.wait(timeout=60)
@@ -329,12 +345,13 @@ class System:
         ledger.faults[kind] += 1
         if kind == "worker_kill":
             i = rng.randrange(self.n_workers)
-            process = self.workers[i]
-            if process is not None:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
+            for process in (self.workers[i], self.archiver):  # the archive's copy crashes with it
+                if process is not None:
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
             time.sleep(1.0)
             self.start_worker(i)
+            self.start_archiver()
         elif kind == "worker_stop":
             process = self.workers[rng.randrange(self.n_workers)]
             if process is not None:
@@ -571,6 +588,7 @@ def run(system: System, ledger: Ledger, args: argparse.Namespace, rng: random.Ra
         detectors[community] = sorted(devices["smoke_detector"])[:SMOKE_DETECTORS]
     for i in range(args.workers):
         system.start_worker(i)
+    system.start_archiver()
     url = system.start_web()
     schedule = [kind for _ in range(1000) for kind in rng.sample(FAULTS, len(FAULTS))]
     began = time.monotonic()

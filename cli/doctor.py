@@ -209,7 +209,8 @@ def _archive(cfg: Settings) -> str:
         raise SandtableError(f"the archive cannot be read ({reason})") from None
     finally:
         engine.dispose()
-    return f"{rows} events archived, {waiting} waiting to be archived ({len(behind)} communities)"
+    by = "the analytics workers" if cfg.archive_in_workers else "manage.py archive (sandtable-archive.service)"
+    return f"{rows} events archived, {waiting} waiting to be archived ({len(behind)} communities); copied by {by}"
 
 
 def _watchlist(cfg: Settings) -> str:

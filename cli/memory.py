@@ -1,16 +1,19 @@
-"""``manage.py case export`` and ``manage.py purge`` (issue #19: case files and retention; interfaces §9)."""
+"""``manage.py case export``, ``manage.py purge`` and ``manage.py archive`` (issue #19: case files and
+retention, interfaces §9; issue 24: the archive as a process of its own)."""
 
 from __future__ import annotations
 
 import getpass
 import json
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cli.main import JsonFlag, app, settings, user_errors
+from cli.main import JsonFlag, app, json_logs, settings, user_errors
 from core.errors import InvalidInput
 from store.stores import open_stores
 
@@ -76,3 +79,44 @@ def purge(
     if report.partitions:
         lines.append(f"partitions dropped: {', '.join(report.partitions)}")
     _summary(report.as_dict(), as_json, f"{verb}:\n" + "\n".join(lines))
+
+
+@app.command()
+@user_errors
+def archive(
+    once: Annotated[
+        bool, typer.Option("--once", help="copy what the streams hold, build the keyframes up to now, then exit")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="with --once: the counts as JSON; running: log lines as JSON lines")
+    ] = False,
+) -> None:
+    """Run the event archive: copy every accepted event into the archive (its own consumer group) and
+    keep the state keyframes up to now; several may run at once. Stops cleanly on Ctrl-C or SIGTERM."""
+    from memory.archive import Archiver  # noqa: PLC0415 — CLI start-up: loaded only by this command
+
+    if not once:
+        json_logs(as_json)
+    stores = open_stores(settings())
+    try:
+        archiver = Archiver(stores)
+        if once:
+            communities = archiver.events.communities()
+            archived = 0
+            while copied := archiver.run_once(communities, count=stores.settings.archive_batch):
+                archived += copied
+            now = int(time.time() * 1000)
+            built = [c for c in communities if archiver.keep_keyframes(c, now)]
+            _summary(
+                {"archived": archived, "communities": len(communities), "keyframes": len(built)},
+                as_json,
+                f"{archived} events archived from {len(communities)} communities; "
+                f"keyframes kept up to now in {len(built)}",
+            )
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        archiver.run(stop)
+    finally:
+        stores.engine.dispose()

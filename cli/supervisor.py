@@ -1,8 +1,9 @@
 """``manage.py run`` (what ``make run`` calls): the whole system as supervised child processes.
 
 Starts the embedded Redis (unless SANDTABLE_REDIS_URL is set), migrates the database, builds
-the demo registry when it is empty, then runs workers, the simulator and the web app as child
-processes, restarting any that dies. Ctrl-C (or SIGTERM) stops the children, then Redis.
+the demo registry when it is empty, then runs workers, the event archive, the notification
+sender, the simulator and the web app as child processes, restarting any that dies. Ctrl-C (or
+SIGTERM) stops the children, then Redis.
 """
 
 from __future__ import annotations
@@ -57,12 +58,15 @@ def child_plan(
     if people is not None:
         simulate.append("--people" if people else "--no-people")
     json_flag = ["--json"] if as_json else []
-    return [
+    children = [
         Child("web", ["serve", "--host", cfg.host, "--port", str(cfg.port), *json_flag]),
         Child("worker", ["worker", "--processes", str(workers), *json_flag]),
         Child("simulator", [*simulate, *json_flag]),
         Child("notify", ["notify", "send", *json_flag]),  # the outbox's sender (notify/sender.py)
     ]
+    if not cfg.archive_in_workers:  # the event archive's copy, out of the analytics workers' way
+        children.append(Child("archive", ["archive", *json_flag]))
+    return children
 
 
 @app.command()

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     )
     worker_block_ms: int = Field(default=1000, ge=1)
     archive_batch: int = Field(default=2000, ge=1, description="stream entries the archiver copies to SQL per pass")
+    archive_in_workers: bool = Field(
+        default=False,
+        description="the analytics workers also copy the events into the archive and keep the state keyframes "
+        "(one process for everything); by default manage.py archive does, a process of its own (make run starts it)",
+    )
     # the sand-table at any moment (memory/state.py): a keyframe every N minutes, events forward from it
     keyframe_minutes: int = Field(default=10, ge=1, le=1440, description="minutes between state keyframes")
     worker_cluster_block_ms: int = Field(

@@ -1,7 +1,13 @@
 """The archiver: a second consumer group (``archive``) on every community stream copies each
-accepted event, with its place, into the SQL archive (``event_archive``).
+accepted event, with its place, into the SQL archive (``event_archive``), and keeps the state
+keyframes up to now (memory/state.py).
 
-It runs inside every worker process, after the analytics batch, off the ingest path. An entry is
+It runs as a process of its own (``manage.py archive``, ``Archiver.run``; several may run at once,
+the group shares the entries out), off the ingest path and out of the analytics workers' way: the
+copy costs about as much CPU per event as the analytics (docs/performance.md, "Third round"). With
+``SANDTABLE_ARCHIVE_IN_WORKERS=true`` the analytics workers do it instead, after each batch (one
+process for everything). The workers create the archive group either way, so that no entry is
+trimmed from a stream before the archive has read it. An entry is
 acknowledged in the archive group only after its row is committed, and the row's primary key
 (community, stream entry, ts) makes a redelivered entry a no-op: a crash between the commit and
 the acknowledgement never writes an event twice, and an entry never acknowledged is delivered
@@ -13,12 +19,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
+import os
+import socket
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.directory import CommunityFacts, Directory
@@ -26,14 +37,21 @@ from ingest.schema import Event
 from memory.models import ArchivedEvent, cell_of
 from memory.state import fold_to, invalidate
 from store.events import ARCHIVE_GROUP, EventLog, StreamEntry
-from store.sql import dialect_insert
+from store.redis_server import TRANSIENT_ERRORS
 from store.stores import Stores
 
 log = logging.getLogger(__name__)
 WEEK_MS = 7 * 86_400_000
 # Monday 1970-01-05 00:00 UTC: partitions are whole ISO weeks in UTC
 _WEEK_ZERO_MS = 4 * 86_400_000
-INSERT_CHUNK = 500  # rows per INSERT statement (SQLite binds at most 32,766 parameters)
+# the archive's columns in table order: a row is bound as a plain tuple of these (``insert``)
+COLUMNS: tuple[str, ...] = tuple(column.name for column in ArchivedEvent.__table__.columns)
+_values_of = operator.itemgetter(*COLUMNS)
+_DATA = COLUMNS.index("data")
+_encode = msgspec.json.Encoder().encode
+# SQLite's page cache on the archiver's connection (KiB; SQLite's default is 2 MiB): the inserts land
+# all over the seven indexes, and a page read again from the OS costs CPU (docs/performance.md)
+SQLITE_CACHE_KIB = 32_000
 
 
 def identity_of(data: dict[str, Any], facts: CommunityFacts) -> str | None:
@@ -132,9 +150,9 @@ class Partitions:
 class Archiver:
     """Reads the ``archive`` group of the community streams and writes the archive."""
 
-    def __init__(self, stores: Stores, *, consumer: str, directory: Directory | None = None) -> None:
+    def __init__(self, stores: Stores, *, consumer: str | None = None, directory: Directory | None = None) -> None:
         self.stores = stores
-        self.consumer = consumer
+        self.consumer = consumer or f"archive-{socket.gethostname()}-{os.getpid()}"
         self.directory = directory or Directory(stores.sessions)
         self.events = EventLog(
             stores.redis,
@@ -145,6 +163,8 @@ class Archiver:
         self.partitions = Partitions(stores.sessions) if stores.engine.dialect.name == "postgresql" else None
         self.archived = 0  # rows offered to the archive by this process (a redelivery counts again)
         self._started: set[str] = set()
+        self._insert_sql: str | None = None
+        self._keyframed: dict[str, float] = {}  # community → when this process last built its keyframes
 
     def start(self, community: str) -> None:
         """Create the archive group of the community's stream (once per process)."""
@@ -173,6 +193,59 @@ class Archiver:
         fold_to(self.stores, community, now_ms, now_ms=now_ms)
         return True
 
+    def keyframes_due(self, community: str, now_ms: int | None = None) -> bool:
+        """Build the community's keyframes up to now, once per keyframe interval (``keep_keyframes``);
+        with several archivers (or workers archiving) one of them does it (a Redis lock per community)."""
+        every = self.stores.settings.keyframe_minutes * 60.0
+        if time.monotonic() - self._keyframed.get(community, -every) < every:
+            return False
+        lock = self.stores.keys.rule_state(community, "keyframe-lock")
+        if not self.stores.redis.set(lock, self.consumer, nx=True, px=int(every * 1000)):
+            self._keyframed[community] = time.monotonic()  # another process has them this interval
+            return False
+        if self.keep_keyframes(community, int(time.time() * 1000) if now_ms is None else now_ms):
+            self._keyframed[community] = time.monotonic()
+            return True
+        self.stores.redis.delete(lock)  # not caught up yet: whoever catches up first builds them
+        return False
+
+    def run(self, stop: threading.Event) -> None:
+        """The archive process (``manage.py archive``): copy every community's new entries as they
+        come, take over what a crashed archiver left, keep the keyframes; until stop is set."""
+        s = self.stores.settings
+        communities: list[str] = []
+        last = {"communities": 0.0, "claim": 0.0, "keyframes": 0.0}
+        log.info("archiver %s started", self.consumer)
+        while not stop.is_set():
+            now = time.monotonic()
+            try:
+                if now - last["communities"] > 5 or not communities:
+                    communities = self.events.communities()
+                    for community in communities:
+                        self.start(community)
+                    last["communities"] = now
+                if not communities:
+                    stop.wait(0.5)
+                    continue
+                self.write(
+                    self.events.read(communities, self.consumer, count=s.archive_batch, block_ms=s.worker_block_ms)
+                )
+                if now - last["claim"] > max(1.0, s.worker_claim_idle_ms / 3000):
+                    for community in communities:
+                        self.reclaim(community, s.worker_claim_idle_ms)
+                    last["claim"] = now
+                if now - last["keyframes"] > s.sweep_seconds:
+                    for community in communities:
+                        self.keyframes_due(community)
+                    last["keyframes"] = now
+            except TRANSIENT_ERRORS as err:
+                log.warning("Redis unavailable (%s); retrying", err)
+                stop.wait(1.0)
+            except SQLAlchemyError as err:  # what was read stays pending, and is taken over again
+                log.warning("the archive's database did not answer (%s); retrying", str(err).splitlines()[0])
+                stop.wait(1.0)
+        log.info("archiver %s stopped: %d events archived", self.consumer, self.archived)
+
     def write(self, entries: list[StreamEntry]) -> int:
         """Insert the entries' rows (a row already there is left as it is), then acknowledge them."""
         by_community: dict[str, list[StreamEntry]] = defaultdict(list)
@@ -197,18 +270,34 @@ class Archiver:
         return written
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
-        """Insert archive rows, skipping those already archived (a redelivery)."""
+        """Insert archive rows (``archive_row``'s), skipping those already archived (a redelivery):
+        one ``executemany`` of plain tuples through the driver, the event data encoded once by msgspec
+        (the ORM's insert built and processed a parameter dictionary per row: half the copy's CPU)."""
         if not rows:
             return
         if self.partitions is not None:
             self.partitions.ensure([row["ts"] for row in rows])
+        params = []
+        for row in rows:
+            values = list(_values_of(row))
+            values[_DATA] = _encode(values[_DATA] or {}).decode()
+            params.append(tuple(values))
         with self.stores.sessions.begin() as session:
-            for start in range(0, len(rows), INSERT_CHUNK):
-                statement = dialect_insert(session, ArchivedEvent.__table__).on_conflict_do_nothing(
-                    index_elements=["community_id", "entry", "ts"]
-                )
-                session.execute(statement, rows[start : start + INSERT_CHUNK])
+            connection = session.connection()
+            if connection.dialect.name == "sqlite":  # the seven indexes' pages stay in memory between batches
+                connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+            connection.exec_driver_sql(self._statement(session), params)
             invalidate(session, rows)  # keyframes the rows arrive too late for (memory/state.py)
+
+    def _statement(self, session: Session) -> str:
+        if self._insert_sql is None:
+            mark = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
+            columns, marks = ", ".join(COLUMNS), ", ".join([mark] * len(COLUMNS))
+            self._insert_sql = (
+                f"INSERT INTO event_archive ({columns}) VALUES ({marks}) "  # noqa: S608 — the model's column names
+                "ON CONFLICT (community_id, entry, ts) DO NOTHING"
+            )
+        return self._insert_sql
 
 
 def archive_size(session: Session) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Index, String
+from sqlalchemy import JSON, BigInteger, Float, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.sql import Base
@@ -34,6 +34,15 @@ def cells_of_box(min_lat: float, min_lon: float, max_lat: float, max_lon: float)
     return [a * _LON_CELLS + b for a in range(lat0, lat1 + 1) for b in range(lon0, lon1 + 1)]
 
 
+def _present(column: str) -> dict[str, Any]:
+    """A partial index's condition: only the rows that have the column (issue 24). A search by a
+    building, a household, a plate or a person (``column = value``) implies it, so SQLite and
+    PostgreSQL use the index as before; the many rows without one (a guard's position, a shared
+    device's heartbeat, every event but a vehicle's for the plate) cost their insert nothing there."""
+    condition = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": condition, "postgresql_where": condition}
+
+
 class ArchivedEvent(Base):
     """An accepted event as archived: the event (PII hashed as in the stream) and where it happened."""
 
@@ -42,11 +51,11 @@ class ArchivedEvent(Base):
         Index("ix_event_archive_time", "community_id", "ts"),
         # covering: a polygon's first pass (keys and positions, by kind and grid) reads this index alone
         Index("ix_event_archive_cell", "community_id", "cell", "ts", "entry", "lat", "lon", "type", "grid_id"),
-        Index("ix_event_archive_building", "community_id", "building_id", "ts"),
-        Index("ix_event_archive_household", "community_id", "household_id", "ts"),
+        Index("ix_event_archive_building", "community_id", "building_id", "ts", **_present("building_id")),
+        Index("ix_event_archive_household", "community_id", "household_id", "ts", **_present("household_id")),
         Index("ix_event_archive_device", "community_id", "device_id", "ts"),
-        Index("ix_event_archive_plate", "community_id", "plate", "ts"),
-        Index("ix_event_archive_person", "community_id", "person", "ts"),
+        Index("ix_event_archive_plate", "community_id", "plate", "ts", **_present("plate")),
+        Index("ix_event_archive_person", "community_id", "person", "ts", **_present("person")),
     )
 
     community_id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
+import sys
+import threading
 import time
 from typing import Any
 
@@ -11,6 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from analytics.worker import Worker
+from cli.supervisor import child_plan
+from core.settings import ROOT
 from ingest.service import IngestService
 from memory.archive import Archiver, archive_row
 from memory.keyframes import Keyframe
@@ -19,7 +24,18 @@ from memory.search import SearchQuery, search
 from registry.models import Device
 from store.events import ARCHIVE_GROUP
 from store.stores import Stores
-from tests.test_pipeline import start_worker
+from tests.conftest import env_for, run_manage
+
+
+def start_archiver(settings: Any) -> subprocess.Popen[bytes]:
+    """A real ``manage.py archive`` process on these settings (quiet)."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "archive"],
+        env=env_for(settings),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def devices(stores: Stores, device_type: str, n: int) -> list[Device]:
@@ -123,8 +139,8 @@ def test_a_redelivered_entry_is_not_archived_twice(world: Stores) -> None:
     assert world.redis.xpending(world.keys.events("wanhu"), ARCHIVE_GROUP)["pending"] == 0
 
 
-def test_a_worker_killed_while_it_archives_leaves_every_event_archived_exactly_once(world: Stores) -> None:
-    """A real worker process is SIGKILLed while it archives; a new one finishes the archive."""
+def test_an_archive_process_killed_while_it_archives_leaves_every_event_archived_exactly_once(world: Stores) -> None:
+    """A real ``manage.py archive`` process is SIGKILLed while it archives; a new one finishes the archive."""
     settings = world.settings.model_copy(update={"worker_claim_idle_ms": 500, "archive_batch": 100})
     locks = devices(world, "smart_lock", 50)
     now = int(time.time() * 1000)
@@ -138,7 +154,7 @@ def test_a_worker_killed_while_it_archives_leaves_every_event_archived_exactly_o
         assert ingest.ingest("wanhu", sent[chunk : chunk + 1000]).accepted == len(sent[chunk : chunk + 1000])
 
     def start() -> subprocess.Popen[bytes]:
-        return start_worker(settings)
+        return start_archiver(settings)
 
     def count() -> int:
         with world.sessions() as session:
@@ -168,8 +184,8 @@ def test_a_worker_killed_while_it_archives_leaves_every_event_archived_exactly_o
     )  # each once, none skipped
 
 
-def test_the_worker_keeps_the_state_keyframes_up_to_now_once_the_archive_has_caught_up(world: Stores) -> None:
-    """Nobody's first look at a past moment pays for folding the whole day: the sweep builds the keyframes."""
+def test_the_archive_keeps_the_state_keyframes_up_to_now_once_it_has_caught_up(world: Stores) -> None:
+    """Nobody's first look at a past moment pays for folding the whole day: the archive builds the keyframes."""
     now = int(time.time() * 1000)
     lock = devices(world, "smart_lock", 1)[0]
     day = [
@@ -177,18 +193,18 @@ def test_the_worker_keeps_the_state_keyframes_up_to_now_once_the_archive_has_cau
         for hours in (20, 12, 5, 1)
     ]
     IngestService(world).ingest("wanhu", day)
-    worker = Worker(world)
-    worker.start_community("wanhu")
-    assert worker.archiver is not None
+    archiver = Archiver(world)
+    archiver.start("wanhu")
 
     def keyframes() -> list[int]:
         with world.sessions() as session:
             return list(session.scalars(select(Keyframe.at).where(Keyframe.community_id == "wanhu")))
 
-    worker._keyframes("wanhu")  # the archive has not copied the events yet: nothing is built ahead of it
+    assert not archiver.keyframes_due("wanhu")  # the events are not copied yet: nothing is built ahead of them
     assert keyframes() == []
-    worker.archiver.run_once(["wanhu"])
-    worker._keyframes("wanhu")
+    archiver.run_once(["wanhu"])
+    assert archiver.keyframes_due("wanhu")
+    assert not archiver.keyframes_due("wanhu")  # once per keyframe interval
     built = sorted(keyframes())
     # a keyframe at the last boundary before each later change (holding every event before it), and
     # one at the last settled boundary before now
@@ -196,3 +212,50 @@ def test_the_worker_keeps_the_state_keyframes_up_to_now_once_the_archive_has_cau
     for hours in (12, 5, 1):
         change = now - hours * 3_600_000
         assert any(change - interval <= at < change for at in built), (hours, built)
+
+
+def _run_worker_over(stores: Stores, events: list[dict[str, Any]]) -> None:
+    """A worker's loop until it has analysed these events, then stopped (it ends the round in hand)."""
+    worker = Worker(stores)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        assert IngestService(stores).ingest("wanhu", events).accepted == len(events)
+        deadline = time.monotonic() + 60
+        while worker.stats.processed < len(events) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert worker.stats.processed == len(events)
+
+
+def test_the_workers_leave_the_copy_to_the_archive_process(world: Stores) -> None:
+    """By default the analytics workers do not archive (their CPU is the analytics'): ``manage.py
+    archive`` does, from the archive group the workers created; make run starts it beside them."""
+    now = int(time.time() * 1000)
+    lock = devices(world, "smart_lock", 1)[0]
+    events = [{"type": "lock.open", "device": lock.id, "ts": now - i, "data": {"method": "card"}} for i in range(30)]
+    _run_worker_over(world, events)
+    assert archived(world) == []
+    assert {g["name"] for g in world.redis.xinfo_groups(world.keys.events("wanhu"))} == {ARCHIVE_GROUP, "workers"}
+
+    done = run_manage(world.settings, "archive", "--once", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["archived"] == len(events)
+    assert len(archived(world)) == len(events)
+
+    assert "archive" in {c.name for c in child_plan(world.settings, backfill="0", speed=1, workers=1)}
+    alone = world.settings.model_copy(update={"archive_in_workers": True})
+    assert "archive" not in {c.name for c in child_plan(alone, backfill="0", speed=1, workers=1)}
+
+
+def test_a_single_process_deployment_archives_in_the_workers(world: Stores) -> None:
+    """With SANDTABLE_ARCHIVE_IN_WORKERS the worker archives after its batch, as before issue 24."""
+    alone = Stores(world.settings.model_copy(update={"archive_in_workers": True}), world.engine, world.keys)
+    now = int(time.time() * 1000)
+    lock = devices(world, "smart_lock", 1)[0]
+    events = [{"type": "lock.open", "device": lock.id, "ts": now - i, "data": {"method": "card"}} for i in range(30)]
+    _run_worker_over(alone, events)
+    assert len(archived(world)) == len(events)

@@ -36,6 +36,7 @@ from auth.models import AuditEntry
 from auth.service import create_token
 from cli.main import app, register_commands
 from core.settings import ROOT, Settings, load_settings
+from memory.models import ArchivedEvent
 from store.stores import Stores
 from tests.browser import until, wait_for
 from tests.conftest import ARTIFACTS, env_for, free_port, ingest_token
@@ -304,6 +305,7 @@ def station(world: Stores, tmp_path: Path) -> Iterator[dict[str, Any]]:
         for port in web_ports:
             host.start(unit("sandtable-web@.service"), str(port))
         host.start(unit("sandtable-worker@.service"), "1")
+        host.start(unit("sandtable-archive.service"))
         start_nginx(host, nginx_site(host, https_port, http_port, web_ports))
         base = f"https://127.0.0.1:{https_port}"
 
@@ -403,6 +405,14 @@ def test_the_units_behind_nginx_serve_the_wall_over_https(station: dict[str, Any
     finally:
         driver.quit()
 
+    # ... and copied into the event archive by the archive unit (the worker unit does not archive)
+    def archived() -> bool:
+        station["host"].check_running()
+        with world.sessions() as s:
+            return s.scalar(select(ArchivedEvent.type).where(ArchivedEvent.device_id == detector)) == "smoke.alarm"
+
+    until(archived, "the archive unit to archive the posted event", timeout=60)
+
     # the backup unit's command (a oneshot with a shell and the date in its folder's name)
     done = station["host"].run(unit("sandtable-backup.service"))
     assert done.returncode == 0, done.stderr
@@ -417,6 +427,7 @@ def test_every_unit_runs_a_real_command_as_the_sandtable_user() -> None:
     assert {p.name for p in services} >= {
         "sandtable-web@.service",
         "sandtable-worker@.service",
+        "sandtable-archive.service",
         "sandtable-video@.service",
         "sandtable-notify.service",
         "sandtable-reports.service",
