@@ -52,7 +52,11 @@ def test_upgrade_check_lists_the_pending_migrations_and_changes_nothing(tmp_path
     assert checked.returncode == 0, checked.stderr
     doc = json.loads(checked.stdout)
     assert doc["current"] == "0012" and doc["applied"] is False and doc["reversible"] is True
-    assert [(m["revision"], m["reversible"]) for m in doc["pending"]] == [("0013a", True), ("0013c", True)]
+    assert [(m["revision"], m["reversible"]) for m in doc["pending"]] == [
+        ("0013a", True),
+        ("0013c", True),
+        ("0013e", True),
+    ]
     assert "wanted list" in doc["pending"][0]["message"]
     engine = make_engine(settings)
     try:
