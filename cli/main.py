@@ -6,7 +6,9 @@ import datetime as dt
 import functools
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -126,6 +128,14 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     else:
         human(data)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM: a long-running command's loop stops cleanly on it."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 def register_commands() -> None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import getpass
 import json
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cli.main import JsonFlag, app, json_logs, settings, user_errors
+from cli.main import JsonFlag, app, json_logs, settings, stop_on_signals, user_errors
 from core.errors import InvalidInput
 from store.stores import open_stores
 
@@ -114,9 +112,7 @@ def archive(
                 f"keyframes kept up to now in {len(built)}",
             )
             return
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
+        stop = stop_on_signals()
         archiver.run(stop)
     finally:
         stores.engine.dispose()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Annotated, Any
 
 import typer
 
-from cli.main import JsonFlag, app, emit, json_logs, settings, user_errors
+from cli.main import JsonFlag, app, emit, json_logs, settings, stop_on_signals, user_errors
 from cli.registry import stores
 from core.metrics import start_service
 from notify.sender import Sender
@@ -131,9 +129,7 @@ def notify_send(
         if once:
             emit({"handled": sender.drain()}, as_json, lambda d: typer.echo(f"{d['handled']} deliveries handled"))
             return
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
+        stop = stop_on_signals()
         sender.run_forever(stop)
     finally:
         sender.close()

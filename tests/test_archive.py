@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -15,7 +14,6 @@ from sqlalchemy import func, select
 
 from analytics.worker import Worker
 from cli.supervisor import child_plan
-from core.settings import ROOT
 from ingest.service import IngestService
 from memory.archive import Archiver, archive_row
 from memory.keyframes import Keyframe
@@ -24,18 +22,8 @@ from memory.search import SearchQuery, search
 from registry.models import Device
 from store.events import ARCHIVE_GROUP
 from store.stores import Stores
-from tests.conftest import env_for, run_manage
-
-
-def start_archiver(settings: Any) -> subprocess.Popen[bytes]:
-    """A real ``manage.py archive`` process on these settings (quiet)."""
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "archive"],
-        env=env_for(settings),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+from tests.conftest import run_manage
+from tests.test_pipeline import start_worker
 
 
 def devices(stores: Stores, device_type: str, n: int) -> list[Device]:
@@ -154,7 +142,7 @@ def test_an_archive_process_killed_while_it_archives_leaves_every_event_archived
         assert ingest.ingest("wanhu", sent[chunk : chunk + 1000]).accepted == len(sent[chunk : chunk + 1000])
 
     def start() -> subprocess.Popen[bytes]:
-        return start_archiver(settings)
+        return start_worker(settings, "archive")
 
     def count() -> int:
         with world.sessions() as session:

@@ -57,10 +57,10 @@ def smoke(device: str, ts: int, event_id: str) -> dict[str, Any]:
     return {"id": event_id, "type": "smoke.alarm", "device": device, "ts": ts, "data": {"level": "alarm"}}
 
 
-def start_worker(settings: Any) -> subprocess.Popen[bytes]:
-    """A real ``manage.py worker`` process on these settings (quiet)."""
+def start_worker(settings: Any, command: str = "worker") -> subprocess.Popen[bytes]:
+    """A real ``manage.py worker`` (or another long-running command) process on these settings (quiet)."""
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "worker"],
+        [sys.executable, str(ROOT / "manage.py"), command],
         env=env_for(settings),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
