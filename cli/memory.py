@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -79,6 +80,14 @@ def purge(
     _summary(report.as_dict(), as_json, f"{verb}:\n" + "\n".join(lines))
 
 
+def give_way(niceness: int) -> None:
+    """Lower this process's CPU priority to ``niceness`` (SANDTABLE_ARCHIVE_NICE), never raise it: the
+    archive is no alert path, so in a burst the cores go to ingest and the analytics first and the
+    archive catches up after them. A unit that already runs it nicer keeps its own setting."""
+    if os.getpriority(os.PRIO_PROCESS, 0) < niceness:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+
+
 @app.command()
 @user_errors
 def archive(
@@ -112,6 +121,7 @@ def archive(
                 f"keyframes kept up to now in {len(built)}",
             )
             return
+        give_way(stores.settings.archive_nice)
         stop = stop_on_signals()
         archiver.run(stop)
     finally:

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     )
     worker_block_ms: int = Field(default=1000, ge=1)
     archive_batch: int = Field(default=2000, ge=1, description="stream entries the archiver copies to SQL per pass")
+    archive_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="the archive process's CPU niceness: in a burst it gives the cores to ingest and the analytics "
+        "(the alert path) and catches up after them; 0 shares them equally",
+    )
     archive_in_workers: bool = Field(
         default=False,
         description="the analytics workers also copy the events into the archive and keep the state keyframes "

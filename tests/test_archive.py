@@ -7,6 +7,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,9 +163,11 @@ def test_an_archive_process_killed_while_it_archives_leaves_every_event_archived
             count() == len(sent) and world.redis.xpending(world.keys.events("wanhu"), ARCHIVE_GROUP)["pending"] == 0
         ):
             time.sleep(0.2)
+        niceness = int(Path(f"/proc/{second.pid}/stat").read_text().rpartition(")")[2].split()[16])
     finally:
         second.terminate()
         second.wait(timeout=30)
+    assert niceness == settings.archive_nice == 10  # it gave way to ingest and the analytics (SANDTABLE_ARCHIVE_NICE)
     with world.sessions() as session:
         ids = list(session.scalars(select(ArchivedEvent.event_id)))
     assert len(ids) == len(sent) and sorted(str(i) for i in ids) == sorted(
