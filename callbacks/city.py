@@ -47,7 +47,7 @@ LIST_TTL_S = 60.0
 _lists: dict[Any, tuple[float, list[CityCommunity]]] = {}
 _lists_lock = threading.Lock()
 # the city view's tick reaches the refresh only once the previous refresh has answered (callbacks/gate.py)
-CITY_TICK, CITY_BUSY = gated(ids.CITY_REFRESH)
+CITY_TICK, (CITY_BUSY,) = gated(ids.CITY_REFRESH)
 
 # A click on a community (not on a cluster: that zooms) opens its sand-table.
 clientside_callback(

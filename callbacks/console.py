@@ -22,13 +22,19 @@ from auth.labels import labels, relabel, subject_place
 from auth.masking import mask_id_number, name_for
 from auth.policy import PROPERTY_ALERT_TYPES, can
 from auth.principal import Principal, current_principal
+from callbacks.gate import gated
 from callbacks.util import as_list
 from closedloop.models import Notice, ResidentReport, outcome_labels
 from core.errors import Forbidden, InvalidInput, NotFound, SandtableError
 from core.i18n import t
 from core.timefmt import aware, local_text, utc_to_ms
 from layouts import ids
+from layouts.gate import tick_id
 from registry.models import Grid, Person
+
+# the interval's refreshes (ids.CONSOLE_REFRESHES): the queue, the detail, the residents' calls and the modes
+# (callbacks/modes.py), each with its busy flag; the tick passes when none has a request out (callbacks/gate.py)
+CONSOLE_TICK, CONSOLE_FLAGS = gated(ids.CONSOLE_REFRESH, ids.CONSOLE_REFRESHES)
 
 
 def lang_of(selected: Any) -> str:
@@ -90,11 +96,12 @@ def evidence_rows(evidence: dict[str, Any], lang: str, found: Mapping[str, str] 
 @page_callback(
     "view.console",
     Output(ids.CONSOLE_LIST, "children"),
-    Input(ids.CONSOLE_REFRESH, "n_intervals"),
+    CONSOLE_TICK,
     Input(ids.CONSOLE_STATUS, "value"),
     Input(ids.CONSOLE_TYPE, "value"),
     Input(ids.CONSOLE_DONE, "data"),
     State(ids.CONSOLE_SELECTED, "data"),
+    **CONSOLE_FLAGS[0],
 )
 def queue(_tick: Any, status: Any, alert_type: Any, _done: Any, selected: Any) -> list[Any]:
     """The alert queue, newest first, filtered."""
@@ -159,8 +166,9 @@ def choose_alert(clicks: list[Any], calls: list[Any], selected: Any) -> Any:
     Output(ids.CONSOLE_SEEN, "data"),
     Input(ids.CONSOLE_SELECTED, "data"),
     Input(ids.CONSOLE_DONE, "data"),
-    Input(ids.CONSOLE_REFRESH, "n_intervals"),
+    CONSOLE_TICK,
     State(ids.CONSOLE_SEEN, "data"),
+    **CONSOLE_FLAGS[1],
 )
 def detail(selected: Any, _done: Any, _tick: Any, seen: Any) -> tuple[Any, Any]:
     """The selected alert: subject, evidence, timeline, actions, dispatch suggestions."""
@@ -175,7 +183,7 @@ def detail(selected: Any, _done: Any, _tick: Any, seen: Any) -> tuple[Any, Any]:
     except (NotFound, Forbidden):
         return html.Div(t("error.not_found", lang), className="st-empty"), None
     fingerprint = {"alert": alert_id, "status": doc["status"], "steps": len(services().loop.timeline(alert_id))}
-    if ctx.triggered_id == ids.CONSOLE_REFRESH and seen == fingerprint:
+    if ctx.triggered_id == tick_id(ids.CONSOLE_REFRESH) and seen == fingerprint:
         raise PreventUpdate  # nothing new: keep the note being typed
     return render_detail(principal, community, doc, lang), fingerprint
 
@@ -397,8 +405,9 @@ def act(acts: list[Any], dispatches: list[Any], note: Any, selected: Any, seen: 
 @page_callback(
     "view.console",
     Output(ids.CONSOLE_REPORTS, "children"),
-    Input(ids.CONSOLE_REFRESH, "n_intervals"),
+    CONSOLE_TICK,
     State(ids.CONSOLE_SELECTED, "data"),
+    **CONSOLE_FLAGS[2],
 )
 def reports(_tick: Any, selected: Any) -> list[Any]:
     """Residents' calls to the police (newest first): each is a ``resident.call`` alert in the queue

@@ -11,6 +11,7 @@ from api.context import clock, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
+from callbacks.console import CONSOLE_FLAGS, CONSOLE_TICK
 from callbacks.util import as_dict, as_list
 from core.errors import InvalidInput, SandtableError
 from core.i18n import t
@@ -29,8 +30,9 @@ def _context(value: Any) -> tuple[str, str]:
     PERMISSION,
     Output(ids.MODES_LIST, "children"),
     Input(ids.MODES_DONE, "data"),
-    Input(ids.CONSOLE_REFRESH, "n_intervals"),
+    CONSOLE_TICK,
     State(ids.MODES_CONTEXT, "data"),
+    **CONSOLE_FLAGS[3],
 )
 def live_modes(_done: Any, _tick: Any, context: Any) -> list[Any]:
     """The community's devices in maintenance and elders away, soonest end first."""

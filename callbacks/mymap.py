@@ -14,6 +14,7 @@ from api.context import services, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import Principal, current_principal
+from callbacks.gate import gated
 from callbacks.util import as_dict, as_list, task_places
 from closedloop.models import Task
 from closedloop.service import Loop
@@ -25,6 +26,9 @@ from store import live
 from store.stores import Stores
 
 BUSY = ("accepted", "on_scene")  # a task being worked on is the one shown first
+
+# a refresh is never asked again before it has answered, on a phone's slow link too (callbacks/gate.py)
+MYMAP_TICK, MYMAP_FLAGS = gated(ids.MYMAP_REFRESH)
 
 
 @dataclass
@@ -148,8 +152,9 @@ def my_area(_loaded: Any) -> tuple[Any, Any, Any]:
     Output(ids.MYMAP_INFO, "children"),
     Output(ids.MYMAP_PICK, "children"),
     Output(ids.MYMAP, "viewport"),
-    Input(ids.MYMAP_REFRESH, "n_intervals"),
+    MYMAP_TICK,
     Input(ids.MYMAP_SELECTED, "data"),
+    **MYMAP_FLAGS[0],
 )
 def my_targets(_tick: Any, selected: Any) -> tuple[Any, ...]:
     """My tasks' targets, the walk to the chosen one and my position (refreshed)."""

@@ -13,12 +13,17 @@ from api.context import services, stores
 from auth.callbacks import page_callback
 from auth.policy import can
 from auth.principal import current_principal
+from callbacks.gate import gated
 from callbacks.util import as_list, task_places
 from closedloop.models import Notice
 from core.errors import SandtableError
 from core.i18n import t
 from layouts import ids
+from layouts.gate import tick_id
 from layouts.tasks import duty_card, task_cards
+
+# the list and the notices each with a busy flag; the tick passes when neither has a request out (callbacks/gate.py)
+TASKS_TICK, TASKS_FLAGS = gated(ids.TASKS_REFRESH, ids.TASKS_REFRESHES)
 
 
 def lang_of(versions: Any) -> str:
@@ -30,9 +35,10 @@ def lang_of(versions: Any) -> str:
     "view.tasks",
     Output(ids.TASKS_LIST, "children"),
     Output(ids.TASKS_VERSIONS, "data"),
-    Input(ids.TASKS_REFRESH, "n_intervals"),
+    TASKS_TICK,
     Input(ids.TASKS_DONE, "data"),
     State(ids.TASKS_VERSIONS, "data"),
+    **TASKS_FLAGS[0],
 )
 def tasks(_tick: Any, _done: Any, versions: Any) -> tuple[Any, Any]:
     """My open tasks (refreshed), and the version of each as it was shown."""
@@ -42,7 +48,7 @@ def tasks(_tick: Any, _done: Any, versions: Any) -> tuple[Any, Any]:
     lang = lang_of(versions)
     mine = services().loop.my_tasks(principal)
     shown = {task.id: task.version for task in mine}
-    if ctx.triggered_id == ids.TASKS_REFRESH and isinstance(versions, dict) and versions.get("tasks") == shown:
+    if ctx.triggered_id == tick_id(ids.TASKS_REFRESH) and isinstance(versions, dict) and versions.get("tasks") == shown:
         raise PreventUpdate  # nothing changed: keep what the user is typing
     with stores().sessions() as session:
         places = task_places(session, principal, mine, lang)
@@ -108,7 +114,8 @@ def act(clicks: list[Any], *_forms: Any) -> tuple[Any, Any]:
 @page_callback(
     "view.tasks",
     Output(ids.TASKS_NOTICES, "children"),
-    Input(ids.TASKS_REFRESH, "n_intervals"),
+    TASKS_TICK,
+    **TASKS_FLAGS[1],
 )
 def notices(_tick: Any) -> list[Any]:
     """Police notices for my grid and my community."""

@@ -59,7 +59,7 @@ from store import live
 FULL_EVERY_MS = 30_000  # figures and charts are recomputed at most this often without a change
 STAGE_COLORS = ("#38e1ff", "#2f7bff", "#ffb020", "#35d07f")
 # the wall's tick reaches the refresh only once the previous refresh has answered (callbacks/gate.py)
-WALL_TICK, WALL_BUSY = gated(ids.REFRESH)
+WALL_TICK, (WALL_BUSY,) = gated(ids.REFRESH)
 
 # The clock ticks in the browser: no server round trip per second.
 clientside_callback(

@@ -15,6 +15,7 @@ from auth.policy import can
 from auth.principal import current_principal
 from core.i18n import t
 from layouts import ids
+from layouts.gate import gated_interval
 from layouts.health import drops_panel
 from layouts.incident_form import incident_form
 from layouts.modes import modes_panel
@@ -135,7 +136,7 @@ def layout(community: str | None = None, **_: Any) -> html.Div:
             ),
             dcc.Store(id=ids.CONSOLE_DONE, data=0),
             dcc.Store(id=ids.CONSOLE_SEEN),
-            dcc.Interval(id=ids.CONSOLE_REFRESH, interval=5000),
+            *gated_interval(ids.CONSOLE_REFRESH, 5000, refreshes=ids.CONSOLE_REFRESHES),
         ],
     )
 

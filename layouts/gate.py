@@ -1,7 +1,7 @@
-"""A live page's interval whose ticks wait for the refresh they started (callbacks/gate.py).
+"""A live page's interval whose ticks wait for the refreshes they started (callbacks/gate.py).
 
-The page holds three components for it: the interval, the gated tick its refresh listens to, and
-the flag Dash sets while the refresh's request is out."""
+The page holds the interval, the gated tick its refreshes listen to, and one flag per refresh that
+Dash sets while that refresh's request is out."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ def tick_id(interval: str) -> str:
     return f"{interval}-gated"
 
 
-def busy_id(interval: str) -> str:
-    """The Store Dash sets true while the refresh's request is out (its ``running=``)."""
-    return f"{interval}-busy"
+def busy_id(interval: str, k: int = 0) -> str:
+    """The Store Dash sets true while the interval's ``k``-th refresh has its request out (its ``running=``)."""
+    return f"{interval}-busy" if k == 0 else f"{interval}-busy-{k}"
 
 
-def gated_interval(interval: str, interval_ms: int) -> list[Any]:
-    """The interval and the gate's two Stores, for a page's layout."""
+def gated_interval(interval: str, interval_ms: int, refreshes: int = 1) -> list[Any]:
+    """The interval, its gated tick and a busy flag per refresh listening to it, for a page's layout."""
     return [
         dcc.Interval(id=interval, interval=interval_ms),
         dcc.Store(id=tick_id(interval)),
-        dcc.Store(id=busy_id(interval), data=False),
+        *(dcc.Store(id=busy_id(interval, k), data=False) for k in range(refreshes)),
     ]

@@ -19,6 +19,7 @@ from auth.principal import current_principal
 from core.i18n import t
 from geodata.gcj02 import latlng_for_display
 from layouts import ids
+from layouts.gate import gated_interval
 from layouts.map import base_layer, map_bounds, map_center, ns
 from registry import queries
 from registry.models import Grid
@@ -82,6 +83,6 @@ def my_map(lang: str) -> html.Section | None:
                 ],
             ),
             dcc.Store(id=ids.MYMAP_SELECTED, data={"lang": lang, "task": None}),
-            dcc.Interval(id=ids.MYMAP_REFRESH, interval=5000),
+            *gated_interval(ids.MYMAP_REFRESH, 5000),
         ],
     )

@@ -15,6 +15,7 @@ from closedloop.models import OUTCOMES, Task
 from core.i18n import t
 from core.timefmt import local_text, utc_to_ms
 from layouts import ids
+from layouts.gate import gated_interval
 from layouts.mymap import my_map
 from layouts.shell import forbidden, header, nav_links
 from layouts.visitors import approval_panel
@@ -176,7 +177,7 @@ def layout(**_: Any) -> html.Div:
             ),
             dcc.Store(id=ids.TASKS_VERSIONS, data={"lang": lang}),
             dcc.Store(id=ids.TASKS_DONE, data=0),
-            dcc.Interval(id=ids.TASKS_REFRESH, interval=5000),
+            *gated_interval(ids.TASKS_REFRESH, 5000, refreshes=ids.TASKS_REFRESHES),
         ],
     )
 

@@ -20,12 +20,13 @@ import requests
 from redis.crc import key_slot
 
 from alerts.live import AlertStore
-from callbacks.requests import city_refresh_request, wall_refresh_request
+from callbacks.requests import TICK, city_refresh_request, wall_refresh_request
 from callbacks.util import dash_request
 from core.errors import StoreUnavailable
 from core.settings import ROOT, Settings
 from ingest.directory import Directory
 from layouts import ids
+from layouts.gate import tick_id
 from store.events import GROUP, EventLog
 from store.redis_server import client_for_url, is_cluster
 from store.stores import Stores
@@ -154,13 +155,13 @@ def console_queue(session: requests.Session, url: str, community: str) -> dict[s
         url,
         [(ids.CONSOLE_LIST, "children")],
         [
-            {"id": ids.CONSOLE_REFRESH, "property": "n_intervals", "value": 1},
+            {"id": tick_id(ids.CONSOLE_REFRESH), "property": "data", "value": TICK},
             {"id": ids.CONSOLE_STATUS, "property": "value", "value": "open"},
             {"id": ids.CONSOLE_TYPE, "property": "value", "value": None},
             {"id": ids.CONSOLE_DONE, "property": "data", "value": 0},
         ],
         [{"id": ids.CONSOLE_SELECTED, "property": "data", "value": console_selected(community, None)}],
-        f"{ids.CONSOLE_REFRESH}.n_intervals",
+        f"{tick_id(ids.CONSOLE_REFRESH)}.data",
     )
 
 
@@ -172,7 +173,7 @@ def console_detail(session: requests.Session, url: str, community: str, alert_id
         [
             {"id": ids.CONSOLE_SELECTED, "property": "data", "value": console_selected(community, alert_id)},
             {"id": ids.CONSOLE_DONE, "property": "data", "value": 0},
-            {"id": ids.CONSOLE_REFRESH, "property": "n_intervals", "value": 1},
+            {"id": tick_id(ids.CONSOLE_REFRESH), "property": "data", "value": TICK},
         ],
         [{"id": ids.CONSOLE_SEEN, "property": "data", "value": None}],
         f"{ids.CONSOLE_SELECTED}.data",

@@ -23,10 +23,12 @@ from auth.policy import landing_page
 from auth.principal import Principal
 from callbacks.console import evidence_rows
 from callbacks.mymap import area, my_map
+from callbacks.requests import TICK
 from callbacks.util import dash_request, prop
 from closedloop.service import Loop
 from geodata.network import Network, metres, path_graph
 from layouts import ids
+from layouts.gate import tick_id
 from registry.models import Building, Device, Guard, Person
 from reports.request import build_request
 from reports.service import make_report
@@ -206,7 +208,7 @@ def test_the_map_ignores_a_task_of_someone_else_that_the_browser_asks_for(scene:
                 (ids.MYMAP_PICK, "children"),
                 (ids.MYMAP, "viewport"),
             ],
-            [prop(ids.MYMAP_REFRESH, "n_intervals", 1), prop(ids.MYMAP_SELECTED, "data", {"task": scene.theirs})],
+            [prop(tick_id(ids.MYMAP_REFRESH), "data", TICK), prop(ids.MYMAP_SELECTED, "data", {"task": scene.theirs})],
             [],
             f"{ids.MYMAP_SELECTED}.data",
         )
@@ -266,7 +268,7 @@ def test_console_tasks_and_report_show_addresses_and_names_not_ids(scene: Scene,
             [
                 prop(ids.CONSOLE_SELECTED, "data", selected),
                 prop(ids.CONSOLE_DONE, "data", 0),
-                prop(ids.CONSOLE_REFRESH, "n_intervals", 0),
+                prop(tick_id(ids.CONSOLE_REFRESH), "data", TICK),
             ],
             [prop(ids.CONSOLE_SEEN, "data", None)],
             f"{ids.CONSOLE_SELECTED}.data",
@@ -281,13 +283,13 @@ def test_console_tasks_and_report_show_addresses_and_names_not_ids(scene: Scene,
         queue = dash_request(
             [(ids.CONSOLE_LIST, "children")],
             [
-                prop(ids.CONSOLE_REFRESH, "n_intervals", 0),
+                prop(tick_id(ids.CONSOLE_REFRESH), "data", TICK),
                 prop(ids.CONSOLE_STATUS, "value", "open"),
                 prop(ids.CONSOLE_TYPE, "value", None),
                 prop(ids.CONSOLE_DONE, "data", 0),
             ],
             [prop(ids.CONSOLE_SELECTED, "data", selected)],
-            f"{ids.CONSOLE_REFRESH}.n_intervals",
+            f"{tick_id(ids.CONSOLE_REFRESH)}.data",
         )
         rows = shown_text(
             police.post(server.url + "/_dash-update-component", json=queue, timeout=30).json()["response"][
@@ -300,7 +302,7 @@ def test_console_tasks_and_report_show_addresses_and_names_not_ids(scene: Scene,
         phone = http_login(server.url, "grid.wanhu-G1")
         tasks = dash_request(
             [(ids.TASKS_LIST, "children"), (ids.TASKS_VERSIONS, "data")],
-            [prop(ids.TASKS_REFRESH, "n_intervals", 0), prop(ids.TASKS_DONE, "data", 0)],
+            [prop(tick_id(ids.TASKS_REFRESH), "data", TICK), prop(ids.TASKS_DONE, "data", 0)],
             [prop(ids.TASKS_VERSIONS, "data", {"lang": "zh"})],
             f"{ids.TASKS_DONE}.data",
         )

@@ -21,11 +21,12 @@ from app import create_app
 from auth.callbacks import DASH_PAGE_ROUTER, callback_permission
 from auth.models import AuditEntry
 from auth.service import ANON_DENIAL_WINDOW_S, create_token, flush_anonymous_denials
-from callbacks.requests import city_refresh_request, wall_refresh_request
+from callbacks.requests import TICK, city_refresh_request, wall_refresh_request
 from callbacks.util import dash_request, prop
 from core.timefmt import SHANGHAI
 from gates.service import PassRequest, Visitors
 from layouts import ids
+from layouts.gate import tick_id
 from store.stores import Stores
 from tests.conftest import DEMO_PASSWORD
 from tests.test_closed_loop import POLICE, smoke_alert
@@ -62,7 +63,7 @@ def detail_request(alert_id: str) -> dict[str, Any]:
         [
             prop(ids.CONSOLE_SELECTED, "data", selected),
             prop(ids.CONSOLE_DONE, "data", 0),
-            prop(ids.CONSOLE_REFRESH, "n_intervals", 1),
+            prop(tick_id(ids.CONSOLE_REFRESH), "data", TICK),
         ],
         [prop(ids.CONSOLE_SEEN, "data", None)],
         f"{ids.CONSOLE_SELECTED}.data",

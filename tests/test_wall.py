@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from selenium.webdriver.common.by import By
 
 from analytics.worker import Worker
 from auth.service import create_token
+from callbacks.gate import GATE_JS, STALE_MS
 from ingest.service import IngestService
 from layouts import ids
 from registry.demo import WANTED_ID
@@ -76,12 +78,7 @@ def test_the_wall_shows_figures_feed_guards_and_pulsing_alerts(lived_in: tuple[S
     save_screenshot(browser, "wall_1920_zh")
 
     # a new critical alert while the wall is open: it appears and pulses within a few refreshes
-    lock = devices_of(world, "smart_lock", 3)[2]
-
-    feed(
-        world,
-        [{"type": "lock.open", "device": lock, "ts": now_ms(), "data": {"method": "face", "id_number": WANTED_ID}}],
-    )
+    wanted_at_a_lock(world)
     wait_for(browser, ".st-card.st-sev-critical.st-pulse", minimum=2)
     wait_for(browser, ".st-card.st-sev-critical.st-pulse", text="在逃人员比中")
     settled(browser)  # the flight to the alert
@@ -187,6 +184,31 @@ def test_the_wall_opened_at_the_root_stays_on_its_page(lived_in: tuple[Stores, L
         browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": counter["identifier"]})
 
 
+def wanted_at_a_lock(world: Stores) -> None:
+    """A person on the wanted list opens a rental's smart lock: a new critical alert (在逃人员比中)."""
+    lock = devices_of(world, "smart_lock", 3)[2]
+    event = {"type": "lock.open", "device": lock, "ts": now_ms(), "data": {"method": "face", "id_number": WANTED_ID}}
+    feed(world, [event])
+
+
+@contextmanager
+def slow_link(browser: Any, latency_ms: int) -> Iterator[None]:
+    """Every request of the page takes latency_ms (Chromium's own throttling: the link, not the app, is slow)."""
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    try:
+        yield
+    finally:
+        browser.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        browser.execute_cdp_cmd("Network.disable", {})
+
+
 def test_a_refresh_slower_than_its_interval_still_lands(lived_in: tuple[Stores, LiveServer], browser) -> None:
     """On a slow link (or a slow server, or a slow PC) every answer of the wall's refresh comes after
     its next tick. dash-renderer drops a callback still executing when the same callback is asked
@@ -197,26 +219,74 @@ def test_a_refresh_slower_than_its_interval_still_lands(lived_in: tuple[Stores, 
     browser.get(server.url + "/")
     wait_for(browser, ".st-card.st-sev-critical", text="烟感报警")
     settled(browser)
-    # 3 s on every request (Chromium's own throttling: the link, not the app, is slow)
-    browser.execute_cdp_cmd("Network.enable", {})
-    browser.execute_cdp_cmd(
-        "Network.emulateNetworkConditions",
-        {"offline": False, "latency": 3000, "downloadThroughput": -1, "uploadThroughput": -1},
-    )
-    try:
-        lock = devices_of(world, "smart_lock", 3)[2]
-        feed(
-            world,
-            [{"type": "lock.open", "device": lock, "ts": now_ms(), "data": {"method": "face", "id_number": WANTED_ID}}],
-        )
+    with slow_link(browser, 3000):
+        wanted_at_a_lock(world)
         wait_for(browser, ".st-card.st-sev-critical", text="在逃人员比中")
         # it keeps landing: the next change shows too
         smoke = devices_of(world, "smoke_detector", 2)[1]
         feed(world, [{"type": "smoke.alarm", "device": smoke, "ts": now_ms(), "data": {"level": "alarm"}}])
         wait_for(browser, ".st-card.st-sev-critical", minimum=3)
-    finally:
-        browser.execute_cdp_cmd(
-            "Network.emulateNetworkConditions",
-            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
-        )
-        browser.execute_cdp_cmd("Network.disable", {})
+
+
+GATE_STEPS = """
+var gate = eval("(" + arguments[0] + ")"), clock = 0, realNow = Date.now, out = [];
+window.dash_clientside = window.dash_clientside || {};
+var held = window.dash_clientside.no_update = window.dash_clientside.no_update || {held: true};
+Date.now = function () { return clock; };
+try {
+    var last = null;
+    arguments[1].forEach(function (step) {
+        clock = step[0];
+        var tick = gate.apply(null, [1, last].concat(step.slice(1)));
+        out.push(tick === held ? null : tick.wait);
+        if (tick !== held) { last = tick; }
+    });
+} finally { Date.now = realNow; }
+return out;
+"""
+
+
+def test_the_gate_holds_a_tick_while_a_refresh_is_out_and_waits_longer_each_time_one_is_taken_as_lost(
+    browser,
+) -> None:
+    """The gate's own decisions, run in Chromium with a fake clock: (ms, busy flags…) per interval
+    tick → the tick's wait before a refresh still out is taken as lost, or None when held."""
+    steps = [
+        [0, False, False],  # first tick: passes
+        [5_000, True, False],  # a refresh out: held
+        [29_000, False, True],  # the other still out: held
+        [31_000, False, True],  # out for 31 s: taken as lost, asked again; the next wait is 60 s
+        [62_000, False, True],  # 31 s after that: held (a slow server's answer gets its time)
+        [92_000, True, True],  # 61 s: asked again, the wait 120 s
+        [95_000, False, False],  # answered: passes, the wait back to 30 s
+        [99_000, True, False],
+        [126_000, True, False],  # 31 s: asked again
+    ]
+    assert browser.execute_script(GATE_STEPS, GATE_JS, steps) == [
+        STALE_MS,
+        None,
+        None,
+        2 * STALE_MS,
+        None,
+        4 * STALE_MS,
+        STALE_MS,
+        None,
+        2 * STALE_MS,
+    ]
+
+
+def test_the_console_keeps_refreshing_on_a_link_slower_than_its_interval(
+    lived_in: tuple[Stores, LiveServer], browser
+) -> None:
+    """The console hangs four refreshes on its 5 s interval (the queue, the detail, the residents'
+    calls, the modes). With every request taking 6 s, each was asked again before it had answered
+    and dash-renderer threw every answer away: the queue froze. The gate holds the tick until all
+    four have answered, so a new alert reaches the queue."""
+    world, server = lived_in
+    browser_login(browser, server.url, "police.wanhu")
+    browser.get(server.url + "/console")
+    assert "在逃人员比中" not in text_of(browser, f"#{ids.CONSOLE_LIST}", text="烟感报警")
+    settled(browser)
+    with slow_link(browser, 6000):
+        wanted_at_a_lock(world)
+        wait_for(browser, f"#{ids.CONSOLE_LIST}", text="在逃人员比中", timeout=120)
