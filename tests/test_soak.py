@@ -1,5 +1,6 @@
-"""The soak under faults, two minutes of it (benchmarks/soak.py; the 30-minute ledgers are in
-docs/reliability.md): every fault kind at least once while events flow, then the loss ledger."""
+"""The soak under faults, 75 s of it (benchmarks/soak.py; the 30-minute ledgers are in
+docs/reliability.md): every fault kind at least once while events flow, a fault every 15 s, then the
+loss ledger."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from core.settings import ROOT
 pytestmark = pytest.mark.slow
 
 
-def test_two_minutes_of_faults_lose_nothing_acknowledged_and_duplicate_nothing(tmp_path: Path) -> None:
-    args = ["--minutes", "2", "--rate", "500", "--fault-every", "20", "--seed", "11", "--every-fault"]
+def test_every_kind_of_fault_under_load_loses_nothing_acknowledged_and_duplicates_nothing(tmp_path: Path) -> None:
+    # the five kinds of fault in 75 s (the schedule's first five are one of each; --every-fault sends on
+    # while a kind is still owed, e.g. a power cut on a machine too busy for one to fit)
+    args = ["--minutes", "1.25", "--rate", "500", "--fault-every", "15", "--seed", "11", "--every-fault"]
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "soak.py"), *args],
         cwd=tmp_path,
@@ -31,7 +34,7 @@ def test_two_minutes_of_faults_lose_nothing_acknowledged_and_duplicate_nothing(t
     assert all(ledger["faults"][kind] >= 1 for kind in ledger["faults"]), story
     assert ledger["power_cuts"] >= 1, story
     assert ledger["drained"], story
-    assert ledger["acknowledged"] == ledger["sent"] > 30_000, story
+    assert ledger["acknowledged"] == ledger["sent"] > 20_000, story  # 37,500 at the full rate
     assert ledger["duplicated_effects"] == 0, story
     assert ledger["lost_after_ack"] == 0, story
     assert ledger["alert_counts_short"] == ledger["alert_counts_extra"] == 0, story

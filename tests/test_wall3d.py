@@ -180,6 +180,32 @@ def stop_turning(driver: Any) -> bool:
     return True
 
 
+# for 4 s, every move of the camera costs ``arguments[0]`` ms more (as a slow renderer's draw would):
+# the time spent moving the camera, the time passed, and the number of moves
+TURN_SHARE = """
+var done = arguments[arguments.length - 1], cost = arguments[0], P = window.Plotly;
+var own = P._guiRelayout, busy = 0, moves = 0, began = performance.now();
+P._guiRelayout = function () {
+  var s = performance.now();
+  while (performance.now() - s < cost) { /* the slow draw */ }
+  try { return own.apply(this, arguments); } finally { busy += performance.now() - s; moves += 1; }
+};
+setTimeout(function () {
+  P._guiRelayout = own;
+  done({busy: busy, total: performance.now() - began, moves: moves});
+}, 4000);
+"""
+
+
+def turn_share(driver: Any, cost_ms: int) -> dict[str, float] | None:
+    """How much of the page's time the kiosk's turn takes when each move costs ``cost_ms`` more."""
+    try:
+        found: dict[str, float] = driver.execute_async_script(TURN_SHARE, cost_ms)
+    except BUSY:  # the renderer too busy drawing to answer in the script's time: measure again
+        return None
+    return found
+
+
 def same_origin_only(driver: Any) -> list[str]:
     """Every resource the page loaded from anywhere but its own server (nothing, offline)."""
     found: list[str] = driver.execute_script(
@@ -266,6 +292,12 @@ def test_the_kiosk_turns_the_model_and_flies_to_a_new_alert(
         return abs(eye["x"] - first["eye"]["x"]) + abs(eye["y"] - first["eye"]["y"]) > 0.02
 
     graph_state(browser, SCENE, "the model to turn while no alert is new", turned)
+    # a renderer that takes 400 ms for each move of the camera: the turn leaves the page at least
+    # half of its time (a fixed 100 ms interval took all of it, and the page answered nothing else)
+    share: dict[str, float] = until(
+        lambda: turn_share(browser, 400), "the turn's share of the page's time", GL_TIMEOUT, browser
+    )
+    assert share["moves"] >= 3 and share["busy"] / share["total"] < 0.6, share
 
     # a new critical alert: the camera flies to it (its centre leaves the community's middle)
     detector = devices_of(world, "smoke_detector", 40)[-1]

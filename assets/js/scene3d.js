@@ -11,8 +11,9 @@
   var flight = null;  // {from, to, start} while flying
   var holdUntil = 0;  // no turning before this (looking at an alert)
   var home = null;  // the figure's own camera, the one the model turns around
-  var pulse = 0;
-  var PULSE_TICKS = 7;  // the alert cells blink at about 0.7 Hz: each blink redraws the building (software GL too)
+  var pulse = 0;  // the last beat of the alert cells' blink
+  var PULSE_MS = 700;  // the alert cells blink at about 0.7 Hz: each blink redraws the building (software GL too)
+  var lastTurn = 0;  // when the model last moved in its turn (0: not turning)
 
   function sceneGraph() { return document.querySelector("#scene-3d .js-plotly-plot"); }
   function wrap() { return document.getElementById("map-wrap"); }
@@ -52,8 +53,10 @@
     flight = {from: from, to: to, start: Date.now(), alert: alertId || null};
   }
 
+  // one move of the camera (a flight's, or the turn's) and the alert cells' blink; true when it asked for a draw
   function step() {
     var now = Date.now();
+    var drew = false, turned = false;
     var gd = sceneGraph();
     if (gd && gd._fullLayout && gd._fullLayout.scene && shown()) {
       if (home === null) { home = currentCamera(gd); }
@@ -64,6 +67,7 @@
           eye: mix(flight.from.eye, flight.to.eye, s), center: mix(flight.from.center, flight.to.center, s),
           up: {x: 0, y: 0, z: 1}
         }});
+        drew = true;
         if (s >= 1) {
           // where the last flight ended (an alert's id, or null: back to the whole community)
           st.lastFlight = {alert: flight.alert, camera: currentCamera(gd), at: now};
@@ -78,26 +82,57 @@
       } else if (!holdUntil && turnSeconds() > 0) {
         var cam = currentCamera(gd);
         if (cam) {
-          var a = 2 * Math.PI * TICK_MS / (turnSeconds() * 1000);
+          // the angle of the time since the last move (the moves come further apart on a slow renderer:
+          // the model turns as fast, in bigger steps), at most a second's worth after a pause
+          var a = 2 * Math.PI * Math.min(1000, now - (lastTurn || now - TICK_MS)) / (turnSeconds() * 1000);
+          lastTurn = now;
+          turned = true;
           var dx = cam.eye.x - cam.center.x, dy = cam.eye.y - cam.center.y;
           var c = Math.cos(a), sn = Math.sin(a);
           relayout(gd, {"scene.camera.eye": {x: cam.center.x + dx * c - dy * sn, y: cam.center.y + dx * sn + dy * c, z: cam.eye.z}});
+          drew = true;
         }
       }
     }
-    pulse += 1;
-    if (pulse % PULSE_TICKS === 0) { pulseCells(pulse / PULSE_TICKS); }
+    if (!turned) { lastTurn = 0; }  // a turn starts afresh after a pause (a flight, the turn switched off)
+    var beat = Math.floor(now / PULSE_MS);
+    if (beat !== pulse) {
+      pulse = beat;
+      drew = pulseCells(beat) || drew;
+    }
+    return drew;
+  }
+
+  // The moves are paced by the drawing, not by a clock: a move asks WebGL to draw the scene again in the
+  // next animation frame, and the next move waits until that frame is over and then as long again. On a
+  // fast graphics card that is every TICK_MS; on a station PC without one (software WebGL, a draw of the
+  // whole community can take a second) the turn gets at most half of the page's time, and the page still
+  // answers its user, its refreshes and its new alerts. (A fixed 100 ms interval asked for draws faster
+  // than they were made, and the page did nothing else.)
+  function loop() {
+    var began = window.performance.now();
+    var drew = false;
+    try { drew = step(); } catch (e) { /* a graph drawn again meanwhile: the next move tries again */ }
+    if (!drew) { window.setTimeout(loop, TICK_MS); return; }
+    window.requestAnimationFrame(function () {
+      window.requestAnimationFrame(function () {
+        var spent = window.performance.now() - began;
+        st.drawMs = Math.round(spent);  // the last move's cost, for a look from the console
+        window.setTimeout(loop, Math.max(TICK_MS - spent, spent));
+      });
+    });
   }
 
   // the alert cells of a building in 3D pulse, like the alert cards of the feed
   function pulseCells(beat) {
     var gd = document.querySelector("#drill-3d-graph .js-plotly-plot");
-    if (!gd || !gd.data || !window.Plotly) { return; }
+    if (!gd || !gd.data || !window.Plotly) { return false; }
     var idx = [];
     gd.data.forEach(function (trace, i) { if (trace.meta === "pulse" && trace.x && trace.x.length) { idx.push(i); } });
-    if (!idx.length) { return; }
+    if (!idx.length) { return false; }
     var opacity = beat % 2 ? 0.4 : 1.0;
-    try { window.Plotly.restyle(gd, {opacity: opacity}, idx); } catch (e) { /* redrawn meanwhile */ }
+    try { window.Plotly.restyle(gd, {opacity: opacity}, idx); } catch (e) { return false; /* redrawn meanwhile */ }
+    return true;
   }
 
   // the wall's serious alerts changed (the refresh's alert state): fly to a new one in the 3D view
@@ -121,5 +156,5 @@
     return {id: target.id, x: target.scene.x, y: target.scene.y, at: Date.now()};
   };
 
-  window.setInterval(step, TICK_MS);
+  loop();
 })();
