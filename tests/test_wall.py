@@ -77,6 +77,25 @@ def test_the_wall_shows_figures_feed_guards_and_pulsing_alerts(lived_in: tuple[S
     settled(browser)
     save_screenshot(browser, "wall_1920_zh")
 
+    # the alert cards pulse with the page's beat: the glow comes and goes, and no CSS animation keeps
+    # the screen drawn 60 times a second (more than a core of a station PC without a graphics card)
+    glows: set[str] = set()
+
+    def both_glows() -> bool:
+        glows.add(browser.execute_script(CARD_GLOW))
+        return len(glows) >= 2
+
+    until(both_glows, "the card to pulse", driver=browser)
+    assert "none" in glows
+    assert browser.execute_script(ENDLESS_ANIMATIONS) == []
+    # a user who asked the system for reduced motion: nothing blinks
+    browser.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-reduced-motion", "value": "reduce"}]}
+    )
+    until(lambda: not browser.execute_script(BEAT_ON), "the beat to stop", driver=browser)
+    assert not any(browser.execute_async_script(BEATS_OVER_TWO_CYCLES))
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
     # a new critical alert while the wall is open: it appears and pulses within a few refreshes
     wanted_at_a_lock(world)
     wait_for(browser, ".st-card.st-sev-critical.st-pulse", minimum=2)
@@ -227,6 +246,24 @@ def test_a_refresh_slower_than_its_interval_still_lands(lived_in: tuple[Stores, 
         feed(world, [{"type": "smoke.alarm", "device": smoke, "ts": now_ms(), "data": {"level": "alarm"}}])
         wait_for(browser, ".st-card.st-sev-critical", minimum=3)
 
+
+# the glow of the first critical alert card, as drawn now
+CARD_GLOW = "return getComputedStyle(document.querySelector('.st-card.st-sev-critical.st-pulse')).boxShadow"
+# the page's animations that never end (each keeps Chromium drawing the screen at 60 frames a second)
+ENDLESS_ANIMATIONS = """
+return document.getAnimations().filter(function (a) {
+  return a.playState === 'running' && a.effect && a.effect.getComputedTiming().iterations === Infinity;
+}).map(function (a) { return a.animationName || String(a.id); });
+"""
+BEAT_ON = "return document.documentElement.classList.contains('st-beat')"
+# whether the page's beat was on, looked at every 100 ms over two of its 1.6 s cycles
+BEATS_OVER_TWO_CYCLES = """
+var done = arguments[arguments.length - 1], seen = [];
+var look = window.setInterval(function () {
+  seen.push(document.documentElement.classList.contains('st-beat'));
+  if (seen.length >= 32) { window.clearInterval(look); done(seen); }
+}, 100);
+"""
 
 GATE_STEPS = """
 var gate = eval("(" + arguments[0] + ")"), clock = 0, realNow = Date.now, out = [];

@@ -269,6 +269,21 @@ window.sandtable = window.sandtable || {};
   }
   window.setInterval(tick, 1000);
 
+  // The page's beat: blinking alerts, pulsing cards and rings switch with the class st-beat on <html>
+  // (theme.css), twice per 1.6 s cycle, in step with the clock so that screens side by side blink
+  // together. A CSS animation instead made Chromium draw the whole screen 60 times a second: more than a
+  // core of a station PC without a graphics card, for as long as the wall is open. Nothing blinks for a
+  // user who asked the system for reduced motion, nor in a hidden tab.
+  var BEAT_MS = 800;
+  var still = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
+  function beat() {
+    var now = Date.now();
+    var on = !document.hidden && !(still && still.matches) && Math.floor(now / BEAT_MS) % 2 === 1;
+    document.documentElement.classList.toggle("st-beat", on);
+    window.setTimeout(beat, BEAT_MS - (now % BEAT_MS) + 5);
+  }
+  beat();
+
   // The wall runs unattended: watch the connection, show it, and reload after a long outage or a
   // server restart (a new build), so the screen always comes back by itself.
   var down = 0, bootId = null;
