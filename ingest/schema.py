@@ -42,6 +42,7 @@ EVIDENCE_EVENTS = ("camera.throw", "camera.fall")  # their data.image: an eviden
 LOCK_METHODS = ("face", "fingerprint", "card", "password", "app", "key")
 IDENTITY_FIELDS = ("person", "id_number", "face_id")
 _CONTAINERS = (dict, list)  # where an ID number may hide in an event's data
+_SCALARS = frozenset((str, int, float, bool, type(None)))  # a data value that holds no ID number under it
 # levels of nesting an event's data may have (the contract's deepest, a trajectory point, has 3): a
 # deeper structure is refused, and kept in the dead letters cut at this depth, so that walking it
 # (hashing ID numbers, encoding) can never exhaust Python's stack
@@ -399,7 +400,7 @@ def check_event(
         raise Rejected("data.id_hash is computed by the server: send the ID number as data.id_number")
     # the type's own check hashes the identity it expects; an ID number anywhere else is hashed too
     data = check(dict(parsed.data), hash_key)
-    if "id_number" in data or any(type(v) in _CONTAINERS for v in data.values()):
+    if "id_number" in data or not _SCALARS.issuperset(map(type, data.values())):
         data = redact(data, hash_key, cut=False)
 
     if parsed.type in EVIDENCE_EVENTS and "image" in data:

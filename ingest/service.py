@@ -112,8 +112,10 @@ class IngestService:
         tolerance = self.settings.future_tolerance_s * 1000
         directory = self.directory
 
+        known = directory.facts(community).devices  # read once per batch; a miss asks the directory again
+
         def devices(device: str) -> DeviceInfo | None:
-            return directory.device(community, device)
+            return known.get(device) or directory.device(community, device)
 
         def guard_known(guard: str) -> bool:
             return directory.guard_known(community, guard)
