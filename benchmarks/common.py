@@ -102,6 +102,17 @@ def bench_world(*, demo: bool = True, **overrides: Any) -> Iterator[Bench]:
             server.stop()
 
 
+def manage_process(bench: Bench, *args: str) -> subprocess.Popen[bytes]:
+    """``manage.py ARGS`` (a worker, the archive) in the background on the bench's stores, quiet."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=bench.env(),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 @contextmanager
 def web_server(bench: Bench, workers: int = 2) -> Iterator[str]:
     """``manage.py serve`` on a free port; yields its base URL."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -34,13 +33,13 @@ import requests
 
 from benchmarks.common import (
     AS_DEPLOYED,
-    ROOT,
     Target,
     bench_world,
     devices_by_type,
     event_mix,
     ingest_token,
     lock_faces,
+    manage_process,
     resident_plates,
     run_repeated,
     web_server,
@@ -148,20 +147,8 @@ def once(rate: float, seconds: float) -> dict[str, Any]:
         bodies = templates(bench)
         client = bench.stores.redis
         streams = [bench.stores.keys.events(c) for c in COMMUNITIES]
-        workers = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "--processes", "2"],
-            env=bench.env(),
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        archive = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "archive"],
-            env=bench.env(),
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        workers = manage_process(bench, "worker", "--processes", "2")
+        archive = manage_process(bench, "archive")
         try:
             with web_server(bench, workers=2) as url:
                 time.sleep(2)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
 
-from benchmarks.common import ROOT, bench_world, devices_by_type, ingest_token, report, web_server
+from benchmarks.common import bench_world, devices_by_type, ingest_token, manage_process, report, web_server
 
 SAMPLES = 25
 GUARD_JS = """
@@ -55,13 +54,7 @@ def main() -> None:
         wearable = devices_by_type(bench.stores)["wearable"][0]
         token = ingest_token(bench.stores)
         interval_ms = bench.settings.refresh_seconds * 1000
-        worker = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker"],
-            env=bench.env(),
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        worker = manage_process(bench, "worker")
         driver = browser()
         latencies: list[float] = []
         try:
